@@ -1,0 +1,340 @@
+//! The HTTP side of the engine: requests as the runtime hands them in,
+//! responses as the engine hands them back, and query parsing.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+
+/// A header name or value: usually a static string, owned when computed.
+pub type HeaderText = Cow<'static, str>;
+
+/// An ordered list of HTTP headers. Lookups ignore ASCII case; names keep
+/// the case they were given in.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(HeaderText, HeaderText)>,
+}
+
+impl Headers {
+    /// No headers.
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+
+    /// The first value of header `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Sets header `name` to `value`, replacing every earlier value.
+    pub fn insert(&mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) {
+        let name = name.into();
+        self.remove(&name);
+        self.entries.push((name, value.into()));
+    }
+
+    /// Adds a value for `name`, keeping earlier ones (`Set-Cookie`, `Vary`).
+    pub fn append(&mut self, name: impl Into<HeaderText>, value: impl Into<HeaderText>) {
+        self.entries.push((name.into(), value.into()));
+    }
+
+    /// Removes every value of header `name`.
+    pub fn remove(&mut self, name: &str) {
+        self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+    }
+
+    /// The headers in order, as `(name, value)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    /// How many header lines there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Adds every header of `other` after those of `self`.
+    pub fn extend(&mut self, other: Headers) {
+        self.entries.extend(other.entries);
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<N: Into<HeaderText>, V: Into<HeaderText>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        Self {
+            entries: iter
+                .into_iter()
+                .map(|(n, v)| (n.into(), v.into()))
+                .collect(),
+        }
+    }
+}
+
+/// The HTTP method of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`: a handshake, a long-poll, or a WebSocket upgrade.
+    Get,
+    /// `POST`: packets from a polling client.
+    Post,
+    /// `OPTIONS`: a CORS preflight.
+    Options,
+    /// Any other method, by name.
+    Other(Box<str>),
+}
+
+impl Method {
+    /// Parses a method name as it appears on the request line.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "GET" => Self::Get,
+            "POST" => Self::Post,
+            "OPTIONS" => Self::Options,
+            other => Self::Other(other.into()),
+        }
+    }
+
+    /// The method name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Options => "OPTIONS",
+            Self::Other(name) => name,
+        }
+    }
+}
+
+/// An HTTP request for the engine's path, as the runtime received it.
+///
+/// The body is not part of it: for a POST the engine asks for the body with
+/// [`Output::ReadBody`](crate::Output::ReadBody) once it knows the request is
+/// acceptable, and how many bytes it will take.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The request target: path and query, as on the request line
+    /// (`/engine.io/?EIO=4&transport=polling`).
+    pub uri: String,
+    /// The request headers.
+    pub headers: Headers,
+    /// The peer's address as text (`127.0.0.1:54321`), empty when unknown.
+    pub remote_address: String,
+    /// Whether the connection is TLS.
+    pub secure: bool,
+    /// Whether this is a WebSocket upgrade request (`Upgrade: websocket`).
+    /// The runtime must not complete the upgrade before the engine answers
+    /// with [`Output::AcceptWebSocket`](crate::Output::AcceptWebSocket).
+    pub websocket: bool,
+}
+
+impl Request {
+    /// A plain request with no headers, for tests and embedders.
+    pub fn new(method: Method, uri: impl Into<String>) -> Self {
+        Self {
+            method,
+            uri: uri.into(),
+            headers: Headers::new(),
+            remote_address: String::new(),
+            secure: false,
+            websocket: false,
+        }
+    }
+
+    /// The query string, without `?` (empty when there is none).
+    pub fn query_string(&self) -> &str {
+        self.uri.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    /// The path, without the query string.
+    pub fn path(&self) -> &str {
+        self.uri
+            .split_once('?')
+            .map_or(self.uri.as_str(), |(p, _)| p)
+    }
+
+    /// Every query parameter, decoded, in order (repeated keys repeat).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        parse_query(self.query_string())
+    }
+}
+
+/// An HTTP response the runtime must write for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The headers. `Content-Length` is left to the runtime.
+    pub headers: Headers,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Response {
+    pub(crate) fn new(status: u16, headers: Headers, body: impl Into<Bytes>) -> Self {
+        Self {
+            status,
+            headers,
+            body: body.into(),
+        }
+    }
+
+    /// The body as text (lossy), for tests and logs.
+    pub fn body_text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// The query parameters the engine reads. As with the JavaScript server
+/// (`Object.fromEntries(url.searchParams)`), the last value of a repeated
+/// key wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct EngineQuery {
+    pub(crate) eio: Option<String>,
+    pub(crate) transport: Option<String>,
+    pub(crate) sid: Option<String>,
+    pub(crate) b64: bool,
+    pub(crate) j: Option<String>,
+}
+
+impl EngineQuery {
+    pub(crate) fn parse(query: &str) -> Self {
+        let mut q = Self::default();
+        for (key, value) in parse_query(query) {
+            match key.as_str() {
+                "EIO" => q.eio = Some(value),
+                "transport" => q.transport = Some(value),
+                // An empty sid is "no sid", as a falsy value in JavaScript.
+                "sid" => q.sid = Some(value).filter(|s| !s.is_empty()),
+                // Any value, even empty, is truthy for `b64` only if non-empty.
+                "b64" => q.b64 = !value.is_empty(),
+                "j" => q.j = Some(value),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// Parses `application/x-www-form-urlencoded` text as WHATWG URLSearchParams
+/// does: `&`-separated, split at the first `=`, `+` is a space, percent
+/// escapes decoded, invalid UTF-8 replaced.
+pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `+` and `%XX` escapes; a `%` not followed by two hex digits stays.
+pub(crate) fn percent_decode(s: &str) -> String {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return s.to_owned();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).and_then(|c| (*c as char).to_digit(16));
+                if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
+                    // Two hex digits make at most 255.
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_is_decoded_and_last_value_wins() {
+        let q = EngineQuery::parse("EIO=4&transport=polling&t=abc&transport=websocket&sid=a%2Bb");
+        assert_eq!(q.eio.as_deref(), Some("4"));
+        assert_eq!(q.transport.as_deref(), Some("websocket"));
+        assert_eq!(q.sid.as_deref(), Some("a+b"));
+        assert!(!q.b64);
+        assert_eq!(q.j, None);
+    }
+
+    #[test]
+    fn empty_sid_is_no_sid_and_b64_needs_a_value() {
+        let q = EngineQuery::parse("sid=&b64=1&j=0");
+        assert_eq!(q.sid, None);
+        assert!(q.b64);
+        assert_eq!(q.j.as_deref(), Some("0"));
+        assert!(!EngineQuery::parse("b64=").b64);
+    }
+
+    #[test]
+    fn percent_decoding_follows_url_search_params() {
+        assert_eq!(percent_decode("a+b%20c%zz%4"), "a b c%zz%4");
+        assert_eq!(percent_decode("%E2%82%AC"), "€");
+        assert_eq!(percent_decode("%FF"), "\u{fffd}");
+        assert_eq!(
+            parse_query("a=1&&b&c=x=y"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "".into()),
+                ("c".into(), "x=y".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn headers_ignore_case_on_lookup_and_insert_replaces() {
+        let mut h = Headers::new();
+        h.insert("Content-Type", "text/html");
+        h.append("Vary", "Origin");
+        h.insert("content-type", "text/plain");
+        assert_eq!(h.get("CONTENT-TYPE"), Some("text/plain"));
+        assert_eq!(h.len(), 2);
+        h.remove("vary");
+        assert_eq!(h.get("Vary"), None);
+    }
+
+    #[test]
+    fn request_splits_path_and_query() {
+        let r = Request::new(Method::Get, "/engine.io/?EIO=4&x=%20");
+        assert_eq!(r.path(), "/engine.io/");
+        assert_eq!(r.query_string(), "EIO=4&x=%20");
+        assert_eq!(
+            r.query_pairs(),
+            vec![("EIO".into(), "4".into()), ("x".into(), " ".into())]
+        );
+        assert_eq!(Method::from_name("PUT").as_str(), "PUT");
+    }
+}

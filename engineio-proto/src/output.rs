@@ -1,0 +1,358 @@
+//! What the engine hands back: I/O for the runtime ([`Output`]) and
+//! happenings for the application ([`Event`]).
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::TransportKind;
+use crate::http::{Headers, Request, Response};
+use crate::packet::{Data, Frame, Protocol};
+
+/// A session id: 20 URL-safe characters unless the application generates
+/// its own. Cheap to clone.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sid(Arc<str>);
+
+impl Sid {
+    /// Wraps a session id.
+    pub fn new(s: &str) -> Self {
+        Self(Arc::from(s))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Sid {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Names one HTTP request handed to the engine. When the engine accepts a
+/// WebSocket upgrade, the same id names that WebSocket from then on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Something the runtime must do. Drain with
+/// [`Server::poll_output`](crate::Server::poll_output) after every input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Output {
+    /// Write this response to the request and end it.
+    Respond {
+        /// The request answered.
+        request: RequestId,
+        /// The response.
+        response: Response,
+    },
+    /// Read the body of this POST (at most `limit + 1` bytes are needed to
+    /// tell that it is too large) and hand it to
+    /// [`Server::handle_body`](crate::Server::handle_body).
+    ReadBody {
+        /// The request whose body is wanted.
+        request: RequestId,
+        /// `max_http_buffer_size`.
+        limit: usize,
+    },
+    /// Complete the WebSocket upgrade of this request (`101`), with these
+    /// extra response headers. The id names the WebSocket from now on.
+    AcceptWebSocket {
+        /// The upgrade request, and from now on the WebSocket.
+        request: RequestId,
+        /// Headers to add to the `101` response.
+        headers: Headers,
+    },
+    /// Send this message on the WebSocket. Once every message taken so far
+    /// for it is written, call
+    /// [`Server::handle_ws_flushed`](crate::Server::handle_ws_flushed): the
+    /// engine sends nothing more to a WebSocket until then.
+    WsSend {
+        /// The WebSocket.
+        ws: RequestId,
+        /// The message: text or binary.
+        frame: Frame,
+    },
+    /// Close the WebSocket (after writing what was already handed out).
+    WsClose {
+        /// The WebSocket.
+        ws: RequestId,
+        /// The WebSocket close code: 1000, or 1009 for a message over
+        /// `max_http_buffer_size`.
+        code: u16,
+    },
+}
+
+/// Something the application should know. Drain with
+/// [`Server::poll_event`](crate::Server::poll_event).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A session opened.
+    Open {
+        /// The new session.
+        sid: Sid,
+        /// The handshake request and what the engine made of it.
+        handshake: Box<Handshake>,
+    },
+    /// A message arrived.
+    Message {
+        /// From this session.
+        sid: Sid,
+        /// Text or binary.
+        data: Data,
+    },
+    /// The client sent the upgrade probe on a new transport.
+    Upgrading {
+        /// The session.
+        sid: Sid,
+    },
+    /// The session now uses WebSocket.
+    Upgrade {
+        /// The session.
+        sid: Sid,
+    },
+    /// The session ended. It is the last event of a session.
+    Close {
+        /// The session.
+        sid: Sid,
+        /// Why.
+        reason: CloseReason,
+        /// A detail for logs (`"overlap from client"`), when there is one.
+        description: Option<&'static str>,
+    },
+    /// A request was refused (`connection_error`).
+    ConnectionError(Box<ConnectionError>),
+    /// A handshake waits for the application's verdict (`allowRequest`):
+    /// answer with [`Server::allow_request`](crate::Server::allow_request).
+    AllowRequest {
+        /// The handshake request waiting.
+        request: RequestId,
+        /// A copy of it.
+        head: Box<Request>,
+    },
+}
+
+/// The handshake of a session.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    /// The handshake request (method, uri, headers, address, secure).
+    pub request: Request,
+    /// Its query parameters, decoded.
+    pub query: Vec<(String, String)>,
+    /// The protocol revision the client speaks.
+    pub protocol: Protocol,
+    /// The transport it opened with.
+    pub transport: TransportKind,
+    /// When the handshake was handled.
+    pub time: Instant,
+}
+
+/// Why a session ended. [`CloseReason::as_str`] gives the official text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed: a `1` packet, or its WebSocket closed.
+    TransportClose,
+    /// The transport failed or the client broke the transport rules
+    /// (concurrent polls, a dropped poll, a v4 client ping...).
+    TransportError,
+    /// No pong within `ping_timeout` (v4) or no ping in time (v3).
+    PingTimeout,
+    /// The client sent bytes that are not packets.
+    ParseError,
+    /// The application closed the session.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShuttingDown,
+    /// The client did not read fast enough: its queue crossed
+    /// `max_buffered_packets` or `max_buffered_bytes`.
+    SendBufferFull,
+}
+
+impl CloseReason {
+    /// The reason as the application sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TransportClose => "transport close",
+            Self::TransportError => "transport error",
+            Self::PingTimeout => "ping timeout",
+            Self::ParseError => "parse error",
+            Self::ForcedClose => "forced close",
+            Self::ServerShuttingDown => "server shutting down",
+            Self::SendBufferFull => "send buffer full",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Engine.IO error codes of refused requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// 0: "Transport unknown".
+    UnknownTransport = 0,
+    /// 1: "Session ID unknown".
+    UnknownSid = 1,
+    /// 2: "Bad handshake method".
+    BadHandshakeMethod = 2,
+    /// 3: "Bad request".
+    BadRequest = 3,
+    /// 4: "Forbidden" (HTTP 403).
+    Forbidden = 4,
+    /// 5: "Unsupported protocol version".
+    UnsupportedProtocolVersion = 5,
+}
+
+impl ErrorCode {
+    /// The official message.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::UnknownTransport => "Transport unknown",
+            Self::UnknownSid => "Session ID unknown",
+            Self::BadHandshakeMethod => "Bad handshake method",
+            Self::BadRequest => "Bad request",
+            Self::Forbidden => "Forbidden",
+            Self::UnsupportedProtocolVersion => "Unsupported protocol version",
+        }
+    }
+
+    /// The HTTP status of the error response on polling.
+    pub fn status(self) -> u16 {
+        if self == Self::Forbidden { 403 } else { 400 }
+    }
+}
+
+/// What made a request fail, beyond its code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorContext {
+    /// The `transport` parameter, missing or not enabled.
+    UnknownTransport {
+        /// The value given.
+        transport: Option<String>,
+    },
+    /// The `Origin` header has characters not allowed in a header.
+    InvalidOrigin {
+        /// The header value.
+        origin: String,
+    },
+    /// No session with this id.
+    UnknownSid {
+        /// The id given.
+        sid: String,
+    },
+    /// The request's transport is not the session's.
+    TransportMismatch {
+        /// The transport asked for.
+        transport: String,
+        /// The session's transport.
+        previous: &'static str,
+    },
+    /// A handshake that is not a GET.
+    BadHandshakeMethod {
+        /// The method used.
+        method: String,
+    },
+    /// A WebSocket handshake that is not a WebSocket upgrade, or an upgrade
+    /// that cannot be served.
+    TransportHandshakeError,
+    /// `allowRequest` refused the handshake.
+    Forbidden {
+        /// The application's message.
+        message: String,
+    },
+    /// `EIO` missing or not a version served.
+    UnsupportedProtocolVersion {
+        /// The `EIO` value given.
+        protocol: Option<String>,
+    },
+    /// The id generator gave an empty or taken id.
+    IdGenerationError,
+}
+
+/// A refused request (`connection_error` event).
+#[derive(Debug, Clone)]
+pub struct ConnectionError {
+    /// The request.
+    pub request: Request,
+    /// The code.
+    pub code: ErrorCode,
+    /// The message sent to the client.
+    pub message: String,
+    /// Details.
+    pub context: ErrorContext,
+}
+
+/// A message the application queues for a session: encoded once, so the
+/// same `Message` can be cloned to many sessions without copying its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message(pub(crate) Frame);
+
+impl Message {
+    /// A text message.
+    pub fn text(text: &str) -> Self {
+        let mut s = String::with_capacity(text.len() + 1);
+        s.push('4');
+        s.push_str(text);
+        Self(Frame::Text(s.into()))
+    }
+
+    /// A binary message.
+    pub fn binary(data: impl Into<bytes::Bytes>) -> Self {
+        Self(Frame::Binary(data.into()))
+    }
+
+    /// A message with this data.
+    pub fn from_data(data: &Data) -> Self {
+        match data {
+            Data::Text(t) => Self::text(t),
+            Data::Binary(b) => Self::binary(b.clone()),
+        }
+    }
+
+    /// Bytes it takes on the wire (WebSocket form).
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Frame::Text(s) => s.len(),
+            Frame::Binary(b) => b.len(),
+        }
+    }
+
+    /// Whether it carries no bytes at all (never: text has its type digit).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a message could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No open session has this id.
+    #[error("no such session")]
+    UnknownSession,
+    /// The session is closing and takes no more messages.
+    #[error("session closing")]
+    Closing,
+    /// The queue crossed its limit: the session is now closed with
+    /// [`CloseReason::SendBufferFull`] and the message was not queued.
+    #[error("send buffer full: session closed")]
+    BufferFull,
+}
