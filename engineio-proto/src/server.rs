@@ -985,7 +985,11 @@ impl Server {
             session.timers.clear(timer);
             match timer {
                 Timer::Ping => {
-                    session.push(Frame::Text(Str::from_static("2")));
+                    // A closing session sends no more pings, but still ends
+                    // if the client is gone.
+                    if !session.closing {
+                        session.push(Frame::Text(Str::from_static("2")));
+                    }
                     set_timer(
                         &mut self.deadlines,
                         session,
