@@ -1,4 +1,80 @@
 //! Sans-IO Engine.IO server core.
+//!
+//! This crate is the server side of Engine.IO v4 (and v3 for socket.io 2.x
+//! clients, behind [`Config::allow_eio3`]) as a pure state machine. It
+//! **performs no I/O**: it never touches a socket, reads a clock, spawns a
+//! task, takes a lock or draws OS randomness. A runtime binding feeds it what
+//! arrived and carries out what it asks for; the application reads its
+//! events and calls its actions.
+//!
+//! # The contract
+//!
+//! * Every input is a `handle_*` call on [`Server`] and carries `now`, which
+//!   only moves forward: an HTTP request on the engine's path
+//!   ([`Server::handle_request`]), a POST body it asked for
+//!   ([`Server::handle_body`]), a WebSocket message, flush or close, a
+//!   client dropping a held request, or a deadline passing
+//!   ([`Server::handle_timeout`]).
+//! * After any input or action, drain [`Server::poll_output`] (HTTP
+//!   responses, body reads, WebSocket accepts, sends and closes, each naming
+//!   its [`RequestId`]) and [`Server::poll_event`] (session opened, message,
+//!   upgrade, close with its [`CloseReason`], refused requests with their
+//!   [`ErrorCode`]) until `None`, then sleep until [`Server::poll_timeout`].
+//!   Waking early or twice is harmless.
+//! * A client that misbehaves gets the protocol's answer (HTTP 400/403/413
+//!   with the official JSON body, a closed WebSocket) and its session ends
+//!   with a reason; no call returns an error or panics because of it, and
+//!   other sessions are untouched.
+//! * Every limit is a [`Config`] field with the official default. A client
+//!   that does not read is closed at `max_buffered_packets` /
+//!   `max_buffered_bytes` with [`CloseReason::SendBufferFull`]: nothing is
+//!   dropped silently.
+//! * Session ids come from ChaCha20 keyed by [`Config::seed`] (the runtime
+//!   draws it from the OS; tests fix it) or from [`Config::generate_id`].
+//!
+//! # The driving loop
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use engineio_proto::{Config, Event, Message, Method, Output, Request, Server};
+//!
+//! let mut server = Server::new(Config::default());
+//! let mut now = Instant::now();
+//!
+//! // A client's handshake arrives: hand it in, then drain.
+//! let request = Request::new(Method::Get, "/engine.io/?EIO=4&transport=polling");
+//! let id = server.handle_request(now, request);
+//! while let Some(output) = server.poll_output() {
+//!     match output {
+//!         Output::Respond { request, response } => {
+//!             // Write `response` to the connection of `request`.
+//!             assert_eq!(request, id);
+//!             assert!(response.body_text().starts_with(r#"0{"sid":""#));
+//!         }
+//!         Output::ReadBody { .. } => { /* read the POST body, then handle_body */ }
+//!         Output::AcceptWebSocket { .. } => { /* complete the upgrade (101) */ }
+//!         Output::WsSend { .. } => { /* write, then handle_ws_flushed */ }
+//!         Output::WsClose { .. } => { /* close the WebSocket */ }
+//!     }
+//! }
+//! while let Some(event) = server.poll_event() {
+//!     if let Event::Open { sid, .. } = event {
+//!         // The application may answer at once; the message waits for the
+//!         // client's next long-poll.
+//!         server.send(sid.as_str(), Message::text("welcome")).unwrap();
+//!     }
+//! }
+//!
+//! // Sleep until the next deadline, then let the engine act (a ping here).
+//! let deadline = server.poll_timeout().unwrap();
+//! assert_eq!(deadline, now + Duration::from_secs(25));
+//! now = deadline;
+//! server.handle_timeout(now);
+//! ```
+//!
+//! The protocol's exact bytes and behaviours are listed in the project's
+//! PROTOCOL.md; the tests of this crate check each of them with a virtual
+//! clock.
 
 mod config;
 mod cookie;

@@ -36,7 +36,8 @@ pub struct V4Packets {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use engineio_proto::{Frame, Protocol, encode_v4};
+/// use engineio_proto::payload::encode_v4;
+/// use engineio_proto::{Frame, Protocol};
 ///
 /// let frames = [
 ///     Frame::message_text("hello"),

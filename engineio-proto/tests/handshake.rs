@@ -140,7 +140,7 @@ fn code_1_unknown_sid() {
     let mut h = Harness::fixture();
     let ctx = expect_error(
         &mut h,
-        Request::new(Method::Get, &with_sid(POLL, "nope")),
+        Request::new(Method::Get, with_sid(POLL, "nope")),
         400,
         1,
         "Session ID unknown",
@@ -148,7 +148,7 @@ fn code_1_unknown_sid() {
     assert_eq!(ctx, ErrorContext::UnknownSid { sid: "nope".into() });
     expect_error(
         &mut h,
-        Request::new(Method::Post, &with_sid(POLL, "nope")),
+        Request::new(Method::Post, with_sid(POLL, "nope")),
         400,
         1,
         "Session ID unknown",
@@ -203,7 +203,7 @@ fn code_3_bad_request() {
     h.take_events();
     let ctx = expect_error(
         &mut h,
-        Request::new(Method::Get, &with_sid(WS, &sid)),
+        Request::new(Method::Get, with_sid(WS, &sid)),
         400,
         3,
         "Bad request",

@@ -23,7 +23,9 @@ fn binary_goes_as_b_plus_base64_in_a_payload() {
     let mut h = Harness::fixture();
     let sid = h.open_polling();
     h.server.send(&sid, Message::text("hello")).unwrap();
-    h.server.send(&sid, Message::binary(vec![1u8, 2, 3, 4])).unwrap();
+    h.server
+        .send(&sid, Message::binary(vec![1u8, 2, 3, 4]))
+        .unwrap();
     let id = h.get(&with_sid(POLL, &sid));
     assert_eq!(h.body(id), "4hello\x1ebAQIDBA==");
 }
@@ -126,7 +128,10 @@ fn post_close_packet_ends_the_session_and_the_pending_get_gets_a_noop() {
 
 #[test]
 fn a_body_over_max_http_buffer_size_answers_413_and_the_session_survives() {
-    let mut h = Harness::new(Config { max_http_buffer_size: 10, ..fixture_config() });
+    let mut h = Harness::new(Config {
+        max_http_buffer_size: 10,
+        ..fixture_config()
+    });
     let sid = h.open_polling();
     h.take_events();
     let big = h.post(&with_sid(POLL, &sid), "4abcdefghij");
@@ -176,7 +181,10 @@ fn a_body_that_is_not_packets_closes_the_session() {
     let later = h.get(&with_sid(POLL, &sid));
     let r = h.response(later);
     assert_eq!(r.status, 400);
-    assert_eq!(r.body_text(), r#"{"code":1,"message":"Session ID unknown"}"#);
+    assert_eq!(
+        r.body_text(),
+        r#"{"code":1,"message":"Session ID unknown"}"#
+    );
 }
 
 #[test]
@@ -211,7 +219,10 @@ fn server_close_without_a_get_waits_for_the_next_one_then_times_out() {
     h.server.send(&sid, Message::text("last")).unwrap();
     h.server.close(h.now, &sid);
     h.drain();
-    assert_eq!(h.server.send(&sid, Message::text("more")), Err(SendError::Closing));
+    assert_eq!(
+        h.server.send(&sid, Message::text("more")),
+        Err(SendError::Closing)
+    );
     let get = h.get(&with_sid(POLL, &sid));
     assert_eq!(h.body(get), "4last\x1e1");
     assert_eq!(h.closes(), vec![(sid, "forced close")]);
@@ -265,5 +276,9 @@ fn a_request_for_another_session_does_not_disturb_this_one() {
     h.drain();
     assert_eq!(h.body(get_a), "4still here");
     let events = h.take_events();
-    assert!(events.iter().all(|e| !matches!(e, Event::Close { sid, .. } if sid.as_str() == a)));
+    assert!(
+        events
+            .iter()
+            .all(|e| !matches!(e, Event::Close { sid, .. } if sid.as_str() == a))
+    );
 }

@@ -16,7 +16,10 @@ fn websocket_messages_both_ways_text_and_binary() {
     h.ws_send_binary(ws, &[1, 2, 3, 4]);
     assert_eq!(
         h.messages(),
-        vec![(sid.clone(), "hello".into()), (sid.clone(), "<01020304>".into())]
+        vec![
+            (sid.clone(), "hello".into()),
+            (sid.clone(), "<01020304>".into())
+        ]
     );
     h.server.send(&sid, Message::text("hi")).unwrap();
     h.server.send(&sid, Message::binary(vec![9u8])).unwrap();
@@ -58,7 +61,10 @@ fn websocket_closed_or_failed_by_the_peer() {
 
 #[test]
 fn websocket_message_over_max_payload_closes_with_1009() {
-    let mut h = Harness::new(Config { max_http_buffer_size: 8, ..fixture_config() });
+    let mut h = Harness::new(Config {
+        max_http_buffer_size: 8,
+        ..fixture_config()
+    });
     let (ws, sid) = h.open_ws();
     h.take_events();
     h.ws_send(ws, "412345678");
@@ -144,7 +150,10 @@ fn upgrade_probe_noop_then_switch_and_flush() {
 #[test]
 fn noop_is_repeated_every_100ms_while_upgrading() {
     // Pings far away, so every GET here can only end with a noop.
-    let mut h = Harness::new(Config { ping_interval: std::time::Duration::from_secs(60), ..fixture_config() });
+    let mut h = Harness::new(Config {
+        ping_interval: std::time::Duration::from_secs(60),
+        ..fixture_config()
+    });
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "2probe");
     for _ in 0..3 {
@@ -209,7 +218,10 @@ fn a_wrong_probe_payload_closes_the_probe() {
 
 #[test]
 fn no_upgrade_packet_within_upgrade_timeout_closes_the_probe() {
-    let mut h = Harness::new(Config { ping_interval: std::time::Duration::from_secs(60), ..fixture_config() });
+    let mut h = Harness::new(Config {
+        ping_interval: std::time::Duration::from_secs(60),
+        ..fixture_config()
+    });
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "2probe");
     h.advance(9_999);
@@ -302,9 +314,15 @@ fn poll_timeout_reports_the_next_deadline() {
     let mut h = Harness::fixture();
     assert_eq!(h.server.poll_timeout(), None);
     let _sid = h.open_polling();
-    assert_eq!(h.server.poll_timeout(), Some(h.now + std::time::Duration::from_millis(300)));
+    assert_eq!(
+        h.server.poll_timeout(),
+        Some(h.now + std::time::Duration::from_millis(300))
+    );
     // Handling a timeout early does nothing.
     h.server.handle_timeout(h.now);
     h.drain();
-    assert_eq!(h.server.poll_timeout(), Some(h.now + std::time::Duration::from_millis(300)));
+    assert_eq!(
+        h.server.poll_timeout(),
+        Some(h.now + std::time::Duration::from_millis(300))
+    );
 }
