@@ -309,10 +309,7 @@ pub struct Message(pub(crate) Frame);
 impl Message {
     /// A text message.
     pub fn text(text: &str) -> Self {
-        let mut s = String::with_capacity(text.len() + 1);
-        s.push('4');
-        s.push_str(text);
-        Self(Frame::Text(s.into()))
+        Self(Frame::message_text(text))
     }
 
     /// A binary message.
@@ -330,10 +327,7 @@ impl Message {
 
     /// Bytes it takes on the wire (WebSocket form).
     pub fn len(&self) -> usize {
-        match &self.0 {
-            Frame::Text(s) => s.len(),
-            Frame::Binary(b) => b.len(),
-        }
+        self.0.len()
     }
 
     /// Whether it carries no bytes at all (never: text has its type digit).

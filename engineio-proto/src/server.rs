@@ -18,7 +18,9 @@ use crate::output::{
 use crate::packet::{Frame, Packet, Protocol};
 use crate::payload;
 use crate::rng::Rng;
-use crate::session::{PendingGet, Polling, Probe, Session, Timer, Transport};
+use crate::session::{
+    PayloadFormat, PendingGet, Polling, Probe, Session, Timer, Transport, ws_frame,
+};
 
 /// How often a pending long-poll is ended with a noop while an upgrade is
 /// under way, so that the client can pause polling and finish the upgrade.
@@ -266,7 +268,7 @@ impl Server {
             return;
         }
         let jsonp = match &session.transport {
-            Transport::Polling(p) => p.jsonp.is_some(),
+            Transport::Polling(_) => session.format.jsonp.is_some(),
             Transport::WebSocket { .. } => false,
         };
         let packets = decode_body(session.protocol, jsonp, binary, body);
@@ -347,7 +349,7 @@ impl Server {
             return;
         };
         let is_main = session.transport.websocket() == Some(ws);
-        let too_large = frame_len(&frame) > self.config.max_http_buffer_size;
+        let too_large = frame.len() > self.config.max_http_buffer_size;
         let packet = if too_large {
             None
         } else {
@@ -682,10 +684,6 @@ impl Server {
             TransportKind::Polling => Transport::Polling(Polling {
                 get: Some(PendingGet { id, headers }),
                 post: None,
-                jsonp: query
-                    .j
-                    .as_ref()
-                    .map(|j| j.chars().filter(char::is_ascii_digit).collect()),
                 should_close: false,
             }),
             TransportKind::WebSocket => {
@@ -706,7 +704,18 @@ impl Server {
                 TransportKind::WebSocket => Pending::WebSocket(sid.clone()),
             },
         );
-        let mut session = Session::new(sid.clone(), protocol, transport, !query.b64);
+        let format = PayloadFormat {
+            protocol,
+            // v3 clients that cannot read binary ask for base64 (`b64=1`).
+            supports_binary: !query.b64,
+            // The JSONP transport is chosen by the presence of `j`; only its
+            // digits name the callback.
+            jsonp: query
+                .j
+                .as_ref()
+                .map(|j| j.chars().filter(char::is_ascii_digit).collect()),
+        };
+        let mut session = Session::new(sid.clone(), format, transport);
 
         let upgrades = if kind == TransportKind::Polling
             && self.config.allow_upgrades
@@ -943,15 +952,8 @@ impl Server {
                     }
                     frames.push(Frame::Text(Str::from_static("1")));
                 }
-                let response = polling_response(
-                    protocol,
-                    p.jsonp.as_deref(),
-                    session.supports_binary,
-                    frames,
-                    get.headers,
-                );
-                self.requests.remove(&get.id);
-                self.respond(get.id, response);
+                let response = session.format.response(frames, get.headers);
+                self.end_poll(get.id, response);
                 if closing {
                     self.close_session(sid, CloseReason::ForcedClose, None);
                 }
@@ -1006,15 +1008,8 @@ impl Server {
                     if let Transport::Polling(p) = &mut session.transport {
                         if let Some(get) = p.get.take() {
                             let frames = vec![Frame::Text(Str::from_static("6"))];
-                            let response = polling_response(
-                                session.protocol,
-                                p.jsonp.as_deref(),
-                                session.supports_binary,
-                                frames,
-                                get.headers,
-                            );
-                            self.requests.remove(&get.id);
-                            self.respond(get.id, response);
+                            let response = session.format.response(frames, get.headers);
+                            self.end_poll(get.id, response);
                         }
                     }
                     if let Some(session) = self.sessions.get_mut(sid) {
@@ -1048,15 +1043,8 @@ impl Server {
                 // A long-poll still open ends with a noop; the client has
                 // already left polling.
                 let frames = vec![Frame::Text(Str::from_static("6"))];
-                let response = polling_response(
-                    session.protocol,
-                    p.jsonp.as_deref(),
-                    session.supports_binary,
-                    frames,
-                    get.headers,
-                );
-                self.requests.remove(&get.id);
-                self.respond(get.id, response);
+                let response = session.format.response(frames, get.headers);
+                self.end_poll(get.id, response);
             }
             // A POST still being read is processed when its body comes.
         }
@@ -1126,15 +1114,8 @@ impl Server {
                         "1"
                     };
                     let frames = vec![Frame::Text(Str::from_static(packet))];
-                    let response = polling_response(
-                        session.protocol,
-                        p.jsonp.as_deref(),
-                        session.supports_binary,
-                        frames,
-                        get.headers,
-                    );
-                    self.requests.remove(&get.id);
-                    self.respond(get.id, response);
+                    let response = session.format.response(frames, get.headers);
+                    self.end_poll(get.id, response);
                 }
             }
             Transport::WebSocket { ws, .. } => {
@@ -1148,6 +1129,12 @@ impl Server {
             reason,
             description,
         });
+    }
+
+    /// Answers a held long-poll.
+    fn end_poll(&mut self, request: RequestId, response: Response) {
+        self.requests.remove(&request);
+        self.respond(request, response);
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
@@ -1201,62 +1188,6 @@ fn polling_headers(headers: &mut Headers, request: &Request) {
         headers.insert("X-XSS-Protection", "0");
     }
     headers.insert("cache-control", "no-store");
-}
-
-/// The 200 response of a long-poll carrying `frames` (queued in v4 form).
-fn polling_response(
-    protocol: Protocol,
-    jsonp: Option<&str>,
-    supports_binary: bool,
-    frames: Vec<Frame>,
-    mut headers: Headers,
-) -> Response {
-    let body: Bytes = match protocol {
-        Protocol::V4 => {
-            let text = payload::encode_v4(&frames);
-            match jsonp {
-                Some(j) => payload::jsonp_wrap(j, &text).into_bytes(),
-                None => text.into_bytes(),
-            }
-        }
-        Protocol::V3 => {
-            let frames: Vec<Frame> = frames
-                .into_iter()
-                .map(|f| ws_frame(Protocol::V3, f))
-                .collect();
-            match payload::encode_v3(&frames, supports_binary && jsonp.is_none()) {
-                Frame::Text(text) => match jsonp {
-                    Some(j) => payload::jsonp_wrap(j, &text).into_bytes(),
-                    None => text.into_bytes(),
-                },
-                Frame::Binary(bytes) => {
-                    headers.insert("Content-Type", "application/octet-stream");
-                    bytes
-                }
-            }
-        }
-    };
-    Response::new(200, headers, body)
-}
-
-/// A queued frame (v4 form) as a WebSocket message of `protocol`.
-fn ws_frame(protocol: Protocol, frame: Frame) -> Frame {
-    match (protocol, frame) {
-        (Protocol::V3, Frame::Binary(data)) => {
-            let mut v = Vec::with_capacity(data.len() + 1);
-            v.push(4u8);
-            v.extend_from_slice(&data);
-            Frame::Binary(v.into())
-        }
-        (_, frame) => frame,
-    }
-}
-
-fn frame_len(frame: &Frame) -> usize {
-    match frame {
-        Frame::Text(s) => s.len(),
-        Frame::Binary(b) => b.len(),
-    }
 }
 
 /// The packets of a POST body, up to and including the first error.

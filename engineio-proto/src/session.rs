@@ -4,9 +4,12 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::config::TransportKind;
-use crate::http::Headers;
+use bytes::Bytes;
+
+use crate::http::{Headers, Response};
 use crate::output::{RequestId, Sid};
 use crate::packet::{Frame, Protocol};
+use crate::payload;
 
 /// The timers of a session: a fixed table, one slot each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +78,6 @@ pub(crate) struct Polling {
     pub(crate) get: Option<PendingGet>,
     /// A POST whose body is being read.
     pub(crate) post: Option<RequestId>,
-    /// JSONP callback index (digits of `j`) when the client uses JSONP.
-    pub(crate) jsonp: Option<Box<str>>,
     /// The server closes the session: the next GET carries a `1`.
     pub(crate) should_close: bool,
 }
@@ -104,6 +105,16 @@ pub(crate) struct Probe {
     pub(crate) probed: bool,
 }
 
+/// How a client wants its long-poll payloads: protocol revision, binary or
+/// base64 (v3 `b64=1`), JSONP (`j`).
+#[derive(Debug, Clone)]
+pub(crate) struct PayloadFormat {
+    pub(crate) protocol: Protocol,
+    pub(crate) supports_binary: bool,
+    /// JSONP callback index (the digits of `j`).
+    pub(crate) jsonp: Option<Box<str>>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) sid: Sid,
@@ -112,8 +123,8 @@ pub(crate) struct Session {
     pub(crate) probe: Option<Probe>,
     /// The application closed the session; what is queued still goes out.
     pub(crate) closing: bool,
-    /// v3 clients may ask for base64 instead of binary (`b64=1`).
-    pub(crate) supports_binary: bool,
+    /// How long-poll responses are encoded for this client.
+    pub(crate) format: PayloadFormat,
     /// Packets not yet handed to the transport, encoded (v4 form).
     pub(crate) buffer: VecDeque<Frame>,
     pub(crate) buffered_bytes: usize,
@@ -124,19 +135,14 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) fn new(
-        sid: Sid,
-        protocol: Protocol,
-        transport: Transport,
-        supports_binary: bool,
-    ) -> Self {
+    pub(crate) fn new(sid: Sid, format: PayloadFormat, transport: Transport) -> Self {
         Self {
             sid,
-            protocol,
+            protocol: format.protocol,
             transport,
             probe: None,
             closing: false,
-            supports_binary,
+            format,
             buffer: VecDeque::new(),
             buffered_bytes: 0,
             timers: Timers::default(),
@@ -164,25 +170,44 @@ impl Session {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
+impl PayloadFormat {
+    /// The 200 response of a long-poll carrying `frames` (queued in v4 form).
+    pub(crate) fn response(&self, frames: Vec<Frame>, mut headers: Headers) -> Response {
+        let jsonp = self.jsonp.as_deref();
+        let text = match self.protocol {
+            Protocol::V4 => payload::encode_v4(&frames),
+            Protocol::V3 => {
+                let frames: Vec<Frame> = frames
+                    .into_iter()
+                    .map(|f| ws_frame(Protocol::V3, f))
+                    .collect();
+                match payload::encode_v3(&frames, self.supports_binary && jsonp.is_none()) {
+                    Frame::Text(text) => text,
+                    Frame::Binary(bytes) => {
+                        headers.insert("Content-Type", "application/octet-stream");
+                        return Response::new(200, headers, bytes);
+                    }
+                }
+            }
+        };
+        let body: Bytes = match jsonp {
+            Some(j) => payload::jsonp_wrap(j, &text).into_bytes(),
+            None => text.into_bytes(),
+        };
+        Response::new(200, headers, body)
+    }
+}
 
-    #[test]
-    fn due_gives_the_earliest_expired_timer() {
-        let t0 = Instant::now();
-        let mut t = Timers::default();
-        t.set(Timer::PingTimeout, t0 + Duration::from_millis(20));
-        t.set(Timer::Ping, t0 + Duration::from_millis(10));
-        t.set(Timer::CloseTimeout, t0 + Duration::from_millis(50));
-        assert_eq!(t.due(t0), None);
-        assert_eq!(t.due(t0 + Duration::from_millis(30)), Some(Timer::Ping));
-        t.clear(Timer::Ping);
-        assert_eq!(
-            t.due(t0 + Duration::from_millis(30)),
-            Some(Timer::PingTimeout)
-        );
-        assert_eq!(t.earliest(), Some(t0 + Duration::from_millis(20)));
+/// A queued frame (v4 form) as a WebSocket message of `protocol`: v3 puts
+/// the packet type byte before binary data.
+pub(crate) fn ws_frame(protocol: Protocol, frame: Frame) -> Frame {
+    match (protocol, frame) {
+        (Protocol::V3, Frame::Binary(data)) => {
+            let mut v = Vec::with_capacity(data.len() + 1);
+            v.push(4u8);
+            v.extend_from_slice(&data);
+            Frame::Binary(v.into())
+        }
+        (_, frame) => frame,
     }
 }
