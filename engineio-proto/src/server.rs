@@ -460,22 +460,14 @@ impl Server {
     /// transport can take it, else waits in the session's queue. A queue
     /// past its limit closes the session (see [`SendError::BufferFull`]).
     pub fn send(&mut self, sid: &str, message: Message) -> Result<(), SendError> {
-        let Some(session) = self.sessions.get_mut(sid) else {
+        let Some(session) = self.sessions.get(sid) else {
             return Err(SendError::UnknownSession);
         };
         if session.closing {
             return Err(SendError::Closing);
         }
-        let len = message.len();
-        if session.buffer.len() >= self.config.max_buffered_packets
-            || session.buffered_bytes + len > self.config.max_buffered_bytes
-        {
-            let sid = session.sid.clone();
-            self.close_session(&sid, CloseReason::SendBufferFull, None);
-            return Err(SendError::BufferFull);
-        }
-        session.push(message.0);
         let sid = session.sid.clone();
+        self.enqueue(&sid, message.0)?;
         self.flush(&sid);
         Ok(())
     }
@@ -900,8 +892,12 @@ impl Server {
             (Packet::Ping(_), Protocol::V3) => {
                 let at = now + self.config.ping_interval + self.config.ping_timeout;
                 set_timer(&mut self.deadlines, session, Timer::PingTimeout, at);
-                session.push(Frame::Text(Str::from_static("3")));
-                self.flush(sid);
+                if self
+                    .enqueue(sid, Frame::Text(Str::from_static("3")))
+                    .is_ok()
+                {
+                    self.flush(sid);
+                }
             }
             (Packet::Pong(_), Protocol::V4) => {
                 session.timers.clear(Timer::PingTimeout);
@@ -989,16 +985,19 @@ impl Server {
                 Timer::Ping => {
                     // A closing session sends no more pings, but still ends
                     // if the client is gone.
-                    if !session.closing {
-                        session.push(Frame::Text(Str::from_static("2")));
-                    }
                     set_timer(
                         &mut self.deadlines,
                         session,
                         Timer::PingTimeout,
                         now + self.config.ping_timeout,
                     );
-                    self.flush(sid);
+                    if !session.closing
+                        && self
+                            .enqueue(sid, Frame::Text(Str::from_static("2")))
+                            .is_ok()
+                    {
+                        self.flush(sid);
+                    }
                 }
                 Timer::PingTimeout => self.close_session(sid, CloseReason::PingTimeout, None),
                 Timer::UpgradeTimeout => self.abort_upgrade(sid),
@@ -1129,6 +1128,22 @@ impl Server {
             reason,
             description,
         });
+    }
+
+    /// Queues a packet for `sid` within the queue limits; past them the
+    /// session ends with "send buffer full" and nothing is queued.
+    fn enqueue(&mut self, sid: &Sid, frame: Frame) -> Result<(), SendError> {
+        let Some(session) = self.sessions.get_mut(sid) else {
+            return Err(SendError::UnknownSession);
+        };
+        if session.buffer.len() >= self.config.max_buffered_packets
+            || session.buffered_bytes + frame.len() > self.config.max_buffered_bytes
+        {
+            self.close_session(sid, CloseReason::SendBufferFull, None);
+            return Err(SendError::BufferFull);
+        }
+        session.push(frame);
+        Ok(())
     }
 
     /// Answers a held long-poll.

@@ -174,15 +174,11 @@ impl World {
         let config = self.h.server.config();
         for sid in self.h.server.sids() {
             let (packets, bytes) = self.h.server.buffered(sid.as_str()).unwrap();
-            // The handshake queues the open packet before any limit applies.
             assert!(
-                packets <= config.max_buffered_packets + 1,
+                packets <= config.max_buffered_packets,
                 "{packets} packets queued"
             );
-            assert!(
-                bytes <= config.max_buffered_bytes + 200,
-                "{bytes} bytes queued"
-            );
+            assert!(bytes <= config.max_buffered_bytes, "{bytes} bytes queued");
         }
         // A session holds at most a GET, a POST, its WebSocket and a probe.
         assert!(self.h.server.pending_requests() <= 4 * self.h.server.clients_count());

@@ -147,3 +147,19 @@ fn jsonp_wraps_the_payload_and_reads_form_posts() {
     h.post(&uri, "e=1");
     assert_eq!(h.closes(), vec![(sid, "parse error")]);
 }
+
+#[test]
+fn a_v3_client_that_pings_but_never_reads_is_closed_at_the_queue_limit() {
+    let mut h = Harness::new(Config {
+        max_buffered_packets: 4,
+        ..v3().server.config().clone()
+    });
+    let sid = open3(&mut h, POLL3);
+    for _ in 0..4 {
+        h.post(&with_sid(POLL3, &sid), "1:2");
+        assert!(h.server.contains(&sid));
+    }
+    assert_eq!(h.server.buffered(&sid), Some((4, 4)));
+    h.post(&with_sid(POLL3, &sid), "1:2");
+    assert_eq!(h.closes(), vec![(sid, "send buffer full")]);
+}
