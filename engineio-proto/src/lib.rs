@@ -97,5 +97,6 @@ pub use output::{
     RequestId, SendError, Sid,
 };
 pub use packet::{Data, DecodeError, Frame, Packet, Protocol};
+pub use rng::RandomIds;
 pub use server::Server;
 pub use str::Str;

@@ -8,17 +8,21 @@
 // a peer reaches this module.
 #![allow(clippy::indexing_slicing)]
 
-/// ChaCha20 keystream used as a random generator.
+/// A generator of unguessable ids: the ChaCha20 keystream (RFC 8439) keyed
+/// by a 32-byte seed. The engine draws session ids from it; the Socket.IO
+/// layer draws socket ids and private session ids the same way. Same seed,
+/// same ids: tests fix the seed, runtimes draw it from the OS.
 #[derive(Clone)]
-pub(crate) struct Rng {
+pub struct RandomIds {
     key: [u32; 8],
     counter: u64,
     block: [u8; 64],
     used: usize,
 }
 
-impl Rng {
-    pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
+impl RandomIds {
+    /// A generator keyed by `seed`.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
         let mut key = [0u32; 8];
         for (word, chunk) in key.iter_mut().zip(seed.chunks_exact(4)) {
             *word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
@@ -31,7 +35,17 @@ impl Rng {
         }
     }
 
-    pub(crate) fn fill(&mut self, out: &mut [u8]) {
+    /// A new id of 20 URL-safe characters (15 random bytes in base64url),
+    /// the shape of the official server's ids.
+    pub fn next_id(&mut self) -> String {
+        use base64::Engine as _;
+        let mut bytes = [0u8; 15];
+        self.fill(&mut bytes);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Fills `out` with random bytes.
+    pub fn fill(&mut self, out: &mut [u8]) {
         for byte in out {
             if self.used == self.block.len() {
                 self.block = chacha20_block(&self.key, self.counter, [0; 2]);
@@ -95,7 +109,7 @@ mod tests {
         // 00:00:00:09:00:00:00:4a:00:00:00:00. In the 64-bit-counter layout
         // the first nonce word is the counter's high half.
         let seed: Vec<u8> = (0u8..32).collect();
-        let rng = Rng::from_seed(seed.try_into().unwrap());
+        let rng = RandomIds::from_seed(seed.try_into().unwrap());
         let counter = 1u64 | (0x0900_0000u64 << 32);
         let block = chacha20_block(&rng.key, counter, [0x4a00_0000, 0]);
         assert_eq!(
@@ -110,9 +124,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream_other_seed_other_stream() {
-        let mut a = Rng::from_seed([7; 32]);
-        let mut b = Rng::from_seed([7; 32]);
-        let mut c = Rng::from_seed([8; 32]);
+        let mut a = RandomIds::from_seed([7; 32]);
+        let mut b = RandomIds::from_seed([7; 32]);
+        let mut c = RandomIds::from_seed([8; 32]);
         let (mut x, mut y, mut z) = ([0u8; 100], [0u8; 100], [0u8; 100]);
         a.fill(&mut x);
         b.fill(&mut y[..30]);
@@ -120,5 +134,12 @@ mod tests {
         c.fill(&mut z);
         assert_eq!(x, y);
         assert_ne!(x, z);
+    }
+}
+
+impl std::fmt::Debug for RandomIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.write_str("RandomIds(..)")
     }
 }

@@ -5,7 +5,6 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::Bytes;
 
 use crate::Str;
@@ -17,7 +16,7 @@ use crate::output::{
 };
 use crate::packet::{Frame, Packet, Protocol};
 use crate::payload;
-use crate::rng::Rng;
+use crate::rng::RandomIds;
 use crate::session::{
     PayloadFormat, PendingGet, Polling, Probe, Session, Timer, Transport, ws_frame,
 };
@@ -49,7 +48,7 @@ const UPGRADE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// protocol's answer and its session ends; other sessions are untouched.
 pub struct Server {
     config: Arc<Config>,
-    rng: Rng,
+    rng: RandomIds,
     sessions: HashMap<Sid, Session>,
     requests: HashMap<RequestId, Pending>,
     next_request: u64,
@@ -83,7 +82,7 @@ type Refusal = (ErrorCode, ErrorContext);
 impl Server {
     /// A server with this configuration.
     pub fn new(config: Config) -> Self {
-        let rng = Rng::from_seed(config.seed);
+        let rng = RandomIds::from_seed(config.seed);
         Self {
             config: Arc::new(config),
             rng,
@@ -644,7 +643,7 @@ impl Server {
         };
         let sid = match &self.config.generate_id {
             Some(generate) => generate(&request),
-            None => self.random_sid(),
+            None => self.rng.next_id(),
         };
         if sid.is_empty() || self.sessions.contains_key(sid.as_str()) {
             self.refuse(
@@ -753,12 +752,6 @@ impl Server {
             }),
         });
         self.flush(&sid);
-    }
-
-    fn random_sid(&mut self) -> String {
-        let mut bytes = [0u8; 15];
-        self.rng.fill(&mut bytes);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
     /// A GET, POST or other request for a polling session (`onRequest`).
