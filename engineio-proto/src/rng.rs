@@ -58,6 +58,13 @@ impl RandomIds {
     }
 }
 
+impl std::fmt::Debug for RandomIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.write_str("RandomIds(..)")
+    }
+}
+
 fn quarter_round(s: &mut [u32; 16], a: usize, b: usize, c: usize, d: usize) {
     s[a] = s[a].wrapping_add(s[b]);
     s[d] = (s[d] ^ s[a]).rotate_left(16);
@@ -134,12 +141,5 @@ mod tests {
         c.fill(&mut z);
         assert_eq!(x, y);
         assert_ne!(x, z);
-    }
-}
-
-impl std::fmt::Debug for RandomIds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the key.
-        f.write_str("RandomIds(..)")
     }
 }
