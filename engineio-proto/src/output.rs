@@ -27,6 +27,13 @@ impl Sid {
     }
 }
 
+impl std::ops::Deref for Sid {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Borrow<str> for Sid {
     fn borrow(&self) -> &str {
         &self.0

@@ -8,7 +8,7 @@ use bytes::Bytes;
 /// An immutable UTF-8 string that shares its storage: cloning and slicing it
 /// never copies the text. Text messages and polling bodies travel as `Str` so
 /// that a packet decoded from a request body points into that body.
-#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Str(Bytes);
 
 impl Str {
@@ -73,6 +73,20 @@ impl Str {
     pub fn skip(&self, n: usize) -> Option<Self> {
         let rest = self.as_str().get(n..)?;
         Some(self.slice_ref(rest))
+    }
+}
+
+// Hashes as `str` does, so that maps keyed by `Str` can be searched with a
+// `&str` (the `Borrow` contract).
+impl std::hash::Hash for Str {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.as_str()
     }
 }
 

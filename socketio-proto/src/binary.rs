@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::DecodeError;
+use crate::packet::DecodeError;
 
 /// The key that marks an object as a placeholder when its value is `true`.
 const PLACEHOLDER_KEY: &str = "_placeholder";
@@ -31,7 +31,8 @@ pub fn placeholder(num: usize) -> Value {
 ///
 /// ```
 /// use serde_json::json;
-/// use socketio_proto::{attach, Event};
+/// use socketio_proto::binary::attach;
+/// use socketio_proto::packet::Event;
 ///
 /// let mut attachments = Vec::new();
 /// let file = attach(&mut attachments, bytes::Bytes::from_static(b"\x01\x02"));

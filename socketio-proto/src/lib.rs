@@ -1,17 +1,17 @@
 //! Sans-IO Socket.IO v5 server core.
-//!
-//! This crate will hold the Socket.IO server state machine that owns one
-//! `engineio-proto` engine and adds namespaces, events, acks, rooms and
-//! binary attachments on top of it. Like `engineio-proto` it performs no I/O.
 
-mod binary;
-mod packet;
+pub mod binary;
+mod config;
+mod namespace;
+pub mod packet;
+mod server;
+mod types;
 
-pub use binary::{
-    Placeholders, attach, is_placeholder, placeholder, placeholders, placeholders_match, resolve,
-};
+pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
-pub use packet::{
-    Ack, ConnectErrorData, DecodeError, Decoder, EncodeError, Event, Limits, Packet, PacketType,
-    Payload, PayloadError, RESERVED_EVENTS, encode_event,
+pub use packet::{Decoder, Limits, Packet, Payload};
+pub use server::Server;
+pub use types::{
+    Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,
+    ParentId, Room, SocketId, SocketInfo, Target,
 };

@@ -251,7 +251,7 @@ pub struct Limits {
 /// let Payload::Event(event) = &packet.payload else { unreachable!() };
 /// assert_eq!(event.name_str().as_deref(), Some("upload"));
 /// assert_eq!(event.attachments(), [Bytes::from_static(b"\x01\x02")]);
-/// # Ok::<(), socketio_proto::DecodeError>(())
+/// # Ok::<(), socketio_proto::packet::DecodeError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Decoder {
@@ -696,9 +696,9 @@ impl Pending {
 /// what [`Packet::encode`] writes for the same event.
 ///
 /// ```
-/// let text = socketio_proto::encode_event("/chat", Some(12), "msg", &("hi", 1.5))?;
+/// let text = socketio_proto::packet::encode_event("/chat", Some(12), "msg", &("hi", 1.5))?;
 /// assert_eq!(text, r#"2/chat,12["msg","hi",1.5]"#);
-/// # Ok::<(), socketio_proto::EncodeError>(())
+/// # Ok::<(), socketio_proto::packet::EncodeError>(())
 /// ```
 pub fn encode_event<A>(
     nsp: &str,
@@ -1096,7 +1096,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
     use super::*;
-    use crate::{attach, placeholder};
+    use crate::binary::{attach, placeholder};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -1651,7 +1651,7 @@ mod tests {
         assert_eq!(e.id, Some(9));
         assert_eq!(e.attachments(), [&b"one"[..], b"", b"three"]);
         assert_eq!(
-            crate::resolve(&e.args()[0]["b"][0], e.attachments()).unwrap(),
+            crate::binary::resolve(&e.args()[0]["b"][0], e.attachments()).unwrap(),
             &b""[..]
         );
         assert_eq!(packet.encode(), text.as_str());
@@ -1900,7 +1900,7 @@ mod tests {
         let mut attachments = Vec::new();
         let mut stack: Vec<&mut Value> = values.iter_mut().rev().collect();
         while let Some(v) = stack.pop() {
-            if crate::is_placeholder(v) {
+            if crate::binary::is_placeholder(v) {
                 let n = attachments.len();
                 *v = attach(&mut attachments, Bytes::from(vec![n as u8; n % 3]));
             } else if let Value::Array(items) = v {

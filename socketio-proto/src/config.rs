@@ -1,0 +1,190 @@
+//! Socket.IO configuration, with the official defaults.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+/// Wall-clock time in milliseconds since the Unix epoch, for
+/// `handshake.issued` and `handshake.time`. The core never reads a clock:
+/// the runtime supplies this.
+pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// Decides whether a dynamic namespace may be created for a name and the
+/// CONNECT's auth payload.
+pub type NamespacePredicate = Arc<dyn Fn(&str, &Map<String, Value>) -> bool + Send + Sync>;
+
+/// Connection state recovery (`connectionStateRecovery`), off by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// How long a disconnected session and the packets it missed are kept
+    /// (default 2 minutes).
+    pub max_disconnection_duration: Duration,
+    /// Recovered sockets skip the connection middlewares (default true):
+    /// they connect without an [`Event::Connect`](crate::Event::Connect).
+    pub skip_middlewares: bool,
+    /// The most packets kept for replay per namespace (ours: bounds memory
+    /// under a high broadcast rate; older packets are forgotten first, and a
+    /// client whose offset was forgotten reconnects as a new socket).
+    pub max_stored_packets: usize,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            max_stored_packets: 100_000,
+        }
+    }
+}
+
+/// The configuration of a Socket.IO server.
+#[derive(Clone)]
+pub struct Config {
+    /// The engine's configuration; its path defaults to `/socket.io`.
+    pub engine: engineio_proto::Config,
+    /// A connection that joins no namespace within this is closed (default
+    /// 45 s).
+    pub connect_timeout: Duration,
+    /// The most binary attachments one packet may carry (default 10); more
+    /// closes the connection.
+    pub max_attachments: usize,
+    /// The most acknowledgements one socket may wait for at once (ours;
+    /// default 10 000). Past it `emit_with_ack` is refused.
+    pub max_outstanding_acks: usize,
+    /// Remove a dynamic child namespace when its last socket leaves
+    /// (default false).
+    pub cleanup_empty_child_namespaces: bool,
+    /// Connection state recovery; none by default.
+    pub recovery: Option<RecoveryConfig>,
+    /// The wall clock for handshakes; without it `issued` is 0.
+    pub wall_clock: Option<WallClock>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            engine: engineio_proto::Config {
+                path: "/socket.io".into(),
+                ..engineio_proto::Config::default()
+            },
+            connect_timeout: Duration::from_secs(45),
+            max_attachments: 10,
+            max_outstanding_acks: 10_000,
+            cleanup_empty_child_namespaces: false,
+            recovery: None,
+            wall_clock: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("engine", &self.engine)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_attachments", &self.max_attachments)
+            .field("max_outstanding_acks", &self.max_outstanding_acks)
+            .field(
+                "cleanup_empty_child_namespaces",
+                &self.cleanup_empty_child_namespaces,
+            )
+            .field("recovery", &self.recovery)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a parent namespace recognises the names of its children.
+#[derive(Clone)]
+pub enum NamespaceMatcher {
+    /// A regular expression over the whole name (`^/dynamic-\d+$`).
+    Pattern(regex_lite::Regex),
+    /// A predicate over the name and the CONNECT's auth payload.
+    Predicate(NamespacePredicate),
+}
+
+impl NamespaceMatcher {
+    pub(crate) fn matches(&self, name: &str, auth: &Map<String, Value>) -> bool {
+        match self {
+            Self::Pattern(re) => re.is_match(name),
+            Self::Predicate(accept) => accept(name, auth),
+        }
+    }
+}
+
+impl fmt::Debug for NamespaceMatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pattern(re) => f.debug_tuple("Pattern").field(&re.as_str()).finish(),
+            Self::Predicate(_) => f.write_str("Predicate(..)"),
+        }
+    }
+}
+
+/// JavaScript's `new Date(ms) + ""` for a UTC process:
+/// `Sun Nov 22 2026 06:15:05 GMT+0000 (Coordinated Universal Time)`.
+pub(crate) fn js_date_string(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
+    let month_name = MONTHS.get((month - 1) as usize).copied().unwrap_or("Jan");
+    format!(
+        "{weekday} {month_name} {day:02} {year} {h:02}:{m:02}:{s:02} GMT+0000 (Coordinated Universal Time)"
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn js_date_string_matches_node_in_utc() {
+        assert_eq!(
+            js_date_string(0),
+            "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)"
+        );
+        // 2026-11-22T06:15:05.123Z
+        assert_eq!(
+            js_date_string(1_795_328_105_123),
+            "Sun Nov 22 2026 06:15:05 GMT+0000 (Coordinated Universal Time)"
+        );
+        // A leap day.
+        assert_eq!(
+            js_date_string(951_782_400_000),
+            "Tue Feb 29 2000 00:00:00 GMT+0000 (Coordinated Universal Time)"
+        );
+    }
+
+    #[test]
+    fn matchers() {
+        let p = NamespaceMatcher::Pattern(regex_lite::Regex::new(r"^/dyn-\d+$").unwrap());
+        assert!(p.matches("/dyn-12", &Map::new()));
+        assert!(!p.matches("/dyn-x", &Map::new()));
+        let q = NamespaceMatcher::Predicate(Arc::new(|name, auth| {
+            name.starts_with("/t") && auth.contains_key("token")
+        }));
+        let mut auth = Map::new();
+        assert!(!q.matches("/team", &auth));
+        auth.insert("token".into(), Value::from(1));
+        assert!(q.matches("/team", &auth));
+    }
+}

@@ -1,0 +1,1159 @@
+//! The Socket.IO server: namespaces, sockets, rooms, acks and recovery on
+//! top of one Engine.IO engine, as a state machine.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use engineio_proto::{
+    Data, Frame, Message, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid, Str,
+};
+use serde_json::{Map, Value};
+
+use crate::config::{Config, NamespaceMatcher, js_date_string};
+use crate::namespace::{Namespace, StoredPacket, StoredSession};
+use crate::packet::{
+    Ack, ConnectErrorData, Decoder, Event as EventPacket, Limits, Packet, Payload,
+};
+use crate::types::{
+    Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,
+    ParentId, Room, SocketId, SocketInfo, Target,
+};
+
+/// A Socket.IO server endpoint with no I/O: it owns the Engine.IO engine
+/// and speaks Socket.IO v5 over it (and the v4 protocol of socket.io 2.x
+/// clients when the engine allows Engine.IO v3).
+///
+/// # Driving it
+///
+/// The inputs are the engine's ([`handle_request`](Self::handle_request),
+/// [`handle_body`](Self::handle_body), the WebSocket calls,
+/// [`handle_timeout`](Self::handle_timeout)), each with `now`. After any
+/// input or action, drain [`poll_output`](Self::poll_output) (I/O for the
+/// runtime) and [`poll_event`](Self::poll_event) (connect requests, events,
+/// acks, disconnects) until `None`, then sleep until
+/// [`poll_timeout`](Self::poll_timeout).
+///
+/// Decisions that take time are an event now and a call later: a CONNECT is
+/// [`Event::Connect`], answered by [`accept`](Self::accept) or
+/// [`reject`](Self::reject); an answer to [`emit_with_ack`](Self::emit_with_ack)
+/// is [`Event::Ack`] or [`Event::AckTimeout`].
+pub struct Server {
+    engine: engineio_proto::Server,
+    config: Arc<Config>,
+    ids: RandomIds,
+    namespaces: HashMap<Str, Namespace>,
+    parents: Vec<NamespaceMatcher>,
+    clients: HashMap<Sid, Client>,
+    sockets: HashMap<SocketId, Socket>,
+    broadcasts: HashMap<BroadcastId, PendingBroadcast>,
+    next_broadcast: u64,
+    next_offset: u64,
+    events: VecDeque<Event>,
+    deadlines: BinaryHeap<Reverse<(Instant, Deadline)>>,
+}
+
+/// One Engine.IO connection and the namespaces it joined.
+#[derive(Debug)]
+struct Client {
+    protocol: Protocol,
+    decoder: Decoder,
+    /// Namespace -> its socket, connected or waiting for the verdict.
+    nsps: HashMap<Str, SocketId>,
+    /// The handshake without auth.
+    handshake: Arc<Handshake>,
+    connect_deadline: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Socket {
+    nsp: Str,
+    sid: Sid,
+    pid: Option<Str>,
+    rooms: HashSet<Room>,
+    data: Value,
+    handshake: Arc<Handshake>,
+    connected: bool,
+    recovered: bool,
+    /// Packets missed while disconnected, sent before the CONNECT reply.
+    missed: Vec<Vec<Value>>,
+    acks: HashMap<u64, PendingAck>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingAck {
+    deadline: Option<Instant>,
+    broadcast: Option<BroadcastId>,
+}
+
+#[derive(Debug)]
+struct PendingBroadcast {
+    ack_id: u64,
+    targets: Vec<SocketId>,
+    received: usize,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Deadline {
+    Connect(Sid),
+    Ack(SocketId, u64),
+    Broadcast(BroadcastId),
+}
+
+impl Server {
+    /// A server with this configuration and the main namespace `/`.
+    pub fn new(config: Config) -> Self {
+        // Socket ids come from their own stream, keyed apart from the
+        // engine's so that one id never reveals another.
+        let mut seed = config.engine.seed;
+        for b in &mut seed {
+            *b ^= 0x5c;
+        }
+        let mut server = Self {
+            engine: engineio_proto::Server::new(config.engine.clone()),
+            config: Arc::new(config),
+            ids: RandomIds::from_seed(seed),
+            namespaces: HashMap::new(),
+            parents: Vec::new(),
+            clients: HashMap::new(),
+            sockets: HashMap::new(),
+            broadcasts: HashMap::new(),
+            next_broadcast: 0,
+            next_offset: 0,
+            events: VecDeque::new(),
+            deadlines: BinaryHeap::new(),
+        };
+        server.add_namespace("/");
+        server
+    }
+
+    // ----- setup -----
+
+    /// Creates the namespace `name` (`io.of(name)`); existing ones stay.
+    pub fn add_namespace(&mut self, name: &str) {
+        let name = Str::from(name.to_owned());
+        self.namespaces
+            .entry(name.clone())
+            .or_insert_with(|| Namespace::new(name, None));
+    }
+
+    /// Adds a parent namespace (`io.of(regex | fn)`): a CONNECT to an unknown
+    /// name it matches creates that namespace as its child.
+    pub fn add_parent(&mut self, matcher: NamespaceMatcher) -> ParentId {
+        self.parents.push(matcher);
+        ParentId(self.parents.len() as u32 - 1)
+    }
+
+    // ----- getters -----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The engine, to read (clients count, transports).
+    pub fn engine(&self) -> &engineio_proto::Server {
+        &self.engine
+    }
+
+    /// Whether namespace `name` exists.
+    pub fn has_namespace(&self, name: &str) -> bool {
+        self.namespaces.contains_key(name)
+    }
+
+    /// The connected sockets of namespace `nsp`.
+    pub fn sockets_of(&self, nsp: &str) -> Vec<SocketId> {
+        self.namespaces
+            .get(nsp)
+            .map(|ns| ns.sockets.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A snapshot of socket `id` (connected or waiting to be).
+    pub fn socket(&self, id: &str) -> Option<SocketInfo> {
+        let (id, s) = self.sockets.get_key_value(id)?;
+        Some(info(id, s))
+    }
+
+    /// Whether socket `id` is connected.
+    pub fn is_connected(&self, id: &str) -> bool {
+        self.sockets.get(id).is_some_and(|s| s.connected)
+    }
+
+    /// Whether socket `id` was restored by connection state recovery.
+    pub fn is_recovered(&self, id: &str) -> bool {
+        self.sockets.get(id).is_some_and(|s| s.recovered)
+    }
+
+    /// The engine session under socket `id` (`socket.conn`).
+    pub fn socket_sid(&self, id: &str) -> Option<&Sid> {
+        self.sockets.get(id).map(|s| &s.sid)
+    }
+
+    /// How many acknowledgements socket `id` still waits for.
+    pub fn pending_acks(&self, id: &str) -> usize {
+        self.sockets.get(id).map_or(0, |s| s.acks.len())
+    }
+
+    // ----- outputs -----
+
+    /// The next I/O for the runtime (the engine's outputs).
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.engine.poll_output()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the engine and of this layer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ours = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        match (self.engine.poll_timeout(), ours) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- inputs (the engine's, then what they mean here) -----
+
+    /// See [`engineio_proto::Server::handle_request`].
+    pub fn handle_request(&mut self, now: Instant, request: Request) -> RequestId {
+        let id = self.engine.handle_request(now, request);
+        self.pump(now);
+        id
+    }
+
+    /// See [`engineio_proto::Server::handle_body`].
+    pub fn handle_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        self.engine.handle_body(now, request, body);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_request_closed`].
+    pub fn handle_request_closed(&mut self, now: Instant, request: RequestId) {
+        self.engine.handle_request_closed(now, request);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_ws_message`].
+    pub fn handle_ws_message(&mut self, now: Instant, ws: RequestId, frame: Frame) {
+        self.engine.handle_ws_message(now, ws, frame);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_ws_flushed`].
+    pub fn handle_ws_flushed(&mut self, now: Instant, ws: RequestId) {
+        self.engine.handle_ws_flushed(now, ws);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_ws_closed`].
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, error: bool) {
+        self.engine.handle_ws_closed(now, ws, error);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::allow_request`].
+    pub fn allow_request(&mut self, now: Instant, request: RequestId, verdict: Result<(), String>) {
+        self.engine.allow_request(now, request, verdict);
+        self.pump(now);
+    }
+
+    /// Runs every timer due at `now`: the engine's, connect timeouts, ack
+    /// timeouts, broadcast ack timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now);
+        self.pump(now);
+        while let Some(Reverse((at, _))) = self.deadlines.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, deadline))) = self.deadlines.pop() else {
+                break;
+            };
+            match deadline {
+                Deadline::Connect(sid) => {
+                    let due = self.clients.get(&sid).is_some_and(|c| {
+                        c.connect_deadline == Some(at)
+                            && !c.nsps.values().any(|id| self.is_connected(id.as_str()))
+                    });
+                    if due {
+                        self.close_client(now, &sid);
+                    }
+                }
+                Deadline::Ack(socket, id) => {
+                    let due = self
+                        .sockets
+                        .get(&socket)
+                        .and_then(|s| s.acks.get(&id))
+                        .is_some_and(|a| a.deadline == Some(at));
+                    if due {
+                        if let Some(s) = self.sockets.get_mut(&socket) {
+                            s.acks.remove(&id);
+                        }
+                        self.events.push_back(Event::AckTimeout { socket, id });
+                    }
+                }
+                Deadline::Broadcast(b) => {
+                    if self.broadcasts.get(&b).is_some_and(|p| p.deadline == at) {
+                        self.finish_broadcast(b);
+                    }
+                }
+            }
+            self.pump(now);
+        }
+    }
+
+    // ----- actions -----
+
+    /// Lets socket `id` into its namespace after an [`Event::Connect`]: the
+    /// CONNECT reply goes out (after any missed packets of a recovered
+    /// session) and [`Event::Connection`] follows.
+    pub fn accept(&mut self, now: Instant, id: &str) -> Result<(), EmitError> {
+        match self.sockets.get(id) {
+            Some(s) if !s.connected => {}
+            _ => return Err(EmitError::UnknownSocket),
+        }
+        let id = SocketId::new(id);
+        self.do_connect(now, &id);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Refuses socket `id` after an [`Event::Connect`] (a middleware error):
+    /// the client gets CONNECT_ERROR with `message` and `data`; its
+    /// connection stays open.
+    pub fn reject(&mut self, now: Instant, id: &str, message: &str, data: Option<Value>) {
+        let Some(socket) = self.sockets.get(id) else {
+            return;
+        };
+        if socket.connected {
+            return;
+        }
+        let Some((id, socket)) = self.sockets.remove_entry(id) else {
+            return;
+        };
+        if let Some(client) = self.clients.get_mut(&socket.sid) {
+            client.nsps.remove(&socket.nsp);
+            let reason = match client.protocol {
+                // socket.io 2.x clients get the data, or the message, alone.
+                Protocol::V3 => ConnectErrorData::Message(match data {
+                    Some(Value::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => message.to_owned(),
+                }),
+                Protocol::V4 => ConnectErrorData::new(message, data),
+            };
+            let packet = Packet::connect_error(socket.nsp.clone(), reason);
+            let _ = self.send_packet(&socket.sid, &packet);
+        }
+        drop(id);
+        self.pump(now);
+    }
+
+    /// Sends an event to socket `id`. With connection state recovery on, it
+    /// goes through the namespace's broadcast (to the socket's own room) so
+    /// that it carries an offset and is replayed if the client comes back.
+    pub fn emit(&mut self, now: Instant, id: &str, event: EventPacket) -> Result<(), EmitError> {
+        let socket = self.connected(id)?;
+        if self.config.recovery.is_some() && event.id.is_none() && event.attachments().is_empty() {
+            let nsp = socket.nsp.clone();
+            let room = Str::from(id.to_owned());
+            let options = BroadcastOptions {
+                target: Target::room(room),
+                ..BroadcastOptions::default()
+            };
+            self.broadcast(now, &nsp, &options, event)?;
+            return Ok(());
+        }
+        let packet = Packet::event(socket.nsp.clone(), event);
+        let sid = socket.sid.clone();
+        let result = self.send_packet(&sid, &packet);
+        self.pump(now);
+        result.map_err(EmitError::from)
+    }
+
+    /// Sends an event to socket `id` and waits for its answer: returns the
+    /// ack id that [`Event::Ack`] or [`Event::AckTimeout`] will carry. With no
+    /// timeout the answer may never come (until the socket leaves).
+    pub fn emit_with_ack(
+        &mut self,
+        now: Instant,
+        id: &str,
+        event: EventPacket,
+        timeout: Option<Duration>,
+    ) -> Result<u64, EmitError> {
+        let socket = self.connected(id)?;
+        if socket.acks.len() >= self.config.max_outstanding_acks {
+            return Err(EmitError::TooManyAcks);
+        }
+        let (nsp, sid) = (socket.nsp.clone(), socket.sid.clone());
+        let ns = self
+            .namespaces
+            .get_mut(&nsp)
+            .ok_or(EmitError::UnknownNamespace)?;
+        let ack_id = ns.next_ack_id;
+        ns.next_ack_id += 1;
+        let packet = Packet::event(nsp, event.with_id(ack_id));
+        let sent = self.send_packet(&sid, &packet);
+        if sent.is_ok() {
+            let deadline = timeout.map(|t| now + t);
+            let socket_id = SocketId::new(id);
+            if let Some(s) = self.sockets.get_mut(id) {
+                s.acks.insert(
+                    ack_id,
+                    PendingAck {
+                        deadline,
+                        broadcast: None,
+                    },
+                );
+            }
+            if let Some(at) = deadline {
+                self.deadlines
+                    .push(Reverse((at, Deadline::Ack(socket_id, ack_id))));
+            }
+        }
+        self.pump(now);
+        sent.map(|()| ack_id).map_err(EmitError::from)
+    }
+
+    /// Answers an event that asked for an acknowledgement.
+    pub fn ack(
+        &mut self,
+        now: Instant,
+        id: &str,
+        ack_id: u64,
+        data: Vec<Value>,
+        attachments: Vec<Bytes>,
+    ) -> Result<(), EmitError> {
+        let socket = self.connected(id)?;
+        let ack = Ack::new(ack_id, data)
+            .with_attachments(attachments)
+            .map_err(|_| EmitError::UnknownSocket)?;
+        let packet = Packet::ack(socket.nsp.clone(), ack);
+        let sid = socket.sid.clone();
+        let result = self.send_packet(&sid, &packet);
+        self.pump(now);
+        result.map_err(EmitError::from)
+    }
+
+    /// Sends an event to the sockets of namespace `nsp` that `options`
+    /// selects. The packet is encoded once and the same bytes are queued for
+    /// every recipient. With a timeout, every recipient's answer comes as
+    /// [`Event::BroadcastAck`], then [`Event::BroadcastAckDone`].
+    pub fn broadcast(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        options: &BroadcastOptions,
+        mut event: EventPacket,
+    ) -> Result<Broadcast, EmitError> {
+        let recovery = self.config.recovery.clone();
+        let ns = self
+            .namespaces
+            .get_mut(nsp)
+            .ok_or(EmitError::UnknownNamespace)?;
+        let targets = ns.select(&options.target);
+        let ack = options.timeout.map(|t| {
+            let id = ns.next_ack_id;
+            ns.next_ack_id += 1;
+            (id, now + t)
+        });
+        if let Some((id, _)) = ack {
+            event = event.with_id(id);
+        } else if let Some(recovery) = recovery.filter(|_| !options.volatile) {
+            if event.attachments().is_empty() && event.id.is_none() {
+                // Kept for replay, with its offset as the last argument.
+                let offset = Str::from(format!("{:x}", self.next_offset));
+                self.next_offset += 1;
+                let (mut data, _) = event.into_parts();
+                data.push(Value::String(offset.to_string()));
+                ns.recovery.expire(now, recovery.max_disconnection_duration);
+                ns.recovery.store_packet(
+                    StoredPacket {
+                        offset,
+                        rooms: options.target.rooms.clone(),
+                        except: options.target.except.clone(),
+                        data: data.clone(),
+                        at: now,
+                    },
+                    recovery.max_stored_packets,
+                );
+                event = EventPacket::from_data(data).map_err(|_| EmitError::UnknownNamespace)?;
+            }
+        }
+        let packet = Packet::event(ns.name.clone(), event);
+        let text = Message::text(&packet.encode());
+        let attachments: Vec<Message> = packet
+            .attachments()
+            .iter()
+            .map(|a| Message::binary(a.clone()))
+            .collect();
+        let broadcast = ack.map(|_| {
+            self.next_broadcast += 1;
+            BroadcastId(self.next_broadcast - 1)
+        });
+        let mut reached = Vec::new();
+        for id in targets {
+            let Some(socket) = self.sockets.get_mut(&id) else {
+                continue;
+            };
+            if options.volatile && !self.engine.is_writable(&socket.sid) {
+                continue;
+            }
+            if self.engine.send(&socket.sid, text.clone()).is_err() {
+                continue;
+            }
+            for a in &attachments {
+                let _ = self.engine.send(&socket.sid, a.clone());
+            }
+            if let (Some((ack_id, _)), Some(b)) = (ack, broadcast) {
+                socket.acks.insert(
+                    ack_id,
+                    PendingAck {
+                        deadline: None,
+                        broadcast: Some(b),
+                    },
+                );
+            }
+            reached.push(id);
+        }
+        let recipients = reached.len();
+        if let (Some((ack_id, deadline)), Some(b)) = (ack, broadcast) {
+            self.broadcasts.insert(
+                b,
+                PendingBroadcast {
+                    ack_id,
+                    targets: reached,
+                    received: 0,
+                    deadline,
+                },
+            );
+            if recipients == 0 {
+                self.finish_broadcast(b);
+            } else {
+                self.deadlines
+                    .push(Reverse((deadline, Deadline::Broadcast(b))));
+            }
+        }
+        self.pump(now);
+        Ok(Broadcast {
+            recipients,
+            ack: broadcast,
+        })
+    }
+
+    /// Makes socket `id` join `room`.
+    pub fn join(&mut self, id: &str, room: impl Into<Room>) {
+        let room = room.into();
+        let Some((id, socket)) = self.sockets.get_key_value(id) else {
+            return;
+        };
+        if !socket.connected {
+            return;
+        }
+        let (id, nsp) = (id.clone(), socket.nsp.clone());
+        if let Some(ns) = self.namespaces.get_mut(&nsp) {
+            ns.join(&id, room.clone());
+        }
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.rooms.insert(room);
+        }
+    }
+
+    /// Makes socket `id` leave `room`.
+    pub fn leave(&mut self, id: &str, room: &str) {
+        let Some((id, socket)) = self.sockets.get_key_value(id) else {
+            return;
+        };
+        let (id, nsp) = (id.clone(), socket.nsp.clone());
+        if let Some(ns) = self.namespaces.get_mut(&nsp) {
+            ns.leave(&id, room);
+        }
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.rooms.remove(room);
+        }
+    }
+
+    /// The rooms of socket `id`.
+    pub fn rooms(&self, id: &str) -> Vec<Room> {
+        self.sockets
+            .get(id)
+            .map(|s| s.rooms.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The application data of socket `id` (`socket.data`).
+    pub fn data(&self, id: &str) -> Option<&Value> {
+        self.sockets.get(id).map(|s| &s.data)
+    }
+
+    /// Sets the application data of socket `id`.
+    pub fn set_data(&mut self, id: &str, data: Value) {
+        if let Some(s) = self.sockets.get_mut(id) {
+            s.data = data;
+        }
+    }
+
+    /// Disconnects socket `id`: with `close` false it leaves its namespace
+    /// ("server namespace disconnect") and the connection stays; with
+    /// `close` true every socket of its connection leaves and the
+    /// connection closes.
+    pub fn disconnect(&mut self, now: Instant, id: &str, close: bool) {
+        let Some(socket) = self.sockets.get(id).filter(|s| s.connected) else {
+            return;
+        };
+        let sid = socket.sid.clone();
+        let ids: Vec<SocketId> = if close {
+            self.clients
+                .get(&sid)
+                .map(|c| c.nsps.values().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            vec![SocketId::new(id)]
+        };
+        for id in ids {
+            let Some(socket) = self.sockets.get(&id).filter(|s| s.connected) else {
+                continue;
+            };
+            let packet = Packet::disconnect(socket.nsp.clone());
+            let _ = self.send_packet(&sid, &packet);
+            self.close_socket(now, &id, DisconnectReason::ServerNamespaceDisconnect);
+        }
+        if close {
+            self.close_client(now, &sid);
+        }
+        self.pump(now);
+    }
+
+    /// Snapshots of the sockets `target` selects in `nsp` (`fetchSockets`).
+    pub fn fetch_sockets(&self, nsp: &str, target: &Target) -> Vec<SocketInfo> {
+        let Some(ns) = self.namespaces.get(nsp) else {
+            return Vec::new();
+        };
+        ns.select(target)
+            .iter()
+            .filter_map(|id| self.sockets.get(id).map(|s| info(id, s)))
+            .collect()
+    }
+
+    /// Makes the selected sockets join `rooms` (`socketsJoin`).
+    pub fn sockets_join(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
+        let ids = self
+            .namespaces
+            .get(nsp)
+            .map(|ns| ns.select(target))
+            .unwrap_or_default();
+        for id in ids {
+            for room in rooms {
+                self.join(&id, room.clone());
+            }
+        }
+    }
+
+    /// Makes the selected sockets leave `rooms` (`socketsLeave`).
+    pub fn sockets_leave(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
+        let ids = self
+            .namespaces
+            .get(nsp)
+            .map(|ns| ns.select(target))
+            .unwrap_or_default();
+        for id in ids {
+            for room in rooms {
+                self.leave(&id, room);
+            }
+        }
+    }
+
+    /// Disconnects the selected sockets (`disconnectSockets`).
+    pub fn disconnect_sockets(&mut self, now: Instant, nsp: &str, target: &Target, close: bool) {
+        let ids = self
+            .namespaces
+            .get(nsp)
+            .map(|ns| ns.select(target))
+            .unwrap_or_default();
+        for id in ids {
+            self.disconnect(now, &id, close);
+        }
+    }
+
+    /// Closes every socket with "server shutting down", then every
+    /// connection.
+    pub fn shutdown(&mut self, now: Instant) {
+        let ids: Vec<SocketId> = self.sockets.keys().cloned().collect();
+        for id in ids {
+            self.close_socket(now, &id, DisconnectReason::ServerShuttingDown);
+        }
+        self.clients.clear();
+        self.engine.shutdown(now);
+        self.pump(now);
+    }
+
+    // ----- private -----
+
+    fn connected(&self, id: &str) -> Result<&Socket, EmitError> {
+        self.sockets
+            .get(id)
+            .filter(|s| s.connected)
+            .ok_or(EmitError::UnknownSocket)
+    }
+
+    /// Handles what the engine reported.
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.engine.poll_event() {
+            match event {
+                engineio_proto::Event::Open { sid, handshake } => {
+                    self.on_open(now, sid, &handshake)
+                }
+                engineio_proto::Event::Message { sid, data } => self.on_message(now, &sid, data),
+                engineio_proto::Event::Close { sid, reason, .. } => {
+                    if let Some(client) = self.clients.remove(&sid) {
+                        let reason = DisconnectReason::from_engine(reason);
+                        for id in client.nsps.values() {
+                            self.close_socket(now, id, reason);
+                        }
+                    }
+                }
+                other => self.events.push_back(Event::Engine(other)),
+            }
+        }
+    }
+
+    fn on_open(&mut self, now: Instant, sid: Sid, handshake: &engineio_proto::Handshake) {
+        let issued = self.config.wall_clock.as_ref().map_or(0, |clock| clock());
+        let request = &handshake.request;
+        let record = Handshake {
+            headers: request.headers.clone(),
+            time: js_date_string(issued),
+            address: request.remote_address.clone(),
+            xdomain: request.headers.get("origin").is_some(),
+            secure: request.secure,
+            issued,
+            url: request.uri.clone(),
+            query: handshake.query.clone(),
+            auth: Map::new(),
+        };
+        let deadline = now + self.config.connect_timeout;
+        self.clients.insert(
+            sid.clone(),
+            Client {
+                protocol: handshake.protocol,
+                decoder: Decoder::new(Limits {
+                    max_attachments: self.config.max_attachments,
+                    max_binary_bytes: self.config.engine.max_http_buffer_size,
+                }),
+                nsps: HashMap::new(),
+                handshake: Arc::new(record),
+                connect_deadline: Some(deadline),
+            },
+        );
+        self.deadlines
+            .push(Reverse((deadline, Deadline::Connect(sid.clone()))));
+        if handshake.protocol == Protocol::V3 {
+            // socket.io 2.x clients are in the main namespace from the start.
+            self.connect(now, &sid, Str::from("/"), Map::new());
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, sid: &Sid, data: Data) {
+        let Some(client) = self.clients.get_mut(sid) else {
+            return;
+        };
+        let decoded = match data {
+            Data::Text(text) => client.decoder.decode_text(text),
+            Data::Binary(bytes) => client.decoder.decode_binary(bytes),
+        };
+        match decoded {
+            Ok(None) => {}
+            Ok(Some(packet)) => self.on_packet(now, sid, packet),
+            Err(error) => {
+                // The official server emits `error` on each socket, then
+                // closes the connection ("forced close" once it is closed).
+                for id in client.nsps.values() {
+                    self.events.push_back(Event::Error {
+                        socket: id.clone(),
+                        message: error.to_string(),
+                    });
+                }
+                self.engine.close(now, sid);
+            }
+        }
+    }
+
+    fn on_packet(&mut self, now: Instant, sid: &Sid, packet: Packet) {
+        let Some(client) = self.clients.get(sid) else {
+            return;
+        };
+        let (nsp, v3_auth) = match client.protocol {
+            Protocol::V4 => (Str::from(packet.nsp.to_string()), None),
+            // socket.io 2.x puts the CONNECT's query in the namespace.
+            Protocol::V3 => match packet.nsp.split_once('?') {
+                Some((path, query)) => {
+                    let auth: Map<String, Value> =
+                        Request::new(engineio_proto::Method::Get, format!("/?{query}"))
+                            .query_pairs()
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::String(v)))
+                            .collect();
+                    (Str::from(path.to_owned()), Some(auth))
+                }
+                None => (Str::from(packet.nsp.to_string()), None),
+            },
+        };
+        let socket = client
+            .nsps
+            .get(&nsp)
+            .filter(|id| self.is_connected(id))
+            .cloned();
+        let pending = client.nsps.contains_key(&nsp);
+        match (socket, packet.payload) {
+            (None, Payload::Connect(auth)) if !pending => {
+                let auth = v3_auth.or(auth).unwrap_or_default();
+                self.connect(now, sid, nsp, auth);
+            }
+            (Some(id), Payload::Event(event)) => {
+                self.events.push_back(Event::Event {
+                    socket: id,
+                    nsp,
+                    event,
+                });
+            }
+            (Some(id), Payload::Ack(ack)) => self.on_ack(id, ack),
+            (Some(id), Payload::Disconnect) => {
+                self.close_socket(now, &id, DisconnectReason::ClientNamespaceDisconnect);
+            }
+            // A second CONNECT, a CONNECT_ERROR from a client, or anything
+            // for a namespace not joined: the connection is closed.
+            _ => self.close_client(now, sid),
+        }
+    }
+
+    fn on_ack(&mut self, socket: SocketId, ack: Ack) {
+        let Some(ack_id) = ack.id else {
+            return;
+        };
+        // Unknown and repeated ids are ignored.
+        let Some(pending) = self
+            .sockets
+            .get_mut(&socket)
+            .and_then(|s| s.acks.remove(&ack_id))
+        else {
+            return;
+        };
+        let (data, attachments) = ack.into_parts();
+        match pending.broadcast {
+            None => self.events.push_back(Event::Ack {
+                socket,
+                id: ack_id,
+                data,
+                attachments,
+            }),
+            Some(broadcast) => {
+                self.events.push_back(Event::BroadcastAck {
+                    broadcast,
+                    socket,
+                    data,
+                    attachments,
+                });
+                if let Some(b) = self.broadcasts.get_mut(&broadcast) {
+                    b.received += 1;
+                    if b.received == b.targets.len() {
+                        self.finish_broadcast(broadcast);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_broadcast(&mut self, broadcast: BroadcastId) {
+        let Some(b) = self.broadcasts.remove(&broadcast) else {
+            return;
+        };
+        for id in &b.targets {
+            if let Some(s) = self.sockets.get_mut(id) {
+                if s.acks
+                    .get(&b.ack_id)
+                    .is_some_and(|a| a.broadcast == Some(broadcast))
+                {
+                    s.acks.remove(&b.ack_id);
+                }
+            }
+        }
+        self.events.push_back(Event::BroadcastAckDone {
+            broadcast,
+            expected: b.targets.len(),
+            received: b.received,
+        });
+    }
+
+    /// A CONNECT for namespace `nsp` (`client.connect`).
+    fn connect(&mut self, now: Instant, sid: &Sid, nsp: Str, auth: Map<String, Value>) {
+        let mut parent = None;
+        if !self.namespaces.contains_key(&nsp) {
+            match self.parents.iter().position(|m| m.matches(&nsp, &auth)) {
+                Some(p) => {
+                    parent = Some(ParentId(p as u32));
+                    self.namespaces
+                        .insert(nsp.clone(), Namespace::new(nsp.clone(), parent));
+                }
+                None => {
+                    let error = ConnectErrorData::new("Invalid namespace", None);
+                    let _ = self.send_packet(sid, &Packet::connect_error(nsp, error));
+                    return;
+                }
+            }
+        }
+        let Some(client) = self.clients.get(sid) else {
+            return;
+        };
+        let Some(ns) = self.namespaces.get_mut(&nsp) else {
+            return;
+        };
+        parent = parent.or(ns.parent);
+        let restored = match (&self.config.recovery, auth.get("pid"), auth.get("offset")) {
+            (Some(recovery), Some(Value::String(pid)), Some(Value::String(offset))) => {
+                ns.recovery.expire(now, recovery.max_disconnection_duration);
+                ns.recovery
+                    .restore(pid, offset)
+                    .filter(|(s, _)| !self.sockets.contains_key(&s.sid))
+                    .map(|(s, missed)| (Str::from(pid.clone()), s, missed))
+            }
+            _ => None,
+        };
+        let handshake = Arc::new(Handshake {
+            auth,
+            ..(*client.handshake).clone()
+        });
+        let (id, socket) = match restored {
+            Some((pid, stored, missed)) => {
+                let StoredSession {
+                    sid: id,
+                    rooms,
+                    data,
+                    ..
+                } = stored;
+                (
+                    id,
+                    Socket {
+                        nsp: nsp.clone(),
+                        sid: sid.clone(),
+                        pid: Some(pid),
+                        rooms: rooms.into_iter().collect(),
+                        data,
+                        handshake: handshake.clone(),
+                        connected: false,
+                        recovered: true,
+                        missed,
+                        acks: HashMap::new(),
+                    },
+                )
+            }
+            None => {
+                let id = SocketId::new(&self.ids.next_id());
+                let pid = self
+                    .config
+                    .recovery
+                    .as_ref()
+                    .map(|_| Str::from(self.ids.next_id()));
+                (
+                    id,
+                    Socket {
+                        nsp: nsp.clone(),
+                        sid: sid.clone(),
+                        pid,
+                        rooms: HashSet::new(),
+                        data: Value::Null,
+                        handshake: handshake.clone(),
+                        connected: false,
+                        recovered: false,
+                        missed: Vec::new(),
+                        acks: HashMap::new(),
+                    },
+                )
+            }
+        };
+        let recovered = socket.recovered;
+        if let Some(client) = self.clients.get_mut(sid) {
+            client.nsps.insert(nsp.clone(), id.clone());
+        }
+        self.sockets.insert(id.clone(), socket);
+        let skip = recovered
+            && self
+                .config
+                .recovery
+                .as_ref()
+                .is_some_and(|r| r.skip_middlewares);
+        if skip {
+            self.do_connect(now, &id);
+        } else {
+            self.events.push_back(Event::Connect {
+                socket: id,
+                nsp,
+                parent,
+                handshake,
+            });
+        }
+    }
+
+    /// The socket enters its namespace (`_doConnect` and `_onconnect`).
+    fn do_connect(&mut self, now: Instant, id: &SocketId) {
+        let _ = now;
+        let Some(socket) = self.sockets.get_mut(id) else {
+            return;
+        };
+        socket.connected = true;
+        socket.rooms.insert(Str::from(id.to_string()));
+        let (nsp, sid) = (socket.nsp.clone(), socket.sid.clone());
+        let missed = std::mem::take(&mut socket.missed);
+        let reply = match socket.pid.as_ref() {
+            Some(pid) => serde_json::json!({ "sid": id.as_str(), "pid": pid.as_str() }),
+            None => serde_json::json!({ "sid": id.as_str() }),
+        };
+        let rooms: Vec<Room> = socket.rooms.iter().cloned().collect();
+        let recovered = socket.recovered;
+        if let Some(ns) = self.namespaces.get_mut(&nsp) {
+            ns.sockets.insert(id.clone());
+            for room in rooms {
+                ns.join(id, room);
+            }
+        }
+        let protocol = match self.clients.get_mut(&sid) {
+            Some(client) => {
+                client.connect_deadline = None;
+                client.protocol
+            }
+            None => Protocol::V4,
+        };
+        for data in missed {
+            if let Ok(event) = EventPacket::from_data(data) {
+                let _ = self.send_packet(&sid, &Packet::event(nsp.clone(), event));
+            }
+        }
+        let reply = match (protocol, reply) {
+            (Protocol::V4, Value::Object(map)) => Packet::connect(nsp.clone(), Some(map)),
+            _ => Packet::connect(nsp.clone(), None),
+        };
+        let _ = self.send_packet(&sid, &reply);
+        self.events.push_back(Event::Connection {
+            socket: id.clone(),
+            nsp,
+            recovered,
+        });
+    }
+
+    /// The socket leaves its namespace (`socket._onclose`).
+    fn close_socket(&mut self, now: Instant, id: &SocketId, reason: DisconnectReason) {
+        let Some(socket) = self.sockets.remove(id) else {
+            return;
+        };
+        if let Some(client) = self.clients.get_mut(&socket.sid) {
+            if client.nsps.get(&socket.nsp) == Some(id) {
+                client.nsps.remove(&socket.nsp);
+            }
+        }
+        if !socket.connected {
+            // Still waiting for its verdict: it never existed for the app.
+            return;
+        }
+        let rooms: Vec<Room> = socket.rooms.iter().cloned().collect();
+        self.events.push_back(Event::Disconnecting {
+            socket: id.clone(),
+            nsp: socket.nsp.clone(),
+            reason,
+            rooms: rooms.clone(),
+        });
+        if let Some(ns) = self.namespaces.get_mut(&socket.nsp) {
+            for room in &rooms {
+                ns.leave(id, room);
+            }
+            ns.sockets.remove(id);
+            if let (Some(recovery), Some(pid)) = (&self.config.recovery, &socket.pid) {
+                if reason.is_recoverable() {
+                    ns.recovery.expire(now, recovery.max_disconnection_duration);
+                    ns.recovery.persist(
+                        pid.clone(),
+                        StoredSession {
+                            sid: id.clone(),
+                            rooms,
+                            data: socket.data.clone(),
+                            disconnected_at: now,
+                        },
+                    );
+                }
+            }
+            let empty_child = ns.parent.is_some() && ns.sockets.is_empty();
+            if empty_child && self.config.cleanup_empty_child_namespaces {
+                let waiting = self.sockets.values().any(|s| s.nsp == socket.nsp);
+                if !waiting {
+                    self.namespaces.remove(&socket.nsp);
+                }
+            }
+        }
+        // An answer can no longer come: the waiters learn it now.
+        let mut own: Vec<u64> = socket
+            .acks
+            .iter()
+            .filter(|(_, a)| a.broadcast.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        own.sort_unstable();
+        for ack in own {
+            self.events.push_back(Event::AckTimeout {
+                socket: id.clone(),
+                id: ack,
+            });
+        }
+        self.events.push_back(Event::Disconnect {
+            socket: id.clone(),
+            nsp: socket.nsp,
+            reason,
+        });
+    }
+
+    /// Closes a whole connection from this layer ("forced server close").
+    fn close_client(&mut self, now: Instant, sid: &Sid) {
+        self.engine.close(now, sid);
+        if let Some(client) = self.clients.remove(sid) {
+            for id in client.nsps.values() {
+                self.close_socket(now, id, DisconnectReason::ForcedServerClose);
+            }
+        }
+    }
+
+    /// Encodes and queues one packet (and its attachments) for a session.
+    fn send_packet(&mut self, sid: &Sid, packet: &Packet) -> Result<(), SendError> {
+        self.engine.send(sid, Message::text(&packet.encode()))?;
+        for a in packet.attachments() {
+            self.engine.send(sid, Message::binary(a.clone()))?;
+        }
+        Ok(())
+    }
+}
+
+fn info(id: &SocketId, s: &Socket) -> SocketInfo {
+    SocketInfo {
+        id: id.clone(),
+        nsp: s.nsp.clone(),
+        handshake: s.handshake.clone(),
+        rooms: s.rooms.iter().cloned().collect(),
+        data: s.data.clone(),
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("engine", &self.engine)
+            .field("namespaces", &self.namespaces.len())
+            .field("clients", &self.clients.len())
+            .field("sockets", &self.sockets.len())
+            .finish_non_exhaustive()
+    }
+}
