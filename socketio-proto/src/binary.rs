@@ -39,7 +39,7 @@ pub fn placeholder(num: usize) -> Value {
 /// let data = vec![json!("upload"), json!({ "name": "a.bin", "file": file })];
 /// let event = Event::from_data(data)?.with_attachments(attachments)?;
 /// assert_eq!(event.attachments().len(), 1);
-/// # Ok::<(), socketio_proto::PayloadError>(())
+/// # Ok::<(), socketio_proto::packet::PayloadError>(())
 /// ```
 pub fn attach(attachments: &mut Vec<Bytes>, data: Bytes) -> Value {
     let num = attachments.len();
