@@ -79,6 +79,7 @@
 mod config;
 mod cookie;
 mod cors;
+mod endpoint;
 mod http;
 mod output;
 mod packet;
@@ -87,10 +88,13 @@ mod rng;
 mod server;
 mod session;
 mod str;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{Config, HeadersHook, IdGenerator, TransportKind};
 pub use cookie::{CookieOptions, SameSite};
 pub use cors::{Cors, CorsOrigin};
+pub use endpoint::Endpoint;
 pub use http::{HeaderText, Headers, Method, Request, Response};
 pub use output::{
     CloseReason, ConnectionError, ErrorCode, ErrorContext, Event, Handshake, Message, Output,

@@ -1,10 +1,9 @@
 //! Handshake bytes and every error code, with exact status, headers, body.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod common;
-
-use common::*;
+use engineio_proto::testing::*;
 use engineio_proto::{Config, ErrorCode, ErrorContext, Event, Method, Request, TransportKind};
+use std::time::Instant;
 
 fn open_json(sid: &str, upgrades: &str) -> String {
     format!(
@@ -14,7 +13,7 @@ fn open_json(sid: &str, upgrades: &str) -> String {
 
 #[test]
 fn polling_handshake_bytes_and_headers() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let id = h.get(POLL);
     let r = h.response(id);
     assert_eq!(r.status, 200);
@@ -46,7 +45,7 @@ fn polling_handshake_bytes_and_headers() {
 
 #[test]
 fn websocket_handshake_is_the_first_frame_with_no_upgrades() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let ws = h.ws_open(WS);
     assert!(h.accepted.contains_key(&ws));
     let frames = h.ws_take(ws);
@@ -58,10 +57,13 @@ fn websocket_handshake_is_the_first_frame_with_no_upgrades() {
 #[test]
 fn session_ids_come_from_the_seed() {
     let ids = |seed: [u8; 32]| {
-        let mut h = Harness::new(Config {
-            seed,
-            ..fixture_config()
-        });
+        let mut h = Harness::new(
+            Config {
+                seed,
+                ..fixture_config()
+            },
+            Instant::now(),
+        );
         (h.open_polling(), h.open_polling())
     };
     let (a1, a2) = ids([1; 32]);
@@ -99,7 +101,7 @@ fn expect_error(
 
 #[test]
 fn code_0_unknown_transport() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let ctx = expect_error(
         &mut h,
         Request::new(Method::Get, "/engine.io/?EIO=4&transport=abc"),
@@ -122,10 +124,13 @@ fn code_0_unknown_transport() {
     );
     assert_eq!(ctx, ErrorContext::UnknownTransport { transport: None });
     // A transport switched off in the config is unknown too.
-    let mut h = Harness::new(Config {
-        transports: vec![TransportKind::WebSocket],
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            transports: vec![TransportKind::WebSocket],
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     expect_error(
         &mut h,
         Request::new(Method::Get, POLL),
@@ -137,7 +142,7 @@ fn code_0_unknown_transport() {
 
 #[test]
 fn code_1_unknown_sid() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let ctx = expect_error(
         &mut h,
         Request::new(Method::Get, with_sid(POLL, "nope")),
@@ -157,7 +162,7 @@ fn code_1_unknown_sid() {
 
 #[test]
 fn code_2_bad_handshake_method() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let ctx = expect_error(
         &mut h,
         Request::new(Method::Post, POLL),
@@ -179,10 +184,13 @@ fn code_2_bad_handshake_method() {
         "Bad handshake method",
     );
     // Without CORS, OPTIONS is a handshake with a bad method as well.
-    let mut h = Harness::new(Config {
-        cors: None,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            cors: None,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     expect_error(
         &mut h,
         Request::new(Method::Options, POLL),
@@ -194,7 +202,7 @@ fn code_2_bad_handshake_method() {
 
 #[test]
 fn code_3_bad_request() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     // A plain GET asking for the websocket transport.
     let ctx = expect_error(&mut h, Request::new(Method::Get, WS), 400, 3, "Bad request");
     assert_eq!(ctx, ErrorContext::TransportHandshakeError);
@@ -234,7 +242,7 @@ fn code_3_bad_request() {
 
 #[test]
 fn code_5_unsupported_protocol_version() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     for uri in [
         "/engine.io/?transport=polling",
         "/engine.io/?EIO=5&transport=polling",
@@ -257,7 +265,7 @@ fn code_5_unsupported_protocol_version() {
 
 #[test]
 fn bad_websocket_upgrade_is_refused_before_upgrading_with_plain_400() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     for (uri, message) in [
         (
             "/engine.io/?EIO=5&transport=websocket",
@@ -310,10 +318,13 @@ fn error_codes_have_their_official_messages_and_statuses() {
 
 #[test]
 fn upgrades_are_empty_when_upgrades_are_off() {
-    let mut h = Harness::new(Config {
-        allow_upgrades: false,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            allow_upgrades: false,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let id = h.get(POLL);
     let body = h.body(id);
     let sid = sid_of_open(&body);
@@ -325,10 +336,13 @@ fn upgrades_are_empty_when_upgrades_are_off() {
 
 #[test]
 fn initial_packet_follows_the_open_packet() {
-    let mut h = Harness::new(Config {
-        initial_packet: Some(engineio_proto::Data::Text("welcome".into())),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            initial_packet: Some(engineio_proto::Data::Text("welcome".into())),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let id = h.get(POLL);
     let body = h.body(id);
     let sid = sid_of_open(body.split('\x1e').next().unwrap());
@@ -340,12 +354,15 @@ fn initial_packet_follows_the_open_packet() {
 
 #[test]
 fn generated_ids_are_used_and_a_taken_one_is_refused() {
-    let mut h = Harness::new(Config {
-        generate_id: Some(std::sync::Arc::new(|r: &Request| {
-            format!("custom-{}", r.headers.get("x-user").unwrap_or("anon"))
-        })),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            generate_id: Some(std::sync::Arc::new(|r: &Request| {
+                format!("custom-{}", r.headers.get("x-user").unwrap_or("anon"))
+            })),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let mut r = Request::new(Method::Get, POLL);
     r.headers.insert("x-user", "bob");
     let id = h.request(r.clone());

@@ -1,27 +1,29 @@
 //! CORS, the cookie, allowRequest, header hooks and the send queue limits.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use engineio_proto::testing::*;
 use engineio_proto::{
     Config, CookieOptions, Cors, CorsOrigin, ErrorContext, Event, Message, Method, Request,
     SendError,
 };
+use std::time::Instant;
 
 #[test]
 fn cors_preflight_answers_204_with_the_cors_headers() {
-    let mut h = Harness::new(Config {
-        cors: Some(Cors {
-            origin: CorsOrigin::List(vec!["https://app.example".into()]),
-            credentials: true,
-            max_age: Some(86400),
-            ..Cors::default()
-        }),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            cors: Some(Cors {
+                origin: CorsOrigin::List(vec!["https://app.example".into()]),
+                credentials: true,
+                max_age: Some(86400),
+                ..Cors::default()
+            }),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let mut r = Request::new(Method::Options, POLL);
     r.headers.insert("origin", "https://app.example");
     r.headers
@@ -52,13 +54,16 @@ fn cors_preflight_answers_204_with_the_cors_headers() {
 
 #[test]
 fn cors_headers_ride_on_every_response_including_errors_and_polls() {
-    let mut h = Harness::new(Config {
-        cors: Some(Cors {
-            origin: CorsOrigin::Reflect,
-            ..Cors::default()
-        }),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            cors: Some(Cors {
+                origin: CorsOrigin::Reflect,
+                ..Cors::default()
+            }),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let mut r = Request::new(Method::Get, POLL);
     r.headers.insert("origin", "https://x.example");
     let id = h.request(r);
@@ -90,10 +95,13 @@ fn cors_headers_ride_on_every_response_including_errors_and_polls() {
 
 #[test]
 fn cookie_is_set_on_the_handshake_only() {
-    let mut h = Harness::new(Config {
-        cookie: Some(CookieOptions::default()),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            cookie: Some(CookieOptions::default()),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let id = h.get(POLL);
     let r = h.response(id);
     let sid = sid_of_open(&r.body_text());
@@ -116,10 +124,13 @@ fn cookie_is_set_on_the_handshake_only() {
 
 #[test]
 fn allow_request_rejection_is_403_code_4_with_the_message() {
-    let mut h = Harness::new(Config {
-        allow_request: true,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            allow_request: true,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let id = h.get(POLL);
     assert!(!h.answered(id));
     let events = h.take_events();
@@ -156,10 +167,13 @@ fn allow_request_rejection_is_403_code_4_with_the_message() {
 
 #[test]
 fn allow_request_acceptance_goes_on_with_the_handshake_polling_and_websocket() {
-    let mut h = Harness::new(Config {
-        allow_request: true,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            allow_request: true,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let id = h.get(POLL);
     h.server.allow_request(h.now, id, Ok(()));
     h.drain();
@@ -192,16 +206,19 @@ fn allow_request_acceptance_goes_on_with_the_handshake_polling_and_websocket() {
 
 #[test]
 fn initial_headers_and_headers_hooks() {
-    let mut h = Harness::new(Config {
-        initial_headers: Some(Arc::new(|h, _| h.insert("x-initial", "1"))),
-        headers: Some(Arc::new(|h, r| {
-            h.insert(
-                "x-every",
-                r.headers.get("x-tag").unwrap_or("none").to_owned(),
-            )
-        })),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            initial_headers: Some(Arc::new(|h, _| h.insert("x-initial", "1"))),
+            headers: Some(Arc::new(|h, r| {
+                h.insert(
+                    "x-every",
+                    r.headers.get("x-tag").unwrap_or("none").to_owned(),
+                )
+            })),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let id = h.get(POLL);
     let r = h.response(id);
     assert_eq!(r.headers.get("x-initial"), Some("1"));
@@ -225,10 +242,13 @@ fn initial_headers_and_headers_hooks() {
 
 #[test]
 fn a_client_that_never_reads_is_closed_at_the_packet_limit_not_silently_dropped() {
-    let mut h = Harness::new(Config {
-        max_buffered_packets: 3,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            max_buffered_packets: 3,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let sid = h.open_polling();
     for i in 0..3 {
         h.server.send(&sid, Message::text(&i.to_string())).unwrap();
@@ -247,10 +267,13 @@ fn a_client_that_never_reads_is_closed_at_the_packet_limit_not_silently_dropped(
 
 #[test]
 fn a_slow_websocket_reader_is_closed_at_the_byte_limit() {
-    let mut h = Harness::new(Config {
-        max_buffered_bytes: 10,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            max_buffered_bytes: 10,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     h.auto_flush = false;
     let ws = h.ws_open(WS);
     let sid = sid_of_open(&h.ws_take(ws)[0]);
@@ -269,7 +292,7 @@ fn a_slow_websocket_reader_is_closed_at_the_byte_limit() {
 
 #[test]
 fn send_to_an_unknown_session_is_an_error() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     assert_eq!(
         h.server.send("nobody", Message::text("x")),
         Err(SendError::UnknownSession)
@@ -278,7 +301,7 @@ fn send_to_an_unknown_session_is_an_error() {
 
 #[test]
 fn one_message_value_serves_many_sessions_without_copying() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let a = h.open_ws();
     let b = h.open_ws();
     let m = Message::text("shared");

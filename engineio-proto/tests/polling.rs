@@ -1,15 +1,14 @@
 //! Long-polling: batching, binary, POST rules, overlap, aborts, closes.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
+use engineio_proto::testing::*;
 use engineio_proto::{Config, Event, Message, Method, Request, SendError};
+use std::time::Instant;
 
 #[test]
 fn a_get_returns_every_buffered_packet_joined_by_record_separators() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     for m in ["test1", "test2", "test3"] {
         h.server.send(&sid, Message::text(m)).unwrap();
@@ -20,7 +19,7 @@ fn a_get_returns_every_buffered_packet_joined_by_record_separators() {
 
 #[test]
 fn binary_goes_as_b_plus_base64_in_a_payload() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     h.server.send(&sid, Message::text("hello")).unwrap();
     h.server
@@ -32,7 +31,7 @@ fn binary_goes_as_b_plus_base64_in_a_payload() {
 
 #[test]
 fn a_held_get_is_answered_when_a_message_is_sent() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let id = h.get(&with_sid(POLL, &sid));
     assert!(!h.answered(id));
@@ -45,7 +44,7 @@ fn a_held_get_is_answered_when_a_message_is_sent() {
 
 #[test]
 fn post_answers_ok_and_delivers_text_and_binary_messages() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     h.take_events();
     let id = h.post(&with_sid(POLL, &sid), "4hello\x1ebAQIDBA==\x1e4€");
@@ -65,7 +64,7 @@ fn post_answers_ok_and_delivers_text_and_binary_messages() {
 
 #[test]
 fn a_second_concurrent_get_answers_400_and_the_first_gets_a_close_packet() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let first = h.get(&with_sid(POLL, &sid));
     let second = h.get(&with_sid(POLL, &sid));
@@ -78,7 +77,7 @@ fn a_second_concurrent_get_answers_400_and_the_first_gets_a_close_packet() {
 
 #[test]
 fn a_second_concurrent_post_answers_400_and_closes() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let first = h.request(Request::new(Method::Post, with_sid(POLL, &sid)));
     assert!(h.read_body.contains(&first));
@@ -92,7 +91,7 @@ fn a_second_concurrent_post_answers_400_and_closes() {
 
 #[test]
 fn a_client_dropping_its_pending_get_closes_the_session() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let id = h.get(&with_sid(POLL, &sid));
     h.server.handle_request_closed(h.now, id);
@@ -105,7 +104,7 @@ fn a_client_dropping_its_pending_get_closes_the_session() {
 
 #[test]
 fn a_client_dropping_a_post_before_its_body_closes_the_session() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let id = h.request(Request::new(Method::Post, with_sid(POLL, &sid)));
     h.server.handle_request_closed(h.now, id);
@@ -115,7 +114,7 @@ fn a_client_dropping_a_post_before_its_body_closes_the_session() {
 
 #[test]
 fn post_close_packet_ends_the_session_and_the_pending_get_gets_a_noop() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let get = h.get(&with_sid(POLL, &sid));
     let post = h.post(&with_sid(POLL, &sid), "1");
@@ -128,10 +127,13 @@ fn post_close_packet_ends_the_session_and_the_pending_get_gets_a_noop() {
 
 #[test]
 fn a_body_over_max_http_buffer_size_answers_413_and_the_session_survives() {
-    let mut h = Harness::new(Config {
-        max_http_buffer_size: 10,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            max_http_buffer_size: 10,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let sid = h.open_polling();
     h.take_events();
     let big = h.post(&with_sid(POLL, &sid), "4abcdefghij");
@@ -148,7 +150,7 @@ fn a_body_over_max_http_buffer_size_answers_413_and_the_session_survives() {
 
 #[test]
 fn an_octet_stream_post_answers_400_and_closes_the_session() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let mut r = Request::new(Method::Post, with_sid(POLL, &sid));
     r.headers.insert("content-type", "application/octet-stream");
@@ -159,7 +161,7 @@ fn an_octet_stream_post_answers_400_and_closes_the_session() {
 
 #[test]
 fn another_method_with_a_valid_sid_answers_500_and_the_session_survives() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let id = h.request(Request::new(Method::from_name("PUT"), with_sid(POLL, &sid)));
     let r = h.response(id);
@@ -170,7 +172,7 @@ fn another_method_with_a_valid_sid_answers_500_and_the_session_survives() {
 
 #[test]
 fn a_body_that_is_not_packets_closes_the_session() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     h.take_events();
     let get = h.get(&with_sid(POLL, &sid));
@@ -189,7 +191,7 @@ fn a_body_that_is_not_packets_closes_the_session() {
 
 #[test]
 fn packets_before_a_bad_one_are_delivered_then_the_session_closes() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     h.take_events();
     h.post(&with_sid(POLL, &sid), "4first\x1ex\x1e4never");
@@ -199,7 +201,7 @@ fn packets_before_a_bad_one_are_delivered_then_the_session_closes() {
 
 #[test]
 fn server_close_with_a_pending_get_sends_the_queue_and_a_close_packet() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let get = h.get(&with_sid(POLL, &sid));
     h.server.send(&sid, Message::text("bye")).unwrap_or(());
@@ -214,7 +216,7 @@ fn server_close_with_a_pending_get_sends_the_queue_and_a_close_packet() {
 
 #[test]
 fn server_close_without_a_get_waits_for_the_next_one_then_times_out() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     h.server.send(&sid, Message::text("last")).unwrap();
     h.server.close(h.now, &sid);
@@ -241,7 +243,7 @@ fn server_close_without_a_get_waits_for_the_next_one_then_times_out() {
 
 #[test]
 fn shutdown_closes_every_session_with_its_reason() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let a = h.open_polling();
     let b = h.open_polling();
     let get = h.get(&with_sid(POLL, &a));
@@ -265,7 +267,7 @@ fn shutdown_closes_every_session_with_its_reason() {
 
 #[test]
 fn a_request_for_another_session_does_not_disturb_this_one() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let a = h.open_polling();
     let b = h.open_polling();
     let get_a = h.get(&with_sid(POLL, &a));

@@ -3,14 +3,13 @@
 //! session ends once its client stops answering.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod common;
-
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
+use engineio_proto::testing::*;
 use engineio_proto::{Config, Event, Frame, Message, Method, Request, RequestId, Str};
 use proptest::prelude::*;
+use std::time::Instant;
 
 #[derive(Debug, Clone)]
 enum Action {
@@ -190,7 +189,7 @@ proptest! {
 
     #[test]
     fn random_clients_never_break_the_engine(actions in prop::collection::vec(action(), 1..60)) {
-        let mut w = World { h: Harness::new(config()), sids: vec![], sockets: vec![], requests: vec![] };
+        let mut w = World { h: Harness::new(config(), Instant::now()), sids: vec![], sockets: vec![], requests: vec![] };
         // Some reads are slow: no automatic flush.
         w.h.auto_flush = false;
         for a in actions {
@@ -223,7 +222,7 @@ proptest! {
         websocket in any::<bool>(),
         body in prop::collection::vec(any::<u8>(), 0..80),
     ) {
-        let mut h = Harness::new(config());
+        let mut h = Harness::new(config(), Instant::now());
         let mut r = Request::new(Method::from_name(method), format!("/engine.io/?{query}"));
         r.websocket = websocket;
         let id = h.post_with(r, Bytes::from(body));

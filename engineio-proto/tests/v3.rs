@@ -2,19 +2,21 @@
 //! binary forms, JSONP.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
+use engineio_proto::testing::*;
 use engineio_proto::{Config, Message, Method, Protocol, Request};
+use std::time::Instant;
 
 const POLL3: &str = "/engine.io/?EIO=3&transport=polling";
 
 fn v3() -> Harness {
-    Harness::new(Config {
-        allow_eio3: true,
-        ..fixture_config()
-    })
+    Harness::new(
+        Config {
+            allow_eio3: true,
+            ..fixture_config()
+        },
+        Instant::now(),
+    )
 }
 
 /// Opens a v3 polling session; returns the sid.
@@ -150,10 +152,13 @@ fn jsonp_wraps_the_payload_and_reads_form_posts() {
 
 #[test]
 fn a_v3_client_that_pings_but_never_reads_is_closed_at_the_queue_limit() {
-    let mut h = Harness::new(Config {
-        max_buffered_packets: 4,
-        ..v3().server.config().clone()
-    });
+    let mut h = Harness::new(
+        Config {
+            max_buffered_packets: 4,
+            ..v3().server.config().clone()
+        },
+        Instant::now(),
+    );
     let sid = open3(&mut h, POLL3);
     for _ in 0..4 {
         h.post(&with_sid(POLL3, &sid), "1:2");

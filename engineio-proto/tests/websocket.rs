@@ -2,14 +2,13 @@
 //! and the heartbeat.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-mod common;
-
-use common::*;
+use engineio_proto::testing::*;
 use engineio_proto::{Config, Event, Message, TransportKind};
+use std::time::Instant;
 
 #[test]
 fn websocket_messages_both_ways_text_and_binary() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (ws, sid) = h.open_ws();
     h.take_events();
     h.ws_send(ws, "4hello");
@@ -29,7 +28,7 @@ fn websocket_messages_both_ways_text_and_binary() {
 
 #[test]
 fn websocket_close_packet_ends_the_session_and_closes_the_socket() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (ws, sid) = h.open_ws();
     h.ws_send(ws, "1");
     assert_eq!(h.ws_closed.get(&ws), Some(&1000));
@@ -38,7 +37,7 @@ fn websocket_close_packet_ends_the_session_and_closes_the_socket() {
 
 #[test]
 fn websocket_invalid_packet_is_a_parse_error() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (ws, sid) = h.open_ws();
     h.ws_send(ws, "abc");
     assert_eq!(h.ws_closed.get(&ws), Some(&1000));
@@ -47,7 +46,7 @@ fn websocket_invalid_packet_is_a_parse_error() {
 
 #[test]
 fn websocket_closed_or_failed_by_the_peer() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (ws, sid) = h.open_ws();
     h.server.handle_ws_closed(h.now, ws, false);
     h.drain();
@@ -61,10 +60,13 @@ fn websocket_closed_or_failed_by_the_peer() {
 
 #[test]
 fn websocket_message_over_max_payload_closes_with_1009() {
-    let mut h = Harness::new(Config {
-        max_http_buffer_size: 8,
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            max_http_buffer_size: 8,
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let (ws, sid) = h.open_ws();
     h.take_events();
     h.ws_send(ws, "412345678");
@@ -79,7 +81,7 @@ fn websocket_message_over_max_payload_closes_with_1009() {
 
 #[test]
 fn nothing_more_goes_to_a_websocket_until_it_is_flushed() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     h.auto_flush = false;
     let ws = h.ws_open(WS);
     let sid = sid_of_open(&h.ws_take(ws)[0]);
@@ -97,7 +99,7 @@ fn nothing_more_goes_to_a_websocket_until_it_is_flushed() {
 
 #[test]
 fn server_close_on_websocket_flushes_then_closes() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     h.auto_flush = false;
     let ws = h.ws_open(WS);
     let sid = sid_of_open(&h.ws_take(ws)[0]);
@@ -124,7 +126,7 @@ fn start_upgrade(h: &mut Harness) -> (String, engineio_proto::RequestId) {
 
 #[test]
 fn upgrade_probe_noop_then_switch_and_flush() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     h.take_events();
     h.ws_send(ws, "2probe");
@@ -150,10 +152,13 @@ fn upgrade_probe_noop_then_switch_and_flush() {
 #[test]
 fn noop_is_repeated_every_100ms_while_upgrading() {
     // Pings far away, so every GET here can only end with a noop.
-    let mut h = Harness::new(Config {
-        ping_interval: std::time::Duration::from_secs(60),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            ping_interval: std::time::Duration::from_secs(60),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "2probe");
     for _ in 0..3 {
@@ -165,7 +170,7 @@ fn noop_is_repeated_every_100ms_while_upgrading() {
 
 #[test]
 fn polling_after_the_upgrade_is_a_bad_request_and_a_second_websocket_is_closed() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "2probe");
     h.ws_send(ws, "5");
@@ -186,7 +191,7 @@ fn polling_after_the_upgrade_is_a_bad_request_and_a_second_websocket_is_closed()
 
 #[test]
 fn a_second_websocket_during_the_upgrade_is_closed() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     let other = h.ws_open(&with_sid(WS, &sid));
     assert_eq!(h.ws_closed.get(&other), Some(&1000));
@@ -195,7 +200,7 @@ fn a_second_websocket_during_the_upgrade_is_closed() {
 
 #[test]
 fn another_packet_during_the_probe_closes_the_probe_only() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "4too early");
     assert_eq!(h.ws_closed.get(&ws), Some(&1000));
@@ -209,7 +214,7 @@ fn another_packet_during_the_probe_closes_the_probe_only() {
 
 #[test]
 fn a_wrong_probe_payload_closes_the_probe() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "2notprobe");
     assert_eq!(h.ws_closed.get(&ws), Some(&1000));
@@ -218,10 +223,13 @@ fn a_wrong_probe_payload_closes_the_probe() {
 
 #[test]
 fn no_upgrade_packet_within_upgrade_timeout_closes_the_probe() {
-    let mut h = Harness::new(Config {
-        ping_interval: std::time::Duration::from_secs(60),
-        ..fixture_config()
-    });
+    let mut h = Harness::new(
+        Config {
+            ping_interval: std::time::Duration::from_secs(60),
+            ..fixture_config()
+        },
+        Instant::now(),
+    );
     let (sid, ws) = start_upgrade(&mut h);
     h.ws_send(ws, "2probe");
     h.advance(9_999);
@@ -234,7 +242,7 @@ fn no_upgrade_packet_within_upgrade_timeout_closes_the_probe() {
 
 #[test]
 fn the_probe_closing_leaves_the_session_on_polling_and_it_may_try_again() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     h.server.handle_ws_closed(h.now, ws, false);
     h.drain();
@@ -248,7 +256,7 @@ fn the_probe_closing_leaves_the_session_on_polling_and_it_may_try_again() {
 
 #[test]
 fn closing_the_session_during_the_upgrade_closes_the_probe() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (sid, ws) = start_upgrade(&mut h);
     h.post(&with_sid(POLL, &sid), "1");
     assert_eq!(h.ws_closed.get(&ws), Some(&1000));
@@ -257,7 +265,7 @@ fn closing_the_session_during_the_upgrade_closes_the_probe() {
 
 #[test]
 fn heartbeat_over_polling_at_300_and_200_virtual_ms() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let sid = h.open_polling();
     let get = h.get(&with_sid(POLL, &sid));
     h.advance(299);
@@ -284,7 +292,7 @@ fn heartbeat_over_polling_at_300_and_200_virtual_ms() {
 
 #[test]
 fn heartbeat_over_websocket_and_ping_timeout() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (ws, sid) = h.open_ws();
     for _ in 0..3 {
         h.advance(300);
@@ -300,7 +308,7 @@ fn heartbeat_over_websocket_and_ping_timeout() {
 
 #[test]
 fn a_ping_from_a_v4_client_closes_the_session() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     let (ws, sid) = h.open_ws();
     h.ws_send(ws, "2");
     assert_eq!(h.closes(), vec![(sid, "transport error")]);
@@ -311,7 +319,7 @@ fn a_ping_from_a_v4_client_closes_the_session() {
 
 #[test]
 fn poll_timeout_reports_the_next_deadline() {
-    let mut h = Harness::fixture();
+    let mut h = Harness::fixture(Instant::now());
     assert_eq!(h.server.poll_timeout(), None);
     let _sid = h.open_polling();
     assert_eq!(

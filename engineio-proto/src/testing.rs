@@ -1,33 +1,42 @@
-//! A deterministic harness: one engine, a virtual clock, and scripted
-//! clients that speak raw HTTP requests and WebSocket frames to it.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing
-)]
+//! A deterministic harness for tests (feature `testing`): one [`Endpoint`],
+//! a virtual clock, and scripted clients that speak raw HTTP requests and
+//! WebSocket frames to it. The test gives the start time, so nothing here
+//! reads a clock; time moves only through [`Harness::advance`].
+// Test support: a failed expectation is a test failure, so panics are the
+// point here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use engineio_proto::{
-    Config, Cors, Event, Frame, Headers, Method, Output, Request, RequestId, Response, Server, Str,
+use crate::{
+    Config, Cors, Endpoint, Event, Frame, Headers, Method, Output, Request, RequestId, Response,
+    Server, Str,
 };
+use bytes::Bytes;
 
-pub struct Harness {
-    pub server: Server,
+/// One endpoint driven by scripted clients on a virtual clock.
+pub struct Harness<E: Endpoint = Server> {
+    /// The endpoint under test.
+    pub server: E,
+    /// Time zero.
     pub start: Instant,
+    /// The virtual now.
     pub now: Instant,
     /// Call `handle_ws_flushed` after each drain, like a fast reader.
     pub auto_flush: bool,
+    /// Responses not yet taken, by request.
     pub responses: HashMap<RequestId, Response>,
+    /// POSTs whose body the endpoint asked for.
     pub read_body: HashSet<RequestId>,
+    /// Accepted WebSocket upgrades and their headers.
     pub accepted: HashMap<RequestId, Headers>,
+    /// Frames sent on each WebSocket and not yet taken.
     pub ws_frames: HashMap<RequestId, Vec<Frame>>,
+    /// Closed WebSockets and their close codes.
     pub ws_closed: HashMap<RequestId, u16>,
-    pub events: Vec<Event>,
+    /// Events not yet taken.
+    pub events: Vec<E::Event>,
 }
 
 /// The conformance fixture's engine settings (PROTOCOL.md).
@@ -42,14 +51,28 @@ pub fn fixture_config() -> Config {
     }
 }
 
+/// The handshake URI of a v4 polling client.
 pub const POLL: &str = "/engine.io/?EIO=4&transport=polling";
+/// The handshake URI of a v4 WebSocket client.
 pub const WS: &str = "/engine.io/?EIO=4&transport=websocket";
 
-impl Harness {
-    pub fn new(config: Config) -> Self {
-        let start = Instant::now();
+impl Harness<Server> {
+    /// An engine with `config`, its clock starting at `start`.
+    pub fn new(config: Config, start: Instant) -> Self {
+        Self::with(Server::new(config), start)
+    }
+
+    /// The conformance fixture's engine.
+    pub fn fixture(start: Instant) -> Self {
+        Self::new(fixture_config(), start)
+    }
+}
+
+impl<E: Endpoint> Harness<E> {
+    /// Drives `server`, its clock starting at `start`.
+    pub fn with(server: E, start: Instant) -> Self {
         Self {
-            server: Server::new(config),
+            server,
             start,
             now: start,
             auto_flush: true,
@@ -60,10 +83,6 @@ impl Harness {
             ws_closed: HashMap::new(),
             events: Vec::new(),
         }
-    }
-
-    pub fn fixture() -> Self {
-        Self::new(fixture_config())
     }
 
     /// Milliseconds of virtual time since the start.
@@ -129,12 +148,14 @@ impl Harness {
         self.drain();
     }
 
+    /// Hands a request in and drains.
     pub fn request(&mut self, request: Request) -> RequestId {
         let id = self.server.handle_request(self.now, request);
         self.drain();
         id
     }
 
+    /// A GET.
     pub fn get(&mut self, uri: &str) -> RequestId {
         self.request(Request::new(Method::Get, uri))
     }
@@ -144,6 +165,7 @@ impl Harness {
         self.post_with(Request::new(Method::Post, uri), body)
     }
 
+    /// A POST made of `request`; the body goes in when asked for.
     pub fn post_with(&mut self, request: Request, body: impl Into<Bytes>) -> RequestId {
         let id = self.request(request);
         if self.read_body.remove(&id) {
@@ -153,18 +175,21 @@ impl Harness {
         id
     }
 
+    /// A WebSocket upgrade request.
     pub fn ws_open(&mut self, uri: &str) -> RequestId {
         let mut r = Request::new(Method::Get, uri);
         r.websocket = true;
         self.request(r)
     }
 
+    /// A text message from the client on `ws`.
     pub fn ws_send(&mut self, ws: RequestId, text: &str) {
         self.server
             .handle_ws_message(self.now, ws, Frame::Text(Str::from(text.to_owned())));
         self.drain();
     }
 
+    /// A binary message from the client on `ws`.
     pub fn ws_send_binary(&mut self, ws: RequestId, data: &[u8]) {
         self.server
             .handle_ws_message(self.now, ws, Frame::Binary(Bytes::copy_from_slice(data)));
@@ -191,6 +216,7 @@ impl Harness {
             .unwrap_or_else(|| panic!("no response to {id:?}"))
     }
 
+    /// Whether `id` has a response waiting.
     pub fn answered(&self, id: RequestId) -> bool {
         self.responses.contains_key(&id)
     }
@@ -217,10 +243,14 @@ impl Harness {
         (ws, sid_of_open(&frames[0]))
     }
 
-    pub fn take_events(&mut self) -> Vec<Event> {
+    /// Every event so far, taken.
+    pub fn take_events(&mut self) -> Vec<E::Event> {
         std::mem::take(&mut self.events)
     }
+}
 
+/// Engine events, read the way the engine tests want them.
+impl Harness<Server> {
     /// The close reasons of the events seen so far (taken), as text.
     pub fn closes(&mut self) -> Vec<(String, &'static str)> {
         let mut out = Vec::new();
@@ -240,8 +270,8 @@ impl Harness {
         self.events.retain(|e| match e {
             Event::Message { sid, data } => {
                 let text = match data {
-                    engineio_proto::Data::Text(t) => t.to_string(),
-                    engineio_proto::Data::Binary(b) => format!("<{}>", hex(b)),
+                    crate::Data::Text(t) => t.to_string(),
+                    crate::Data::Binary(b) => format!("<{}>", hex(b)),
                 };
                 out.push((sid.to_string(), text));
                 false
@@ -252,6 +282,7 @@ impl Harness {
     }
 }
 
+/// The sid of an open packet (`0{"sid":...}`).
 pub fn sid_of_open(open: &str) -> String {
     let json = open
         .strip_prefix('0')
@@ -260,10 +291,12 @@ pub fn sid_of_open(open: &str) -> String {
     v["sid"].as_str().unwrap().to_owned()
 }
 
+/// Lower-case hex of bytes.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `base` with `&sid=<sid>` appended.
 pub fn with_sid(base: &str, sid: &str) -> String {
     format!("{base}&sid={sid}")
 }
