@@ -1157,3 +1157,38 @@ impl std::fmt::Debug for Server {
             .finish_non_exhaustive()
     }
 }
+
+impl engineio_proto::Endpoint for Server {
+    type Event = Event;
+
+    fn handle_request(&mut self, now: Instant, request: Request) -> RequestId {
+        Server::handle_request(self, now, request)
+    }
+    fn handle_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        Server::handle_body(self, now, request, body);
+    }
+    fn handle_request_closed(&mut self, now: Instant, request: RequestId) {
+        Server::handle_request_closed(self, now, request);
+    }
+    fn handle_ws_message(&mut self, now: Instant, ws: RequestId, frame: Frame) {
+        Server::handle_ws_message(self, now, ws, frame);
+    }
+    fn handle_ws_flushed(&mut self, now: Instant, ws: RequestId) {
+        Server::handle_ws_flushed(self, now, ws);
+    }
+    fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, error: bool) {
+        Server::handle_ws_closed(self, now, ws, error);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Server::handle_timeout(self, now);
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Server::poll_output(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Server::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Server::poll_timeout(self)
+    }
+}
