@@ -1,0 +1,266 @@
+//! Rooms and broadcast: several rooms, except, volatile, acks, and one
+//! encoding shared by every recipient.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use engineio_proto::Frame;
+use serde_json::json;
+use socketio_proto::{BroadcastOptions, EmitError, Event, Target};
+
+fn opts(target: Target) -> BroadcastOptions {
+    BroadcastOptions {
+        target,
+        ..BroadcastOptions::default()
+    }
+}
+
+#[test]
+fn rooms_several_and_except() {
+    let mut h = fixture();
+    let (wa, a) = client(&mut h);
+    let (wb, b) = client(&mut h);
+    let (wc, c) = client(&mut h);
+    let (wd, _d) = client(&mut h);
+    h.server.join(&a, "red");
+    h.server.join(&b, "red");
+    h.server.join(&b, "blue");
+    h.server.join(&c, "blue");
+    let sent = h
+        .server
+        .broadcast(
+            h.now,
+            "/",
+            &opts(Target::room("red").to("blue").except(a.to_string())),
+            ev("hi", vec![json!(1)]),
+        )
+        .unwrap();
+    h.drain();
+    assert_eq!(sent.recipients, 2);
+    assert!(h.ws_take(wa).is_empty());
+    assert_eq!(
+        h.ws_take(wb),
+        vec![r#"42["hi",1]"#],
+        "in both rooms, gets it once"
+    );
+    assert_eq!(h.ws_take(wc), vec![r#"42["hi",1]"#]);
+    assert!(h.ws_take(wd).is_empty());
+    // To everyone but a room.
+    h.server
+        .broadcast(
+            h.now,
+            "/",
+            &opts(Target::all().except("blue")),
+            ev("x", vec![]),
+        )
+        .unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(wa).len(), 1);
+    assert!(h.ws_take(wb).is_empty());
+    assert!(h.ws_take(wc).is_empty());
+    assert_eq!(h.ws_take(wd).len(), 1);
+    // After leaving, no more.
+    h.server.leave(&b, "red");
+    h.server
+        .broadcast(h.now, "/", &opts(Target::room("red")), ev("y", vec![]))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(wa).len(), 1);
+    assert!(h.ws_take(wb).is_empty());
+}
+
+#[test]
+fn namespaces_are_separate() {
+    let mut h = fixture();
+    let ws = open_ws(&mut h);
+    let _main = join(&mut h, ws, "/", "");
+    let custom = join(&mut h, ws, "/custom", "");
+    h.server.join(&custom, "r");
+    h.server
+        .broadcast(h.now, "/custom", &opts(Target::all()), ev("c", vec![]))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(ws), vec![r#"42/custom,["c"]"#]);
+    assert_eq!(
+        h.server
+            .broadcast(h.now, "/none", &opts(Target::all()), ev("c", vec![])),
+        Err(EmitError::UnknownNamespace)
+    );
+}
+
+#[test]
+fn a_broadcast_is_encoded_once_and_shared() {
+    let mut h = fixture();
+    let (wa, _) = client(&mut h);
+    let (wb, _) = client(&mut h);
+    h.auto_flush = false;
+    h.server
+        .broadcast(
+            h.now,
+            "/",
+            &opts(Target::all()),
+            ev("shared", vec![json!("x")]),
+        )
+        .unwrap();
+    h.drain();
+    let fa = h.ws_frames.remove(&wa).unwrap();
+    let fb = h.ws_frames.remove(&wb).unwrap();
+    match (&fa[..], &fb[..]) {
+        ([Frame::Text(x)], [Frame::Text(y)]) => {
+            assert_eq!(x, r#"42["shared","x"]"#);
+            assert_eq!(x.as_bytes().as_ptr(), y.as_bytes().as_ptr());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn volatile_is_dropped_where_the_transport_is_busy() {
+    let mut h = fixture();
+    let (wa, _) = client(&mut h);
+    let (wb, b) = client(&mut h);
+    h.auto_flush = false;
+    // b has a write in flight; a has none.
+    h.server.emit(h.now, &b, ev("busy", vec![])).unwrap();
+    h.drain();
+    h.ws_take(wb);
+    let volatile = BroadcastOptions {
+        volatile: true,
+        ..opts(Target::all())
+    };
+    let sent = h
+        .server
+        .broadcast(h.now, "/", &volatile, ev("v", vec![]))
+        .unwrap();
+    h.drain();
+    assert_eq!(sent.recipients, 1);
+    assert_eq!(h.ws_take(wa), vec![r#"42["v"]"#]);
+    h.server.handle_ws_flushed(h.now, wb);
+    h.drain();
+    assert!(h.ws_take(wb).is_empty(), "dropped, not queued");
+    // A non-volatile one waits for b instead.
+    h.server
+        .broadcast(h.now, "/", &opts(Target::all()), ev("kept", vec![]))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(wb), vec![r#"42["kept"]"#]);
+}
+
+#[test]
+fn broadcast_acks_with_one_socket_timing_out() {
+    let mut h = fixture();
+    let (wa, a) = client(&mut h);
+    let (wb, b) = client(&mut h);
+    let (wc, _c) = client(&mut h);
+    let with_ack = BroadcastOptions {
+        timeout: Some(Duration::from_millis(250)),
+        ..opts(Target::all())
+    };
+    let sent = h
+        .server
+        .broadcast(h.now, "/", &with_ack, ev("vote", vec![]))
+        .unwrap();
+    h.drain();
+    assert_eq!(sent.recipients, 3);
+    let id = sent.ack.unwrap();
+    for ws in [wa, wb, wc] {
+        assert_eq!(h.ws_take(ws), vec![r#"420["vote"]"#]);
+    }
+    h.ws_send(wa, r#"430["yes"]"#);
+    h.ws_send(wb, r#"430["no"]"#);
+    let events = h.take_events();
+    let answers: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::BroadcastAck {
+                broadcast,
+                socket,
+                data,
+                ..
+            } if *broadcast == id => Some((socket.clone(), data.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(a, vec![json!("yes")]), (b, vec![json!("no")])]
+    );
+    h.advance(249);
+    assert!(h.take_events().is_empty());
+    h.advance(1);
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::BroadcastAckDone { broadcast, expected: 3, received: 2 }] if *broadcast == id)
+    );
+    // c's late answer is ignored.
+    h.ws_send(wc, r#"430["late"]"#);
+    assert!(h.take_events().is_empty());
+}
+
+#[test]
+fn broadcast_acks_finish_early_when_everyone_answers_and_at_once_when_nobody_is_there() {
+    let mut h = fixture();
+    let (wa, _) = client(&mut h);
+    let with_ack = BroadcastOptions {
+        timeout: Some(Duration::from_secs(10)),
+        ..opts(Target::all())
+    };
+    let sent = h
+        .server
+        .broadcast(h.now, "/", &with_ack, ev("q", vec![]))
+        .unwrap();
+    h.ws_take(wa);
+    h.ws_send(wa, r#"430[1]"#);
+    let events = h.take_events();
+    assert!(matches!(
+        events.last(),
+        Some(Event::BroadcastAckDone {
+            expected: 1,
+            received: 1,
+            ..
+        })
+    ));
+    let empty = BroadcastOptions {
+        timeout: Some(Duration::from_secs(10)),
+        ..opts(Target::room("nobody"))
+    };
+    let sent2 = h
+        .server
+        .broadcast(h.now, "/", &empty, ev("q", vec![]))
+        .unwrap();
+    assert_eq!(sent2.recipients, 0);
+    h.drain();
+    let events = h.take_events();
+    assert!(
+        matches!(&events[..], [Event::BroadcastAckDone { broadcast, expected: 0, received: 0 }] if Some(*broadcast) == sent2.ack)
+    );
+    assert_ne!(sent.ack, sent2.ack);
+}
+
+#[test]
+fn a_slow_reader_is_closed_at_its_queue_limit_not_silently_skipped() {
+    let mut config = fixture_config();
+    config.engine.max_buffered_packets = 5;
+    let mut h = harness(config);
+    let (wa, a) = client(&mut h);
+    let (wb, b) = client(&mut h);
+    h.auto_flush = false;
+    // The first goes out to both; b never confirms it, so the next five
+    // queue up for b, and the seventh crosses its limit of five.
+    for i in 0..7 {
+        h.server
+            .broadcast(h.now, "/", &opts(Target::all()), ev("n", vec![json!(i)]))
+            .unwrap();
+        h.drain();
+        h.ws_take(wa);
+        h.server.handle_ws_flushed(h.now, wa);
+    }
+    h.drain();
+    assert!(h.server.is_connected(&a));
+    assert!(!h.server.is_connected(&b));
+    assert_eq!(disconnects(&mut h), vec![(b, "send buffer full")]);
+    assert_eq!(h.ws_closed.get(&wb), Some(&1000));
+}
