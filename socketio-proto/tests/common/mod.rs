@@ -1,6 +1,7 @@
 //! Socket.IO clients scripted over the engine's test harness.
 #![allow(
     dead_code,
+    unused_imports,
     unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
