@@ -61,6 +61,8 @@ pub struct Config {
     pub recovery: Option<RecoveryConfig>,
     /// The wall clock for handshakes; without it `issued` is 0.
     pub wall_clock: Option<WallClock>,
+    /// Membership of a cluster of nodes; none (a single node) by default.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             cleanup_empty_child_namespaces: false,
             recovery: None,
             wall_clock: None,
+            cluster: None,
         }
     }
 }
@@ -92,6 +95,7 @@ impl fmt::Debug for Config {
                 &self.cleanup_empty_child_namespaces,
             )
             .field("recovery", &self.recovery)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }

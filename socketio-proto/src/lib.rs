@@ -77,12 +77,14 @@
 //! ```
 
 pub mod binary;
+pub mod cluster;
 mod config;
 mod namespace;
 pub mod packet;
 mod server;
 mod types;
 
+pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, RequestKey};
 pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
 pub use packet::{Decoder, Limits, Packet, Payload};

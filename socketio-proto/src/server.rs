@@ -12,6 +12,10 @@ use engineio_proto::{
 };
 use serde_json::{Map, Value};
 
+use crate::cluster::{
+    ClusterEnvelope, ClusterMessage, RequestKey, ServerSideReply, WireFlags, WireOptions,
+    WirePacket, WireSocket,
+};
 use crate::config::{Config, NamespaceMatcher, js_date_string};
 use crate::namespace::{Namespace, StoredPacket, StoredSession};
 use crate::packet::{
@@ -53,6 +57,39 @@ pub struct Server {
     next_offset: u64,
     events: VecDeque<Event>,
     deadlines: BinaryHeap<Reverse<(Instant, Deadline)>>,
+    cluster: Cluster,
+}
+
+/// This node's view of the cluster (unused on a single node).
+#[derive(Debug, Default)]
+struct Cluster {
+    started: bool,
+    outbox: VecDeque<ClusterEnvelope>,
+    /// Other nodes and when each was last heard from.
+    nodes: HashMap<String, Instant>,
+    next_request: u64,
+    /// Requests this node made, by wire request id.
+    requests: HashMap<String, ClusterRequest>,
+    /// Broadcasts with acks this node made, by wire request id.
+    broadcast_requests: HashMap<String, BroadcastId>,
+}
+
+#[derive(Debug)]
+struct ClusterRequest {
+    key: RequestKey,
+    answers: Answers,
+    expected: usize,
+    current: usize,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+enum Answers {
+    Fetch {
+        local: Vec<SocketInfo>,
+        remote: Vec<WireSocket>,
+    },
+    ServerSideEmit(Vec<Value>),
 }
 
 /// One Engine.IO connection and the namespaces it joined.
@@ -91,9 +128,25 @@ struct PendingAck {
 #[derive(Debug)]
 struct PendingBroadcast {
     ack_id: u64,
+    /// Local recipients.
     targets: Vec<SocketId>,
+    /// Answers received, local and remote.
     received: usize,
     deadline: Instant,
+    /// Nodes that have not yet said how many clients they reached.
+    nodes_pending: usize,
+    /// Clients reached on other nodes.
+    remote_expected: usize,
+    /// Its wire request id, when published.
+    wire_id: Option<String>,
+    /// For a broadcast asked by another node: where to relay the answers.
+    origin: Option<ServerSideReply>,
+}
+
+impl PendingBroadcast {
+    fn complete(&self) -> bool {
+        self.nodes_pending == 0 && self.received >= self.targets.len() + self.remote_expected
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,6 +154,8 @@ enum Deadline {
     Connect(Sid),
     Ack(SocketId, u64),
     Broadcast(BroadcastId),
+    Heartbeat,
+    Request(String),
 }
 
 impl Server {
@@ -125,6 +180,7 @@ impl Server {
             next_offset: 0,
             events: VecDeque::new(),
             deadlines: BinaryHeap::new(),
+            cluster: Cluster::default(),
         };
         server.add_namespace("/");
         server
@@ -269,6 +325,7 @@ impl Server {
     /// Runs every timer due at `now`: the engine's, connect timeouts, ack
     /// timeouts, broadcast ack timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.ensure_started(now);
         self.engine.handle_timeout(now);
         self.pump(now);
         while let Some(Reverse((at, _))) = self.deadlines.peek() {
@@ -304,6 +361,28 @@ impl Server {
                 Deadline::Broadcast(b) => {
                     if self.broadcasts.get(&b).is_some_and(|p| p.deadline == at) {
                         self.finish_broadcast(b);
+                    }
+                }
+                Deadline::Heartbeat => {
+                    if let Some(config) = self.config.cluster.clone() {
+                        self.cluster.nodes.retain(|_, seen| {
+                            now.saturating_duration_since(*seen) <= config.heartbeat_timeout
+                        });
+                        self.publish("/", ClusterMessage::Heartbeat);
+                        self.deadlines.push(Reverse((
+                            now + config.heartbeat_interval,
+                            Deadline::Heartbeat,
+                        )));
+                    }
+                }
+                Deadline::Request(wire_id) => {
+                    if self
+                        .cluster
+                        .requests
+                        .get(&wire_id)
+                        .is_some_and(|r| r.deadline == at)
+                    {
+                        self.finish_request(&wire_id, true);
                     }
                 }
             }
@@ -445,7 +524,8 @@ impl Server {
     }
 
     /// Sends an event to the sockets of namespace `nsp` that `options`
-    /// selects. The packet is encoded once and the same bytes are queued for
+    /// selects, on this node and (unless `local`) on the other nodes of the
+    /// cluster. The packet is encoded once and the same bytes are queued for
     /// every recipient. With a timeout, every recipient's answer comes as
     /// [`Event::BroadcastAck`], then [`Event::BroadcastAckDone`].
     pub fn broadcast(
@@ -453,7 +533,64 @@ impl Server {
         now: Instant,
         nsp: &str,
         options: &BroadcastOptions,
+        event: EventPacket,
+    ) -> Result<Broadcast, EmitError> {
+        self.ensure_started(now);
+        let publish = self.config.cluster.is_some() && !options.target.local;
+        let wire = publish.then(|| WirePacket {
+            kind: if event.attachments().is_empty() { 2 } else { 5 },
+            data: event.data().to_vec(),
+            nsp: nsp.to_owned(),
+            id: None,
+            attachments: event.attachments().to_vec(),
+        });
+        let remote_nodes = if publish && options.timeout.is_some() {
+            self.cluster.nodes.len()
+        } else {
+            0
+        };
+        let sent = self.deliver(now, nsp, options, event, None, remote_nodes)?;
+        if let Some(mut packet) = wire {
+            let request_id = sent.ack.map(|b| {
+                let wire_id = self.new_request_id();
+                self.cluster.broadcast_requests.insert(wire_id.clone(), b);
+                if let Some(pending) = self.broadcasts.get_mut(&b) {
+                    pending.wire_id = Some(wire_id.clone());
+                    packet.id = Some(pending.ack_id);
+                }
+                wire_id
+            });
+            let flags = WireFlags {
+                volatile: options.volatile.then_some(true),
+                compress: options.compress.then_some(true),
+                local: None,
+                timeout: options.timeout.map(|t| t.as_millis() as u64),
+            };
+            let opts = WireOptions::from_target(&options.target, flags);
+            self.publish(
+                nsp,
+                ClusterMessage::Broadcast {
+                    opts,
+                    packet,
+                    request_id,
+                },
+            );
+        }
+        self.pump(now);
+        Ok(sent)
+    }
+
+    /// Delivers a broadcast to this node's sockets. `origin` is set for a
+    /// broadcast with acks asked by another node; `remote_nodes` is how many
+    /// other nodes will report their clients for one asked here.
+    fn deliver(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        options: &BroadcastOptions,
         mut event: EventPacket,
+        origin: Option<ServerSideReply>,
+        remote_nodes: usize,
     ) -> Result<Broadcast, EmitError> {
         let recovery = self.config.recovery.clone();
         let ns = self
@@ -527,23 +664,25 @@ impl Server {
         }
         let recipients = reached.len();
         if let (Some((ack_id, deadline)), Some(b)) = (ack, broadcast) {
-            self.broadcasts.insert(
-                b,
-                PendingBroadcast {
-                    ack_id,
-                    targets: reached,
-                    received: 0,
-                    deadline,
-                },
-            );
-            if recipients == 0 {
+            let pending = PendingBroadcast {
+                ack_id,
+                targets: reached,
+                received: 0,
+                deadline,
+                nodes_pending: remote_nodes,
+                remote_expected: 0,
+                wire_id: None,
+                origin,
+            };
+            let complete = pending.complete();
+            self.broadcasts.insert(b, pending);
+            if complete {
                 self.finish_broadcast(b);
             } else {
                 self.deadlines
                     .push(Reverse((deadline, Deadline::Broadcast(b))));
             }
         }
-        self.pump(now);
         Ok(Broadcast {
             recipients,
             ack: broadcast,
@@ -644,44 +783,289 @@ impl Server {
             .collect()
     }
 
-    /// Makes the selected sockets join `rooms` (`socketsJoin`).
+    /// Makes the selected sockets join `rooms` (`socketsJoin`), here and,
+    /// unless `local`, on the other nodes.
     pub fn sockets_join(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
-        let ids = self
-            .namespaces
-            .get(nsp)
-            .map(|ns| ns.select(target))
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.select(nsp, target) {
             for room in rooms {
                 self.join(&id, room.clone());
             }
         }
+        if self.publishes(target) {
+            let opts = WireOptions::from_target(target, WireFlags::default());
+            let rooms = rooms.iter().map(|r| r.to_string()).collect();
+            self.publish(nsp, ClusterMessage::SocketsJoin { opts, rooms });
+        }
     }
 
-    /// Makes the selected sockets leave `rooms` (`socketsLeave`).
+    /// Makes the selected sockets leave `rooms` (`socketsLeave`), here and,
+    /// unless `local`, on the other nodes.
     pub fn sockets_leave(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
-        let ids = self
-            .namespaces
-            .get(nsp)
-            .map(|ns| ns.select(target))
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.select(nsp, target) {
             for room in rooms {
                 self.leave(&id, room);
             }
         }
+        if self.publishes(target) {
+            let opts = WireOptions::from_target(target, WireFlags::default());
+            let rooms = rooms.iter().map(|r| r.to_string()).collect();
+            self.publish(nsp, ClusterMessage::SocketsLeave { opts, rooms });
+        }
     }
 
-    /// Disconnects the selected sockets (`disconnectSockets`).
+    /// Disconnects the selected sockets (`disconnectSockets`), here and,
+    /// unless `local`, on the other nodes.
     pub fn disconnect_sockets(&mut self, now: Instant, nsp: &str, target: &Target, close: bool) {
-        let ids = self
-            .namespaces
-            .get(nsp)
-            .map(|ns| ns.select(target))
-            .unwrap_or_default();
-        for id in ids {
+        for id in self.select(nsp, target) {
             self.disconnect(now, &id, close);
         }
+        if self.publishes(target) {
+            let opts = WireOptions::from_target(target, WireFlags::default());
+            self.publish(nsp, ClusterMessage::DisconnectSockets { opts, close });
+        }
+    }
+
+    /// `fetchSockets` across the cluster: [`Event::FetchSocketsDone`] comes
+    /// with this node's sockets and the other nodes' answers (at once on a
+    /// single node or with a `local` target).
+    pub fn fetch_sockets_cluster(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        target: &Target,
+    ) -> RequestKey {
+        self.ensure_started(now);
+        let local = self.fetch_sockets(nsp, target);
+        let expected = if self.publishes(target) {
+            self.cluster.nodes.len()
+        } else {
+            0
+        };
+        let (key, wire_id) = self.open_request(
+            now,
+            Answers::Fetch {
+                local,
+                remote: Vec::new(),
+            },
+            expected,
+        );
+        if expected > 0 {
+            let opts = WireOptions::from_target(target, WireFlags::default());
+            self.publish(
+                nsp,
+                ClusterMessage::FetchSockets {
+                    opts,
+                    request_id: wire_id,
+                },
+            );
+        }
+        self.pump(now);
+        key
+    }
+
+    /// `serverSideEmit`: an event for the other nodes of the cluster (they
+    /// see [`Event::ServerSideEmit`]). With a timeout, their answers come in
+    /// one [`Event::ServerSideEmitDone`] and the request is returned.
+    pub fn server_side_emit(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        data: Vec<Value>,
+        timeout: Option<Duration>,
+    ) -> Option<RequestKey> {
+        self.ensure_started(now);
+        let clustered = self.config.cluster.is_some();
+        let request = timeout.map(|t| {
+            let expected = self.cluster.nodes.len();
+            let (key, wire_id) =
+                self.open_request_until(now + t, Answers::ServerSideEmit(Vec::new()), expected);
+            (key, wire_id)
+        });
+        if clustered {
+            let request_id = request.as_ref().map(|(_, id)| id.clone());
+            self.publish(
+                nsp,
+                ClusterMessage::ServerSideEmit {
+                    request_id,
+                    packet: data,
+                },
+            );
+        }
+        self.pump(now);
+        request.map(|(key, _)| key)
+    }
+
+    /// Answers another node's [`Event::ServerSideEmit`].
+    pub fn server_side_reply(&mut self, reply: &ServerSideReply, answer: Value) {
+        self.respond_to(
+            &reply.node,
+            &reply.nsp,
+            ClusterMessage::ServerSideEmitResponse {
+                request_id: reply.request_id.clone(),
+                packet: answer,
+            },
+        );
+    }
+
+    /// The next message to publish to the other nodes.
+    #[must_use]
+    pub fn poll_cluster(&mut self) -> Option<ClusterEnvelope> {
+        self.cluster.outbox.pop_front()
+    }
+
+    /// The other nodes this node has heard from lately.
+    pub fn cluster_nodes(&self) -> Vec<String> {
+        self.cluster.nodes.keys().cloned().collect()
+    }
+
+    /// A message another node published.
+    pub fn handle_cluster(&mut self, now: Instant, envelope: ClusterEnvelope) {
+        self.ensure_started(now);
+        let Some(config) = self.config.cluster.clone() else {
+            return;
+        };
+        if envelope.uid == config.uid || envelope.to.as_ref().is_some_and(|to| *to != config.uid) {
+            return;
+        }
+        self.cluster.nodes.insert(envelope.uid.clone(), now);
+        let (node, nsp) = (envelope.uid, envelope.nsp);
+        match envelope.message {
+            ClusterMessage::InitialHeartbeat => {
+                self.publish(&nsp, ClusterMessage::Heartbeat);
+            }
+            ClusterMessage::Heartbeat => {}
+            ClusterMessage::AdapterClose => {
+                self.cluster.nodes.remove(&node);
+            }
+            ClusterMessage::Broadcast {
+                opts,
+                packet,
+                request_id,
+            } => {
+                let Ok(event) = EventPacket::from_data(packet.data)
+                    .and_then(|e| e.with_attachments(packet.attachments))
+                else {
+                    return;
+                };
+                let timeout = request_id.as_ref().map(|_| {
+                    opts.flags
+                        .timeout
+                        .map_or(config.requests_timeout, Duration::from_millis)
+                });
+                let options = BroadcastOptions {
+                    target: opts.target(),
+                    volatile: opts.flags.volatile == Some(true),
+                    compress: opts.flags.compress == Some(true),
+                    timeout,
+                };
+                let origin = request_id.map(|request_id| ServerSideReply {
+                    node: node.clone(),
+                    nsp: nsp.clone(),
+                    request_id,
+                });
+                if let Ok(sent) = self.deliver(now, &nsp, &options, event, origin.clone(), 0) {
+                    if let Some(origin) = origin {
+                        self.respond_to(
+                            &node,
+                            &nsp,
+                            ClusterMessage::BroadcastClientCount {
+                                request_id: origin.request_id,
+                                client_count: sent.recipients,
+                            },
+                        );
+                    }
+                }
+            }
+            ClusterMessage::SocketsJoin { opts, rooms } => {
+                let rooms: Vec<Room> = rooms.into_iter().map(Str::from).collect();
+                self.sockets_join(&nsp, &opts.target(), &rooms);
+            }
+            ClusterMessage::SocketsLeave { opts, rooms } => {
+                let rooms: Vec<Room> = rooms.into_iter().map(Str::from).collect();
+                self.sockets_leave(&nsp, &opts.target(), &rooms);
+            }
+            ClusterMessage::DisconnectSockets { opts, close } => {
+                self.disconnect_sockets(now, &nsp, &opts.target(), close);
+            }
+            ClusterMessage::FetchSockets { opts, request_id } => {
+                let sockets = self
+                    .fetch_sockets(&nsp, &opts.target())
+                    .iter()
+                    .map(wire_socket)
+                    .collect();
+                self.respond_to(
+                    &node,
+                    &nsp,
+                    ClusterMessage::FetchSocketsResponse {
+                        request_id,
+                        sockets,
+                    },
+                );
+            }
+            ClusterMessage::ServerSideEmit { request_id, packet } => {
+                let reply = request_id.map(|request_id| ServerSideReply {
+                    node: node.clone(),
+                    nsp: nsp.clone(),
+                    request_id,
+                });
+                self.events.push_back(Event::ServerSideEmit {
+                    nsp: Str::from(nsp),
+                    data: packet,
+                    reply,
+                });
+            }
+            ClusterMessage::FetchSocketsResponse {
+                request_id,
+                sockets,
+            } => {
+                if let Some(r) = self.cluster.requests.get_mut(&request_id) {
+                    if let Answers::Fetch { remote, .. } = &mut r.answers {
+                        remote.extend(sockets);
+                    }
+                    r.current += 1;
+                }
+                self.finish_request_if_complete(&request_id);
+            }
+            ClusterMessage::ServerSideEmitResponse { request_id, packet } => {
+                if let Some(r) = self.cluster.requests.get_mut(&request_id) {
+                    if let Answers::ServerSideEmit(responses) = &mut r.answers {
+                        responses.push(packet);
+                    }
+                    r.current += 1;
+                }
+                self.finish_request_if_complete(&request_id);
+            }
+            ClusterMessage::BroadcastClientCount {
+                request_id,
+                client_count,
+            } => {
+                if let Some(&b) = self.cluster.broadcast_requests.get(&request_id) {
+                    if let Some(pending) = self.broadcasts.get_mut(&b) {
+                        pending.nodes_pending = pending.nodes_pending.saturating_sub(1);
+                        pending.remote_expected += client_count;
+                        if pending.complete() {
+                            self.finish_broadcast(b);
+                        }
+                    }
+                }
+            }
+            ClusterMessage::BroadcastAck { request_id, packet } => {
+                if let Some(&b) = self.cluster.broadcast_requests.get(&request_id) {
+                    let data = match packet {
+                        Value::Array(data) => data,
+                        other => vec![other],
+                    };
+                    self.events.push_back(Event::BroadcastAck {
+                        broadcast: b,
+                        socket: None,
+                        data,
+                        attachments: Vec::new(),
+                    });
+                    self.count_broadcast_answer(b);
+                }
+            }
+        }
+        self.pump(now);
     }
 
     /// Closes every socket with "server shutting down", then every
@@ -693,10 +1077,134 @@ impl Server {
         }
         self.clients.clear();
         self.engine.shutdown(now);
+        if self.config.cluster.is_some() {
+            self.publish("/", ClusterMessage::AdapterClose);
+        }
         self.pump(now);
     }
 
     // ----- private -----
+
+    fn select(&self, nsp: &str, target: &Target) -> Vec<SocketId> {
+        self.namespaces
+            .get(nsp)
+            .map(|ns| ns.select(target))
+            .unwrap_or_default()
+    }
+
+    fn publishes(&self, target: &Target) -> bool {
+        self.config.cluster.is_some() && !target.local
+    }
+
+    /// Announces this node once, then keeps a heartbeat going.
+    fn ensure_started(&mut self, now: Instant) {
+        if self.cluster.started {
+            return;
+        }
+        let Some(config) = &self.config.cluster else {
+            return;
+        };
+        self.cluster.started = true;
+        let next = now + config.heartbeat_interval;
+        self.publish("/", ClusterMessage::InitialHeartbeat);
+        self.deadlines.push(Reverse((next, Deadline::Heartbeat)));
+    }
+
+    fn publish(&mut self, nsp: &str, message: ClusterMessage) {
+        if let Some(config) = &self.config.cluster {
+            self.cluster.outbox.push_back(ClusterEnvelope {
+                uid: config.uid.clone(),
+                nsp: nsp.to_owned(),
+                to: None,
+                message,
+            });
+        }
+    }
+
+    fn respond_to(&mut self, node: &str, nsp: &str, message: ClusterMessage) {
+        if let Some(config) = &self.config.cluster {
+            self.cluster.outbox.push_back(ClusterEnvelope {
+                uid: config.uid.clone(),
+                nsp: nsp.to_owned(),
+                to: Some(node.to_owned()),
+                message,
+            });
+        }
+    }
+
+    fn new_request_id(&mut self) -> String {
+        self.cluster.next_request += 1;
+        let uid = self.config.cluster.as_ref().map_or("", |c| c.uid.as_str());
+        format!("{uid}:{}", self.cluster.next_request)
+    }
+
+    fn open_request(
+        &mut self,
+        now: Instant,
+        answers: Answers,
+        expected: usize,
+    ) -> (RequestKey, String) {
+        let timeout = self
+            .config
+            .cluster
+            .as_ref()
+            .map_or(Duration::ZERO, |c| c.requests_timeout);
+        self.open_request_until(now + timeout, answers, expected)
+    }
+
+    fn open_request_until(
+        &mut self,
+        deadline: Instant,
+        answers: Answers,
+        expected: usize,
+    ) -> (RequestKey, String) {
+        let wire_id = self.new_request_id();
+        let key = RequestKey(self.cluster.next_request);
+        self.cluster.requests.insert(
+            wire_id.clone(),
+            ClusterRequest {
+                key,
+                answers,
+                expected,
+                current: 0,
+                deadline,
+            },
+        );
+        self.deadlines
+            .push(Reverse((deadline, Deadline::Request(wire_id.clone()))));
+        self.finish_request_if_complete(&wire_id);
+        (key, wire_id)
+    }
+
+    fn finish_request_if_complete(&mut self, wire_id: &str) {
+        if self
+            .cluster
+            .requests
+            .get(wire_id)
+            .is_some_and(|r| r.current >= r.expected)
+        {
+            self.finish_request(wire_id, false);
+        }
+    }
+
+    fn finish_request(&mut self, wire_id: &str, timed_out: bool) {
+        let Some(r) = self.cluster.requests.remove(wire_id) else {
+            return;
+        };
+        self.events.push_back(match r.answers {
+            Answers::Fetch { local, remote } => Event::FetchSocketsDone {
+                request: r.key,
+                local,
+                remote,
+                timed_out,
+            },
+            Answers::ServerSideEmit(responses) => Event::ServerSideEmitDone {
+                request: r.key,
+                responses,
+                timed_out,
+            },
+        });
+    }
 
     fn connected(&self, id: &str) -> Result<&Socket, EmitError> {
         self.sockets
@@ -856,18 +1364,37 @@ impl Server {
                 attachments,
             }),
             Some(broadcast) => {
-                self.events.push_back(Event::BroadcastAck {
-                    broadcast,
-                    socket,
-                    data,
-                    attachments,
-                });
-                if let Some(b) = self.broadcasts.get_mut(&broadcast) {
-                    b.received += 1;
-                    if b.received == b.targets.len() {
-                        self.finish_broadcast(broadcast);
-                    }
+                let origin = self
+                    .broadcasts
+                    .get(&broadcast)
+                    .and_then(|b| b.origin.clone());
+                match origin {
+                    // Asked by another node: the answer goes back there.
+                    Some(origin) => self.respond_to(
+                        &origin.node,
+                        &origin.nsp,
+                        ClusterMessage::BroadcastAck {
+                            request_id: origin.request_id.clone(),
+                            packet: Value::Array(data),
+                        },
+                    ),
+                    None => self.events.push_back(Event::BroadcastAck {
+                        broadcast,
+                        socket: Some(socket),
+                        data,
+                        attachments,
+                    }),
                 }
+                self.count_broadcast_answer(broadcast);
+            }
+        }
+    }
+
+    fn count_broadcast_answer(&mut self, broadcast: BroadcastId) {
+        if let Some(b) = self.broadcasts.get_mut(&broadcast) {
+            b.received += 1;
+            if b.complete() {
+                self.finish_broadcast(broadcast);
             }
         }
     }
@@ -876,6 +1403,9 @@ impl Server {
         let Some(b) = self.broadcasts.remove(&broadcast) else {
             return;
         };
+        if let Some(wire_id) = &b.wire_id {
+            self.cluster.broadcast_requests.remove(wire_id);
+        }
         for id in &b.targets {
             if let Some(s) = self.sockets.get_mut(id) {
                 if s.acks
@@ -886,11 +1416,13 @@ impl Server {
                 }
             }
         }
-        self.events.push_back(Event::BroadcastAckDone {
-            broadcast,
-            expected: b.targets.len(),
-            received: b.received,
-        });
+        if b.origin.is_none() {
+            self.events.push_back(Event::BroadcastAckDone {
+                broadcast,
+                expected: b.targets.len() + b.remote_expected,
+                received: b.received,
+            });
+        }
     }
 
     /// A CONNECT for namespace `nsp` (`client.connect`).
@@ -1134,6 +1666,37 @@ impl Server {
             self.engine.send(sid, Message::binary(a.clone()))?;
         }
         Ok(())
+    }
+}
+
+/// A socket as another node receives it (`FETCH_SOCKETS_RESPONSE`).
+fn wire_socket(socket: &SocketInfo) -> WireSocket {
+    let h = &socket.handshake;
+    let headers: Map<String, Value> = h
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.to_owned())))
+        .collect();
+    let query: Map<String, Value> = h
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    WireSocket {
+        id: socket.id.to_string(),
+        handshake: serde_json::json!({
+            "headers": headers,
+            "time": h.time,
+            "address": h.address,
+            "xdomain": h.xdomain,
+            "secure": h.secure,
+            "issued": h.issued,
+            "url": h.url,
+            "query": query,
+            "auth": h.auth,
+        }),
+        rooms: socket.rooms.iter().map(|r| r.to_string()).collect(),
+        data: socket.data.clone(),
     }
 }
 

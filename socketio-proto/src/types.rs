@@ -301,8 +301,8 @@ pub enum Event {
     BroadcastAck {
         /// The broadcast.
         broadcast: BroadcastId,
-        /// The socket that answered.
-        socket: SocketId,
+        /// The socket that answered; `None` for a client of another node.
+        socket: Option<SocketId>,
         /// The answer's arguments.
         data: Vec<Value>,
         /// Its binary attachments.
@@ -344,6 +344,38 @@ pub enum Event {
         nsp: Str,
         /// Why.
         reason: DisconnectReason,
+    },
+    /// The answer to [`Server::fetch_sockets_cluster`](crate::Server::fetch_sockets_cluster):
+    /// this node's sockets and those the other nodes sent in time.
+    FetchSocketsDone {
+        /// The request.
+        request: crate::cluster::RequestKey,
+        /// This node's sockets.
+        local: Vec<SocketInfo>,
+        /// The other nodes' sockets.
+        remote: Vec<crate::cluster::WireSocket>,
+        /// Some node did not answer in time.
+        timed_out: bool,
+    },
+    /// Another node's `serverSideEmit`.
+    ServerSideEmit {
+        /// The namespace.
+        nsp: Str,
+        /// Event name and arguments.
+        data: Vec<Value>,
+        /// Set when the sender waits for an answer:
+        /// [`Server::server_side_reply`](crate::Server::server_side_reply).
+        reply: Option<crate::cluster::ServerSideReply>,
+    },
+    /// The answers to a [`Server::server_side_emit`](crate::Server::server_side_emit)
+    /// that asked for them.
+    ServerSideEmitDone {
+        /// The request.
+        request: crate::cluster::RequestKey,
+        /// One answer per node that answered in time.
+        responses: Vec<Value>,
+        /// Some node did not answer in time.
+        timed_out: bool,
     },
     /// An engine event the Socket.IO layer does not consume
     /// (`connection_error`, `allowRequest` decisions, upgrades).

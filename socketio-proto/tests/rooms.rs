@@ -186,7 +186,7 @@ fn broadcast_acks_with_one_socket_timing_out() {
         .collect();
     assert_eq!(
         answers,
-        vec![(a, vec![json!("yes")]), (b, vec![json!("no")])]
+        vec![(Some(a), vec![json!("yes")]), (Some(b), vec![json!("no")])]
     );
     h.advance(249);
     assert!(h.take_events().is_empty());

@@ -1,0 +1,257 @@
+//! The adapter interface between nodes: the official `ClusterAdapter`
+//! message model as typed values.
+//!
+//! With [`ClusterConfig`] set, every operation that is not `local` is also
+//! published for the other nodes ([`Server::poll_cluster`](crate::Server::poll_cluster)),
+//! and what they publish is handed in with
+//! [`Server::handle_cluster`](crate::Server::handle_cluster). A transport
+//! (Redis pub/sub, ...) only moves these messages; the logic is here. Field
+//! names follow the official messages so that a transport can encode them
+//! as the Node adapters do.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::Str;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::types::Target;
+
+/// Joining a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This node's id (`uid`), unique in the cluster: the runtime draws it.
+    pub uid: String,
+    /// Interval between two heartbeats (default 5 s).
+    pub heartbeat_interval: Duration,
+    /// A node not heard from for this long is gone (default 10 s).
+    pub heartbeat_timeout: Duration,
+    /// How long a request waits for the other nodes' answers (default 5 s).
+    pub requests_timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// A node named `uid` with the official timings.
+    pub fn new(uid: impl Into<String>) -> Self {
+        Self {
+            uid: uid.into(),
+            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_timeout: Duration::from_secs(10),
+            requests_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The flags of an operation (`opts.flags`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireFlags {
+    /// Dropped where the transport is busy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatile: Option<bool>,
+    /// Compression hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compress: Option<bool>,
+    /// This node only (never set on published messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<bool>,
+    /// Ack timeout in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+}
+
+/// Which sockets an operation reaches (`opts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireOptions {
+    /// Sockets in any of these rooms; all if empty.
+    pub rooms: Vec<String>,
+    /// Minus these.
+    pub except: Vec<String>,
+    /// Flags.
+    #[serde(default)]
+    pub flags: WireFlags,
+}
+
+impl WireOptions {
+    pub(crate) fn from_target(target: &Target, flags: WireFlags) -> Self {
+        Self {
+            rooms: target.rooms.iter().map(|r| r.to_string()).collect(),
+            except: target.except.iter().map(|r| r.to_string()).collect(),
+            flags,
+        }
+    }
+
+    pub(crate) fn target(&self) -> Target {
+        Target {
+            rooms: self.rooms.iter().map(|r| Str::from(r.clone())).collect(),
+            except: self.except.iter().map(|r| Str::from(r.clone())).collect(),
+            local: true,
+        }
+    }
+}
+
+/// A broadcast packet (`{type, data, nsp, id}`); binary attachments ride
+/// beside the JSON, their placeholders in `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePacket {
+    /// The Socket.IO packet type (2 EVENT, 5 BINARY_EVENT).
+    #[serde(rename = "type")]
+    pub kind: u8,
+    /// Event name and arguments.
+    pub data: Vec<Value>,
+    /// Namespace.
+    pub nsp: String,
+    /// Ack id, on broadcasts with acks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Binary attachments (not JSON: the transport encodes them).
+    #[serde(skip)]
+    pub attachments: Vec<Bytes>,
+}
+
+/// A socket of another node (`FETCH_SOCKETS_RESPONSE`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireSocket {
+    /// Socket id.
+    pub id: String,
+    /// Its handshake as JSON.
+    pub handshake: Value,
+    /// Its rooms.
+    pub rooms: Vec<String>,
+    /// Its data.
+    pub data: Value,
+}
+
+/// What nodes say to each other, by official message type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClusterMessage {
+    /// 1: a node starts; the others answer with a heartbeat.
+    InitialHeartbeat,
+    /// 2: a node is alive.
+    Heartbeat,
+    /// 3: a broadcast, with a request id when it waits for acks.
+    Broadcast {
+        /// Targets.
+        opts: WireOptions,
+        /// The packet.
+        packet: WirePacket,
+        /// Set when the sender collects acknowledgements.
+        request_id: Option<String>,
+    },
+    /// 4: `socketsJoin`.
+    SocketsJoin {
+        /// Targets.
+        opts: WireOptions,
+        /// Rooms to join.
+        rooms: Vec<String>,
+    },
+    /// 5: `socketsLeave`.
+    SocketsLeave {
+        /// Targets.
+        opts: WireOptions,
+        /// Rooms to leave.
+        rooms: Vec<String>,
+    },
+    /// 6: `disconnectSockets`.
+    DisconnectSockets {
+        /// Targets.
+        opts: WireOptions,
+        /// Close the connections too.
+        close: bool,
+    },
+    /// 7: `fetchSockets`.
+    FetchSockets {
+        /// Targets.
+        opts: WireOptions,
+        /// The request.
+        request_id: String,
+    },
+    /// 8: the answer to `FetchSockets`.
+    FetchSocketsResponse {
+        /// The request.
+        request_id: String,
+        /// The node's sockets.
+        sockets: Vec<WireSocket>,
+    },
+    /// 9: `serverSideEmit`, with a request id when it waits for answers.
+    ServerSideEmit {
+        /// Set when the sender collects answers.
+        request_id: Option<String>,
+        /// Event name and arguments.
+        packet: Vec<Value>,
+    },
+    /// 10: one node's answer to `ServerSideEmit`.
+    ServerSideEmitResponse {
+        /// The request.
+        request_id: String,
+        /// The answer.
+        packet: Value,
+    },
+    /// 11: how many of a node's clients a broadcast with acks reached.
+    BroadcastClientCount {
+        /// The request.
+        request_id: String,
+        /// Clients reached there.
+        client_count: usize,
+    },
+    /// 12: one client's acknowledgement of a broadcast, relayed.
+    BroadcastAck {
+        /// The request.
+        request_id: String,
+        /// The acknowledgement's arguments.
+        packet: Value,
+    },
+    /// 13: a node leaves.
+    AdapterClose,
+}
+
+impl ClusterMessage {
+    /// The official message type number.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Self::InitialHeartbeat => 1,
+            Self::Heartbeat => 2,
+            Self::Broadcast { .. } => 3,
+            Self::SocketsJoin { .. } => 4,
+            Self::SocketsLeave { .. } => 5,
+            Self::DisconnectSockets { .. } => 6,
+            Self::FetchSockets { .. } => 7,
+            Self::FetchSocketsResponse { .. } => 8,
+            Self::ServerSideEmit { .. } => 9,
+            Self::ServerSideEmitResponse { .. } => 10,
+            Self::BroadcastClientCount { .. } => 11,
+            Self::BroadcastAck { .. } => 12,
+            Self::AdapterClose => 13,
+        }
+    }
+}
+
+/// A message with its sender and namespace; responses name the node they
+/// answer (`to`), other messages are for every node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterEnvelope {
+    /// The sending node.
+    pub uid: String,
+    /// The namespace.
+    pub nsp: String,
+    /// For a response, the node that asked.
+    pub to: Option<String>,
+    /// The message.
+    pub message: ClusterMessage,
+}
+
+/// Names a cluster request this node made (`fetchSockets`,
+/// `serverSideEmit` with acks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestKey(pub u64);
+
+/// How to answer a `serverSideEmit` that asked for an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSideReply {
+    /// The asking node.
+    pub node: String,
+    /// Its namespace.
+    pub nsp: String,
+    /// Its request id.
+    pub request_id: String,
+}
