@@ -16,6 +16,9 @@ pub trait Endpoint {
     /// What the endpoint tells the application.
     type Event;
 
+    /// The engine's configuration (the path served, the message size limit).
+    fn engine_config(&self) -> &crate::Config;
+
     /// An HTTP request on the endpoint's path.
     fn handle_request(&mut self, now: Instant, request: Request) -> RequestId;
     /// The body of a POST asked for with [`Output::ReadBody`].
@@ -40,6 +43,10 @@ pub trait Endpoint {
 
 impl Endpoint for crate::Server {
     type Event = crate::Event;
+
+    fn engine_config(&self) -> &crate::Config {
+        self.config()
+    }
 
     fn handle_request(&mut self, now: Instant, request: Request) -> RequestId {
         crate::Server::handle_request(self, now, request)

@@ -1724,6 +1724,10 @@ impl std::fmt::Debug for Server {
 impl engineio_proto::Endpoint for Server {
     type Event = Event;
 
+    fn engine_config(&self) -> &engineio_proto::Config {
+        self.engine.config()
+    }
+
     fn handle_request(&mut self, now: Instant, request: Request) -> RequestId {
         Server::handle_request(self, now, request)
     }
