@@ -220,6 +220,11 @@ impl Server {
         self.namespaces.contains_key(name)
     }
 
+    /// The parent a dynamic namespace was created from.
+    pub fn parent_of(&self, nsp: &str) -> Option<ParentId> {
+        self.namespaces.get(nsp).and_then(|ns| ns.parent)
+    }
+
     /// The connected sockets of namespace `nsp`.
     pub fn sockets_of(&self, nsp: &str) -> Vec<SocketId> {
         self.namespaces

@@ -1,0 +1,247 @@
+//! The dispatcher: one task that takes the core's events in order and
+//! runs the application's middlewares and handlers for them.
+
+use std::sync::Arc;
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use socketio_proto::{Event, ParentId, SocketId};
+
+use crate::backend::{act, start};
+use crate::io::{Connecting, NsHandlers, ServerSideAck, SocketEntry, SocketIo, lock};
+use crate::payload::{AckError, Payload};
+use crate::socket::{AckSender, Socket, SocketState};
+
+pub(crate) async fn run(io: SocketIo, mut events: mpsc::UnboundedReceiver<Event>) {
+    while let Some(event) = events.next().await {
+        handle(&io, event);
+    }
+}
+
+fn handlers_for(io: &SocketIo, nsp: &str, parent: Option<ParentId>) -> Option<Arc<NsHandlers>> {
+    match parent {
+        Some(ParentId(p)) => lock(&io.inner.parents).get(p as usize).cloned(),
+        None => lock(&io.inner.namespaces).get(nsp).cloned(),
+    }
+}
+
+fn socket(io: &SocketIo, id: &SocketId) -> Option<Socket> {
+    let entry = lock(&io.inner.sockets).get(id).cloned()?;
+    Some(Socket {
+        io: io.clone(),
+        id: id.clone(),
+        nsp: entry.nsp,
+        handshake: entry.handshake,
+        recovered: entry.recovered,
+        state: entry.state,
+    })
+}
+
+fn handle(io: &SocketIo, event: Event) {
+    let Some(backend) = io.inner.backend.get().cloned() else {
+        return;
+    };
+    match event {
+        Event::Connect {
+            socket,
+            nsp,
+            parent,
+            handshake,
+        } => {
+            let middlewares = handlers_for(io, &nsp, parent)
+                .map(|h| lock(&h.middlewares).clone())
+                .unwrap_or_default();
+            let task_backend = backend.clone();
+            start(
+                backend.as_ref(),
+                Box::pin(async move {
+                    let connecting = Connecting {
+                        id: socket.clone(),
+                        nsp,
+                        handshake,
+                    };
+                    for middleware in middlewares {
+                        if let Err(refusal) = middleware(connecting.clone()).await {
+                            act(task_backend.as_ref(), |core, now| {
+                                core.reject(now, &socket, &refusal.message, refusal.data)
+                            });
+                            return;
+                        }
+                    }
+                    act(task_backend.as_ref(), |core, now| {
+                        let _ = core.accept(now, &socket);
+                    });
+                }),
+            );
+        }
+        Event::Connection {
+            socket: id,
+            nsp,
+            recovered,
+        } => {
+            let Some(handshake) = act(backend.as_ref(), |core, _| {
+                core.socket(&id).map(|s| s.handshake)
+            }) else {
+                return;
+            };
+            let parent = lock(&io.inner.namespaces).get(nsp.as_str()).is_none();
+            let entry = SocketEntry {
+                nsp: nsp.clone(),
+                handshake,
+                recovered,
+                state: Arc::new(SocketState::default()),
+            };
+            lock(&io.inner.sockets).insert(id.clone(), entry);
+            // A child of a parent namespace uses its parent's handler.
+            let handlers = if parent {
+                act(backend.as_ref(), |core, _| core.parent_of(&nsp))
+                    .and_then(|p| handlers_for(io, &nsp, Some(p)))
+            } else {
+                handlers_for(io, &nsp, None)
+            };
+            let handler = handlers.and_then(|h| lock(&h.on_connection).clone());
+            if let (Some(handler), Some(socket)) = (handler, socket(io, &id)) {
+                start(backend.as_ref(), handler(socket));
+            }
+        }
+        Event::Event {
+            socket: id, event, ..
+        } => {
+            let Some(socket) = socket(io, &id) else {
+                return;
+            };
+            let name = event.name_str().map(|n| n.into_owned()).unwrap_or_default();
+            let ack_id = event.id;
+            let (mut args, binary) = event.into_parts();
+            if !args.is_empty() {
+                args.remove(0);
+            }
+            let payload = Payload { args, binary };
+            let middlewares = lock(&socket.state.middlewares).clone();
+            for middleware in middlewares {
+                if let Err(error) = middleware(&name, &payload) {
+                    let on_error = lock(&socket.state.on_error).clone();
+                    if let Some(on_error) = on_error {
+                        start(backend.as_ref(), on_error(socket.clone(), error));
+                    }
+                    return;
+                }
+            }
+            let any = lock(&socket.state.any).clone();
+            for hook in any {
+                hook(&name, &payload);
+            }
+            let handler = lock(&socket.state.events).get(&name).cloned();
+            if let Some(handler) = handler {
+                let ack = ack_id.map(|id| AckSender {
+                    socket: socket.clone(),
+                    id,
+                });
+                start(backend.as_ref(), handler(socket, payload, ack));
+            }
+        }
+        Event::Ack {
+            socket,
+            id,
+            data,
+            attachments,
+        } => {
+            if let Some(tx) = lock(&io.inner.acks).remove(&(socket, id)) {
+                let _ = tx.send(Ok(Payload {
+                    args: data,
+                    binary: attachments,
+                }));
+            }
+        }
+        Event::AckTimeout { socket, id } => {
+            if let Some(tx) = lock(&io.inner.acks).remove(&(socket, id)) {
+                let _ = tx.send(Err(AckError::Timeout));
+            }
+        }
+        Event::BroadcastAck {
+            broadcast,
+            data,
+            attachments,
+            ..
+        } => {
+            if let Some(c) = lock(&io.inner.broadcast_acks).get_mut(&broadcast) {
+                c.answers.push(Payload {
+                    args: data,
+                    binary: attachments,
+                });
+            }
+        }
+        Event::BroadcastAckDone {
+            broadcast,
+            expected,
+            received,
+        } => {
+            if let Some(c) = lock(&io.inner.broadcast_acks).remove(&broadcast) {
+                let result = if received == expected {
+                    Ok(c.answers)
+                } else {
+                    Err(AckError::Timeout)
+                };
+                let _ = c.done.send(result);
+            }
+        }
+        Event::Error {
+            socket: id,
+            message,
+        } => {
+            if let Some(socket) = socket(io, &id) {
+                let on_error = lock(&socket.state.on_error).clone();
+                if let Some(on_error) = on_error {
+                    start(backend.as_ref(), on_error(socket, message));
+                }
+            }
+        }
+        Event::Disconnecting {
+            socket: id,
+            reason,
+            rooms,
+            ..
+        } => {
+            if let Some(socket) = socket(io, &id) {
+                *lock(&socket.state.last_rooms) = rooms;
+                let handler = lock(&socket.state.on_disconnecting).clone();
+                if let Some(handler) = handler {
+                    start(backend.as_ref(), handler(socket, reason));
+                }
+            }
+        }
+        Event::Disconnect {
+            socket: id, reason, ..
+        } => {
+            if let Some(socket) = socket(io, &id) {
+                let handler = lock(&socket.state.on_disconnect).clone();
+                lock(&io.inner.sockets).remove(&id);
+                if let Some(handler) = handler {
+                    start(backend.as_ref(), handler(socket, reason));
+                }
+            }
+        }
+        Event::FetchSocketsDone { request, .. } | Event::ServerSideEmitDone { request, .. } => {
+            if let Some(tx) = lock(&io.inner.requests).remove(&request) {
+                let _ = tx.send(event);
+            }
+        }
+        Event::ServerSideEmit { nsp, data, reply } => {
+            let handlers = handlers_for(io, &nsp, None)
+                .map(|h| lock(&h.server_side).clone())
+                .unwrap_or_default();
+            for handler in handlers {
+                let ack = reply.clone().map(|reply| ServerSideAck {
+                    io: io.clone(),
+                    reply,
+                });
+                let payload = Payload {
+                    args: data.clone(),
+                    binary: Vec::new(),
+                };
+                start(backend.as_ref(), handler(payload, ack));
+            }
+        }
+        Event::Engine(_) => {}
+    }
+}

@@ -1,0 +1,297 @@
+//! The socket handle given to connection handlers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use serde::Serialize;
+use serde_json::Value;
+use socketio_proto::{DisconnectReason, Handshake, Room, SocketId, Str, Target};
+
+use crate::backend::{Task, act};
+use crate::io::{BroadcastOperator, SocketIo, lock};
+use crate::payload::{AckError, EmitError, Payload};
+
+pub(crate) type EventHandler =
+    Arc<dyn Fn(Socket, Payload, Option<AckSender>) -> Task + Send + Sync>;
+pub(crate) type AnyHandler = Arc<dyn Fn(&str, &Payload) + Send + Sync>;
+pub(crate) type ReasonHandler = Arc<dyn Fn(Socket, DisconnectReason) -> Task + Send + Sync>;
+pub(crate) type PacketMiddleware = Arc<dyn Fn(&str, &Payload) -> Result<(), String> + Send + Sync>;
+pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, String) -> Task + Send + Sync>;
+
+/// The handlers registered on one socket.
+#[derive(Default)]
+pub(crate) struct SocketState {
+    pub(crate) events: Mutex<HashMap<String, EventHandler>>,
+    pub(crate) any: Mutex<Vec<AnyHandler>>,
+    pub(crate) any_outgoing: Mutex<Vec<AnyHandler>>,
+    pub(crate) middlewares: Mutex<Vec<PacketMiddleware>>,
+    pub(crate) on_error: Mutex<Option<ErrorHandler>>,
+    pub(crate) on_disconnecting: Mutex<Option<ReasonHandler>>,
+    pub(crate) on_disconnect: Mutex<Option<ReasonHandler>>,
+    /// The rooms the socket had when it started leaving.
+    pub(crate) last_rooms: Mutex<Vec<Room>>,
+}
+
+/// A connected socket: cheap to clone.
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) io: SocketIo,
+    pub(crate) id: SocketId,
+    pub(crate) nsp: Str,
+    pub(crate) handshake: Arc<Handshake>,
+    pub(crate) recovered: bool,
+    pub(crate) state: Arc<SocketState>,
+}
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Socket")
+            .field("id", &self.id)
+            .field("nsp", &self.nsp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Socket {
+    /// The socket id.
+    pub fn id(&self) -> &SocketId {
+        &self.id
+    }
+
+    /// Its namespace.
+    pub fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
+    /// Its handshake (headers, query, auth, address...).
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// Whether connection state recovery restored it.
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// The server.
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
+    /// Handles event `event` (`socket.on`). `ack` is set when the client
+    /// waits for an answer.
+    pub fn on<F, Fut>(&self, event: &str, handler: F)
+    where
+        F: Fn(Socket, Payload, Option<AckSender>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: EventHandler = Arc::new(move |s, p, a| Box::pin(handler(s, p, a)));
+        lock(&self.state.events).insert(event.to_owned(), handler);
+    }
+
+    /// Sees every incoming event before its handler (`socket.onAny`).
+    pub fn on_any(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
+        lock(&self.state.any).push(Arc::new(handler));
+    }
+
+    /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
+    pub fn on_any_outgoing(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
+        lock(&self.state.any_outgoing).push(Arc::new(handler));
+    }
+
+    /// A packet middleware (`socket.use`): an `Err` stops the event and
+    /// reaches the `error` handler.
+    pub fn use_middleware(
+        &self,
+        middleware: impl Fn(&str, &Payload) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        lock(&self.state.middlewares).push(Arc::new(middleware));
+    }
+
+    /// Handles errors: packet middleware refusals, and protocol violations
+    /// just before the connection closes.
+    pub fn on_error<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ErrorHandler = Arc::new(move |s, e| Box::pin(handler(s, e)));
+        *lock(&self.state.on_error) = Some(handler);
+    }
+
+    /// Runs when the socket starts leaving, its rooms still readable with
+    /// [`rooms`](Self::rooms).
+    pub fn on_disconnecting<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ReasonHandler = Arc::new(move |s, r| Box::pin(handler(s, r)));
+        *lock(&self.state.on_disconnecting) = Some(handler);
+    }
+
+    /// Runs when the socket has left.
+    pub fn on_disconnect<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler: ReasonHandler = Arc::new(move |s, r| Box::pin(handler(s, r)));
+        *lock(&self.state.on_disconnect) = Some(handler);
+    }
+
+    /// Emits an event to this socket.
+    pub fn emit(&self, event: &str, args: impl Serialize) -> Result<(), EmitError> {
+        self.emit_payload(event, Payload::from_args(args)?)
+    }
+
+    /// Emits arguments that may hold binary attachments.
+    pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
+        self.outgoing(event, &payload);
+        let packet = payload.into_event(event)?;
+        let backend = self.io.backend()?;
+        act(backend.as_ref(), |core, now| {
+            core.emit(now, &self.id, packet)
+        })?;
+        Ok(())
+    }
+
+    /// Emits and waits for the client's acknowledgement, at most `timeout`
+    /// (`socket.timeout(d).emitWithAck`).
+    pub async fn emit_with_ack(
+        &self,
+        event: &str,
+        args: impl Serialize,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        let payload = Payload::from_args(args).map_err(EmitError::from)?;
+        self.emit_payload_with_ack(event, payload, timeout).await
+    }
+
+    /// [`emit_with_ack`](Self::emit_with_ack) with binary attachments.
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+        timeout: Duration,
+    ) -> Result<Payload, AckError> {
+        self.outgoing(event, &payload);
+        let packet = payload.into_event(event)?;
+        let backend = self.io.backend()?.clone();
+        let (tx, rx) = oneshot::channel();
+        act(backend.as_ref(), |core, now| {
+            let id = core.emit_with_ack(now, &self.id, packet, Some(timeout))?;
+            lock(&self.io.inner.acks).insert((self.id.clone(), id), tx);
+            Ok::<_, socketio_proto::EmitError>(())
+        })
+        .map_err(EmitError::from)?;
+        rx.await.unwrap_or(Err(AckError::Timeout))
+    }
+
+    /// Joins `room`.
+    pub fn join(&self, room: &str) {
+        if let Some(backend) = self.io.inner.backend.get() {
+            act(backend.as_ref(), |core, _| {
+                core.join(&self.id, room.to_owned())
+            });
+        }
+    }
+
+    /// Leaves `room`.
+    pub fn leave(&self, room: &str) {
+        if let Some(backend) = self.io.inner.backend.get() {
+            act(backend.as_ref(), |core, _| core.leave(&self.id, room));
+        }
+    }
+
+    /// Its rooms (while disconnecting: the rooms it had).
+    pub fn rooms(&self) -> Vec<Room> {
+        let rooms = match self.io.inner.backend.get() {
+            Some(backend) => act(backend.as_ref(), |core, _| core.rooms(&self.id)),
+            None => Vec::new(),
+        };
+        if rooms.is_empty() {
+            return lock(&self.state.last_rooms).clone();
+        }
+        rooms
+    }
+
+    /// Its application data (`socket.data`).
+    pub fn data(&self) -> Value {
+        match self.io.inner.backend.get() {
+            Some(backend) => {
+                act(backend.as_ref(), |core, _| core.data(&self.id).cloned()).unwrap_or(Value::Null)
+            }
+            None => Value::Null,
+        }
+    }
+
+    /// Sets its application data.
+    pub fn set_data(&self, data: Value) {
+        if let Some(backend) = self.io.inner.backend.get() {
+            act(backend.as_ref(), |core, _| core.set_data(&self.id, data));
+        }
+    }
+
+    /// Other sockets in `room` (`socket.to(room)`): never this one.
+    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::room(room))
+            .except(self.id.to_string())
+    }
+
+    /// Every other socket of the namespace (`socket.broadcast`).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::all())
+            .except(self.id.to_string())
+    }
+
+    /// Leaves the namespace; with `close`, closes the whole connection.
+    pub fn disconnect(&self, close: bool) {
+        if let Some(backend) = self.io.inner.backend.get() {
+            act(backend.as_ref(), |core, now| {
+                core.disconnect(now, &self.id, close)
+            });
+        }
+    }
+
+    fn outgoing(&self, event: &str, payload: &Payload) {
+        let hooks = lock(&self.state.any_outgoing).clone();
+        for hook in hooks {
+            hook(event, payload);
+        }
+    }
+}
+
+/// Answers one event that asked for an acknowledgement. Sending consumes
+/// it: an event is acknowledged once.
+#[derive(Clone)]
+pub struct AckSender {
+    pub(crate) socket: Socket,
+    pub(crate) id: u64,
+}
+
+impl std::fmt::Debug for AckSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AckSender").field("id", &self.id).finish()
+    }
+}
+
+impl AckSender {
+    /// Answers with `args`.
+    pub fn send(self, args: impl Serialize) -> Result<(), EmitError> {
+        self.send_payload(Payload::from_args(args)?)
+    }
+
+    /// Answers with arguments that may hold binary attachments.
+    pub fn send_payload(self, payload: Payload) -> Result<(), EmitError> {
+        let backend = self.socket.io.backend()?;
+        let Payload { args, binary } = payload;
+        act(backend.as_ref(), |core, now| {
+            core.ack(now, &self.socket.id, self.id, args, binary)
+        })?;
+        Ok(())
+    }
+}
