@@ -1,0 +1,359 @@
+//! The async API on a deterministic backend: the core driven by the
+//! engine's test harness (virtual clock, scripted clients) and a tiny
+//! executor that polls every task until nothing moves.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+use engineio_proto::RequestId;
+use engineio_proto::testing::Harness;
+use serde_json::{Value, json};
+use socketio_async::{
+    AckError, Backend, ConnectError, EventSink, NamespaceMatcher, Payload, SocketIo, Task,
+};
+use socketio_proto::{Config, Server};
+
+struct TestBackend {
+    h: Mutex<Harness<Server>>,
+    sink: Mutex<Option<EventSink>>,
+    tasks: Mutex<Vec<Task>>,
+}
+
+impl Backend for TestBackend {
+    fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
+        let mut h = self.h.lock().unwrap();
+        let now = h.now;
+        action(&mut h.server, now);
+        self.forward(&mut h);
+    }
+
+    fn spawn(&self, task: Task) {
+        self.tasks.lock().unwrap().push(task);
+    }
+}
+
+impl TestBackend {
+    fn forward(&self, h: &mut Harness<Server>) {
+        h.drain();
+        let events = h.take_events();
+        if let Some(sink) = self.sink.lock().unwrap().as_ref() {
+            for e in events {
+                sink.push(e);
+            }
+        }
+    }
+
+    /// Runs a client step, then every task until nothing moves.
+    fn client(&self, step: impl FnOnce(&mut Harness<Server>)) {
+        {
+            let mut h = self.h.lock().unwrap();
+            step(&mut h);
+            self.forward(&mut h);
+        }
+        self.settle();
+    }
+
+    fn settle(&self) {
+        for _ in 0..50 {
+            let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+            if tasks.is_empty() {
+                return;
+            }
+            let mut pending = Vec::new();
+            let mut cx = Context::from_waker(Waker::noop());
+            for mut t in tasks {
+                if t.as_mut().poll(&mut cx).is_pending() {
+                    pending.push(t);
+                }
+            }
+            self.tasks.lock().unwrap().extend(pending);
+        }
+    }
+
+    fn frames(&self, ws: RequestId) -> Vec<String> {
+        self.h.lock().unwrap().ws_take(ws)
+    }
+}
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.engine.ping_interval = Duration::from_secs(600);
+    c.engine.seed = [3; 32];
+    c
+}
+
+fn start(io: &SocketIo) -> Arc<TestBackend> {
+    let core = io.build_core(config());
+    let backend = Arc::new(TestBackend {
+        h: Mutex::new(Harness::with(core, Instant::now())),
+        sink: Mutex::new(None),
+        tasks: Mutex::new(Vec::new()),
+    });
+    let sink = io.attach(backend.clone());
+    *backend.sink.lock().unwrap() = Some(sink);
+    backend.settle();
+    backend
+}
+
+/// A WebSocket client that joins `nsp` with `auth`: (ws, reply frames).
+fn connect(b: &TestBackend, nsp: &str, auth: &str) -> (RequestId, Vec<String>) {
+    let ws = {
+        let mut h = b.h.lock().unwrap();
+        let ws = h.ws_open("/socket.io/?EIO=4&transport=websocket");
+        h.ws_take(ws);
+        ws
+    };
+    let prefix = if nsp == "/" {
+        String::new()
+    } else {
+        format!("{nsp},")
+    };
+    b.client(|h| h.ws_send(ws, &format!("40{prefix}{auth}")));
+    (ws, b.frames(ws))
+}
+
+fn sid_of(reply: &str) -> String {
+    let json = &reply[reply.find('{').unwrap()..];
+    serde_json::from_str::<Value>(json).unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn echo_with_auth_and_binary() {
+    let io = SocketIo::new();
+    io.on_connection(|socket| async move {
+        let auth = Value::Object(socket.handshake().auth.clone());
+        socket.emit("auth", (auth,)).unwrap();
+        socket.on("message", |socket, payload, _| async move {
+            socket.emit_payload("message-back", payload).unwrap();
+        });
+    });
+    let b = start(&io);
+    let (ws, frames) = connect(&b, "/", r#"{"token":"123"}"#);
+    assert!(frames[0].starts_with(r#"40{"sid":""#));
+    assert_eq!(frames[1], r#"42["auth",{"token":"123"}]"#);
+    b.client(|h| h.ws_send(ws, r#"42["message",1,"2",{"3":[true]}]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![r#"42["message-back",1,"2",{"3":[true]}]"#]
+    );
+    b.client(|h| {
+        h.ws_send(
+            ws,
+            r#"452-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+        );
+        h.ws_send_binary(ws, &[1, 2, 3]);
+        h.ws_send_binary(ws, &[4, 5, 6]);
+    });
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"452-["message-back",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
+                .to_string(),
+            "<010203>".into(),
+            "<040506>".into()
+        ]
+    );
+}
+
+#[test]
+fn client_acks_are_answered_once() {
+    let io = SocketIo::new();
+    io.on_connection(|socket| async move {
+        socket.on("message-with-ack", |_, payload, ack| async move {
+            ack.unwrap().send_payload(payload).unwrap();
+        });
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"42456["message-with-ack",1,"2",{"3":[false]}]"#));
+    assert_eq!(b.frames(ws), vec![r#"43456[1,"2",{"3":[false]}]"#]);
+}
+
+#[test]
+fn middlewares_refuse_with_data_and_run_in_order() {
+    let io = SocketIo::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s1 = seen.clone();
+    io.use_middleware(move |c| {
+        let s1 = s1.clone();
+        async move {
+            s1.lock().unwrap().push("first");
+            if c.handshake.auth.get("token") == Some(&json!("ok")) {
+                Ok(())
+            } else {
+                Err(ConnectError::with_data(
+                    "not authorized",
+                    json!({"code": 401}),
+                ))
+            }
+        }
+    });
+    let s2 = seen.clone();
+    io.use_middleware(move |_| {
+        let s2 = s2.clone();
+        async move {
+            s2.lock().unwrap().push("second");
+            Ok(())
+        }
+    });
+    io.on_connection(|_| async {});
+    let b = start(&io);
+    let (_, frames) = connect(&b, "/", r#"{"token":"bad"}"#);
+    assert_eq!(
+        frames,
+        vec![r#"44{"message":"not authorized","data":{"code":401}}"#]
+    );
+    assert_eq!(*seen.lock().unwrap(), vec!["first"]);
+    let (_, frames) = connect(&b, "/", r#"{"token":"ok"}"#);
+    assert!(frames[0].starts_with(r#"40{"sid":""#));
+    assert_eq!(*seen.lock().unwrap(), vec!["first", "first", "second"]);
+}
+
+#[test]
+fn emit_with_ack_resolves_or_times_out() {
+    let io = SocketIo::new();
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let r = results.clone();
+    io.on_connection(move |socket| {
+        let r = r.clone();
+        async move {
+            let answer = socket
+                .emit_with_ack("question", ("?",), Duration::from_millis(500))
+                .await;
+            r.lock().unwrap().push(answer);
+        }
+    });
+    let b = start(&io);
+    let (ws, frames) = connect(&b, "/", "");
+    assert_eq!(frames[1], r#"420["question","?"]"#);
+    b.client(|h| h.ws_send(ws, r#"430["answer",7]"#));
+    assert_eq!(
+        *results.lock().unwrap(),
+        vec![Ok(Payload {
+            args: vec![json!("answer"), json!(7)],
+            binary: vec![]
+        })]
+    );
+    // A second client never answers.
+    let (_ws2, _) = connect(&b, "/", "");
+    b.client(|h| h.advance(499));
+    assert_eq!(results.lock().unwrap().len(), 1);
+    b.client(|h| h.advance(1));
+    assert_eq!(results.lock().unwrap()[1], Err(AckError::Timeout));
+}
+
+#[test]
+fn rooms_and_broadcast_operators() {
+    let io = SocketIo::new();
+    io.on_connection(|socket| async move {
+        socket.join("room");
+        socket.on("shout", |socket, _, _| async move {
+            socket.to("room").emit("heard", ("hi",)).unwrap();
+        });
+    });
+    let b = start(&io);
+    let (w1, _) = connect(&b, "/", "");
+    let (w2, _) = connect(&b, "/", "");
+    let (w3, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(w1, r#"42["shout"]"#));
+    assert!(b.frames(w1).is_empty(), "socket.to(room) skips the sender");
+    assert_eq!(b.frames(w2), vec![r#"42["heard","hi"]"#]);
+    assert_eq!(b.frames(w3), vec![r#"42["heard","hi"]"#]);
+    assert_eq!(io.to("room").emit("all", ()).unwrap(), 3);
+    b.settle();
+    assert_eq!(b.frames(w1), vec![r#"42["all"]"#]);
+}
+
+#[test]
+fn disconnect_handlers_see_reasons_and_rooms() {
+    let io = SocketIo::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    io.on_connection(move |socket| {
+        let l = l.clone();
+        let l2 = l.clone();
+        async move {
+            socket.join("lobby");
+            socket.on_disconnecting(move |socket, reason| {
+                let l = l.clone();
+                async move {
+                    let mut rooms: Vec<String> =
+                        socket.rooms().iter().map(|r| r.to_string()).collect();
+                    rooms.retain(|r| r == "lobby");
+                    l.lock()
+                        .unwrap()
+                        .push(format!("disconnecting {reason} {rooms:?}"));
+                }
+            });
+            socket.on_disconnect(move |_, reason| {
+                let l = l2.clone();
+                async move {
+                    l.lock().unwrap().push(format!("disconnect {reason}"));
+                }
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, "41"));
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            r#"disconnecting client namespace disconnect ["lobby"]"#.to_string(),
+            "disconnect client namespace disconnect".into()
+        ]
+    );
+}
+
+#[test]
+fn dynamic_namespaces_use_their_parent_handlers() {
+    let io = SocketIo::new();
+    let parent = io.of_dynamic(NamespaceMatcher::Pattern(
+        regex_lite::Regex::new(r"^/room-\d+$").unwrap(),
+    ));
+    parent.on_connection(|socket| async move {
+        let nsp = socket.nsp().to_owned();
+        socket.emit("welcome", (nsp,)).unwrap();
+    });
+    let b = start(&io);
+    let (_, frames) = connect(&b, "/room-7", "");
+    assert!(frames[0].starts_with(r#"40/room-7,{"sid":""#));
+    assert_eq!(frames[1], r#"42/room-7,["welcome","/room-7"]"#);
+}
+
+#[test]
+fn fetch_sockets_and_utility_operations() {
+    let io = SocketIo::new();
+    io.on_connection(|socket| async move {
+        socket.set_data(json!({"n": 1}));
+    });
+    let b = start(&io);
+    let (_, f1) = connect(&b, "/", "");
+    let (w2, _) = connect(&b, "/", "");
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let io2 = io.clone();
+    b.spawn(Box::pin(async move {
+        let sockets = io2.fetch_sockets().await.unwrap();
+        g.lock()
+            .unwrap()
+            .extend(sockets.into_iter().map(|s| (s.id.to_string(), s.data)));
+    }));
+    b.settle();
+    assert_eq!(got.lock().unwrap().len(), 2);
+    assert!(
+        got.lock()
+            .unwrap()
+            .contains(&(sid_of(&f1[0]), json!({"n": 1})))
+    );
+    io.to(sid_of(&f1[0])).sockets_join(&["vip"]).unwrap();
+    io.to("vip").disconnect_sockets(false).unwrap();
+    b.settle();
+    assert_eq!(b.frames(w2), Vec::<String>::new());
+    assert_eq!(io.clients_count(), 2);
+}
