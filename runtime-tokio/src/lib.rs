@@ -1,5 +1,57 @@
-//! The Socket.IO server on tokio and hyper.
+//! The Engine.IO / Socket.IO server on tokio and hyper.
 //!
-//! This binding will wire the sans-IO cores (`engineio-proto`,
-//! `socketio-proto`) to real sockets: accept, read, hand bytes to the core,
-//! drain its outputs, write, and sleep until the next deadline.
+//! This binding holds no protocol logic: it accepts connections, speaks
+//! HTTP/1.1 (hyper) and WebSocket (tungstenite), hands every request,
+//! body, message, flush and close to a sans-IO [`Core`] (an
+//! [`engineio_proto::Server`], later the Socket.IO core), carries out the
+//! core's outputs, and sleeps until its next deadline.
+//!
+//! # How it drives the core
+//!
+//! * One [`Driver`] serves one core, kept behind a mutex that is held only
+//!   for synchronous calls, never across an `.await`. Each lock: read the
+//!   clock, feed the core, then drain every output (routed by
+//!   [`RequestId`](engineio_proto::RequestId) to the task that owns that
+//!   request or WebSocket) and every event (handed to the application's
+//!   hook, which may act on the core at once).
+//! * HTTP: a request whose path the core serves becomes an
+//!   [`engineio_proto::Request`]; the task then carries out what the core
+//!   answers: a response, a body read (at most `limit + 1` bytes), or a
+//!   WebSocket upgrade. A client that drops a request the core holds (a
+//!   long-poll) is reported with `handle_request_closed`.
+//! * WebSocket: one task per connection reads messages into the core and
+//!   writes what the core hands out, in order, reporting each flushed batch
+//!   with `handle_ws_flushed`; closes go both ways.
+//! * Time: a single timer task for the whole server sleeps until
+//!   `poll_timeout` and is woken when the deadline moves earlier; every lock
+//!   also checks the clock, so a late timer never delays the core.
+//!
+//! # Example: an Engine.IO echo server
+//!
+//! ```no_run
+//! use runtime_tokio::Driver;
+//! use runtime_tokio::engineio_proto::{Config, Event, Message, Server};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let server = Server::new(Config::default());
+//! let driver = Driver::new(server, |server: &mut Server, _now, event| {
+//!     if let Event::Message { sid, data } = event {
+//!         // A full queue closes the session; the hook has nothing to add.
+//!         let _ = server.send(sid.as_str(), Message::from_data(&data));
+//!     }
+//! });
+//! driver.listen("127.0.0.1:3000".parse().unwrap()).await
+//! # }
+//! ```
+
+mod core;
+mod driver;
+mod http;
+mod net;
+mod ws;
+
+pub use crate::core::Core;
+pub use crate::driver::{Driver, EventHook};
+pub use crate::http::HttpResponse;
+pub use crate::net::bind;
+pub use engineio_proto;

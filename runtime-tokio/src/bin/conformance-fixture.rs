@@ -1,0 +1,163 @@
+//! The conformance fixture the official protocol test suites expect (see the
+//! project's PROTOCOL.md): on one port, `/engine.io/` is a bare Engine.IO v4
+//! server that echoes every message, text and binary. (`/socket.io/` comes
+//! with the Socket.IO core; until then it answers 404.)
+//!
+//! ```text
+//! cargo run --release --bin conformance-fixture -- --runtime tokio --port 3000 [--host ADDR]
+//! ```
+//!
+//! Without `--host` it listens on the loopback addresses, IPv4 and IPv6,
+//! so `localhost` reaches it whichever way it resolves.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use runtime_tokio::engineio_proto::{Config, Cors, Event, Message, Server};
+use runtime_tokio::{Driver, bind};
+
+const USAGE: &str =
+    "usage: conformance-fixture [--runtime tokio] [--port PORT] [--host ADDR] [--verbose]";
+
+struct Args {
+    port: u16,
+    host: Option<IpAddr>,
+    verbose: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        port: 3000,
+        host: None,
+        verbose: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--runtime" => {
+                let runtime = value()?;
+                if runtime != "tokio" {
+                    return Err(format!("this fixture runs on tokio, not {runtime:?}"));
+                }
+            }
+            "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--host" => args.host = Some(value()?.parse().map_err(|e| format!("--host: {e}"))?),
+            "--verbose" => args.verbose = true,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+/// The `/engine.io/` server of the fixture.
+fn engine_config() -> Result<Config, String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
+    Ok(Config {
+        path: "/engine.io".into(),
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        max_http_buffer_size: 1_000_000,
+        cors: Some(Cors::default()),
+        allow_eio3: false,
+        seed,
+        ..Config::default()
+    })
+}
+
+/// Echoes every message back to its session.
+fn echo(server: &mut Server, _now: Instant, event: Event) {
+    if let Event::Message { sid, data } = event {
+        // The session may be gone or closing; then there is no one to echo to.
+        let _ = server.send(sid.as_str(), Message::from_data(&data));
+    }
+}
+
+/// One line per event on stderr (`--verbose`), for debugging a suite run.
+fn log_event(at: Duration, event: &Event) {
+    let at = at.as_secs_f64();
+    match event {
+        Event::Open { sid, handshake } => {
+            eprintln!("{at:.3} open {sid} {}", handshake.transport.name());
+        }
+        Event::Message { sid, data } => eprintln!("{at:.3} message {sid} {data:?}"),
+        Event::Upgrading { sid } => eprintln!("{at:.3} upgrading {sid}"),
+        Event::Upgrade { sid } => eprintln!("{at:.3} upgrade {sid}"),
+        Event::Close {
+            sid,
+            reason,
+            description,
+        } => eprintln!("{at:.3} close {sid} {reason} {description:?}"),
+        Event::ConnectionError(e) => {
+            eprintln!("{at:.3} connection error {} {:?}", e.request.uri, e.context);
+        }
+        Event::AllowRequest { head, .. } => eprintln!("{at:.3} allow request {}", head.uri),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match engine_config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let driver = if args.verbose {
+        let start = Instant::now();
+        Driver::new(
+            Server::new(config),
+            move |server: &mut Server, now, event| {
+                log_event(now - start, &event);
+                echo(server, now, event);
+            },
+        )
+    } else {
+        Driver::new(Server::new(config), echo)
+    };
+
+    let hosts = match args.host {
+        Some(host) => vec![host],
+        None => vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
+    };
+    let mut listeners = Vec::new();
+    for host in hosts {
+        let addr = SocketAddr::new(host, args.port);
+        match bind(addr) {
+            Ok(listener) => listeners.push(listener),
+            // A machine without IPv6 still serves the IPv4 loopback.
+            Err(e) if args.host.is_none() && host.is_ipv6() && !listeners.is_empty() => {
+                eprintln!("not listening on {addr}: {e}");
+            }
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for listener in &listeners {
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!("conformance fixture (tokio) listening on {addr}");
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(driver.clone().serve(listener));
+    }
+    while tasks.join_next().await.is_some() {}
+    ExitCode::SUCCESS
+}

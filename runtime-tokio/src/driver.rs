@@ -1,0 +1,427 @@
+//! The driver: one core behind one lock, the routing of its outputs to the
+//! tasks that wait for them, and the one timer task of the whole server.
+//!
+//! Every lock acquisition follows the same steps: read the clock, feed the
+//! core, then [`State::drive`] drains every output and event before the lock
+//! is released, so no output waits in the core while nobody holds the lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use engineio_proto::{Config, Frame, Headers, Output, RequestId, Response};
+use tokio::sync::Notify;
+
+use crate::core::Core;
+
+/// The application's hook for the core's events. It runs under the driver's
+/// lock with the core at hand, so it may act at once (send, close, answer
+/// `allow_request`); it must not block or wait.
+pub type EventHook<C> = Box<dyn FnMut(&mut C, Instant, <C as Core>::Event) + Send>;
+
+/// Serves one sans-IO [`Core`] over tokio: cheap to clone, every clone
+/// drives the same core.
+///
+/// The core sits behind a mutex held only for synchronous calls, never
+/// across an `.await`. One timer task sleeps until the core's next deadline
+/// for the whole server; connections have no timers of their own.
+pub struct Driver<C: Core> {
+    pub(crate) shared: Arc<Shared<C>>,
+}
+
+impl<C: Core> Clone for Driver<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C: Core> std::fmt::Debug for Driver<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("path", &self.shared.config.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Core> Driver<C> {
+    /// A driver for `core`; `on_event` receives every event the core gives.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as [`tokio::spawn`] does: the driver spawns
+    /// its timer task here.
+    pub fn new(core: C, on_event: impl FnMut(&mut C, Instant, C::Event) + Send + 'static) -> Self {
+        let config = core.engine_config().clone();
+        let wake_timer = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                core,
+                on_event: Box::new(on_event),
+                slots: HashMap::new(),
+                armed: None,
+                last_now: Instant::now(),
+                wake_timer: Arc::clone(&wake_timer),
+            }),
+            config,
+            wake_timer: Arc::clone(&wake_timer),
+        });
+        tokio::spawn(run_timer(Arc::downgrade(&shared), wake_timer));
+        Self { shared }
+    }
+
+    /// Runs an application action on the core (send, close, shutdown...),
+    /// then carries out what it asked for.
+    pub fn act<R>(&self, action: impl FnOnce(&mut C, Instant) -> R) -> R {
+        self.shared.with(|d, now| action(d.core(), now))
+    }
+
+    /// Whether a request target (path and query) is for the core.
+    pub fn matches(&self, uri: &str) -> bool {
+        self.shared.config.matches_path(uri)
+    }
+}
+
+/// What every task of the driver shares.
+pub(crate) struct Shared<C: Core> {
+    state: Mutex<State<C>>,
+    /// The core's configuration as it was at start (read-only).
+    pub(crate) config: Config,
+    wake_timer: Arc<Notify>,
+}
+
+impl<C: Core> Drop for Shared<C> {
+    fn drop(&mut self) {
+        // The timer task holds only a weak reference: wake it so it ends.
+        self.wake_timer.notify_one();
+    }
+}
+
+struct State<C: Core> {
+    core: C,
+    on_event: EventHook<C>,
+    /// Outputs waiting for the task that owns a request or WebSocket.
+    slots: HashMap<RequestId, Slot>,
+    /// The deadline the timer task sleeps until (`None`: no deadline).
+    armed: Option<Instant>,
+    /// The latest `now` handed to the core.
+    last_now: Instant,
+    wake_timer: Arc<Notify>,
+}
+
+/// The outputs for one request or WebSocket, and the task waiting for them.
+#[derive(Default)]
+struct Slot {
+    outputs: VecDeque<Reply>,
+    waker: Option<Waker>,
+}
+
+/// An output, without the id that routed it.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Respond(Response),
+    ReadBody(usize),
+    AcceptWebSocket(Headers),
+    WsSend(Frame),
+    WsClose(u16),
+}
+
+impl<C: Core> Shared<C> {
+    /// Locks the state, runs `f` with the current time, then drives the
+    /// core. A panic in an event hook poisons the lock; the state is still
+    /// consistent between two core calls, so it is used as it is.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driven<'_, C>, Instant) -> R) -> R {
+        let mut guard = self.lock();
+        // Read under the lock, so that `now` only moves forward.
+        let now = Instant::now().max(guard.last_now);
+        guard.last_now = now;
+        let mut driven = Driven { state: &mut guard };
+        let result = f(&mut driven, now);
+        guard.drive(now);
+        result
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens a slot for `id` (before the core can answer it).
+    pub(crate) fn handle_request(&self, request: engineio_proto::Request) -> RequestId {
+        self.with(|d, now| {
+            let id = d.state.core.handle_request(now, request);
+            d.state.slots.insert(id, Slot::default());
+            id
+        })
+    }
+
+    /// Waits for the next output routed to `id`; `None` once its slot is
+    /// gone. A response is the last output of a request: taking it forgets
+    /// the slot.
+    pub(crate) async fn next_reply(&self, id: RequestId) -> Option<Reply> {
+        poll_fn(|cx| self.poll_reply(id, cx)).await
+    }
+
+    fn poll_reply(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Option<Reply>> {
+        let mut state = self.lock();
+        let Some(slot) = state.slots.get_mut(&id) else {
+            return Poll::Ready(None);
+        };
+        match slot.outputs.pop_front() {
+            Some(reply) => {
+                if matches!(reply, Reply::Respond(_)) {
+                    // A response ends the request: nothing more comes for it.
+                    state.slots.remove(&id);
+                } else if slot.outputs.is_empty() {
+                    // Give the memory back: an idle connection holds none.
+                    slot.outputs = VecDeque::new();
+                }
+                Poll::Ready(Some(reply))
+            }
+            None => {
+                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    slot.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Waits until outputs are routed to `id`, and takes all of them.
+    pub(crate) async fn next_batch(&self, id: RequestId) -> Option<VecDeque<Reply>> {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            let Some(slot) = state.slots.get_mut(&id) else {
+                return Poll::Ready(None);
+            };
+            if slot.outputs.is_empty() {
+                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    slot.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            } else {
+                Poll::Ready(Some(std::mem::take(&mut slot.outputs)))
+            }
+        })
+        .await
+    }
+
+    /// Resolves once a [`Reply::WsClose`] is waiting for `id` (or its slot is
+    /// gone), without taking anything else.
+    pub(crate) async fn close_requested(&self, id: RequestId) {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            let Some(slot) = state.slots.get_mut(&id) else {
+                return Poll::Ready(());
+            };
+            if slot.outputs.iter().any(|r| matches!(r, Reply::WsClose(_))) {
+                Poll::Ready(())
+            } else {
+                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    slot.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
+/// The state as a `with` closure sees it: the core and the slots.
+pub(crate) struct Driven<'a, C: Core> {
+    state: &'a mut State<C>,
+}
+
+impl<C: Core> Driven<'_, C> {
+    /// The core.
+    pub(crate) fn core(&mut self) -> &mut C {
+        &mut self.state.core
+    }
+
+    /// Forgets the slot of `id`: its task is done with it.
+    pub(crate) fn close_slot(&mut self, id: RequestId) {
+        self.state.slots.remove(&id);
+    }
+}
+
+impl<C: Core> State<C> {
+    /// Lets the core act on passed deadlines, then routes every output and
+    /// hands every event to the hook, until the core has nothing left; then
+    /// wakes the timer task if the next deadline moved earlier.
+    fn drive(&mut self, now: Instant) {
+        // Check the clock rather than trust the timer task alone.
+        if self.core.poll_timeout().is_some_and(|at| at <= now) {
+            self.core.handle_timeout(now);
+        }
+        loop {
+            let mut progressed = false;
+            while let Some(output) = self.core.poll_output() {
+                progressed = true;
+                self.route(now, output);
+            }
+            while let Some(event) = self.core.poll_event() {
+                progressed = true;
+                (self.on_event)(&mut self.core, now, event);
+            }
+            if !progressed {
+                break;
+            }
+        }
+        let next = self.core.poll_timeout();
+        let earlier = match (next, self.armed) {
+            (Some(next), Some(armed)) => next < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if earlier {
+            self.armed = next;
+            self.wake_timer.notify_one();
+        }
+    }
+
+    /// Puts an output in the slot of its request or WebSocket and wakes the
+    /// task that owns it. An output for a slot already gone is dropped: its
+    /// task told the core it was gone under this same lock.
+    fn route(&mut self, now: Instant, output: Output) {
+        let (id, reply) = match output {
+            Output::Respond { request, response } => (request, Reply::Respond(response)),
+            Output::ReadBody { request, limit } => (request, Reply::ReadBody(limit)),
+            Output::AcceptWebSocket { request, headers } => {
+                (request, Reply::AcceptWebSocket(headers))
+            }
+            Output::WsSend { ws, frame } => (ws, Reply::WsSend(frame)),
+            Output::WsClose { ws, code } => (ws, Reply::WsClose(code)),
+        };
+        match self.slots.get_mut(&id) {
+            Some(slot) => {
+                slot.outputs.push_back(reply);
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+            }
+            None => {
+                if matches!(reply, Reply::AcceptWebSocket(_)) {
+                    // Nobody will complete this upgrade.
+                    self.core.handle_ws_closed(now, id, true);
+                }
+            }
+        }
+    }
+}
+
+/// How late the timer task may wake and still hand the core the deadline it
+/// slept until as `now`. tokio's timer wakes up to a tick (1 ms) late plus
+/// scheduling; the core's timers chain (a ping timeout counts from the
+/// ping), so without this every heartbeat would drift by that lateness.
+const TIMER_SLACK: Duration = Duration::from_millis(3);
+
+/// The one timer task: sleeps until the core's next deadline, or until woken
+/// because it moved earlier, then lets the core act. It holds the driver
+/// only weakly, and ends once the driver is gone.
+async fn run_timer<C: Core>(shared: Weak<Shared<C>>, wake: Arc<Notify>) {
+    loop {
+        let deadline = {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let mut state = shared.lock();
+            let real = Instant::now();
+            let now = match state.armed {
+                Some(at) if at <= real && real - at <= TIMER_SLACK => at.max(state.last_now),
+                _ => real,
+            };
+            state.last_now = now;
+            state.drive(now);
+            let next = state.core.poll_timeout();
+            state.armed = next;
+            next
+        };
+        match deadline {
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = wake.notified() => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+    }
+}
+
+/// Reports a request or WebSocket to the core as gone when its task ends
+/// without saying how (the client went away, the task was cancelled, a
+/// panic), and forgets its slot.
+pub(crate) struct Watch<C: Core> {
+    shared: Arc<Shared<C>>,
+    id: RequestId,
+    kind: Option<Watched>,
+}
+
+/// What a [`Watch`] reports when dropped while armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// A request not answered yet: `handle_request_closed`.
+    Request,
+    /// A WebSocket still open: `handle_ws_closed` with an error.
+    WebSocket,
+}
+
+impl<C: Core> Watch<C> {
+    pub(crate) fn new(shared: Arc<Shared<C>>, id: RequestId, kind: Watched) -> Self {
+        Self {
+            shared,
+            id,
+            kind: Some(kind),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<C>> {
+        &self.shared
+    }
+
+    /// Reports nothing on drop: the core already knows the request ended and
+    /// its slot is gone (it was answered).
+    pub(crate) fn disarm(&mut self) {
+        self.kind = None;
+    }
+
+    /// The request or WebSocket watched.
+    pub(crate) fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// From now on a drop reports `kind`.
+    pub(crate) fn set(&mut self, kind: Watched) {
+        self.kind = Some(kind);
+    }
+
+    /// Ends the watch: runs `f` under the lock, forgets the slot, and
+    /// reports nothing more.
+    pub(crate) fn finish(mut self, f: impl FnOnce(&mut C, Instant, RequestId)) {
+        self.kind = None;
+        let id = self.id;
+        self.shared.with(|d, now| {
+            d.close_slot(id);
+            f(d.core(), now, id);
+        });
+    }
+}
+
+impl<C: Core> Drop for Watch<C> {
+    fn drop(&mut self) {
+        let id = self.id;
+        let kind = self.kind.take();
+        // `finish` already forgot the slot and reported.
+        if let Some(kind) = kind {
+            self.shared.with(|d, now| {
+                d.close_slot(id);
+                match kind {
+                    Watched::Request => d.core().handle_request_closed(now, id),
+                    Watched::WebSocket => d.core().handle_ws_closed(now, id, true),
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! HTTP requests: hand each one to the core, carry out what the core answers
+//! (a response, a body read, a WebSocket upgrade), and tell the core when a
+//! client drops a request it still holds.
+
+use std::net::SocketAddr;
+
+use bytes::{Buf, Bytes, BytesMut};
+use engineio_proto::{Headers, Method, Request, Response};
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+
+use crate::core::Core;
+use crate::driver::{Driver, Reply, Watch, Watched};
+use crate::ws;
+
+/// The response type of the driver's HTTP handler.
+pub type HttpResponse = http::Response<Full<Bytes>>;
+
+impl<C: Core> Driver<C> {
+    /// Serves one HTTP request for the core's path (see
+    /// [`matches`](Driver::matches)): the core decides everything, this only
+    /// moves bytes. A WebSocket upgrade the core accepts is answered `101`
+    /// and served on a task of its own.
+    ///
+    /// If the returned future is dropped before it completes (the client
+    /// went away during a long-poll), the core is told the request closed.
+    pub async fn handle<B>(
+        &self,
+        mut request: http::Request<B>,
+        remote: Option<SocketAddr>,
+    ) -> HttpResponse
+    where
+        B: Body + Unpin + Send,
+        B::Data: Send,
+    {
+        let head = engine_request(&request, remote);
+        let upgrade = head.websocket.then(|| {
+            (
+                hyper::upgrade::on(&mut request),
+                accept_key(request.headers()),
+            )
+        });
+        let mut body = request.into_body();
+
+        let id = self.shared.handle_request(head);
+        let mut watch = Watch::new(self.shared.clone(), id, Watched::Request);
+        loop {
+            match self.shared.next_reply(id).await {
+                Some(Reply::Respond(response)) => {
+                    watch.disarm();
+                    return to_http(response);
+                }
+                Some(Reply::ReadBody(limit)) => match read_body(&mut body, limit).await {
+                    Ok(bytes) => self
+                        .shared
+                        .with(|d, now| d.core().handle_body(now, id, bytes)),
+                    // The client is gone mid-body: dropping `watch` tells the core.
+                    Err(()) => return empty(StatusCode::BAD_REQUEST),
+                },
+                Some(Reply::AcceptWebSocket(headers)) => {
+                    return match upgrade {
+                        Some((on_upgrade, Some(accept))) => {
+                            watch.set(Watched::WebSocket);
+                            let config = ws::config(self.shared.config.max_http_buffer_size);
+                            tokio::spawn(ws::serve(watch, on_upgrade, config));
+                            switching_protocols(&accept, &headers)
+                        }
+                        // Not a valid WebSocket handshake (no key, another
+                        // version): refused before upgrading, as the
+                        // WebSocket layer of the official server does.
+                        _ => {
+                            watch.finish(|core, now, id| core.handle_ws_closed(now, id, true));
+                            empty(StatusCode::BAD_REQUEST)
+                        }
+                    };
+                }
+                // WebSocket outputs before the accept cannot come; skip them.
+                Some(Reply::WsSend(_) | Reply::WsClose(_)) => {}
+                // Only this task forgets the slot of a request it holds.
+                None => {
+                    watch.disarm();
+                    return empty(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+            }
+        }
+    }
+}
+
+/// The engine's view of a request: method, target, headers (names in lower
+/// case, as hyper keeps them), peer address, and whether it asks for a
+/// WebSocket upgrade.
+fn engine_request<B>(request: &http::Request<B>, remote: Option<SocketAddr>) -> Request {
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let headers: Headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    Request {
+        method: Method::from_name(request.method().as_str()),
+        uri,
+        websocket: is_websocket_upgrade(request.headers()),
+        headers,
+        remote_address: remote.map(|a| a.to_string()).unwrap_or_default(),
+        secure: false,
+    }
+}
+
+/// `Upgrade: websocket` with `Connection: upgrade`: what makes Node's HTTP
+/// server hand a request to the engine as an upgrade.
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    has_token(headers, &header::UPGRADE, "websocket")
+        && has_token(headers, &header::CONNECTION, "upgrade")
+}
+
+/// Whether a comma-separated header lists `token` (ignoring case).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// The `Sec-WebSocket-Accept` value for a version 13 handshake, or `None`
+/// when the handshake is not one.
+fn accept_key(headers: &HeaderMap) -> Option<String> {
+    let version = headers.get(header::SEC_WEBSOCKET_VERSION)?;
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
+    (version.as_bytes() == b"13" && !key.is_empty())
+        .then(|| tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+/// Reads a POST body up to `limit + 1` bytes: enough for the core to tell
+/// that it is too large, and never more. `Err` when the body fails (the
+/// client went away).
+async fn read_body<B>(body: &mut B, limit: usize) -> Result<Bytes, ()>
+where
+    B: Body + Unpin,
+{
+    let wanted = limit.saturating_add(1);
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    let mut len = 0;
+    while len < wanted {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let Ok(mut data) = frame.map_err(drop)?.into_data() else {
+            // Trailers carry no body bytes.
+            continue;
+        };
+        let chunk = data.copy_to_bytes(data.remaining().min(wanted - len));
+        len += chunk.len();
+        match &mut joined {
+            Some(buf) => buf.extend_from_slice(&chunk),
+            None if first.is_empty() => first = chunk,
+            None => {
+                let hint = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+                let mut buf = BytesMut::with_capacity(wanted.min(len.saturating_add(hint)));
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&chunk);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+/// The core's response as an HTTP response. Headers that HTTP cannot carry
+/// (a hook may produce anything) are left out.
+fn to_http(response: Response) -> HttpResponse {
+    let mut out = http::Response::new(Full::new(response.body));
+    *out.status_mut() =
+        StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    append_headers(out.headers_mut(), &response.headers);
+    out
+}
+
+/// The `101` that completes a WebSocket handshake, with the core's headers.
+fn switching_protocols(accept: &str, headers: &Headers) -> HttpResponse {
+    let mut out = empty(StatusCode::SWITCHING_PROTOCOLS);
+    let map = out.headers_mut();
+    map.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    map.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(value) = HeaderValue::from_str(accept) {
+        map.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    append_headers(map, headers);
+    out
+}
+
+fn append_headers(map: &mut HeaderMap, headers: &Headers) {
+    for (name, value) in headers.iter() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            map.append(name, value);
+        }
+    }
+}
+
+/// A response with no body.
+pub(crate) fn empty(status: StatusCode) -> HttpResponse {
+    let mut out = http::Response::new(Full::new(Bytes::new()));
+    *out.status_mut() = status;
+    out
+}

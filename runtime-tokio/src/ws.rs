@@ -1,0 +1,178 @@
+//! One task per WebSocket: read messages into the core, write what the core
+//! hands out, report flushes and closes.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engineio_proto::{Frame, Str};
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
+
+use crate::core::Core;
+use crate::driver::{Reply, Watch};
+
+/// How much larger than `max_http_buffer_size` a message may be before the
+/// WebSocket layer refuses it: messages a little too large reach the core,
+/// which closes with its own rule (1009, "max payload exceeded").
+const MESSAGE_SIZE_SLACK: usize = 1024;
+
+/// How long a closing handshake may take to write before the connection is
+/// dropped anyway (a peer that does not read).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Messages handled in a row before giving other tasks a turn.
+const READS_PER_TURN: u32 = 64;
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// The WebSocket settings for a core whose largest message is `max`.
+/// Small buffers: an idle connection should hold little memory.
+pub(crate) fn config(max: usize) -> WebSocketConfig {
+    let limit = max.saturating_add(MESSAGE_SIZE_SLACK);
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit))
+}
+
+/// Serves an accepted WebSocket until it closes. `watch` reports it to the
+/// core as failed if this task ends any other way.
+pub(crate) async fn serve<C: Core>(watch: Watch<C>, upgrade: OnUpgrade, config: WebSocketConfig) {
+    let Ok(upgraded) = upgrade.await else {
+        // The upgrade never completed: dropping `watch` reports it.
+        return;
+    };
+    let mut ws =
+        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    let shared = watch.shared().clone();
+    let id = watch.id();
+    let mut reads_in_a_row = 0;
+    loop {
+        tokio::select! {
+            incoming = ws.next() => {
+                let frame = match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        Frame::Text(Str::from_utf8_lossy(Bytes::from(text)))
+                    }
+                    Some(Ok(Message::Binary(data))) => Frame::Binary(data),
+                    // Pings are answered by tungstenite itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => {
+                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, false));
+                        // Completes the closing handshake tungstenite started.
+                        let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
+                        return;
+                    }
+                    Some(Err(error)) => {
+                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, true));
+                        if let Error::Capacity(_) = error {
+                            // 1009 "message too big", as the WebSocket layer of
+                            // the official server answers.
+                            close(&mut ws, 1009).await;
+                        }
+                        return;
+                    }
+                };
+                shared.with(|d, now| d.core().handle_ws_message(now, id, frame));
+                reads_in_a_row += 1;
+                if reads_in_a_row >= READS_PER_TURN {
+                    reads_in_a_row = 0;
+                    tokio::task::yield_now().await;
+                }
+            }
+            batch = shared.next_batch(id) => {
+                reads_in_a_row = 0;
+                let Some(batch) = batch else {
+                    // Only this task forgets the slot; nothing left to serve.
+                    return;
+                };
+                let written = tokio::select! {
+                    written = write_batch(&mut ws, batch) => written,
+                    // The core gave up on this WebSocket while a write was
+                    // stuck (a peer that does not read): stop writing.
+                    () = shared.close_requested(id) => Written::Abandoned,
+                };
+                match written {
+                    Written::Flushed => {
+                        shared.with(|d, now| d.core().handle_ws_flushed(now, id));
+                    }
+                    Written::Close(code) => {
+                        // The core already forgot this WebSocket.
+                        watch.finish(|_, _, _| {});
+                        close(&mut ws, code).await;
+                        return;
+                    }
+                    Written::Abandoned => {
+                        watch.finish(|_, _, _| {});
+                        return;
+                    }
+                    Written::Failed => {
+                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, true));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How writing a batch of outputs ended.
+enum Written {
+    /// Every message is written and flushed.
+    Flushed,
+    /// Messages are written; the core asked to close with this code.
+    Close(u16),
+    /// The core asked to close while the write was stuck.
+    Abandoned,
+    /// The connection failed.
+    Failed,
+}
+
+/// Writes the messages of `batch` in order, then flushes them once.
+async fn write_batch(ws: &mut Ws, batch: VecDeque<Reply>) -> Written {
+    for reply in batch {
+        let result = match reply {
+            Reply::WsSend(frame) => ws.feed(message(frame)).await,
+            Reply::WsClose(code) => return Written::Close(code),
+            // Requests' outputs never come for an accepted WebSocket.
+            Reply::Respond(_) | Reply::ReadBody(_) | Reply::AcceptWebSocket(_) => Ok(()),
+        };
+        if result.is_err() {
+            return Written::Failed;
+        }
+    }
+    match ws.flush().await {
+        Ok(()) => Written::Flushed,
+        Err(_) => Written::Failed,
+    }
+}
+
+/// Sends a close frame with `code` (after what is already written), within
+/// [`CLOSE_GRACE`]; the connection is dropped after it either way.
+async fn close(ws: &mut Ws, code: u16) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::default(),
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+}
+
+/// A core frame as a WebSocket message.
+fn message(frame: Frame) -> Message {
+    match frame {
+        Frame::Text(text) => match Utf8Bytes::try_from(text.into_bytes()) {
+            Ok(text) => Message::Text(text),
+            // `Str` is UTF-8 by construction; never taken.
+            Err(_) => Message::Text(Utf8Bytes::default()),
+        },
+        Frame::Binary(data) => Message::Binary(data),
+    }
+}
