@@ -19,7 +19,8 @@ use crate::core::Core;
 /// The application's hook for the core's events. It runs under the driver's
 /// lock with the core at hand, so it may act at once (send, close, answer
 /// `allow_request`); it must not block or wait.
-pub type EventHook<C> = Box<dyn FnMut(&mut C, Instant, <C as Core>::Event) + Send>;
+pub type EventHook<C> =
+    Box<dyn FnMut(&mut C, Instant, <C as engineio_proto::Endpoint>::Event) + Send>;
 
 /// Serves one sans-IO [`Core`] over tokio: cheap to clone, every clone
 /// drives the same core.

@@ -48,10 +48,14 @@ mod core;
 mod driver;
 mod http;
 mod net;
+mod socketio;
 mod ws;
 
 pub use crate::core::Core;
 pub use crate::driver::{Driver, EventHook};
 pub use crate::http::HttpResponse;
-pub use crate::net::bind;
+pub use crate::net::{Or, Route, bind, listen, serve, serve_connection};
+pub use crate::socketio::{random_seed, serve_io};
 pub use engineio_proto;
+pub use socketio_async;
+pub use socketio_proto;

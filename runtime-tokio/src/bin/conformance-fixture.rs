@@ -1,7 +1,9 @@
 //! The conformance fixture the official protocol test suites expect (see the
 //! project's PROTOCOL.md): on one port, `/engine.io/` is a bare Engine.IO v4
-//! server that echoes every message, text and binary. (`/socket.io/` comes
-//! with the Socket.IO core; until then it answers 404.)
+//! server that echoes every message, text and binary; `/socket.io/` is a
+//! Socket.IO server with namespaces `/` and `/custom` that emits `auth` on
+//! connection, echoes `message` as `message-back` and acknowledges
+//! `message-with-ack` with its own arguments.
 //!
 //! ```text
 //! cargo run --release --bin conformance-fixture -- --runtime tokio --port 3000 [--host ADDR]
@@ -15,7 +17,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use runtime_tokio::engineio_proto::{Config, Cors, Event, Message, Server};
-use runtime_tokio::{Driver, bind};
+use runtime_tokio::socketio_async::{Socket, SocketIo};
+use runtime_tokio::{Driver, Or, bind, serve, serve_io};
 
 const USAGE: &str =
     "usage: conformance-fixture [--runtime tokio] [--port PORT] [--host ADDR] [--verbose]";
@@ -66,6 +69,33 @@ fn engine_config() -> Result<Config, String> {
         seed,
         ..Config::default()
     })
+}
+
+/// The `/socket.io/` server of the fixture.
+fn socketio_config(seed: [u8; 32]) -> runtime_tokio::socketio_proto::Config {
+    let mut config = runtime_tokio::socketio_proto::Config::default();
+    config.engine.ping_interval = Duration::from_millis(300);
+    config.engine.ping_timeout = Duration::from_millis(200);
+    config.engine.max_http_buffer_size = 1_000_000;
+    config.engine.cors = Some(Cors::default());
+    config.engine.allow_eio3 = false;
+    config.engine.seed = seed;
+    config.connect_timeout = Duration::from_millis(1000);
+    config
+}
+
+/// The fixture's behaviour in `/` and `/custom`.
+async fn on_connection(socket: Socket) {
+    let auth = serde_json::Value::Object(socket.handshake().auth.clone());
+    let _ = socket.emit("auth", (auth,));
+    socket.on("message", |socket, payload, _| async move {
+        let _ = socket.emit_payload("message-back", payload);
+    });
+    socket.on("message-with-ack", |_, payload, ack| async move {
+        if let Some(ack) = ack {
+            let _ = ack.send_payload(payload);
+        }
+    });
 }
 
 /// Echoes every message back to its session.
@@ -154,9 +184,14 @@ async fn main() -> ExitCode {
             eprintln!("conformance fixture (tokio) listening on {addr}");
         }
     }
+    let io = SocketIo::new();
+    io.of("/").on_connection(on_connection);
+    io.of("/custom").on_connection(on_connection);
+    let sio = serve_io(&io, socketio_config(runtime_tokio::random_seed()));
+    let route = Or(driver, sio);
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(driver.clone().serve(listener));
+        tasks.spawn(serve(route.clone(), listener));
     }
     while tasks.join_next().await.is_some() {}
     ExitCode::SUCCESS

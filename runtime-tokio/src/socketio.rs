@@ -1,0 +1,68 @@
+//! The async Socket.IO API ([`socketio_async`]) on this driver.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use socketio_async::{Backend, EventSink, SocketIo, Task};
+use socketio_proto::{Config, Server};
+
+use crate::driver::Driver;
+
+/// The driver of a Socket.IO core, as the async API's [`Backend`].
+struct TokioBackend {
+    driver: Driver<Server>,
+}
+
+impl Backend for TokioBackend {
+    fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
+        self.driver.act(|core, now| action(core, now));
+    }
+
+    fn spawn(&self, task: Task) {
+        tokio::spawn(task);
+    }
+}
+
+/// Starts `io` on tokio with `config` and returns the driver to serve
+/// (see [`listen`](crate::listen), [`serve`](crate::serve) or the
+/// [`Route`](crate::Route) trait). What the config leaves to the runtime is
+/// filled in here: an all-zero engine seed is replaced by one from the OS,
+/// and the handshake wall clock reads the system time.
+///
+/// Must be called within a tokio runtime.
+pub fn serve_io(io: &SocketIo, mut config: Config) -> Driver<Server> {
+    if config.engine.seed == [0; 32] {
+        config.engine.seed = random_seed();
+    }
+    if config.wall_clock.is_none() {
+        config.wall_clock = Some(Arc::new(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        }));
+    }
+    let core = io.build_core(config);
+    let sink: Arc<OnceLock<EventSink>> = Arc::new(OnceLock::new());
+    let hook_sink = sink.clone();
+    let driver = Driver::new(core, move |_core: &mut Server, _now, event| {
+        if let Some(sink) = hook_sink.get() {
+            sink.push(event);
+        }
+    });
+    let events = io.attach(Arc::new(TokioBackend {
+        driver: driver.clone(),
+    }));
+    let _ = sink.set(events);
+    driver
+}
+
+/// 32 bytes from the OS, for id generators.
+pub fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    // Without OS randomness there is no safe session id; failing loudly at
+    // start beats serving guessable ids.
+    if getrandom::fill(&mut seed).is_err() {
+        panic!("no OS randomness for session ids");
+    }
+    seed
+}
