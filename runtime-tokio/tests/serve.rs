@@ -87,6 +87,17 @@ impl TestServer {
         .expect("no close event")
     }
 
+    /// Waits until the engine holds a request (a long-poll).
+    async fn until_held(&self) {
+        tokio::time::timeout(WAIT, async {
+            while self.driver.act(|core, _| core.pending_requests()) == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the request is not held");
+    }
+
     fn url(&self, query: &str) -> String {
         format!("/engine.io/?EIO=4&{query}")
     }
@@ -286,7 +297,7 @@ async fn held_long_poll_is_answered_when_a_message_comes() {
     let held = send_request(server.addr, "GET", &target, b"").await;
     // The GET is held: nothing to send yet. The application sends through
     // the driver; the held GET carries it.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.until_held().await;
     server
         .driver
         .act(|core, _now| core.send(&sid, Message::text("from the application")))
@@ -320,7 +331,7 @@ async fn dropped_long_poll_closes_the_session() {
     let sid = handshake(&server).await;
     let target = server.url(&format!("transport=polling&sid={sid}"));
     let held = send_request(server.addr, "GET", &target, b"").await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.until_held().await;
     drop(held);
     let (closed, reason, description) = server.next_close().await;
     assert_eq!(closed.as_str(), sid);
@@ -451,7 +462,7 @@ async fn polling_upgrades_to_websocket() {
 async fn heartbeat_runs_on_the_timer_task() {
     let mut server = start(Config {
         ping_interval: Duration::from_millis(100),
-        ping_timeout: Duration::from_millis(100),
+        ping_timeout: Duration::from_millis(400),
         ..fixture_config()
     })
     .await;
@@ -470,4 +481,26 @@ async fn heartbeat_runs_on_the_timer_task() {
     ));
     let (_, reason, _) = server.next_close().await;
     assert_eq!(reason, CloseReason::PingTimeout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_echo_whole() {
+    let server = start(quiet_config()).await;
+    // Close to maxHttpBufferSize (1 MB), over both transports.
+    let data: Vec<u8> = (0..900_000u32).map(|i| (i % 251) as u8).collect();
+    let mut ws = websocket(server.addr, &server.url("transport=websocket")).await;
+    next_message(&mut ws).await.unwrap();
+    ws.send(WsMessage::binary(data.clone())).await.unwrap();
+    match next_message(&mut ws).await {
+        Some(WsMessage::Binary(b)) => assert!(b[..] == data[..]),
+        other => panic!("expected binary, got {other:?}"),
+    }
+
+    let sid = handshake(&server).await;
+    let target = server.url(&format!("transport=polling&sid={sid}"));
+    let text = format!("4{}", "é".repeat(400_000));
+    let post = request(server.addr, "POST", &target, text.as_bytes()).await;
+    assert_eq!(post.text(), "ok");
+    let poll = request(server.addr, "GET", &target, b"").await;
+    assert!(poll.text() == text);
 }

@@ -11,6 +11,12 @@
 //!
 //! Without `--host` it listens on the loopback addresses, IPv4 and IPv6,
 //! so `localhost` reaches it whichever way it resolves.
+//!
+//! It runs on one thread by default (`--workers 1`), like the Node server
+//! the suites were written against: the suites send on two connections
+//! back to back (a WebSocket `5` then a poll, a poll then a `1` POST) and
+//! expect them handled in that order, which only one event loop promises.
+//! `--workers N` runs tokio's multi-thread scheduler with N workers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
@@ -20,12 +26,12 @@ use runtime_tokio::engineio_proto::{Config, Cors, Event, Message, Server};
 use runtime_tokio::socketio_async::{Socket, SocketIo};
 use runtime_tokio::{Driver, Or, bind, serve, serve_io};
 
-const USAGE: &str =
-    "usage: conformance-fixture [--runtime tokio] [--port PORT] [--host ADDR] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio] [--port PORT] [--host ADDR] [--workers N] [--verbose]";
 
 struct Args {
     port: u16,
     host: Option<IpAddr>,
+    workers: usize,
     verbose: bool,
 }
 
@@ -33,6 +39,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         port: 3000,
         host: None,
+        workers: 1,
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -47,6 +54,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--host" => args.host = Some(value()?.parse().map_err(|e| format!("--host: {e}"))?),
+            "--workers" => {
+                args.workers = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--workers: a number above 0")?;
+            }
             "--verbose" => args.verbose = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -128,8 +142,7 @@ fn log_event(at: Duration, event: &Event) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -137,6 +150,26 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let runtime = if args.workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.workers)
+            .enable_all()
+            .build()
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(args)),
+        Err(e) => {
+            eprintln!("cannot start tokio: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> ExitCode {
     let config = match engine_config() {
         Ok(config) => config,
         Err(message) => {
@@ -181,7 +214,10 @@ async fn main() -> ExitCode {
     }
     for listener in &listeners {
         if let Ok(addr) = listener.local_addr() {
-            eprintln!("conformance fixture (tokio) listening on {addr}");
+            eprintln!(
+                "conformance fixture (tokio, {} worker(s)) listening on {addr}",
+                args.workers
+            );
         }
     }
     let io = SocketIo::new();
