@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use runtime_tokio::engineio_proto::{Config, Cors, Event, Message, Server};
 use runtime_tokio::socketio_async::{Socket, SocketIo};
-use runtime_tokio::{Driver, Or, bind, serve, serve_io};
+use runtime_tokio::{Driver, Or, bind, serve_io};
 
 const USAGE: &str = "usage: conformance-fixture [--runtime tokio] [--port PORT] [--host ADDR] [--workers N] [--verbose]";
 
@@ -227,7 +227,7 @@ async fn serve(args: Args) -> ExitCode {
     let route = Or(driver, sio);
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(serve(route.clone(), listener));
+        tasks.spawn(runtime_tokio::serve(route.clone(), listener));
     }
     while tasks.join_next().await.is_some() {}
     ExitCode::SUCCESS
