@@ -932,15 +932,22 @@ impl Server {
                 let Some(get) = p.get.take() else {
                     return;
                 };
-                let mut frames: Vec<Frame> = session.buffer.drain(..).collect();
-                session.buffered_bytes = 0;
-                let closing = p.should_close;
-                if closing {
-                    if frames.is_empty() {
-                        frames.push(Frame::Text(Str::from_static("6")));
-                    }
-                    frames.push(Frame::Text(Str::from_static("1")));
-                }
+                // A closing session first delivers what is queued; the close
+                // packet goes on the next poll, alone (`6\x1e1`), as the
+                // official server does. Clients handle a close packet at
+                // once but some packets a tick later, so a close in the same
+                // payload would overtake them (a DISCONNECT would then read
+                // as "transport close").
+                let closing = p.should_close && session.buffer.is_empty();
+                let frames: Vec<Frame> = if closing {
+                    vec![
+                        Frame::Text(Str::from_static("6")),
+                        Frame::Text(Str::from_static("1")),
+                    ]
+                } else {
+                    session.buffered_bytes = 0;
+                    session.buffer.drain(..).collect()
+                };
                 let response = session.format.response(frames, get.headers);
                 self.end_poll(get.id, response);
                 if closing {

@@ -225,8 +225,12 @@ fn server_close_without_a_get_waits_for_the_next_one_then_times_out() {
         h.server.send(&sid, Message::text("more")),
         Err(SendError::Closing)
     );
+    // What was queued comes first, alone; the close packet on the next poll.
     let get = h.get(&with_sid(POLL, &sid));
-    assert_eq!(h.body(get), "4last\x1e1");
+    assert_eq!(h.body(get), "4last");
+    assert!(h.closes().is_empty());
+    let get = h.get(&with_sid(POLL, &sid));
+    assert_eq!(h.body(get), "6\x1e1");
     assert_eq!(h.closes(), vec![(sid, "forced close")]);
 
     // With no GET at all the close timeout (30 s) ends it.

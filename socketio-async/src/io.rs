@@ -226,12 +226,12 @@ impl SocketIo {
     // ----- broadcast operators -----
 
     /// Targets the sockets of the main namespace in `room` (`io.to`).
-    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+    pub fn to(&self, room: &str) -> BroadcastOperator {
         self.broadcast_in("/").to(room)
     }
 
     /// Every socket of the main namespace but those in `room`.
-    pub fn except(&self, room: impl Into<Room>) -> BroadcastOperator {
+    pub fn except(&self, room: &str) -> BroadcastOperator {
         self.broadcast_in("/").except(room)
     }
 
@@ -383,7 +383,7 @@ impl Namespace {
     }
 
     /// Targets the sockets of this namespace in `room`.
-    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
+    pub fn to(&self, room: &str) -> BroadcastOperator {
         self.operator().to(room)
     }
 
@@ -429,14 +429,14 @@ impl BroadcastOperator {
     }
 
     /// Also the sockets in `room` (`to` / `in`).
-    pub fn to(mut self, room: impl Into<Room>) -> Self {
-        self.options.target.rooms.push(room.into());
+    pub fn to(mut self, room: &str) -> Self {
+        self.options.target.rooms.push(Str::from(room.to_owned()));
         self
     }
 
     /// Not the sockets in `room`.
-    pub fn except(mut self, room: impl Into<Room>) -> Self {
-        self.options.target.except.push(room.into());
+    pub fn except(mut self, room: &str) -> Self {
+        self.options.target.except.push(Str::from(room.to_owned()));
         self
     }
 

@@ -237,15 +237,14 @@ impl Socket {
     }
 
     /// Other sockets in `room` (`socket.to(room)`): never this one.
-    pub fn to(&self, room: impl Into<Room>) -> BroadcastOperator {
-        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::room(room))
-            .except(self.id.to_string())
+    pub fn to(&self, room: &str) -> BroadcastOperator {
+        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::room(room.to_owned()))
+            .except(self.id.as_str())
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::all())
-            .except(self.id.to_string())
+        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::all()).except(self.id.as_str())
     }
 
     /// Leaves the namespace; with `close`, closes the whole connection.

@@ -351,7 +351,7 @@ fn fetch_sockets_and_utility_operations() {
             .unwrap()
             .contains(&(sid_of(&f1[0]), json!({"n": 1})))
     );
-    io.to(sid_of(&f1[0])).sockets_join(&["vip"]).unwrap();
+    io.to(&sid_of(&f1[0])).sockets_join(&["vip"]).unwrap();
     io.to("vip").disconnect_sockets(false).unwrap();
     b.settle();
     assert_eq!(b.frames(w2), Vec::<String>::new());
