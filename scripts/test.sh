@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# The project's test command (README.md): every crate's unit, scenario,
-# property and doc tests, then one closing line with the totals.
+# The project's test command (README.md). On a fresh machine it installs
+# what the tests need (the official JavaScript client from npm), then runs
+# every crate's unit, scenario, property and doc tests, then the interop
+# tests (tests/interop: socket.io-client against our server), and ends with
+# one line of totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
-passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+
+cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
+
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+  cargo build --release --locked -p runtime-tokio --bin interop-server
+  (cd tests/interop && INTEROP_SERVER="$PWD/../../target/release/interop-server" \
+    node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
+else
+  echo "node and npm are needed for the interop tests" >&2
+  status=1
+fi
+
+rust_passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+rust_failed=$(grep -Eo '^test result: .*[0-9]+ failed;' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+node_passed=$(grep -Eo '^# pass [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
+node_failed=$(grep -Eo '^# fail [0-9]+' "$log" | awk '{s+=$3} END {print s+0}')
 echo
-echo "total: ${passed} passed, ${failed} failed"
+echo "total: $((rust_passed + node_passed)) passed, $((rust_failed + node_failed)) failed"
 exit "$status"
