@@ -15,7 +15,8 @@ cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
 if command -v node >/dev/null && command -v npm >/dev/null; then
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
   cargo build --release --locked -p runtime-tokio --bin interop-server
-  (cd tests/interop && INTEROP_SERVER="$PWD/../../target/release/interop-server" \
+  target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+  (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" \
     node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
 else
   echo "node and npm are needed for the interop tests" >&2
