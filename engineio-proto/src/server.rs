@@ -254,6 +254,10 @@ impl Server {
             return;
         };
         let Some(session) = self.sessions.get_mut(&sid) else {
+            // The session ended while the body was read (after an upgrade
+            // its close no longer knew this POST): answered as a POST in
+            // flight at the close is.
+            self.respond(request, Response::new(400, Headers::new(), Bytes::new()));
             return;
         };
         if let Transport::Polling(p) = &mut session.transport {

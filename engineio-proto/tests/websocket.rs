@@ -2,8 +2,9 @@
 //! and the heartbeat.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use bytes::Bytes;
 use engineio_proto::testing::*;
-use engineio_proto::{Config, Event, Message, TransportKind};
+use engineio_proto::{Config, Event, Message, Method, Request, TransportKind};
 use std::time::Instant;
 
 #[test]
@@ -261,6 +262,41 @@ fn closing_the_session_during_the_upgrade_closes_the_probe() {
     h.post(&with_sid(POLL, &sid), "1");
     assert_eq!(h.ws_closed.get(&ws), Some(&1000));
     assert_eq!(h.closes(), vec![(sid, "transport close")]);
+}
+
+#[test]
+fn a_post_still_being_read_across_the_upgrade_is_answered() {
+    // Found by the `engine` fuzz target: once the session had moved to
+    // WebSocket its close no longer knew the POST, and a body arriving after
+    // the close got no response at all.
+    let mut h = Harness::fixture(Instant::now());
+    let (sid, ws) = start_upgrade(&mut h);
+    let post = h.request(Request::new(Method::Post, with_sid(POLL, &sid)));
+    assert!(h.read_body.remove(&post));
+    h.ws_send(ws, "2probe");
+    h.ws_send(ws, "5");
+    // The session is alive: the body is handled and answered.
+    h.server
+        .handle_body(h.now, post, Bytes::from_static(b"4hello"));
+    h.drain();
+    assert_eq!(h.body(post), "ok");
+    assert_eq!(h.messages(), vec![(sid, "hello".to_owned())]);
+
+    // The session ends first: the POST is answered as one in flight at the
+    // close is.
+    let (sid, ws) = start_upgrade(&mut h);
+    let post = h.request(Request::new(Method::Post, with_sid(POLL, &sid)));
+    assert!(h.read_body.remove(&post));
+    h.ws_send(ws, "2probe");
+    h.ws_send(ws, "5");
+    h.ws_send(ws, "1");
+    assert_eq!(h.closes(), vec![(sid, "transport close")]);
+    assert!(!h.answered(post));
+    h.server
+        .handle_body(h.now, post, Bytes::from_static(b"4late"));
+    h.drain();
+    assert_eq!(h.response(post).status, 400);
+    assert!(h.messages().is_empty());
 }
 
 #[test]

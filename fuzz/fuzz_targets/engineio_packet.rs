@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let protocol = if selector & 1 == 0 { Protocol::V4 } else { Protocol::V3 };
+    let protocol = if selector & 1 == 0 {
+        Protocol::V4
+    } else {
+        Protocol::V3
+    };
     let bytes = Bytes::copy_from_slice(rest);
     let frame = if selector & 2 == 0 {
         match Str::from_utf8(bytes) {
