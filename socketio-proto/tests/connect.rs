@@ -356,3 +356,29 @@ fn socket_io_v2_clients_join_the_main_namespace_at_once() {
     h.drain();
     assert_eq!(h.ws_take(ws), vec![r#"44/custom,"denied""#]);
 }
+
+#[test]
+fn engine_parse_and_transport_errors_reach_the_sockets_with_their_reasons() {
+    let mut h = fixture();
+    // Bytes that are not an Engine.IO packet: "parse error".
+    let (ws, s) = client(&mut h);
+    h.ws_send(ws, "x");
+    assert_eq!(disconnects(&mut h), vec![(s, "parse error")]);
+    // The WebSocket fails: "transport error".
+    let (ws, s) = client(&mut h);
+    h.server.handle_ws_closed(h.now, ws, true);
+    h.drain();
+    assert_eq!(disconnects(&mut h), vec![(s, "transport error")]);
+    // A polling client whose long-poll is dropped: "transport error" too.
+    let get = h.get(POLL);
+    let sid = sid_of_open(&h.body(get));
+    h.post(&with_sid(POLL, &sid), "40");
+    let (socket, _) = take_connect(&mut h);
+    h.server.accept(h.now, &socket).unwrap();
+    let get = h.get(&with_sid(POLL, &sid));
+    h.body(get);
+    let get = h.get(&with_sid(POLL, &sid));
+    h.server.handle_request_closed(h.now, get);
+    h.drain();
+    assert_eq!(disconnects(&mut h), vec![(socket, "transport error")]);
+}
