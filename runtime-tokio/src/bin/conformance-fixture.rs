@@ -18,6 +18,9 @@
 //! expect them handled in that order, which only one event loop promises.
 //! `--workers N` runs tokio's multi-thread scheduler with N workers.
 
+#[path = "shared/echo.rs"]
+mod echo;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -102,14 +105,8 @@ fn socketio_config(seed: [u8; 32]) -> runtime_tokio::socketio_proto::Config {
 async fn on_connection(socket: Socket) {
     let auth = serde_json::Value::Object(socket.handshake().auth.clone());
     let _ = socket.emit("auth", (auth,));
-    socket.on("message", |socket, payload, _| async move {
-        let _ = socket.emit_payload("message-back", payload);
-    });
-    socket.on("message-with-ack", |_, payload, ack| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
+    echo::echo(&socket, "message", "message-back");
+    echo::ack_echo(&socket, "message-with-ack");
 }
 
 /// Echoes every message back to its session.

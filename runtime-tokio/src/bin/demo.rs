@@ -10,6 +10,9 @@
 //! included), `echo-ack` (acknowledged with the same arguments), `chat`
 //! (sent to everyone else in the room `chat` as `chat`, with the sender's id).
 
+#[path = "shared/echo.rs"]
+mod echo;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -62,14 +65,8 @@ impl Route for Page {
 
 async fn on_connection(socket: Socket) {
     socket.join("chat");
-    socket.on("echo", |socket, payload, _| async move {
-        let _ = socket.emit_payload("echo", payload);
-    });
-    socket.on("echo-ack", |_, payload, ack| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
+    echo::echo(&socket, "echo", "echo");
+    echo::ack_echo(&socket, "echo-ack");
     socket.on("chat", |socket, payload, _| async move {
         let text = payload.arg::<String>(0).unwrap_or_default();
         let _ = socket.to("chat").emit("chat", (socket.id().as_str(), text));

@@ -5,6 +5,9 @@
 //! cargo run --release --bin interop-server -- --port 0
 //! ```
 
+#[path = "shared/echo.rs"]
+mod echo;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,14 +19,8 @@ use serde_json::{Value, json};
 async fn on_connection(socket: Socket) {
     let auth = Value::Object(socket.handshake().auth.clone());
     let _ = socket.emit("auth", (auth, socket.recovered()));
-    socket.on("echo", |socket, payload, _| async move {
-        let _ = socket.emit_payload("echo", payload);
-    });
-    socket.on("echo-ack", |_, payload, ack| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
+    echo::echo(&socket, "echo", "echo");
+    echo::ack_echo(&socket, "echo-ack");
     // The server asks the client and reports what came back.
     socket.on("ask", |socket, payload, _| async move {
         let timeout = Duration::from_millis(payload.arg::<u64>(0).unwrap_or(1000));
