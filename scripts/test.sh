@@ -14,7 +14,7 @@ cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
 
 if command -v node >/dev/null && command -v npm >/dev/null; then
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-  cargo build --release --locked -p runtime-tokio --bin interop-server
+  cargo build --release --locked -p servers --bin interop-server
   target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
   (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" \
     node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
