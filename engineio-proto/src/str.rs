@@ -4,55 +4,54 @@ use std::fmt;
 use std::ops::Deref;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 
 /// An immutable UTF-8 string that shares its storage: cloning and slicing it
 /// never copies the text. Text messages and polling bodies travel as `Str` so
 /// that a packet decoded from a request body points into that body.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Str(Bytes);
+pub struct Str(ByteString);
 
 impl Str {
     /// The empty string.
     pub const fn new() -> Self {
-        Self(Bytes::new())
+        Self(ByteString::new())
     }
 
     /// A string borrowed for the whole program.
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(ByteString::from_static(s))
     }
 
     /// Checks that `bytes` is UTF-8 and wraps it without copying.
     pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Self(bytes))
+        ByteString::try_from(bytes).map(Self)
     }
 
     /// Wraps `bytes` without copying when it is UTF-8; otherwise replaces
     /// every invalid sequence with U+FFFD, as a JavaScript server decoding the
     /// body as UTF-8 does.
     pub fn from_utf8_lossy(bytes: Bytes) -> Self {
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => Self(bytes),
+        match ByteString::try_from(bytes.clone()) {
+            Ok(s) => Self(s),
             Err(_) => Self::from(String::from_utf8_lossy(&bytes).into_owned()),
         }
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Every constructor checks or guarantees UTF-8, and slicing goes
-        // through `slice_ref`, which only takes `&str` sub-slices.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The UTF-8 bytes, shared.
-    pub fn as_bytes(&self) -> &Bytes {
+        // Checked once, when the string was made.
         &self.0
     }
 
     /// The UTF-8 bytes, shared.
+    pub fn as_bytes(&self) -> &Bytes {
+        self.0.as_bytes()
+    }
+
+    /// The UTF-8 bytes, shared.
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.0.into_bytes()
     }
 
     /// A sub-string of `self` that shares its storage. `sub` must be a slice
@@ -62,7 +61,7 @@ impl Str {
         let base = self.0.as_ptr() as usize;
         let start = sub.as_ptr() as usize;
         if start >= base && start + sub.len() <= base + self.0.len() {
-            Self(self.0.slice_ref(sub.as_bytes()))
+            Self(self.0.slice_ref(sub))
         } else {
             Self::from(sub.to_owned())
         }
@@ -105,7 +104,7 @@ impl AsRef<str> for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s))
+        Self(ByteString::from(s))
     }
 }
 
@@ -117,7 +116,7 @@ impl From<&'static str> for Str {
 
 impl From<Str> for Bytes {
     fn from(s: Str) -> Bytes {
-        s.0
+        s.0.into_bytes()
     }
 }
 
