@@ -319,6 +319,20 @@ impl Message {
         Self(Frame::message_text(text))
     }
 
+    /// A text message whose Engine.IO form `frame` already is: the type
+    /// digit `4` then the text. Lets an encoder write that digit first and
+    /// skip the copy [`text`](Self::text) makes. `None` when `frame` does
+    /// not start with `4`.
+    ///
+    /// ```
+    /// use engineio_proto::{Message, Str};
+    /// assert_eq!(Message::from_message_frame(Str::from("4hi")), Some(Message::text("hi")));
+    /// assert_eq!(Message::from_message_frame(Str::from("hi")), None);
+    /// ```
+    pub fn from_message_frame(frame: crate::Str) -> Option<Self> {
+        (frame.as_bytes().first() == Some(&b'4')).then(|| Self(Frame::Text(frame)))
+    }
+
     /// A binary message.
     pub fn binary(data: impl Into<bytes::Bytes>) -> Self {
         Self(Frame::Binary(data.into()))

@@ -27,7 +27,7 @@ use std::fmt::{self, Write as _};
 use std::io;
 
 use bytes::Bytes;
-use engineio_proto::Str;
+use engineio_proto::{Message, Str};
 use serde::Serialize;
 use serde_json::{Map, Number, Value};
 
@@ -359,7 +359,29 @@ impl Packet {
     /// Send it in one Engine.IO message, then each of
     /// [`attachments`](Self::attachments).
     pub fn encode(&self) -> Str {
-        let mut out = Vec::with_capacity(ENCODE_CAPACITY + self.nsp.len());
+        into_str(self.encode_after(Vec::with_capacity(ENCODE_CAPACITY + self.nsp.len())))
+    }
+
+    /// The Engine.IO message carrying [`encode`](Self::encode)'s text,
+    /// written in place after the message type digit, so the text is not
+    /// copied a second time. Attachments follow as binary messages.
+    ///
+    /// ```
+    /// use socketio_proto::packet::Packet;
+    /// use engineio_proto::Message;
+    /// let packet = Packet::disconnect("/chat");
+    /// assert_eq!(packet.to_message(), Message::text(&packet.encode()));
+    /// ```
+    pub fn to_message(&self) -> Message {
+        let mut out = Vec::with_capacity(1 + ENCODE_CAPACITY + self.nsp.len());
+        out.push(b'4');
+        // Starts with `4`, written just above, so the fallback never runs.
+        Message::from_message_frame(into_str(self.encode_after(out)))
+            .unwrap_or_else(|| Message::text(&self.encode()))
+    }
+
+    /// Writes the packet's text form after what `out` holds.
+    fn encode_after(&self, mut out: Vec<u8>) -> Vec<u8> {
         out.push(b'0' + self.packet_type() as u8);
         let attachments = self.attachments();
         if !attachments.is_empty() {
@@ -392,7 +414,7 @@ impl Packet {
                 let _ = write_json(&mut out, data);
             }
         }
-        into_str(out)
+        out
     }
 }
 

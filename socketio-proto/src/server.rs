@@ -632,7 +632,7 @@ impl Server {
             }
         }
         let packet = Packet::event(ns.name.clone(), event);
-        let text = Message::text(&packet.encode());
+        let text = packet.to_message();
         let attachments: Vec<Message> = packet
             .attachments()
             .iter()
@@ -1666,7 +1666,7 @@ impl Server {
 
     /// Encodes and queues one packet (and its attachments) for a session.
     fn send_packet(&mut self, sid: &Sid, packet: &Packet) -> Result<(), SendError> {
-        self.engine.send(sid, Message::text(&packet.encode()))?;
+        self.engine.send(sid, packet.to_message())?;
         for a in packet.attachments() {
             self.engine.send(sid, Message::binary(a.clone()))?;
         }
