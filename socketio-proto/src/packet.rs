@@ -1256,6 +1256,24 @@ mod tests {
     }
 
     #[test]
+    fn to_message_is_the_engine_message_of_the_encoded_text() {
+        let mut attachments = Vec::new();
+        let file = attach(&mut attachments, Bytes::from_static(&[1, 2]));
+        let e = Event::new("é", vec![file, Value::from(1.5)])
+            .unwrap()
+            .with_attachments(attachments)
+            .unwrap();
+        let packet = Packet::event("/admin", e);
+        let message = packet.to_message();
+        assert_eq!(message, engineio_proto::Message::text(&packet.encode()));
+        // The WebSocket form: the Engine.IO type digit, then the packet.
+        assert_eq!(
+            message.len(),
+            1 + format!(r#"51-/admin,["é",{PH0},1.5]"#).len()
+        );
+    }
+
+    #[test]
     fn binary_event_vectors() {
         let mut attachments = Vec::new();
         let file = attach(&mut attachments, Bytes::from_static(&[1, 2, 3, 4]));
