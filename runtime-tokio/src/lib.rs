@@ -49,6 +49,7 @@ mod driver;
 mod http;
 mod net;
 mod socketio;
+mod tower;
 mod ws;
 
 pub use crate::core::Core;
@@ -56,6 +57,7 @@ pub use crate::driver::{Driver, EventHook};
 pub use crate::http::HttpResponse;
 pub use crate::net::{Or, Route, bind, listen, serve, serve_connection};
 pub use crate::socketio::{random_seed, serve_io};
+pub use crate::tower::{ServiceFuture, SocketIoLayer, SocketIoService};
 pub use engineio_proto;
 pub use socketio_async;
 pub use socketio_proto;

@@ -1,0 +1,185 @@
+//! A tower [`Layer`] and [`Service`]: the server mounted in front of an
+//! existing axum or hyper application, on the same port.
+//!
+//! Requests for the core's path (`/socket.io/` by default, with the
+//! official server's trailing-slash handling) go to the [`Driver`]; every
+//! other request goes to the wrapped service untouched. WebSocket upgrades
+//! work whenever the host server keeps hyper's upgrade in the request's
+//! extensions, as axum's `serve` and hyper's own connections do.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::Either;
+use http_body_util::Full;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::core::Core;
+use crate::driver::Driver;
+
+/// Puts a [`Driver`] in front of a service: `ServiceBuilder::layer`,
+/// axum's `Router::layer`, or [`Layer::layer`] by hand.
+///
+/// The peer address the core sees (`remoteAddress` in the handshake) is
+/// taken from a [`SocketAddr`] in the request's extensions when one is
+/// there; with axum, a `map_request` middleware can copy it out of
+/// `ConnectInfo<SocketAddr>` (runtime-tokio's `examples/axum.rs` does).
+///
+/// # Example: axum routes beside Socket.IO
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use runtime_tokio::socketio_async::SocketIo;
+/// use runtime_tokio::socketio_proto::Config;
+/// use runtime_tokio::{SocketIoLayer, serve_io};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let io = SocketIo::new();
+/// io.on_connection(|socket| async move {
+///     let _ = socket.emit("hello", ("from Rust",));
+/// });
+/// let app = Router::new()
+///     .route("/", get(|| async { "axum's own route" }))
+///     .layer(SocketIoLayer::new(serve_io(&io, Config::default())));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+pub struct SocketIoLayer<C: Core> {
+    driver: Driver<C>,
+}
+
+impl<C: Core> SocketIoLayer<C> {
+    /// A layer that serves `driver`'s path.
+    pub fn new(driver: Driver<C>) -> Self {
+        Self { driver }
+    }
+}
+
+impl<C: Core> Clone for SocketIoLayer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            driver: self.driver.clone(),
+        }
+    }
+}
+
+impl<C: Core> std::fmt::Debug for SocketIoLayer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoLayer")
+            .field("driver", &self.driver)
+            .finish()
+    }
+}
+
+impl<C: Core, S> Layer<S> for SocketIoLayer<C> {
+    type Service = SocketIoService<C, S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SocketIoService {
+            driver: self.driver.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service a [`SocketIoLayer`] makes: the core's requests to the
+/// driver, the rest to `inner`. Its response body is the driver's
+/// [`Full`] body or the inner service's, as [`Either`].
+pub struct SocketIoService<C: Core, S> {
+    driver: Driver<C>,
+    inner: S,
+}
+
+impl<C: Core, S: Clone> Clone for SocketIoService<C, S> {
+    fn clone(&self) -> Self {
+        Self {
+            driver: self.driver.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C: Core, S> std::fmt::Debug for SocketIoService<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoService")
+            .field("driver", &self.driver)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of a [`SocketIoService`] call.
+pub type ServiceFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<C, S, ReqBody, ResBody> Service<http::Request<ReqBody>> for SocketIoService<C, S>
+where
+    C: Core,
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Body + Unpin + Send + 'static,
+    ReqBody::Data: Send,
+{
+    type Response = http::Response<Either<Full<Bytes>, ResBody>>;
+    type Error = S::Error;
+    type Future = ServiceFuture<Self::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        if self.driver.matches(target) {
+            let driver = self.driver.clone();
+            let remote = request.extensions().get::<SocketAddr>().copied();
+            Box::pin(async move {
+                let response = driver.handle(request, remote).await;
+                Ok(response.map(Either::Left))
+            })
+        } else {
+            // The clone takes the place of the service that was made ready,
+            // which serves this request (tower's readiness contract).
+            let clone = self.inner.clone();
+            let mut ready = std::mem::replace(&mut self.inner, clone);
+            Box::pin(async move {
+                let response = ready.call(request).await?;
+                Ok(response.map(Either::Right))
+            })
+        }
+    }
+}
+
+/// The driver on its own as a tower service (no inner service): requests
+/// outside its path get `404`.
+impl<C, B> Service<http::Request<B>> for Driver<C>
+where
+    C: Core,
+    B: Body + Unpin + Send + 'static,
+    B::Data: Send,
+{
+    type Response = crate::http::HttpResponse;
+    type Error = Infallible;
+    type Future = ServiceFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let driver = self.clone();
+        Box::pin(async move {
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            if !driver.matches(target) {
+                return Ok(crate::http::empty(http::StatusCode::NOT_FOUND));
+            }
+            let remote = request.extensions().get::<SocketAddr>().copied();
+            Ok(driver.handle(request, remote).await)
+        })
+    }
+}
