@@ -1,30 +1,21 @@
 //! The Engine.IO / Socket.IO server on tokio and hyper.
 //!
-//! This binding holds no protocol logic: it accepts connections, speaks
-//! HTTP/1.1 (hyper) and WebSocket (tungstenite), hands every request,
-//! body, message, flush and close to a sans-IO [`Core`] (an
-//! [`engineio_proto::Server`], later the Socket.IO core), carries out the
-//! core's outputs, and sleeps until its next deadline.
+//! A thin binding: everything but tokio itself (the driver that serves a
+//! sans-IO [`Core`], HTTP/1.1 with hyper, WebSocket with tungstenite, the
+//! accept loop) lives in [`runtime_hyper`], shared with `runtime-async-std`.
+//! This crate supplies [`Tokio`]: tokio's listener, timer and `spawn`, and
+//! names the shared items with tokio filled in.
 //!
 //! # How it drives the core
 //!
 //! * One [`Driver`] serves one core, kept behind a mutex that is held only
-//!   for synchronous calls, never across an `.await`. Each lock: read the
-//!   clock, feed the core, then drain every output (routed by
-//!   [`RequestId`](engineio_proto::RequestId) to the task that owns that
-//!   request or WebSocket) and every event (handed to the application's
-//!   hook, which may act on the core at once).
-//! * HTTP: a request whose path the core serves becomes an
-//!   [`engineio_proto::Request`]; the task then carries out what the core
-//!   answers: a response, a body read (at most `limit + 1` bytes), or a
-//!   WebSocket upgrade. A client that drops a request the core holds (a
-//!   long-poll) is reported with `handle_request_closed`.
-//! * WebSocket: one task per connection reads messages into the core and
-//!   writes what the core hands out, in order, reporting each flushed batch
-//!   with `handle_ws_flushed`; closes go both ways.
-//! * Time: a single timer task for the whole server sleeps until
-//!   `poll_timeout` and is woken when the deadline moves earlier; every lock
-//!   also checks the clock, so a late timer never delays the core.
+//!   for synchronous calls, never across an `.await`; its outputs are routed
+//!   to the task that owns each request or WebSocket.
+//! * HTTP: hyper on tokio's sockets (a backlog of 1024, `TCP_NODELAY` on by
+//!   default); WebSocket: tungstenite over hyper's upgraded stream, a 1 KiB
+//!   read buffer per connection.
+//! * Time: a single timer task for the whole server sleeps (tokio's
+//!   `sleep_until`) until the core's next deadline.
 //!
 //! # Example: an Engine.IO echo server
 //!
@@ -43,21 +34,208 @@
 //! driver.listen("127.0.0.1:3000".parse().unwrap()).await
 //! # }
 //! ```
+//!
+//! # Example: the async Socket.IO API
+//!
+//! ```no_run
+//! use runtime_tokio::socketio_async::SocketIo;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let io = SocketIo::new();
+//! io.on_connection(|socket| async move {
+//!     socket.on("ping", |socket, payload, _| async move {
+//!         let _ = socket.emit_payload("pong", payload);
+//!     });
+//! });
+//! let driver = runtime_tokio::serve_io(&io, Default::default());
+//! driver.listen("127.0.0.1:3000".parse().unwrap()).await
+//! # }
+//! ```
 
-mod core;
-mod driver;
-mod http;
-mod net;
-mod socketio;
-mod tower;
-mod ws;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
 
-pub use crate::core::Core;
-pub use crate::driver::{Driver, EventHook};
-pub use crate::http::HttpResponse;
-pub use crate::net::{Or, Route, bind, listen, serve, serve_connection};
-pub use crate::socketio::{random_seed, serve_io};
-pub use crate::tower::{ServiceFuture, SocketIoLayer, SocketIoService};
-pub use engineio_proto;
-pub use socketio_async;
-pub use socketio_proto;
+use hyper_util::rt::TokioIo;
+use runtime_hyper::RuntimeTimer;
+use socketio_async::SocketIo;
+use tokio::net::{TcpListener, TcpStream};
+
+pub use runtime_hyper::{
+    BACKLOG, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime, ServiceFuture,
+    random_seed,
+};
+pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
+
+/// Mounts a [`Driver`] in front of another tower service, on the same
+/// port: requests for the core's path go to it (WebSocket upgrades
+/// included), every other request to the wrapped service. See
+/// [`runtime_hyper::SocketIoLayer`].
+///
+/// # Example: axum routes beside Socket.IO
+///
+/// ```no_run
+/// use axum::{Router, routing::get};
+/// use runtime_tokio::socketio_async::SocketIo;
+/// use runtime_tokio::socketio_proto::Config;
+/// use runtime_tokio::{SocketIoLayer, serve_io};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let io = SocketIo::new();
+/// io.on_connection(|socket| async move {
+///     let _ = socket.emit("hello", ("from Rust",));
+/// });
+/// let app = Router::new()
+///     .route("/", get(|| async { "axum's own route" }))
+///     .layer(SocketIoLayer::new(serve_io(&io, Config::default())));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+pub type SocketIoLayer<C> = runtime_hyper::SocketIoLayer<C, Tokio>;
+
+/// The service a [`SocketIoLayer`] makes around `S`.
+pub type SocketIoService<C, S> = runtime_hyper::SocketIoService<C, Tokio, S>;
+
+/// Serves one sans-IO [`Core`] on tokio (see [`runtime_hyper::Driver`]):
+/// cheap to clone, every clone drives the same core.
+pub type Driver<C> = runtime_hyper::Driver<C, Tokio>;
+
+/// tokio as a [`Runtime`]: `tokio::spawn`, `tokio::time::sleep_until` and
+/// tokio's TCP sockets. Every method must run within a tokio runtime.
+///
+/// ```
+/// use runtime_tokio::{Driver, Tokio};
+/// use runtime_tokio::engineio_proto::{Config, Server};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // `Driver::new` uses `Tokio::default()`; the same, spelled out:
+/// let driver: Driver<Server> = Driver::with_runtime(Tokio, Server::new(Config::default()), |_, _, _| {});
+/// # let _ = driver;
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    type Sleep = tokio::time::Sleep;
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+    type Io = TokioIo<TcpStream>;
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(task);
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        tokio::time::sleep_until(deadline.into())
+    }
+
+    fn listener(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        TcpListener::from_std(listener)
+    }
+
+    async fn accept(&self, listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        listener.accept().await
+    }
+
+    fn io(&self, stream: TcpStream, nodelay: bool) -> TokioIo<TcpStream> {
+        // Failing to set it leaves a working, slower connection.
+        let _ = stream.set_nodelay(nodelay);
+        TokioIo::new(stream)
+    }
+}
+
+/// Binds a TCP listener on `addr` with a backlog of 1024 and address reuse.
+/// An IPv6 wildcard address also accepts IPv4 where the system allows it.
+///
+/// Must be called within a tokio runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let listener = runtime_tokio::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+/// assert_ne!(listener.local_addr().unwrap().port(), 0);
+/// # }
+/// ```
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    Tokio.listener(runtime_hyper::bind_std(addr)?)
+}
+
+/// Binds `addr` (see [`bind`]) and serves every connection with `route`.
+/// Returns only if binding fails.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
+/// runtime_tokio::listen(driver, "127.0.0.1:3201".parse().unwrap()).await.unwrap();
+/// # }
+/// ```
+pub async fn listen(route: impl Route, addr: SocketAddr) -> io::Result<()> {
+    runtime_hyper::listen(Tokio, route, addr).await
+}
+
+/// Accepts connections on `listener` forever, each on a task of its own,
+/// with `TCP_NODELAY` on.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
+/// let listener = runtime_tokio::bind("127.0.0.1:3201".parse().unwrap()).unwrap();
+/// runtime_tokio::serve(driver, listener).await;
+/// # }
+/// ```
+pub async fn serve(route: impl Route, listener: TcpListener) {
+    serve_with(route, listener, ConnectionOptions::default()).await;
+}
+
+/// [`serve`] with explicit [`ConnectionOptions`] (`TCP_NODELAY` off, ...).
+///
+/// ```no_run
+/// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
+/// use runtime_tokio::ConnectionOptions;
+///
+/// let listener = runtime_tokio::bind("127.0.0.1:3201".parse().unwrap()).unwrap();
+/// let options = ConnectionOptions { nodelay: false, ..Default::default() };
+/// runtime_tokio::serve_with(driver, listener, options).await;
+/// # }
+/// ```
+pub async fn serve_with(route: impl Route, listener: TcpListener, options: ConnectionOptions) {
+    runtime_hyper::serve(Tokio, route, listener, options).await;
+}
+
+/// Serves one connection accepted elsewhere as HTTP/1.1 until it closes
+/// (`TCP_NODELAY` on): requests `route` matches go to it, others get 404.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3201").await.unwrap();
+/// let (stream, remote) = listener.accept().await.unwrap();
+/// runtime_tokio::serve_connection(&driver, stream, remote).await;
+/// # }
+/// ```
+pub async fn serve_connection(route: &impl Route, stream: TcpStream, remote: SocketAddr) {
+    let io = Tokio.io(stream, ConnectionOptions::default().nodelay);
+    runtime_hyper::serve_connection(RuntimeTimer(Tokio), route, io, remote).await;
+}
+
+/// Starts `io` on tokio with `config` and returns the driver to serve
+/// (see [`listen`], [`serve`] or the [`Route`] trait). An all-zero engine
+/// seed is replaced by one from the OS, and the handshake wall clock reads
+/// the system time.
+///
+/// Must be called within a tokio runtime.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let io = runtime_tokio::socketio_async::SocketIo::new();
+/// let driver = runtime_tokio::serve_io(&io, Default::default());
+/// driver.listen("127.0.0.1:3201".parse().unwrap()).await
+/// # }
+/// ```
+pub fn serve_io(io: &SocketIo, config: socketio_proto::Config) -> Driver<socketio_proto::Server> {
+    runtime_hyper::serve_io(io, config, Tokio)
+}

@@ -4,19 +4,20 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use async_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 use bytes::Bytes;
 use engineio_proto::{Frame, Str};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
 use crate::core::Core;
 use crate::driver::{Reply, Watch};
+use crate::io::HyperIo;
+use crate::runtime::{Either, Runtime, race, timeout, yield_now};
 
 /// How much larger than `max_http_buffer_size` a message may be before the
 /// WebSocket layer refuses it: messages a little too large reach the core,
@@ -30,7 +31,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Messages handled in a row before giving other tasks a turn.
 const READS_PER_TURN: u32 = 64;
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type Ws = WebSocketStream<HyperIo<Upgraded>>;
 
 /// tungstenite's read buffer, allocated up front for every connection: what
 /// one read call takes at most. Small, because an idle connection keeps it
@@ -52,21 +53,49 @@ pub(crate) fn config(max: usize) -> WebSocketConfig {
         .max_frame_size(Some(limit))
 }
 
+/// What woke the WebSocket task.
+enum Wake {
+    /// A message (or the end) from the peer.
+    Read(Option<Result<Message, Error>>),
+    /// Outputs from the core (`None`: the slot is gone).
+    Write(Option<VecDeque<Reply>>),
+}
+
 /// Serves an accepted WebSocket until it closes. `watch` reports it to the
 /// core as failed if this task ends any other way.
-pub(crate) async fn serve<C: Core>(watch: Watch<C>, upgrade: OnUpgrade, config: WebSocketConfig) {
+pub(crate) async fn serve<C: Core, R: Runtime>(
+    watch: Watch<C, R>,
+    upgrade: OnUpgrade,
+    config: WebSocketConfig,
+) {
     let Ok(upgraded) = upgrade.await else {
         // The upgrade never completed: dropping `watch` reports it.
         return;
     };
     let mut ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        WebSocketStream::from_raw_socket(HyperIo::new(upgraded), Role::Server, Some(config)).await;
     let shared = watch.shared().clone();
+    let runtime = shared.runtime.clone();
     let id = watch.id();
     let mut reads_in_a_row = 0;
+    // Which side is polled first alternates, so that neither a flood of
+    // incoming messages nor a flood of outputs starves the other.
+    let mut writes_first = false;
     loop {
-        tokio::select! {
-            incoming = ws.next() => {
+        writes_first = !writes_first;
+        let wake = if writes_first {
+            match race(shared.next_batch(id), ws.next()).await {
+                Either::Left(batch) => Wake::Write(batch),
+                Either::Right(incoming) => Wake::Read(incoming),
+            }
+        } else {
+            match race(ws.next(), shared.next_batch(id)).await {
+                Either::Left(incoming) => Wake::Read(incoming),
+                Either::Right(batch) => Wake::Write(batch),
+            }
+        };
+        match wake {
+            Wake::Read(incoming) => {
                 let frame = match incoming {
                     Some(Ok(Message::Text(text))) => {
                         Frame::Text(Str::from_utf8_lossy(Bytes::from(text)))
@@ -77,7 +106,7 @@ pub(crate) async fn serve<C: Core>(watch: Watch<C>, upgrade: OnUpgrade, config: 
                     Some(Ok(Message::Close(_))) | None => {
                         watch.finish(|core, now, id| core.handle_ws_closed(now, id, false));
                         // Completes the closing handshake tungstenite started.
-                        let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(None)).await;
+                        let _ = timeout(&runtime, CLOSE_GRACE, ws.close(None)).await;
                         return;
                     }
                     Some(Err(error)) => {
@@ -85,7 +114,7 @@ pub(crate) async fn serve<C: Core>(watch: Watch<C>, upgrade: OnUpgrade, config: 
                         if let Error::Capacity(_) = error {
                             // 1009 "message too big", as the WebSocket layer of
                             // the official server answers.
-                            close(&mut ws, 1009).await;
+                            close(&runtime, &mut ws, 1009).await;
                         }
                         return;
                     }
@@ -94,21 +123,22 @@ pub(crate) async fn serve<C: Core>(watch: Watch<C>, upgrade: OnUpgrade, config: 
                 reads_in_a_row += 1;
                 if reads_in_a_row >= READS_PER_TURN {
                     reads_in_a_row = 0;
-                    tokio::task::yield_now().await;
+                    yield_now().await;
                 }
             }
-            batch = shared.next_batch(id) => {
+            Wake::Write(batch) => {
                 reads_in_a_row = 0;
                 let Some(batch) = batch else {
                     // Only this task forgets the slot; nothing left to serve.
                     return;
                 };
-                let written = tokio::select! {
-                    written = write_batch(&mut ws, batch) => written,
-                    // The core gave up on this WebSocket while a write was
-                    // stuck (a peer that does not read): stop writing.
-                    () = shared.close_requested(id) => Written::Abandoned,
-                };
+                let written =
+                    match race(write_batch(&mut ws, batch), shared.close_requested(id)).await {
+                        Either::Left(written) => written,
+                        // The core gave up on this WebSocket while a write was
+                        // stuck (a peer that does not read): stop writing.
+                        Either::Right(()) => Written::Abandoned,
+                    };
                 match written {
                     Written::Flushed => {
                         shared.with(|d, now| d.core().handle_ws_flushed(now, id));
@@ -116,7 +146,7 @@ pub(crate) async fn serve<C: Core>(watch: Watch<C>, upgrade: OnUpgrade, config: 
                     Written::Close(code) => {
                         // The core already forgot this WebSocket.
                         watch.finish(|_, _, _| {});
-                        close(&mut ws, code).await;
+                        close(&runtime, &mut ws, code).await;
                         return;
                     }
                     Written::Abandoned => {
@@ -166,12 +196,12 @@ async fn write_batch(ws: &mut Ws, batch: VecDeque<Reply>) -> Written {
 
 /// Sends a close frame with `code` (after what is already written), within
 /// [`CLOSE_GRACE`]; the connection is dropped after it either way.
-async fn close(ws: &mut Ws, code: u16) {
+async fn close<R: Runtime>(runtime: &R, ws: &mut Ws, code: u16) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: Utf8Bytes::default(),
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+    let _ = timeout(runtime, CLOSE_GRACE, ws.close(Some(frame))).await;
 }
 
 /// A core frame as a WebSocket message.

@@ -22,6 +22,7 @@ use tower_service::Service;
 
 use crate::core::Core;
 use crate::driver::Driver;
+use crate::runtime::Runtime;
 
 /// Puts a [`Driver`] in front of a service: `ServiceBuilder::layer`,
 /// axum's `Router::layer`, or [`Layer::layer`] by hand.
@@ -31,38 +32,20 @@ use crate::driver::Driver;
 /// there; with axum, a `map_request` middleware can copy it out of
 /// `ConnectInfo<SocketAddr>` (runtime-tokio's `examples/axum.rs` does).
 ///
-/// # Example: axum routes beside Socket.IO
-///
-/// ```no_run
-/// use axum::{Router, routing::get};
-/// use runtime_tokio::socketio_async::SocketIo;
-/// use runtime_tokio::socketio_proto::Config;
-/// use runtime_tokio::{SocketIoLayer, serve_io};
-///
-/// # async fn run() -> std::io::Result<()> {
-/// let io = SocketIo::new();
-/// io.on_connection(|socket| async move {
-///     let _ = socket.emit("hello", ("from Rust",));
-/// });
-/// let app = Router::new()
-///     .route("/", get(|| async { "axum's own route" }))
-///     .layer(SocketIoLayer::new(serve_io(&io, Config::default())));
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// axum::serve(listener, app).await
-/// # }
-/// ```
-pub struct SocketIoLayer<C: Core> {
-    driver: Driver<C>,
+/// Each binding names it for its runtime, with an example:
+/// `runtime_tokio::SocketIoLayer` mounts the server in axum.
+pub struct SocketIoLayer<C: Core, R: Runtime> {
+    driver: Driver<C, R>,
 }
 
-impl<C: Core> SocketIoLayer<C> {
+impl<C: Core, R: Runtime> SocketIoLayer<C, R> {
     /// A layer that serves `driver`'s path.
-    pub fn new(driver: Driver<C>) -> Self {
+    pub fn new(driver: Driver<C, R>) -> Self {
         Self { driver }
     }
 }
 
-impl<C: Core> Clone for SocketIoLayer<C> {
+impl<C: Core, R: Runtime> Clone for SocketIoLayer<C, R> {
     fn clone(&self) -> Self {
         Self {
             driver: self.driver.clone(),
@@ -70,7 +53,7 @@ impl<C: Core> Clone for SocketIoLayer<C> {
     }
 }
 
-impl<C: Core> std::fmt::Debug for SocketIoLayer<C> {
+impl<C: Core, R: Runtime> std::fmt::Debug for SocketIoLayer<C, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketIoLayer")
             .field("driver", &self.driver)
@@ -78,8 +61,8 @@ impl<C: Core> std::fmt::Debug for SocketIoLayer<C> {
     }
 }
 
-impl<C: Core, S> Layer<S> for SocketIoLayer<C> {
-    type Service = SocketIoService<C, S>;
+impl<C: Core, R: Runtime, S> Layer<S> for SocketIoLayer<C, R> {
+    type Service = SocketIoService<C, R, S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         SocketIoService {
@@ -92,12 +75,12 @@ impl<C: Core, S> Layer<S> for SocketIoLayer<C> {
 /// The service a [`SocketIoLayer`] makes: the core's requests to the
 /// driver, the rest to `inner`. Its response body is the driver's
 /// [`Full`] body or the inner service's, as [`Either`].
-pub struct SocketIoService<C: Core, S> {
-    driver: Driver<C>,
+pub struct SocketIoService<C: Core, R: Runtime, S> {
+    driver: Driver<C, R>,
     inner: S,
 }
 
-impl<C: Core, S: Clone> Clone for SocketIoService<C, S> {
+impl<C: Core, R: Runtime, S: Clone> Clone for SocketIoService<C, R, S> {
     fn clone(&self) -> Self {
         Self {
             driver: self.driver.clone(),
@@ -106,7 +89,7 @@ impl<C: Core, S: Clone> Clone for SocketIoService<C, S> {
     }
 }
 
-impl<C: Core, S> std::fmt::Debug for SocketIoService<C, S> {
+impl<C: Core, R: Runtime, S> std::fmt::Debug for SocketIoService<C, R, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketIoService")
             .field("driver", &self.driver)
@@ -117,9 +100,10 @@ impl<C: Core, S> std::fmt::Debug for SocketIoService<C, S> {
 /// The future of a [`SocketIoService`] call.
 pub type ServiceFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
-impl<C, S, ReqBody, ResBody> Service<http::Request<ReqBody>> for SocketIoService<C, S>
+impl<C, R, S, ReqBody, ResBody> Service<http::Request<ReqBody>> for SocketIoService<C, R, S>
 where
     C: Core,
+    R: Runtime,
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Body + Unpin + Send + 'static,
@@ -157,9 +141,10 @@ where
 
 /// The driver on its own as a tower service (no inner service): requests
 /// outside its path get `404`.
-impl<C, B> Service<http::Request<B>> for Driver<C>
+impl<C, R, B> Service<http::Request<B>> for Driver<C, R>
 where
     C: Core,
+    R: Runtime,
     B: Body + Unpin + Send + 'static,
     B::Data: Send,
 {

@@ -13,12 +13,13 @@ use http_body_util::{BodyExt, Full};
 
 use crate::core::Core;
 use crate::driver::{Driver, Reply, Watch, Watched};
+use crate::runtime::Runtime;
 use crate::ws;
 
 /// The response type of the driver's HTTP handler.
 pub type HttpResponse = http::Response<Full<Bytes>>;
 
-impl<C: Core> Driver<C> {
+impl<C: Core, R: Runtime> Driver<C, R> {
     /// Serves one HTTP request for the core's path (see
     /// [`matches`](Driver::matches)): the core decides everything, this only
     /// moves bytes. A WebSocket upgrade the core accepts is answered `101`
@@ -64,7 +65,9 @@ impl<C: Core> Driver<C> {
                         Some((on_upgrade, Some(accept))) => {
                             watch.set(Watched::WebSocket);
                             let config = ws::config(self.shared.config.max_http_buffer_size);
-                            tokio::spawn(ws::serve(watch, on_upgrade, config));
+                            self.shared
+                                .runtime
+                                .spawn(ws::serve(watch, on_upgrade, config));
                             switching_protocols(&accept, &headers)
                         }
                         // Not a valid WebSocket handshake (no key, another
@@ -139,7 +142,7 @@ fn accept_key(headers: &HeaderMap) -> Option<String> {
     let version = headers.get(header::SEC_WEBSOCKET_VERSION)?;
     let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
     (version.as_bytes() == b"13" && !key.is_empty())
-        .then(|| tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
+        .then(|| async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }
 
 /// Reads a POST body up to `limit + 1` bytes: enough for the core to tell

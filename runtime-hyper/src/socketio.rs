@@ -7,30 +7,31 @@ use socketio_async::{Backend, EventSink, SocketIo, Task};
 use socketio_proto::{Config, Server};
 
 use crate::driver::Driver;
+use crate::runtime::Runtime;
 
 /// The driver of a Socket.IO core, as the async API's [`Backend`].
-struct TokioBackend {
-    driver: Driver<Server>,
+struct DriverBackend<R: Runtime> {
+    driver: Driver<Server, R>,
 }
 
-impl Backend for TokioBackend {
+impl<R: Runtime> Backend for DriverBackend<R> {
     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
         self.driver.act(|core, now| action(core, now));
     }
 
     fn spawn(&self, task: Task) {
-        tokio::spawn(task);
+        self.driver.runtime().spawn(task);
     }
 }
 
-/// Starts `io` on tokio with `config` and returns the driver to serve
+/// Starts `io` on `runtime` with `config` and returns the driver to serve
 /// (see [`listen`](crate::listen), [`serve`](crate::serve) or the
 /// [`Route`](crate::Route) trait). What the config leaves to the runtime is
 /// filled in here: an all-zero engine seed is replaced by one from the OS,
 /// and the handshake wall clock reads the system time.
 ///
-/// Must be called within a tokio runtime.
-pub fn serve_io(io: &SocketIo, mut config: Config) -> Driver<Server> {
+/// Handlers run on tasks spawned through `runtime`.
+pub fn serve_io<R: Runtime>(io: &SocketIo, mut config: Config, runtime: R) -> Driver<Server, R> {
     if config.engine.seed == [0; 32] {
         config.engine.seed = random_seed();
     }
@@ -44,12 +45,12 @@ pub fn serve_io(io: &SocketIo, mut config: Config) -> Driver<Server> {
     let core = io.build_core(config);
     let sink: Arc<OnceLock<EventSink>> = Arc::new(OnceLock::new());
     let hook_sink = sink.clone();
-    let driver = Driver::new(core, move |_core: &mut Server, _now, event| {
+    let driver = Driver::with_runtime(runtime, core, move |_core: &mut Server, _now, event| {
         if let Some(sink) = hook_sink.get() {
             sink.push(event);
         }
     });
-    let events = io.attach(Arc::new(TokioBackend {
+    let events = io.attach(Arc::new(DriverBackend {
         driver: driver.clone(),
     }));
     let _ = sink.set(events);
@@ -57,6 +58,15 @@ pub fn serve_io(io: &SocketIo, mut config: Config) -> Driver<Server> {
 }
 
 /// 32 bytes from the OS, for id generators.
+///
+/// ```
+/// assert_ne!(runtime_hyper::random_seed(), runtime_hyper::random_seed());
+/// ```
+///
+/// # Panics
+///
+/// If the OS has no randomness to give: serving guessable session ids is
+/// worse than not starting.
 pub fn random_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     // Without OS randomness there is no safe session id; failing loudly at

@@ -12,9 +12,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use engineio_proto::{Config, Frame, Headers, Output, RequestId, Response};
-use tokio::sync::Notify;
 
 use crate::core::Core;
+use crate::runtime::{Either, Notify, Runtime, race};
 
 /// The application's hook for the core's events. It runs under the driver's
 /// lock with the core at hand, so it may act at once (send, close, answer
@@ -22,17 +22,20 @@ use crate::core::Core;
 pub type EventHook<C> =
     Box<dyn FnMut(&mut C, Instant, <C as engineio_proto::Endpoint>::Event) + Send>;
 
-/// Serves one sans-IO [`Core`] over tokio: cheap to clone, every clone
-/// drives the same core.
+/// Serves one sans-IO [`Core`] on the [`Runtime`] `R`: cheap to clone,
+/// every clone drives the same core.
 ///
 /// The core sits behind a mutex held only for synchronous calls, never
 /// across an `.await`. One timer task sleeps until the core's next deadline
 /// for the whole server; connections have no timers of their own.
-pub struct Driver<C: Core> {
-    pub(crate) shared: Arc<Shared<C>>,
+///
+/// A binding names it with its runtime filled in (`runtime_tokio::Driver<C>`
+/// is `Driver<C, Tokio>`).
+pub struct Driver<C: Core, R: Runtime> {
+    pub(crate) shared: Arc<Shared<C, R>>,
 }
 
-impl<C: Core> Clone for Driver<C> {
+impl<C: Core, R: Runtime> Clone for Driver<C, R> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
@@ -40,7 +43,7 @@ impl<C: Core> Clone for Driver<C> {
     }
 }
 
-impl<C: Core> std::fmt::Debug for Driver<C> {
+impl<C: Core, R: Runtime> std::fmt::Debug for Driver<C, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("path", &self.shared.config.path)
@@ -48,16 +51,29 @@ impl<C: Core> std::fmt::Debug for Driver<C> {
     }
 }
 
-impl<C: Core> Driver<C> {
-    /// A driver for `core`; `on_event` receives every event the core gives.
+impl<C: Core, R: Runtime + Default> Driver<C, R> {
+    /// A driver for `core` on the default value of its runtime; `on_event`
+    /// receives every event the core gives.
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime, as [`tokio::spawn`] does: the driver spawns
-    /// its timer task here.
+    /// Where the runtime cannot spawn (tokio: outside a tokio runtime): the
+    /// driver spawns its timer task here.
     pub fn new(core: C, on_event: impl FnMut(&mut C, Instant, C::Event) + Send + 'static) -> Self {
+        Self::with_runtime(R::default(), core, on_event)
+    }
+}
+
+impl<C: Core, R: Runtime> Driver<C, R> {
+    /// A driver for `core` that spawns its tasks through `runtime`;
+    /// `on_event` receives every event the core gives.
+    pub fn with_runtime(
+        runtime: R,
+        core: C,
+        on_event: impl FnMut(&mut C, Instant, C::Event) + Send + 'static,
+    ) -> Self {
         let config = core.engine_config().clone();
-        let wake_timer = Arc::new(Notify::new());
+        let wake_timer = Arc::new(Notify::default());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 core,
@@ -69,14 +85,24 @@ impl<C: Core> Driver<C> {
             }),
             config,
             wake_timer: Arc::clone(&wake_timer),
+            runtime: runtime.clone(),
         });
-        tokio::spawn(run_timer(Arc::downgrade(&shared), wake_timer));
+        runtime.spawn(run_timer(
+            Arc::downgrade(&shared),
+            runtime.clone(),
+            wake_timer,
+        ));
         Self { shared }
+    }
+
+    /// The runtime this driver spawns its tasks on.
+    pub fn runtime(&self) -> &R {
+        &self.shared.runtime
     }
 
     /// Runs an application action on the core (send, close, shutdown...),
     /// then carries out what it asked for.
-    pub fn act<R>(&self, action: impl FnOnce(&mut C, Instant) -> R) -> R {
+    pub fn act<T>(&self, action: impl FnOnce(&mut C, Instant) -> T) -> T {
         self.shared.with(|d, now| action(d.core(), now))
     }
 
@@ -87,17 +113,18 @@ impl<C: Core> Driver<C> {
 }
 
 /// What every task of the driver shares.
-pub(crate) struct Shared<C: Core> {
+pub(crate) struct Shared<C: Core, R: Runtime> {
     state: Mutex<State<C>>,
     /// The core's configuration as it was at start (read-only).
     pub(crate) config: Config,
     wake_timer: Arc<Notify>,
+    pub(crate) runtime: R,
 }
 
-impl<C: Core> Drop for Shared<C> {
+impl<C: Core, R: Runtime> Drop for Shared<C, R> {
     fn drop(&mut self) {
         // The timer task holds only a weak reference: wake it so it ends.
-        self.wake_timer.notify_one();
+        self.wake_timer.notify();
     }
 }
 
@@ -130,11 +157,11 @@ pub(crate) enum Reply {
     WsClose(u16),
 }
 
-impl<C: Core> Shared<C> {
+impl<C: Core, R: Runtime> Shared<C, R> {
     /// Locks the state, runs `f` with the current time, then drives the
     /// core. A panic in an event hook poisons the lock; the state is still
     /// consistent between two core calls, so it is used as it is.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driven<'_, C>, Instant) -> R) -> R {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Driven<'_, C>, Instant) -> T) -> T {
         let mut guard = self.lock();
         // Read under the lock, so that `now` only moves forward.
         let now = Instant::now().max(guard.last_now);
@@ -278,7 +305,7 @@ impl<C: Core> State<C> {
         };
         if earlier {
             self.armed = next;
-            self.wake_timer.notify_one();
+            self.wake_timer.notify();
         }
     }
 
@@ -313,15 +340,15 @@ impl<C: Core> State<C> {
 }
 
 /// How late the timer task may wake and still hand the core the deadline it
-/// slept until as `now`. tokio's timer wakes up to a tick (1 ms) late plus
-/// scheduling; the core's timers chain (a ping timeout counts from the
+/// slept until as `now`. Timers wake up to a tick (1 ms with tokio) late
+/// plus scheduling; the core's timers chain (a ping timeout counts from the
 /// ping), so without this every heartbeat would drift by that lateness.
 const TIMER_SLACK: Duration = Duration::from_millis(3);
 
 /// The one timer task: sleeps until the core's next deadline, or until woken
 /// because it moved earlier, then lets the core act. It holds the driver
 /// only weakly, and ends once the driver is gone.
-async fn run_timer<C: Core>(shared: Weak<Shared<C>>, wake: Arc<Notify>) {
+async fn run_timer<C: Core, R: Runtime>(shared: Weak<Shared<C, R>>, runtime: R, wake: Arc<Notify>) {
     loop {
         let deadline = {
             let Some(shared) = shared.upgrade() else {
@@ -339,14 +366,12 @@ async fn run_timer<C: Core>(shared: Weak<Shared<C>>, wake: Arc<Notify>) {
             state.armed = next;
             next
         };
+        let notified = poll_fn(|cx| wake.poll_notified(cx));
         match deadline {
-            Some(at) => {
-                tokio::select! {
-                    () = tokio::time::sleep_until(at.into()) => {}
-                    () = wake.notified() => {}
-                }
-            }
-            None => wake.notified().await,
+            Some(at) => match race(runtime.sleep_until(at), notified).await {
+                Either::Left(()) | Either::Right(()) => {}
+            },
+            None => notified.await,
         }
     }
 }
@@ -354,8 +379,8 @@ async fn run_timer<C: Core>(shared: Weak<Shared<C>>, wake: Arc<Notify>) {
 /// Reports a request or WebSocket to the core as gone when its task ends
 /// without saying how (the client went away, the task was cancelled, a
 /// panic), and forgets its slot.
-pub(crate) struct Watch<C: Core> {
-    shared: Arc<Shared<C>>,
+pub(crate) struct Watch<C: Core, R: Runtime> {
+    shared: Arc<Shared<C, R>>,
     id: RequestId,
     kind: Option<Watched>,
 }
@@ -369,8 +394,8 @@ pub(crate) enum Watched {
     WebSocket,
 }
 
-impl<C: Core> Watch<C> {
-    pub(crate) fn new(shared: Arc<Shared<C>>, id: RequestId, kind: Watched) -> Self {
+impl<C: Core, R: Runtime> Watch<C, R> {
+    pub(crate) fn new(shared: Arc<Shared<C, R>>, id: RequestId, kind: Watched) -> Self {
         Self {
             shared,
             id,
@@ -378,7 +403,7 @@ impl<C: Core> Watch<C> {
         }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared<C>> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<C, R>> {
         &self.shared
     }
 
@@ -410,7 +435,7 @@ impl<C: Core> Watch<C> {
     }
 }
 
-impl<C: Core> Drop for Watch<C> {
+impl<C: Core, R: Runtime> Drop for Watch<C, R> {
     fn drop(&mut self) {
         let id = self.id;
         let kind = self.kind.take();

@@ -1,0 +1,76 @@
+//! The hyper + WebSocket driver shared by the runtime bindings
+//! (`runtime-tokio`, `runtime-async-std`).
+//!
+//! It holds no protocol logic: it accepts connections, speaks HTTP/1.1
+//! (hyper) and WebSocket (tungstenite through async-tungstenite, over
+//! futures-io), hands every request, body, message, flush and close to a
+//! sans-IO [`Core`] (an [`engineio_proto::Server`], or the Socket.IO core
+//! that owns one), carries out the core's outputs, and sleeps until its
+//! next deadline. It reaches an executor, timers and sockets only through
+//! the [`Runtime`] trait, which each binding implements in a few lines; a
+//! binding adds nothing else but its own names for these items.
+//!
+//! # How it drives the core
+//!
+//! * One [`Driver`] serves one core, kept behind a mutex that is held only
+//!   for synchronous calls, never across an `.await`. Each lock: read the
+//!   clock, feed the core, then drain every output (routed by
+//!   [`RequestId`](engineio_proto::RequestId) to the task that owns that
+//!   request or WebSocket) and every event (handed to the application's
+//!   hook, which may act on the core at once).
+//! * HTTP: a request whose path the core serves becomes an
+//!   [`engineio_proto::Request`]; the task then carries out what the core
+//!   answers: a response, a body read (at most `limit + 1` bytes), or a
+//!   WebSocket upgrade. A client that drops a request the core holds (a
+//!   long-poll) is reported with `handle_request_closed`.
+//! * WebSocket: one task per connection reads messages into the core and
+//!   writes what the core hands out, in order, reporting each flushed batch
+//!   with `handle_ws_flushed`; closes go both ways. Its read buffer is
+//!   1 KiB, so an idle connection holds little.
+//! * Time: a single timer task for the whole server sleeps until
+//!   `poll_timeout` and is woken (a waker-based notification, no
+//!   runtime's channel) when the deadline moves earlier; every lock also
+//!   checks the clock, so a late timer never delays the core.
+//!
+//! # Example: an Engine.IO echo server on a binding's runtime
+//!
+//! ```no_run
+//! use runtime_hyper::{Driver, Runtime};
+//! use runtime_hyper::engineio_proto::{Config, Event, Message, Server};
+//!
+//! async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
+//!     let server = Server::new(Config::default());
+//!     let driver = Driver::with_runtime(runtime, server, |server: &mut Server, _now, event| {
+//!         if let Event::Message { sid, data } = event {
+//!             // A full queue closes the session; the hook has nothing to add.
+//!             let _ = server.send(sid.as_str(), Message::from_data(&data));
+//!         }
+//!     });
+//!     driver.listen("127.0.0.1:3000".parse().unwrap()).await
+//! }
+//! ```
+
+mod core;
+mod driver;
+mod http;
+mod io;
+mod net;
+mod runtime;
+mod socketio;
+mod tower;
+mod ws;
+
+pub use crate::core::Core;
+pub use crate::driver::{Driver, EventHook};
+pub use crate::http::HttpResponse;
+pub use crate::io::FuturesIo;
+pub use crate::net::{
+    BACKLOG, ConnectionOptions, Or, Route, bind_std, listen, serve, serve_connection,
+};
+pub use crate::runtime::{Runtime, RuntimeTimer};
+pub use crate::socketio::{random_seed, serve_io};
+pub use crate::tower::{ServiceFuture, SocketIoLayer, SocketIoService};
+pub use engineio_proto;
+pub use hyper;
+pub use socketio_async;
+pub use socketio_proto;

@@ -1,0 +1,217 @@
+//! The listener: bind with a deep backlog, accept, and serve each connection
+//! as HTTP/1.1 with upgrades, on any [`Runtime`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::StatusCode;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::core::Core;
+use crate::driver::Driver;
+use crate::http::{HttpResponse, empty};
+use crate::runtime::{Runtime, RuntimeTimer, yield_now};
+
+/// Connections the kernel keeps waiting for `accept`: a burst of clients
+/// queues instead of being refused.
+pub const BACKLOG: i32 = 1024;
+
+/// How long to pause after a failed `accept` (out of file descriptors...)
+/// rather than spin on it.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// How connections are served.
+///
+/// ```
+/// let options = runtime_hyper::ConnectionOptions {
+///     nodelay: false,
+///     ..Default::default()
+/// };
+/// assert!(runtime_hyper::ConnectionOptions::default().nodelay);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// `TCP_NODELAY` on accepted connections (default on): small messages
+    /// (an Engine.IO packet is often a few bytes) go out at once rather
+    /// than wait for the peer's ACK.
+    pub nodelay: bool,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        Self { nodelay: true }
+    }
+}
+
+/// Binds a non-blocking standard TCP listener on `addr` with a backlog of
+/// [`BACKLOG`] (1024) and address reuse, for a runtime to register (see
+/// [`Runtime::listener`]). An IPv6 wildcard address also accepts IPv4
+/// where the system allows it.
+///
+/// ```
+/// let listener = runtime_hyper::bind_std("127.0.0.1:0".parse().unwrap()).unwrap();
+/// assert_ne!(listener.local_addr().unwrap().port(), 0);
+/// ```
+pub fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // Dual stack where the system allows it; IPv6 only otherwise.
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Serves some request targets: a [`Driver`], or several tried in order
+/// ([`Or`]). Requests no route matches get 404.
+pub trait Route: Clone + Send + Sync + 'static {
+    /// Whether this route serves `target` (path and query).
+    fn matches(&self, target: &str) -> bool;
+
+    /// Serves a request whose target [`matches`](Route::matches).
+    fn call(
+        &self,
+        request: http::Request<Incoming>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = HttpResponse> + Send;
+}
+
+impl<C: Core, R: Runtime> Route for Driver<C, R> {
+    fn matches(&self, target: &str) -> bool {
+        Driver::matches(self, target)
+    }
+
+    fn call(
+        &self,
+        request: http::Request<Incoming>,
+        remote: SocketAddr,
+    ) -> impl Future<Output = HttpResponse> + Send {
+        self.handle(request, Some(remote))
+    }
+}
+
+/// Two routes on one listener: `A` first, then `B` (the conformance
+/// fixture's `/engine.io/` and `/socket.io/`).
+#[derive(Debug, Clone)]
+pub struct Or<A, B>(pub A, pub B);
+
+impl<A: Route, B: Route> Route for Or<A, B> {
+    fn matches(&self, target: &str) -> bool {
+        self.0.matches(target) || self.1.matches(target)
+    }
+
+    async fn call(&self, request: http::Request<Incoming>, remote: SocketAddr) -> HttpResponse {
+        let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        if self.0.matches(target) {
+            self.0.call(request, remote).await
+        } else {
+            self.1.call(request, remote).await
+        }
+    }
+}
+
+/// Binds `addr` (see [`bind_std`]) and serves every connection with
+/// `route` on `runtime`. Returns only if binding fails.
+pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr) -> io::Result<()> {
+    let listener = runtime.listener(bind_std(addr)?)?;
+    serve(runtime, route, listener, ConnectionOptions::default()).await;
+    Ok(())
+}
+
+/// Accepts connections on `listener` forever, each served with `route` on
+/// a task of its own.
+pub async fn serve<R: Runtime>(
+    runtime: R,
+    route: impl Route,
+    listener: R::Listener,
+    options: ConnectionOptions,
+) {
+    loop {
+        match runtime.accept(&listener).await {
+            Ok((stream, remote)) => {
+                let io = runtime.io(stream, options.nodelay);
+                let route = route.clone();
+                let timer = RuntimeTimer(runtime.clone());
+                runtime.spawn(async move { serve_connection(timer, &route, io, remote).await });
+                // Let the new connection run before accepting the next
+                // one: an executor that runs the task spawned last first
+                // (tokio) would serve two clients that connect back to
+                // back in the reverse order.
+                yield_now().await;
+            }
+            Err(_) => {
+                runtime
+                    .sleep_until(std::time::Instant::now() + ACCEPT_ERROR_PAUSE)
+                    .await
+            }
+        }
+    }
+}
+
+/// Serves one connection (any byte stream hyper can read and write) as
+/// HTTP/1.1 until it closes: requests `route` matches go to it, others get
+/// 404. `timer` times out clients that send their headers too slowly (see
+/// [`RuntimeTimer`]).
+pub async fn serve_connection<T, I>(timer: T, route: &impl Route, io: I, remote: SocketAddr)
+where
+    T: hyper::rt::Timer + Send + Sync + 'static,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let route = route.clone();
+    let service = service_fn(move |request: http::Request<Incoming>| {
+        let route = route.clone();
+        async move {
+            let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+            let response = if route.matches(target) {
+                route.call(request, remote).await
+            } else {
+                empty(StatusCode::NOT_FOUND)
+            };
+            Ok::<_, Infallible>(response)
+        }
+    });
+    // A connection that fails mid-request has nothing left to answer;
+    // the requests it held were reported to the core when dropped.
+    let _ = http1::Builder::new()
+        .timer(timer)
+        .serve_connection(io, service)
+        .with_upgrades()
+        .await;
+}
+
+impl<C: Core, R: Runtime> Driver<C, R> {
+    /// Binds `addr` (see [`bind_std`]) and serves every connection on this
+    /// driver's runtime. Returns only if binding fails.
+    pub async fn listen(self, addr: SocketAddr) -> io::Result<()> {
+        listen(self.runtime().clone(), self, addr).await
+    }
+
+    /// Accepts connections on `listener` forever, each on a task of its own.
+    pub async fn serve(self, listener: R::Listener) {
+        serve(
+            self.runtime().clone(),
+            self,
+            listener,
+            ConnectionOptions::default(),
+        )
+        .await;
+    }
+
+    /// Serves one accepted connection as HTTP/1.1 until it closes, with
+    /// `TCP_NODELAY` on.
+    pub async fn serve_connection(&self, stream: R::Stream, remote: SocketAddr) {
+        let runtime = self.runtime().clone();
+        let io = runtime.io(stream, ConnectionOptions::default().nodelay);
+        serve_connection(RuntimeTimer(runtime), self, io, remote).await;
+    }
+}

@@ -1,0 +1,279 @@
+//! What a binding supplies: the [`Runtime`] trait (spawn, sleep, accept),
+//! and the few runtime-neutral pieces the driver builds on it (a
+//! waker-based notification, a race of two futures, a yield, hyper's timer).
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::{Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// How a binding reaches its executor, its timers and its sockets: the only
+/// things that differ between tokio, async-std and smol. Everything else
+/// (the driver, HTTP, WebSocket, the listener loop) is written once over it.
+///
+/// A runtime value is cheap to clone (a unit type, or a handle to an
+/// executor); a [`Driver`](crate::Driver) keeps one and spawns every task
+/// through it.
+///
+/// # Example: the shape of an implementation
+///
+/// ```
+/// use std::future::Future;
+/// use std::net::SocketAddr;
+/// use std::time::Instant;
+///
+/// /// A runtime that serves no sockets: enough for a driver fed by hand.
+/// #[derive(Clone, Default)]
+/// struct Manual;
+///
+/// /// A sleep that completes at once (a real runtime waits until then).
+/// struct Instantly;
+///
+/// impl Future for Instantly {
+///     type Output = ();
+///     fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+///         std::task::Poll::Ready(())
+///     }
+/// }
+///
+/// impl runtime_hyper::Runtime for Manual {
+///     type Sleep = Instantly;
+///     type Listener = std::net::TcpListener;
+///     type Stream = std::convert::Infallible;
+///     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
+///
+///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+///         drop(task); // a real runtime runs it
+///     }
+///     fn sleep_until(&self, _: Instant) -> Instantly {
+///         Instantly
+///     }
+///     fn listener(&self, listener: std::net::TcpListener) -> std::io::Result<Self::Listener> {
+///         Ok(listener)
+///     }
+///     async fn accept(&self, _: &Self::Listener) -> std::io::Result<(Self::Stream, SocketAddr)> {
+///         Err(std::io::ErrorKind::Unsupported.into())
+///     }
+///     fn io(&self, stream: Self::Stream, _nodelay: bool) -> Self::Io {
+///         match stream {}
+///     }
+/// }
+/// ```
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// What [`sleep_until`](Runtime::sleep_until) returns.
+    type Sleep: Future<Output = ()> + Send + Sync + 'static;
+    /// A bound TCP listener.
+    type Listener: Send + Sync + 'static;
+    /// An accepted TCP connection.
+    type Stream: Send + 'static;
+    /// An accepted connection as hyper reads and writes it.
+    type Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
+
+    /// Runs `task` to completion on the executor, detached.
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// A future that completes at `deadline` (at once if it passed).
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+
+    /// Registers a bound, non-blocking standard listener with the runtime.
+    fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;
+
+    /// Accepts the next connection.
+    fn accept(
+        &self,
+        listener: &Self::Listener,
+    ) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
+
+    /// Prepares an accepted connection for hyper, with `TCP_NODELAY` set as
+    /// asked (failing to set it is not an error: the connection still
+    /// works).
+    fn io(&self, stream: Self::Stream, nodelay: bool) -> Self::Io;
+}
+
+/// A single-permit, waker-based notification (the timer task's alarm): a
+/// [`notify`](Notify::notify) with nobody waiting is kept for the next
+/// wait, several collapse into one.
+#[derive(Debug, Default)]
+pub(crate) struct Notify {
+    state: Mutex<NotifyState>,
+}
+
+#[derive(Debug, Default)]
+struct NotifyState {
+    notified: bool,
+    waker: Option<Waker>,
+}
+
+impl Notify {
+    /// Wakes the waiter, or leaves a permit for the next wait.
+    pub(crate) fn notify(&self) {
+        let waker = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.notified = true;
+            state.waker.take()
+        };
+        // Woken outside the lock: a waker may run code that notifies again.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Completes once notified, taking the permit.
+    pub(crate) fn poll_notified(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if std::mem::take(&mut state.notified) {
+            Poll::Ready(())
+        } else {
+            if !state
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                state.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        }
+    }
+}
+
+/// Which of two raced futures completed first.
+#[derive(Debug)]
+pub(crate) enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls `left` then `right` until one completes; the other is dropped.
+pub(crate) async fn race<A: Future, B: Future>(left: A, right: B) -> Either<A::Output, B::Output> {
+    let mut left = pin!(left);
+    let mut right = pin!(right);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = left.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(out));
+        }
+        right.as_mut().poll(cx).map(Either::Right)
+    })
+    .await
+}
+
+/// Runs `future` for at most `limit`; `None` if the time ran out.
+pub(crate) async fn timeout<R: Runtime, F: Future>(
+    runtime: &R,
+    limit: Duration,
+    future: F,
+) -> Option<F::Output> {
+    match race(future, runtime.sleep_until(Instant::now() + limit)).await {
+        Either::Left(out) => Some(out),
+        Either::Right(()) => None,
+    }
+}
+
+/// Gives the executor a turn: pending once, after asking to be polled
+/// again.
+pub(crate) async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// hyper's timer (its header read timeout) on a [`Runtime`]'s sleeps, for
+/// [`serve_connection`](crate::serve_connection).
+///
+/// ```
+/// fn is_hyper_timer(_: &impl hyper::rt::Timer) {}
+/// # fn check<R: runtime_hyper::Runtime>(runtime: R) {
+/// is_hyper_timer(&runtime_hyper::RuntimeTimer(runtime));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeTimer<R>(pub R);
+
+/// A runtime's sleep as hyper wants it.
+struct HyperSleep<S>(Pin<Box<S>>);
+
+impl<S: Future<Output = ()>> Future for HyperSleep<S> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<S: Future<Output = ()> + Send + Sync + 'static> hyper::rt::Sleep for HyperSleep<S> {}
+
+impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(Instant::now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(HyperSleep(Box::pin(self.0.sleep_until(deadline))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn notify_keeps_one_permit_and_wakes_the_waiter() {
+        let count = Arc::new(Count(0.into()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let notify = Notify::default();
+        // Two notifications with nobody waiting leave one permit.
+        notify.notify();
+        notify.notify();
+        assert_eq!(notify.poll_notified(&mut cx), Poll::Ready(()));
+        assert_eq!(notify.poll_notified(&mut cx), Poll::Pending);
+        // A waiter is woken once, then finds the permit.
+        notify.notify();
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(notify.poll_notified(&mut cx), Poll::Ready(()));
+    }
+
+    #[test]
+    fn race_prefers_the_left_future_when_both_are_ready() {
+        let out = futures_util::FutureExt::now_or_never(race(async { 1 }, async { "b" }));
+        assert!(matches!(out, Some(Either::Left(1))));
+        let out =
+            futures_util::FutureExt::now_or_never(race(std::future::pending::<()>(), async {
+                "b"
+            }));
+        assert!(matches!(out, Some(Either::Right("b"))));
+    }
+
+    #[test]
+    fn yield_now_is_pending_exactly_once() {
+        let count = Arc::new(Count(0.into()));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(yield_now());
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(()));
+    }
+}
