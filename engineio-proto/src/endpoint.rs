@@ -39,6 +39,9 @@ pub trait Endpoint {
     fn poll_event(&mut self) -> Option<Self::Event>;
     /// The earliest deadline.
     fn poll_timeout(&self) -> Option<Instant>;
+    /// Closes every session with "server shutting down" (`close()` on the
+    /// official servers); the runtime then stops accepting connections.
+    fn shutdown(&mut self, now: Instant);
 }
 
 impl Endpoint for crate::Server {
@@ -77,5 +80,8 @@ impl Endpoint for crate::Server {
     }
     fn poll_timeout(&self) -> Option<Instant> {
         crate::Server::poll_timeout(self)
+    }
+    fn shutdown(&mut self, now: Instant) {
+        crate::Server::shutdown(self, now);
     }
 }

@@ -82,6 +82,8 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 armed: None,
                 last_now: Instant::now(),
                 wake_timer: Arc::clone(&wake_timer),
+                closed: false,
+                close_waiters: Vec::new(),
             }),
             config,
             wake_timer: Arc::clone(&wake_timer),
@@ -109,6 +111,47 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     /// Whether a request target (path and query) is for the core.
     pub fn matches(&self, uri: &str) -> bool {
         self.shared.config.matches_path(uri)
+    }
+
+    /// Shuts the server down gracefully, as `close()` does on the official
+    /// servers: every session closes with "server shutting down" (Socket.IO
+    /// sockets see that disconnect reason, clients get their close packets
+    /// and WebSocket closes), then every accept loop serving this driver
+    /// stops and [`serve`](crate::serve) / [`listen`](crate::listen)
+    /// return, which frees the port. Connections already accepted finish
+    /// what they are doing. Calling it again does nothing more.
+    ///
+    /// `SocketIo::close` on the async API does the same.
+    pub fn close(&self) {
+        self.shared.with(|d, now| {
+            if !d.state.closed {
+                d.state.core.shutdown(now);
+                d.state.closed = true;
+                for waker in d.state.close_waiters.drain(..) {
+                    waker.wake();
+                }
+            }
+        });
+    }
+
+    /// Whether [`close`](Self::close) ran.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// Completes once [`close`](Self::close) has run.
+    pub async fn closed(&self) {
+        poll_fn(|cx| {
+            let mut state = self.shared.lock();
+            if state.closed {
+                return Poll::Ready(());
+            }
+            if !state.close_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.close_waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
     }
 }
 
@@ -138,6 +181,10 @@ struct State<C: Core> {
     /// The latest `now` handed to the core.
     last_now: Instant,
     wake_timer: Arc<Notify>,
+    /// Whether [`Driver::close`] ran: the accept loops stop.
+    closed: bool,
+    /// The tasks waiting in [`Driver::closed`] (accept loops: a few).
+    close_waiters: Vec<Waker>,
 }
 
 /// The outputs for one request or WebSocket, and the task waiting for them.

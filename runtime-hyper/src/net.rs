@@ -16,7 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::core::Core;
 use crate::driver::Driver;
 use crate::http::{HttpResponse, empty};
-use crate::runtime::{Runtime, RuntimeTimer, yield_now};
+use crate::runtime::{Either, Runtime, RuntimeTimer, race, yield_now};
 
 /// Connections the kernel keeps waiting for `accept`: a burst of clients
 /// queues instead of being refused.
@@ -84,6 +84,12 @@ pub trait Route: Clone + Send + Sync + 'static {
         request: http::Request<Incoming>,
         remote: SocketAddr,
     ) -> impl Future<Output = HttpResponse> + Send;
+
+    /// Completes once the route is closed for good ([`Driver::close`]):
+    /// the accept loop serving it then stops. Never, by default.
+    fn closed(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
 }
 
 impl<C: Core, R: Runtime> Route for Driver<C, R> {
@@ -97,6 +103,10 @@ impl<C: Core, R: Runtime> Route for Driver<C, R> {
         remote: SocketAddr,
     ) -> impl Future<Output = HttpResponse> + Send {
         self.handle(request, Some(remote))
+    }
+
+    fn closed(&self) -> impl Future<Output = ()> + Send {
+        Driver::closed(self)
     }
 }
 
@@ -118,17 +128,23 @@ impl<A: Route, B: Route> Route for Or<A, B> {
             self.1.call(request, remote).await
         }
     }
+
+    /// Once both are closed.
+    async fn closed(&self) {
+        self.0.closed().await;
+        self.1.closed().await;
+    }
 }
 
 /// Binds `addr` (see [`bind_std`]) and serves every connection with
-/// `route` on `runtime`. Returns only if binding fails.
+/// `route` on `runtime`. Returns once the route is closed, or if binding fails.
 pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr) -> io::Result<()> {
     let listener = runtime.listener(bind_std(addr)?)?;
     serve(runtime, route, listener, ConnectionOptions::default()).await;
     Ok(())
 }
 
-/// Accepts connections on `listener` forever, each served with `route` on
+/// Accepts connections on `listener` until `route` is closed, each served with `route` on
 /// a task of its own.
 pub async fn serve<R: Runtime>(
     runtime: R,
@@ -136,8 +152,15 @@ pub async fn serve<R: Runtime>(
     listener: R::Listener,
     options: ConnectionOptions,
 ) {
+    let closed = route.closed();
+    let mut closed = std::pin::pin!(closed);
     loop {
-        match runtime.accept(&listener).await {
+        let accepted = match race(runtime.accept(&listener), closed.as_mut()).await {
+            Either::Left(accepted) => accepted,
+            // Closed: the listener is dropped on return, freeing the port.
+            Either::Right(()) => return,
+        };
+        match accepted {
             Ok((stream, remote)) => {
                 let io = runtime.io(stream, options.nodelay);
                 let route = route.clone();
@@ -191,12 +214,12 @@ where
 
 impl<C: Core, R: Runtime> Driver<C, R> {
     /// Binds `addr` (see [`bind_std`]) and serves every connection on this
-    /// driver's runtime. Returns only if binding fails.
+    /// driver's runtime. Returns once the route is closed, or if binding fails.
     pub async fn listen(self, addr: SocketAddr) -> io::Result<()> {
         listen(self.runtime().clone(), self, addr).await
     }
 
-    /// Accepts connections on `listener` forever, each on a task of its own.
+    /// Accepts connections on `listener` until [`close`](Self::close), each on a task of its own.
     pub async fn serve(self, listener: R::Listener) {
         serve(
             self.runtime().clone(),

@@ -22,6 +22,10 @@ impl<R: Runtime> Backend for DriverBackend<R> {
     fn spawn(&self, task: Task) {
         self.driver.runtime().spawn(task);
     }
+
+    fn close(&self) {
+        self.driver.close();
+    }
 }
 
 /// Starts `io` on `runtime` with `config` and returns the driver to serve

@@ -168,7 +168,7 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Binds `addr` (see [`bind`]) and serves every connection with `route`.
-/// Returns only if binding fails.
+/// Returns once the route is closed, or if binding fails.
 ///
 /// ```no_run
 /// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
@@ -179,7 +179,8 @@ pub async fn listen(route: impl Route, addr: SocketAddr) -> io::Result<()> {
     runtime_hyper::listen(Tokio, route, addr).await
 }
 
-/// Accepts connections on `listener` forever, each on a task of its own,
+/// Accepts connections on `listener` until the route is closed
+/// ([`Driver::close`](runtime_hyper::Driver::close)), each on a task of its own,
 /// with `TCP_NODELAY` on.
 ///
 /// ```no_run

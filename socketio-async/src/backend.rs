@@ -21,6 +21,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Runs `task` to completion on the runtime.
     fn spawn(&self, task: Task);
+
+    /// Shuts the server down (`io.close()`): every socket closes with
+    /// "server shutting down". A binding that serves connections also
+    /// stops accepting them; this default only shuts the core down.
+    fn close(&self) {
+        self.act_dyn(&mut |core, now| core.shutdown(now));
+    }
 }
 
 /// Runs `f` through `backend.act_dyn` and returns its result.

@@ -305,10 +305,11 @@ impl SocketIo {
         }
     }
 
-    /// Closes every socket with "server shutting down" (`io.close()`).
+    /// Closes every socket with "server shutting down" (`io.close()`),
+    /// and has the runtime binding stop accepting connections.
     pub fn close(&self) {
         if let Some(b) = self.inner.backend.get() {
-            act(b.as_ref(), |core, now| core.shutdown(now));
+            b.close();
         }
     }
 

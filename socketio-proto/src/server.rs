@@ -1763,4 +1763,7 @@ impl engineio_proto::Endpoint for Server {
     fn poll_timeout(&self) -> Option<Instant> {
         Server::poll_timeout(self)
     }
+    fn shutdown(&mut self, now: Instant) {
+        Server::shutdown(self, now);
+    }
 }
