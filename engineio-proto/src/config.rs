@@ -83,7 +83,11 @@ pub struct Config {
     /// When true, every handshake waits for the application's answer to an
     /// [`Event::AllowRequest`](crate::Event::AllowRequest) (`allowRequest`).
     pub allow_request: bool,
-    /// Generates session ids instead of the built-in generator.
+    /// Generates session ids instead of the built-in generator
+    /// (`generateId`). An id must be unique among open sessions and be 1 to
+    /// [`MAX_SID_LEN`](crate::MAX_SID_LEN) visible ASCII characters that
+    /// need no escaping in a URL or a cookie; any other id refuses the
+    /// handshake with code 3 ([`ErrorContext::IdGenerationError`](crate::ErrorContext::IdGenerationError)).
     pub generate_id: Option<IdGenerator>,
     /// Called on the headers of every handshake response.
     pub initial_headers: Option<HeadersHook>,

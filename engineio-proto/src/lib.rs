@@ -98,9 +98,9 @@ pub use endpoint::Endpoint;
 pub use http::{HeaderText, Headers, Method, Request, Response};
 pub use output::{
     CloseReason, ConnectionError, ErrorCode, ErrorContext, Event, Handshake, Message, Output,
-    RequestId, SendError, Sid,
+    RequestId, SendError, Sid, Watch,
 };
 pub use packet::{Data, DecodeError, Frame, Packet, Protocol};
 pub use rng::RandomIds;
-pub use server::Server;
+pub use server::{MAX_SID_LEN, Server};
 pub use str::Str;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::config::TransportKind;
 use crate::http::{Headers, Request, Response};
-use crate::packet::{Data, Frame, Protocol};
+use crate::packet::{Data, Frame, Packet, Protocol};
 
 /// A session id: 20 URL-safe characters unless the application generates
 /// its own. Cheap to clone.
@@ -153,6 +153,44 @@ pub enum Event {
         /// A copy of it.
         head: Box<Request>,
     },
+    /// A packet arrived from a session watched with [`Watch::packet`]
+    /// (the official `packet` event): every packet but the close packet,
+    /// whose [`Event::Close`] follows instead.
+    Packet {
+        /// The session.
+        sid: Sid,
+        /// The packet as decoded.
+        packet: Packet,
+    },
+    /// A packet was queued for a session watched with
+    /// [`Watch::packet_create`] (`packetCreate`): messages, pings, and the
+    /// pongs of v3 sessions.
+    PacketCreate {
+        /// The session.
+        sid: Sid,
+        /// The packet.
+        packet: Packet,
+    },
+    /// The queue of a session watched with [`Watch::drain`] was handed to
+    /// its transport (`drain`).
+    Drain {
+        /// The session.
+        sid: Sid,
+    },
+}
+
+/// Which per-packet events a session reports (the official
+/// `socket.conn.on("packet" | "packetCreate" | "drain")`). Off by default:
+/// a session nobody watches costs nothing extra. Set with
+/// [`Server::watch`](crate::Server::watch).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// [`Event::Packet`] for every packet received.
+    pub packet: bool,
+    /// [`Event::PacketCreate`] for every packet queued.
+    pub packet_create: bool,
+    /// [`Event::Drain`] each time the queue goes to the transport.
+    pub drain: bool,
 }
 
 /// The handshake of a session.
@@ -291,7 +329,8 @@ pub enum ErrorContext {
         /// The `EIO` value given.
         protocol: Option<String>,
     },
-    /// The id generator gave an empty or taken id.
+    /// The id generator gave an invalid id (see
+    /// [`Config::generate_id`](crate::Config::generate_id)) or one already taken.
     IdGenerationError,
 }
 

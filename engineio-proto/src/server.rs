@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::Str;
-use crate::config::{Config, TransportKind};
+use crate::config::{Config, HeadersHook, IdGenerator, TransportKind};
 use crate::http::{EngineQuery, Headers, Method, Request, Response};
 use crate::output::{
     CloseReason, ConnectionError, ErrorCode, ErrorContext, Event, Handshake, Message, Output,
-    RequestId, SendError, Sid,
+    RequestId, SendError, Sid, Watch,
 };
 use crate::packet::{Frame, Packet, Protocol};
 use crate::payload;
@@ -20,6 +20,10 @@ use crate::rng::RandomIds;
 use crate::session::{
     PayloadFormat, PendingGet, Polling, Probe, Session, Timer, Transport, ws_frame,
 };
+
+/// The longest session id a custom generator may give. Ours are 20
+/// characters; the bound keeps ids fit for URLs, cookies and logs.
+pub const MAX_SID_LEN: usize = 128;
 
 /// How often a pending long-poll is ended with a noop while an upgrade is
 /// under way, so that the client can pause polling and finish the upgrade.
@@ -500,6 +504,40 @@ impl Server {
         }
     }
 
+    /// Asks for (or stops) the per-packet events of session `sid`
+    /// ([`Event::Packet`], [`Event::PacketCreate`], [`Event::Drain`]).
+    /// Returns false if no open session has this id.
+    pub fn watch(&mut self, sid: &str, watch: Watch) -> bool {
+        match self.sessions.get_mut(sid) {
+            Some(session) => {
+                session.watch = watch;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Replaces [`Config::generate_id`] from now on (`io.engine.generateId`).
+    pub fn set_generate_id(&mut self, generate: Option<IdGenerator>) {
+        Arc::make_mut(&mut self.config).generate_id = generate;
+    }
+
+    /// Replaces [`Config::allow_request`] from now on: with `true`, later
+    /// handshakes wait for an [`Event::AllowRequest`] verdict.
+    pub fn set_allow_request(&mut self, ask: bool) {
+        Arc::make_mut(&mut self.config).allow_request = ask;
+    }
+
+    /// Replaces [`Config::initial_headers`] from now on.
+    pub fn set_initial_headers(&mut self, hook: Option<HeadersHook>) {
+        Arc::make_mut(&mut self.config).initial_headers = hook;
+    }
+
+    /// Replaces [`Config::headers`] from now on.
+    pub fn set_headers(&mut self, hook: Option<HeadersHook>) {
+        Arc::make_mut(&mut self.config).headers = hook;
+    }
+
     /// Closes every session with "server shutting down", at once.
     pub fn shutdown(&mut self, now: Instant) {
         let _ = now;
@@ -649,7 +687,7 @@ impl Server {
             Some(generate) => generate(&request),
             None => self.rng.next_id(),
         };
-        if sid.is_empty() || self.sessions.contains_key(sid.as_str()) {
+        if !valid_sid(&sid) || self.sessions.contains_key(sid.as_str()) {
             self.refuse(
                 id,
                 request,
@@ -885,6 +923,12 @@ impl Server {
         if session.closing {
             return;
         }
+        if session.watch.packet {
+            self.events.push_back(Event::Packet {
+                sid: sid.clone(),
+                packet: packet.clone(),
+            });
+        }
         match (packet, session.protocol) {
             (Packet::Ping(_), Protocol::V3) => {
                 let at = now + self.config.ping_interval + self.config.ping_timeout;
@@ -952,8 +996,12 @@ impl Server {
                     session.buffered_bytes = 0;
                     session.buffer.drain(..).collect()
                 };
+                let drained = !closing && session.watch.drain;
                 let response = session.format.response(frames, get.headers);
                 self.end_poll(get.id, response);
+                if drained {
+                    self.events.push_back(Event::Drain { sid: sid.clone() });
+                }
                 if closing {
                     self.close_session(sid, CloseReason::ForcedClose, None);
                 }
@@ -969,6 +1017,9 @@ impl Server {
                     for frame in session.buffer.drain(..) {
                         let frame = ws_frame(protocol, frame);
                         self.outputs.push_back(Output::WsSend { ws, frame });
+                    }
+                    if session.watch.drain {
+                        self.events.push_back(Event::Drain { sid: sid.clone() });
                     }
                 } else if session.closing {
                     self.requests.remove(&ws);
@@ -1146,6 +1197,15 @@ impl Server {
             self.close_session(sid, CloseReason::SendBufferFull, None);
             return Err(SendError::BufferFull);
         }
+        if session.watch.packet_create {
+            // Queued frames are in v4 form, which always decodes.
+            if let Ok(packet) = Packet::decode(frame.clone(), Protocol::V4) {
+                self.events.push_back(Event::PacketCreate {
+                    sid: sid.clone(),
+                    packet,
+                });
+            }
+        }
         session.push(frame);
         Ok(())
     }
@@ -1171,6 +1231,17 @@ impl std::fmt::Debug for Server {
             .field("events", &self.events.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a generated session id can serve as one: 1 to [`MAX_SID_LEN`]
+/// visible ASCII characters, none of which needs escaping in a query
+/// string or a cookie (`"`, `%`, `&`, `+`, `,`, `;`, `=`, `\`, `#`, `?`, `/`).
+fn valid_sid(sid: &str) -> bool {
+    !sid.is_empty()
+        && sid.len() <= MAX_SID_LEN
+        && sid
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"\"%&+,;=\\#?/".contains(&b))
 }
 
 /// Sets `timer` and makes sure the heap has an entry no later than it.

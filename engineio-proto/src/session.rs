@@ -7,7 +7,7 @@ use crate::config::TransportKind;
 use bytes::Bytes;
 
 use crate::http::{Headers, Response};
-use crate::output::{RequestId, Sid};
+use crate::output::{RequestId, Sid, Watch};
 use crate::packet::{Frame, Protocol};
 use crate::payload;
 
@@ -132,6 +132,8 @@ pub(crate) struct Session {
     /// The deadline of this session's live entry in the server's heap: never
     /// later than the earliest timer.
     pub(crate) scheduled: Option<Instant>,
+    /// Which per-packet events the application asked for.
+    pub(crate) watch: Watch,
 }
 
 impl Session {
@@ -147,6 +149,7 @@ impl Session {
             buffered_bytes: 0,
             timers: Timers::default(),
             scheduled: None,
+            watch: Watch::default(),
         }
     }
 

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use engineio_proto::{Event as EngineEvent, Sid, TransportKind};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use socketio_proto::{Event, ParentId, SocketId};
 
-use crate::backend::{act, start};
+use crate::backend::{Backend, act, start};
 use crate::io::{Connecting, NsHandlers, ServerSideAck, SocketEntry, SocketIo, lock};
 use crate::payload::{AckError, Payload};
 use crate::socket::{AckSender, Socket, SocketState};
@@ -33,6 +34,7 @@ fn socket(io: &SocketIo, id: &SocketId) -> Option<Socket> {
         nsp: entry.nsp,
         handshake: entry.handshake,
         recovered: entry.recovered,
+        sid: entry.sid,
         state: entry.state,
     })
 }
@@ -79,8 +81,9 @@ fn handle(io: &SocketIo, event: Event) {
             nsp,
             recovered,
         } => {
-            let Some(handshake) = act(backend.as_ref(), |core, _| {
-                core.socket(&id).map(|s| s.handshake)
+            let Some((handshake, sid)) = act(backend.as_ref(), |core, _| {
+                let handshake = core.socket(&id)?.handshake;
+                Some((handshake, core.socket_sid(&id)?.clone()))
             }) else {
                 return;
             };
@@ -89,6 +92,7 @@ fn handle(io: &SocketIo, event: Event) {
                 nsp: nsp.clone(),
                 handshake,
                 recovered,
+                sid,
                 state: Arc::new(SocketState::default()),
             };
             lock(&io.inner.sockets).insert(id.clone(), entry);
@@ -242,6 +246,95 @@ fn handle(io: &SocketIo, event: Event) {
                 start(backend.as_ref(), handler(payload, ack));
             }
         }
-        Event::Engine(_) => {}
+        Event::Engine(event) => engine_event(io, &backend, event),
+    }
+}
+
+/// An engine event: `allowRequest`, `connection_error`, and the events of
+/// connections that have handlers. Handlers are copied out of their locks
+/// before they run, so they may register more or act on the core.
+fn engine_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: EngineEvent) {
+    let conn = |sid: &Sid| lock(&io.inner.conns).get(sid).cloned();
+    match event {
+        EngineEvent::AllowRequest { request, head } => {
+            let decide = lock(&io.inner.engine_hooks).allow_request.clone();
+            let task_backend = backend.clone();
+            start(
+                backend.as_ref(),
+                Box::pin(async move {
+                    // Asked without a decision registered (the config
+                    // turned it on): let the handshake through rather than
+                    // hold it forever.
+                    let verdict = match decide {
+                        Some(decide) => decide(*head).await,
+                        None => Ok(()),
+                    };
+                    act(task_backend.as_ref(), |core, now| {
+                        core.allow_request(now, request, verdict)
+                    });
+                }),
+            );
+        }
+        EngineEvent::ConnectionError(error) => {
+            let handlers = lock(&io.inner.engine_hooks).connection_error.clone();
+            for handler in handlers {
+                handler(&error);
+            }
+        }
+        EngineEvent::Upgrading { sid } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).upgrading.clone();
+                for handler in handlers {
+                    handler(TransportKind::WebSocket);
+                }
+            }
+        }
+        EngineEvent::Upgrade { sid } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).upgrade.clone();
+                for handler in handlers {
+                    handler(TransportKind::WebSocket);
+                }
+            }
+        }
+        EngineEvent::Packet { sid, packet } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).packet.clone();
+                for handler in handlers {
+                    handler(&packet);
+                }
+            }
+        }
+        EngineEvent::PacketCreate { sid, packet } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).packet_create.clone();
+                for handler in handlers {
+                    handler(&packet);
+                }
+            }
+        }
+        EngineEvent::Drain { sid } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).drain.clone();
+                for handler in handlers {
+                    handler();
+                }
+            }
+        }
+        EngineEvent::Close {
+            sid,
+            reason,
+            description,
+        } => {
+            let state = lock(&io.inner.conns).remove(&sid);
+            if let Some(state) = state {
+                let handlers = lock(&state).close.clone();
+                for handler in handlers {
+                    handler(reason, description);
+                }
+            }
+        }
+        // Sessions opening and their messages are the Socket.IO layer's.
+        EngineEvent::Open { .. } | EngineEvent::Message { .. } => {}
     }
 }

@@ -6,16 +6,19 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use engineio_proto::Sid;
 use futures_channel::{mpsc, oneshot};
 use serde::Serialize;
 use serde_json::Value;
 use socketio_proto::{
     BroadcastOptions, Config, Event, Handshake, NamespaceMatcher, RequestKey, Room, Server,
-    SocketId, SocketInfo, Str, Target,
+    SocketId, Str, Target,
 };
 
 use crate::backend::{Backend, Task, act};
+use crate::engine::{Conns, EngineHooks};
 use crate::payload::{AckError, EmitError, Payload};
+use crate::remote::RemoteSocket;
 use crate::socket::{Socket, SocketState};
 
 /// Why a connection middleware refused a socket: the client gets
@@ -89,6 +92,8 @@ pub(crate) struct Inner {
     pub(crate) broadcast_acks: Mutex<HashMap<socketio_proto::BroadcastId, BroadcastCollector>>,
     pub(crate) requests: Mutex<HashMap<RequestKey, oneshot::Sender<Event>>>,
     pub(crate) events: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    pub(crate) engine_hooks: Mutex<EngineHooks>,
+    pub(crate) conns: Conns,
 }
 
 /// What the dispatcher keeps of a connected socket.
@@ -97,6 +102,8 @@ pub(crate) struct SocketEntry {
     pub(crate) nsp: Str,
     pub(crate) handshake: Arc<Handshake>,
     pub(crate) recovered: bool,
+    /// Its engine session (`socket.conn`).
+    pub(crate) sid: Sid,
     pub(crate) state: Arc<SocketState>,
 }
 
@@ -137,6 +144,8 @@ impl SocketIo {
             broadcast_acks: Mutex::new(HashMap::new()),
             requests: Mutex::new(HashMap::new()),
             events: Mutex::new(None),
+            engine_hooks: Mutex::new(EngineHooks::default()),
+            conns: Mutex::new(HashMap::new()),
         };
         Self {
             inner: Arc::new(inner),
@@ -199,10 +208,19 @@ impl SocketIo {
         self.of("/").use_middleware(middleware);
     }
 
-    /// Builds the core this server runs on: `config`, and the namespaces
-    /// and parents registered so far. Called by the runtime binding.
+    /// Builds the core this server runs on: `config`, the namespaces and
+    /// parents registered so far, and the engine hooks ([`engine`](Self::engine),
+    /// [`allow_request`](Self::allow_request)), which run after the
+    /// config's own header hooks and replace its id generator. Called by
+    /// the runtime binding.
     pub fn build_core(&self, config: Config) -> Server {
+        {
+            let mut hooks = lock(&self.inner.engine_hooks);
+            hooks.base_initial_headers = config.engine.initial_headers.clone();
+            hooks.base_headers = config.engine.headers.clone();
+        }
         let mut core = Server::new(config);
+        lock(&self.inner.engine_hooks).apply(&mut core);
         for name in lock(&self.inner.namespaces).keys() {
             core.add_namespace(name);
         }
@@ -230,6 +248,11 @@ impl SocketIo {
         self.broadcast_in("/").to(room)
     }
 
+    /// The same as [`to`](Self::to) (`io.in`; `in` is a Rust keyword).
+    pub fn in_(&self, room: &str) -> BroadcastOperator {
+        self.to(room)
+    }
+
     /// Every socket of the main namespace but those in `room`.
     pub fn except(&self, room: &str) -> BroadcastOperator {
         self.broadcast_in("/").except(room)
@@ -254,8 +277,8 @@ impl SocketIo {
     }
 
     /// The sockets of the main namespace (`io.fetchSockets()`), across the
-    /// cluster.
-    pub async fn fetch_sockets(&self) -> Result<Vec<SocketInfo>, EmitError> {
+    /// cluster, as handles that can emit, join, leave and disconnect.
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
         self.broadcast_in("/").fetch_sockets().await
     }
 
@@ -297,12 +320,10 @@ impl SocketIo {
         }
     }
 
-    /// Number of engine connections (`io.engine.clientsCount`).
+    /// Number of engine connections (`io.engine.clientsCount`); the same
+    /// as `io.engine().clients_count()`.
     pub fn clients_count(&self) -> usize {
-        match self.inner.backend.get() {
-            Some(b) => act(b.as_ref(), |core, _| core.engine().clients_count()),
-            None => 0,
-        }
+        self.engine().clients_count()
     }
 
     /// Closes every socket with "server shutting down" (`io.close()`),
@@ -388,6 +409,21 @@ impl Namespace {
         self.operator().to(room)
     }
 
+    /// The same as [`to`](Self::to) (`nsp.in`).
+    pub fn in_(&self, room: &str) -> BroadcastOperator {
+        self.to(room)
+    }
+
+    /// Every socket of this namespace but those in `room`.
+    pub fn except(&self, room: &str) -> BroadcastOperator {
+        self.operator().except(room)
+    }
+
+    /// Every socket of this namespace, on this node only.
+    pub fn local(&self) -> BroadcastOperator {
+        self.operator().local()
+    }
+
     /// Emits to every socket of this namespace.
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<usize, EmitError> {
         self.operator().emit(event, args)
@@ -433,6 +469,11 @@ impl BroadcastOperator {
     pub fn to(mut self, room: &str) -> Self {
         self.options.target.rooms.push(Str::from(room.to_owned()));
         self
+    }
+
+    /// The same as [`to`](Self::to) (`in`).
+    pub fn in_(self, room: &str) -> Self {
+        self.to(room)
     }
 
     /// Not the sockets in `room`.
@@ -514,8 +555,9 @@ impl BroadcastOperator {
         rx.await.unwrap_or(Err(AckError::Timeout))
     }
 
-    /// The selected sockets, across the cluster (`fetchSockets`).
-    pub async fn fetch_sockets(self) -> Result<Vec<SocketInfo>, EmitError> {
+    /// The selected sockets, across the cluster (`fetchSockets`): this
+    /// node's, then those the other nodes sent within their time limit.
+    pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, EmitError> {
         let backend = self.io.backend()?.clone();
         let (tx, rx) = oneshot::channel();
         act(backend.as_ref(), |core, now| {
@@ -523,7 +565,18 @@ impl BroadcastOperator {
             lock(&self.io.inner.requests).insert(key, tx);
         });
         match rx.await {
-            Ok(Event::FetchSocketsDone { local, .. }) => Ok(local),
+            Ok(Event::FetchSocketsDone { local, remote, .. }) => {
+                let mut sockets: Vec<RemoteSocket> = local
+                    .into_iter()
+                    .map(|info| RemoteSocket::new(self.io.clone(), info))
+                    .collect();
+                sockets.extend(
+                    remote
+                        .iter()
+                        .map(|w| RemoteSocket::new(self.io.clone(), w.to_info(&self.nsp))),
+                );
+                Ok(sockets)
+            }
             _ => Ok(Vec::new()),
         }
     }

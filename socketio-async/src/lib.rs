@@ -17,18 +17,76 @@
 //! [`EventSink`]. One dispatcher task then runs the application's
 //! middlewares and handlers, in event order; what a handler does before its
 //! first `.await` happens before the next event is dispatched.
+//!
+//! The Engine.IO layer is reachable too: [`SocketIo::engine`] (clients
+//! count, `generate_id`, `initial_headers` / `headers` hooks,
+//! `connection_error`), [`SocketIo::allow_request`], and per connection
+//! [`Socket::conn`] (upgrade, packet, packet create, drain, close).
+//! [`SocketIo::fetch_sockets`] returns [`RemoteSocket`] handles that can
+//! emit, join, leave and disconnect wherever the socket is.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use socketio_async::{Config, ConnectError, CookieOptions, Cors, CorsOrigin, SocketIo};
+//!
+//! let io = SocketIo::new();
+//! io.use_middleware(|connecting| async move {
+//!     match connecting.handshake.auth.get("token") {
+//!         Some(_) => Ok(()),
+//!         None => Err(ConnectError::new("no token")),
+//!     }
+//! });
+//! io.on_connection(|socket| async move {
+//!     socket.join("lobby");
+//!     socket.on("chat", |socket, payload, ack| async move {
+//!         let _ = socket.to("lobby").emit_payload("chat", payload);
+//!         if let Some(ack) = ack {
+//!             let _ = ack.send(("delivered",));
+//!         }
+//!     });
+//!     socket.conn().on_upgrade(|transport| println!("now on {}", transport.name()));
+//! });
+//! io.allow_request(|request| async move {
+//!     if request.headers.get("user-agent").is_some() { Ok(()) } else { Err("who?".into()) }
+//! });
+//! io.engine().on_headers(|headers, _| headers.insert("x-powered-by", "socketio-rs"));
+//!
+//! // The configuration the runtime binding builds the core with: CORS and
+//! // the session cookie are Engine.IO options.
+//! let mut config = Config::default();
+//! config.engine.ping_interval = Duration::from_secs(20);
+//! config.engine.cors = Some(Cors {
+//!     origin: CorsOrigin::List(vec!["https://app.example".into()]),
+//!     credentials: true,
+//!     ..Cors::default()
+//! });
+//! config.engine.cookie = Some(CookieOptions::default());
+//! // A binding takes it from here, e.g. `runtime_tokio::serve_io(&io, config)`.
+//! let core = io.build_core(config);
+//! assert!(core.engine().config().cors.is_some());
+//! ```
 
 mod backend;
 mod dispatch;
+mod engine;
 mod io;
 mod payload;
+mod remote;
 mod socket;
 
 pub use backend::{Backend, Task};
+pub use engine::{Conn, Engine};
+pub use engineio_proto::{
+    CloseReason, ConnectionError, CookieOptions, Cors, CorsOrigin, ErrorCode, ErrorContext,
+    Headers, Packet as EnginePacket, Protocol, Request, SameSite, Sid, TransportKind,
+};
 pub use io::{
     BroadcastOperator, ConnectError, Connecting, EventSink, Namespace, ServerSideAck, SocketIo,
 };
 pub use payload::{AckError, EmitError, Payload};
+pub use remote::RemoteSocket;
 pub use socket::{AckSender, Socket};
 pub use socketio_proto::{
     Config, DisconnectReason, Handshake, NamespaceMatcher, SocketId, SocketInfo,

@@ -5,12 +5,14 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use engineio_proto::Sid;
 use futures_channel::oneshot;
 use serde::Serialize;
 use serde_json::Value;
 use socketio_proto::{DisconnectReason, Handshake, Room, SocketId, Str, Target};
 
 use crate::backend::{Task, act};
+use crate::engine::Conn;
 use crate::io::{BroadcastOperator, SocketIo, lock};
 use crate::payload::{AckError, EmitError, Payload};
 
@@ -43,6 +45,7 @@ pub struct Socket {
     pub(crate) nsp: Str,
     pub(crate) handshake: Arc<Handshake>,
     pub(crate) recovered: bool,
+    pub(crate) sid: Sid,
     pub(crate) state: Arc<SocketState>,
 }
 
@@ -79,6 +82,16 @@ impl Socket {
     /// The server.
     pub fn io(&self) -> &SocketIo {
         &self.io
+    }
+
+    /// The Engine.IO connection underneath (`socket.conn`): its session
+    /// id, transport, and events (upgrade, packet, packet create, drain,
+    /// close).
+    pub fn conn(&self) -> Conn {
+        Conn {
+            io: self.io.clone(),
+            sid: self.sid.clone(),
+        }
     }
 
     /// Handles event `event` (`socket.on`). `ack` is set when the client
@@ -240,6 +253,11 @@ impl Socket {
     pub fn to(&self, room: &str) -> BroadcastOperator {
         BroadcastOperator::new(self.io.clone(), &self.nsp, Target::room(room.to_owned()))
             .except(self.id.as_str())
+    }
+
+    /// The same as [`to`](Self::to) (`socket.in`).
+    pub fn in_(&self, room: &str) -> BroadcastOperator {
+        self.to(room)
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).

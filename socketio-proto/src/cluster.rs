@@ -9,14 +9,15 @@
 //! names follow the official messages so that a transport can encode them
 //! as the Node adapters do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engineio_proto::Str;
+use engineio_proto::{Headers, Str};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::Target;
+use crate::types::{Handshake, SocketId, SocketInfo, Target};
 
 /// Joining a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +121,67 @@ pub struct WireSocket {
     pub rooms: Vec<String>,
     /// Its data.
     pub data: Value,
+}
+
+impl WireSocket {
+    /// The socket as this node's API shows sockets, in namespace `nsp`:
+    /// the handshake fields the other node sent (missing or mistyped ones
+    /// are left empty; headers with a list value are joined with `, `).
+    pub fn to_info(&self, nsp: &str) -> SocketInfo {
+        let h = &self.handshake;
+        let text = |key: &str| h.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+        let headers: Headers = h
+            .get("headers")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => s.clone(),
+                            Value::Array(list) => list
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            _ => return None,
+                        };
+                        Some((k.clone(), v))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let query = h
+            .get("query")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let handshake = Handshake {
+            headers,
+            time: text("time"),
+            address: text("address"),
+            xdomain: h.get("xdomain").and_then(Value::as_bool).unwrap_or(false),
+            secure: h.get("secure").and_then(Value::as_bool).unwrap_or(false),
+            issued: h.get("issued").and_then(Value::as_u64).unwrap_or(0),
+            url: text("url"),
+            query,
+            auth: h
+                .get("auth")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        SocketInfo {
+            id: SocketId::new(&self.id),
+            nsp: Str::from(nsp.to_owned()),
+            handshake: Arc::new(handshake),
+            rooms: self.rooms.iter().map(|r| Str::from(r.clone())).collect(),
+            data: self.data.clone(),
+        }
+    }
 }
 
 /// What nodes say to each other, by official message type.
@@ -254,4 +316,48 @@ pub struct ServerSideReply {
     pub nsp: String,
     /// Its request id.
     pub request_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wire_socket_reads_back_with_lists_joined_and_bad_fields_empty() {
+        let wire = WireSocket {
+            id: "abc".into(),
+            handshake: serde_json::json!({
+                "headers": {"accept": "*/*", "x-list": ["a", "b"], "x-num": 3},
+                "time": 12,
+                "address": "::1",
+                "xdomain": true,
+                "issued": 7,
+                "query": {"EIO": "4", "n": 1},
+                "auth": {"token": "t"},
+            }),
+            rooms: vec!["abc".into(), "red".into()],
+            data: serde_json::json!({"k": 1}),
+        };
+        let info = wire.to_info("/custom");
+        assert_eq!(info.id.as_str(), "abc");
+        assert_eq!(&*info.nsp, "/custom");
+        let h = &info.handshake;
+        let headers: Vec<(&str, &str)> = h.headers.iter().collect();
+        assert_eq!(headers, vec![("accept", "*/*"), ("x-list", "a, b")]);
+        assert_eq!(h.time, "", "a time that is not text is left empty");
+        assert_eq!(h.address, "::1");
+        assert!(h.xdomain && !h.secure);
+        assert_eq!(h.issued, 7);
+        assert_eq!(h.url, "");
+        assert_eq!(h.query, vec![("EIO".to_owned(), "4".to_owned())]);
+        assert_eq!(h.auth.get("token"), Some(&serde_json::json!("t")));
+        assert_eq!(info.rooms, vec![Str::from("abc"), Str::from("red")]);
+        assert_eq!(info.data, serde_json::json!({"k": 1}));
+        // Not an object at all: every field empty, nothing panics.
+        let odd = WireSocket {
+            handshake: Value::Null,
+            ..wire
+        };
+        assert_eq!(odd.to_info("/").handshake.issued, 0);
+    }
 }

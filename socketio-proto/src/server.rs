@@ -395,6 +395,35 @@ impl Server {
         }
     }
 
+    // ----- engine settings -----
+
+    /// Asks for (or stops) the per-packet events of engine session `sid`
+    /// (`socket.conn.on("packet" | "packetCreate" | "drain")`); they come as
+    /// [`Event::Engine`]. See [`engineio_proto::Server::watch`].
+    pub fn watch_conn(&mut self, sid: &str, watch: engineio_proto::Watch) -> bool {
+        self.engine.watch(sid, watch)
+    }
+
+    /// See [`engineio_proto::Server::set_generate_id`].
+    pub fn set_generate_id(&mut self, generate: Option<engineio_proto::IdGenerator>) {
+        self.engine.set_generate_id(generate);
+    }
+
+    /// See [`engineio_proto::Server::set_allow_request`].
+    pub fn set_allow_request(&mut self, ask: bool) {
+        self.engine.set_allow_request(ask);
+    }
+
+    /// See [`engineio_proto::Server::set_initial_headers`].
+    pub fn set_initial_headers(&mut self, hook: Option<engineio_proto::HeadersHook>) {
+        self.engine.set_initial_headers(hook);
+    }
+
+    /// See [`engineio_proto::Server::set_headers`].
+    pub fn set_headers(&mut self, hook: Option<engineio_proto::HeadersHook>) {
+        self.engine.set_headers(hook);
+    }
+
     // ----- actions -----
 
     /// Lets socket `id` into its namespace after an [`Event::Connect`]: the
@@ -1226,13 +1255,26 @@ impl Server {
                     self.on_open(now, sid, &handshake)
                 }
                 engineio_proto::Event::Message { sid, data } => self.on_message(now, &sid, data),
-                engineio_proto::Event::Close { sid, reason, .. } => {
+                engineio_proto::Event::Close {
+                    sid,
+                    reason,
+                    description,
+                } => {
                     if let Some(client) = self.clients.remove(&sid) {
-                        let reason = DisconnectReason::from_engine(reason);
+                        let socket_reason = DisconnectReason::from_engine(reason);
                         for id in client.nsps.values() {
-                            self.close_socket(now, id, reason);
+                            self.close_socket(now, id, socket_reason);
                         }
                     }
+                    // After the sockets' disconnects, as the official
+                    // `socket.conn.on("close")` listeners run after the
+                    // Socket.IO client's own.
+                    self.events
+                        .push_back(Event::Engine(engineio_proto::Event::Close {
+                            sid,
+                            reason,
+                            description,
+                        }));
                 }
                 other => self.events.push_back(Event::Engine(other)),
             }

@@ -377,8 +377,10 @@ pub enum Event {
         /// Some node did not answer in time.
         timed_out: bool,
     },
-    /// An engine event the Socket.IO layer does not consume
-    /// (`connection_error`, `allowRequest` decisions, upgrades).
+    /// An engine event for the application: `connection_error`,
+    /// `allowRequest` decisions, upgrades, the per-packet events of watched
+    /// sessions, and each session's close (after its sockets'
+    /// [`Event::Disconnect`]s).
     Engine(engineio_proto::Event),
 }
 

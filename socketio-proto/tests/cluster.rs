@@ -287,6 +287,15 @@ fn fetch_sockets_across_nodes_and_with_a_silent_node() {
     assert_eq!(remote[0].id, sb.as_str());
     assert_eq!(remote[0].data, json!({"name":"bee"}));
     assert_eq!(remote[0].handshake["issued"], json!(1_795_328_105_123u64));
+    // Read back on this node, the remote socket is what B sees of it.
+    let info = remote[0].to_info("/");
+    let own = b.server.socket(&sb).unwrap();
+    assert_eq!(
+        (&info.id, &info.nsp, &info.data),
+        (&own.id, &own.nsp, &own.data)
+    );
+    assert_eq!(info.rooms, own.rooms);
+    assert_eq!(info.handshake, own.handshake);
     // C stops answering: the request ends at its timeout with what came.
     let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
     relay(&mut [&mut a, &mut b, &mut c], &[2]);

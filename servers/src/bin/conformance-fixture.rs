@@ -136,6 +136,9 @@ fn log_event(at: Duration, event: &Event) {
             eprintln!("{at:.3} connection error {} {:?}", e.request.uri, e.context);
         }
         Event::AllowRequest { head, .. } => eprintln!("{at:.3} allow request {}", head.uri),
+        Event::Packet { sid, packet } => eprintln!("{at:.3} packet {sid} {packet:?}"),
+        Event::PacketCreate { sid, packet } => eprintln!("{at:.3} packet create {sid} {packet:?}"),
+        Event::Drain { sid } => eprintln!("{at:.3} drain {sid}"),
     }
 }
 

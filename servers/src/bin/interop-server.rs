@@ -9,6 +9,8 @@
 mod echo;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
@@ -61,11 +63,90 @@ async fn on_connection(socket: Socket) {
             let _ = socket.io().to("recovery").emit("seq", (i,));
         }
     });
+    // Emits `count` events of `size` bytes as fast as the queue takes
+    // them; a client that does not read is closed at the queue limit.
+    socket.on("flood", |socket, payload, _| async move {
+        let (count, size): (u64, usize) = payload.parse().unwrap_or_default();
+        let filler = "x".repeat(size);
+        for i in 0..count {
+            if socket.emit("flood", (i, filler.as_str())).is_err() {
+                break;
+            }
+        }
+    });
+    socket.on("rooms", |socket, _, ack| async move {
+        let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+        rooms.sort();
+        if let Some(ack) = ack {
+            let _ = ack.send((rooms,));
+        }
+    });
+    // Every client in the socket's namespace gets one event (the load
+    // test's broadcast).
+    socket.on("broadcast", |socket, payload, ack| async move {
+        let nsp = socket.io().of(socket.nsp());
+        let reached = nsp.local().emit_payload("broadcast", payload);
+        if let Some(ack) = ack {
+            let _ = ack.send((reached.unwrap_or(0),));
+        }
+    });
+    socket.on_error(|socket, message| async move {
+        let _ = socket
+            .io()
+            .emit("socket-error", (socket.id().as_str(), message));
+    });
+    let conn_socket = socket.clone();
+    socket.conn().on_upgrade(move |transport| {
+        let _ = conn_socket.emit("conn-upgrade", (transport.name(),));
+    });
     socket.on_disconnect(|socket, reason| async move {
         let _ = socket
             .io()
             .emit("left", (socket.id().as_str(), reason.as_str()));
     });
+}
+
+/// The Engine.IO hooks the interop tests check: `allowRequest` refuses
+/// handshakes with `deny` in the query, every response carries
+/// `x-interop: 1`, and refused requests are counted (event `stats`).
+fn engine_hooks(io: &SocketIo) {
+    io.allow_request(|request| async move {
+        if request.query_pairs().iter().any(|(k, _)| k == "deny") {
+            Err("denied by allowRequest".to_owned())
+        } else {
+            Ok(())
+        }
+    });
+    io.engine()
+        .on_headers(|headers, _| headers.insert("x-interop", "1"));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = refused.clone();
+    io.engine().on_connection_error(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    io.on_connection(move |socket| {
+        let refused = refused.clone();
+        async move {
+            socket.on("stats", move |socket, _, ack| {
+                let refused = refused.load(Ordering::Relaxed);
+                async move {
+                    let clients = socket.io().engine().clients_count();
+                    if let Some(ack) = ack {
+                        let _ = ack.send((json!({ "clients": clients, "refused": refused }),));
+                    }
+                }
+            });
+            on_connection(socket).await;
+        }
+    });
+}
+
+/// Milliseconds from environment variable `name`, or `default`.
+fn env_ms(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -88,7 +169,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             _ => Ok(()),
         }
     });
-    io.on_connection(on_connection);
+    engine_hooks(&io);
     io.of("/custom").on_connection(on_connection);
     let pattern = regex_lite::Regex::new(r"^/dyn-\d+$")?;
     io.of_dynamic(NamespaceMatcher::Pattern(pattern))
@@ -97,9 +178,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = socket.emit("nsp", (nsp,));
         });
     let mut config = Config::default();
-    config.engine.ping_interval = Duration::from_millis(500);
-    config.engine.ping_timeout = Duration::from_millis(400);
+    // Short heartbeats keep the timeout tests fast; the load test, whose
+    // single Node process runs a thousand clients, asks for longer ones.
+    config.engine.ping_interval = Duration::from_millis(env_ms("INTEROP_PING_INTERVAL_MS", 500));
+    config.engine.ping_timeout = Duration::from_millis(env_ms("INTEROP_PING_TIMEOUT_MS", 400));
     config.recovery = Some(RecoveryConfig::default());
+    // Small limits, so that the bad-input tests cross them quickly.
+    config.engine.max_http_buffer_size = 100_000;
+    config.engine.max_buffered_bytes = 1 << 20;
     let sio = serve_io(&io, config);
     let listener = bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("listening {}", listener.local_addr()?.port());
