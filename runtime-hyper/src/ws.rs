@@ -110,7 +110,8 @@ pub(crate) async fn serve<C: Core, R: Runtime>(
                         return;
                     }
                     Some(Err(error)) => {
-                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, true));
+                        let failed = is_protocol_error(&error);
+                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, failed));
                         if let Error::Capacity(_) = error {
                             // 1009 "message too big", as the WebSocket layer of
                             // the official server answers.
@@ -214,4 +215,20 @@ fn message(frame: Frame) -> Message {
         },
         Frame::Binary(data) => Message::Binary(data),
     }
+}
+
+/// Whether a read error is the peer breaking the WebSocket protocol
+/// ("transport error"), rather than the connection simply ending
+/// ("transport close"). The official server's WebSocket layer reports only
+/// protocol violations as errors; a connection reset or dropped without a
+/// closing handshake is a plain close there.
+fn is_protocol_error(error: &Error) -> bool {
+    use async_tungstenite::tungstenite::error::ProtocolError;
+    !matches!(
+        error,
+        Error::ConnectionClosed
+            | Error::AlreadyClosed
+            | Error::Io(_)
+            | Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+    )
 }

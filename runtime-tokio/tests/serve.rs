@@ -399,6 +399,41 @@ async fn client_closing_the_websocket_closes_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_dropped_without_closing_is_a_transport_close() {
+    // As on the official server: only a protocol violation is a transport
+    // error; a connection that just ends (no close frame) is a close.
+    let mut server = start(quiet_config()).await;
+    let mut ws = websocket(server.addr, &server.url("transport=websocket")).await;
+    next_message(&mut ws).await.unwrap();
+    drop(ws);
+    let (_, reason, _) = server.next_close().await;
+    assert_eq!(reason, CloseReason::TransportClose);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_protocol_violation_is_a_transport_error() {
+    let mut server = start(quiet_config()).await;
+    let target = server.url("transport=websocket");
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 101"));
+    // An unmasked text frame: clients must mask (RFC 6455, 5.1).
+    stream.write_all(&[0x81, 0x02, b'4', b'x']).await.unwrap();
+    let (_, reason, _) = server.next_close().await;
+    assert_eq!(reason, CloseReason::TransportError);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_websocket_message_closes_with_1009() {
     let mut server = start(Config {
         max_http_buffer_size: 100,
