@@ -68,6 +68,26 @@ impl FromStr for RuntimeKind {
 }
 
 /// A server written once for every runtime.
+///
+/// ```no_run
+/// use std::process::ExitCode;
+/// use servers::{App, Runtime, RuntimeKind};
+///
+/// struct Echo;
+///
+/// impl App for Echo {
+///     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+///         let io = runtime_hyper::socketio_async::SocketIo::new();
+///         let driver = runtime_hyper::serve_io(&io, Default::default(), runtime);
+///         match driver.listen("127.0.0.1:3201".parse().unwrap()).await {
+///             Ok(()) => ExitCode::SUCCESS,
+///             Err(_) => ExitCode::FAILURE,
+///         }
+///     }
+/// }
+///
+/// servers::run(RuntimeKind::Smol, 1, Echo);
+/// ```
 pub trait App {
     /// Serves on `runtime` (spawn through it, bind with its listener) until
     /// done.
@@ -79,6 +99,26 @@ pub trait App {
 ///
 /// One worker means one event loop, as the Node server has: what arrives
 /// on two connections back to back is handled in that order.
+///
+/// ```
+/// use std::process::ExitCode;
+/// use servers::{App, Runtime, RuntimeKind};
+///
+/// /// Checks that the runtime's timer and spawn work, then ends.
+/// struct Tick;
+///
+/// impl App for Tick {
+///     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+///         let at = std::time::Instant::now() + std::time::Duration::from_millis(1);
+///         runtime.sleep_until(at).await;
+///         ExitCode::SUCCESS
+///     }
+/// }
+///
+/// for kind in [RuntimeKind::Tokio, RuntimeKind::AsyncStd, RuntimeKind::Smol] {
+///     assert_eq!(servers::run(kind, 2, Tick), ExitCode::SUCCESS);
+/// }
+/// ```
 pub fn run(kind: RuntimeKind, workers: usize, app: impl App) -> ExitCode {
     let workers = workers.max(1);
     match kind {
