@@ -2,8 +2,8 @@
 # The project's test command (README.md). On a fresh machine it installs
 # what the tests need (the official JavaScript client from npm), then runs
 # every crate's unit, scenario, property and doc tests, then the interop
-# tests (tests/interop: socket.io-client against our server), and ends with
-# one line of totals.
+# tests (tests/interop: socket.io-client against our server, once on each
+# runtime: tokio, async-std, smol), and ends with one line of totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -16,8 +16,12 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
   cargo build --release --locked -p servers --bin interop-server
   target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-  (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" \
-    node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
+  # The same tests against the same handlers on each runtime.
+  for runtime in tokio async-std smol; do
+    echo "== interop tests on $runtime"
+    (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" INTEROP_RUNTIME="$runtime" \
+      node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
+  done
 else
   echo "node and npm are needed for the interop tests" >&2
   status=1

@@ -78,9 +78,22 @@ pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 /// Serves one sans-IO [`Core`] on async-io, spawning on the executor `E`
 /// (see [`runtime_hyper::Driver`]): cheap to clone, every clone drives the
 /// same core.
+///
+/// ```
+/// use runtime_async_std::{AsyncStd, Driver};
+/// use runtime_async_std::engineio_proto::{Config, Server};
+///
+/// let driver: Driver<Server, AsyncStd> = Driver::new(Server::new(Config::default()), |_, _, _| {});
+/// assert_eq!(driver.act(|server, _now| server.clients_count()), 0);
+/// ```
 pub type Driver<C, E> = runtime_hyper::Driver<C, AsyncIo<E>>;
 
 /// A boxed task, as an [`Executor`] receives it.
+///
+/// ```
+/// let task: runtime_async_std::Task = Box::pin(async {});
+/// smol::block_on(task);
+/// ```
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Where the binding's tasks run (the timer task, one per connection, one
@@ -218,7 +231,17 @@ impl<E: Executor> Runtime for AsyncIo<E> {
     }
 }
 
-/// An async-io timer that completes once, at its deadline.
+/// An async-io timer that completes once, at its deadline (what
+/// [`AsyncIo`] sleeps with).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use runtime_async_std::{AsyncIo, Runtime, Smol};
+///
+/// let start = Instant::now();
+/// smol::block_on(AsyncIo(Smol).sleep_until(start + Duration::from_millis(5)));
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
 #[derive(Debug)]
 pub struct Sleep(Timer);
 

@@ -19,6 +19,18 @@ use crate::runtime::{Either, Notify, Runtime, race};
 /// The application's hook for the core's events. It runs under the driver's
 /// lock with the core at hand, so it may act at once (send, close, answer
 /// `allow_request`); it must not block or wait.
+///
+/// ```
+/// use runtime_hyper::EventHook;
+/// use runtime_hyper::engineio_proto::{Event, Message, Server};
+///
+/// let echo: EventHook<Server> = Box::new(|server, _now, event| {
+///     if let Event::Message { sid, data } = event {
+///         let _ = server.send(sid.as_str(), Message::from_data(&data));
+///     }
+/// });
+/// # drop(echo);
+/// ```
 pub type EventHook<C> =
     Box<dyn FnMut(&mut C, Instant, <C as engineio_proto::Endpoint>::Event) + Send>;
 
@@ -31,6 +43,20 @@ pub type EventHook<C> =
 ///
 /// A binding names it with its runtime filled in (`runtime_tokio::Driver<C>`
 /// is `Driver<C, Tokio>`).
+///
+/// ```
+/// use runtime_hyper::{Driver, Runtime};
+/// use runtime_hyper::engineio_proto::{Config, Server};
+///
+/// // Serve the engine on a runtime; tell the application how many
+/// // sessions are open.
+/// async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
+///     let driver = Driver::with_runtime(runtime, Server::new(Config::default()), |_, _, _| {});
+///     let clients = driver.act(|server, _now| server.clients_count());
+///     assert_eq!(clients, 0);
+///     driver.listen("127.0.0.1:3201".parse().unwrap()).await
+/// }
+/// ```
 pub struct Driver<C: Core, R: Runtime> {
     pub(crate) shared: Arc<Shared<C, R>>,
 }
@@ -59,6 +85,14 @@ impl<C: Core, R: Runtime + Default> Driver<C, R> {
     ///
     /// Where the runtime cannot spawn (tokio: outside a tokio runtime): the
     /// driver spawns its timer task here.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::{Config, Server};
+    /// fn start<R: Runtime + Default>() -> Driver<Server, R> {
+    ///     Driver::new(Server::new(Config::default()), |_server, _now, _event| {})
+    /// }
+    /// ```
     pub fn new(core: C, on_event: impl FnMut(&mut C, Instant, C::Event) + Send + 'static) -> Self {
         Self::with_runtime(R::default(), core, on_event)
     }
@@ -67,6 +101,14 @@ impl<C: Core, R: Runtime + Default> Driver<C, R> {
 impl<C: Core, R: Runtime> Driver<C, R> {
     /// A driver for `core` that spawns its tasks through `runtime`;
     /// `on_event` receives every event the core gives.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::{Config, Server};
+    /// fn start<R: Runtime>(runtime: R) -> Driver<Server, R> {
+    ///     Driver::with_runtime(runtime, Server::new(Config::default()), |_server, _now, _event| {})
+    /// }
+    /// ```
     pub fn with_runtime(
         runtime: R,
         core: C,
@@ -98,17 +140,42 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     }
 
     /// The runtime this driver spawns its tasks on.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::{Config, Server};
+    /// fn later<R: Runtime>(driver: &Driver<Server, R>) {
+    ///     driver.runtime().spawn(async { /* more work on the same executor */ });
+    /// }
+    /// ```
     pub fn runtime(&self) -> &R {
         &self.shared.runtime
     }
 
     /// Runs an application action on the core (send, close, shutdown...),
     /// then carries out what it asked for.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::{Config, Server};
+    /// fn close_all<R: Runtime>(driver: &Driver<Server, R>) {
+    ///     driver.act(|server, now| server.shutdown(now));
+    /// }
+    /// ```
     pub fn act<T>(&self, action: impl FnOnce(&mut C, Instant) -> T) -> T {
         self.shared.with(|d, now| action(d.core(), now))
     }
 
     /// Whether a request target (path and query) is for the core.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::{Config, Server};
+    /// fn check<R: Runtime>(driver: &Driver<Server, R>) {
+    ///     assert!(driver.matches("/engine.io/?EIO=4&transport=polling"));
+    ///     assert!(!driver.matches("/other"));
+    /// }
+    /// ```
     pub fn matches(&self, uri: &str) -> bool {
         self.shared.config.matches_path(uri)
     }

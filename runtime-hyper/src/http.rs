@@ -16,7 +16,14 @@ use crate::driver::{Driver, Reply, Watch, Watched};
 use crate::runtime::Runtime;
 use crate::ws;
 
-/// The response type of the driver's HTTP handler.
+/// The response type of the driver's HTTP handler (and of a [`Route`](crate::Route)).
+///
+/// ```
+/// use runtime_hyper::HttpResponse;
+///
+/// let page: HttpResponse = http::Response::new(bytes::Bytes::from_static(b"hi").into());
+/// assert_eq!(page.status(), 200);
+/// ```
 pub type HttpResponse = http::Response<Full<Bytes>>;
 
 impl<C: Core, R: Runtime> Driver<C, R> {
@@ -27,6 +34,19 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     ///
     /// If the returned future is dropped before it completes (the client
     /// went away during a long-poll), the core is told the request closed.
+    ///
+    /// ```
+    /// use runtime_hyper::{Driver, HttpResponse, Runtime};
+    /// use runtime_hyper::engineio_proto::Server;
+    ///
+    /// // What a host HTTP server does with a request for the engine's path.
+    /// async fn forward<R: Runtime>(
+    ///     driver: &Driver<Server, R>,
+    ///     request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    /// ) -> HttpResponse {
+    ///     driver.handle(request, None).await
+    /// }
+    /// ```
     pub async fn handle<B>(
         &self,
         mut request: http::Request<B>,

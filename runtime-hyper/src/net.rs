@@ -19,7 +19,12 @@ use crate::http::{HttpResponse, empty};
 use crate::runtime::{Either, Runtime, RuntimeTimer, race, yield_now};
 
 /// Connections the kernel keeps waiting for `accept`: a burst of clients
-/// queues instead of being refused.
+/// queues instead of being refused (the default of many runtimes, 128,
+/// overflows when a few hundred clients connect at once).
+///
+/// ```
+/// assert_eq!(runtime_hyper::BACKLOG, 1024);
+/// ```
 pub const BACKLOG: i32 = 1024;
 
 /// How long to pause after a failed `accept` (out of file descriptors...)
@@ -74,6 +79,29 @@ pub fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 /// Serves some request targets: a [`Driver`], or several tried in order
 /// ([`Or`]). Requests no route matches get 404.
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// use runtime_hyper::{HttpResponse, Route};
+/// use runtime_hyper::hyper::body::Incoming;
+///
+/// /// A health check beside the Socket.IO path.
+/// #[derive(Clone)]
+/// struct Health;
+///
+/// impl Route for Health {
+///     fn matches(&self, target: &str) -> bool {
+///         target == "/health"
+///     }
+///
+///     async fn call(&self, _: http::Request<Incoming>, _: SocketAddr) -> HttpResponse {
+///         http::Response::new(bytes::Bytes::from_static(b"ok").into())
+///     }
+/// }
+///
+/// assert!(Health.matches("/health"));
+/// ```
 pub trait Route: Clone + Send + Sync + 'static {
     /// Whether this route serves `target` (path and query).
     fn matches(&self, target: &str) -> bool;
@@ -112,6 +140,19 @@ impl<C: Core, R: Runtime> Route for Driver<C, R> {
 
 /// Two routes on one listener: `A` first, then `B` (the conformance
 /// fixture's `/engine.io/` and `/socket.io/`).
+///
+/// ```
+/// use runtime_hyper::{Driver, Or, Route, Runtime};
+/// use runtime_hyper::engineio_proto::{Config, Server};
+///
+/// fn both<R: Runtime>(runtime: R) -> impl Route {
+///     let engine = Config { path: "/engine.io".into(), ..Config::default() };
+///     let a = Driver::with_runtime(runtime.clone(), Server::new(engine), |_, _, _| {});
+///     let io = runtime_hyper::socketio_async::SocketIo::new();
+///     let b = runtime_hyper::serve_io(&io, Default::default(), runtime);
+///     Or(a, b)
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Or<A, B>(pub A, pub B);
 
@@ -138,6 +179,13 @@ impl<A: Route, B: Route> Route for Or<A, B> {
 
 /// Binds `addr` (see [`bind_std`]) and serves every connection with
 /// `route` on `runtime`. Returns once the route is closed, or if binding fails.
+///
+/// ```
+/// async fn run<R: runtime_hyper::Runtime>(runtime: R, route: impl runtime_hyper::Route) {
+///     let addr = "127.0.0.1:3201".parse().unwrap();
+///     runtime_hyper::listen(runtime, route, addr).await.unwrap();
+/// }
+/// ```
 pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr) -> io::Result<()> {
     let listener = runtime.listener(bind_std(addr)?)?;
     serve(runtime, route, listener, ConnectionOptions::default()).await;
@@ -146,6 +194,18 @@ pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr)
 
 /// Accepts connections on `listener` until `route` is closed, each served with `route` on
 /// a task of its own.
+///
+/// ```
+/// use runtime_hyper::{ConnectionOptions, Route, Runtime};
+///
+/// async fn run<R: Runtime>(runtime: R, route: impl Route) -> std::io::Result<()> {
+///     let listener = runtime_hyper::bind_std("127.0.0.1:3201".parse().unwrap())?;
+///     let listener = runtime.listener(listener)?;
+///     let options = ConnectionOptions { nodelay: false };
+///     runtime_hyper::serve(runtime, route, listener, options).await;
+///     Ok(())
+/// }
+/// ```
 pub async fn serve<R: Runtime>(
     runtime: R,
     route: impl Route,
@@ -185,6 +245,23 @@ pub async fn serve<R: Runtime>(
 /// HTTP/1.1 until it closes: requests `route` matches go to it, others get
 /// 404. `timer` times out clients that send their headers too slowly (see
 /// [`RuntimeTimer`]).
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// use runtime_hyper::{FuturesIo, Route, Runtime, RuntimeTimer};
+///
+/// // A connection some other server accepted, as a futures-io stream.
+/// async fn hand_over<R: Runtime>(
+///     runtime: R,
+///     route: &impl Route,
+///     stream: impl futures_io::AsyncRead + futures_io::AsyncWrite + Unpin + Send + 'static,
+///     remote: SocketAddr,
+/// ) {
+///     runtime_hyper::serve_connection(RuntimeTimer(runtime), route, FuturesIo::new(stream), remote)
+///         .await;
+/// }
+/// ```
 pub async fn serve_connection<T, I>(timer: T, route: &impl Route, io: I, remote: SocketAddr)
 where
     T: hyper::rt::Timer + Send + Sync + 'static,
@@ -215,11 +292,30 @@ where
 impl<C: Core, R: Runtime> Driver<C, R> {
     /// Binds `addr` (see [`bind_std`]) and serves every connection on this
     /// driver's runtime. Returns once the route is closed, or if binding fails.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::Server;
+    /// async fn run<R: Runtime>(driver: Driver<Server, R>) -> std::io::Result<()> {
+    ///     driver.listen("127.0.0.1:3201".parse().unwrap()).await
+    /// }
+    /// ```
     pub async fn listen(self, addr: SocketAddr) -> io::Result<()> {
         listen(self.runtime().clone(), self, addr).await
     }
 
-    /// Accepts connections on `listener` until [`close`](Self::close), each on a task of its own.
+    /// Accepts connections on `listener` forever, each on a task of its own.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::Server;
+    /// async fn run<R: Runtime>(driver: Driver<Server, R>) -> std::io::Result<()> {
+    ///     let listener = runtime_hyper::bind_std("127.0.0.1:3201".parse().unwrap())?;
+    ///     let listener = driver.runtime().listener(listener)?;
+    ///     driver.serve(listener).await;
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn serve(self, listener: R::Listener) {
         serve(
             self.runtime().clone(),
@@ -232,6 +328,16 @@ impl<C: Core, R: Runtime> Driver<C, R> {
 
     /// Serves one accepted connection as HTTP/1.1 until it closes, with
     /// `TCP_NODELAY` on.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::engineio_proto::Server;
+    /// async fn run<R: Runtime>(driver: Driver<Server, R>, listener: R::Listener) -> std::io::Result<()> {
+    ///     let (stream, remote) = driver.runtime().accept(&listener).await?;
+    ///     driver.serve_connection(stream, remote).await;
+    ///     Ok(())
+    /// }
+    /// ```
     pub async fn serve_connection(&self, stream: R::Stream, remote: SocketAddr) {
         let runtime = self.runtime().clone();
         let io = runtime.io(stream, ConnectionOptions::default().nodelay);

@@ -35,6 +35,20 @@ impl<R: Runtime> Backend for DriverBackend<R> {
 /// and the handshake wall clock reads the system time.
 ///
 /// Handlers run on tasks spawned through `runtime`.
+///
+/// ```
+/// use runtime_hyper::Runtime;
+/// use runtime_hyper::socketio_async::SocketIo;
+///
+/// async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
+///     let io = SocketIo::new();
+///     io.on_connection(|socket| async move {
+///         let _ = socket.emit("hello", ("world",));
+///     });
+///     let driver = runtime_hyper::serve_io(&io, Default::default(), runtime);
+///     driver.listen("127.0.0.1:3201".parse().unwrap()).await
+/// }
+/// ```
 pub fn serve_io<R: Runtime>(io: &SocketIo, mut config: Config, runtime: R) -> Driver<Server, R> {
     if config.engine.seed == [0; 32] {
         config.engine.seed = random_seed();

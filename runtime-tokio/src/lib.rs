@@ -100,6 +100,17 @@ pub type SocketIoService<C, S> = runtime_hyper::SocketIoService<C, Tokio, S>;
 
 /// Serves one sans-IO [`Core`] on tokio (see [`runtime_hyper::Driver`]):
 /// cheap to clone, every clone drives the same core.
+///
+/// ```
+/// use runtime_tokio::Driver;
+/// use runtime_tokio::engineio_proto::{Config, Server};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let driver: Driver<Server> = Driver::new(Server::new(Config::default()), |_, _, _| {});
+/// assert_eq!(driver.act(|server, _now| server.clients_count()), 0);
+/// # }
+/// ```
 pub type Driver<C> = runtime_hyper::Driver<C, Tokio>;
 
 /// tokio as a [`Runtime`]: `tokio::spawn`, `tokio::time::sleep_until` and

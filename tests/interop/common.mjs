@@ -10,6 +10,8 @@ import http from "node:http";
 import { io } from "socket.io-client";
 
 export const SERVER = process.env.INTEROP_SERVER ?? "../../target/release/interop-server";
+// The runtime the server runs on: tokio (its default), async-std or smol.
+export const RUNTIME = process.env.INTEROP_RUNTIME ?? "tokio";
 
 // The interop-server's settings the tests rely on.
 export const PING_INTERVAL = 500;
@@ -24,7 +26,7 @@ export const MODES = {
 
 /** Starts the interop-server on `port` (0: any); resolves once it listens. */
 export async function startServer(port = 0, env = {}) {
-  const proc = spawn(SERVER, ["--port", String(port)], {
+  const proc = spawn(SERVER, ["--port", String(port), "--runtime", RUNTIME], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, ...env },
   });

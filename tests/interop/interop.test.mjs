@@ -1,6 +1,7 @@
 // The official JavaScript client (npm socket.io-client 4.8) against our
-// server (runtime-tokio's interop-server), over websocket-only,
-// polling-only and polling-then-upgrade.
+// server (the interop-server binary, on the runtime INTEROP_RUNTIME names:
+// tokio, async-std or smol), over websocket-only, polling-only and
+// polling-then-upgrade.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -8,11 +9,15 @@ import { once } from "node:events";
 import { io } from "socket.io-client";
 
 const SERVER = process.env.INTEROP_SERVER ?? "../../target/release/interop-server";
+// tokio (the server's default), async-std or smol.
+const RUNTIME = process.env.INTEROP_RUNTIME ?? "tokio";
 let server;
 let url;
 
 before(async () => {
-  server = spawn(SERVER, ["--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  server = spawn(SERVER, ["--port", "0", "--runtime", RUNTIME], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const [line] = await once(server.stdout, "data");
   const port = /listening (\d+)/.exec(line.toString())[1];
   url = `http://127.0.0.1:${port}`;

@@ -9,14 +9,18 @@
 //! cargo run --release --bin conformance-fixture -- --runtime tokio --port 3000 [--host ADDR]
 //! ```
 //!
-//! Without `--host` it listens on the loopback addresses, IPv4 and IPv6,
-//! so `localhost` reaches it whichever way it resolves.
+//! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
+//! same handlers, on each binding. Without `--host` it listens on the
+//! loopback addresses, IPv4 and IPv6, so `localhost` reaches it whichever
+//! way it resolves.
 //!
-//! It runs on one thread by default (`--workers 1`), like the Node server
-//! the suites were written against: the suites send on two connections
-//! back to back (a WebSocket `5` then a poll, a poll then a `1` POST) and
-//! expect them handled in that order, which only one event loop promises.
-//! `--workers N` runs tokio's multi-thread scheduler with N workers.
+//! It runs its tasks on one thread by default (`--workers 1`), like the
+//! Node server the suites were written against: the suites send on two
+//! connections back to back (a WebSocket `5` then a poll, a poll then a `1`
+//! POST) and expect them handled in that order, which only one event loop
+//! promises. `--workers N` runs N worker threads (tokio's multi-thread
+//! scheduler, async-std's global executor sized to N, or N threads running
+//! one smol executor).
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -25,13 +29,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use runtime_tokio::engineio_proto::{Config, Cors, Event, Message, Server};
-use runtime_tokio::socketio_async::{Socket, SocketIo};
-use runtime_tokio::{Driver, Or, bind, serve_io};
+use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, Server};
+use runtime_hyper::socketio_async::{Socket, SocketIo};
+use runtime_hyper::{ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
+use servers::{App, RuntimeKind};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio] [--port PORT] [--host ADDR] [--workers N] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--verbose]";
 
 struct Args {
+    runtime: RuntimeKind,
     port: u16,
     host: Option<IpAddr>,
     workers: usize,
@@ -40,6 +46,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        runtime: RuntimeKind::Tokio,
         port: 3000,
         host: None,
         workers: 1,
@@ -49,12 +56,7 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
         match arg.as_str() {
-            "--runtime" => {
-                let runtime = value()?;
-                if runtime != "tokio" {
-                    return Err(format!("this fixture runs on tokio, not {runtime:?}"));
-                }
-            }
+            "--runtime" => args.runtime = value()?.parse()?,
             "--port" => args.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
             "--host" => args.host = Some(value()?.parse().map_err(|e| format!("--host: {e}"))?),
             "--workers" => {
@@ -89,8 +91,8 @@ fn engine_config() -> Result<Config, String> {
 }
 
 /// The `/socket.io/` server of the fixture.
-fn socketio_config(seed: [u8; 32]) -> runtime_tokio::socketio_proto::Config {
-    let mut config = runtime_tokio::socketio_proto::Config::default();
+fn socketio_config(seed: [u8; 32]) -> runtime_hyper::socketio_proto::Config {
+    let mut config = runtime_hyper::socketio_proto::Config::default();
     config.engine.ping_interval = Duration::from_millis(300);
     config.engine.ping_timeout = Duration::from_millis(200);
     config.engine.max_http_buffer_size = 1_000_000;
@@ -150,85 +152,83 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = if args.workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.workers)
-            .enable_all()
-            .build()
-    };
-    match runtime {
-        Ok(runtime) => runtime.block_on(serve(args)),
-        Err(e) => {
-            eprintln!("cannot start tokio: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    servers::run(args.runtime, args.workers, Fixture(args))
 }
 
-async fn serve(args: Args) -> ExitCode {
-    let config = match engine_config() {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let driver = if args.verbose {
-        let start = Instant::now();
-        Driver::new(
-            Server::new(config),
-            move |server: &mut Server, now, event| {
-                log_event(now - start, &event);
-                echo(server, now, event);
-            },
-        )
-    } else {
-        Driver::new(Server::new(config), echo)
-    };
+/// The fixture, on whichever runtime `main` started.
+struct Fixture(Args);
 
-    let hosts = match args.host {
-        Some(host) => vec![host],
-        None => vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ],
-    };
-    let mut listeners = Vec::new();
-    for host in hosts {
-        let addr = SocketAddr::new(host, args.port);
-        match bind(addr) {
-            Ok(listener) => listeners.push(listener),
-            // A machine without IPv6 still serves the IPv4 loopback.
-            Err(e) if args.host.is_none() && host.is_ipv6() && !listeners.is_empty() => {
-                eprintln!("not listening on {addr}: {e}");
-            }
-            Err(e) => {
-                eprintln!("cannot listen on {addr}: {e}");
+impl App for Fixture {
+    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+        let args = self.0;
+        let config = match engine_config() {
+            Ok(config) => config,
+            Err(message) => {
+                eprintln!("{message}");
                 return ExitCode::FAILURE;
             }
+        };
+        let driver = if args.verbose {
+            let start = Instant::now();
+            Driver::with_runtime(
+                runtime.clone(),
+                Server::new(config),
+                move |server: &mut Server, now, event| {
+                    log_event(now - start, &event);
+                    echo(server, now, event);
+                },
+            )
+        } else {
+            Driver::with_runtime(runtime.clone(), Server::new(config), echo)
+        };
+
+        let hosts = match args.host {
+            Some(host) => vec![host],
+            None => vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+        };
+        let mut listeners = Vec::new();
+        for host in hosts {
+            let addr = SocketAddr::new(host, args.port);
+            match bind_std(addr).and_then(|l| Ok((l.local_addr()?, runtime.listener(l)?))) {
+                Ok(listener) => listeners.push(listener),
+                // A machine without IPv6 still serves the IPv4 loopback.
+                Err(e) if args.host.is_none() && host.is_ipv6() && !listeners.is_empty() => {
+                    eprintln!("not listening on {addr}: {e}");
+                }
+                Err(e) => {
+                    eprintln!("cannot listen on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
         }
-    }
-    for listener in &listeners {
-        if let Ok(addr) = listener.local_addr() {
+        for (addr, _) in &listeners {
             eprintln!(
-                "conformance fixture (tokio, {} worker(s)) listening on {addr}",
+                "conformance fixture ({}, {} worker(s)) listening on {addr}",
+                args.runtime.name(),
                 args.workers
             );
         }
+        let io = SocketIo::new();
+        io.of("/").on_connection(on_connection);
+        io.of("/custom").on_connection(on_connection);
+        let sio = serve_io(
+            &io,
+            socketio_config(runtime_hyper::random_seed()),
+            runtime.clone(),
+        );
+        let route = Or(driver, sio);
+        for (_, listener) in listeners {
+            runtime.spawn(runtime_hyper::serve(
+                runtime.clone(),
+                route.clone(),
+                listener,
+                ConnectionOptions::default(),
+            ));
+        }
+        // The accept loops run forever.
+        std::future::pending().await
     }
-    let io = SocketIo::new();
-    io.of("/").on_connection(on_connection);
-    io.of("/custom").on_connection(on_connection);
-    let sio = serve_io(&io, socketio_config(runtime_tokio::random_seed()));
-    let route = Or(driver, sio);
-    let mut tasks = tokio::task::JoinSet::new();
-    for listener in listeners {
-        tasks.spawn(runtime_tokio::serve(route.clone(), listener));
-    }
-    while tasks.join_next().await.is_some() {}
-    ExitCode::SUCCESS
 }

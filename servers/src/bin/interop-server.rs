@@ -2,8 +2,11 @@
 //! client) talk to. It prints `listening <port>` once ready.
 //!
 //! ```text
-//! cargo run --release --bin interop-server -- --port 0
+//! cargo run --release --bin interop-server -- --port 0 [--runtime tokio|async-std|smol] [--workers N]
 //! ```
+//!
+//! The handlers are the same on every runtime; `--workers` (default 2)
+//! sets the worker threads.
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -13,10 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::process::ExitCode;
+
+use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io};
 use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
 use runtime_tokio::socketio_proto::{Config, RecoveryConfig};
-use runtime_tokio::{bind, serve, serve_io};
 use serde_json::{Value, json};
+use servers::{App, RuntimeKind};
 
 async fn on_connection(socket: Socket) {
     let auth = Value::Object(socket.handshake().auth.clone());
@@ -149,16 +155,59 @@ fn env_ms(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut port = 0u16;
+struct Args {
+    port: u16,
+    runtime: RuntimeKind,
+    workers: usize,
+}
+
+fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
+    let mut parsed = Args {
+        port: 0,
+        runtime: RuntimeKind::Tokio,
+        workers: 2,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            "--port" => parsed.port = value()?.parse()?,
+            "--runtime" => parsed.runtime = value()?.parse()?,
+            "--workers" => parsed.workers = value()?.parse()?,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
+    Ok(parsed)
+}
+
+fn main() -> ExitCode {
+    match parse_args() {
+        Ok(args) => servers::run(args.runtime, args.workers, Interop { port: args.port }),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The interop server, on whichever runtime `main` started.
+struct Interop {
+    port: u16,
+}
+
+impl App for Interop {
+    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+        match start(runtime, self.port).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn start<R: Runtime>(runtime: R, port: u16) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     io.use_middleware(|c| async move {
         match c.handshake.auth.get("token") {
@@ -186,9 +235,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Small limits, so that the bad-input tests cross them quickly.
     config.engine.max_http_buffer_size = 100_000;
     config.engine.max_buffered_bytes = 1 << 20;
-    let sio = serve_io(&io, config);
-    let listener = bind(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    let sio = serve_io(&io, config, runtime.clone());
+    let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("listening {}", listener.local_addr()?.port());
-    serve(sio, listener).await;
+    let listener = runtime.listener(listener)?;
+    serve(runtime, sio, listener, ConnectionOptions::default()).await;
     Ok(())
 }

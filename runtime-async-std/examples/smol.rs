@@ -1,0 +1,49 @@
+//! A Socket.IO server under `smol::block_on`, its tasks on an executor the
+//! application runs itself: an echo, an ack echo and a chat room.
+//!
+//! ```text
+//! cargo run -p runtime-async-std --example smol [-- PORT]
+//! ```
+//!
+//! Any official client connects to `http://localhost:PORT` (default 3202).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use runtime_async_std::socketio_async::{Socket, SocketIo};
+use runtime_async_std::socketio_proto::Config;
+
+async fn on_connection(socket: Socket) {
+    socket.join("chat");
+    socket.on("echo", |socket, payload, _| async move {
+        let _ = socket.emit_payload("echo", payload);
+    });
+    socket.on("echo-ack", |_, payload, ack| async move {
+        if let Some(ack) = ack {
+            let _ = ack.send_payload(payload);
+        }
+    });
+    socket.on("chat", |socket, payload, _| async move {
+        let text = payload.arg::<String>(0).unwrap_or_default();
+        let _ = socket.to("chat").emit("chat", (socket.id().as_str(), text));
+    });
+}
+
+fn main() -> std::io::Result<()> {
+    let port = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3202u16);
+    let io = SocketIo::new();
+    io.on_connection(on_connection);
+
+    // The binding spawns on this executor; the main thread runs it (add
+    // threads that run it too for more cores).
+    let executor = Arc::new(smol::Executor::new());
+    smol::block_on(executor.run(async {
+        let driver = runtime_async_std::serve_io(&io, Config::default(), executor.clone());
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        eprintln!("Socket.IO on smol at http://{addr}/socket.io/");
+        driver.listen(addr).await
+    }))
+}
