@@ -25,6 +25,10 @@ use crate::proto::{self, Packet};
 /// CONNECT) may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long the round trip that ends a handshake may take: an event lost
+/// right after CONNECT should cost a worker little time.
+const ROUND_TRIP_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Microseconds since the loader started: the clock timestamps carry.
 pub fn now_us() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
@@ -529,7 +533,7 @@ async fn long_poll(mut conn: Http, target: Arc<Target>, path: String) -> (Http, 
 /// echo for the raw WebSocket server); closes.
 pub async fn handshake_ws(target: &Target) -> Result<(), String> {
     let mut ws = ws_open(target).await?;
-    tokio::time::timeout(CONNECT_TIMEOUT, async {
+    tokio::time::timeout(ROUND_TRIP_TIMEOUT, async {
         if target.socketio {
             ack_round_trip(&mut ws).await
         } else {
@@ -559,7 +563,9 @@ pub async fn handshake_upgrade(target: &Target) -> Result<(), String> {
             }
         }
         send(&mut ws, proto::UPGRADE.to_owned()).await?;
-        ack_round_trip(&mut ws).await
+        tokio::time::timeout(ROUND_TRIP_TIMEOUT, ack_round_trip(&mut ws))
+            .await
+            .map_err(|_| "round trip timed out".to_owned())?
     })
     .await
     .map_err(|_| "upgrade timed out".to_owned())?
