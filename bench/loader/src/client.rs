@@ -62,6 +62,8 @@ impl Target {
     pub async fn tcp(&self) -> Result<TcpStream, String> {
         let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
         if !self.sources.is_empty() {
+            // Ports in TIME_WAIT from earlier runs may be bound again.
+            let _ = socket.set_reuseaddr(true);
             let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len();
             let ip = self.sources.get(i).copied().unwrap_or(Ipv4Addr::LOCALHOST);
             socket
@@ -141,6 +143,9 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
 /// Where a scenario is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Connecting: clients answer pings but send nothing yet, so a slow
+    /// server is not flooded by the first clients while the last connect.
+    Connect,
     /// Running, not counted.
     Warmup,
     /// Running and counted.
@@ -229,11 +234,11 @@ pub async fn ws_client(mut ws: Ws, role: Role, shared: Arc<Shared>, mut phase: w
     let mut current = *phase.borrow();
     let mut out: Vec<String> = Vec::new();
     let echo = matches!(role, Role::Echo { .. });
-    if let Role::Echo { inflight } = role {
-        for _ in 0..inflight {
-            out.push(proto::event("echo", &now_us().to_string()));
-        }
-    }
+    // Echo events still to start once the clients are all connected.
+    let mut to_start = match role {
+        Role::Echo { inflight } => inflight,
+        _ => 0,
+    };
     let mut plan_rx = match role {
         Role::Broadcast { sender } => sender,
         _ => None,
@@ -246,6 +251,11 @@ pub async fn ws_client(mut ws: Ws, role: Role, shared: Arc<Shared>, mut phase: w
     let mut sent_step = u64::MAX;
     let mut sent = 0u64;
     loop {
+        if to_start > 0 && current != Phase::Connect {
+            for _ in 0..std::mem::take(&mut to_start) {
+                out.push(proto::event("echo", &now_us().to_string()));
+            }
+        }
         if !out.is_empty() {
             let mut failed = false;
             for text in out.drain(..) {
@@ -465,8 +475,12 @@ pub async fn polling_client(target: Arc<Target>, shared: Arc<Shared>, mut phase:
     // A long-poll is never cancelled midway: that would lose its response
     // and, with it, the HTTP connection.
     let mut poll = Box::pin(long_poll(get, target.clone(), path.clone()));
-    let _ = tx.send(proto::event_with_ack(next_id, "echo-ack", &now_us().to_string()));
+    let mut started = false;
     loop {
+        if !started && current != Phase::Connect {
+            started = true;
+            let _ = tx.send(proto::event_with_ack(next_id, "echo-ack", &now_us().to_string()));
+        }
         tokio::select! {
             changed = phase.changed() => {
                 if changed.is_err() {

@@ -221,10 +221,17 @@ async fn run_one(sc: &Scenario, spec: &ServerSpec, settings: &Settings, o: &Opti
             return r;
         }
     };
+    // Past 10k clients one source address makes connect() search long for
+    // a free ephemeral port (the setup rate then measures the loader):
+    // spread over 8 loopback addresses.
+    let sources = match sc.kind {
+        Kind::Idle(n) | Kind::Echo(n) | Kind::Broadcast(n) if n > 10_000 => settings.sources.max(8),
+        _ => settings.sources,
+    };
     let target = Arc::new(Target::new(
         std::net::SocketAddr::from(([127, 0, 0, 1], running.port)),
         spec.socketio,
-        settings.sources,
+        sources,
     ));
     // Generous: connecting 20k clients to a slow server, or seven broadcast
     // steps with their drains.

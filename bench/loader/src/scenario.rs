@@ -88,6 +88,11 @@ impl Record {
     }
 }
 
+/// A metric name made at run time (a few per run; the harness is short-lived).
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
 /// Measures the CPU of the server and of the loader over a window.
 struct CpuWindow {
     pid: u32,
@@ -241,7 +246,7 @@ async fn idle(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
 async fn echo(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
     let mut r = Record::default();
     let shared = Arc::new(Shared::default());
-    let (phase_tx, phase) = watch::channel(Phase::Warmup);
+    let (phase_tx, phase) = watch::channel(Phase::Connect);
     let inflight = s.inflight;
     let c = connect_ws(n, &target, s, &shared, &phase, |_| Role::Echo { inflight }).await;
     c.note(&mut r, n);
@@ -250,6 +255,7 @@ async fn echo(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
 }
 
 async fn measure_round_trips(r: &mut Record, shared: &Shared, phase_tx: &watch::Sender<Phase>, pid: u32, s: &Settings) {
+    let _ = phase_tx.send(Phase::Warmup);
     tokio::time::sleep(s.warmup).await;
     let _ = phase_tx.send(Phase::Measure);
     let cpu = CpuWindow::start(pid);
@@ -283,6 +289,8 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
     if c.failed > 0 && c.ok == 0 {
         return r;
     }
+    // Let the connection burst settle before the first step.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut expected_all = 0u64;
     let mut delivered_all = 0u64;
     let mut rate = (s.first_deliveries / n as f64).max(1.0);
@@ -323,6 +331,10 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
             if kept_up { "" } else { "  <- falls behind" }
         );
         if kept_up {
+            // Per rate too, so servers can be compared at a rate both keep
+            // up with (near a server's own limit its latency climbs).
+            r.set(leak(format!("p99_ms_at_{rate:.0}")), p99);
+            r.set(leak(format!("cpu_ns_at_{rate:.0}")), server * 1e9 / delivered.max(1) as f64);
             r.set("rate_msg_per_s", rate);
             r.set("deliveries_per_s", delivered as f64 / span);
             r.set("p99_ms", p99);
@@ -354,7 +366,7 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
 async fn polling(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
     let mut r = Record::default();
     let shared = Arc::new(Shared::default());
-    let (phase_tx, phase) = watch::channel(Phase::Warmup);
+    let (phase_tx, phase) = watch::channel(Phase::Connect);
     let (tx, mut rx) = mpsc::channel(n.max(1));
     let start = Instant::now();
     let semaphore = Arc::new(Semaphore::new(s.connect_concurrency));
