@@ -55,7 +55,12 @@ impl Target {
         } else {
             Vec::new()
         };
-        Self { addr, socketio, sources, next: AtomicUsize::new(0) }
+        Self {
+            addr,
+            socketio,
+            sources,
+            next: AtomicUsize::new(0),
+        }
     }
 
     /// Opens a TCP connection (no Nagle delay).
@@ -70,7 +75,10 @@ impl Target {
                 .bind(SocketAddr::new(IpAddr::V4(ip), 0))
                 .map_err(|e| format!("bind {ip}: {e}"))?;
         }
-        let stream = socket.connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
+        let stream = socket
+            .connect(self.addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }
@@ -85,14 +93,20 @@ pub type Ws = WebSocketStream<TcpStream>;
 
 /// Small buffers, so that 20,000 clients fit in the loader.
 fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0)
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
 }
 
 /// Opens a WebSocket to the target; for a Socket.IO server, completes the
 /// Engine.IO handshake and the CONNECT to `/`.
 pub async fn ws_open(target: &Target) -> Result<Ws, String> {
     tokio::time::timeout(CONNECT_TIMEOUT, async {
-        let path = if target.socketio { proto::websocket_path(None) } else { "/".to_owned() };
+        let path = if target.socketio {
+            proto::websocket_path(None)
+        } else {
+            "/".to_owned()
+        };
         let mut ws = ws_handshake(target, &path).await?;
         if target.socketio {
             match next_text(&mut ws).await? {
@@ -125,7 +139,9 @@ async fn ws_handshake(target: &Target, path: &str) -> Result<Ws, String> {
 }
 
 async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
-    ws.send(Message::text(text)).await.map_err(|e| format!("send: {e}"))
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| format!("send: {e}"))
 }
 
 async fn next_text(ws: &mut Ws) -> Result<String, String> {
@@ -230,7 +246,12 @@ pub enum Role {
 
 /// Runs one connected WebSocket client until the phase is `Stop` or the
 /// server ends it.
-pub async fn ws_client(mut ws: Ws, role: Role, shared: Arc<Shared>, mut phase: watch::Receiver<Phase>) {
+pub async fn ws_client(
+    mut ws: Ws,
+    role: Role,
+    shared: Arc<Shared>,
+    mut phase: watch::Receiver<Phase>,
+) {
     let mut current = *phase.borrow();
     let mut out: Vec<String> = Vec::new();
     let echo = matches!(role, Role::Echo { .. });
@@ -340,7 +361,10 @@ fn handle(text: &str, echo: bool, phase: Phase, shared: &Shared, out: &mut Vec<S
                 out.push(proto::event("echo", &now.to_string()));
             }
         }
-        Packet::Event { event: "broadcast", arg } => {
+        Packet::Event {
+            event: "broadcast",
+            arg,
+        } => {
             let mut parts = arg.split(':').map(|p| p.parse::<u64>().unwrap_or(u64::MAX));
             let (step, _seq, t) = (parts.next(), parts.next(), parts.next());
             if step == Some(shared.step.load(Ordering::Relaxed)) {
@@ -379,7 +403,12 @@ async fn http_open(target: &Target) -> Result<Http, String> {
     Ok(sender)
 }
 
-async fn http(c: &mut Http, target: &Target, path: &str, body: Option<String>) -> Result<String, String> {
+async fn http(
+    c: &mut Http,
+    target: &Target,
+    path: &str,
+    body: Option<String>,
+) -> Result<String, String> {
     let method = if body.is_some() { "POST" } else { "GET" };
     let request = hyper::Request::builder()
         .method(method)
@@ -389,7 +418,10 @@ async fn http(c: &mut Http, target: &Target, path: &str, body: Option<String>) -
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|e| format!("request: {e}"))?;
     c.ready().await.map_err(|e| format!("http: {e}"))?;
-    let response = c.send_request(request).await.map_err(|e| format!("{method}: {e}"))?;
+    let response = c
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{method}: {e}"))?;
     let status = response.status();
     let body = response
         .into_body()
@@ -432,7 +464,12 @@ async fn polling_connect(c: &mut Http, target: &Target) -> Result<String, String
 
 /// A polling-only client: one connection long-polls, another posts; keeps
 /// one `echo-ack` in flight and answers pings.
-pub async fn polling_client(target: Arc<Target>, shared: Arc<Shared>, mut phase: watch::Receiver<Phase>, ready: mpsc::Sender<Result<(), String>>) {
+pub async fn polling_client(
+    target: Arc<Target>,
+    shared: Arc<Shared>,
+    mut phase: watch::Receiver<Phase>,
+    ready: mpsc::Sender<Result<(), String>>,
+) {
     let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
         let mut get = http_open(&target).await?;
         let post = http_open(&target).await?;
@@ -479,7 +516,11 @@ pub async fn polling_client(target: Arc<Target>, shared: Arc<Shared>, mut phase:
     loop {
         if !started && current != Phase::Connect {
             started = true;
-            let _ = tx.send(proto::event_with_ack(next_id, "echo-ack", &now_us().to_string()));
+            let _ = tx.send(proto::event_with_ack(
+                next_id,
+                "echo-ack",
+                &now_us().to_string(),
+            ));
         }
         tokio::select! {
             changed = phase.changed() => {
@@ -538,7 +579,11 @@ pub async fn polling_client(target: Arc<Target>, shared: Arc<Shared>, mut phase:
 }
 
 /// One GET on `conn`, which is handed back for the next.
-async fn long_poll(mut conn: Http, target: Arc<Target>, path: String) -> (Http, Result<String, String>) {
+async fn long_poll(
+    mut conn: Http,
+    target: Arc<Target>,
+    path: String,
+) -> (Http, Result<String, String>) {
     let body = http(&mut conn, &target, &path, None).await;
     (conn, body)
 }

@@ -86,7 +86,21 @@ mod tests {
     #[test]
     fn buckets_cover_values_in_order() {
         let mut last = 0;
-        for v in [0u64, 1, 15, 16, 17, 31, 32, 33, 100, 1_000, 65_535, 1 << 40, u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            15,
+            16,
+            17,
+            31,
+            32,
+            33,
+            100,
+            1_000,
+            65_535,
+            1 << 40,
+            u64::MAX,
+        ] {
             let i = index(v);
             assert!(i >= last, "{v}");
             assert!(i < BUCKETS, "{v}");

@@ -71,12 +71,18 @@ fn parse() -> Result<Options, String> {
             "--servers" => o.servers = Some(list(value()?)),
             "--bin-dir" => o.bin_dir = value()?.into(),
             "--node-dir" => o.node_dir = value()?.into(),
-            "--idle-hold" => o.idle_hold = Some(value()?.parse().map_err(|e| format!("--idle-hold: {e}"))?),
+            "--idle-hold" => {
+                o.idle_hold = Some(value()?.parse().map_err(|e| format!("--idle-hold: {e}"))?)
+            }
             "--sources" => o.sources = value()?.parse().map_err(|e| format!("--sources: {e}"))?,
             "--notes" => o.notes = Some(value()?.into()),
-            "--ping-interval-ms" => o.ping_interval_ms = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--ping-interval-ms" => {
+                o.ping_interval_ms = value()?.parse().map_err(|e| format!("{e}"))?
+            }
             "-h" | "--help" => {
-                println!("see the doc comment at the top of bench/loader/src/main.rs and bench/README.md");
+                println!(
+                    "see the doc comment at the top of bench/loader/src/main.rs and bench/README.md"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown flag {other:?}")),
@@ -101,11 +107,23 @@ const SIO_RAW: [&str; 4] = ["ours-tokio", "socketioxide", "node", "raw-ws"];
 const BROADCAST: [&str; 4] = ["ours-tokio", "socketioxide", "socketioxide-big", "node"];
 
 fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
-    let s = |id: String, kind: Kind, servers: &[&'static str]| Scenario { id, kind, servers: servers.to_vec() };
+    let s = |id: String, kind: Kind, servers: &[&'static str]| Scenario {
+        id,
+        kind,
+        servers: servers.to_vec(),
+    };
     let mut list = Vec::new();
-    let idle: Vec<usize> = if quick { vec![200, 1000] } else { vec![1000, 10_000, max] };
+    let idle: Vec<usize> = if quick {
+        vec![200, 1000]
+    } else {
+        vec![1000, 10_000, max]
+    };
     for n in idle {
-        let id = if n == max { format!("idle-max-{n}") } else { format!("idle-{n}") };
+        let id = if n == max {
+            format!("idle-max-{n}")
+        } else {
+            format!("idle-{n}")
+        };
         list.push(s(id, Kind::Idle(n), &SIO_RAW));
     }
     for n in if quick { vec![100] } else { vec![100, 1000] } {
@@ -115,7 +133,11 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
         list.push(s(format!("broadcast-{n}"), Kind::Broadcast(n), &BROADCAST));
     }
     let polling = if quick { 100 } else { 1000 };
-    list.push(s(format!("polling-{polling}"), Kind::Polling(polling), &SIO));
+    list.push(s(
+        format!("polling-{polling}"),
+        Kind::Polling(polling),
+        &SIO,
+    ));
     list.push(s("handshake-ws".into(), Kind::HandshakeWs, &SIO_RAW));
     list.push(s("handshake-upgrade".into(), Kind::HandshakeUpgrade, &SIO));
     list
@@ -157,7 +179,9 @@ fn settings(o: &Options) -> Settings {
 /// run have closed), so the next run starts from the same place.
 async fn wait_for_closed_files() {
     for _ in 0..100 {
-        let open = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+        let open = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0);
         if open < 64 {
             return;
         }
@@ -182,26 +206,45 @@ async fn main() {
     let mut results = Results::new(o.quick, o.rounds, &settings, o.ping_interval_ms, &specs);
     let started = std::time::Instant::now();
     for sc in scenarios(o.quick, max) {
-        if o.only.as_ref().is_some_and(|only| !only.iter().any(|x| sc.id.starts_with(x.as_str()))) {
+        if o.only
+            .as_ref()
+            .is_some_and(|only| !only.iter().any(|x| sc.id.starts_with(x.as_str())))
+        {
             continue;
         }
-        eprintln!("== {} ({:.0} s so far)", sc.id, started.elapsed().as_secs_f64());
+        eprintln!(
+            "== {} ({:.0} s so far)",
+            sc.id,
+            started.elapsed().as_secs_f64()
+        );
         for round in 0..o.rounds {
             for name in &sc.servers {
-                if o.servers.as_ref().is_some_and(|only| !only.iter().any(|x| x == name)) {
+                if o.servers
+                    .as_ref()
+                    .is_some_and(|only| !only.iter().any(|x| x == name))
+                {
                     continue;
                 }
-                let Some(spec) = specs.iter().find(|s| s.name == *name) else { continue };
+                let Some(spec) = specs.iter().find(|s| s.name == *name) else {
+                    continue;
+                };
                 let log = log_dir.join(format!("{}-{}-{round}.log", sc.id, spec.name));
                 let record = run_one(&sc, spec, &settings, &o, &log).await;
-                eprintln!("  round {round} {:<17} {}", spec.name, report::summary(&record));
+                eprintln!(
+                    "  round {round} {:<17} {}",
+                    spec.name,
+                    report::summary(&record)
+                );
                 results.add(&sc, spec.name, record);
                 wait_for_closed_files().await;
             }
         }
     }
     results.total_secs = started.elapsed().as_secs_f64();
-    let notes = o.notes.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+    let notes = o
+        .notes
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
     let markdown = results.markdown(notes.as_deref());
     match std::fs::write(&o.out, markdown) {
         Ok(()) => eprintln!("wrote {} ({:.0} s)", o.out.display(), results.total_secs),
@@ -212,7 +255,13 @@ async fn main() {
     }
 }
 
-async fn run_one(sc: &Scenario, spec: &ServerSpec, settings: &Settings, o: &Options, log: &std::path::Path) -> scenario::Record {
+async fn run_one(
+    sc: &Scenario,
+    spec: &ServerSpec,
+    settings: &Settings,
+    o: &Options,
+    log: &std::path::Path,
+) -> scenario::Record {
     let mut running = match Running::start(spec, o.ping_interval_ms, log).await {
         Ok(r) => r,
         Err(e) => {
@@ -236,16 +285,23 @@ async fn run_one(sc: &Scenario, spec: &ServerSpec, settings: &Settings, o: &Opti
     // Generous: connecting 20k clients to a slow server, or seven broadcast
     // steps with their drains.
     let limit = Duration::from_secs(240);
-    let mut record = match tokio::time::timeout(limit, scenario::run(sc.kind, target, running.pid, settings)).await {
-        Ok(r) => r,
-        Err(_) => {
-            let mut r = scenario::Record::default();
-            r.notes.push(format!("timed out after {} s", limit.as_secs()));
-            r
-        }
-    };
+    let mut record =
+        match tokio::time::timeout(limit, scenario::run(sc.kind, target, running.pid, settings))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                let mut r = scenario::Record::default();
+                r.notes
+                    .push(format!("timed out after {} s", limit.as_secs()));
+                r
+            }
+        };
     if !running.alive() {
-        record.notes.push(format!("server exited during the run (log: {})", log.display()));
+        record.notes.push(format!(
+            "server exited during the run (log: {})",
+            log.display()
+        ));
     }
     running.stop().await;
     record

@@ -56,7 +56,8 @@ mod tests {
 
     #[test]
     fn reads_cpu_ticks_after_the_command_name() {
-        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 500 0 0 0 37 5 0 0 20 0 3 0 100 1000 200";
+        let stat =
+            "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 500 0 0 0 37 5 0 0 20 0 3 0 100 1000 200";
         assert_eq!(parse_cpu_ticks(stat), Some(42));
     }
 

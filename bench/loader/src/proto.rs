@@ -107,7 +107,9 @@ pub fn decode(text: &str) -> Packet<'_> {
     match kind {
         b'0' => match serde_json::from_str::<serde_json::Value>(rest) {
             Ok(v) => match v.get("sid").and_then(|s| s.as_str()) {
-                Some(sid) => Packet::Open { sid: sid.to_owned() },
+                Some(sid) => Packet::Open {
+                    sid: sid.to_owned(),
+                },
                 None => Packet::Other,
             },
             Err(_) => Packet::Other,
@@ -173,7 +175,8 @@ fn strings(text: &str) -> Option<(&str, Option<&str>)> {
 }
 
 fn plain(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':')
+    s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b':')
 }
 
 /// Socket.IO endpoint paths for one server.
@@ -210,7 +213,10 @@ mod tests {
     fn polling_payloads_join_and_split_on_the_record_separator() {
         let payload = polling_payload(&["3", r#"421["echo-ack","a"]"#]);
         assert_eq!(payload.as_bytes(), b"3\x1e421[\"echo-ack\",\"a\"]");
-        assert_eq!(split_payload(&payload).collect::<Vec<_>>(), ["3", r#"421["echo-ack","a"]"#]);
+        assert_eq!(
+            split_payload(&payload).collect::<Vec<_>>(),
+            ["3", r#"421["echo-ack","a"]"#]
+        );
         assert_eq!(polling_payload(&["40"]), "40");
         assert_eq!(split_payload("2").collect::<Vec<_>>(), ["2"]);
     }
@@ -218,7 +224,12 @@ mod tests {
     #[test]
     fn decodes_the_open_packet() {
         let open = r#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
-        assert_eq!(decode(open), Packet::Open { sid: "lv_VI97HAXpY6yYWAAAC".into() });
+        assert_eq!(
+            decode(open),
+            Packet::Open {
+                sid: "lv_VI97HAXpY6yYWAAAC".into()
+            }
+        );
         assert_eq!(decode("0{}"), Packet::Other);
         assert_eq!(decode("0not json"), Packet::Other);
     }
@@ -240,9 +251,18 @@ mod tests {
         assert_eq!(decode(r#"44{"message":"no"}"#), Packet::ConnectError);
         assert_eq!(
             decode(r#"42["broadcast","3:17:123456"]"#),
-            Packet::Event { event: "broadcast", arg: "3:17:123456" }
+            Packet::Event {
+                event: "broadcast",
+                arg: "3:17:123456"
+            }
         );
-        assert_eq!(decode(r#"4212["echo","1"]"#), Packet::Event { event: "echo", arg: "1" });
+        assert_eq!(
+            decode(r#"4212["echo","1"]"#),
+            Packet::Event {
+                event: "echo",
+                arg: "1"
+            }
+        );
         assert_eq!(decode(r#"4312["99"]"#), Packet::Ack { id: 12, arg: "99" });
     }
 
@@ -252,7 +272,10 @@ mod tests {
         assert_eq!(decode(r#"42["echo"]"#), Packet::Other);
         assert_eq!(decode(r#"42["echo","a","b"]"#), Packet::Other);
         assert_eq!(decode(r#"42["echo","a\"b"]"#), Packet::Other);
-        assert_eq!(decode(r#"451-["echo",{"_placeholder":true,"num":0}]"#), Packet::Other);
+        assert_eq!(
+            decode(r#"451-["echo",{"_placeholder":true,"num":0}]"#),
+            Packet::Other
+        );
         assert_eq!(decode(r#"43["x"]"#), Packet::Other);
         assert_eq!(decode(r#"42["echo",1]"#), Packet::Other);
     }
@@ -260,8 +283,17 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(polling_path(None), "/socket.io/?EIO=4&transport=polling");
-        assert_eq!(polling_path(Some("s1")), "/socket.io/?EIO=4&transport=polling&sid=s1");
-        assert_eq!(websocket_path(None), "/socket.io/?EIO=4&transport=websocket");
-        assert_eq!(websocket_path(Some("s1")), "/socket.io/?EIO=4&transport=websocket&sid=s1");
+        assert_eq!(
+            polling_path(Some("s1")),
+            "/socket.io/?EIO=4&transport=polling&sid=s1"
+        );
+        assert_eq!(
+            websocket_path(None),
+            "/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            websocket_path(Some("s1")),
+            "/socket.io/?EIO=4&transport=websocket&sid=s1"
+        );
     }
 }

@@ -47,14 +47,29 @@ fn columns(kind: Kind) -> &'static [Column] {
             ("rate_msg_per_s", "highest rate kept up (msg/s)", 0, Higher),
             ("deliveries_per_s", "deliveries/s at it", 0, Higher),
             ("p99_ms", "p99 delivery (ms)", 2, Lower),
-            ("cpu_ns_per_delivery", "server CPU per delivery (ns)", 0, Lower),
-            ("delivered_ratio", "delivered/expected (all steps)", 5, Higher),
+            (
+                "cpu_ns_per_delivery",
+                "server CPU per delivery (ns)",
+                0,
+                Lower,
+            ),
+            (
+                "delivered_ratio",
+                "delivered/expected (all steps)",
+                5,
+                Higher,
+            ),
             ("lost_sessions", "lost sessions", 0, Lower),
             ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
         ],
         Kind::HandshakeWs | Kind::HandshakeUpgrade => &[
             ("conn_per_s", "connections/s", 0, Higher),
-            ("cpu_us_per_conn", "server CPU per connection (µs)", 1, Lower),
+            (
+                "cpu_us_per_conn",
+                "server CPU per connection (µs)",
+                1,
+                Lower,
+            ),
             ("server_cpu_pct", "server CPU (%)", 0, Neither),
             ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
             ("failed", "failed", 0, Lower),
@@ -113,7 +128,13 @@ pub struct Results {
 
 impl Results {
     /// An empty set of results for this run's settings.
-    pub fn new(quick: bool, rounds: usize, settings: &Settings, ping_interval_ms: u64, specs: &[ServerSpec]) -> Self {
+    pub fn new(
+        quick: bool,
+        rounds: usize,
+        settings: &Settings,
+        ping_interval_ms: u64,
+        specs: &[ServerSpec],
+    ) -> Self {
         Self {
             quick,
             rounds,
@@ -134,7 +155,9 @@ impl Results {
                 self.scenarios.len() - 1
             }
         };
-        let Some((_, runs)) = self.scenarios.get_mut(pos) else { return };
+        let Some((_, runs)) = self.scenarios.get_mut(pos) else {
+            return;
+        };
         match runs.iter_mut().find(|(n, _)| *n == name) {
             Some((_, records)) => records.push(record),
             None => runs.push((name, vec![record])),
@@ -144,7 +167,12 @@ impl Results {
     fn median(&self, scenario: &str, server: &str, key: &str) -> Option<f64> {
         let (_, runs) = self.scenarios.iter().find(|(s, _)| s.id == scenario)?;
         let (_, records) = runs.iter().find(|(n, _)| *n == server)?;
-        median(records.iter().filter_map(|r| r.values.get(key).copied()).collect())
+        median(
+            records
+                .iter()
+                .filter_map(|r| r.values.get(key).copied())
+                .collect(),
+        )
     }
 
     /// The report.
@@ -158,7 +186,10 @@ impl Results {
             self.rounds
         );
         if self.quick {
-            let _ = writeln!(md, "**Quick mode**: small client counts and short durations, to check the harness; not the recorded figures.\n");
+            let _ = writeln!(
+                md,
+                "**Quick mode**: small client counts and short durations, to check the harness; not the recorded figures.\n"
+            );
         }
         let _ = writeln!(md, "## Machine\n");
         for line in machine() {
@@ -176,7 +207,12 @@ impl Results {
         let _ = writeln!(md);
         md.push_str(&self.goals());
         for (sc, runs) in &self.scenarios {
-            let _ = writeln!(md, "## {}\n\n{}\n", sc.id, describe(sc.kind, &self.settings));
+            let _ = writeln!(
+                md,
+                "## {}\n\n{}\n",
+                sc.id,
+                describe(sc.kind, &self.settings)
+            );
             let cols = columns(sc.kind);
             let _ = write!(md, "| server |");
             for (_, label, _, _) in cols {
@@ -204,11 +240,21 @@ impl Results {
             }
             // Ratios: ours / each peer on the metrics that have a direction.
             if runs.iter().any(|(n, _)| *n == OURS) {
-                let _ = writeln!(md, "\nOurs / peer (a ratio above 1 is better where higher is better, below 1 where lower is better):\n");
+                let _ = writeln!(
+                    md,
+                    "\nOurs / peer (a ratio above 1 is better where higher is better, below 1 where lower is better):\n"
+                );
                 let _ = write!(md, "| peer |");
-                let rated: Vec<&Column> = cols.iter().filter(|c| c.3 != Better::Neither && c.0 != "lost_sessions" && c.0 != "failed").collect();
+                let rated: Vec<&Column> = cols
+                    .iter()
+                    .filter(|c| c.3 != Better::Neither && c.0 != "lost_sessions" && c.0 != "failed")
+                    .collect();
                 for (_, label, _, better) in &rated {
-                    let arrow = if *better == Better::Higher { "↑" } else { "↓" };
+                    let arrow = if *better == Better::Higher {
+                        "↑"
+                    } else {
+                        "↓"
+                    };
                     let _ = write!(md, " {label} {arrow} |");
                 }
                 let _ = write!(md, "\n|---|");
@@ -219,7 +265,10 @@ impl Results {
                 for (peer, _) in runs.iter().filter(|(n, _)| *n != OURS) {
                     let _ = write!(md, "| {peer} |");
                     for (key, _, _, _) in &rated {
-                        match (self.median(&sc.id, OURS, key), self.median(&sc.id, peer, key)) {
+                        match (
+                            self.median(&sc.id, OURS, key),
+                            self.median(&sc.id, peer, key),
+                        ) {
                             (Some(a), Some(b)) if b != 0.0 => {
                                 let _ = write!(md, " {:.2}× |", a / b);
                             }
@@ -255,7 +304,12 @@ impl Results {
     fn goals(&self) -> String {
         let mut md = String::from("## Goals of issue 7\n\n| goal | measured | |\n|---|---|---|\n");
         let ids: Vec<&str> = self.scenarios.iter().map(|(s, _)| s.id.as_str()).collect();
-        let find = |prefix: &'static str| -> Vec<&str> { ids.iter().filter(|id| id.starts_with(prefix)).copied().collect() };
+        let find = |prefix: &'static str| -> Vec<&str> {
+            ids.iter()
+                .filter(|id| id.starts_with(prefix))
+                .copied()
+                .collect()
+        };
         let mut row = |goal: String, measured: String, met: Option<bool>| {
             let verdict = match met {
                 Some(true) => "met",
@@ -268,7 +322,10 @@ impl Results {
             let ours = self.median(id, OURS, "kb_per_client");
             let peers: Vec<String> = ["socketioxide", "node", "raw-ws"]
                 .iter()
-                .filter_map(|p| self.median(id, p, "kb_per_client").map(|v| format!("{p} {v:.2} KB")))
+                .filter_map(|p| {
+                    self.median(id, p, "kb_per_client")
+                        .map(|v| format!("{p} {v:.2} KB"))
+                })
                 .collect();
             row(
                 format!("{id}: at most 3 KB per idle client"),
@@ -278,13 +335,29 @@ impl Results {
         }
         for id in find("echo") {
             let cpu = self.ratio(id, "socketioxide", "cpu_us_per_rtt");
-            row(format!("{id}: server CPU per round trip at most 0.5× socketioxide"), format!("{}×", opt(cpu, 2)), cpu.map(|r| r <= 0.5));
+            row(
+                format!("{id}: server CPU per round trip at most 0.5× socketioxide"),
+                format!("{}×", opt(cpu, 2)),
+                cpu.map(|r| r <= 0.5),
+            );
             let t = self.ratio(id, "socketioxide", "rtt_per_s");
-            row(format!("{id}: round trips/s at least 1.5× socketioxide"), format!("{}×", opt(t, 2)), t.map(|r| r >= 1.5));
+            row(
+                format!("{id}: round trips/s at least 1.5× socketioxide"),
+                format!("{}×", opt(t, 2)),
+                t.map(|r| r >= 1.5),
+            );
             let t = self.ratio(id, "node", "rtt_per_s");
-            row(format!("{id}: round trips/s at least 3× Node"), format!("{}×", opt(t, 2)), t.map(|r| r >= 3.0));
+            row(
+                format!("{id}: round trips/s at least 3× Node"),
+                format!("{}×", opt(t, 2)),
+                t.map(|r| r >= 3.0),
+            );
             let t = self.ratio(id, "raw-ws", "rtt_per_s");
-            row(format!("{id}: round trips/s at least 0.7× raw WebSocket echo"), format!("{}×", opt(t, 2)), t.map(|r| r >= 0.7));
+            row(
+                format!("{id}: round trips/s at least 0.7× raw WebSocket echo"),
+                format!("{}×", opt(t, 2)),
+                t.map(|r| r >= 0.7),
+            );
         }
         for id in find("broadcast") {
             for peer in ["socketioxide", "socketioxide-big"] {
@@ -294,22 +367,38 @@ impl Results {
                 // Compared at the highest rate both kept up with in every
                 // round: near its own limit a server's latency climbs.
                 let Some(rate) = self.common_rate(id, peer) else {
-                    row(format!("{id}: compared with {peer}"), "no rate both kept up with".into(), None);
+                    row(
+                        format!("{id}: compared with {peer}"),
+                        "no rate both kept up with".into(),
+                        None,
+                    );
                     continue;
                 };
-                let at = |server: &str, what: &str| self.median(id, server, &format!("{what}_at_{rate:.0}"));
+                let at = |server: &str, what: &str| {
+                    self.median(id, server, &format!("{what}_at_{rate:.0}"))
+                };
                 let (oc, pc) = (at(OURS, "cpu_ns"), at(peer, "cpu_ns"));
                 let cpu = oc.zip(pc).map(|(a, b)| a / b);
                 row(
                     format!("{id}: server CPU per delivery at most 0.5× {peer}"),
-                    format!("at {rate:.0} msg/s: ours {} ns, {peer} {} ns: {}×", opt(oc, 0), opt(pc, 0), opt(cpu, 2)),
+                    format!(
+                        "at {rate:.0} msg/s: ours {} ns, {peer} {} ns: {}×",
+                        opt(oc, 0),
+                        opt(pc, 0),
+                        opt(cpu, 2)
+                    ),
                     cpu.map(|r| r <= 0.5),
                 );
                 let (op, pp) = (at(OURS, "p99_ms"), at(peer, "p99_ms"));
                 let p = op.zip(pp).map(|(a, b)| a / b);
                 row(
                     format!("{id}: p99 delivery latency no worse than {peer}"),
-                    format!("at {rate:.0} msg/s: ours {} ms, {peer} {} ms: {}×", opt(op, 1), opt(pp, 1), opt(p, 2)),
+                    format!(
+                        "at {rate:.0} msg/s: ours {} ms, {peer} {} ms: {}×",
+                        opt(op, 1),
+                        opt(pp, 1),
+                        opt(p, 2)
+                    ),
                     p.map(|r| r <= 1.0),
                 );
             }
@@ -356,7 +445,9 @@ impl Results {
         };
         let ours = rates(OURS)?;
         let theirs = rates(peer)?;
-        ours.into_iter().filter(|x| theirs.contains(x)).max_by(f64::total_cmp)
+        ours.into_iter()
+            .filter(|x| theirs.contains(x))
+            .max_by(f64::total_cmp)
     }
 
     fn ratio(&self, id: &str, peer: &str, key: &str) -> Option<f64> {
@@ -412,8 +503,15 @@ fn machine() -> Vec<String> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
-        .map_or("?".into(), |k| format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0));
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map_or("?".into(), |k| {
+            format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0)
+        });
     let cmd = |c: &str, a: &[&str]| {
         std::process::Command::new(c)
             .args(a)
@@ -428,7 +526,11 @@ fn machine() -> Vec<String> {
         format!("CPU: {model}, {cores} cores"),
         format!("kernel: Linux {}", kernel.trim()),
         format!("memory: {mem}; open files per process: {nofile}"),
-        format!("{}; node {}", cmd("rustc", &["--version"]), cmd("node", &["--version"])),
+        format!(
+            "{}; node {}",
+            cmd("rustc", &["--version"]),
+            cmd("node", &["--version"])
+        ),
     ]
 }
 
@@ -436,7 +538,15 @@ fn machine() -> Vec<String> {
 pub fn summary(r: &Record) -> String {
     let mut s = String::new();
     for (k, v) in r.values.iter().filter(|(k, _)| !k.contains("_at_")) {
-        let _ = write!(s, "{k}={} ", if v.abs() >= 100.0 { format!("{v:.0}") } else { format!("{v:.3}") });
+        let _ = write!(
+            s,
+            "{k}={} ",
+            if v.abs() >= 100.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.3}")
+            }
+        );
     }
     for n in &r.notes {
         let _ = write!(s, "[{n}] ");

@@ -168,8 +168,16 @@ async fn connect_ws(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let start = Instant::now();
     for i in 0..n {
-        let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
-        let (target, tx, shared, phase, role) = (target.clone(), tx.clone(), shared.clone(), phase.clone(), role(i));
+        let Ok(permit) = semaphore.clone().acquire_owned().await else {
+            break;
+        };
+        let (target, tx, shared, phase, role) = (
+            target.clone(),
+            tx.clone(),
+            shared.clone(),
+            phase.clone(),
+            role(i),
+        );
         tokio::spawn(async move {
             match client::ws_open(&target).await {
                 Ok(ws) => {
@@ -188,8 +196,17 @@ async fn connect_ws(
     collect(n, &mut rx, start).await
 }
 
-async fn collect(n: usize, rx: &mut mpsc::UnboundedReceiver<Result<(), String>>, start: Instant) -> Connected {
-    let mut c = Connected { ok: 0, failed: 0, secs: 0.0, first_error: None };
+async fn collect(
+    n: usize,
+    rx: &mut mpsc::UnboundedReceiver<Result<(), String>>,
+    start: Instant,
+) -> Connected {
+    let mut c = Connected {
+        ok: 0,
+        failed: 0,
+        secs: 0.0,
+        first_error: None,
+    };
     for _ in 0..n {
         match rx.recv().await {
             Some(Ok(())) => c.ok += 1,
@@ -208,12 +225,20 @@ fn lost_note(r: &mut Record, shared: &Shared) {
     let lost = shared.lost.load(Ordering::Relaxed);
     r.set("lost_sessions", lost as f64);
     if lost > 0 {
-        let first = shared.first_loss.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
-        r.notes.push(format!("{lost} sessions ended by the server (or failed) during the run (first: {first})"));
+        let first = shared
+            .first_loss
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_default();
+        r.notes.push(format!(
+            "{lost} sessions ended by the server (or failed) during the run (first: {first})"
+        ));
     }
     let unexpected = shared.unexpected.load(Ordering::Relaxed);
     if unexpected > 0 {
-        r.notes.push(format!("{unexpected} packets the loader did not expect"));
+        r.notes
+            .push(format!("{unexpected} packets the loader did not expect"));
     }
 }
 
@@ -233,7 +258,10 @@ async fn idle(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
     r.set("rss_before_mib", rss_before as f64 / 1024.0);
     r.set("rss_after_mib", rss_after as f64 / 1024.0);
     if c.ok > 0 {
-        r.set("kb_per_client", (rss_after.saturating_sub(rss_before)) as f64 * 1.024 / c.ok as f64);
+        r.set(
+            "kb_per_client",
+            (rss_after.saturating_sub(rss_before)) as f64 * 1.024 / c.ok as f64,
+        );
     }
     r.set("server_cpu_pct", server / wall * 100.0);
     r.set("loader_cpu_pct", loader / wall * 100.0);
@@ -254,7 +282,13 @@ async fn echo(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
     r
 }
 
-async fn measure_round_trips(r: &mut Record, shared: &Shared, phase_tx: &watch::Sender<Phase>, pid: u32, s: &Settings) {
+async fn measure_round_trips(
+    r: &mut Record,
+    shared: &Shared,
+    phase_tx: &watch::Sender<Phase>,
+    pid: u32,
+    s: &Settings,
+) {
     let _ = phase_tx.send(Phase::Warmup);
     tokio::time::sleep(s.warmup).await;
     let _ = phase_tx.send(Phase::Measure);
@@ -302,12 +336,20 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
         shared.last_delivery_us.store(0, Ordering::Relaxed);
         shared.step.store(step, Ordering::Relaxed);
         let start_us = now_us() + 50_000;
-        let plan = SendPlan { step, rate, start_us, end_us: start_us + s.step.as_micros() as u64 };
+        let plan = SendPlan {
+            step,
+            rate,
+            start_us,
+            end_us: start_us + s.step.as_micros() as u64,
+        };
         let expected = plan.total() * receivers;
         let cpu = CpuWindow::start(pid);
         let _ = plan_tx.send(Some(plan));
         // Wait for the step to end, then for its deliveries.
-        tokio::time::sleep(Duration::from_micros(plan.end_us - now_us().min(plan.end_us))).await;
+        tokio::time::sleep(Duration::from_micros(
+            plan.end_us - now_us().min(plan.end_us),
+        ))
+        .await;
         let deadline = Instant::now() + DRAIN;
         while shared.delivered.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -334,11 +376,17 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
             // Per rate too, so servers can be compared at a rate both keep
             // up with (near a server's own limit its latency climbs).
             r.set(leak(format!("p99_ms_at_{rate:.0}")), p99);
-            r.set(leak(format!("cpu_ns_at_{rate:.0}")), server * 1e9 / delivered.max(1) as f64);
+            r.set(
+                leak(format!("cpu_ns_at_{rate:.0}")),
+                server * 1e9 / delivered.max(1) as f64,
+            );
             r.set("rate_msg_per_s", rate);
             r.set("deliveries_per_s", delivered as f64 / span);
             r.set("p99_ms", p99);
-            r.set("cpu_ns_per_delivery", server * 1e9 / delivered.max(1) as f64);
+            r.set(
+                "cpu_ns_per_delivery",
+                server * 1e9 / delivered.max(1) as f64,
+            );
             r.set("loader_cpu_pct", loader / span * 100.0);
         } else {
             if delivered < expected {
@@ -357,7 +405,14 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
         }
         rate *= 2.0;
     }
-    r.set("delivered_ratio", if expected_all > 0 { delivered_all as f64 / expected_all as f64 } else { 0.0 });
+    r.set(
+        "delivered_ratio",
+        if expected_all > 0 {
+            delivered_all as f64 / expected_all as f64
+        } else {
+            0.0
+        },
+    );
     lost_note(&mut r, &shared);
     let _ = phase_tx.send(Phase::Stop);
     r
@@ -371,7 +426,9 @@ async fn polling(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Recor
     let start = Instant::now();
     let semaphore = Arc::new(Semaphore::new(s.connect_concurrency));
     for _ in 0..n {
-        let Ok(permit) = semaphore.clone().acquire_owned().await else { break };
+        let Ok(permit) = semaphore.clone().acquire_owned().await else {
+            break;
+        };
         let (target, shared, phase) = (target.clone(), shared.clone(), phase.clone());
         let (ready_tx, mut ready_rx) = mpsc::channel(1);
         let tx = tx.clone();
@@ -383,7 +440,12 @@ async fn polling(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Recor
         });
     }
     drop(tx);
-    let mut c = Connected { ok: 0, failed: 0, secs: 0.0, first_error: None };
+    let mut c = Connected {
+        ok: 0,
+        failed: 0,
+        secs: 0.0,
+        first_error: None,
+    };
     for _ in 0..n {
         match rx.recv().await {
             Some(Ok(())) => c.ok += 1,
@@ -409,7 +471,12 @@ async fn handshake(upgrade: bool, target: Arc<Target>, pid: u32, s: &Settings) -
     let deadline = Instant::now() + s.handshake;
     let mut workers = Vec::new();
     for _ in 0..s.handshake_concurrency {
-        let (target, ok, failed, first_error) = (target.clone(), ok.clone(), failed.clone(), first_error.clone());
+        let (target, ok, failed, first_error) = (
+            target.clone(),
+            ok.clone(),
+            failed.clone(),
+            first_error.clone(),
+        );
         workers.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let result = if upgrade {
@@ -445,8 +512,13 @@ async fn handshake(upgrade: bool, target: Arc<Target>, pid: u32, s: &Settings) -
     r.set("loader_cpu_pct", loader / wall * 100.0);
     r.set("failed", failed as f64);
     if failed > 0 {
-        let first = first_error.lock().ok().and_then(|f| f.clone()).unwrap_or_default();
-        r.notes.push(format!("{failed} connections failed (first: {first})"));
+        let first = first_error
+            .lock()
+            .ok()
+            .and_then(|f| f.clone())
+            .unwrap_or_default();
+        r.notes
+            .push(format!("{failed} connections failed (first: {first})"));
     }
     r
 }

@@ -81,11 +81,20 @@ pub struct Running {
 impl Running {
     /// Starts `spec` on a free port with the given heartbeat, its stderr
     /// going to `log`, and waits for its `listening <port>` line.
-    pub async fn start(spec: &ServerSpec, ping_interval_ms: u64, log: &Path) -> Result<Running, String> {
+    pub async fn start(
+        spec: &ServerSpec,
+        ping_interval_ms: u64,
+        log: &Path,
+    ) -> Result<Running, String> {
         let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut child = Command::new(&spec.program)
             .args(&spec.args)
-            .args(["--port", "0", "--ping-interval-ms", &ping_interval_ms.to_string()])
+            .args([
+                "--port",
+                "0",
+                "--ping-interval-ms",
+                &ping_interval_ms.to_string(),
+            ])
             .args(["--ping-timeout-ms", "20000"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -100,7 +109,13 @@ impl Running {
             .await
             .map_err(|_| format!("{} did not announce its port within 30 s", spec.name))?
             .map_err(|e| format!("{}: {e}", spec.name))?
-            .ok_or_else(|| format!("{} exited before listening (see {})", spec.name, log.display()))?;
+            .ok_or_else(|| {
+                format!(
+                    "{} exited before listening (see {})",
+                    spec.name,
+                    log.display()
+                )
+            })?;
         let port = line
             .strip_prefix("listening ")
             .and_then(|p| p.trim().parse().ok())

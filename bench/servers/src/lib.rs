@@ -44,7 +44,9 @@ impl Args {
             let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
             match flag.as_str() {
                 "--port" => args.port = number(value()?)? as u16,
-                "--ping-interval-ms" => args.ping_interval = Duration::from_millis(number(value()?)?),
+                "--ping-interval-ms" => {
+                    args.ping_interval = Duration::from_millis(number(value()?)?)
+                }
                 "--ping-timeout-ms" => args.ping_timeout = Duration::from_millis(number(value()?)?),
                 "--buffer" => args.buffer = Some(number(value()?)? as usize),
                 "--runtime" => args.runtime = value()?,

@@ -16,13 +16,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // runtime-async-std plugs in here once it lands, with the same
         // `ours::app()` and `ours::config(&args)`: start its executor,
         // `serve_io`, `bind`, `announce(port)`, `serve`.
-        "async-std" | "smol" => Err(format!("runtime {:?} is not wired in yet", args.runtime).into()),
+        "async-std" | "smol" => {
+            Err(format!("runtime {:?} is not wired in yet", args.runtime).into())
+        }
         other => Err(format!("unknown runtime {other:?} (tokio, async-std, smol)").into()),
     }
 }
 
 fn run_tokio(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let io = ours::app();
         let driver = runtime_tokio::serve_io(&io, ours::config(args));
