@@ -1,0 +1,74 @@
+//! What the benchmark servers share: command-line flags, the file limit, and
+//! our server's handlers.
+//!
+//! Every server answers the same three events on namespace `/`:
+//! `echo` is emitted back with the same arguments, `echo-ack` is
+//! acknowledged with the same arguments, and `broadcast` is emitted to room
+//! `all`, which every socket joins on connect (the sender included). Each
+//! prints `listening <port>` on stdout once it accepts connections.
+
+use std::time::Duration;
+
+pub mod ours;
+
+/// Flags every benchmark server takes.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// Port on 127.0.0.1; 0 picks a free one (printed).
+    pub port: u16,
+    /// Engine.IO ping interval.
+    pub ping_interval: Duration,
+    /// Engine.IO ping timeout.
+    pub ping_timeout: Duration,
+    /// Outgoing queue per client (socketioxide's `max_buffer_size`); `None`
+    /// keeps the server's default.
+    pub buffer: Option<usize>,
+    /// Which executor runs our server (`tokio`, `async-std`, `smol`).
+    pub runtime: String,
+}
+
+impl Args {
+    /// Reads `--port`, `--ping-interval-ms`, `--ping-timeout-ms`, `--buffer`
+    /// and `--runtime` from the command line.
+    pub fn parse() -> Result<Self, String> {
+        let mut args = Self {
+            port: 0,
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            buffer: None,
+            runtime: "tokio".into(),
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+            let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+            match flag.as_str() {
+                "--port" => args.port = number(value()?)? as u16,
+                "--ping-interval-ms" => {
+                    args.ping_interval = Duration::from_millis(number(value()?)?)
+                }
+                "--ping-timeout-ms" => args.ping_timeout = Duration::from_millis(number(value()?)?),
+                "--buffer" => args.buffer = Some(number(value()?)? as usize),
+                "--runtime" => args.runtime = value()?,
+                other => return Err(format!("unknown flag {other:?}")),
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// Raises this process's open-file soft limit to its hard limit (20,000 on
+/// the benchmark machine; it cannot go higher there).
+pub fn raise_fd_limit() {
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+}
+
+/// Announces the port to the harness, which waits for this line.
+pub fn announce(port: u16) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening {port}");
+    let _ = out.flush();
+}
