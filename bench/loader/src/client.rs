@@ -220,10 +220,10 @@ impl Shared {
     /// Counts a session lost for `why`.
     pub fn lose(&self, why: impl FnOnce() -> String) {
         self.lost.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut first) = self.first_loss.lock() {
-            if first.is_none() {
-                *first = Some(why());
-            }
+        if let Ok(mut first) = self.first_loss.lock()
+            && first.is_none()
+        {
+            *first = Some(why());
         }
     }
 }

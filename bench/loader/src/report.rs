@@ -114,6 +114,9 @@ fn describe(kind: Kind, s: &Settings) -> String {
     }
 }
 
+/// Each server's runs of one scenario, by server name.
+type Runs = Vec<(&'static str, Vec<Record>)>;
+
 /// Everything measured in one invocation.
 pub struct Results {
     quick: bool,
@@ -121,7 +124,7 @@ pub struct Results {
     settings: Settings,
     ping_interval_ms: u64,
     servers: Vec<(&'static str, &'static str)>,
-    scenarios: Vec<(Scenario, Vec<(&'static str, Vec<Record>)>)>,
+    scenarios: Vec<(Scenario, Runs)>,
     /// Wall time of the whole run.
     pub total_secs: f64,
 }
