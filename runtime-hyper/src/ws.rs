@@ -35,11 +35,12 @@ const READS_PER_TURN: u32 = 64;
 
 type Ws = WebSocketStream<HyperIo<Upgraded>>;
 
-/// tungstenite's read buffer, allocated up front for every connection: what
-/// one read call takes at most. Small, because an idle connection keeps it
-/// (1 KiB measured about 4.5 KB per idle WebSocket, 4 KiB about 7.4 KB);
-/// typical Engine.IO messages fit, larger ones take several reads.
-const READ_BUFFER: usize = 1024;
+/// tungstenite's read buffer, allocated up front for every connection and
+/// kept for its life: what one read call takes at most. Small, because an
+/// idle connection keeps it (1 KiB of it was most of the buffers an idle
+/// WebSocket held); [`HyperIo`] reads ahead from the socket in large chunks
+/// without keeping them, so small reads cost no extra system calls.
+const READ_BUFFER: usize = 128;
 
 /// Frames are gathered up to this size before a write; a batch is flushed
 /// at its end anyway.
