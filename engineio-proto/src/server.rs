@@ -53,7 +53,9 @@ const UPGRADE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 pub struct Server {
     config: Arc<Config>,
     rng: RandomIds,
-    sessions: HashMap<Sid, Session>,
+    /// Boxed: the table keeps spare slots, and an empty slot then costs a
+    /// pointer rather than a whole session.
+    sessions: HashMap<Sid, Box<Session>>,
     requests: HashMap<RequestId, Pending>,
     next_request: u64,
     outputs: VecDeque<Output>,
@@ -123,7 +125,7 @@ impl Server {
 
     /// The transport session `sid` uses now.
     pub fn transport(&self, sid: &str) -> Option<TransportKind> {
-        self.sessions.get(sid).map(Session::transport_kind)
+        self.sessions.get(sid).map(|s| s.transport_kind())
     }
 
     /// The protocol revision session `sid` speaks.
@@ -134,7 +136,7 @@ impl Server {
     /// Whether a message sent to `sid` now would go out at once rather than
     /// wait in its queue (what a volatile emit checks).
     pub fn is_writable(&self, sid: &str) -> bool {
-        self.sessions.get(sid).is_some_and(Session::is_writable)
+        self.sessions.get(sid).is_some_and(|s| s.is_writable())
     }
 
     /// Packets and bytes queued for `sid` and not yet handed to a transport.
@@ -782,7 +784,7 @@ impl Server {
                 set_timer(&mut self.deadlines, &mut session, Timer::PingTimeout, at);
             }
         }
-        self.sessions.insert(sid.clone(), session);
+        self.sessions.insert(sid.clone(), Box::new(session));
         self.events.push_back(Event::Open {
             sid: sid.clone(),
             handshake: Box::new(Handshake {
@@ -994,7 +996,8 @@ impl Server {
                     ]
                 } else {
                     session.buffered_bytes = 0;
-                    session.buffer.drain(..).collect()
+                    // Taken whole: an idle session keeps no queue memory.
+                    Vec::from(std::mem::take(&mut session.buffer))
                 };
                 let drained = !closing && session.watch.drain;
                 let response = session.format.response(frames, get.headers);
@@ -1014,7 +1017,8 @@ impl Server {
                 if !session.buffer.is_empty() {
                     *writable = false;
                     session.buffered_bytes = 0;
-                    for frame in session.buffer.drain(..) {
+                    // Taken whole: an idle session keeps no queue memory.
+                    for frame in std::mem::take(&mut session.buffer) {
                         let frame = ws_frame(protocol, frame);
                         self.outputs.push_back(Output::WsSend { ws, frame });
                     }

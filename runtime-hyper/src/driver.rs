@@ -331,43 +331,44 @@ impl<C: Core, R: Runtime> Shared<C, R> {
         }
     }
 
-    /// Waits until outputs are routed to `id`, and takes all of them.
-    pub(crate) async fn next_batch(&self, id: RequestId) -> Option<VecDeque<Reply>> {
-        poll_fn(|cx| {
-            let mut state = self.lock();
-            let Some(slot) = state.slots.get_mut(&id) else {
-                return Poll::Ready(None);
-            };
-            if slot.outputs.is_empty() {
-                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    slot.waker = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            } else {
-                Poll::Ready(Some(std::mem::take(&mut slot.outputs)))
+    /// Takes every output routed to `id` (`None` once its slot is gone), or
+    /// registers the task to be woken when some come. A poll method rather
+    /// than a future: the WebSocket task polls it beside its reads without
+    /// keeping a future of its own alive while idle.
+    pub(crate) fn poll_batch(
+        &self,
+        id: RequestId,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<VecDeque<Reply>>> {
+        let mut state = self.lock();
+        let Some(slot) = state.slots.get_mut(&id) else {
+            return Poll::Ready(None);
+        };
+        if slot.outputs.is_empty() {
+            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                slot.waker = Some(cx.waker().clone());
             }
-        })
-        .await
+            Poll::Pending
+        } else {
+            Poll::Ready(Some(std::mem::take(&mut slot.outputs)))
+        }
     }
 
-    /// Resolves once a [`Reply::WsClose`] is waiting for `id` (or its slot is
+    /// Ready once a [`Reply::WsClose`] is waiting for `id` (or its slot is
     /// gone), without taking anything else.
-    pub(crate) async fn close_requested(&self, id: RequestId) {
-        poll_fn(|cx| {
-            let mut state = self.lock();
-            let Some(slot) = state.slots.get_mut(&id) else {
-                return Poll::Ready(());
-            };
-            if slot.outputs.iter().any(|r| matches!(r, Reply::WsClose(_))) {
-                Poll::Ready(())
-            } else {
-                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    slot.waker = Some(cx.waker().clone());
-                }
-                Poll::Pending
+    pub(crate) fn poll_close_requested(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.lock();
+        let Some(slot) = state.slots.get_mut(&id) else {
+            return Poll::Ready(());
+        };
+        if slot.outputs.iter().any(|r| matches!(r, Reply::WsClose(_))) {
+            Poll::Ready(())
+        } else {
+            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                slot.waker = Some(cx.waker().clone());
             }
-        })
-        .await;
+            Poll::Pending
+        }
     }
 }
 

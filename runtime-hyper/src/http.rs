@@ -84,10 +84,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                     return match upgrade {
                         Some((on_upgrade, Some(accept))) => {
                             watch.set(Watched::WebSocket);
-                            let config = ws::config(self.shared.config.max_http_buffer_size);
-                            self.shared
-                                .runtime
-                                .spawn(ws::serve(watch, on_upgrade, config));
+                            self.shared.runtime.spawn(ws::serve(watch, on_upgrade));
                             switching_protocols(&accept, &headers)
                         }
                         // Not a valid WebSocket handshake (no key, another

@@ -2,6 +2,8 @@
 //! hands out, report flushes and closes.
 
 use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_tungstenite::WebSocketStream;
@@ -17,7 +19,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use crate::core::Core;
 use crate::driver::{Reply, Watch};
 use crate::io::HyperIo;
-use crate::runtime::{Either, Runtime, race, timeout, yield_now};
+use crate::runtime::{Runtime, timeout, yield_now};
 
 /// How much larger than `max_http_buffer_size` a message may be before the
 /// WebSocket layer refuses it: messages a little too large reach the core,
@@ -33,18 +35,19 @@ const READS_PER_TURN: u32 = 64;
 
 type Ws = WebSocketStream<HyperIo<Upgraded>>;
 
-/// tungstenite's read buffer, allocated up front for every connection: what
-/// one read call takes at most. Small, because an idle connection keeps it
-/// (1 KiB measured about 4.5 KB per idle WebSocket, 4 KiB about 7.4 KB);
-/// typical Engine.IO messages fit, larger ones take several reads.
-const READ_BUFFER: usize = 1024;
+/// tungstenite's read buffer, allocated up front for every connection and
+/// kept for its life: what one read call takes at most. Small, because an
+/// idle connection keeps it (1 KiB of it was most of the buffers an idle
+/// WebSocket held); [`HyperIo`] reads ahead from the socket in large chunks
+/// without keeping them, so small reads cost no extra system calls.
+const READ_BUFFER: usize = 128;
 
 /// Frames are gathered up to this size before a write; a batch is flushed
 /// at its end anyway.
 const WRITE_BUFFER: usize = 8 * 1024;
 
 /// The WebSocket settings for a core whose largest message is `max`.
-pub(crate) fn config(max: usize) -> WebSocketConfig {
+fn config(max: usize) -> WebSocketConfig {
     let limit = max.saturating_add(MESSAGE_SIZE_SLACK);
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
@@ -61,146 +64,214 @@ enum Wake {
     Write(Option<VecDeque<Reply>>),
 }
 
+/// What the task does next.
+enum Step {
+    /// A message went to the core.
+    Read,
+    /// Nothing to do (a ping or pong, answered by tungstenite itself).
+    Skip,
+    /// Write these outputs (`None`: the slot is gone, nothing left to serve).
+    Write(Option<VecDeque<Reply>>),
+    /// The WebSocket ends.
+    End(End),
+}
+
+/// How the WebSocket ends.
+enum End {
+    /// The peer closed it, or the connection ended.
+    Closed,
+    /// Reading failed: a protocol violation or not, and whether because a
+    /// message was too large.
+    ReadFailed { protocol: bool, too_big: bool },
+    /// The core asked to close with this code, after the messages before it.
+    Close(u16),
+    /// The core asked to close while a write was stuck.
+    Abandoned,
+    /// Writing failed.
+    WriteFailed,
+}
+
 /// Serves an accepted WebSocket until it closes. `watch` reports it to the
 /// core as failed if this task ends any other way.
-pub(crate) async fn serve<C: Core, R: Runtime>(
+///
+/// The task's future is what an idle connection costs, so it stays small:
+/// the waits are poll functions over the stream and the driver rather than
+/// nested futures, nothing large lives across a wait, and what runs once
+/// (the stream's construction, the end) runs in a box of its own.
+// Not an `async fn`: that would keep a second copy of its arguments in the
+// future (they are moved into locals), a dead 32 bytes per connection.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn serve<C: Core, R: Runtime>(
     watch: Watch<C, R>,
     upgrade: OnUpgrade,
-    config: WebSocketConfig,
-) {
-    // Boxed: the upgrade's state is large and only needed once; a future
-    // holds room for its largest state for as long as the connection lives.
-    let Some(mut ws) = Box::pin(open(upgrade, config)).await else {
-        // The upgrade never completed: dropping `watch` reports it.
-        return;
-    };
-    let shared = watch.shared().clone();
-    let runtime = shared.runtime.clone();
-    let id = watch.id();
-    let mut reads_in_a_row = 0;
-    // Which side is polled first alternates, so that neither a flood of
-    // incoming messages nor a flood of outputs starves the other.
-    let mut writes_first = false;
-    loop {
-        writes_first = !writes_first;
-        let wake = if writes_first {
-            match race(shared.next_batch(id), ws.next()).await {
-                Either::Left(batch) => Wake::Write(batch),
-                Either::Right(incoming) => Wake::Read(incoming),
-            }
-        } else {
-            match race(ws.next(), shared.next_batch(id)).await {
-                Either::Left(incoming) => Wake::Read(incoming),
-                Either::Right(batch) => Wake::Write(batch),
-            }
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        let Ok(upgraded) = upgrade.await else {
+            // The upgrade never completed: dropping `watch` reports it.
+            return;
         };
-        match wake {
-            Wake::Read(incoming) => {
-                let frame = match incoming {
-                    Some(Ok(Message::Text(text))) => {
-                        Frame::Text(Str::from_utf8_lossy(Bytes::from(text)))
-                    }
-                    Some(Ok(Message::Binary(data))) => Frame::Binary(data),
-                    // Pings are answered by tungstenite itself.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None => {
-                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, false));
-                        // Completes the closing handshake tungstenite started.
-                        let _ = Box::pin(timeout(&runtime, CLOSE_GRACE, ws.close(None))).await;
-                        return;
-                    }
-                    Some(Err(error)) => {
-                        let failed = is_protocol_error(&error);
-                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, failed));
-                        if let Error::Capacity(_) = error {
-                            // 1009 "message too big", as the WebSocket layer of
-                            // the official server answers.
-                            Box::pin(close(&runtime, &mut ws, 1009)).await;
+        let config = config(watch.shared().config.max_http_buffer_size);
+        let mut ws: Ws = Box::pin(WebSocketStream::from_raw_socket(
+            HyperIo::new(upgraded),
+            Role::Server,
+            Some(config),
+        ))
+        .await;
+        let id = watch.id();
+        let mut reads_in_a_row = 0u32;
+        // Which side is polled first alternates, so that neither a flood of
+        // incoming messages nor a flood of outputs starves the other.
+        let mut writes_first = false;
+        loop {
+            writes_first = !writes_first;
+            let step = {
+                let wake = poll_fn(|cx| {
+                    let shared = watch.shared();
+                    if writes_first {
+                        if let Poll::Ready(batch) = shared.poll_batch(id, cx) {
+                            return Poll::Ready(Wake::Write(batch));
                         }
-                        return;
+                        ws.poll_next_unpin(cx).map(Wake::Read)
+                    } else {
+                        if let Poll::Ready(incoming) = ws.poll_next_unpin(cx) {
+                            return Poll::Ready(Wake::Read(incoming));
+                        }
+                        shared.poll_batch(id, cx).map(Wake::Write)
                     }
-                };
-                shared.with(|d, now| d.core().handle_ws_message(now, id, frame));
-                reads_in_a_row += 1;
-                if reads_in_a_row >= READS_PER_TURN {
+                })
+                .await;
+                match wake {
+                    Wake::Read(incoming) => read(&watch, incoming),
+                    Wake::Write(batch) => Step::Write(batch),
+                }
+            };
+            match step {
+                Step::Read => {
+                    reads_in_a_row += 1;
+                    if reads_in_a_row >= READS_PER_TURN {
+                        reads_in_a_row = 0;
+                        yield_now().await;
+                    }
+                }
+                Step::Skip => {}
+                Step::Write(None) => return,
+                Step::Write(Some(mut batch)) => {
                     reads_in_a_row = 0;
-                    yield_now().await;
-                }
-            }
-            Wake::Write(batch) => {
-                reads_in_a_row = 0;
-                let Some(batch) = batch else {
-                    // Only this task forgets the slot; nothing left to serve.
-                    return;
-                };
-                let written =
-                    // Boxed, as the other rare or short-lived states below:
-                    // the task's future keeps room for its largest state,
-                    // and an idle connection should not pay for these.
-                    match race(Box::pin(write_batch(&mut ws, batch)), shared.close_requested(id)).await {
-                        Either::Left(written) => written,
-                        // The core gave up on this WebSocket while a write was
-                        // stuck (a peer that does not read): stop writing.
-                        Either::Right(()) => Written::Abandoned,
-                    };
-                match written {
-                    Written::Flushed => {
-                        shared.with(|d, now| d.core().handle_ws_flushed(now, id));
-                    }
-                    Written::Close(code) => {
-                        // The core already forgot this WebSocket.
-                        watch.finish(|_, _, _| {});
-                        Box::pin(close(&runtime, &mut ws, code)).await;
-                        return;
-                    }
-                    Written::Abandoned => {
-                        watch.finish(|_, _, _| {});
-                        return;
-                    }
-                    Written::Failed => {
-                        watch.finish(|core, now, id| core.handle_ws_closed(now, id, true));
-                        return;
+                    let written = poll_fn(|cx| {
+                        if let Poll::Ready(written) = poll_write_batch(&mut ws, &mut batch, cx) {
+                            return Poll::Ready(written);
+                        }
+                        // The core gave up on this WebSocket while a write
+                        // was stuck (a peer that does not read): stop
+                        // writing.
+                        watch
+                            .shared()
+                            .poll_close_requested(id, cx)
+                            .map(|()| Some(End::Abandoned))
+                    })
+                    .await;
+                    drop(batch);
+                    match written {
+                        None => watch
+                            .shared()
+                            .with(|d, now| d.core().handle_ws_flushed(now, id)),
+                        Some(end) => return Box::pin(finish(watch, ws, end)).await,
                     }
                 }
+                Step::End(end) => return Box::pin(finish(watch, ws, end)).await,
             }
         }
     }
 }
 
-/// Waits for hyper to hand over the upgraded connection, and wraps it.
-async fn open(upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Ws> {
-    let upgraded = upgrade.await.ok()?;
-    Some(WebSocketStream::from_raw_socket(HyperIo::new(upgraded), Role::Server, Some(config)).await)
+/// Hands a message from the peer to the core, or says how the WebSocket
+/// ends.
+fn read<C: Core, R: Runtime>(
+    watch: &Watch<C, R>,
+    incoming: Option<Result<Message, Error>>,
+) -> Step {
+    let frame = match incoming {
+        Some(Ok(Message::Text(text))) => Frame::Text(Str::from_utf8_lossy(Bytes::from(text))),
+        Some(Ok(Message::Binary(data))) => Frame::Binary(data),
+        // Pings are answered by tungstenite itself.
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Step::Skip,
+        Some(Ok(Message::Close(_))) | None => return Step::End(End::Closed),
+        Some(Err(error)) => {
+            return Step::End(End::ReadFailed {
+                protocol: is_protocol_error(&error),
+                too_big: matches!(error, Error::Capacity(_)),
+            });
+        }
+    };
+    let id = watch.id();
+    watch
+        .shared()
+        .with(|d, now| d.core().handle_ws_message(now, id, frame));
+    Step::Read
 }
 
-/// How writing a batch of outputs ended.
-enum Written {
-    /// Every message is written and flushed.
-    Flushed,
-    /// Messages are written; the core asked to close with this code.
-    Close(u16),
-    /// The core asked to close while the write was stuck.
-    Abandoned,
-    /// The connection failed.
-    Failed,
+/// Ends the WebSocket: tells the core what it does not know yet, then
+/// closes the connection as `end` requires.
+async fn finish<C: Core, R: Runtime>(watch: Watch<C, R>, mut ws: Ws, end: End) {
+    let runtime = watch.shared().runtime.clone();
+    match end {
+        End::Closed => {
+            watch.finish(|core, now, id| core.handle_ws_closed(now, id, false));
+            // Completes the closing handshake tungstenite started.
+            let _ = timeout(&runtime, CLOSE_GRACE, ws.close(None)).await;
+        }
+        End::ReadFailed { protocol, too_big } => {
+            watch.finish(|core, now, id| core.handle_ws_closed(now, id, protocol));
+            if too_big {
+                // 1009 "message too big", as the WebSocket layer of the
+                // official server answers.
+                close(&runtime, &mut ws, 1009).await;
+            }
+        }
+        End::Close(code) => {
+            // The core already forgot this WebSocket.
+            watch.finish(|_, _, _| {});
+            close(&runtime, &mut ws, code).await;
+        }
+        End::Abandoned => watch.finish(|_, _, _| {}),
+        End::WriteFailed => watch.finish(|core, now, id| core.handle_ws_closed(now, id, true)),
+    }
 }
 
-/// Writes the messages of `batch` in order, then flushes them once.
-async fn write_batch(ws: &mut Ws, batch: VecDeque<Reply>) -> Written {
-    for reply in batch {
-        let result = match reply {
-            Reply::WsSend(frame) => ws.feed(message(frame)).await,
-            Reply::WsClose(code) => return Written::Close(code),
+/// Writes the messages of `batch` in order, then flushes them once: ready
+/// with `None` once flushed, or with how the WebSocket ends. A message
+/// leaves `batch` only once the stream is ready for it.
+fn poll_write_batch(
+    ws: &mut Ws,
+    batch: &mut VecDeque<Reply>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<End>> {
+    loop {
+        match batch.front() {
+            Some(Reply::WsSend(_)) => {
+                match ws.poll_ready_unpin(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(_)) => return Poll::Ready(Some(End::WriteFailed)),
+                    Poll::Ready(Ok(())) => {}
+                }
+                if let Some(Reply::WsSend(frame)) = batch.pop_front() {
+                    if ws.start_send_unpin(message(frame)).is_err() {
+                        return Poll::Ready(Some(End::WriteFailed));
+                    }
+                }
+            }
+            Some(Reply::WsClose(code)) => return Poll::Ready(Some(End::Close(*code))),
             // Requests' outputs never come for an accepted WebSocket.
-            Reply::Respond(_) | Reply::ReadBody(_) | Reply::AcceptWebSocket(_) => Ok(()),
-        };
-        if result.is_err() {
-            return Written::Failed;
+            Some(Reply::Respond(_) | Reply::ReadBody(_) | Reply::AcceptWebSocket(_)) => {
+                batch.pop_front();
+            }
+            None => {
+                return ws.poll_flush_unpin(cx).map(|flushed| match flushed {
+                    Ok(()) => None,
+                    Err(_) => Some(End::WriteFailed),
+                });
+            }
         }
-    }
-    match ws.flush().await {
-        Ok(()) => Written::Flushed,
-        Err(_) => Written::Failed,
     }
 }
 
@@ -240,63 +311,4 @@ fn is_protocol_error(error: &Error) -> bool {
             | Error::Io(_)
             | Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::future::{Future, Ready, ready};
-    use std::net::SocketAddr;
-    use std::time::Instant;
-
-    use engineio_proto::{RequestId, Server};
-    use futures_util::io::Cursor;
-
-    use crate::driver::{Watch, Watched};
-    use crate::{Driver, FuturesIo, Runtime};
-
-    /// A runtime that runs nothing: enough to build the task's future.
-    #[derive(Clone, Default)]
-    struct Inert;
-
-    impl Runtime for Inert {
-        type Sleep = Ready<()>;
-        type Listener = ();
-        type Stream = ();
-        type Io = FuturesIo<Cursor<Vec<u8>>>;
-
-        fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _: F) {}
-
-        fn sleep_until(&self, _: Instant) -> Ready<()> {
-            ready(())
-        }
-
-        fn listener(&self, _: std::net::TcpListener) -> std::io::Result<()> {
-            Ok(())
-        }
-
-        async fn accept(&self, _: &()) -> std::io::Result<((), SocketAddr)> {
-            Err(std::io::ErrorKind::Unsupported.into())
-        }
-
-        fn io(&self, _: (), _: bool) -> Self::Io {
-            FuturesIo::new(Cursor::new(Vec::new()))
-        }
-    }
-
-    /// Every idle WebSocket keeps its task's future, sized for its largest
-    /// state: the upgrade, the writes and the closes are boxed so that it
-    /// stays near the stream itself (1392 bytes before they were).
-    #[test]
-    fn the_websocket_task_stays_small_while_idle() {
-        let driver: Driver<Server, Inert> =
-            Driver::new(Server::new(Default::default()), |_, _, _| {});
-        let watch = Watch::new(driver.shared.clone(), RequestId(0), Watched::WebSocket);
-        let mut request = http::Request::new(());
-        let task = super::serve(watch, hyper::upgrade::on(&mut request), super::config(1000));
-        let size = std::mem::size_of_val(&task);
-        assert!(
-            size <= std::mem::size_of::<super::Ws>() + 512,
-            "{size} bytes"
-        );
-    }
 }

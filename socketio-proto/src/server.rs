@@ -50,8 +50,10 @@ pub struct Server {
     ids: RandomIds,
     namespaces: HashMap<Str, Namespace>,
     parents: Vec<NamespaceMatcher>,
-    clients: HashMap<Sid, Client>,
-    sockets: HashMap<SocketId, Socket>,
+    // Boxed: the tables keep spare slots, and an empty slot then costs a
+    // pointer rather than a whole client or socket.
+    clients: HashMap<Sid, Box<Client>>,
+    sockets: HashMap<SocketId, Box<Socket>>,
     broadcasts: HashMap<BroadcastId, PendingBroadcast>,
     next_broadcast: u64,
     next_offset: u64,
@@ -1243,6 +1245,7 @@ impl Server {
     fn connected(&self, id: &str) -> Result<&Socket, EmitError> {
         self.sockets
             .get(id)
+            .map(|s| &**s)
             .filter(|s| s.connected)
             .ok_or(EmitError::UnknownSocket)
     }
@@ -1252,7 +1255,7 @@ impl Server {
         while let Some(event) = self.engine.poll_event() {
             match event {
                 engineio_proto::Event::Open { sid, handshake } => {
-                    self.on_open(now, sid, &handshake)
+                    self.on_open(now, sid, *handshake)
                 }
                 engineio_proto::Event::Message { sid, data } => self.on_message(now, &sid, data),
                 engineio_proto::Event::Close {
@@ -1281,25 +1284,26 @@ impl Server {
         }
     }
 
-    fn on_open(&mut self, now: Instant, sid: Sid, handshake: &engineio_proto::Handshake) {
+    fn on_open(&mut self, now: Instant, sid: Sid, handshake: engineio_proto::Handshake) {
         let issued = self.config.wall_clock.as_ref().map_or(0, |clock| clock());
-        let request = &handshake.request;
+        let protocol = handshake.protocol;
+        let request = handshake.request;
         let record = Handshake {
-            headers: request.headers.clone(),
-            time: js_date_string(issued),
-            address: request.remote_address.clone(),
             xdomain: request.headers.get("origin").is_some(),
+            headers: request.headers,
+            time: js_date_string(issued),
+            address: request.remote_address,
             secure: request.secure,
             issued,
-            url: request.uri.clone(),
-            query: handshake.query.clone(),
+            url: request.uri,
+            query: handshake.query,
             auth: Map::new(),
         };
         let deadline = now + self.config.connect_timeout;
         self.clients.insert(
             sid.clone(),
-            Client {
-                protocol: handshake.protocol,
+            Box::new(Client {
+                protocol,
                 decoder: Decoder::new(Limits {
                     max_attachments: self.config.max_attachments,
                     max_binary_bytes: self.config.engine.max_http_buffer_size,
@@ -1307,11 +1311,11 @@ impl Server {
                 nsps: HashMap::new(),
                 handshake: Arc::new(record),
                 connect_deadline: Some(deadline),
-            },
+            }),
         );
         self.deadlines
             .push(Reverse((deadline, Deadline::Connect(sid.clone()))));
-        if handshake.protocol == Protocol::V3 {
+        if protocol == Protocol::V3 {
             // socket.io 2.x clients are in the main namespace from the start.
             self.connect(now, &sid, Str::from("/"), Map::new());
         }
@@ -1506,10 +1510,16 @@ impl Server {
             }
             _ => None,
         };
-        let handshake = Arc::new(Handshake {
-            auth,
-            ..(*client.handshake).clone()
-        });
+        // Without auth (most clients) the socket shares the connection's
+        // handshake instead of holding a copy of its headers and query.
+        let handshake = if auth.is_empty() {
+            client.handshake.clone()
+        } else {
+            Arc::new(Handshake {
+                auth,
+                ..(*client.handshake).clone()
+            })
+        };
         let (id, socket) = match restored {
             Some((pid, stored, missed)) => {
                 let StoredSession {
@@ -1562,7 +1572,7 @@ impl Server {
         if let Some(client) = self.clients.get_mut(sid) {
             client.nsps.insert(nsp.clone(), id.clone());
         }
-        self.sockets.insert(id.clone(), socket);
+        self.sockets.insert(id.clone(), Box::new(socket));
         let skip = recovered
             && self
                 .config
