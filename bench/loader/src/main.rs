@@ -102,9 +102,28 @@ fn max_clients() -> usize {
     (hard.min(1 << 20) as usize).saturating_sub(200)
 }
 
-const SIO: [&str; 3] = ["ours-tokio", "socketioxide", "node"];
-const SIO_RAW: [&str; 4] = ["ours-tokio", "socketioxide", "node", "raw-ws"];
-const BROADCAST: [&str; 4] = ["ours-tokio", "socketioxide", "socketioxide-big", "node"];
+/// Our server on each runtime; ratios are taken for the first.
+const OURS: [&str; 3] = ["ours-tokio", "ours-async-std", "ours-smol"];
+const SIO: [&str; 5] = [OURS[0], OURS[1], OURS[2], "socketioxide", "node"];
+const SIO_RAW: [&str; 6] = [OURS[0], OURS[1], OURS[2], "socketioxide", "node", "raw-ws"];
+/// Echo also runs ours on tokio with TCP_NODELAY off, to choose its default.
+const ECHO: [&str; 7] = [
+    OURS[0],
+    OURS[1],
+    OURS[2],
+    "ours-tokio-nodelay-off",
+    "socketioxide",
+    "node",
+    "raw-ws",
+];
+const BROADCAST: [&str; 6] = [
+    OURS[0],
+    OURS[1],
+    OURS[2],
+    "socketioxide",
+    "socketioxide-big",
+    "node",
+];
 
 fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
     let s = |id: String, kind: Kind, servers: &[&'static str]| Scenario {
@@ -127,7 +146,7 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
         list.push(s(id, Kind::Idle(n), &SIO_RAW));
     }
     for n in if quick { vec![100] } else { vec![100, 1000] } {
-        list.push(s(format!("echo-{n}"), Kind::Echo(n), &SIO_RAW));
+        list.push(s(format!("echo-{n}"), Kind::Echo(n), &ECHO));
     }
     for n in if quick { vec![200] } else { vec![1000, 10_000] } {
         list.push(s(format!("broadcast-{n}"), Kind::Broadcast(n), &BROADCAST));

@@ -34,9 +34,32 @@ impl ServerSpec {
                 args: vec!["--runtime".into(), "tokio".into()],
                 socketio: true,
             },
-            // ours-async-std and ours-smol: the same binary with
-            // `--runtime async-std` / `--runtime smol` once runtime-async-std
-            // lands (bench/servers/src/bin/ours.rs); add them here.
+            ServerSpec {
+                name: "ours-async-std",
+                about: "this project on async-std: runtime-async-std, the same handlers and config",
+                program: bin_dir.join("bench-ours"),
+                args: vec!["--runtime".into(), "async-std".into()],
+                socketio: true,
+            },
+            ServerSpec {
+                name: "ours-smol",
+                about: "this project on smol: runtime-async-std with a smol executor on 2 threads, the same handlers and config",
+                program: bin_dir.join("bench-ours"),
+                args: vec!["--runtime".into(), "smol".into()],
+                socketio: true,
+            },
+            ServerSpec {
+                name: "ours-tokio-nodelay-off",
+                about: "ours-tokio with TCP_NODELAY off (to choose its default by measurement)",
+                program: bin_dir.join("bench-ours"),
+                args: vec![
+                    "--runtime".into(),
+                    "tokio".into(),
+                    "--nodelay".into(),
+                    "off".into(),
+                ],
+                socketio: true,
+            },
             ServerSpec {
                 name: "socketioxide",
                 about: "socketioxide 0.18 from crates.io on hyper, its defaults (outgoing queue 128 per client, drops past it)",

@@ -25,11 +25,15 @@ pub struct Args {
     pub buffer: Option<usize>,
     /// Which executor runs our server (`tokio`, `async-std`, `smol`).
     pub runtime: String,
+    /// Worker threads for our server's runtime (2: the machine's cores).
+    pub workers: usize,
+    /// `TCP_NODELAY` on our server's connections (on by default).
+    pub nodelay: bool,
 }
 
 impl Args {
-    /// Reads `--port`, `--ping-interval-ms`, `--ping-timeout-ms`, `--buffer`
-    /// and `--runtime` from the command line.
+    /// Reads `--port`, `--ping-interval-ms`, `--ping-timeout-ms`, `--buffer`,
+    /// `--runtime`, `--workers` and `--nodelay` from the command line.
     pub fn parse() -> Result<Self, String> {
         let mut args = Self {
             port: 0,
@@ -37,6 +41,8 @@ impl Args {
             ping_timeout: Duration::from_millis(20_000),
             buffer: None,
             runtime: "tokio".into(),
+            workers: 2,
+            nodelay: true,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -50,6 +56,14 @@ impl Args {
                 "--ping-timeout-ms" => args.ping_timeout = Duration::from_millis(number(value()?)?),
                 "--buffer" => args.buffer = Some(number(value()?)? as usize),
                 "--runtime" => args.runtime = value()?,
+                "--workers" => args.workers = number(value()?)? as usize,
+                "--nodelay" => {
+                    args.nodelay = match value()?.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        other => return Err(format!("--nodelay: on or off, not {other:?}")),
+                    }
+                }
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

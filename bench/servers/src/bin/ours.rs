@@ -1,38 +1,65 @@
-//! Our server for the benchmark.
+//! Our server for the benchmark, on any of the three runtimes.
 //!
 //! ```text
-//! bench-ours --runtime tokio --port 0 [--ping-interval-ms N] [--ping-timeout-ms N]
+//! bench-ours --runtime tokio|async-std|smol --port 0 [--workers N] [--nodelay on|off]
+//!            [--ping-interval-ms N] [--ping-timeout-ms N]
 //! ```
+//!
+//! The runtime is started by `servers::run` (the same startup the
+//! conformance fixture and the interop server use); the handlers and the
+//! config (`bench_servers::ours`) are the same on each.
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
 use bench_servers::{Args, announce, ours, raise_fd_limit};
+use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io};
+use servers::{App, RuntimeKind};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse()?;
-    raise_fd_limit();
-    match args.runtime.as_str() {
-        "tokio" => run_tokio(&args),
-        // runtime-async-std plugs in here once it lands, with the same
-        // `ours::app()` and `ours::config(&args)`: start its executor,
-        // `serve_io`, `bind`, `announce(port)`, `serve`.
-        "async-std" | "smol" => {
-            Err(format!("runtime {:?} is not wired in yet", args.runtime).into())
-        }
-        other => Err(format!("unknown runtime {other:?} (tokio, async-std, smol)").into()),
+struct Bench {
+    args: Args,
+}
+
+impl App for Bench {
+    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+        let io = ours::app();
+        let driver = serve_io(&io, ours::config(&self.args), runtime.clone());
+        let listener = match bind_std(SocketAddr::from(([127, 0, 0, 1], self.args.port)))
+            .and_then(|l| {
+                let port = l.local_addr()?.port();
+                Ok((runtime.listener(l)?, port))
+            }) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("cannot listen: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        announce(listener.1);
+        let options = ConnectionOptions {
+            nodelay: self.args.nodelay,
+        };
+        serve(runtime, driver, listener.0, options).await;
+        ExitCode::SUCCESS
     }
 }
 
-fn run_tokio(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let io = ours::app();
-        let driver = runtime_tokio::serve_io(&io, ours::config(args));
-        let listener = runtime_tokio::bind(SocketAddr::from(([127, 0, 0, 1], args.port)))?;
-        announce(listener.local_addr()?.port());
-        runtime_tokio::serve(driver, listener).await;
-        Ok(())
-    })
+fn main() -> ExitCode {
+    let args = match Args::parse() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    raise_fd_limit();
+    let kind: RuntimeKind = match args.runtime.parse() {
+        Ok(kind) => kind,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let workers = args.workers;
+    servers::run(kind, workers, Bench { args })
 }
