@@ -338,7 +338,7 @@ async fn websocket_echoes_text_and_binary<E: Executor>(executor: E) {
     for i in 0..100 {
         assert_eq!(text(next_message(&mut ws).await), format!("4m{i}"));
     }
-    // A message larger than the 1 KiB read buffer comes back whole.
+    // A message far larger than the read buffer comes back whole.
     let large: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     ws.send(WsMessage::binary(large.clone())).await.unwrap();
     match next_message(&mut ws).await {

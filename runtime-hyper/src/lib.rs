@@ -26,7 +26,8 @@
 //! * WebSocket: one task per connection reads messages into the core and
 //!   writes what the core hands out, in order, reporting each flushed batch
 //!   with `handle_ws_flushed`; closes go both ways. Its read buffer is
-//!   1 KiB, so an idle connection holds little.
+//!   128 bytes and its future about 480, so an idle connection holds
+//!   little (README, "Memory").
 //! * Time: a single timer task for the whole server sleeps until
 //!   `poll_timeout` and is woken (a waker-based notification, no
 //!   runtime's channel) when the deadline moves earlier; every lock also

@@ -16,8 +16,8 @@
 //! 1 s (timeout 0.8 s, the defaults' ratio), so every client answers several
 //! pings during the idle window. The
 //! figures are the difference between the server before the clients came
-//! and after they idled, divided by the number of clients; the same after
-//! they left shows what a closed connection leaves behind.
+//! and after they idled, divided by the number of clients. Then the clients
+//! go, and every session must have ended.
 //!
 //! `--heap` counts live heap bytes with dhat's allocator and, while the
 //! clients are still connected, lists the allocation sites that hold them
@@ -41,8 +41,11 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 /// How many client connections the child process opens at once.
 const CONNECT_CONCURRENCY: usize = 50;
 
-/// Where `--heap` writes dhat's profile (also readable with dhat's viewer).
-const PROFILE: &str = "dhat-idle-memory.json";
+/// Where `--heap` writes dhat's profile, in the temporary directory (also
+/// readable with dhat's viewer).
+fn profile_path() -> std::path::PathBuf {
+    std::env::temp_dir().join("dhat-idle-memory.json")
+}
 
 /// Allocation sites listed by `--heap`.
 const TOP_SITES: usize = 40;
@@ -131,7 +134,7 @@ async fn on_connection(socket: Socket) {
 async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let profiler = options.heap.then(|| {
         dhat::Profiler::builder()
-            .file_name(PROFILE)
+            .file_name(profile_path())
             .trim_backtraces(Some(40))
             .build()
     });
@@ -174,13 +177,15 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
         connected,
         options.idle.as_secs()
     );
-    println!(
-        "RSS: {:.1} MiB before, {:.1} MiB idle: {:.0} bytes per client",
-        before.rss_bytes as f64 / 1048576.0,
-        idle.rss_bytes as f64 / 1048576.0,
-        idle.rss_bytes.saturating_sub(before.rss_bytes) as f64 / n
-    );
-    if options.heap {
+    if !options.heap {
+        println!(
+            "RSS: {:.1} MiB before, {:.1} MiB idle: {:.0} bytes per client",
+            before.rss_bytes as f64 / 1048576.0,
+            idle.rss_bytes as f64 / 1048576.0,
+            idle.rss_bytes.saturating_sub(before.rss_bytes) as f64 / n
+        );
+    } else {
+        // dhat's own records would count in RSS: not measured here.
         println!(
             "heap: {:.0} bytes in {:.1} blocks per client (requested sizes; malloc adds its own headers and rounding)",
             idle.heap_bytes.saturating_sub(before.heap_bytes) as f64 / n,
@@ -197,11 +202,10 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
     let _ = child.wait();
     // Closed connections are noticed and their sessions end.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = read(false);
     println!(
-        "after the clients left: RSS {:.1} MiB ({} engine clients counted)",
-        after.rss_bytes as f64 / 1048576.0,
-        io.clients_count()
+        "after the clients left: {} engine clients counted (malloc keeps the freed memory for reuse: RSS {:.1} MiB)",
+        io.clients_count(),
+        rss_bytes() as f64 / 1048576.0,
     );
     Ok(())
 }
@@ -276,7 +280,8 @@ async fn client(
 
 /// Lists the allocation sites holding the most bytes in dhat's profile.
 fn print_sites(clients: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let profile: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(PROFILE)?)?;
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(profile_path())?)?;
     let frames: Vec<&str> = profile
         .get("ftbl")
         .and_then(|f| f.as_array())

@@ -12,8 +12,9 @@
 //!   for synchronous calls, never across an `.await`; its outputs are routed
 //!   to the task that owns each request or WebSocket.
 //! * HTTP: hyper on tokio's sockets (a backlog of 1024, `TCP_NODELAY` on by
-//!   default); WebSocket: tungstenite over hyper's upgraded stream, a 1 KiB
-//!   read buffer per connection.
+//!   default); WebSocket: tungstenite over hyper's upgraded stream, a
+//!   128-byte read buffer per connection (socket reads are 8 KiB chunks
+//!   that are not kept).
 //! * Time: a single timer task for the whole server sleeps (tokio's
 //!   `sleep_until`) until the core's next deadline.
 //!
