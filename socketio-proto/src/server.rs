@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::{
-    Data, Frame, Message, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid, Str,
+    Data, Frame, IdMap, Message, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid,
+    Str,
 };
 use serde_json::{Map, Value};
 
@@ -50,9 +51,9 @@ pub struct Server {
     ids: RandomIds,
     namespaces: HashMap<Str, Namespace>,
     parents: Vec<NamespaceMatcher>,
-    clients: HashMap<Sid, Client>,
-    sockets: HashMap<SocketId, Socket>,
-    broadcasts: HashMap<BroadcastId, PendingBroadcast>,
+    clients: IdMap<Sid, Client>,
+    sockets: IdMap<SocketId, Socket>,
+    broadcasts: IdMap<BroadcastId, PendingBroadcast>,
     next_broadcast: u64,
     next_offset: u64,
     events: VecDeque<Event>,
@@ -173,9 +174,9 @@ impl Server {
             ids: RandomIds::from_seed(seed),
             namespaces: HashMap::new(),
             parents: Vec::new(),
-            clients: HashMap::new(),
-            sockets: HashMap::new(),
-            broadcasts: HashMap::new(),
+            clients: IdMap::default(),
+            sockets: IdMap::default(),
+            broadcasts: IdMap::default(),
             next_broadcast: 0,
             next_offset: 0,
             events: VecDeque::new(),
@@ -631,7 +632,6 @@ impl Server {
             .namespaces
             .get_mut(nsp)
             .ok_or(EmitError::UnknownNamespace)?;
-        let targets = ns.select(&options.target);
         let ack = options.timeout.map(|t| {
             let id = ns.next_ack_id;
             ns.next_ack_id += 1;
@@ -671,20 +671,28 @@ impl Server {
             self.next_broadcast += 1;
             BroadcastId(self.next_broadcast - 1)
         });
+        // The recipients are visited in place (no list of ids is built);
+        // only a broadcast with acks keeps who it reached.
+        let Some(ns) = self.namespaces.get(nsp) else {
+            return Err(EmitError::UnknownNamespace);
+        };
+        let (engine, sockets) = (&mut self.engine, &mut self.sockets);
         let mut reached = Vec::new();
-        for id in targets {
-            let Some(socket) = self.sockets.get_mut(&id) else {
-                continue;
+        let mut recipients = 0;
+        ns.each_target(&options.target, |id| {
+            let Some(socket) = sockets.get_mut(id) else {
+                return;
             };
-            if options.volatile && !self.engine.is_writable(&socket.sid) {
-                continue;
+            if options.volatile && !engine.is_writable(&socket.sid) {
+                return;
             }
-            if self.engine.send(&socket.sid, text.clone()).is_err() {
-                continue;
+            if engine.send(&socket.sid, text.clone()).is_err() {
+                return;
             }
             for a in &attachments {
-                let _ = self.engine.send(&socket.sid, a.clone());
+                let _ = engine.send(&socket.sid, a.clone());
             }
+            recipients += 1;
             if let (Some((ack_id, _)), Some(b)) = (ack, broadcast) {
                 socket.acks.insert(
                     ack_id,
@@ -693,10 +701,9 @@ impl Server {
                         broadcast: Some(b),
                     },
                 );
+                reached.push(id.clone());
             }
-            reached.push(id);
-        }
-        let recipients = reached.len();
+        });
         if let (Some((ack_id, deadline)), Some(b)) = (ack, broadcast) {
             let pending = PendingBroadcast {
                 ack_id,
