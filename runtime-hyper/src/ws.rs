@@ -81,15 +81,19 @@ pub(crate) async fn serve<C: Core, R: Runtime>(
     // Which side is polled first alternates, so that neither a flood of
     // incoming messages nor a flood of outputs starves the other.
     let mut writes_first = false;
+    // A batch was written and not yet reported to the core: reported at
+    // this task's next lock acquisition (taking the next batch, or handing
+    // in a message), so that a write costs one acquisition, not two.
+    let mut flushed = false;
     loop {
         writes_first = !writes_first;
         let wake = if writes_first {
-            match race(shared.next_batch(id), ws.next()).await {
+            match race(shared.next_batch(id, &mut flushed), ws.next()).await {
                 Either::Left(batch) => Wake::Write(batch),
                 Either::Right(incoming) => Wake::Read(incoming),
             }
         } else {
-            match race(ws.next(), shared.next_batch(id)).await {
+            match race(ws.next(), shared.next_batch(id, &mut flushed)).await {
                 Either::Left(incoming) => Wake::Read(incoming),
                 Either::Right(batch) => Wake::Write(batch),
             }
@@ -120,7 +124,12 @@ pub(crate) async fn serve<C: Core, R: Runtime>(
                         return;
                     }
                 };
-                shared.with(|d, now| d.core().handle_ws_message(now, id, frame));
+                shared.with(|d, now| {
+                    if std::mem::take(&mut flushed) {
+                        d.core().handle_ws_flushed(now, id);
+                    }
+                    d.core().handle_ws_message(now, id, frame)
+                });
                 reads_in_a_row += 1;
                 if reads_in_a_row >= READS_PER_TURN {
                     reads_in_a_row = 0;
@@ -144,9 +153,7 @@ pub(crate) async fn serve<C: Core, R: Runtime>(
                         Either::Right(()) => Written::Abandoned,
                     };
                 match written {
-                    Written::Flushed => {
-                        shared.with(|d, now| d.core().handle_ws_flushed(now, id));
-                    }
+                    Written::Flushed => flushed = true,
                     Written::Close(code) => {
                         // The core already forgot this WebSocket.
                         watch.finish(|_, _, _| {});
