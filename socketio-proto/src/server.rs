@@ -1354,7 +1354,8 @@ impl Server {
             return;
         };
         let (nsp, v3_auth) = match client.protocol {
-            Protocol::V4 => (Str::from(packet.nsp.to_string()), None),
+            // Shares the decoded message's storage: no copy per packet.
+            Protocol::V4 => (packet.nsp.clone(), None),
             // socket.io 2.x puts the CONNECT's query in the namespace.
             Protocol::V3 => match packet.nsp.split_once('?') {
                 Some((path, query)) => {
@@ -1366,7 +1367,7 @@ impl Server {
                             .collect();
                     (Str::from(path.to_owned()), Some(auth))
                 }
-                None => (Str::from(packet.nsp.to_string()), None),
+                None => (packet.nsp.clone(), None),
             },
         };
         let socket = client
@@ -1378,7 +1379,9 @@ impl Server {
         match (socket, packet.payload) {
             (None, Payload::Connect(auth)) if !pending => {
                 let auth = v3_auth.or(auth).unwrap_or_default();
-                self.connect(now, sid, nsp, auth);
+                // Kept as long as the socket: a copy of its own, not a view
+                // holding the whole CONNECT message.
+                self.connect(now, sid, Str::from(nsp.to_string()), auth);
             }
             (Some(id), Payload::Event(event)) => {
                 self.events.push_back(Event::Event {
