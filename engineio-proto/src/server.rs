@@ -1,13 +1,12 @@
 //! The engine: every session of one Engine.IO endpoint, as a state machine.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::Str;
 use crate::config::{Config, HeadersHook, IdGenerator, TransportKind};
 use crate::http::{EngineQuery, Headers, Method, Request, Response};
 use crate::output::{
@@ -20,6 +19,7 @@ use crate::rng::RandomIds;
 use crate::session::{
     PayloadFormat, PendingGet, Polling, Probe, Session, Timer, Transport, ws_frame,
 };
+use crate::{IdMap, Str};
 
 /// The longest session id a custom generator may give. Ours are 20
 /// characters; the bound keeps ids fit for URLs, cookies and logs.
@@ -55,8 +55,8 @@ pub struct Server {
     rng: RandomIds,
     /// Boxed: the table keeps spare slots, and an empty slot then costs a
     /// pointer rather than a whole session.
-    sessions: HashMap<Sid, Box<Session>>,
-    requests: HashMap<RequestId, Pending>,
+    sessions: IdMap<Sid, Box<Session>>,
+    requests: IdMap<RequestId, Pending>,
     next_request: u64,
     outputs: VecDeque<Output>,
     events: VecDeque<Event>,
@@ -92,8 +92,8 @@ impl Server {
         Self {
             config: Arc::new(config),
             rng,
-            sessions: HashMap::new(),
-            requests: HashMap::new(),
+            sessions: IdMap::default(),
+            requests: IdMap::default(),
             next_request: 0,
             outputs: VecDeque::new(),
             events: VecDeque::new(),
@@ -412,14 +412,18 @@ impl Server {
         let Some(Pending::WebSocket(sid)) = self.requests.get(&ws) else {
             return;
         };
-        let sid = sid.clone();
-        let Some(session) = self.sessions.get_mut(&sid) else {
+        let Some(session) = self.sessions.get_mut(sid) else {
             return;
         };
         if let Transport::WebSocket { ws: main, writable } = &mut session.transport {
             if *main == ws {
                 *writable = true;
-                self.flush(&sid);
+                // The common case (nothing queued meanwhile) needs no
+                // second lookup.
+                if !session.buffer.is_empty() || session.closing {
+                    let sid = sid.clone();
+                    self.flush(&sid);
+                }
             }
         }
     }
@@ -469,15 +473,32 @@ impl Server {
     /// transport can take it, else waits in the session's queue. A queue
     /// past its limit closes the session (see [`SendError::BufferFull`]).
     pub fn send(&mut self, sid: &str, message: Message) -> Result<(), SendError> {
-        let Some(session) = self.sessions.get(sid) else {
+        // One lookup on the common path (every recipient of a broadcast
+        // comes through here): queue and flush on the session at hand.
+        let Some(session) = self.sessions.get_mut(sid) else {
             return Err(SendError::UnknownSession);
         };
         if session.closing {
             return Err(SendError::Closing);
         }
-        let sid = session.sid.clone();
-        self.enqueue(&sid, message.0)?;
-        self.flush(&sid);
+        let frame = message.0;
+        if !session.admits(&frame, &self.config) {
+            let sid = session.sid.clone();
+            self.close_session(&sid, CloseReason::SendBufferFull, None);
+            return Err(SendError::BufferFull);
+        }
+        if session.watch.packet_create {
+            packet_created(&mut self.events, &session.sid, &frame);
+        }
+        session.push(frame);
+        if matches!(session.transport, Transport::WebSocket { .. }) {
+            // Not closing (checked above) and not empty: flushing a
+            // WebSocket only hands its queue out, when it is writable.
+            flush_ws(session, &mut self.outputs, &mut self.events);
+        } else {
+            let sid = session.sid.clone();
+            self.flush(&sid);
+        }
         Ok(())
     }
 
@@ -973,7 +994,6 @@ impl Server {
         let Some(session) = self.sessions.get_mut(sid) else {
             return;
         };
-        let protocol = session.protocol;
         match &mut session.transport {
             Transport::Polling(p) => {
                 if session.buffer.is_empty() && !p.should_close {
@@ -1015,16 +1035,7 @@ impl Server {
                 }
                 let ws = *ws;
                 if !session.buffer.is_empty() {
-                    *writable = false;
-                    session.buffered_bytes = 0;
-                    // Taken whole: an idle session keeps no queue memory.
-                    for frame in std::mem::take(&mut session.buffer) {
-                        let frame = ws_frame(protocol, frame);
-                        self.outputs.push_back(Output::WsSend { ws, frame });
-                    }
-                    if session.watch.drain {
-                        self.events.push_back(Event::Drain { sid: sid.clone() });
-                    }
+                    flush_ws(session, &mut self.outputs, &mut self.events);
                 } else if session.closing {
                     self.requests.remove(&ws);
                     self.outputs.push_back(Output::WsClose { ws, code: 1000 });
@@ -1195,20 +1206,12 @@ impl Server {
         let Some(session) = self.sessions.get_mut(sid) else {
             return Err(SendError::UnknownSession);
         };
-        if session.buffer.len() >= self.config.max_buffered_packets
-            || session.buffered_bytes + frame.len() > self.config.max_buffered_bytes
-        {
+        if !session.admits(&frame, &self.config) {
             self.close_session(sid, CloseReason::SendBufferFull, None);
             return Err(SendError::BufferFull);
         }
         if session.watch.packet_create {
-            // Queued frames are in v4 form, which always decodes.
-            if let Ok(packet) = Packet::decode(frame.clone(), Protocol::V4) {
-                self.events.push_back(Event::PacketCreate {
-                    sid: sid.clone(),
-                    packet,
-                });
-            }
+            packet_created(&mut self.events, sid, &frame);
         }
         session.push(frame);
         Ok(())
@@ -1234,6 +1237,42 @@ impl std::fmt::Debug for Server {
             .field("outputs", &self.outputs.len())
             .field("events", &self.events.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Hands the queue of a writable WebSocket session out as sends (the
+/// transport is busy until the runtime reports them flushed).
+fn flush_ws(session: &mut Session, outputs: &mut VecDeque<Output>, events: &mut VecDeque<Event>) {
+    let protocol = session.protocol;
+    let Transport::WebSocket { ws, writable } = &mut session.transport else {
+        return;
+    };
+    if !*writable || session.buffer.is_empty() {
+        return;
+    }
+    *writable = false;
+    let ws = *ws;
+    session.buffered_bytes = 0;
+    // Taken whole: an idle session keeps no queue memory.
+    for frame in std::mem::take(&mut session.buffer) {
+        let frame = ws_frame(protocol, frame);
+        outputs.push_back(Output::WsSend { ws, frame });
+    }
+    if session.watch.drain {
+        events.push_back(Event::Drain {
+            sid: session.sid.clone(),
+        });
+    }
+}
+
+/// The `packetCreate` event of a frame being queued for `sid`.
+fn packet_created(events: &mut VecDeque<Event>, sid: &Sid, frame: &Frame) {
+    // Queued frames are in v4 form, which always decodes.
+    if let Ok(packet) = Packet::decode(frame.clone(), Protocol::V4) {
+        events.push_back(Event::PacketCreate {
+            sid: sid.clone(),
+            packet,
+        });
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::config::TransportKind;
+use crate::config::{Config, TransportKind};
 use bytes::Bytes;
 
 use crate::http::{Headers, Response};
@@ -165,6 +165,12 @@ impl Session {
             Transport::Polling(p) => p.get.is_some(),
             Transport::WebSocket { writable, .. } => *writable,
         }
+    }
+
+    /// Whether `frame` fits in the queue's limits.
+    pub(crate) fn admits(&self, frame: &Frame, config: &Config) -> bool {
+        self.buffer.len() < config.max_buffered_packets
+            && self.buffered_bytes + frame.len() <= config.max_buffered_bytes
     }
 
     pub(crate) fn push(&mut self, frame: Frame) {

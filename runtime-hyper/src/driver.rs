@@ -5,13 +5,13 @@
 //! core, then [`State::drive`] drains every output and event before the lock
 //! is released, so no output waits in the core while nobody holds the lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use engineio_proto::{Config, Frame, Headers, Output, RequestId, Response};
+use engineio_proto::{Config, Frame, Headers, IdMap, Output, RequestId, Response};
 
 use crate::core::Core;
 use crate::runtime::{Either, Notify, Runtime, race};
@@ -120,7 +120,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
             state: Mutex::new(State {
                 core,
                 on_event: Box::new(on_event),
-                slots: HashMap::new(),
+                slots: IdMap::default(),
                 armed: None,
                 last_now: Instant::now(),
                 wake_timer: Arc::clone(&wake_timer),
@@ -242,7 +242,7 @@ struct State<C: Core> {
     core: C,
     on_event: EventHook<C>,
     /// Outputs waiting for the task that owns a request or WebSocket.
-    slots: HashMap<RequestId, Slot>,
+    slots: IdMap<RequestId, Slot>,
     /// The deadline the timer task sleeps until (`None`: no deadline).
     armed: Option<Instant>,
     /// The latest `now` handed to the core.
@@ -258,7 +258,30 @@ struct State<C: Core> {
 #[derive(Default)]
 struct Slot {
     outputs: VecDeque<Reply>,
+    /// The owning task's waker, kept across wake-ups so that it is cloned
+    /// only when the task changes; `armed` while the task waits for it.
     waker: Option<Waker>,
+    armed: bool,
+}
+
+impl Slot {
+    /// The owning task waits: wake it at the next output.
+    fn arm(&mut self, cx: &Context<'_>) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        self.armed = true;
+    }
+
+    /// An output came: wake the task once (it is scheduled from then on,
+    /// until it waits again).
+    fn wake(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            if let Some(waker) = &self.waker {
+                waker.wake_by_ref();
+            }
+        }
+    }
 }
 
 /// An output, without the id that routed it.
@@ -277,9 +300,7 @@ impl<C: Core, R: Runtime> Shared<C, R> {
     /// consistent between two core calls, so it is used as it is.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Driven<'_, C>, Instant) -> T) -> T {
         let mut guard = self.lock();
-        // Read under the lock, so that `now` only moves forward.
-        let now = Instant::now().max(guard.last_now);
-        guard.last_now = now;
+        let now = guard.now();
         let mut driven = Driven { state: &mut guard };
         let result = f(&mut driven, now);
         guard.drive(now);
@@ -323,9 +344,7 @@ impl<C: Core, R: Runtime> Shared<C, R> {
                 Poll::Ready(Some(reply))
             }
             None => {
-                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    slot.waker = Some(cx.waker().clone());
-                }
+                slot.arm(cx);
                 Poll::Pending
             }
         }
@@ -335,21 +354,31 @@ impl<C: Core, R: Runtime> Shared<C, R> {
     /// registers the task to be woken when some come. A poll method rather
     /// than a future: the WebSocket task polls it beside its reads without
     /// keeping a future of its own alive while idle.
+    ///
+    /// When `flushed` is set, first reports to the core that WebSocket `id`
+    /// wrote its last batch (and clears it): a connection task reports a
+    /// flush and takes (or waits for) its next batch under one lock.
     pub(crate) fn poll_batch(
         &self,
         id: RequestId,
+        flushed: &mut bool,
         cx: &mut Context<'_>,
     ) -> Poll<Option<VecDeque<Reply>>> {
         let mut state = self.lock();
+        if std::mem::take(flushed) {
+            let now = state.now();
+            state.core.handle_ws_flushed(now, id);
+            state.drive(now);
+        }
         let Some(slot) = state.slots.get_mut(&id) else {
             return Poll::Ready(None);
         };
         if slot.outputs.is_empty() {
-            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                slot.waker = Some(cx.waker().clone());
-            }
+            slot.arm(cx);
             Poll::Pending
         } else {
+            // Not waiting any more: no wake-up until it waits again.
+            slot.armed = false;
             Poll::Ready(Some(std::mem::take(&mut slot.outputs)))
         }
     }
@@ -364,9 +393,7 @@ impl<C: Core, R: Runtime> Shared<C, R> {
         if slot.outputs.iter().any(|r| matches!(r, Reply::WsClose(_))) {
             Poll::Ready(())
         } else {
-            if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                slot.waker = Some(cx.waker().clone());
-            }
+            slot.arm(cx);
             Poll::Pending
         }
     }
@@ -390,6 +417,14 @@ impl<C: Core> Driven<'_, C> {
 }
 
 impl<C: Core> State<C> {
+    /// The time to hand the core: read under the lock, so that it only
+    /// moves forward.
+    fn now(&mut self) -> Instant {
+        let now = Instant::now().max(self.last_now);
+        self.last_now = now;
+        now
+    }
+
     /// Lets the core act on passed deadlines, then routes every output and
     /// hands every event to the hook, until the core has nothing left; then
     /// wakes the timer task if the next deadline moved earlier.
@@ -440,9 +475,7 @@ impl<C: Core> State<C> {
         match self.slots.get_mut(&id) {
             Some(slot) => {
                 slot.outputs.push_back(reply);
-                if let Some(waker) = slot.waker.take() {
-                    waker.wake();
-                }
+                slot.wake();
             }
             None => {
                 if matches!(reply, Reply::AcceptWebSocket(_)) {

@@ -122,13 +122,17 @@ pub(crate) fn serve<C: Core, R: Runtime>(
         // Which side is polled first alternates, so that neither a flood of
         // incoming messages nor a flood of outputs starves the other.
         let mut writes_first = false;
+        // A batch was written and not yet reported to the core: reported at
+        // this task's next lock acquisition (taking the next batch, or
+        // handing in a message), so that a write costs one acquisition.
+        let mut flushed = false;
         loop {
             writes_first = !writes_first;
             let step = {
                 let wake = poll_fn(|cx| {
                     let shared = watch.shared();
                     if writes_first {
-                        if let Poll::Ready(batch) = shared.poll_batch(id, cx) {
+                        if let Poll::Ready(batch) = shared.poll_batch(id, &mut flushed, cx) {
                             return Poll::Ready(Wake::Write(batch));
                         }
                         ws.poll_next_unpin(cx).map(Wake::Read)
@@ -136,12 +140,12 @@ pub(crate) fn serve<C: Core, R: Runtime>(
                         if let Poll::Ready(incoming) = ws.poll_next_unpin(cx) {
                             return Poll::Ready(Wake::Read(incoming));
                         }
-                        shared.poll_batch(id, cx).map(Wake::Write)
+                        shared.poll_batch(id, &mut flushed, cx).map(Wake::Write)
                     }
                 })
                 .await;
                 match wake {
-                    Wake::Read(incoming) => read(&watch, incoming),
+                    Wake::Read(incoming) => read(&watch, incoming, &mut flushed),
                     Wake::Write(batch) => Step::Write(batch),
                 }
             };
@@ -172,9 +176,7 @@ pub(crate) fn serve<C: Core, R: Runtime>(
                     .await;
                     drop(batch);
                     match written {
-                        None => watch
-                            .shared()
-                            .with(|d, now| d.core().handle_ws_flushed(now, id)),
+                        None => flushed = true,
                         Some(end) => return Box::pin(finish(watch, ws, end)).await,
                     }
                 }
@@ -189,6 +191,7 @@ pub(crate) fn serve<C: Core, R: Runtime>(
 fn read<C: Core, R: Runtime>(
     watch: &Watch<C, R>,
     incoming: Option<Result<Message, Error>>,
+    flushed: &mut bool,
 ) -> Step {
     let frame = match incoming {
         Some(Ok(Message::Text(text))) => Frame::Text(Str::from_utf8_lossy(Bytes::from(text))),
@@ -204,9 +207,13 @@ fn read<C: Core, R: Runtime>(
         }
     };
     let id = watch.id();
-    watch
-        .shared()
-        .with(|d, now| d.core().handle_ws_message(now, id, frame));
+    watch.shared().with(|d, now| {
+        // A flush not reported yet goes first, in the same lock.
+        if std::mem::take(flushed) {
+            d.core().handle_ws_flushed(now, id);
+        }
+        d.core().handle_ws_message(now, id, frame);
+    });
     Step::Read
 }
 

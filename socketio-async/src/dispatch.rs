@@ -6,6 +6,7 @@ use std::sync::Arc;
 use engineio_proto::{Event as EngineEvent, Sid, TransportKind};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
+use serde_json::Value;
 use socketio_proto::{Event, ParentId, SocketId};
 
 use crate::backend::{Backend, act, start};
@@ -114,12 +115,20 @@ fn handle(io: &SocketIo, event: Event) {
             let Some(socket) = socket(io, &id) else {
                 return;
             };
-            let name = event.name_str().map(|n| n.into_owned()).unwrap_or_default();
+            // A string name (the usual case) is moved out of the array
+            // rather than copied; a number gets its JavaScript form.
+            let number_name = match event.name() {
+                Some(Value::String(_)) => None,
+                _ => Some(event.name_str().map(|n| n.into_owned()).unwrap_or_default()),
+            };
             let ack_id = event.id;
             let (mut args, binary) = event.into_parts();
-            if !args.is_empty() {
-                args.remove(0);
-            }
+            let first = (!args.is_empty()).then(|| args.remove(0));
+            let name = match (number_name, first) {
+                (Some(name), _) => name,
+                (None, Some(Value::String(name))) => name,
+                (None, _) => String::new(),
+            };
             let payload = Payload { args, binary };
             let middlewares = lock(&socket.state.middlewares).clone();
             for middleware in middlewares {

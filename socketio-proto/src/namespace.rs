@@ -1,10 +1,10 @@
 //! A namespace: its sockets, its room index, and (with connection state
 //! recovery) the sessions and packets kept for clients that come back.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use engineio_proto::Str;
+use engineio_proto::{IdSet, Str};
 use serde_json::Value;
 
 use crate::types::{ParentId, Room, SocketId, Target};
@@ -14,9 +14,10 @@ pub(crate) struct Namespace {
     pub(crate) name: Str,
     pub(crate) parent: Option<ParentId>,
     /// Connected sockets.
-    pub(crate) sockets: HashSet<SocketId>,
-    /// Room -> members. A room exists while it has members.
-    pub(crate) rooms: HashMap<Room, HashSet<SocketId>>,
+    pub(crate) sockets: IdSet<SocketId>,
+    /// Room -> members. A room exists while it has members. Room names may
+    /// come from peers: the outer map keeps the DoS-resistant hasher.
+    pub(crate) rooms: HashMap<Room, IdSet<SocketId>>,
     /// The ack id counter, shared by every socket of the namespace (as the
     /// official server's `nsp._ids`).
     pub(crate) next_ack_id: u64,
@@ -28,7 +29,7 @@ impl Namespace {
         Self {
             name,
             parent,
-            sockets: HashSet::new(),
+            sockets: IdSet::default(),
             rooms: HashMap::new(),
             next_ack_id: 0,
             recovery: RecoveryStore::default(),
@@ -50,32 +51,38 @@ impl Namespace {
 
     /// The connected sockets `target` reaches, each once.
     pub(crate) fn select(&self, target: &Target) -> Vec<SocketId> {
+        let mut out = Vec::new();
+        self.each_target(target, |id| out.push(id.clone()));
+        out
+    }
+
+    /// Calls `f` on each connected socket `target` reaches, once each,
+    /// without collecting them (a broadcast visits every member).
+    pub(crate) fn each_target(&self, target: &Target, mut f: impl FnMut(&SocketId)) {
         let excluded = |id: &SocketId| {
             target
                 .except
                 .iter()
                 .any(|room| self.rooms.get(room).is_some_and(|m| m.contains(id)))
         };
-        let mut out = Vec::new();
         match target.rooms.as_slice() {
-            [] => out.extend(self.sockets.iter().filter(|id| !excluded(id)).cloned()),
+            [] => self.sockets.iter().filter(|id| !excluded(id)).for_each(f),
             [room] => {
                 if let Some(members) = self.rooms.get(room) {
-                    out.extend(members.iter().filter(|id| !excluded(id)).cloned());
+                    members.iter().filter(|id| !excluded(id)).for_each(f);
                 }
             }
             rooms => {
-                let mut seen = HashSet::new();
+                let mut seen = IdSet::default();
                 for room in rooms {
                     for id in self.rooms.get(room).into_iter().flatten() {
                         if !excluded(id) && seen.insert(id) {
-                            out.push(id.clone());
+                            f(id);
                         }
                     }
                 }
             }
         }
-        out
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::{
-    Data, Frame, Message, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid, Str,
+    Data, Frame, IdMap, Message, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid,
+    Str,
 };
 use serde_json::{Map, Value};
 
@@ -52,9 +53,9 @@ pub struct Server {
     parents: Vec<NamespaceMatcher>,
     // Boxed: the tables keep spare slots, and an empty slot then costs a
     // pointer rather than a whole client or socket.
-    clients: HashMap<Sid, Box<Client>>,
-    sockets: HashMap<SocketId, Box<Socket>>,
-    broadcasts: HashMap<BroadcastId, PendingBroadcast>,
+    clients: IdMap<Sid, Box<Client>>,
+    sockets: IdMap<SocketId, Box<Socket>>,
+    broadcasts: IdMap<BroadcastId, PendingBroadcast>,
     next_broadcast: u64,
     next_offset: u64,
     events: VecDeque<Event>,
@@ -175,9 +176,9 @@ impl Server {
             ids: RandomIds::from_seed(seed),
             namespaces: HashMap::new(),
             parents: Vec::new(),
-            clients: HashMap::new(),
-            sockets: HashMap::new(),
-            broadcasts: HashMap::new(),
+            clients: IdMap::default(),
+            sockets: IdMap::default(),
+            broadcasts: IdMap::default(),
             next_broadcast: 0,
             next_offset: 0,
             events: VecDeque::new(),
@@ -633,7 +634,6 @@ impl Server {
             .namespaces
             .get_mut(nsp)
             .ok_or(EmitError::UnknownNamespace)?;
-        let targets = ns.select(&options.target);
         let ack = options.timeout.map(|t| {
             let id = ns.next_ack_id;
             ns.next_ack_id += 1;
@@ -673,20 +673,28 @@ impl Server {
             self.next_broadcast += 1;
             BroadcastId(self.next_broadcast - 1)
         });
+        // The recipients are visited in place (no list of ids is built);
+        // only a broadcast with acks keeps who it reached.
+        let Some(ns) = self.namespaces.get(nsp) else {
+            return Err(EmitError::UnknownNamespace);
+        };
+        let (engine, sockets) = (&mut self.engine, &mut self.sockets);
         let mut reached = Vec::new();
-        for id in targets {
-            let Some(socket) = self.sockets.get_mut(&id) else {
-                continue;
+        let mut recipients = 0;
+        ns.each_target(&options.target, |id| {
+            let Some(socket) = sockets.get_mut(id) else {
+                return;
             };
-            if options.volatile && !self.engine.is_writable(&socket.sid) {
-                continue;
+            if options.volatile && !engine.is_writable(&socket.sid) {
+                return;
             }
-            if self.engine.send(&socket.sid, text.clone()).is_err() {
-                continue;
+            if engine.send(&socket.sid, text.clone()).is_err() {
+                return;
             }
             for a in &attachments {
-                let _ = self.engine.send(&socket.sid, a.clone());
+                let _ = engine.send(&socket.sid, a.clone());
             }
+            recipients += 1;
             if let (Some((ack_id, _)), Some(b)) = (ack, broadcast) {
                 socket.acks.insert(
                     ack_id,
@@ -695,10 +703,9 @@ impl Server {
                         broadcast: Some(b),
                     },
                 );
+                reached.push(id.clone());
             }
-            reached.push(id);
-        }
-        let recipients = reached.len();
+        });
         if let (Some((ack_id, deadline)), Some(b)) = (ack, broadcast) {
             let pending = PendingBroadcast {
                 ack_id,
@@ -1351,7 +1358,8 @@ impl Server {
             return;
         };
         let (nsp, v3_auth) = match client.protocol {
-            Protocol::V4 => (Str::from(packet.nsp.to_string()), None),
+            // Shares the decoded message's storage: no copy per packet.
+            Protocol::V4 => (packet.nsp.clone(), None),
             // socket.io 2.x puts the CONNECT's query in the namespace.
             Protocol::V3 => match packet.nsp.split_once('?') {
                 Some((path, query)) => {
@@ -1363,7 +1371,7 @@ impl Server {
                             .collect();
                     (Str::from(path.to_owned()), Some(auth))
                 }
-                None => (Str::from(packet.nsp.to_string()), None),
+                None => (packet.nsp.clone(), None),
             },
         };
         let socket = client
@@ -1375,7 +1383,9 @@ impl Server {
         match (socket, packet.payload) {
             (None, Payload::Connect(auth)) if !pending => {
                 let auth = v3_auth.or(auth).unwrap_or_default();
-                self.connect(now, sid, nsp, auth);
+                // Kept as long as the socket: a copy of its own, not a view
+                // holding the whole CONNECT message.
+                self.connect(now, sid, Str::from(nsp.to_string()), auth);
             }
             (Some(id), Payload::Event(event)) => {
                 self.events.push_back(Event::Event {
