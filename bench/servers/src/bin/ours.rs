@@ -24,17 +24,17 @@ impl App for Bench {
     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
         let io = ours::app();
         let driver = serve_io(&io, ours::config(&self.args), runtime.clone());
-        let listener = match bind_std(SocketAddr::from(([127, 0, 0, 1], self.args.port)))
-            .and_then(|l| {
+        let listener =
+            match bind_std(SocketAddr::from(([127, 0, 0, 1], self.args.port))).and_then(|l| {
                 let port = l.local_addr()?.port();
                 Ok((runtime.listener(l)?, port))
             }) {
-            Ok(listener) => listener,
-            Err(e) => {
-                eprintln!("cannot listen: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+                Ok(listener) => listener,
+                Err(e) => {
+                    eprintln!("cannot listen: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
         announce(listener.1);
         let options = ConnectionOptions {
             nodelay: self.args.nodelay,
