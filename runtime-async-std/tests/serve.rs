@@ -19,6 +19,7 @@ use futures_util::{AsyncReadExt, AsyncWriteExt, SinkExt, StreamExt};
 use runtime_async_std::engineio_proto::{CloseReason, Config, Cors, Event, Message, Server, Sid};
 use runtime_async_std::socketio_async::SocketIo;
 use runtime_async_std::{AsyncIo, Driver, Executor, bind, serve_io};
+use runtime_hyper::testing::{HttpReply, open_sid, request_head};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -117,26 +118,7 @@ impl<E: Executor> TestServer<E> {
     }
 }
 
-/// A response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
-    }
-}
+type Reply = HttpReply;
 
 /// Writes one HTTP/1.1 request on a fresh connection, without waiting.
 async fn send_request(
@@ -146,11 +128,7 @@ async fn send_request(
     body: &[u8],
 ) -> Async<TcpStream> {
     let mut stream = Async::<TcpStream>::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = request_head(method, target, body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     stream
@@ -162,31 +140,7 @@ async fn read_reply(mut stream: Async<TcpStream>) -> Reply {
     within("response", stream.read_to_end(&mut raw))
         .await
         .unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("no end of head");
-    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    HttpReply::parse(&raw).expect("not an HTTP response")
 }
 
 async fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Reply {
@@ -198,11 +152,7 @@ async fn handshake<E: Executor>(server: &TestServer<E>) -> String {
     let reply = request(server.addr, "GET", &server.url("transport=polling"), b"").await;
     assert_eq!(reply.status, 200);
     let text = reply.text();
-    let sid = text
-        .strip_prefix(r#"0{"sid":""#)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap();
-    sid.to_owned()
+    open_sid(&text).unwrap().to_owned()
 }
 
 type Ws = WebSocketStream<Async<TcpStream>>;

@@ -58,6 +58,8 @@ mod io;
 mod net;
 mod runtime;
 mod socketio;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tower;
 mod ws;
 

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::net::SocketAddr;
+
+use runtime_hyper::testing::{HttpReply, open_sid, request_head};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -103,35 +105,12 @@ impl TestServer {
     }
 }
 
-/// A response as read off the wire.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).unwrap()
-    }
-}
+type Reply = HttpReply;
 
 /// Writes one HTTP/1.1 request on a fresh connection, without waiting.
 async fn send_request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = request_head(method, target, body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(body).await.unwrap();
     stream
@@ -144,31 +123,7 @@ async fn read_reply(mut stream: TcpStream) -> Reply {
         .await
         .expect("no response")
         .unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("no end of head");
-    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .map(|l| {
-            let (n, v) = l.split_once(':').unwrap();
-            (n.trim().to_owned(), v.trim().to_owned())
-        })
-        .collect();
-    Reply {
-        status,
-        headers,
-        body: raw[split + 4..].to_vec(),
-    }
+    HttpReply::parse(&raw).expect("not an HTTP response")
 }
 
 async fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Reply {
@@ -180,11 +135,7 @@ async fn handshake(server: &TestServer) -> String {
     let reply = request(server.addr, "GET", &server.url("transport=polling"), b"").await;
     assert_eq!(reply.status, 200);
     let text = reply.text();
-    let sid = text
-        .strip_prefix(r#"0{"sid":""#)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap();
-    sid.to_owned()
+    open_sid(&text).unwrap().to_owned()
 }
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -17,19 +17,14 @@ pub(crate) async fn request(
     body: &str,
 ) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let head = runtime_hyper::testing::request_head(method, target, body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
         .await
         .expect("no response")
         .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
+    let reply = runtime_hyper::testing::HttpReply::parse(&raw).expect("not an HTTP response");
+    (reply.status, reply.text())
 }
