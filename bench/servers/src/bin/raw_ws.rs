@@ -35,14 +35,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return;
             };
             while let Some(Ok(message)) = ws.next().await {
-                match message {
-                    Message::Text(_) | Message::Binary(_) => {
-                        if ws.send(message).await.is_err() {
-                            break;
-                        }
-                    }
+                let echo = match message {
+                    Message::Text(_) | Message::Binary(_) => message,
                     Message::Close(_) => break,
-                    _ => {}
+                    _ => continue,
+                };
+                if ws.send(echo).await.is_err() {
+                    break;
                 }
             }
         });
