@@ -5,6 +5,7 @@
 //! core, then [`State::drive`] drains every output and event before the lock
 //! is released, so no output waits in the core while nobody holds the lock.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -124,6 +125,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 armed: None,
                 last_now: Instant::now(),
                 wake_timer: Arc::clone(&wake_timer),
+                wakes: Vec::new(),
                 closed: false,
                 close_waiters: Vec::new(),
             }),
@@ -248,6 +250,11 @@ struct State<C: Core> {
     /// The latest `now` handed to the core.
     last_now: Instant,
     wake_timer: Arc<Notify>,
+    /// The tasks that outputs were routed to, woken once the lock is
+    /// released ([`release`]): a task woken under it would often find it
+    /// still held, and the wake-up itself (another worker thread unparked)
+    /// would lengthen the hold.
+    wakes: Vec<Waker>,
     /// Whether [`Driver::close`] ran: the accept loops stop.
     closed: bool,
     /// The tasks waiting in [`Driver::closed`] (accept loops: a few).
@@ -273,12 +280,12 @@ impl Slot {
         self.armed = true;
     }
 
-    /// An output came: wake the task once (it is scheduled from then on,
-    /// until it waits again).
-    fn wake(&mut self) {
+    /// An output came: have the task woken once (it is scheduled from then
+    /// on, until it waits again), after the lock is released.
+    fn wake(&mut self, wakes: &mut Vec<Waker>) {
         if std::mem::take(&mut self.armed) {
             if let Some(waker) = &self.waker {
-                waker.wake_by_ref();
+                wakes.push(waker.clone());
             }
         }
     }
@@ -304,6 +311,7 @@ impl<C: Core, R: Runtime> Shared<C, R> {
         let mut driven = Driven { state: &mut guard };
         let result = f(&mut driven, now);
         guard.drive(now);
+        release(guard);
         result
     }
 
@@ -370,17 +378,20 @@ impl<C: Core, R: Runtime> Shared<C, R> {
             state.core.handle_ws_flushed(now, id);
             state.drive(now);
         }
-        let Some(slot) = state.slots.get_mut(&id) else {
-            return Poll::Ready(None);
+        let polled = match state.slots.get_mut(&id) {
+            None => Poll::Ready(None),
+            Some(slot) if slot.outputs.is_empty() => {
+                slot.arm(cx);
+                Poll::Pending
+            }
+            Some(slot) => {
+                // Not waiting any more: no wake-up until it waits again.
+                slot.armed = false;
+                Poll::Ready(Some(std::mem::take(&mut slot.outputs)))
+            }
         };
-        if slot.outputs.is_empty() {
-            slot.arm(cx);
-            Poll::Pending
-        } else {
-            // Not waiting any more: no wake-up until it waits again.
-            slot.armed = false;
-            Poll::Ready(Some(std::mem::take(&mut slot.outputs)))
-        }
+        release(state);
+        polled
     }
 
     /// Ready once a [`Reply::WsClose`] is waiting for `id` (or its slot is
@@ -475,7 +486,7 @@ impl<C: Core> State<C> {
         match self.slots.get_mut(&id) {
             Some(slot) => {
                 slot.outputs.push_back(reply);
-                slot.wake();
+                slot.wake(&mut self.wakes);
             }
             None => {
                 if matches!(reply, Reply::AcceptWebSocket(_)) {
@@ -485,6 +496,27 @@ impl<C: Core> State<C> {
             }
         }
     }
+}
+
+thread_local! {
+    /// An empty vector with capacity, swapped with [`State::wakes`] so that
+    /// the wakers are woken outside the lock without allocating.
+    static SPARE_WAKES: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
+}
+
+/// Releases the lock, then wakes the tasks that outputs were routed to
+/// while it was held.
+fn release<C: Core>(mut state: MutexGuard<'_, State<C>>) {
+    if state.wakes.is_empty() {
+        return;
+    }
+    let mut wakes = SPARE_WAKES.take();
+    std::mem::swap(&mut wakes, &mut state.wakes);
+    drop(state);
+    for waker in wakes.drain(..) {
+        waker.wake();
+    }
+    SPARE_WAKES.set(wakes);
 }
 
 /// How late the timer task may wake and still hand the core the deadline it
@@ -516,6 +548,7 @@ async fn run_timer<C: Core, R: Runtime>(shared: Weak<Shared<C, R>>, runtime: R, 
             state.drive(now);
             let next = state.core.poll_timeout();
             state.armed = next;
+            release(state);
             next
         };
         let notified = poll_fn(|cx| wake.poll_notified(cx));

@@ -33,6 +33,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Messages handled in a row before giving other tasks a turn.
 const READS_PER_TURN: u32 = 64;
 
+/// Messages already read (buffered by tungstenite or the socket) handed to
+/// the core under one lock acquisition, at most.
+const READ_BATCH: usize = 16;
+
 type Ws = WebSocketStream<HyperIo<Upgraded>>;
 
 /// tungstenite's read buffer, allocated up front for every connection and
@@ -58,8 +62,9 @@ fn config(max: usize) -> WebSocketConfig {
 
 /// What woke the WebSocket task.
 enum Wake {
-    /// A message (or the end) from the peer.
-    Read(Option<Result<Message, Error>>),
+    /// Messages from the peer that were ready together, and what stopped
+    /// the batch if it was not a message (a ping, the end, an error).
+    Read(Frames, Option<Step>),
     /// Outputs from the core (`None`: the slot is gone).
     Write(Option<VecDeque<Reply>>),
 }
@@ -135,23 +140,25 @@ pub(crate) fn serve<C: Core, R: Runtime>(
                         if let Poll::Ready(batch) = shared.poll_batch(id, &mut flushed, cx) {
                             return Poll::Ready(Wake::Write(batch));
                         }
-                        ws.poll_next_unpin(cx).map(Wake::Read)
+                        poll_reads(&mut ws, cx).map(|(frames, after)| Wake::Read(frames, after))
                     } else {
-                        if let Poll::Ready(incoming) = ws.poll_next_unpin(cx) {
-                            return Poll::Ready(Wake::Read(incoming));
+                        if let Poll::Ready((frames, after)) = poll_reads(&mut ws, cx) {
+                            return Poll::Ready(Wake::Read(frames, after));
                         }
                         shared.poll_batch(id, &mut flushed, cx).map(Wake::Write)
                     }
                 })
                 .await;
                 match wake {
-                    Wake::Read(incoming) => read(&watch, incoming, &mut flushed),
+                    Wake::Read(frames, after) => {
+                        reads_in_a_row += frames.len;
+                        read(&watch, frames, after, &mut flushed)
+                    }
                     Wake::Write(batch) => Step::Write(batch),
                 }
             };
             match step {
                 Step::Read => {
-                    reads_in_a_row += 1;
                     if reads_in_a_row >= READS_PER_TURN {
                         reads_in_a_row = 0;
                         yield_now().await;
@@ -186,35 +193,91 @@ pub(crate) fn serve<C: Core, R: Runtime>(
     }
 }
 
-/// Hands a message from the peer to the core, or says how the WebSocket
-/// ends.
+/// Messages read in one go: the first kept inline, so that the usual
+/// single message costs no allocation.
+#[derive(Default)]
+struct Frames {
+    first: Option<Frame>,
+    rest: Vec<Frame>,
+    len: u32,
+}
+
+impl Frames {
+    fn push(&mut self, frame: Frame) {
+        if self.first.is_none() {
+            self.first = Some(frame);
+        } else {
+            self.rest.push(frame);
+        }
+        self.len += 1;
+    }
+}
+
+impl IntoIterator for Frames {
+    type Item = Frame;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Frame>, std::vec::IntoIter<Frame>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
+/// Reads every message the stream has ready, at most [`READ_BATCH`]:
+/// pending only if none is. A batch ends early at anything that is not a
+/// message, which comes back beside it.
+fn poll_reads(ws: &mut Ws, cx: &mut Context<'_>) -> Poll<(Frames, Option<Step>)> {
+    let mut frames = Frames::default();
+    while (frames.len as usize) < READ_BATCH {
+        let incoming = match ws.poll_next_unpin(cx) {
+            Poll::Ready(incoming) => incoming,
+            Poll::Pending if frames.len == 0 => return Poll::Pending,
+            Poll::Pending => break,
+        };
+        match incoming {
+            Some(Ok(Message::Text(text))) => {
+                frames.push(Frame::Text(Str::from_utf8_lossy(Bytes::from(text))));
+            }
+            Some(Ok(Message::Binary(data))) => frames.push(Frame::Binary(data)),
+            // Pings are answered by tungstenite itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
+                return Poll::Ready((frames, Some(Step::Skip)));
+            }
+            Some(Ok(Message::Close(_))) | None => {
+                return Poll::Ready((frames, Some(Step::End(End::Closed))));
+            }
+            Some(Err(error)) => {
+                let end = End::ReadFailed {
+                    protocol: is_protocol_error(&error),
+                    too_big: matches!(error, Error::Capacity(_)),
+                };
+                return Poll::Ready((frames, Some(Step::End(end))));
+            }
+        }
+    }
+    Poll::Ready((frames, None))
+}
+
+/// Hands the messages from the peer to the core under one lock; then the
+/// task goes on with what ended the batch, if anything did.
 fn read<C: Core, R: Runtime>(
     watch: &Watch<C, R>,
-    incoming: Option<Result<Message, Error>>,
+    frames: Frames,
+    after: Option<Step>,
     flushed: &mut bool,
 ) -> Step {
-    let frame = match incoming {
-        Some(Ok(Message::Text(text))) => Frame::Text(Str::from_utf8_lossy(Bytes::from(text))),
-        Some(Ok(Message::Binary(data))) => Frame::Binary(data),
-        // Pings are answered by tungstenite itself.
-        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Step::Skip,
-        Some(Ok(Message::Close(_))) | None => return Step::End(End::Closed),
-        Some(Err(error)) => {
-            return Step::End(End::ReadFailed {
-                protocol: is_protocol_error(&error),
-                too_big: matches!(error, Error::Capacity(_)),
-            });
-        }
-    };
-    let id = watch.id();
-    watch.shared().with(|d, now| {
-        // A flush not reported yet goes first, in the same lock.
-        if std::mem::take(flushed) {
-            d.core().handle_ws_flushed(now, id);
-        }
-        d.core().handle_ws_message(now, id, frame);
-    });
-    Step::Read
+    if frames.len > 0 {
+        let id = watch.id();
+        watch.shared().with(|d, now| {
+            // A flush not reported yet goes first, in the same lock.
+            if std::mem::take(flushed) {
+                d.core().handle_ws_flushed(now, id);
+            }
+            for frame in frames {
+                d.core().handle_ws_message(now, id, frame);
+            }
+        });
+    }
+    after.unwrap_or(Step::Read)
 }
 
 /// Ends the WebSocket: tells the core what it does not know yet, then

@@ -11,7 +11,7 @@ use runtime_hyper::testing::{HttpReply, open_sid, request_head};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use runtime_tokio::engineio_proto::{CloseReason, Config, Cors, Event, Message, Server, Sid};
+use runtime_tokio::engineio_proto::{CloseReason, Config, Cors, Data, Event, Message, Server, Sid};
 use runtime_tokio::{Driver, bind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -382,6 +382,116 @@ async fn a_websocket_protocol_violation_is_a_transport_error() {
     stream.write_all(&[0x81, 0x02, b'4', b'x']).await.unwrap();
     let (_, reason, _) = server.next_close().await;
     assert_eq!(reason, CloseReason::TransportError);
+}
+
+/// Upgrades a raw TCP connection to a WebSocket at `target`, returns it
+/// once the 101 came (and whatever the server sent after it).
+async fn raw_websocket(addr: SocketAddr, target: &str) -> (TcpStream, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let end = loop {
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(n, 0, "closed before the 101");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    assert!(raw.starts_with(b"HTTP/1.1 101"));
+    let rest = raw.split_off(end);
+    (stream, rest)
+}
+
+/// A client's text frame: masked (with an all-zero key, which leaves the
+/// payload as it is), at most 125 bytes.
+fn masked_text(payload: &str) -> Vec<u8> {
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(payload.as_bytes());
+    frame
+}
+
+/// The server's unmasked text frames at the start of `raw` (short ones),
+/// and how many bytes they took.
+fn server_texts(raw: &[u8]) -> (Vec<String>, usize) {
+    let mut texts = Vec::new();
+    let mut at = 0;
+    while raw.len() >= at + 2 && raw[at] == 0x81 && raw[at + 1] < 126 {
+        let len = raw[at + 1] as usize;
+        if raw.len() < at + 2 + len {
+            break;
+        }
+        texts.push(String::from_utf8(raw[at + 2..at + 2 + len].to_vec()).unwrap());
+        at += 2 + len;
+    }
+    (texts, at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_arriving_together_are_all_handled_in_order() {
+    // Forty messages in one TCP write: the task hands them to the core in
+    // batches (one lock each), and every one is echoed, in order.
+    let server = start(quiet_config()).await;
+    let (mut stream, mut raw) =
+        raw_websocket(server.addr, &server.url("transport=websocket")).await;
+    let sent: Vec<String> = (0..40).map(|i| format!("4m{i}")).collect();
+    let burst: Vec<u8> = sent.iter().flat_map(|m| masked_text(m)).collect();
+    stream.write_all(&burst).await.unwrap();
+    let texts = tokio::time::timeout(WAIT, async {
+        loop {
+            let (texts, _) = server_texts(&raw);
+            if texts.len() > sent.len() {
+                return texts;
+            }
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert_ne!(n, 0, "closed early");
+            raw.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("not every echo came");
+    assert!(texts[0].starts_with("0{\"sid\":"), "{}", texts[0]);
+    assert_eq!(texts[1..], sent[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_before_a_close_in_the_same_read_reach_the_core() {
+    let mut server = start(quiet_config()).await;
+    let (mut stream, _) = raw_websocket(server.addr, &server.url("transport=websocket")).await;
+    let mut burst: Vec<u8> = (0..20)
+        .flat_map(|i| masked_text(&format!("4m{i}")))
+        .collect();
+    // A close frame, code 1000, right behind them.
+    burst.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    stream.write_all(&burst).await.unwrap();
+    let mut messages = Vec::new();
+    let reason = tokio::time::timeout(WAIT, async {
+        loop {
+            match server.events.recv().await.expect("events end") {
+                Event::Message { data, .. } => messages.push(match data {
+                    Data::Text(text) => text.as_str().to_owned(),
+                    Data::Binary(_) => panic!("no binary was sent"),
+                }),
+                Event::Close { reason, .. } => return reason,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("no close event");
+    assert_eq!(reason, CloseReason::TransportClose);
+    let expected: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(messages, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
