@@ -1,6 +1,7 @@
-//! Raw HTTP/1.1 helpers for the bindings' integration tests (feature
-//! `testing`): the bytes of a request and the parse of a response, written
-//! once here so that each binding's tests only bring their own sockets.
+//! What the bindings' integration tests share (feature `testing`): raw
+//! HTTP/1.1 helpers (the bytes of a request, the parse of a response) and
+//! [`scenarios`], every scenario over real sockets written once and run by
+//! each binding on its own runtime.
 
 /// An HTTP response read whole from a connection the server closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,3 +79,5 @@ pub fn request_head(method: &str, target: &str, body_len: usize) -> String {
 pub fn open_sid(open: &str) -> Option<&str> {
     open.strip_prefix(r#"0{"sid":""#)?.split('"').next()
 }
+
+pub mod scenarios;
