@@ -422,7 +422,7 @@ async fn polling(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Recor
     let mut r = Record::default();
     let shared = Arc::new(Shared::default());
     let (phase_tx, phase) = watch::channel(Phase::Connect);
-    let (tx, mut rx) = mpsc::channel(n.max(1));
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let start = Instant::now();
     let semaphore = Arc::new(Semaphore::new(s.connect_concurrency));
     for _ in 0..n {
@@ -436,27 +436,11 @@ async fn polling(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Recor
         tokio::spawn(async move {
             let result = ready_rx.recv().await.unwrap_or(Err("client ended".into()));
             drop(permit);
-            let _ = tx.send(result).await;
+            let _ = tx.send(result);
         });
     }
     drop(tx);
-    let mut c = Connected {
-        ok: 0,
-        failed: 0,
-        secs: 0.0,
-        first_error: None,
-    };
-    for _ in 0..n {
-        match rx.recv().await {
-            Some(Ok(())) => c.ok += 1,
-            Some(Err(e)) => {
-                c.failed += 1;
-                c.first_error.get_or_insert(e);
-            }
-            None => break,
-        }
-    }
-    c.secs = start.elapsed().as_secs_f64();
+    let c = collect(n, &mut rx, start).await;
     c.note(&mut r, n);
     measure_round_trips(&mut r, &shared, &phase_tx, pid, s).await;
     r
