@@ -72,8 +72,8 @@
 //! server.handle_timeout(now);
 //! ```
 //!
-//! The protocol's exact bytes and behaviours are listed in the project's
-//! PROTOCOL.md; the tests of this crate check each of them with a virtual
+//! The protocol's exact bytes and behaviours are written down in the
+//! repository's `docs/protocol.md`; the tests of this crate check each of them with a virtual
 //! clock.
 
 mod config;

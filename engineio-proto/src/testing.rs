@@ -39,7 +39,7 @@ pub struct Harness<E: Endpoint = Server> {
     pub events: Vec<E::Event>,
 }
 
-/// The conformance fixture's engine settings (PROTOCOL.md).
+/// The conformance fixture's engine settings (docs/protocol.md).
 pub fn fixture_config() -> Config {
     Config {
         ping_interval: Duration::from_millis(300),

@@ -1,5 +1,5 @@
 //! The project's binaries (see `src/bin`): `demo` (README's first
-//! command), `conformance-fixture` (the fixture of PROTOCOL.md, for the
+//! command), `conformance-fixture` (the fixture of docs/protocol.md, for the
 //! official protocol test suites) and `interop-server` (what the interop
 //! tests in `tests/interop` talk to).
 //!

@@ -10,6 +10,9 @@
 //! OS randomness; ids come from a generator keyed by the config's seed and
 //! the handshake's wall-clock time from [`Config::wall_clock`].
 //!
+//! The wire rules it implements are written down in the repository's
+//! `docs/protocol.md`.
+//!
 //! # The contract
 //!
 //! * Inputs are the engine's `handle_*` calls, each with `now` (the same

@@ -1183,7 +1183,7 @@ mod tests {
         assert_eq!(&reassemble(&mut decoder(), text, &attachments), packet);
     }
 
-    // Encoding and decoding the examples of the spec and of PROTOCOL.md.
+    // Encoding and decoding the examples of the spec and of docs/protocol.md.
 
     #[test]
     fn connect_vectors() {

@@ -27,7 +27,7 @@ use crate::{Driver, Runtime, bind_std, serve_io};
 /// How long any single wait may take before the scenario fails.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-/// The fixture's engine settings (PROTOCOL.md), with a fixed seed.
+/// The fixture's engine settings (docs/protocol.md), with a fixed seed.
 pub fn fixture_config() -> Config {
     Config {
         ping_interval: Duration::from_millis(300),

@@ -1,5 +1,5 @@
 //! The conformance fixture the official protocol test suites expect (see the
-//! project's PROTOCOL.md): on one port, `/engine.io/` is a bare Engine.IO v4
+//! repository's docs/protocol.md): on one port, `/engine.io/` is a bare Engine.IO v4
 //! server that echoes every message, text and binary; `/socket.io/` is a
 //! Socket.IO server with namespaces `/` and `/custom` that emits `auth` on
 //! connection, echoes `message` as `message-back` and acknowledges

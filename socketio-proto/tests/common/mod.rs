@@ -18,7 +18,7 @@ use socketio_proto::{Config, Event, Server, SocketId};
 pub const WS: &str = "/socket.io/?EIO=4&transport=websocket";
 pub const POLL: &str = "/socket.io/?EIO=4&transport=polling";
 
-/// The conformance fixture's Socket.IO settings (PROTOCOL.md), with a fixed
+/// The conformance fixture's Socket.IO settings (docs/protocol.md), with a fixed
 /// seed and a fixed wall clock.
 pub fn fixture_config() -> Config {
     let mut c = Config::default();
