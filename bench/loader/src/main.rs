@@ -107,7 +107,7 @@ const OURS: [&str; 3] = ["ours-tokio", "ours-async-std", "ours-smol"];
 const SIO: [&str; 5] = [OURS[0], OURS[1], OURS[2], "socketioxide", "node"];
 const SIO_RAW: [&str; 6] = [OURS[0], OURS[1], OURS[2], "socketioxide", "node", "raw-ws"];
 /// Echo also runs ours on tokio with TCP_NODELAY off, to choose its default.
-const ECHO: [&str; 7] = [
+const ECHO: [&str; 8] = [
     OURS[0],
     OURS[1],
     OURS[2],
@@ -115,6 +115,7 @@ const ECHO: [&str; 7] = [
     "socketioxide",
     "node",
     "raw-ws",
+    "raw-ws-frame",
 ];
 const BROADCAST: [&str; 6] = [
     OURS[0],

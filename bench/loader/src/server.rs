@@ -83,9 +83,16 @@ impl ServerSpec {
             },
             ServerSpec {
                 name: "raw-ws",
-                about: "raw WebSocket echo on tokio-tungstenite 0.30 (the crate and buffer sizes runtime-tokio uses), no Socket.IO framing",
+                about: "raw WebSocket echo on tokio-tungstenite 0.30 (the crate and buffer sizes runtime-tokio uses), no Socket.IO framing; echoes every frame already readable, then flushes once (one write per batch)",
                 program: bin_dir.join("bench-raw-ws"),
                 args: vec![],
+                socketio: false,
+            },
+            ServerSpec {
+                name: "raw-ws-frame",
+                about: "the same raw echo sending and flushing frame by frame (one write per frame)",
+                program: bin_dir.join("bench-raw-ws"),
+                args: vec!["--flush".into(), "frame".into()],
                 socketio: false,
             },
         ]

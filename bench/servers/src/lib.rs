@@ -29,11 +29,16 @@ pub struct Args {
     pub workers: usize,
     /// `TCP_NODELAY` on our server's connections (on by default).
     pub nodelay: bool,
+    /// The raw echo's writes: `true` (`--flush batch`, the default) echoes
+    /// every frame already readable and flushes once per batch; `false`
+    /// (`--flush frame`) sends and flushes frame by frame.
+    pub flush_per_batch: bool,
 }
 
 impl Args {
     /// Reads `--port`, `--ping-interval-ms`, `--ping-timeout-ms`, `--buffer`,
-    /// `--runtime`, `--workers` and `--nodelay` from the command line.
+    /// `--runtime`, `--workers`, `--nodelay` and `--flush` from the command
+    /// line.
     pub fn parse() -> Result<Self, String> {
         let mut args = Self {
             port: 0,
@@ -43,6 +48,7 @@ impl Args {
             runtime: "tokio".into(),
             workers: 2,
             nodelay: true,
+            flush_per_batch: true,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -62,6 +68,13 @@ impl Args {
                         "on" => true,
                         "off" => false,
                         other => return Err(format!("--nodelay: on or off, not {other:?}")),
+                    }
+                }
+                "--flush" => {
+                    args.flush_per_batch = match value()?.as_str() {
+                        "batch" => true,
+                        "frame" => false,
+                        other => return Err(format!("--flush: batch or frame, not {other:?}")),
                     }
                 }
                 other => return Err(format!("unknown flag {other:?}")),
