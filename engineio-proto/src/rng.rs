@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(unique.len(), a.len());
         for id in &a {
             assert_eq!(id.len(), 20);
-            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
         }
     }
 
