@@ -71,7 +71,8 @@ use runtime_hyper::FuturesIo;
 use socketio_async::SocketIo;
 
 pub use runtime_hyper::{
-    BACKLOG, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime, random_seed,
+    BACKLOG, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime,
+    random_seed,
 };
 pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 

@@ -8,12 +8,13 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use engineio_proto::{Config, Frame, Headers, IdMap, Output, RequestId, Response};
 
+use crate::client::{ClientBundle, ServedBundle};
 use crate::core::Core;
 use crate::runtime::{Either, Notify, Runtime, race};
 
@@ -132,6 +133,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
             config,
             wake_timer: Arc::clone(&wake_timer),
             runtime: runtime.clone(),
+            client: OnceLock::new(),
         });
         runtime.spawn(run_timer(
             Arc::downgrade(&shared),
@@ -180,6 +182,40 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     /// ```
     pub fn matches(&self, uri: &str) -> bool {
         self.shared.config.matches_path(uri)
+    }
+
+    /// Serves the browser client bundle under the engine's path, as the
+    /// official server's `serveClient` option does: `<path>/socket.io.js`,
+    /// `socket.io.min.js`, `socket.io.msgpack.min.js`,
+    /// `socket.io.esm.min.js` and their `.map` files, with the official
+    /// headers, `304` on a matching `If-None-Match`, and `br`, `gzip` or
+    /// `deflate` as `Accept-Encoding` asks (the rules are in
+    /// [`socketio_proto::serve_client`]). Every other target still goes to
+    /// the core.
+    ///
+    /// The first bundle set stays; a later call returns its argument back.
+    ///
+    /// ```no_run
+    /// # use runtime_hyper::{ClientBundle, Driver, Runtime};
+    /// # use runtime_hyper::socketio_proto::Server;
+    /// fn serve_bundle<R: Runtime>(driver: &Driver<Server, R>) -> std::io::Result<()> {
+    ///     let bundle = ClientBundle::from_dir("node_modules/socket.io-client/dist")?;
+    ///     let _ = driver.serve_client(bundle);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn serve_client(&self, bundle: ClientBundle) -> Result<(), ClientBundle> {
+        let served = ServedBundle {
+            decide: socketio_proto::serve_client::ServeClient::new(
+                &self.shared.config.path,
+                bundle.version(),
+            ),
+            bundle,
+        };
+        self.shared
+            .client
+            .set(served)
+            .map_err(|served| served.bundle)
     }
 
     /// Shuts the server down gracefully, as `close()` does on the official
@@ -231,6 +267,8 @@ pub(crate) struct Shared<C: Core, R: Runtime> {
     pub(crate) config: Config,
     wake_timer: Arc<Notify>,
     pub(crate) runtime: R,
+    /// The client bundle served under the path, once configured.
+    pub(crate) client: OnceLock<ServedBundle>,
 }
 
 impl<C: Core, R: Runtime> Drop for Shared<C, R> {

@@ -57,6 +57,11 @@ impl<C: Core, R: Runtime> Driver<C, R> {
         B::Data: Send,
     {
         let head = engine_request(&request, remote);
+        if let Some(client) = self.shared.client.get() {
+            if let Some(response) = client.respond(&head, self.shared.config.cors.as_ref()) {
+                return response;
+            }
+        }
         let upgrade = head.websocket.then(|| {
             (
                 hyper::upgrade::on(&mut request),
@@ -221,7 +226,7 @@ fn switching_protocols(accept: &str, headers: &Headers) -> HttpResponse {
     out
 }
 
-fn append_headers(map: &mut HeaderMap, headers: &Headers) {
+pub(crate) fn append_headers(map: &mut HeaderMap, headers: &Headers) {
     for (name, value) in headers.iter() {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),

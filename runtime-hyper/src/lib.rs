@@ -51,6 +51,7 @@
 //! }
 //! ```
 
+mod client;
 mod core;
 mod driver;
 mod http;
@@ -63,6 +64,7 @@ pub mod testing;
 mod tower;
 mod ws;
 
+pub use crate::client::ClientBundle;
 pub use crate::core::Core;
 pub use crate::driver::{Driver, EventHook};
 pub use crate::http::HttpResponse;

@@ -64,8 +64,8 @@ use socketio_async::SocketIo;
 use tokio::net::{TcpListener, TcpStream};
 
 pub use runtime_hyper::{
-    BACKLOG, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime, ServiceFuture,
-    random_seed,
+    BACKLOG, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime,
+    ServiceFuture, random_seed,
 };
 pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 

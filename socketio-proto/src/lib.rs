@@ -84,6 +84,7 @@ pub mod cluster;
 mod config;
 mod namespace;
 pub mod packet;
+pub mod serve_client;
 mod server;
 mod types;
 
