@@ -3,7 +3,9 @@
 # what the tests need (the official JavaScript client from npm), then runs
 # every crate's unit, scenario, property and doc tests, then the interop
 # tests (tests/interop: socket.io-client against our server, once on each
-# runtime: tokio, async-std, smol), and ends with one line of totals.
+# runtime: tokio, async-std, smol), then the browser tests (tests/browser:
+# chromium against the demo, once, on tokio), and ends with one line of
+# totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -22,6 +24,21 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" INTEROP_RUNTIME="$runtime" \
       node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
   done
+  # Real-browser tests (tests/browser): the demo's page in Debian's
+  # chromium, driven headless by puppeteer-core; serveClient with the real
+  # npm bundle. Screenshots land in tests/browser/output.
+  chromium_bin="${CHROMIUM:-$(command -v chromium || true)}"
+  if [ -n "$chromium_bin" ]; then
+    (cd servers/demo && npm ci --no-audit --no-fund --loglevel=error)
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+    cargo build --release --locked -p servers --bin demo
+    echo "== browser tests (chromium)"
+    (cd tests/browser && CHROMIUM="$chromium_bin" DEMO_SERVER="$target_dir/release/demo" \
+      node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
+  else
+    echo "chromium is needed for the browser tests (apt-get install chromium)" >&2
+    status=1
+  fi
 else
   echo "node and npm are needed for the interop tests" >&2
   status=1

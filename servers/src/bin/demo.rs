@@ -1,48 +1,47 @@
 //! The demo server: Socket.IO on http://localhost:3000 (path `/socket.io/`)
-//! for any official client, with an echo and a chat room, and a small page
-//! at `/` that uses the browser client.
+//! for any official client, and a chat page at `/` that loads the browser
+//! client from this same server (serveClient), so it works with no
+//! internet.
 //!
 //! ```text
-//! cargo run --release --bin demo [-- --port 3000]
+//! cargo run --release -p servers --bin demo [-- --port 3000] [--client-dir DIR] [--no-install]
 //! ```
 //!
+//! The client bundle is npm's `socket.io-client` (never committed): on
+//! first run the demo installs it with `npm ci` in `servers/demo`
+//! (`--no-install` turns that off; `--client-dir` points at another
+//! `dist` directory).
+//!
 //! Events: `echo` (answered with `echo` and the same arguments, binary
-//! included), `echo-ack` (acknowledged with the same arguments), `chat`
-//! (sent to everyone else in the room `chat` as `chat`, with the sender's id).
+//! included), `echo-ack` (acknowledged with the same arguments), and the
+//! chat: `join(nick, room)` (acknowledged with `{nick, room, members}`;
+//! the room is left for the new one), `chat(text)`, `typing(bool)` and
+//! `image(mime, bytes)`, each relayed to everyone else in the sender's room
+//! with the sender's nickname first. Connection state recovery is on (two
+//! minutes): a client that drops, or a page that reloads, gets its rooms,
+//! nickname and the messages it missed back.
 
 #[path = "shared/echo.rs"]
 mod echo;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use runtime_tokio::socketio_async::{Socket, SocketIo};
-use runtime_tokio::{HttpResponse, Or, Route, listen, serve_io};
+use runtime_tokio::socketio_async::{Payload, Socket, SocketIo};
+use runtime_tokio::{ClientBundle, HttpResponse, Or, Route, serve_io};
+use serde_json::{Value, json};
 
-const PAGE: &str = r#"<!doctype html>
-<meta charset="utf-8">
-<title>socketio-rs demo</title>
-<script src="https://cdn.socket.io/4.8.1/socket.io.min.js"></script>
-<ul id="log"></ul>
-<form id="f"><input id="m" autocomplete="off"><button>send</button></form>
-<script>
-  const socket = io();
-  const log = (t) => { const li = document.createElement("li"); li.textContent = t; document.getElementById("log").append(li); };
-  socket.on("connect", () => log("connected as " + socket.id));
-  socket.on("chat", (from, text) => log(from + ": " + text));
-  socket.on("disconnect", (reason) => log("disconnected: " + reason));
-  document.getElementById("f").onsubmit = (e) => {
-    e.preventDefault();
-    const m = document.getElementById("m");
-    socket.emit("chat", m.value);
-    log("me: " + m.value);
-    m.value = "";
-  };
-</script>
-"#;
+const PAGE: &str = include_str!("../../demo/page.html");
+
+/// The longest nickname or room name kept (characters): what one client
+/// names cannot flood the others' pages.
+const MAX_NAME: usize = 32;
 
 /// Serves the page at `/`.
 #[derive(Clone)]
@@ -63,26 +62,187 @@ impl Route for Page {
     }
 }
 
+/// A nickname or room name as sent, trimmed and cut to [`MAX_NAME`]
+/// characters; `None` when empty.
+fn name(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let value: String = value.trim().chars().take(MAX_NAME).collect();
+    (!value.is_empty()).then_some(value)
+}
+
+/// A socket's nickname and room. Kept in `socket.data` (which connection
+/// state recovery restores) and in this copy that every handler of the
+/// socket shares (the disconnecting handler runs when the socket's data is
+/// already gone).
+#[derive(Clone)]
+struct Profile(Arc<Mutex<(String, String)>>);
+
+impl Profile {
+    /// The profile in `socket.data`, or the defaults (the id's first
+    /// characters, room `lobby`).
+    fn of(socket: &Socket) -> Self {
+        let data = socket.data();
+        let field = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+        let nick = field("nick").unwrap_or_else(|| socket.id().as_str().chars().take(6).collect());
+        let room = field("room").unwrap_or_else(|| "lobby".to_owned());
+        Self(Arc::new(Mutex::new((nick, room))))
+    }
+
+    fn get(&self) -> (String, String) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, socket: &Socket, nick: &str, room: &str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = (nick.to_owned(), room.to_owned());
+        socket.set_data(json!({ "nick": nick, "room": room }));
+    }
+}
+
 async fn on_connection(socket: Socket) {
-    socket.join("chat");
     echo::echo(&socket, "echo", "echo");
     echo::ack_echo(&socket, "echo-ack");
-    socket.on("chat", |socket, payload, _| async move {
-        let text = payload.arg::<String>(0).unwrap_or_default();
-        let _ = socket.to("chat").emit("chat", (socket.id().as_str(), text));
+    let profile = Profile::of(&socket);
+    if socket.recovered() {
+        let (nick, room) = profile.get();
+        let _ = socket.to(&room).emit(
+            "notice",
+            (format!("{nick} is back (connection recovered)"),),
+        );
+    } else {
+        socket.join("lobby");
+    }
+    let shared = profile.clone();
+    socket.on("join", move |socket, payload, ack| {
+        let profile = shared.clone();
+        async move {
+            let (old_nick, old_room) = profile.get();
+            let nick = name(payload.arg(0)).unwrap_or(old_nick);
+            let room = name(payload.arg(1)).unwrap_or(old_room.clone());
+            if room != old_room {
+                socket.leave(&old_room);
+                let _ = socket
+                    .to(&old_room)
+                    .emit("notice", (format!("{nick} left #{old_room}"),));
+            }
+            socket.join(&room);
+            profile.set(&socket, &nick, &room);
+            let _ = socket
+                .to(&room)
+                .emit("notice", (format!("{nick} is in #{room}"),));
+            let members = socket
+                .io()
+                .in_(&room)
+                .fetch_sockets()
+                .await
+                .map_or(1, |sockets| sockets.len());
+            if let Some(ack) = ack {
+                let _ = ack.send((json!({ "nick": nick, "room": room, "members": members }),));
+            }
+        }
     });
+    let shared = profile.clone();
+    socket.on("chat", move |socket, payload, _| {
+        let (nick, room) = shared.get();
+        async move {
+            let text = payload.arg::<String>(0).unwrap_or_default();
+            let _ = socket.to(&room).emit("chat", (nick, text));
+        }
+    });
+    let shared = profile.clone();
+    socket.on("typing", move |socket, payload, _| {
+        let (nick, room) = shared.get();
+        async move {
+            let on = payload.arg::<bool>(0).unwrap_or(false);
+            let _ = socket.to(&room).emit("typing", (nick, on));
+        }
+    });
+    let shared = profile.clone();
+    socket.on("image", move |socket, payload, _| {
+        let (nick, room) = shared.get();
+        async move {
+            let mime = payload.arg::<String>(0).unwrap_or_default();
+            let image = payload.args.get(1).and_then(|v| payload.binary_of(v));
+            let (Some(image), true) = (image, mime.starts_with("image/")) else {
+                let _ = socket.emit("notice", ("only images can be sent",));
+                return;
+            };
+            if let Ok(relay) = Payload::from_args((nick, mime)) {
+                let _ = socket
+                    .to(&room)
+                    .emit_payload("image", relay.attach(image.clone()));
+            }
+        }
+    });
+    socket.on_disconnecting(move |socket, reason| {
+        let (nick, room) = profile.get();
+        async move {
+            let _ = socket.to(&room).emit("typing", (nick.as_str(), false));
+            let _ = socket
+                .to(&room)
+                .emit("notice", (format!("{nick} dropped ({reason})"),));
+        }
+    });
+}
+
+/// The directory of the demo's npm package (`servers/demo`).
+fn assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
+}
+
+/// Installs the demo's npm packages (`npm ci`) unless they are there.
+fn install(assets: &Path, client_dir: &Path) -> Result<(), String> {
+    if client_dir.join("socket.io.min.js").is_file() {
+        return Ok(());
+    }
+    eprintln!(
+        "installing the browser client from npm (npm ci in {})",
+        assets.display()
+    );
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(assets)
+        .status()
+        .map_err(|e| {
+            format!("cannot run npm ({e}): install Node.js and npm, or pass --client-dir")
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("npm ci failed in {} ({status})", assets.display()))
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut port = 3000u16;
+    let assets = assets_dir();
+    let mut client_dir = assets.join("node_modules/socket.io-client/dist");
+    let mut auto_install = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
+            "--client-dir" => {
+                client_dir = args.next().ok_or("--client-dir needs a directory")?.into();
+                auto_install = false;
+            }
+            "--no-install" => auto_install = false,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
+    if auto_install {
+        install(&assets, &client_dir)?;
+    }
+    let bundle = ClientBundle::from_dir(&client_dir).map_err(|e| {
+        format!(
+            "no client bundle ({e}); run `npm ci` in {}",
+            assets.display()
+        )
+    })?;
+
     let io = SocketIo::new();
     io.on_connection(on_connection);
     let mut config = runtime_tokio::socketio_proto::Config::default();
@@ -92,8 +252,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     });
     let sio = serve_io(&io, config);
+    let _ = sio.serve_client(bundle.clone());
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    eprintln!("demo server on http://localhost:{port} (Socket.IO at /socket.io/)");
-    listen(Or(sio, Page), addr).await?;
+    let listener = runtime_tokio::bind(addr)?;
+    eprintln!(
+        "demo server on http://localhost:{} (Socket.IO at /socket.io/, socket.io-client {} served from there)",
+        listener.local_addr()?.port(),
+        bundle.version()
+    );
+    runtime_tokio::serve(Or(sio, Page), listener).await;
     Ok(())
 }
