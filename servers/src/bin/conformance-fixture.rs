@@ -9,6 +9,10 @@
 //! cargo run --release --bin conformance-fixture -- --runtime tokio --port 3000 [--host ADDR]
 //! ```
 //!
+//! `--serve-client DIR` also serves the browser client bundle (the `dist`
+//! directory of npm's `socket.io-client`) under `/socket.io/`, as the
+//! official server's `serveClient` does.
+//!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
 //! loopback addresses, IPv4 and IPv6, so `localhost` reaches it whichever
@@ -31,16 +35,17 @@ use std::time::{Duration, Instant};
 
 use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, Server};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
-use runtime_hyper::{ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
+use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
 use servers::{App, RuntimeKind};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--verbose]";
 
 struct Args {
     runtime: RuntimeKind,
     port: u16,
     host: Option<IpAddr>,
     workers: usize,
+    serve_client: Option<std::path::PathBuf>,
     verbose: bool,
 }
 
@@ -50,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
         port: 3000,
         host: None,
         workers: 1,
+        serve_client: None,
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -66,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|n| *n > 0)
                     .ok_or("--workers: a number above 0")?;
             }
+            "--serve-client" => args.serve_client = Some(value()?.into()),
             "--verbose" => args.verbose = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -161,6 +168,14 @@ struct Fixture(Args);
 impl App for Fixture {
     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
         let args = self.0;
+        let bundle = match args.serve_client.as_deref().map(ClientBundle::from_dir) {
+            None => None,
+            Some(Ok(bundle)) => Some(bundle),
+            Some(Err(e)) => {
+                eprintln!("--serve-client: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let config = match engine_config() {
             Ok(config) => config,
             Err(message) => {
@@ -219,6 +234,9 @@ impl App for Fixture {
             socketio_config(runtime_hyper::random_seed()),
             runtime.clone(),
         );
+        if let Some(bundle) = bundle {
+            let _ = sio.serve_client(bundle);
+        }
         let route = Or(driver, sio);
         for (_, listener) in listeners {
             runtime.spawn(runtime_hyper::serve(
