@@ -76,12 +76,15 @@ impl<C: Core, R: Runtime> Driver<C, R> {
             match self.shared.next_reply(id).await {
                 Some(Reply::Respond(response)) => {
                     watch.disarm();
+                    crate::observe::polling_out(response.status, &response.body);
                     return to_http(response);
                 }
                 Some(Reply::ReadBody(limit)) => match read_body(&mut body, limit).await {
-                    Ok(bytes) => self
-                        .shared
-                        .with(|d, now| d.core().handle_body(now, id, bytes)),
+                    Ok(bytes) => {
+                        crate::observe::polling_in(&bytes);
+                        self.shared
+                            .with(|d, now| d.core().handle_body(now, id, bytes));
+                    }
                     // The client is gone mid-body: dropping `watch` tells the core.
                     Err(()) => return empty(StatusCode::BAD_REQUEST),
                 },

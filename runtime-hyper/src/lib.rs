@@ -57,6 +57,7 @@ mod driver;
 mod http;
 mod io;
 mod net;
+mod observe;
 mod runtime;
 mod socketio;
 #[cfg(feature = "testing")]

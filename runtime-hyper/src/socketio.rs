@@ -63,7 +63,8 @@ pub fn serve_io<R: Runtime>(io: &SocketIo, mut config: Config, runtime: R) -> Dr
     let core = io.build_core(config);
     let sink: Arc<OnceLock<EventSink>> = Arc::new(OnceLock::new());
     let hook_sink = sink.clone();
-    let driver = Driver::with_runtime(runtime, core, move |_core: &mut Server, _now, event| {
+    let driver = Driver::with_runtime(runtime, core, move |core: &mut Server, _now, event| {
+        crate::observe::socketio_event(core, &event);
         if let Some(sink) = hook_sink.get() {
             sink.push(event);
         }

@@ -273,6 +273,7 @@ fn read<C: Core, R: Runtime>(
                 d.core().handle_ws_flushed(now, id);
             }
             for frame in frames {
+                crate::observe::websocket_in(&frame);
                 d.core().handle_ws_message(now, id, frame);
             }
         });
@@ -325,6 +326,7 @@ fn poll_write_batch(
                     Poll::Ready(Ok(())) => {}
                 }
                 if let Some(Reply::WsSend(frame)) = batch.pop_front() {
+                    crate::observe::websocket_out(&frame);
                     if ws.start_send_unpin(message(frame)).is_err() {
                         return Poll::Ready(Some(End::WriteFailed));
                     }
