@@ -185,6 +185,7 @@ fn compress(plain: &[u8], encoding: ContentEncoding) -> io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use std::io::Read;
 
