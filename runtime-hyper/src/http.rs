@@ -57,6 +57,11 @@ impl<C: Core, R: Runtime> Driver<C, R> {
         B::Data: Send,
     {
         let head = engine_request(&request, remote);
+        // The WebSocket task's span: what the core reports while serving
+        // it carries the request (the session id is in its query).
+        let span = head
+            .websocket
+            .then(|| tracing::debug_span!("websocket", uri = head.uri.as_str()));
         if let Some(client) = self.shared.client.get() {
             if let Some(response) = client.respond(&head, self.shared.config.cors.as_ref()) {
                 return response;
@@ -92,7 +97,11 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                     return match upgrade {
                         Some((on_upgrade, Some(accept))) => {
                             watch.set(Watched::WebSocket);
-                            self.shared.runtime.spawn(ws::serve(watch, on_upgrade));
+                            let task = ws::serve(watch, on_upgrade);
+                            self.shared.runtime.spawn(tracing::Instrument::instrument(
+                                task,
+                                span.clone().unwrap_or_else(tracing::Span::none),
+                            ));
                             switching_protocols(&accept, &headers)
                         }
                         // Not a valid WebSocket handshake (no key, another

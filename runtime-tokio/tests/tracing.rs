@@ -1,6 +1,6 @@
 //! The `tracing` events of a session: sockets connecting and leaving with
-//! their namespace and id at info, event names at debug, payloads never
-//! below trace. One test in its own binary: the subscriber is global.
+//! their namespace and id at info, event names at debug (in the span of the
+//! WebSocket task that read them), payloads never above trace. One test in its own binary: the subscriber is global.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -109,6 +109,11 @@ async fn sessions_sockets_and_event_names_without_payloads() {
         .until(&["DEBUG", "event", "event=\"report\"", &socket_id])
         .await;
     assert!(line.contains("nsp="), "{line}");
+    // Read by the WebSocket task: inside its span, which names the request.
+    assert!(
+        line.contains("websocket{uri=\"/socket.io/?EIO=4&transport=websocket\"}"),
+        "{line}"
+    );
     buffer
         .until(&["INFO", "socket disconnected", &socket_id, "transport close"])
         .await;
