@@ -33,6 +33,17 @@
 //!   runtime's channel) when the deadline moves earlier; every lock also
 //!   checks the clock, so a late timer never delays the core.
 //!
+//! * The browser client bundle: [`Driver::serve_client`] serves npm's
+//!   `socket.io-client` files ([`ClientBundle`]) under the engine's path, as
+//!   the official `serveClient` option does; the decisions (files, headers,
+//!   `304`, compression) are `socketio_proto::serve_client`'s.
+//! * What the server does is reported through `tracing` events (sockets,
+//!   sessions, namespaces, event names; payloads only at trace level, each
+//!   WebSocket task in a debug span) and `metrics` counters (connections,
+//!   packets and bytes by transport, closes by reason, queue-full closes,
+//!   acks timed out), taken where bytes and core events pass; the README's
+//!   "Tracing and metrics" lists them.
+//!
 //! # Example: an Engine.IO echo server on a binding's runtime
 //!
 //! ```no_run
