@@ -30,6 +30,24 @@ pub struct ClusterConfig {
     pub heartbeat_timeout: Duration,
     /// How long a request waits for the other nodes' answers (default 5 s).
     pub requests_timeout: Duration,
+    /// How this node learns how many answers a request waits for.
+    pub membership: Membership,
+}
+
+/// How a node knows the other nodes of its cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Membership {
+    /// The `ClusterAdapterWithHeartbeat` way (sharded Redis adapter): nodes
+    /// announce themselves and send heartbeats; a request waits for an
+    /// answer from every node heard from lately.
+    #[default]
+    Heartbeat,
+    /// The classic Redis adapter's way: no heartbeats; the transport counts
+    /// the other nodes when it publishes a request (`PUBSUB NUMSUB`) and
+    /// reports it with
+    /// [`Server::handle_cluster_count`](crate::Server::handle_cluster_count).
+    /// Until then a request cannot complete (it can still time out).
+    Counted,
 }
 
 impl ClusterConfig {
@@ -40,6 +58,7 @@ impl ClusterConfig {
             heartbeat_interval: Duration::from_secs(5),
             heartbeat_timeout: Duration::from_secs(10),
             requests_timeout: Duration::from_secs(5),
+            membership: Membership::Heartbeat,
         }
     }
 }

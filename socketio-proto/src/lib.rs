@@ -88,7 +88,7 @@ pub mod serve_client;
 mod server;
 mod types;
 
-pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, RequestKey};
+pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, Membership, RequestKey};
 pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
 pub use packet::{Decoder, Limits, Packet, Payload};

@@ -14,8 +14,8 @@ use engineio_proto::{
 use serde_json::{Map, Value};
 
 use crate::cluster::{
-    ClusterEnvelope, ClusterMessage, RequestKey, ServerSideReply, WireFlags, WireOptions,
-    WirePacket, WireSocket,
+    ClusterEnvelope, ClusterMessage, Membership, RequestKey, ServerSideReply, WireFlags,
+    WireOptions, WirePacket, WireSocket,
 };
 use crate::config::{Config, NamespaceMatcher, js_date_string};
 use crate::namespace::{Namespace, StoredPacket, StoredSession};
@@ -81,7 +81,9 @@ struct Cluster {
 struct ClusterRequest {
     key: RequestKey,
     answers: Answers,
-    expected: usize,
+    /// Answers awaited; `None` until the transport counted the nodes
+    /// ([`Membership::Counted`]).
+    expected: Option<usize>,
     current: usize,
     deadline: Instant,
 }
@@ -136,8 +138,11 @@ struct PendingBroadcast {
     /// Answers received, local and remote.
     received: usize,
     deadline: Instant,
-    /// Nodes that have not yet said how many clients they reached.
-    nodes_pending: usize,
+    /// Nodes that will say how many clients they reached; `None` until
+    /// the transport counted them ([`Membership::Counted`]).
+    nodes_expected: Option<usize>,
+    /// Nodes that said it.
+    nodes_answered: usize,
     /// Clients reached on other nodes.
     remote_expected: usize,
     /// Its wire request id, when published.
@@ -148,7 +153,9 @@ struct PendingBroadcast {
 
 impl PendingBroadcast {
     fn complete(&self) -> bool {
-        self.nodes_pending == 0 && self.received >= self.targets.len() + self.remote_expected
+        self.nodes_expected
+            .is_some_and(|n| self.nodes_answered >= n)
+            && self.received >= self.targets.len() + self.remote_expected
     }
 }
 
@@ -582,9 +589,9 @@ impl Server {
             attachments: event.attachments().to_vec(),
         });
         let remote_nodes = if publish && options.timeout.is_some() {
-            self.cluster.nodes.len()
+            self.remote_count()
         } else {
-            0
+            Some(0)
         };
         let sent = self.deliver(now, nsp, options, event, None, remote_nodes)?;
         if let Some(mut packet) = wire {
@@ -627,7 +634,7 @@ impl Server {
         options: &BroadcastOptions,
         mut event: EventPacket,
         origin: Option<ServerSideReply>,
-        remote_nodes: usize,
+        remote_nodes: Option<usize>,
     ) -> Result<Broadcast, EmitError> {
         let recovery = self.config.recovery.clone();
         let ns = self
@@ -712,7 +719,8 @@ impl Server {
                 targets: reached,
                 received: 0,
                 deadline,
-                nodes_pending: remote_nodes,
+                nodes_expected: remote_nodes,
+                nodes_answered: 0,
                 remote_expected: 0,
                 wire_id: None,
                 origin,
@@ -880,9 +888,9 @@ impl Server {
         self.ensure_started(now);
         let local = self.fetch_sockets(nsp, target);
         let expected = if self.publishes(target) {
-            self.cluster.nodes.len()
+            self.remote_count()
         } else {
-            0
+            Some(0)
         };
         let (key, wire_id) = self.open_request(
             now,
@@ -892,7 +900,7 @@ impl Server {
             },
             expected,
         );
-        if expected > 0 {
+        if expected != Some(0) {
             let opts = WireOptions::from_target(target, WireFlags::default());
             self.publish(
                 nsp,
@@ -919,7 +927,7 @@ impl Server {
         self.ensure_started(now);
         let clustered = self.config.cluster.is_some();
         let request = timeout.map(|t| {
-            let expected = self.cluster.nodes.len();
+            let expected = self.remote_count();
             let (key, wire_id) =
                 self.open_request_until(now + t, Answers::ServerSideEmit(Vec::new()), expected);
             (key, wire_id)
@@ -954,6 +962,25 @@ impl Server {
     #[must_use]
     pub fn poll_cluster(&mut self) -> Option<ClusterEnvelope> {
         self.cluster.outbox.pop_front()
+    }
+
+    /// With [`Membership::Counted`]: the transport published the request
+    /// `request_id` (a `FetchSockets`, or a `ServerSideEmit` or `Broadcast`
+    /// with a request id) and counted `other_nodes` nodes that will answer
+    /// it. An unknown or finished request is ignored.
+    pub fn handle_cluster_count(&mut self, now: Instant, request_id: &str, other_nodes: usize) {
+        if let Some(r) = self.cluster.requests.get_mut(request_id) {
+            r.expected = Some(other_nodes);
+            self.finish_request_if_complete(request_id);
+        } else if let Some(&b) = self.cluster.broadcast_requests.get(request_id) {
+            if let Some(pending) = self.broadcasts.get_mut(&b) {
+                pending.nodes_expected = Some(other_nodes);
+                if pending.complete() {
+                    self.finish_broadcast(b);
+                }
+            }
+        }
+        self.pump(now);
     }
 
     /// The other nodes this node has heard from lately.
@@ -1006,7 +1033,8 @@ impl Server {
                     nsp: nsp.clone(),
                     request_id,
                 });
-                if let Ok(sent) = self.deliver(now, &nsp, &options, event, origin.clone(), 0) {
+                if let Ok(sent) = self.deliver(now, &nsp, &options, event, origin.clone(), Some(0))
+                {
                     if let Some(origin) = origin {
                         self.respond_to(
                             &node,
@@ -1084,7 +1112,7 @@ impl Server {
             } => {
                 if let Some(&b) = self.cluster.broadcast_requests.get(&request_id) {
                     if let Some(pending) = self.broadcasts.get_mut(&b) {
-                        pending.nodes_pending = pending.nodes_pending.saturating_sub(1);
+                        pending.nodes_answered += 1;
                         pending.remote_expected += client_count;
                         if pending.complete() {
                             self.finish_broadcast(b);
@@ -1135,6 +1163,15 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// How many other nodes will answer a request made now; `None` when
+    /// the transport counts them later.
+    fn remote_count(&self) -> Option<usize> {
+        match self.config.cluster.as_ref().map(|c| c.membership) {
+            Some(Membership::Counted) => None,
+            _ => Some(self.cluster.nodes.len()),
+        }
+    }
+
     fn publishes(&self, target: &Target) -> bool {
         self.config.cluster.is_some() && !target.local
     }
@@ -1148,6 +1185,10 @@ impl Server {
             return;
         };
         self.cluster.started = true;
+        if config.membership == Membership::Counted {
+            // No heartbeats: the transport counts the nodes per request.
+            return;
+        }
         let next = now + config.heartbeat_interval;
         self.publish("/", ClusterMessage::InitialHeartbeat);
         self.deadlines.push(Reverse((next, Deadline::Heartbeat)));
@@ -1185,7 +1226,7 @@ impl Server {
         &mut self,
         now: Instant,
         answers: Answers,
-        expected: usize,
+        expected: Option<usize>,
     ) -> (RequestKey, String) {
         let timeout = self
             .config
@@ -1199,7 +1240,7 @@ impl Server {
         &mut self,
         deadline: Instant,
         answers: Answers,
-        expected: usize,
+        expected: Option<usize>,
     ) -> (RequestKey, String) {
         let wire_id = self.new_request_id();
         let key = RequestKey(self.cluster.next_request);
@@ -1224,7 +1265,7 @@ impl Server {
             .cluster
             .requests
             .get(wire_id)
-            .is_some_and(|r| r.current >= r.expected)
+            .is_some_and(|r| r.expected.is_some_and(|e| r.current >= e))
         {
             self.finish_request(wire_id, false);
         }

@@ -420,3 +420,179 @@ fn message_kinds_are_the_official_numbers() {
     ];
     assert_eq!(kinds, [1, 2, 13, 9]);
 }
+
+fn counted_node(uid: &str, start: Instant) -> Node {
+    let mut config = fixture_config();
+    config.engine.ping_interval = Duration::from_secs(600);
+    let mut cluster = ClusterConfig::new(uid);
+    cluster.membership = socketio_proto::Membership::Counted;
+    config.cluster = Some(cluster);
+    config.engine.seed = [uid.as_bytes()[0]; 32];
+    let mut h = Harness::with(Server::new(config), start);
+    h.server.handle_timeout(start);
+    h
+}
+
+/// The request ids of the requests `node` published.
+fn published_requests(messages: &[socketio_proto::ClusterEnvelope]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| match &m.message {
+            ClusterMessage::FetchSockets { request_id, .. } => Some(request_id.clone()),
+            ClusterMessage::ServerSideEmit {
+                request_id: Some(id),
+                ..
+            }
+            | ClusterMessage::Broadcast {
+                request_id: Some(id),
+                ..
+            } => Some(id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn counted_membership_sends_no_heartbeats_and_waits_for_the_count() {
+    let start = Instant::now();
+    let mut a = counted_node("A", start);
+    let mut b = counted_node("B", start);
+    // No heartbeat, ever.
+    a.advance(60_000);
+    assert!(a.server.poll_cluster().is_none());
+    let (wb, sb) = client(&mut b);
+    b.server.poll_cluster();
+    // fetchSockets: published, but not complete until counted.
+    let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
+    let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
+    let ids = published_requests(&out);
+    assert_eq!(ids.len(), 1);
+    for m in out {
+        let now = b.now;
+        b.server.handle_cluster(now, m);
+    }
+    // B answers before A knows how many answers to expect.
+    while let Some(m) = b.server.poll_cluster() {
+        let now = a.now;
+        a.server.handle_cluster(now, m);
+    }
+    a.drain();
+    assert!(
+        !a.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::FetchSocketsDone { .. }))
+    );
+    let now = a.now;
+    a.server.handle_cluster_count(now, &ids[0], 1);
+    a.drain();
+    let events = a.take_events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::FetchSocketsDone { request, remote, timed_out: false, .. } if *request == key && remote.len() == 1 && remote[0].id == sb.as_str())),
+        "{events:?}"
+    );
+    // Counted as zero other nodes: done at once with the local sockets.
+    let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
+    let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
+    let ids = published_requests(&out);
+    let now = a.now;
+    a.server.handle_cluster_count(now, &ids[0], 0);
+    a.drain();
+    assert!(a.take_events().iter().any(
+        |e| matches!(e, Event::FetchSocketsDone { request, timed_out: false, .. } if *request == key)
+    ));
+    // serverSideEmit counted as two nodes, one answers: the timeout ends it.
+    let key = a
+        .server
+        .server_side_emit(
+            a.now,
+            "/",
+            vec![json!("ping")],
+            Some(Duration::from_secs(1)),
+        )
+        .unwrap();
+    let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
+    let ids = published_requests(&out);
+    let now = a.now;
+    a.server.handle_cluster_count(now, &ids[0], 2);
+    for m in out {
+        let now = b.now;
+        b.server.handle_cluster(now, m);
+    }
+    b.drain();
+    let reply = b
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ServerSideEmit { reply, .. } => reply,
+            _ => None,
+        })
+        .unwrap();
+    b.server.server_side_reply(&reply, json!("pong"));
+    while let Some(m) = b.server.poll_cluster() {
+        let now = a.now;
+        a.server.handle_cluster(now, m);
+    }
+    a.drain();
+    assert!(
+        !a.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::ServerSideEmitDone { .. }))
+    );
+    a.advance(1000);
+    let events = a.take_events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::ServerSideEmitDone { request, responses, timed_out: true } if *request == key && *responses == vec![json!("pong")])),
+        "{events:?}"
+    );
+    // A broadcast with acks completes once counted and every count came.
+    let with_ack = BroadcastOptions {
+        timeout: Some(Duration::from_secs(5)),
+        ..all()
+    };
+    let sent = a
+        .server
+        .broadcast(a.now, "/", &with_ack, ev("vote", vec![]))
+        .unwrap();
+    let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
+    let ids = published_requests(&out);
+    for m in out {
+        let now = b.now;
+        b.server.handle_cluster(now, m);
+    }
+    while let Some(m) = b.server.poll_cluster() {
+        let now = a.now;
+        a.server.handle_cluster(now, m);
+    }
+    a.drain();
+    assert!(
+        !a.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::BroadcastAckDone { .. }))
+    );
+    let now = a.now;
+    a.server.handle_cluster_count(now, &ids[0], 1);
+    a.drain();
+    let events = a.take_events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::BroadcastAckDone { .. })),
+        "B's client has not answered"
+    );
+    b.drain();
+    assert_eq!(
+        b.ws_take(wb).last().map(String::as_str),
+        Some(r#"420["vote"]"#)
+    );
+    b.ws_send(wb, r#"430["b"]"#);
+    while let Some(m) = b.server.poll_cluster() {
+        let now = a.now;
+        a.server.handle_cluster(now, m);
+    }
+    a.drain();
+    let events = a.take_events();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::BroadcastAckDone { broadcast, expected: 1, received: 1 } if Some(*broadcast) == sent.ack)),
+        "{events:?}"
+    );
+}
