@@ -129,6 +129,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 wakes: Vec::new(),
                 closed: false,
                 close_waiters: Vec::new(),
+                on_drained: None,
             }),
             config,
             wake_timer: Arc::clone(&wake_timer),
@@ -239,6 +240,29 @@ impl<C: Core, R: Runtime> Driver<C, R> {
         });
     }
 
+    /// Installs `hook`, run under the driver's lock after every drive of
+    /// the core, once its outputs and events are handed out: the place to
+    /// drain a queue the [`Endpoint`](engineio_proto::Endpoint) surface does
+    /// not cover, such as the Socket.IO core's `poll_cluster` (a cluster
+    /// transport hands the messages to its own task there). It must not
+    /// block. Installing another hook replaces it.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::socketio_proto::Server;
+    /// fn forward<R: Runtime>(driver: &Driver<Server, R>, tx: std::sync::mpsc::Sender<String>) {
+    ///     driver.on_drained(move |core, _now| {
+    ///         while let Some(message) = core.poll_cluster() {
+    ///             let _ = tx.send(message.nsp);
+    ///         }
+    ///     });
+    /// }
+    /// ```
+    pub fn on_drained(&self, hook: impl FnMut(&mut C, Instant) + Send + 'static) {
+        self.shared
+            .with(|d, _now| d.state.on_drained = Some(Box::new(hook)));
+    }
+
     /// Whether [`close`](Self::close) ran.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
@@ -297,7 +321,12 @@ struct State<C: Core> {
     closed: bool,
     /// The tasks waiting in [`Driver::closed`] (accept loops: a few).
     close_waiters: Vec<Waker>,
+    /// Runs after every drive, with the core at hand ([`Driver::on_drained`]).
+    on_drained: Option<DrainHook<C>>,
 }
+
+/// A hook that runs after every drive ([`Driver::on_drained`]).
+pub type DrainHook<C> = Box<dyn FnMut(&mut C, Instant) + Send>;
 
 /// The outputs for one request or WebSocket, and the task waiting for them.
 #[derive(Default)]
@@ -495,6 +524,9 @@ impl<C: Core> State<C> {
             if !progressed {
                 break;
             }
+        }
+        if let Some(hook) = &mut self.on_drained {
+            hook(&mut self.core, now);
         }
         let next = self.core.poll_timeout();
         let earlier = match (next, self.armed) {

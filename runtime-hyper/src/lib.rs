@@ -78,7 +78,7 @@ mod ws;
 
 pub use crate::client::ClientBundle;
 pub use crate::core::Core;
-pub use crate::driver::{Driver, EventHook};
+pub use crate::driver::{DrainHook, Driver, EventHook};
 pub use crate::http::HttpResponse;
 pub use crate::io::FuturesIo;
 pub use crate::net::{

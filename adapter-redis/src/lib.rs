@@ -1,0 +1,93 @@
+//! Several Socket.IO nodes on one Redis, wire-compatible with the official
+//! Node adapter `@socket.io/redis-adapter` 8.3, so Rust and Node servers
+//! can share one cluster.
+//!
+//! The logic of a cluster lives in the core (`socketio_proto::Server`:
+//! `poll_cluster`, `handle_cluster`, `handle_cluster_count`); this crate
+//! only encodes its messages as the Node adapter does and moves them over
+//! Redis:
+//! - [`msgpack`] and [`classic`] are sans-IO: bytes in, typed messages
+//!   out, and back, with unit tests on exact bytes (reference vectors come
+//!   from `notepack.io` itself, see `tests/notepack.rs`);
+//! - [`RedisAdapter`] is the I/O half on redis-rs, on the runtime of the
+//!   driver it is attached to (tokio, async-std or smol: redis-rs takes
+//!   tokio inside a tokio runtime, `async-io` elsewhere).
+//!
+//! Status: the classic mode (`createAdapter`). The sharded mode
+//! (`createShardedAdapter`, SPUBLISH) is not built yet.
+//!
+//! # Using it
+//!
+//! Put [`RedisAdapter::cluster_config`] in the core's config, serve, then
+//! [`RedisAdapter::attach`] to the driver (see its example). The adapter
+//! drains the core's cluster messages after every drive of the driver
+//! ([`Driver::on_drained`](runtime_hyper::Driver::on_drained)), publishes
+//! them from a task of its own, and feeds what it receives back with
+//! `Driver::act`.
+//!
+//! # The classic wire format, as the Node adapter 8.3 writes it
+//!
+//! Every node of namespace `nsp` with key `key` (default `socket.io`)
+//! subscribes to the pattern `<key>#<nsp>#*` and to the channels
+//! `<key>-request#<nsp>#`, `<key>-response#<nsp>#` and
+//! `<key>-response#<nsp>#<uid>#`. The node's `uid` only appears inside
+//! messages. A node counts the nodes of a namespace (itself included) with
+//! `PUBSUB NUMSUB <key>-request#<nsp>#`; there are no heartbeats.
+//!
+//! **Broadcasts** (no acknowledgement) are one msgpack array
+//! `[uid, packet, opts]` published on `<key>#<nsp>#`, or on
+//! `<key>#<nsp>#<room>#` when `opts.rooms` holds exactly one room:
+//! - `packet` is the map `{type: 2, data: [event, ...args], nsp}`; binary
+//!   arguments are msgpack bin values in place (no placeholders, and the
+//!   type stays 2: the receiving node's encoder finds the buffers);
+//! - `opts` is `{rooms: [...], except: [...], flags: {...}}`, flags as set
+//!   by the sender (`volatile`, `compress`, `timeout`...; `local` is never
+//!   published); a receiver ignores its own uid and packets of another
+//!   namespace (a packet without `nsp` is for `/`).
+//!
+//! msgpack is `notepack.io`'s: the smallest form for each value, numbers
+//! with no fraction as integers, others as float 64, objects as maps in key
+//! order, buffers as bin 8/16/32, `null` as nil (details in [`msgpack`]).
+//!
+//! **Requests** go to `<key>-request#<nsp>#`, as JSON text (a reader takes
+//! a message starting with `{` as JSON, anything else as msgpack), with the
+//! request types of the Node source:
+//! - 2 `REMOTE_JOIN` `{"uid","type":2,"opts":{"rooms","except"},"rooms":[...]}`
+//!   (socketsJoin) and 3 `REMOTE_LEAVE` (socketsLeave, same fields): no answer;
+//! - 4 `REMOTE_DISCONNECT` `{"uid","type":4,"opts":{...},"close":bool}`: no answer;
+//! - 5 `REMOTE_FETCH` `{"uid","requestId","type":5,"opts":{...}}`: each
+//!   other node answers `{"requestId","sockets":[{"id","handshake","rooms","data"}]}`
+//!   (no type field);
+//! - 6 `SERVER_SIDE_EMIT` `{"uid","type":6,"data":[event, ...args]}`, with
+//!   a `"requestId"` after `uid` when the sender wants answers: each other
+//!   node answers `{"type":6,"requestId","data":answer}` (one argument),
+//!   always on the shared response channel;
+//! - 7 `BROADCAST` (a broadcast with acknowledgements): msgpack
+//!   `{uid, requestId, type: 7, packet, opts}` (`opts.flags.timeout` in
+//!   ms); each other node answers JSON `{"type":8,"requestId","clientCount"}`
+//!   (8 `BROADCAST_CLIENT_COUNT`: how many of its clients it sent it to),
+//!   then for each client's acknowledgement msgpack
+//!   `{type: 9, requestId, packet: firstArgument}` (9 `BROADCAST_ACK`);
+//! - 0 `SOCKETS` and 1 `ALL_ROOMS` (Node's `adapter.sockets()` /
+//!   `allRooms()`) and the per-socket forms of 2-4 (with `sid`, no `opts`)
+//!   are not served by this node: they are reported and ignored, so a Node
+//!   node asking them waits for its timeout.
+//!
+//! Answers go to `<key>-response#<nsp>#`, or with
+//! `publishOnSpecificResponseChannel` to `<key>-response#<nsp>#<asker uid>#`.
+//! Request ids are opaque text (Node draws 6 characters; this node uses
+//! `<uid>:<n>`). The asking node waits for `NUMSUB - 1` answers, at most
+//! `requestsTimeout` (default 5000 ms); for a broadcast with acks, for one
+//! client count per other node and one acknowledgement per counted client,
+//! at most the broadcast's own timeout.
+//!
+//! Anything on these channels that does not decode, or has an unknown
+//! shape or type, is reported through the error hook and ignored.
+
+pub mod adapter;
+pub mod classic;
+pub mod msgpack;
+
+pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};
+pub use classic::{ChannelKind, Classic, DecodeError, NamespaceChannels, Publish};
+pub use msgpack::{MsgpackError, Pack};
