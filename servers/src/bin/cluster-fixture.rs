@@ -1,0 +1,369 @@
+//! One node of a cluster on Redis, for the mixed-cluster tests
+//! (`tests/cluster`, next to a Node node with the same handlers in
+//! `tests/cluster/fixture.mjs`) and the reverse-proxy tests.
+//!
+//! ```text
+//! cluster-fixture --port P --redis redis://127.0.0.1:R --adapter classic|sharded|streams --name NAME
+//!                 [--runtime tokio|async-std|smol] [--cookie io] [--path /socket.io/]
+//! ```
+//!
+//! It listens on 127.0.0.1:P (`--port 0`: a free port) and prints
+//! `listening <port>` once the adapter is connected. Namespace `/`, the
+//! adapter's defaults (classic: key `socket.io`, requestsTimeout 5000).
+//! `--adapter sharded` and `--adapter streams` answer "not yet" (exit 2).
+//! `GET`/`HEAD /health` answers 200; Socket.IO is served under `--path`
+//! only, 404 elsewhere. `--cookie NAME` sets `NAME=<sid>; Path=/; HttpOnly;
+//! SameSite=Lax` on the polling handshake. SIGTERM / SIGINT: close, exit 0.
+//!
+//! Handlers (`ack(x)`: one argument x; `ack()`: none; absent or empty
+//! `rooms` / `except`: no filter): on connection, data = `{node, name:
+//! auth.name or null}`, join every room of `auth.rooms`; `whoami` ->
+//! `ack(NAME)`; `join` room -> `ack()`; `emit` `{rooms, except, event,
+//! args}` -> broadcast on every node, `ack()`; `fetch` `{rooms}` ->
+//! `ack([{id, rooms sorted, data}] sorted by id)` or `ack({err})`; `sse`
+//! args -> serverSideEmit `ping` args with a 5 s ack -> `ack({err,
+//! responses sorted})`; `sockets-join` / `sockets-leave` `{rooms, room}` ->
+//! `ack()`; `disconnect-sockets` `{rooms}` -> `ack()`; `ask` `{rooms}` ->
+//! emit `question` NAME with a 3 s ack -> `ack({err, answers sorted})`;
+//! server-side `ping` args -> answers `pong NAME <args as JSON>`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use adapter_redis::RedisAdapter;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use runtime_hyper::engineio_proto::CookieOptions;
+use runtime_hyper::socketio_async::{BroadcastOperator, Payload, Socket, SocketIo};
+use runtime_hyper::socketio_proto::Config;
+use runtime_hyper::{
+    ConnectionOptions, HttpResponse, Or, Route, Runtime, bind_std, serve, serve_io,
+};
+use serde_json::{Value, json};
+use servers::{App, RuntimeKind};
+
+const USAGE: &str = "usage: cluster-fixture --port P --redis redis://127.0.0.1:R --adapter classic|sharded|streams --name NAME [--runtime tokio|async-std|smol] [--cookie io] [--path /socket.io/]";
+
+#[derive(Clone)]
+struct Args {
+    port: u16,
+    redis: String,
+    adapter: String,
+    name: String,
+    runtime: RuntimeKind,
+    cookie: Option<String>,
+    path: String,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut port = None;
+    let mut redis = None;
+    let mut adapter = None;
+    let mut name = None;
+    let mut runtime = RuntimeKind::Tokio;
+    let mut cookie = None;
+    let mut path = "/socket.io/".to_owned();
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--port" => {
+                port = Some(
+                    value()?
+                        .parse::<u16>()
+                        .map_err(|e| format!("--port: {e}"))?,
+                )
+            }
+            "--redis" => redis = Some(value()?),
+            "--adapter" => adapter = Some(value()?),
+            "--name" => name = Some(value()?),
+            "--runtime" => runtime = value()?.parse()?,
+            "--cookie" => cookie = Some(value()?),
+            "--path" => path = value()?,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let missing = |what: &str| format!("{what} is required\n{USAGE}");
+    Ok(Args {
+        port: port.ok_or_else(|| missing("--port"))?,
+        redis: redis.ok_or_else(|| missing("--redis"))?,
+        adapter: adapter.ok_or_else(|| missing("--adapter"))?,
+        name: name.ok_or_else(|| missing("--name"))?,
+        runtime,
+        cookie,
+        path,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match args.adapter.as_str() {
+        "classic" => {}
+        "sharded" | "streams" => {
+            eprintln!("--adapter {}: not yet", args.adapter);
+            return ExitCode::from(2);
+        }
+        other => {
+            eprintln!("--adapter {other:?}: classic, sharded or streams\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    servers::run(args.runtime, 2, Fixture(args))
+}
+
+struct Fixture(Args);
+
+impl App for Fixture {
+    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+        match start(runtime, self.0).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("cluster-fixture: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// `GET` / `HEAD /health`: 200.
+#[derive(Clone)]
+struct Health;
+
+impl Route for Health {
+    fn matches(&self, target: &str) -> bool {
+        target == "/health" || target.starts_with("/health?")
+    }
+
+    async fn call(&self, request: http::Request<Incoming>, _: SocketAddr) -> HttpResponse {
+        let ok = matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+        let mut response =
+            http::Response::new(Full::new(Bytes::from_static(if ok { b"ok" } else { b"" })));
+        if !ok {
+            *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        }
+        response
+    }
+}
+
+async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let io = SocketIo::new();
+    let name = args.name.clone();
+    io.on_connection(move |socket| on_connection(socket, name.clone()));
+    let name = args.name.clone();
+    io.of("/").on_server_side(move |payload, ack| {
+        let name = name.clone();
+        async move {
+            // The handler sees every server-side event: [event, ...args].
+            let mut args = payload.args.into_iter();
+            if args.next().as_ref().and_then(Value::as_str) != Some("ping") {
+                return;
+            }
+            if let Some(ack) = ack {
+                let args = Value::Array(args.collect()).to_string();
+                let _ = ack.send(format!("pong {name} {args}"));
+            }
+        }
+    });
+    let adapter = RedisAdapter::classic(args.redis.clone());
+    let mut config = Config::default();
+    config.engine.path = args.path.clone();
+    if let Some(cookie) = &args.cookie {
+        config.engine.cookie = Some(CookieOptions {
+            name: cookie.clone(),
+            ..CookieOptions::default()
+        });
+    }
+    config.cluster = Some(adapter.cluster_config());
+    let driver = serve_io(&io, config, runtime.clone());
+    adapter.attach(&driver).await?;
+    let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], args.port)))?;
+    println!("listening {}", listener.local_addr()?.port());
+    let listener = runtime.listener(listener)?;
+    let closer = driver.clone();
+    runtime.spawn(async move {
+        if let Ok(mut signals) =
+            async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int])
+        {
+            if signals.next().await.is_some() {
+                closer.close();
+            }
+        }
+    });
+    serve(
+        runtime,
+        Or(Health, driver),
+        listener,
+        ConnectionOptions::default(),
+    )
+    .await;
+    Ok(())
+}
+
+/// The rooms (and exceptions) of a request object, as an operator.
+fn select(socket: &Socket, request: &Value) -> BroadcastOperator {
+    let mut op = socket.io().of("/").operator();
+    for room in strings(request.get("rooms")) {
+        op = op.to(&room);
+    }
+    for room in strings(request.get("except")) {
+        op = op.except(&room);
+    }
+    op
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// JS `Array.prototype.sort` order: by the values' text.
+fn sorted(mut values: Vec<Value>) -> Vec<Value> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    values.sort_by_key(text);
+    values
+}
+
+async fn on_connection(socket: Socket, name: String) {
+    let auth = &socket.handshake().auth;
+    let client_name = auth.get("name").cloned().unwrap_or(Value::Null);
+    let rooms = strings(auth.get("rooms"));
+    socket.set_data(json!({"node": name, "name": client_name}));
+    for room in rooms {
+        socket.join(&room);
+    }
+    let me = name.clone();
+    socket.on("whoami", move |_, _, ack| {
+        let me = me.clone();
+        async move {
+            if let Some(ack) = ack {
+                let _ = ack.send((me,));
+            }
+        }
+    });
+    socket.on("join", |socket, payload, ack| async move {
+        if let Some(room) = payload.arg::<String>(0) {
+            socket.join(&room);
+        }
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
+    });
+    socket.on("emit", |socket, payload, ack| async move {
+        let request = payload.args.first().cloned().unwrap_or(Value::Null);
+        let event = request.get("event").and_then(Value::as_str).unwrap_or("");
+        let args = request
+            .get("args")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let out = Payload {
+            args,
+            binary: payload.binary.clone(),
+        };
+        let _ = select(&socket, &request).emit_payload(event, out);
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
+    });
+    socket.on("fetch", |socket, payload, ack| async move {
+        let request = payload.args.first().cloned().unwrap_or(Value::Null);
+        let answer = match select(&socket, &request).fetch_sockets().await {
+            Ok(list) => {
+                let mut list: Vec<Value> = list
+                    .into_iter()
+                    .map(|s| {
+                        let mut rooms: Vec<String> =
+                            s.rooms.iter().map(|r| r.to_string()).collect();
+                        rooms.sort();
+                        json!({"id": s.id.as_str(), "rooms": rooms, "data": s.data})
+                    })
+                    .collect();
+                list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+                Value::Array(list)
+            }
+            Err(e) => json!({"err": e.to_string()}),
+        };
+        if let Some(ack) = ack {
+            let _ = ack.send((answer,));
+        }
+    });
+    socket.on("sse", |socket, payload, ack| async move {
+        let answer = match socket
+            .io()
+            .server_side_emit_with_ack("ping", payload.args, Duration::from_secs(5))
+            .await
+        {
+            Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
+            Err(e) => json!({"err": e.to_string(), "responses": []}),
+        };
+        if let Some(ack) = ack {
+            let _ = ack.send((answer,));
+        }
+    });
+    for (event, join) in [("sockets-join", true), ("sockets-leave", false)] {
+        socket.on(event, move |socket, payload, ack| async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            if let Some(room) = request.get("room").and_then(Value::as_str) {
+                let op = select(&socket, &request);
+                let _ = if join {
+                    op.sockets_join(&[room])
+                } else {
+                    op.sockets_leave(&[room])
+                };
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+        });
+    }
+    socket.on("disconnect-sockets", |socket, payload, ack| async move {
+        let request = payload.args.first().cloned().unwrap_or(Value::Null);
+        // Answer first: this socket may be one of those disconnected.
+        if let Some(ack) = ack {
+            let _ = ack.send(());
+        }
+        let _ = select(&socket, &request).disconnect_sockets(true);
+    });
+    socket.on("ask", move |socket, payload, ack| {
+        let name = name.clone();
+        async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            let answer = match select(&socket, &request)
+                .timeout(Duration::from_secs(3))
+                .emit_with_ack("question", (name,))
+                .await
+            {
+                Ok(answers) => {
+                    let firsts = answers
+                        .into_iter()
+                        .map(|p| p.args.into_iter().next().unwrap_or(Value::Null))
+                        .collect();
+                    json!({"err": null, "answers": sorted(firsts)})
+                }
+                Err(e) => json!({"err": e.to_string(), "answers": []}),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send((answer,));
+            }
+        }
+    });
+}
