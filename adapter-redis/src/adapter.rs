@@ -314,34 +314,49 @@ async fn publish_loop<R: Runtime>(
         else {
             continue;
         };
-        if connection.is_none() {
-            match connect_publisher(&client, &adapter, &runtime).await {
-                Ok(c) => connection = Some(c),
-                Err(e) => {
-                    (adapter.on_error)(&e);
-                    (adapter.on_error)(&AdapterError::Dropped(format!("message for {channel}")));
-                    continue;
+        // A connection that broke (Redis restarted) is replaced and the
+        // message tried once more; after that it is dropped and reported.
+        let mut sent = false;
+        for _attempt in 0..2 {
+            if connection.is_none() {
+                match connect_publisher(&client, &adapter, &runtime).await {
+                    Ok(c) => connection = Some(c),
+                    Err(e) => {
+                        (adapter.on_error)(&e);
+                        break;
+                    }
                 }
             }
+            let Some(conn) = connection.as_mut() else {
+                break;
+            };
+            let published: Result<i64, _> = timed(
+                &runtime,
+                adapter.redis_timeout,
+                redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(&payload)
+                    .query_async(conn),
+            )
+            .await;
+            match published {
+                Ok(_) => {
+                    sent = true;
+                    break;
+                }
+                Err(e) => {
+                    (adapter.on_error)(&e);
+                    connection = None;
+                }
+            }
+        }
+        if !sent {
+            (adapter.on_error)(&AdapterError::Dropped(format!("message for {channel}")));
+            continue;
         }
         let Some(conn) = connection.as_mut() else {
             continue;
         };
-        let published: Result<i64, _> = timed(
-            &runtime,
-            adapter.redis_timeout,
-            redis::cmd("PUBLISH")
-                .arg(&channel)
-                .arg(&payload)
-                .query_async(conn),
-        )
-        .await;
-        if let Err(e) = published {
-            (adapter.on_error)(&e);
-            (adapter.on_error)(&AdapterError::Dropped(format!("message for {channel}")));
-            connection = None;
-            continue;
-        }
         if let Some(request_id) = count_request {
             // As Node: PUBSUB NUMSUB of the request channel, minus this node.
             let counted: Result<(String, usize), _> = timed(

@@ -27,6 +27,7 @@
 //! emit `question` NAME with a 3 s ack -> `ack({err, answers sorted})`;
 //! server-side `ping` args -> answers `pong NAME <args as JSON>`.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,9 +39,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use runtime_hyper::engineio_proto::CookieOptions;
 use runtime_hyper::socketio_async::{BroadcastOperator, Payload, Socket, SocketIo};
-use runtime_hyper::socketio_proto::Config;
+use runtime_hyper::socketio_proto::{Config, Server};
 use runtime_hyper::{
-    ConnectionOptions, HttpResponse, Or, Route, Runtime, bind_std, serve, serve_io,
+    ConnectionOptions, Driver, HttpResponse, Or, Route, Runtime, bind_std, serve, serve_io,
 };
 use serde_json::{Value, json};
 use servers::{App, RuntimeKind};
@@ -135,11 +136,12 @@ impl App for Fixture {
     }
 }
 
-/// `GET` / `HEAD /health`: 200.
+/// `GET` / `HEAD /health`: 200. It closes with the driver, so that the
+/// accept loop stops on SIGTERM.
 #[derive(Clone)]
-struct Health;
+struct Health<R: Runtime>(Driver<Server, R>);
 
-impl Route for Health {
+impl<R: Runtime> Route for Health<R> {
     fn matches(&self, target: &str) -> bool {
         target == "/health" || target.starts_with("/health?")
     }
@@ -152,6 +154,10 @@ impl Route for Health {
             *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
         }
         response
+    }
+
+    fn closed(&self) -> impl Future<Output = ()> + Send {
+        self.0.closed()
     }
 }
 
@@ -201,7 +207,7 @@ async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::er
     });
     serve(
         runtime,
-        Or(Health, driver),
+        Or(Health(driver.clone()), driver),
         listener,
         ConnectionOptions::default(),
     )
