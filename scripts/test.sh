@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The project's test command (README.md). On a fresh machine it installs
-# what the tests need (the official JavaScript client from npm), then runs
-# every crate's unit, scenario, property and doc tests, then the interop
-# tests (tests/interop: socket.io-client against our server, once on each
-# runtime: tokio, async-std, smol), then the browser tests (tests/browser:
-# chromium against the demo, once, on tokio), and ends with one line of
-# totals.
+# what the tests need (the official JavaScript client, socket.io and the
+# Redis adapter from npm), then runs every crate's unit, scenario, property
+# and doc tests, then the interop tests (tests/interop: socket.io-client
+# against our server, once on each runtime: tokio, async-std, smol), then
+# the mixed-cluster tests (tests/cluster: needs redis-server), then the
+# browser tests (tests/browser: chromium against the demo, once, on tokio),
+# and ends with one line of totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+
+# adapter-redis's wire tests take their reference bytes from notepack.io
+# (tests/cluster's npm packages), so those are installed first.
+if command -v npm >/dev/null; then
+  (cd tests/cluster && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
 
@@ -24,6 +31,18 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" INTEROP_RUNTIME="$runtime" \
       node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
   done
+  # Mixed clusters (tests/cluster): Rust nodes on tokio and smol and a Node
+  # node on one redis-server the tests start themselves.
+  if command -v redis-server >/dev/null; then
+    cargo build --release --locked -p servers --bin cluster-fixture
+    echo "== cluster tests (Redis, Rust and Node nodes)"
+    (cd tests/cluster && CLUSTER_FIXTURE="$target_dir/release/cluster-fixture" \
+      node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
+  else
+    echo "redis-server is needed for the cluster tests" >&2
+    status=1
+  fi
+
   # Real-browser tests (tests/browser): the demo's page in Debian's
   # chromium, driven headless by puppeteer-core; serveClient with the real
   # npm bundle. Screenshots land in tests/browser/output.

@@ -9,7 +9,8 @@
 //! - [`msgpack`] and [`classic`] are sans-IO: bytes in, typed messages
 //!   out, and back, with unit tests on exact bytes (reference vectors come
 //!   from `notepack.io` itself, see `tests/notepack.rs`);
-//! - [`RedisAdapter`] is the I/O half on redis-rs, on the runtime of the
+//! - `RedisAdapter` (feature `io`, on by default) is the I/O half on
+//!   redis-rs, on the runtime of the
 //!   driver it is attached to (tokio, async-std or smol: redis-rs takes
 //!   tokio inside a tokio runtime, `async-io` elsewhere).
 //!
@@ -84,10 +85,12 @@
 //! Anything on these channels that does not decode, or has an unknown
 //! shape or type, is reported through the error hook and ignored.
 
+#[cfg(feature = "io")]
 pub mod adapter;
 pub mod classic;
 pub mod msgpack;
 
+#[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};
 pub use classic::{ChannelKind, Classic, DecodeError, NamespaceChannels, Publish};
 pub use msgpack::{MsgpackError, Pack};
