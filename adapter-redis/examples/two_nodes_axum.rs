@@ -28,8 +28,10 @@ async fn node(redis: String, port: u16) -> Result<(), Box<dyn std::error::Error 
         });
     });
     let adapter = RedisAdapter::classic(redis);
-    let mut config = Config::default();
-    config.cluster = Some(adapter.cluster_config());
+    let config = Config {
+        cluster: Some(adapter.cluster_config()),
+        ..Config::default()
+    };
     let driver = serve_io(&io, config);
     adapter.attach(&driver).await?;
     let app = Router::new()

@@ -201,10 +201,10 @@ fn placeholder(map: &Map<String, Value>) -> Option<usize> {
 /// A JS number: integral finite values take the integer forms.
 fn write_number(f: f64, out: &mut Vec<u8>) {
     if f.is_finite() && f.fract() == 0.0 {
-        if f >= 0.0 && f < 18_446_744_073_709_551_616.0 {
+        if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
             return write_uint(f as u64, out);
         }
-        if f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+        if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
             return write_int(f as i64, out);
         }
     }
