@@ -166,8 +166,19 @@ impl RedisAdapter {
         let publisher = connect_publisher(&client, &shared, driver.runtime()).await?;
         let (sink, stream) = connect_subscriber(&client, &shared, driver.runtime()).await?;
         let (tx, rx) = async_channel::bounded::<ClusterEnvelope>(OUTBOX_LIMIT);
+        let (ns_tx, ns_rx) = async_channel::unbounded::<String>();
         let hook_shared = Arc::clone(&shared);
+        let hook_ns = ns_tx.clone();
+        let mut namespaces_seen = 0;
         driver.on_drained(move |core, _now| {
+            // A namespace created since (io.of, or a dynamic one on its
+            // first connection): join its channels.
+            if core.namespaces_count() != namespaces_seen {
+                namespaces_seen = core.namespaces_count();
+                for nsp in core.namespace_names() {
+                    let _ = hook_ns.try_send(nsp.to_owned());
+                }
+            }
             while let Some(envelope) = core.poll_cluster() {
                 if let Err(e) = tx.try_send(envelope) {
                     let what = format!(
@@ -178,7 +189,6 @@ impl RedisAdapter {
                 }
             }
         });
-        let (ns_tx, ns_rx) = async_channel::unbounded::<String>();
         driver.runtime().spawn(publish_loop(
             Arc::clone(&shared),
             client.clone(),

@@ -230,6 +230,17 @@ impl Server {
         self.namespaces.contains_key(name)
     }
 
+    /// How many namespaces exist (static and dynamic): cheap, so that a
+    /// cluster transport can notice a new one after every drive.
+    pub fn namespaces_count(&self) -> usize {
+        self.namespaces.len()
+    }
+
+    /// The names of every namespace.
+    pub fn namespace_names(&self) -> Vec<&str> {
+        self.namespaces.keys().map(|k| &**k).collect()
+    }
+
     /// The parent a dynamic namespace was created from.
     pub fn parent_of(&self, nsp: &str) -> Option<ParentId> {
         self.namespaces.get(nsp).and_then(|ns| ns.parent)

@@ -1,0 +1,196 @@
+//! The I/O half against a real redis-server (started here on a free port):
+//! a node on tokio and a node on async-std in one cluster. serverSideEmit
+//! with answers both ways, a namespace created after the start joins its
+//! channels (counted by `PUBSUB NUMSUB` as Node counts nodes), and garbage
+//! on a channel is reported through the error hook and ignored.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adapter_redis::{AdapterError, RedisAdapter};
+use runtime_tokio::socketio_async::SocketIo;
+use runtime_tokio::socketio_proto::Config;
+use serde_json::json;
+
+struct RedisServer {
+    child: Child,
+    url: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn redis_server() -> RedisServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir =
+        std::env::temp_dir().join(format!("adapter-redis-test-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server) is installed");
+    let url = format!("redis://127.0.0.1:{port}");
+    let client = redis::Client::open(url.as_str()).unwrap();
+    for _ in 0..100 {
+        if let Ok(mut c) = client.get_connection() {
+            if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                return RedisServer {
+                    child,
+                    url,
+                    _dir: TempDir(dir),
+                };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server did not start");
+}
+
+fn numsub(url: &str, channel: &str) -> usize {
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let (_, n): (String, usize) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(channel)
+        .query(&mut c)
+        .unwrap();
+    n
+}
+
+/// A node that answers `ping` with `pong <name> <args>`.
+fn pinged(name: &'static str) -> SocketIo {
+    let io = SocketIo::new();
+    io.of("/").on_server_side(move |payload, ack| async move {
+        if let Some(ack) = ack {
+            let _ = ack.send(format!(
+                "pong {name} {}",
+                serde_json::Value::Array(payload.args)
+            ));
+        }
+    });
+    io
+}
+
+#[test]
+fn a_tokio_node_and_an_async_std_node_share_one_redis() {
+    let redis = redis_server();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+
+    // Node A on async-std.
+    let io_a = pinged("a");
+    let url = redis.url.clone();
+    let seen = errors.clone();
+    let io = io_a.clone();
+    let driver_a = async_std::task::block_on(async move {
+        let adapter = RedisAdapter::classic(url)
+            .uid("node-a")
+            .on_error(move |e: &AdapterError| seen.lock().unwrap().push(e.to_string()));
+        let config = Config {
+            cluster: Some(adapter.cluster_config()),
+            ..Config::default()
+        };
+        let driver = runtime_async_std::serve_io(&io, config, runtime_async_std::AsyncStd);
+        adapter.attach(&driver).await.unwrap();
+        driver
+    });
+
+    // Node B on tokio.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let io_b = pinged("b");
+    let url = redis.url.clone();
+    let driver_b = runtime.block_on(async {
+        let adapter = RedisAdapter::classic(url).uid("node-b");
+        let config = Config {
+            cluster: Some(adapter.cluster_config()),
+            ..Config::default()
+        };
+        let driver = runtime_tokio::serve_io(&io_b, config);
+        adapter.attach(&driver).await.unwrap();
+        driver
+    });
+    assert_eq!(numsub(&redis.url, "socket.io-request#/#"), 2);
+
+    // serverSideEmit with answers, both ways.
+    let from_b = runtime
+        .block_on(io_b.server_side_emit_with_ack("ping", (1, "x"), Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(from_b, vec![json!(r#"pong a ["ping",1,"x"]"#)]);
+    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack(
+        "ping",
+        (2,),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    assert_eq!(from_a, vec![json!(r#"pong b ["ping",2]"#)]);
+
+    // A namespace made after the start joins its channels.
+    let channel = "socket.io-request#/later#";
+    assert_eq!(numsub(&redis.url, channel), 0);
+    let _later = io_a.of("/later");
+    let mut counted = 0;
+    for _ in 0..100 {
+        counted = numsub(&redis.url, channel);
+        if counted == 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(counted, 1);
+
+    // Garbage is reported and ignored; the cluster still works.
+    let mut c = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg("socket.io-request#/#")
+        .arg(&b"\xc1garbage"[..])
+        .query(&mut c)
+        .unwrap();
+    let from_b = runtime
+        .block_on(io_b.server_side_emit_with_ack("ping", (), Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(from_b, vec![json!(r#"pong a ["ping"]"#)]);
+    let reported = errors.lock().unwrap().clone();
+    assert!(
+        reported
+            .iter()
+            .any(|e| e.starts_with("ignored a message on socket.io-request#/#")),
+        "{reported:?}"
+    );
+
+    // Closing a node: its subscriptions go with it.
+    driver_a.close();
+    io_b.close();
+    drop(driver_b);
+}
