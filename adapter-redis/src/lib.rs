@@ -26,6 +26,39 @@
 //! them from a task of its own, and feeds what it receives back with
 //! `Driver::act`.
 //!
+//! The codec alone, as a transport drives it: encode what `poll_cluster`
+//! gives and publish it on its channel (then, for a request, count the
+//! nodes and report it with `handle_cluster_count`); decode what arrives on
+//! a channel and hand it to `handle_cluster`.
+//!
+//! ```
+//! use adapter_redis::{ChannelKind, Classic};
+//! use socketio_proto::ClusterMessage;
+//! use socketio_proto::cluster::ClusterEnvelope;
+//!
+//! let codec = Classic::default();
+//! let envelope = ClusterEnvelope {
+//!     uid: "node-a".into(),
+//!     nsp: "/".into(),
+//!     to: None,
+//!     message: ClusterMessage::ServerSideEmit {
+//!         request_id: Some("node-a:1".into()),
+//!         packet: vec![serde_json::json!("hello")],
+//!     },
+//! };
+//! let out = codec.encode(&envelope).expect("serverSideEmit has a classic form");
+//! assert_eq!(out.channel, "socket.io-request#/#");
+//! assert_eq!(
+//!     out.payload,
+//!     br#"{"uid":"node-a","requestId":"node-a:1","type":6,"data":["hello"]}"#
+//! );
+//! // Wait for PUBSUB NUMSUB - 1 answers to this one.
+//! assert_eq!(out.count_request.as_deref(), Some("node-a:1"));
+//! // Another node reads it back from the request channel.
+//! let back = codec.decode("/", ChannelKind::Request, &out.payload).unwrap();
+//! assert_eq!(back, envelope);
+//! ```
+//!
 //! # The classic wire format, as the Node adapter 8.3 writes it
 //!
 //! Every node of namespace `nsp` with key `key` (default `socket.io`)

@@ -72,11 +72,11 @@ export class Redis {
 
 /** A cluster node: `kind` is "tokio" / "smol" / "async-std" (Rust) or "node". */
 export class ClusterNode {
-  constructor(kind, name, redisUrl) {
-    Object.assign(this, { kind, name, redisUrl, stderr: "" });
+  constructor(kind, name, redisUrl, extra = []) {
+    Object.assign(this, { kind, name, redisUrl, extra, stderr: "" });
   }
   async start() {
-    const common = ["--port", "0", "--redis", this.redisUrl, "--adapter", "classic", "--name", this.name];
+    const common = ["--port", "0", "--redis", this.redisUrl, "--adapter", "classic", "--name", this.name, ...this.extra];
     this.child =
       this.kind === "node"
         ? spawn(process.execPath, [new URL("./fixture.mjs", import.meta.url).pathname, ...common], {
