@@ -9,9 +9,9 @@ use futures_util::future::{Either, select};
 use futures_util::{FutureExt, StreamExt};
 use runtime_hyper::{Driver, Runtime};
 use socketio_proto::cluster::ClusterEnvelope;
-use socketio_proto::{ClusterConfig, Membership, Server};
+use socketio_proto::{ClusterConfig, Membership, Server, Target};
 
-use crate::classic::{ChannelKind, Classic, Publish};
+use crate::classic::{ChannelKind, Classic, LocalQuery, Publish};
 
 /// What went wrong on the way to or from Redis. None of it stops the
 /// adapter: it reconnects, and what could not be sent is reported here.
@@ -40,6 +40,10 @@ pub enum AdapterError {
 /// Messages waiting to be published, at most; more are dropped (and
 /// reported) rather than held without bound while Redis is away.
 pub const OUTBOX_LIMIT: usize = 10_000;
+
+/// Node `SOCKETS` / `ALL_ROOMS` requests waiting for their answer, at
+/// most; more are dropped (the asker then waits for its timeout).
+const ANSWERS_LIMIT: usize = 1_000;
 
 /// How to report [`AdapterError`]s (default: one line on stderr).
 pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
@@ -197,12 +201,20 @@ impl RedisAdapter {
             ns_tx,
             driver.clone(),
         ));
+        let (answer_tx, answer_rx) = async_channel::bounded(ANSWERS_LIMIT);
+        driver.runtime().spawn(answer_loop(
+            Arc::clone(&shared),
+            client.clone(),
+            answer_rx,
+            driver.clone(),
+        ));
         driver.runtime().spawn(subscribe_loop(
             shared,
             client,
             sink,
             stream,
             ns_rx,
+            answer_tx,
             driver.clone(),
         ));
         Ok(())
@@ -397,6 +409,7 @@ async fn subscribe_loop<R: Runtime>(
     sink: redis::aio::PubSubSink,
     stream: redis::aio::PubSubStream,
     new_namespaces: async_channel::Receiver<String>,
+    answers: async_channel::Sender<(String, LocalQuery)>,
     driver: Driver<Server, R>,
 ) {
     let runtime = driver.runtime().clone();
@@ -483,6 +496,14 @@ async fn subscribe_loop<R: Runtime>(
                     let Some(route) = routes_now.get(&key) else {
                         continue;
                     };
+                    if route.kind == ChannelKind::Request {
+                        if let Some(query) =
+                            adapter.codec.decode_local_query(msg.get_payload_bytes())
+                        {
+                            let _ = answers.try_send((route.nsp.clone(), query));
+                            continue;
+                        }
+                    }
                     match adapter
                         .codec
                         .decode(&route.nsp, route.kind, msg.get_payload_bytes())
@@ -495,6 +516,67 @@ async fn subscribe_loop<R: Runtime>(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Answers Node's `SOCKETS` / `ALL_ROOMS` requests from the core's
+/// sockets, on a connection of its own.
+async fn answer_loop<R: Runtime>(
+    adapter: Arc<RedisAdapter>,
+    client: redis::Client,
+    queries: async_channel::Receiver<(String, LocalQuery)>,
+    driver: Driver<Server, R>,
+) {
+    let runtime = driver.runtime().clone();
+    let mut connection = None;
+    while let Ok((nsp, query)) = queries.recv().await {
+        let items: Vec<String> = driver.act(|core, _now| match &query {
+            LocalQuery::Sockets { rooms, .. } => {
+                let target = Target {
+                    rooms: rooms.iter().map(|r| r.clone().into()).collect(),
+                    except: Vec::new(),
+                    local: true,
+                };
+                core.fetch_sockets(&nsp, &target)
+                    .iter()
+                    .map(|s| s.id.as_str().to_owned())
+                    .collect()
+            }
+            LocalQuery::AllRooms { .. } => {
+                let rooms: BTreeSet<String> = core
+                    .fetch_sockets(&nsp, &Target::all())
+                    .iter()
+                    .flat_map(|s| s.rooms.iter().map(|r| r.to_string()))
+                    .collect();
+                rooms.into_iter().collect()
+            }
+        });
+        let answer = adapter.codec.answer_local_query(&nsp, &query, &items);
+        if connection.is_none() {
+            match connect_publisher(&client, &adapter, &runtime).await {
+                Ok(c) => connection = Some(c),
+                Err(e) => {
+                    (adapter.on_error)(&e);
+                    continue;
+                }
+            }
+        }
+        let Some(conn) = connection.as_mut() else {
+            continue;
+        };
+        let published: Result<i64, _> = timed(
+            &runtime,
+            adapter.redis_timeout,
+            redis::cmd("PUBLISH")
+                .arg(&answer.channel)
+                .arg(&answer.payload)
+                .query_async(conn),
+        )
+        .await;
+        if let Err(e) = published {
+            (adapter.on_error)(&e);
+            connection = None;
         }
     }
 }

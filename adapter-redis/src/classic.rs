@@ -10,6 +10,8 @@ use crate::msgpack::{MsgpackError, Pack};
 
 /// The classic adapter's request types (`RequestType` in the Node source).
 mod request_type {
+    pub(crate) const SOCKETS: u64 = 0;
+    pub(crate) const ALL_ROOMS: u64 = 1;
     pub(crate) const REMOTE_JOIN: u64 = 2;
     pub(crate) const REMOTE_LEAVE: u64 = 3;
     pub(crate) const REMOTE_DISCONNECT: u64 = 4;
@@ -424,6 +426,74 @@ impl Classic {
                 };
                 Ok(envelope(String::new(), message))
             }
+        }
+    }
+}
+
+/// A classic request about this node's own state that the core's message
+/// model has no type for (Node's `adapter.sockets(rooms)` and
+/// `allRooms()`): the transport answers it from the core directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalQuery {
+    /// 0 `SOCKETS`: the ids of the sockets in any of `rooms` (all if empty).
+    Sockets {
+        /// The asking node.
+        uid: String,
+        /// The request.
+        request_id: String,
+        /// The rooms.
+        rooms: Vec<String>,
+    },
+    /// 1 `ALL_ROOMS`: every room of the namespace.
+    AllRooms {
+        /// The asking node.
+        uid: String,
+        /// The request.
+        request_id: String,
+    },
+}
+
+impl Classic {
+    /// A `SOCKETS` or `ALL_ROOMS` request from the request channel, or
+    /// `None` for anything else (including what does not decode).
+    pub fn decode_local_query(&self, payload: &[u8]) -> Option<LocalQuery> {
+        let request = read_message(payload).ok()?;
+        let uid = request.get("uid")?.as_str()?.to_owned();
+        let request_id = request.get("requestId")?.as_str()?.to_owned();
+        match request.get("type")?.as_u64()? {
+            request_type::SOCKETS => Some(LocalQuery::Sockets {
+                uid,
+                request_id,
+                rooms: strings(request.get("rooms")).ok()?,
+            }),
+            request_type::ALL_ROOMS => Some(LocalQuery::AllRooms { uid, request_id }),
+            _ => None,
+        }
+    }
+
+    /// The answer to a [`LocalQuery`] of namespace `nsp`: `items` are the
+    /// socket ids (`SOCKETS`) or the rooms (`ALL_ROOMS`). JSON
+    /// `{"requestId","sockets":[...]}` / `{"requestId","rooms":[...]}` on
+    /// the response channel (the asker's own with
+    /// `specific_response_channel`).
+    pub fn answer_local_query(&self, nsp: &str, query: &LocalQuery, items: &[String]) -> Publish {
+        let (uid, body) = match query {
+            LocalQuery::Sockets {
+                uid, request_id, ..
+            } => (uid, json!({"requestId": request_id, "sockets": items})),
+            LocalQuery::AllRooms { uid, request_id } => {
+                (uid, json!({"requestId": request_id, "rooms": items}))
+            }
+        };
+        let channel = if self.specific_response_channel {
+            format!("{}-response#{nsp}#{uid}#", self.key)
+        } else {
+            format!("{}-response#{nsp}#", self.key)
+        };
+        Publish {
+            channel,
+            payload: body.to_string().into_bytes(),
+            count_request: None,
         }
     }
 }

@@ -102,10 +102,14 @@
 //!   (8 `BROADCAST_CLIENT_COUNT`: how many of its clients it sent it to),
 //!   then for each client's acknowledgement msgpack
 //!   `{type: 9, requestId, packet: firstArgument}` (9 `BROADCAST_ACK`);
-//! - 0 `SOCKETS` and 1 `ALL_ROOMS` (Node's `adapter.sockets()` /
-//!   `allRooms()`) and the per-socket forms of 2-4 (with `sid`, no `opts`)
-//!   are not served by this node: they are reported and ignored, so a Node
-//!   node asking them waits for its timeout.
+//! - 0 `SOCKETS` `{"uid","requestId","type":0,"rooms":[...]}` (Node's
+//!   `adapter.sockets(rooms)`): each other node answers
+//!   `{"requestId","sockets":[ids]}`; 1 `ALL_ROOMS`
+//!   `{"uid","requestId","type":1}` (`allRooms()`): `{"requestId","rooms":[...]}`.
+//!   The core has no message for these; the transport answers them from
+//!   the core's sockets ([`LocalQuery`]); this node never asks them;
+//! - the per-socket forms of 2-4 (with `sid` and `room`, no `opts`, from
+//!   older Node versions) are reported and ignored.
 //!
 //! Answers go to `<key>-response#<nsp>#`, or with
 //! `publishOnSpecificResponseChannel` to `<key>-response#<nsp>#<asker uid>#`.
@@ -125,5 +129,5 @@ pub mod msgpack;
 
 #[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};
-pub use classic::{ChannelKind, Classic, DecodeError, NamespaceChannels, Publish};
+pub use classic::{ChannelKind, Classic, DecodeError, LocalQuery, NamespaceChannels, Publish};
 pub use msgpack::{MsgpackError, Pack};

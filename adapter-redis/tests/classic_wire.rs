@@ -508,3 +508,44 @@ fn garbage_truncated_and_unknown_messages_are_errors_not_panics() {
     assert_eq!(Pack::decode(b"\xd4\x00\x00"), Ok(Pack::Nil));
     let _ = Value::Null;
 }
+
+#[test]
+fn nodes_sockets_and_all_rooms_requests_are_answered_from_this_node() {
+    use adapter_redis::LocalQuery;
+    let codec = Classic::default();
+    let query = codec.decode_local_query(v("sockets_request")).unwrap();
+    assert_eq!(
+        query,
+        LocalQuery::Sockets {
+            uid: "node-a".into(),
+            request_id: "q1".into(),
+            rooms: vec!["r1".into()],
+        }
+    );
+    let answer = codec.answer_local_query("/", &query, &["s1".into(), "s2".into()]);
+    assert_eq!(answer.channel, "socket.io-response#/#");
+    assert_eq!(answer.payload, v("sockets_answer"));
+    let query = codec.decode_local_query(v("all_rooms_request")).unwrap();
+    assert_eq!(
+        query,
+        LocalQuery::AllRooms {
+            uid: "node-a".into(),
+            request_id: "q2".into(),
+        }
+    );
+    let specific = Classic {
+        specific_response_channel: true,
+        ..Classic::default()
+    };
+    let answer = specific.answer_local_query("/", &query, &["r1".into(), "s1".into()]);
+    assert_eq!(answer.channel, "socket.io-response#/#node-a#");
+    assert_eq!(answer.payload, v("all_rooms_answer"));
+    // Other requests are not local queries; the regular decoder refuses these.
+    assert_eq!(codec.decode_local_query(v("fetch")), None);
+    assert_eq!(codec.decode_local_query(b"\xc1"), None);
+    assert!(
+        codec
+            .decode("/", ChannelKind::Request, v("sockets_request"))
+            .is_err()
+    );
+}

@@ -189,6 +189,48 @@ fn a_tokio_node_and_an_async_std_node_share_one_redis() {
         "{reported:?}"
     );
 
+    // Node's `adapter.sockets()` / `allRooms()` requests: both nodes answer
+    // (no sockets here, so empty lists), on the shared response channel.
+    let mut listener = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut pubsub = listener.as_pubsub();
+    pubsub.subscribe("socket.io-response#/#").unwrap();
+    for request in [
+        r#"{"uid":"node-js","requestId":"q1","type":0,"rooms":[]}"#,
+        r#"{"uid":"node-js","requestId":"q2","type":1}"#,
+    ] {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("socket.io-request#/#")
+            .arg(request)
+            .query(&mut c)
+            .unwrap();
+    }
+    let mut answers: Vec<String> = (0..4)
+        .map(|_| {
+            pubsub
+                .get_message()
+                .unwrap()
+                .get_payload::<String>()
+                .unwrap()
+        })
+        .collect();
+    answers.sort();
+    assert_eq!(
+        answers,
+        vec![
+            r#"{"requestId":"q1","sockets":[]}"#,
+            r#"{"requestId":"q1","sockets":[]}"#,
+            r#"{"requestId":"q2","rooms":[]}"#,
+            r#"{"requestId":"q2","rooms":[]}"#,
+        ]
+    );
+    drop(pubsub);
+
     // Closing a node: its subscriptions go with it.
     driver_a.close();
     io_b.close();

@@ -32,6 +32,10 @@ const out = {
   sse: json({ uid: "node-a", type: 6, data: ["ping", 0, "x"] }),
   sse_ack: json({ uid: "node-a", requestId: "node-a:3", type: 6, data: ["ping"] }),
   sse_response: json({ type: 6, requestId: "node-a:3", data: "pong" }),
+  sockets_request: json({ uid: "node-a", requestId: "q1", type: 0, rooms: ["r1"] }),
+  sockets_answer: json({ requestId: "q1", sockets: ["s1", "s2"] }),
+  all_rooms_request: json({ uid: "node-a", requestId: "q2", type: 1 }),
+  all_rooms_answer: json({ requestId: "q2", rooms: ["r1", "s1"] }),
   client_count: json({ type: 8, requestId: "node-a:1", clientCount: 2 }),
 };
 console.log(JSON.stringify(out));
