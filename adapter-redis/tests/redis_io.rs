@@ -60,16 +60,16 @@ fn redis_server() -> RedisServer {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server (Debian package redis-server) is installed");
-    let url = format!("redis://127.0.0.1:{port}");
-    let client = redis::Client::open(url.as_str()).unwrap();
+    let server = RedisServer {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+        _dir: TempDir(dir),
+    };
+    let client = redis::Client::open(server.url.as_str()).unwrap();
     for _ in 0..100 {
         if let Ok(mut c) = client.get_connection() {
             if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                return RedisServer {
-                    child,
-                    url,
-                    _dir: TempDir(dir),
-                };
+                return server;
             }
         }
         std::thread::sleep(Duration::from_millis(50));
