@@ -121,6 +121,35 @@
 //!
 //! Anything on these channels that does not decode, or has an unknown
 //! shape or type, is reported through the error hook and ignored.
+//!
+//! # The sharded wire format (not built yet), as the Node adapter 8.3 writes it
+//!
+//! Written down from the Node source for the mode still to come
+//! (`createShardedAdapter`, Redis 7 sharded pub/sub; Debian's redis-server
+//! 7.0 has it). It extends the plain `ClusterAdapter` (no heartbeats): the
+//! messages are the core's `ClusterMessage` types, each an object
+//! `{type, data, uid, nsp}` in that key order (`data` per type as in the
+//! core's message model; a broadcast's `data` is `{packet, opts}` or, with
+//! acks, `{packet, requestId, opts}`, `opts` being `{rooms, except,
+//! flags}`). A message is JSON text, unless its type may carry binary
+//! (BROADCAST, BROADCAST_ACK, FETCH_SOCKETS_RESPONSE, SERVER_SIDE_EMIT,
+//! SERVER_SIDE_EMIT_RESPONSE) and it does hold a buffer: then the whole
+//! object is notepack msgpack; a reader takes `{` as JSON, else msgpack.
+//! Every node `SSUBSCRIBE`s `<prefix>#<nsp>#` (prefix `channelPrefix`,
+//! default `socket.io`) and its own response channel
+//! `<prefix>#<nsp>#<uid>#`; answers are `SPUBLISH`ed on the asker's.
+//! Subscription modes: `static` (those two channels only), `dynamic`
+//! (default: also `<prefix>#<nsp>#<room>#` for every public room the node
+//! has, that is a room that is not a socket id, subscribed when the room is
+//! created and dropped when it empties) and `dynamic-private` (every room,
+//! socket ids included). A broadcast without acks to exactly one room goes
+//! to that room's channel when the mode gives rooms channels (`dynamic`:
+//! unless the room looks like a socket id, 20 characters); everything else
+//! goes to the namespace channel. Nodes are counted with `PUBSUB
+//! SHARDNUMSUB <prefix>#<nsp>#` (itself included), as the classic mode
+//! counts with NUMSUB: the core's `Membership::Counted` fits it unchanged.
+//! redis-rs 1.2 offers `SSUBSCRIBE` only on its cluster connections (and
+//! as RESP3 push messages), which the I/O half will have to use.
 
 #[cfg(feature = "io")]
 pub mod adapter;
