@@ -324,7 +324,36 @@ async fn publish_loop<R: Runtime>(
     let runtime = driver.runtime().clone();
     let mut connection = Some(connection);
     let mut known = adapter.namespaces.clone();
-    while let Ok(envelope) = rx.recv().await {
+    loop {
+        // Until the driver closes (the hook that feeds `rx` lives in the
+        // driver, which this task keeps alive: `rx` alone never ends).
+        let next = {
+            let message = rx.recv();
+            let closed = driver.closed();
+            match select(std::pin::pin!(message), std::pin::pin!(closed)).await {
+                Either::Left((Ok(envelope), _)) => Some(envelope),
+                _ => None,
+            }
+        };
+        let Some(envelope) = next else {
+            // Publish what the close itself queued (sockets leaving), then end.
+            while let Ok(envelope) = rx.try_recv() {
+                if let (Some(out), Some(conn)) =
+                    (adapter.codec.encode(&envelope), connection.as_mut())
+                {
+                    let _: Result<i64, _> = timed(
+                        &runtime,
+                        adapter.redis_timeout,
+                        redis::cmd("PUBLISH")
+                            .arg(&out.channel)
+                            .arg(&out.payload)
+                            .query_async(conn),
+                    )
+                    .await;
+                }
+            }
+            return;
+        };
         if known.insert(envelope.nsp.clone()) {
             let _ = new_namespaces.send(envelope.nsp.clone()).await;
         }

@@ -2,7 +2,8 @@
 //! a node on tokio and a node on async-std in one cluster. serverSideEmit
 //! with answers both ways, a namespace created after the start joins its
 //! channels (counted by `PUBSUB NUMSUB` as Node counts nodes), and garbage
-//! on a channel is reported through the error hook and ignored.
+//! on a channel is reported through the error hook and ignored; past the
+//! outbox limit, messages are dropped and reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
@@ -235,4 +236,60 @@ fn a_tokio_node_and_an_async_std_node_share_one_redis() {
     driver_a.close();
     io_b.close();
     drop(driver_b);
+}
+
+#[test]
+fn messages_past_the_outbox_limit_are_dropped_and_reported() {
+    let redis = redis_server();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let io = SocketIo::new();
+    let seen = errors.clone();
+    let url = redis.url.clone();
+    let driver = runtime.block_on(async {
+        let adapter = RedisAdapter::classic(url)
+            .on_error(move |e: &AdapterError| seen.lock().unwrap().push(e.to_string()));
+        let config = Config {
+            cluster: Some(adapter.cluster_config()),
+            ..Config::default()
+        };
+        let driver = runtime_tokio::serve_io(&io, config);
+        adapter.attach(&driver).await.unwrap();
+        driver
+    });
+    // Redis frozen: the publisher waits (2 s for the PUBLISH, 2 s more for
+    // a new connection) on the first message while the application goes on
+    // broadcasting: all but the outbox's worth are dropped and reported
+    // (a publisher on a slow machine may have taken a few meanwhile).
+    let pid = redis.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _guard = runtime.enter();
+    for i in 0..adapter_redis::OUTBOX_LIMIT + 100 {
+        io.emit("tick", (i,)).unwrap();
+    }
+    let dropped = errors
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.contains("outbox full"))
+        .count();
+    assert!(
+        (90..=100).contains(&dropped),
+        "{dropped} reported as dropped for a full outbox"
+    );
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    driver.close();
+    drop(redis);
 }
