@@ -41,9 +41,13 @@ pub enum AdapterError {
 /// reported) rather than held without bound while Redis is away.
 pub const OUTBOX_LIMIT: usize = 10_000;
 
-/// Node `SOCKETS` / `ALL_ROOMS` requests waiting for their answer, at
-/// most; more are dropped (the asker then waits for its timeout).
-const ANSWERS_LIMIT: usize = 1_000;
+/// What the publisher task publishes: the core's messages, and the
+/// answers to Node's `SOCKETS` / `ALL_ROOMS` requests.
+#[derive(Debug)]
+enum Outgoing {
+    Cluster(ClusterEnvelope),
+    Answer(Publish),
+}
 
 /// How to report [`AdapterError`]s (default: one line on stderr).
 pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
@@ -169,7 +173,8 @@ impl RedisAdapter {
         let shared = Arc::new(self);
         let publisher = connect_publisher(&client, &shared, driver.runtime()).await?;
         let (sink, stream) = connect_subscriber(&client, &shared, driver.runtime()).await?;
-        let (tx, rx) = async_channel::bounded::<ClusterEnvelope>(OUTBOX_LIMIT);
+        let (tx, rx) = async_channel::bounded::<Outgoing>(OUTBOX_LIMIT);
+        let answers = tx.clone();
         let (ns_tx, ns_rx) = async_channel::unbounded::<String>();
         let hook_shared = Arc::clone(&shared);
         let hook_ns = ns_tx.clone();
@@ -184,11 +189,12 @@ impl RedisAdapter {
                 }
             }
             while let Some(envelope) = core.poll_cluster() {
-                if let Err(e) = tx.try_send(envelope) {
-                    let what = format!(
-                        "{:?} (outbox full or closed)",
-                        e.into_inner().message.kind()
-                    );
+                if let Err(e) = tx.try_send(Outgoing::Cluster(envelope)) {
+                    let kind = match e.into_inner() {
+                        Outgoing::Cluster(envelope) => envelope.message.kind(),
+                        Outgoing::Answer(_) => 0,
+                    };
+                    let what = format!("message of type {kind} (outbox full or closed)");
                     (hook_shared.on_error)(&AdapterError::Dropped(what));
                 }
             }
@@ -201,20 +207,13 @@ impl RedisAdapter {
             ns_tx,
             driver.clone(),
         ));
-        let (answer_tx, answer_rx) = async_channel::bounded(ANSWERS_LIMIT);
-        driver.runtime().spawn(answer_loop(
-            Arc::clone(&shared),
-            client.clone(),
-            answer_rx,
-            driver.clone(),
-        ));
         driver.runtime().spawn(subscribe_loop(
             shared,
             client,
             sink,
             stream,
             ns_rx,
-            answer_tx,
+            answers,
             driver.clone(),
         ));
         Ok(())
@@ -317,7 +316,7 @@ async fn publish_loop<R: Runtime>(
     adapter: Arc<RedisAdapter>,
     client: redis::Client,
     connection: redis::aio::MultiplexedConnection,
-    rx: async_channel::Receiver<ClusterEnvelope>,
+    rx: async_channel::Receiver<Outgoing>,
     new_namespaces: async_channel::Sender<String>,
     driver: Driver<Server, R>,
 ) {
@@ -337,10 +336,12 @@ async fn publish_loop<R: Runtime>(
         };
         let Some(envelope) = next else {
             // Publish what the close itself queued (sockets leaving), then end.
-            while let Ok(envelope) = rx.try_recv() {
-                if let (Some(out), Some(conn)) =
-                    (adapter.codec.encode(&envelope), connection.as_mut())
-                {
+            while let Ok(outgoing) = rx.try_recv() {
+                let out = match outgoing {
+                    Outgoing::Cluster(envelope) => adapter.codec.encode(&envelope),
+                    Outgoing::Answer(answer) => Some(answer),
+                };
+                if let (Some(out), Some(conn)) = (out, connection.as_mut()) {
                     let _: Result<i64, _> = timed(
                         &runtime,
                         adapter.redis_timeout,
@@ -354,14 +355,20 @@ async fn publish_loop<R: Runtime>(
             }
             return;
         };
-        if known.insert(envelope.nsp.clone()) {
-            let _ = new_namespaces.send(envelope.nsp.clone()).await;
-        }
+        let out = match envelope {
+            Outgoing::Cluster(envelope) => {
+                if known.insert(envelope.nsp.clone()) {
+                    let _ = new_namespaces.send(envelope.nsp.clone()).await;
+                }
+                adapter.codec.encode(&envelope)
+            }
+            Outgoing::Answer(answer) => Some(answer),
+        };
         let Some(Publish {
             channel,
             payload,
             count_request,
-        }) = adapter.codec.encode(&envelope)
+        }) = out
         else {
             continue;
         };
@@ -438,7 +445,7 @@ async fn subscribe_loop<R: Runtime>(
     sink: redis::aio::PubSubSink,
     stream: redis::aio::PubSubStream,
     new_namespaces: async_channel::Receiver<String>,
-    answers: async_channel::Sender<(String, LocalQuery)>,
+    answers: async_channel::Sender<Outgoing>,
     driver: Driver<Server, R>,
 ) {
     let runtime = driver.runtime().clone();
@@ -529,7 +536,15 @@ async fn subscribe_loop<R: Runtime>(
                         if let Some(query) =
                             adapter.codec.decode_local_query(msg.get_payload_bytes())
                         {
-                            let _ = answers.try_send((route.nsp.clone(), query));
+                            let answer = driver.act(|core, _now| {
+                                answer_local_query(&adapter, core, &route.nsp, &query)
+                            });
+                            if answers.try_send(Outgoing::Answer(answer)).is_err() {
+                                (adapter.on_error)(&AdapterError::Dropped(
+                                    "an answer to a Node SOCKETS/ALL_ROOMS request (outbox full)"
+                                        .into(),
+                                ));
+                            }
                             continue;
                         }
                     }
@@ -549,63 +564,34 @@ async fn subscribe_loop<R: Runtime>(
     }
 }
 
-/// Answers Node's `SOCKETS` / `ALL_ROOMS` requests from the core's
-/// sockets, on a connection of its own.
-async fn answer_loop<R: Runtime>(
-    adapter: Arc<RedisAdapter>,
-    client: redis::Client,
-    queries: async_channel::Receiver<(String, LocalQuery)>,
-    driver: Driver<Server, R>,
-) {
-    let runtime = driver.runtime().clone();
-    let mut connection = None;
-    while let Ok((nsp, query)) = queries.recv().await {
-        let items: Vec<String> = driver.act(|core, _now| match &query {
-            LocalQuery::Sockets { rooms, .. } => {
-                let target = Target {
-                    rooms: rooms.iter().map(|r| r.clone().into()).collect(),
-                    except: Vec::new(),
-                    local: true,
-                };
-                core.fetch_sockets(&nsp, &target)
-                    .iter()
-                    .map(|s| s.id.as_str().to_owned())
-                    .collect()
-            }
-            LocalQuery::AllRooms { .. } => {
-                let rooms: BTreeSet<String> = core
-                    .fetch_sockets(&nsp, &Target::all())
-                    .iter()
-                    .flat_map(|s| s.rooms.iter().map(|r| r.to_string()))
-                    .collect();
-                rooms.into_iter().collect()
-            }
-        });
-        let answer = adapter.codec.answer_local_query(&nsp, &query, &items);
-        if connection.is_none() {
-            match connect_publisher(&client, &adapter, &runtime).await {
-                Ok(c) => connection = Some(c),
-                Err(e) => {
-                    (adapter.on_error)(&e);
-                    continue;
-                }
-            }
+/// The answer to Node's `SOCKETS` / `ALL_ROOMS` request, from the core's
+/// sockets.
+fn answer_local_query(
+    adapter: &RedisAdapter,
+    core: &Server,
+    nsp: &str,
+    query: &LocalQuery,
+) -> Publish {
+    let items: Vec<String> = match query {
+        LocalQuery::Sockets { rooms, .. } => {
+            let target = Target {
+                rooms: rooms.iter().map(|r| r.clone().into()).collect(),
+                except: Vec::new(),
+                local: true,
+            };
+            core.fetch_sockets(nsp, &target)
+                .iter()
+                .map(|s| s.id.as_str().to_owned())
+                .collect()
         }
-        let Some(conn) = connection.as_mut() else {
-            continue;
-        };
-        let published: Result<i64, _> = timed(
-            &runtime,
-            adapter.redis_timeout,
-            redis::cmd("PUBLISH")
-                .arg(&answer.channel)
-                .arg(&answer.payload)
-                .query_async(conn),
-        )
-        .await;
-        if let Err(e) = published {
-            (adapter.on_error)(&e);
-            connection = None;
+        LocalQuery::AllRooms { .. } => {
+            let rooms: BTreeSet<String> = core
+                .fetch_sockets(nsp, &Target::all())
+                .iter()
+                .flat_map(|s| s.rooms.iter().map(|r| r.to_string()))
+                .collect();
+            rooms.into_iter().collect()
         }
-    }
+    };
+    adapter.codec.answer_local_query(nsp, query, &items)
 }
