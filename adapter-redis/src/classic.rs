@@ -551,7 +551,7 @@ fn pack_packet(packet: &WirePacket, nsp: &str) -> Pack {
     ])
 }
 
-fn unpack_packet(packet: Pack) -> Result<WirePacket, DecodeError> {
+pub(crate) fn unpack_packet(packet: Pack) -> Result<WirePacket, DecodeError> {
     let Some(Pack::Array(data)) = packet.get("data").cloned() else {
         return Err(DecodeError::Malformed("packet without data"));
     };
@@ -575,7 +575,7 @@ fn unpack_packet(packet: Pack) -> Result<WirePacket, DecodeError> {
 }
 
 /// `{rooms, except, flags}`; flags as Node sets them.
-fn pack_opts(opts: &WireOptions) -> Pack {
+pub(crate) fn pack_opts(opts: &WireOptions) -> Pack {
     let mut flags = Vec::new();
     let WireFlags {
         volatile,
@@ -603,7 +603,7 @@ fn pack_opts(opts: &WireOptions) -> Pack {
     ])
 }
 
-fn unpack_opts(opts: &Pack) -> Result<WireOptions, DecodeError> {
+pub(crate) fn unpack_opts(opts: &Pack) -> Result<WireOptions, DecodeError> {
     if !matches!(opts, Pack::Map(_)) {
         return Err(DecodeError::Malformed("opts is not an object"));
     }
@@ -636,7 +636,7 @@ fn targets(opts: &WireOptions) -> Value {
 
 /// A list of room names; absent is empty; numbers (Node rooms may be
 /// numbers) are written as text.
-fn strings(list: Option<&Pack>) -> Result<Vec<String>, DecodeError> {
+pub(crate) fn strings(list: Option<&Pack>) -> Result<Vec<String>, DecodeError> {
     match list {
         None | Some(Pack::Nil) => Ok(Vec::new()),
         Some(Pack::Array(items)) => items

@@ -155,8 +155,10 @@
 pub mod adapter;
 pub mod classic;
 pub mod msgpack;
+pub mod sharded;
 
 #[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};
 pub use classic::{ChannelKind, Classic, DecodeError, LocalQuery, NamespaceChannels, Publish};
 pub use msgpack::{MsgpackError, Pack};
+pub use sharded::{Sharded, SubscriptionMode};
