@@ -6,16 +6,18 @@
 //! `poll_cluster`, `handle_cluster`, `handle_cluster_count`); this crate
 //! only encodes its messages as the Node adapter does and moves them over
 //! Redis:
-//! - [`msgpack`] and [`classic`] are sans-IO: bytes in, typed messages
-//!   out, and back, with unit tests on exact bytes (reference vectors come
-//!   from `notepack.io` itself, see `tests/notepack.rs`);
+//! - [`msgpack`], [`classic`] and [`sharded`] are sans-IO: bytes in,
+//!   typed messages out, and back, with tests on exact bytes (reference
+//!   bytes come from `notepack.io` itself and from the real sharded adapter
+//!   at test time: `tests/classic_wire.rs`, `tests/sharded_wire.rs`);
 //! - `RedisAdapter` (feature `io`, on by default) is the I/O half on
 //!   redis-rs, on the runtime of the
 //!   driver it is attached to (tokio, async-std or smol: redis-rs takes
 //!   tokio inside a tokio runtime, `async-io` elsewhere).
 //!
-//! Status: the classic mode (`createAdapter`). The sharded mode
-//! (`createShardedAdapter`, SPUBLISH) is not built yet.
+//! Status: the classic mode (`createAdapter`), codec and I/O. The sharded
+//! mode (`createShardedAdapter`): its codec only; the I/O (SSUBSCRIBE,
+//! `PUBSUB SHARDNUMSUB`, room channels, Redis Cluster) is not built yet.
 //!
 //! # Using it
 //!
@@ -122,16 +124,20 @@
 //! Anything on these channels that does not decode, or has an unknown
 //! shape or type, is reported through the error hook and ignored.
 //!
-//! # The sharded wire format (not built yet), as the Node adapter 8.3 writes it
+//! # The sharded wire format, as the Node adapter 8.3 writes it
 //!
-//! Written down from the Node source for the mode still to come
 //! (`createShardedAdapter`, Redis 7 sharded pub/sub; Debian's redis-server
-//! 7.0 has it). It extends the plain `ClusterAdapter` (no heartbeats): the
+//! 7.0 has it.) [`Sharded`] encodes and decodes it; moving it over Redis is
+//! still to be built. It extends the plain `ClusterAdapter` (no heartbeats): the
 //! messages are the core's `ClusterMessage` types, each an object
 //! `{type, data, uid, nsp}` in that key order (`data` per type as in the
 //! core's message model; a broadcast's `data` is `{packet, opts}` or, with
 //! acks, `{packet, requestId, opts}`, `opts` being `{rooms, except,
-//! flags}`). A message is JSON text, unless its type may carry binary
+//! flags}`, and its packet `{type: 2, data}`: published before the adapter
+//! sets `nsp` on it; joins/leaves `{opts, rooms}`, disconnects `{opts,
+//! close}`, fetches `{opts, requestId}`, serverSideEmit `{packet}` or
+//! `{requestId, packet}`; answers `{requestId, sockets}`,
+//! `{requestId, packet}` (one argument), `{requestId, clientCount}`). A message is JSON text, unless its type may carry binary
 //! (BROADCAST, BROADCAST_ACK, FETCH_SOCKETS_RESPONSE, SERVER_SIDE_EMIT,
 //! SERVER_SIDE_EMIT_RESPONSE) and it does hold a buffer: then the whole
 //! object is notepack msgpack; a reader takes `{` as JSON, else msgpack.

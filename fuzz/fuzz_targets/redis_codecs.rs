@@ -1,14 +1,15 @@
-//! The classic Redis adapter's decoders (msgpack broadcasts, JSON or
-//! msgpack requests and responses) on any bytes from a channel.
+//! The Redis adapter's decoders on any bytes from a channel: the classic
+//! mode's (msgpack broadcasts, JSON or msgpack requests and responses) and
+//! the sharded mode's (`{type, data, uid, nsp}` as JSON or msgpack).
 //!
-//! Input: the first byte picks the channel kind (broadcast, request,
-//! response), the rest is the message. Checks: no panic; a message that
+//! Input: the first byte picks the decoder (0 classic broadcast, 1 classic
+//! request, 2 classic response, 3 sharded), the rest is the message. Checks: no panic; a message that
 //! decodes re-encodes (when it has a classic form) to bytes that decode
 //! again and encode to the same bytes (the encoding is canonical after one
 //! pass: numbers, floats without fraction and NaN settle there).
 #![no_main]
 
-use adapter_redis::{ChannelKind, Classic, Pack};
+use adapter_redis::{ChannelKind, Classic, Pack, Sharded};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +23,21 @@ fuzz_target!(|data: &[u8]| {
         let again = Pack::decode(&bytes).expect("own encoding decodes");
         assert_eq!(again.encode(), bytes);
     }
-    let kind = match selector % 3 {
+    if selector % 4 == 3 {
+        let codec = Sharded::default();
+        let Ok(first) = codec.decode(payload) else {
+            return;
+        };
+        let Some(out) = codec.encode(&first) else {
+            return;
+        };
+        let second = codec.decode(&out.payload).expect("a re-encoded message decodes");
+        let out2 = codec.encode(&second).expect("still has a sharded form");
+        let third = codec.decode(&out2.payload).expect("decodes again");
+        assert_eq!(codec.encode(&third), Some(out2));
+        return;
+    }
+    let kind = match selector % 4 {
         0 => ChannelKind::Broadcast,
         1 => ChannelKind::Request,
         _ => ChannelKind::Response,
