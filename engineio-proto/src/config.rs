@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::compression::HttpCompression;
 use crate::cookie::CookieOptions;
 use crate::cors::Cors;
 use crate::http::{Headers, Request};
@@ -74,6 +75,9 @@ pub struct Config {
     pub max_buffered_bytes: usize,
     /// Accept Engine.IO v3 clients (socket.io 2.x); off by default.
     pub allow_eio3: bool,
+    /// Compression of long-poll responses (`httpCompression`): on by
+    /// default, threshold 1024 bytes; `None` turns it off.
+    pub http_compression: Option<HttpCompression>,
     /// A message sent right after the open packet (`initialPacket`).
     pub initial_packet: Option<crate::Data>,
     /// The session cookie (`cookie` option); none by default.
@@ -113,6 +117,7 @@ impl Default for Config {
             max_buffered_packets: 4096,
             max_buffered_bytes: 16 * 1024 * 1024,
             allow_eio3: false,
+            http_compression: Some(HttpCompression::default()),
             initial_packet: None,
             cookie: None,
             cors: None,
@@ -156,6 +161,7 @@ impl fmt::Debug for Config {
             .field("max_buffered_packets", &self.max_buffered_packets)
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("allow_eio3", &self.allow_eio3)
+            .field("http_compression", &self.http_compression)
             .field("cookie", &self.cookie)
             .field("cors", &self.cors)
             .field("allow_request", &self.allow_request)

@@ -76,6 +76,7 @@
 //! repository's `docs/protocol.md`; the tests of this crate check each of them with a virtual
 //! clock.
 
+mod compression;
 mod config;
 mod cookie;
 mod cors;
@@ -91,6 +92,7 @@ mod str;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use compression::{ContentEncoding, HttpCompression};
 pub use config::{Config, HeadersHook, IdGenerator, TransportKind};
 pub use cookie::{CookieOptions, SameSite};
 pub use cors::{Cors, CorsOrigin};

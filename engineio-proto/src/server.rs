@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::compression::ContentEncoding;
 use crate::config::{Config, HeadersHook, IdGenerator, TransportKind};
 use crate::http::{EngineQuery, Headers, Method, Request, Response};
 use crate::output::{
@@ -738,7 +739,11 @@ impl Server {
 
         let transport = match kind {
             TransportKind::Polling => Transport::Polling(Polling {
-                get: Some(PendingGet { id, headers }),
+                get: Some(PendingGet {
+                    id,
+                    headers,
+                    encoding: accepted_encoding(&self.config, &request),
+                }),
                 post: None,
                 should_close: false,
             }),
@@ -851,7 +856,11 @@ impl Server {
                 if let Some(hook) = &self.config.headers {
                     hook(&mut headers, request);
                 }
-                p.get = Some(PendingGet { id, headers });
+                p.get = Some(PendingGet {
+                    id,
+                    headers,
+                    encoding: accepted_encoding(&self.config, request),
+                });
                 self.requests.insert(id, Pending::Poll(sid.clone()));
                 self.flush(sid);
                 let _ = now;
@@ -1020,8 +1029,12 @@ impl Server {
                     Vec::from(std::mem::take(&mut session.buffer))
                 };
                 let drained = !closing && session.watch.drain;
-                let response = session.format.response(frames, get.headers);
-                self.end_poll(get.id, response);
+                let id = get.id;
+                let response =
+                    session
+                        .format
+                        .response(frames, get, self.config.http_compression.as_ref());
+                self.end_poll(id, response);
                 if drained {
                     self.events.push_back(Event::Drain { sid: sid.clone() });
                 }
@@ -1077,8 +1090,13 @@ impl Server {
                     if let Transport::Polling(p) = &mut session.transport {
                         if let Some(get) = p.get.take() {
                             let frames = vec![Frame::Text(Str::from_static("6"))];
-                            let response = session.format.response(frames, get.headers);
-                            self.end_poll(get.id, response);
+                            let id = get.id;
+                            let response = session.format.response(
+                                frames,
+                                get,
+                                self.config.http_compression.as_ref(),
+                            );
+                            self.end_poll(id, response);
                         }
                     }
                     if let Some(session) = self.sessions.get_mut(sid) {
@@ -1112,8 +1130,12 @@ impl Server {
                 // A long-poll still open ends with a noop; the client has
                 // already left polling.
                 let frames = vec![Frame::Text(Str::from_static("6"))];
-                let response = session.format.response(frames, get.headers);
-                self.end_poll(get.id, response);
+                let id = get.id;
+                let response =
+                    session
+                        .format
+                        .response(frames, get, self.config.http_compression.as_ref());
+                self.end_poll(id, response);
             }
             // A POST still being read is processed when its body comes.
         }
@@ -1183,8 +1205,12 @@ impl Server {
                         "1"
                     };
                     let frames = vec![Frame::Text(Str::from_static(packet))];
-                    let response = session.format.response(frames, get.headers);
-                    self.end_poll(get.id, response);
+                    let id = get.id;
+                    let response =
+                        session
+                            .format
+                            .response(frames, get, self.config.http_compression.as_ref());
+                    self.end_poll(id, response);
                 }
             }
             Transport::WebSocket { ws, .. } => {
@@ -1307,6 +1333,12 @@ fn schedule(
         session.scheduled = Some(at);
         deadlines.push(Reverse((at, session.sid.clone())));
     }
+}
+
+/// The encoding a long-poll's response may use, if compression is on.
+fn accepted_encoding(config: &Config, request: &Request) -> Option<ContentEncoding> {
+    config.http_compression?;
+    ContentEncoding::negotiate(request.headers.get("accept-encoding"))
 }
 
 /// The headers every long-poll response carries.

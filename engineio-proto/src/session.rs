@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::compression::{ContentEncoding, HttpCompression};
 use crate::config::{Config, TransportKind};
 use bytes::Bytes;
 
@@ -70,6 +71,9 @@ impl Timers {
 pub(crate) struct PendingGet {
     pub(crate) id: RequestId,
     pub(crate) headers: Headers,
+    /// What the response body may be compressed with (`Accept-Encoding`,
+    /// when `http_compression` is on).
+    pub(crate) encoding: Option<ContentEncoding>,
 }
 
 /// The polling transport.
@@ -180,8 +184,27 @@ impl Session {
 }
 
 impl PayloadFormat {
-    /// The 200 response of a long-poll carrying `frames` (queued in v4 form).
-    pub(crate) fn response(&self, frames: Vec<Frame>, mut headers: Headers) -> Response {
+    /// The 200 response of long-poll `get` carrying `frames` (queued in v4
+    /// form), compressed when the body reaches the threshold.
+    pub(crate) fn response(
+        &self,
+        frames: Vec<Frame>,
+        get: PendingGet,
+        compression: Option<&HttpCompression>,
+    ) -> Response {
+        let mut response = self.encode(frames, get.headers);
+        if let (Some(encoding), Some(c)) = (get.encoding, compression) {
+            if response.body.len() >= c.threshold {
+                response.body = encoding.compress(&response.body, c.level);
+                response
+                    .headers
+                    .insert("Content-Encoding", encoding.as_str());
+            }
+        }
+        response
+    }
+
+    fn encode(&self, frames: Vec<Frame>, mut headers: Headers) -> Response {
         let jsonp = self.jsonp.as_deref();
         let text = match self.protocol {
             Protocol::V4 => payload::encode_v4(&frames),
