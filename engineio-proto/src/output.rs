@@ -385,6 +385,11 @@ impl Message {
         }
     }
 
+    /// The message as the WebSocket frame that carries it.
+    pub fn as_frame(&self) -> &Frame {
+        &self.0
+    }
+
     /// Bytes it takes on the wire (WebSocket form).
     pub fn len(&self) -> usize {
         self.0.len()

@@ -20,7 +20,9 @@ fn poll_with(config: Config, accept: Option<&str>, len: usize) -> Response {
     }
     let get = h.request(r);
     assert!(!h.answered(get));
-    h.server.send(&sid, Message::text(&"x".repeat(len))).unwrap();
+    h.server
+        .send(&sid, Message::text(&"x".repeat(len)))
+        .unwrap();
     h.drain();
     let response = h.response(get);
     assert_eq!(response.status, 200);
@@ -87,7 +89,12 @@ fn deflate_when_the_client_prefers_it() {
 
 #[test]
 fn no_compression_without_an_accepted_encoding() {
-    for accept in [None, Some("identity"), Some("br"), Some("gzip;q=0, deflate;q=0")] {
+    for accept in [
+        None,
+        Some("identity"),
+        Some("br"),
+        Some("gzip;q=0, deflate;q=0"),
+    ] {
         let r = poll_with(fixture_config(), accept, 5000);
         assert_eq!(r.headers.get("content-encoding"), None, "{accept:?}");
         assert_eq!(r.body_text(), expected(5000), "{accept:?}");

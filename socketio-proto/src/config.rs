@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::parser::{JsonParser, Parser};
+
 /// Wall-clock time in milliseconds since the Unix epoch, for
 /// `handshake.issued` and `handshake.time`. The core never reads a clock:
 /// the runtime supplies this.
@@ -63,6 +65,11 @@ pub struct Config {
     pub wall_clock: Option<WallClock>,
     /// Membership of a cluster of nodes; none (a single node) by default.
     pub cluster: Option<crate::cluster::ClusterConfig>,
+    /// How packets are written and read (`parser`): [`JsonParser`] by
+    /// default, [`MsgpackParser`](crate::MsgpackParser) for clients using
+    /// npm `socket.io-msgpack-parser`, or your own [`Parser`]. Every client
+    /// of the server must use the same one.
+    pub parser: Arc<dyn Parser>,
 }
 
 impl Default for Config {
@@ -79,6 +86,7 @@ impl Default for Config {
             recovery: None,
             wall_clock: None,
             cluster: None,
+            parser: Arc::new(JsonParser),
         }
     }
 }
@@ -96,6 +104,7 @@ impl fmt::Debug for Config {
             )
             .field("recovery", &self.recovery)
             .field("cluster", &self.cluster)
+            .field("parser", &self.parser)
             .finish_non_exhaustive()
     }
 }

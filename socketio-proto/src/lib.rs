@@ -82,8 +82,10 @@
 pub mod binary;
 pub mod cluster;
 mod config;
+pub mod msgpack;
 mod namespace;
 pub mod packet;
+pub mod parser;
 pub mod serve_client;
 mod server;
 mod types;
@@ -91,7 +93,9 @@ mod types;
 pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, Membership, RequestKey};
 pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
+pub use msgpack::{MsgpackLimits, MsgpackParser};
 pub use packet::{Decoder, Limits, Packet, Payload};
+pub use parser::{JsonParser, PacketDecoder, ParseError, Parser, Sender};
 pub use server::Server;
 pub use types::{
     Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use engineio_proto::{
-    Data, Frame, IdMap, Message, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid,
-    Str,
+    Data, Frame, IdMap, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid, Str,
 };
 use serde_json::{Map, Value};
 
@@ -19,9 +18,8 @@ use crate::cluster::{
 };
 use crate::config::{Config, NamespaceMatcher, js_date_string};
 use crate::namespace::{Namespace, StoredPacket, StoredSession};
-use crate::packet::{
-    Ack, ConnectErrorData, Decoder, Event as EventPacket, Limits, Packet, Payload,
-};
+use crate::packet::{Ack, ConnectErrorData, Event as EventPacket, Limits, Packet, Payload};
+use crate::parser::{PacketDecoder, Sender};
 use crate::types::{
     Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,
     ParentId, Room, SocketId, SocketInfo, Target,
@@ -101,7 +99,7 @@ enum Answers {
 #[derive(Debug)]
 struct Client {
     protocol: Protocol,
-    decoder: Decoder,
+    decoder: Box<dyn PacketDecoder>,
     /// Namespace -> its socket, connected or waiting for the verdict.
     nsps: HashMap<Str, SocketId>,
     /// The handshake without auth.
@@ -681,12 +679,8 @@ impl Server {
             }
         }
         let packet = Packet::event(ns.name.clone(), event);
-        let text = packet.to_message();
-        let attachments: Vec<Message> = packet
-            .attachments()
-            .iter()
-            .map(|a| Message::binary(a.clone()))
-            .collect();
+        // Encoded once: every recipient gets clones of the same messages.
+        let messages = self.config.parser.encode(&packet, Sender::Broadcast);
         let broadcast = ack.map(|_| {
             self.next_broadcast += 1;
             BroadcastId(self.next_broadcast - 1)
@@ -706,11 +700,14 @@ impl Server {
             if options.volatile && !engine.is_writable(&socket.sid) {
                 return;
             }
-            if engine.send(&socket.sid, text.clone()).is_err() {
+            let Some((first, rest)) = messages.split_first() else {
+                return;
+            };
+            if engine.send(&socket.sid, first.clone()).is_err() {
                 return;
             }
-            for a in &attachments {
-                let _ = engine.send(&socket.sid, a.clone());
+            for m in rest {
+                let _ = engine.send(&socket.sid, m.clone());
             }
             recipients += 1;
             if let (Some((ack_id, _)), Some(b)) = (ack, broadcast) {
@@ -1363,7 +1360,7 @@ impl Server {
             sid.clone(),
             Box::new(Client {
                 protocol,
-                decoder: Decoder::new(Limits {
+                decoder: self.config.parser.decoder(Limits {
                     max_attachments: self.config.max_attachments,
                     max_binary_bytes: self.config.engine.max_http_buffer_size,
                 }),
@@ -1384,10 +1381,7 @@ impl Server {
         let Some(client) = self.clients.get_mut(sid) else {
             return;
         };
-        let decoded = match data {
-            Data::Text(text) => client.decoder.decode_text(text),
-            Data::Binary(bytes) => client.decoder.decode_binary(bytes),
-        };
+        let decoded = client.decoder.decode(data);
         match decoded {
             Ok(None) => {}
             Ok(Some(packet)) => self.on_packet(now, sid, packet),
@@ -1550,7 +1544,8 @@ impl Server {
                 }
                 None => {
                     let error = ConnectErrorData::new("Invalid namespace", None);
-                    let _ = self.send_packet(sid, &Packet::connect_error(nsp, error));
+                    let packet = Packet::connect_error(nsp, error);
+                    let _ = self.send_packet_from(sid, &packet, Sender::Client);
                     return;
                 }
             }
@@ -1780,9 +1775,18 @@ impl Server {
 
     /// Encodes and queues one packet (and its attachments) for a session.
     fn send_packet(&mut self, sid: &Sid, packet: &Packet) -> Result<(), SendError> {
-        self.engine.send(sid, packet.to_message())?;
-        for a in packet.attachments() {
-            self.engine.send(sid, Message::binary(a.clone()))?;
+        self.send_packet_from(sid, packet, Sender::Socket)
+    }
+
+    /// Encodes and queues one packet that `sender` sends.
+    fn send_packet_from(
+        &mut self,
+        sid: &Sid,
+        packet: &Packet,
+        sender: Sender,
+    ) -> Result<(), SendError> {
+        for message in self.config.parser.encode(packet, sender) {
+            self.engine.send(sid, message)?;
         }
         Ok(())
     }
