@@ -6,7 +6,9 @@ Run from anywhere: `python3 fuzz/make_seeds.py`. Each seed is encoded in the
 input format of its target (see the doc comment at the top of each target).
 """
 
+import json
 import os
+import re
 import struct
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -347,9 +349,25 @@ def engine():
     ]))
 
 
+# ----- msgpack_packet: <limits a> <limits b> <message> -----
+# Every message of the msgpack test vectors (produced by the npm packages,
+# socketio-proto/tests/msgpack_vectors.json), under roomy limits (depth 32,
+# 7 binary values, 1020 binary bytes).
+def msgpack_packet():
+    path = os.path.join(os.path.dirname(ROOT), "..", "socketio-proto", "tests",
+                        "msgpack_vectors.json")
+    with open(path) as f:
+        vectors = json.load(f)
+    for case in vectors["encode"] + vectors["decode"]:
+        name = re.sub(r"[^a-z0-9]+", "-", case["name"].lower()).strip("-")
+        kind = "server" if case in vectors["encode"] else "client"
+        write("msgpack_packet", f"{kind}-{name}", b"\xff\xff" + bytes.fromhex(case["hex"]))
+
+
 if __name__ == "__main__":
     engineio_packet()
     engineio_payload()
     socketio_packet()
     roundtrip()
     engine()
+    msgpack_packet()

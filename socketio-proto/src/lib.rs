@@ -13,6 +13,10 @@
 //! The wire rules it implements are written down in the repository's
 //! `docs/protocol.md`.
 //!
+//! Packets go through the [`Parser`] of [`Config::parser`]: [`JsonParser`]
+//! (socket.io-parser's text format, the default) or [`MsgpackParser`] (npm
+//! `socket.io-msgpack-parser`), or one of your own.
+//!
 //! # The contract
 //!
 //! * Inputs are the engine's `handle_*` calls, each with `now` (the same

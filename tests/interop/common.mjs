@@ -24,9 +24,12 @@ export const MODES = {
   upgrade: { transports: ["polling", "websocket"] },
 };
 
-/** Starts the interop-server on `port` (0: any); resolves once it listens. */
-export async function startServer(port = 0, env = {}) {
-  const proc = spawn(SERVER, ["--port", String(port), "--runtime", RUNTIME], {
+/**
+ * Starts the interop-server on `port` (0: any) with extra command-line
+ * `args`; resolves once it listens.
+ */
+export async function startServer(port = 0, env = {}, args = []) {
+  const proc = spawn(SERVER, ["--port", String(port), "--runtime", RUNTIME, ...args], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, ...env },
   });

@@ -13,6 +13,10 @@
 //! directory of npm's `socket.io-client`) under `/socket.io/`, as the
 //! official server's `serveClient` does.
 //!
+//! `--parser msgpack` makes `/socket.io/` speak npm `socket.io-msgpack-parser`
+//! (same handlers); `--no-http-compression` turns off the gzip / deflate of
+//! long-poll responses on both paths (on by default, as in Node).
+//!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
 //! loopback addresses, IPv4 and IPv6, so `localhost` reaches it whichever
@@ -35,10 +39,11 @@ use std::time::{Duration, Instant};
 
 use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, Server};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
+use runtime_hyper::socketio_proto::MsgpackParser;
 use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
 use servers::{App, RuntimeKind};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--parser json|msgpack] [--no-http-compression] [--verbose]";
 
 struct Args {
     runtime: RuntimeKind,
@@ -47,6 +52,8 @@ struct Args {
     workers: usize,
     serve_client: Option<std::path::PathBuf>,
     verbose: bool,
+    msgpack: bool,
+    no_http_compression: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +64,8 @@ fn parse_args() -> Result<Args, String> {
         workers: 1,
         serve_client: None,
         verbose: false,
+        msgpack: false,
+        no_http_compression: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -74,6 +83,14 @@ fn parse_args() -> Result<Args, String> {
             }
             "--serve-client" => args.serve_client = Some(value()?.into()),
             "--verbose" => args.verbose = true,
+            "--parser" => {
+                args.msgpack = match value()?.as_str() {
+                    "json" => false,
+                    "msgpack" => true,
+                    other => return Err(format!("--parser: json or msgpack, not {other:?}")),
+                }
+            }
+            "--no-http-compression" => args.no_http_compression = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -177,7 +194,12 @@ impl App for Fixture {
             }
         };
         let config = match engine_config() {
-            Ok(config) => config,
+            Ok(mut config) => {
+                if args.no_http_compression {
+                    config.http_compression = None;
+                }
+                config
+            }
             Err(message) => {
                 eprintln!("{message}");
                 return ExitCode::FAILURE;
@@ -229,11 +251,14 @@ impl App for Fixture {
         let io = SocketIo::new();
         io.of("/").on_connection(on_connection);
         io.of("/custom").on_connection(on_connection);
-        let sio = serve_io(
-            &io,
-            socketio_config(runtime_hyper::random_seed()),
-            runtime.clone(),
-        );
+        let mut config = socketio_config(runtime_hyper::random_seed());
+        if args.msgpack {
+            config.parser = std::sync::Arc::new(MsgpackParser::default());
+        }
+        if args.no_http_compression {
+            config.engine.http_compression = None;
+        }
+        let sio = serve_io(&io, config, runtime.clone());
         if let Some(bundle) = bundle {
             let _ = sio.serve_client(bundle);
         }

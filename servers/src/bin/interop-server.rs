@@ -3,10 +3,13 @@
 //!
 //! ```text
 //! cargo run --release --bin interop-server -- --port 0 [--runtime tokio|async-std|smol] [--workers N]
+//!     [--parser json|msgpack] [--no-http-compression]
 //! ```
 //!
 //! The handlers are the same on every runtime; `--workers` (default 2)
-//! sets the worker threads.
+//! sets the worker threads. `--parser msgpack` speaks npm
+//! `socket.io-msgpack-parser`; `--no-http-compression` turns off the gzip /
+//! deflate of long-poll responses (on by default, as in Node).
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -20,7 +23,7 @@ use std::process::ExitCode;
 
 use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io};
 use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
-use runtime_tokio::socketio_proto::{Config, RecoveryConfig};
+use runtime_tokio::socketio_proto::{Config, MsgpackParser, RecoveryConfig};
 use serde_json::{Value, json};
 use servers::{App, RuntimeKind};
 
@@ -159,6 +162,14 @@ struct Args {
     port: u16,
     runtime: RuntimeKind,
     workers: usize,
+    options: Options,
+}
+
+/// What the flags change in the server's configuration.
+#[derive(Clone, Copy, Default)]
+struct Options {
+    msgpack: bool,
+    no_http_compression: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -166,6 +177,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         port: 0,
         runtime: RuntimeKind::Tokio,
         workers: 2,
+        options: Options::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -174,6 +186,14 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--port" => parsed.port = value()?.parse()?,
             "--runtime" => parsed.runtime = value()?.parse()?,
             "--workers" => parsed.workers = value()?.parse()?,
+            "--parser" => {
+                parsed.options.msgpack = match value()?.as_str() {
+                    "json" => false,
+                    "msgpack" => true,
+                    other => return Err(format!("--parser: json or msgpack, not {other:?}").into()),
+                }
+            }
+            "--no-http-compression" => parsed.options.no_http_compression = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -182,7 +202,14 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     match parse_args() {
-        Ok(args) => servers::run(args.runtime, args.workers, Interop { port: args.port }),
+        Ok(args) => servers::run(
+            args.runtime,
+            args.workers,
+            Interop {
+                port: args.port,
+                options: args.options,
+            },
+        ),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)
@@ -193,11 +220,12 @@ fn main() -> ExitCode {
 /// The interop server, on whichever runtime `main` started.
 struct Interop {
     port: u16,
+    options: Options,
 }
 
 impl App for Interop {
     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
-        match start(runtime, self.port).await {
+        match start(runtime, self.port, self.options).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -207,7 +235,11 @@ impl App for Interop {
     }
 }
 
-async fn start<R: Runtime>(runtime: R, port: u16) -> Result<(), Box<dyn std::error::Error>> {
+async fn start<R: Runtime>(
+    runtime: R,
+    port: u16,
+    options: Options,
+) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     io.use_middleware(|c| async move {
         match c.handshake.auth.get("token") {
@@ -235,6 +267,12 @@ async fn start<R: Runtime>(runtime: R, port: u16) -> Result<(), Box<dyn std::err
     // Small limits, so that the bad-input tests cross them quickly.
     config.engine.max_http_buffer_size = 100_000;
     config.engine.max_buffered_bytes = 1 << 20;
+    if options.msgpack {
+        config.parser = Arc::new(MsgpackParser::default());
+    }
+    if options.no_http_compression {
+        config.engine.http_compression = None;
+    }
     let sio = serve_io(&io, config, runtime.clone());
     let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("listening {}", listener.local_addr()?.port());
