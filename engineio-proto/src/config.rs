@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::compression::HttpCompression;
 use crate::cookie::CookieOptions;
+use crate::deflate::PerMessageDeflate;
 use crate::cors::Cors;
 use crate::http::{Headers, Request};
 
@@ -78,6 +79,12 @@ pub struct Config {
     /// Compression of long-poll responses (`httpCompression`): on by
     /// default, threshold 1024 bytes; `None` turns it off.
     pub http_compression: Option<HttpCompression>,
+    /// WebSocket compression (`perMessageDeflate`, RFC 7692): off by
+    /// default, as in Node. When set, a client's offer is answered in the
+    /// `101` response; the runtime's WebSocket layer then compresses messages
+    /// from the threshold up and inflates the client's compressed ones (at
+    /// most `max_http_buffer_size` bytes once inflated).
+    pub per_message_deflate: Option<PerMessageDeflate>,
     /// A message sent right after the open packet (`initialPacket`).
     pub initial_packet: Option<crate::Data>,
     /// The session cookie (`cookie` option); none by default.
@@ -118,6 +125,7 @@ impl Default for Config {
             max_buffered_bytes: 16 * 1024 * 1024,
             allow_eio3: false,
             http_compression: Some(HttpCompression::default()),
+            per_message_deflate: None,
             initial_packet: None,
             cookie: None,
             cors: None,
@@ -162,6 +170,7 @@ impl fmt::Debug for Config {
             .field("max_buffered_bytes", &self.max_buffered_bytes)
             .field("allow_eio3", &self.allow_eio3)
             .field("http_compression", &self.http_compression)
+            .field("per_message_deflate", &self.per_message_deflate)
             .field("cookie", &self.cookie)
             .field("cors", &self.cors)
             .field("allow_request", &self.allow_request)

@@ -80,6 +80,7 @@ mod compression;
 mod config;
 mod cookie;
 mod cors;
+pub mod deflate;
 mod endpoint;
 mod http;
 mod output;
@@ -93,6 +94,7 @@ mod str;
 pub mod testing;
 
 pub use compression::{ContentEncoding, HttpCompression};
+pub use deflate::{Agreement, PerMessageDeflate};
 pub use config::{Config, HeadersHook, IdGenerator, TransportKind};
 pub use cookie::{CookieOptions, SameSite};
 pub use cors::{Cors, CorsOrigin};

@@ -748,6 +748,8 @@ impl Server {
                 should_close: false,
             }),
             TransportKind::WebSocket => {
+                let mut headers = headers;
+                websocket_extensions(&self.config, &request, &mut headers);
                 self.outputs.push_back(Output::AcceptWebSocket {
                     request: id,
                     headers,
@@ -922,6 +924,7 @@ impl Server {
         if let Some(hook) = &self.config.headers {
             hook(&mut headers, request);
         }
+        websocket_extensions(&self.config, request, &mut headers);
         self.outputs.push_back(Output::AcceptWebSocket {
             request: id,
             headers,
@@ -1332,6 +1335,18 @@ fn schedule(
     if session.scheduled.is_none_or(|s| at < s) {
         session.scheduled = Some(at);
         deadlines.push(Reverse((at, session.sid.clone())));
+    }
+}
+
+/// Answers a permessage-deflate offer in the `101` response, when
+/// `per_message_deflate` is on (RFC 7692).
+fn websocket_extensions(config: &Config, request: &Request, headers: &mut Headers) {
+    let Some(deflate) = &config.per_message_deflate else {
+        return;
+    };
+    let offers = request.headers.get("sec-websocket-extensions").unwrap_or("");
+    if let Some(agreement) = crate::deflate::Agreement::negotiate(offers, deflate) {
+        headers.insert("Sec-WebSocket-Extensions", agreement.response());
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Instant;
 
 use engineio_proto::testing::*;
-use engineio_proto::{Config, HttpCompression, Message, Method, Request, Response};
+use engineio_proto::{Config, HttpCompression, Message, Method, PerMessageDeflate, Request, Response};
 
 /// A polling session, then a GET with `accept` whose response carries one
 /// message of `len` characters (so a body of `len + 1` bytes).
@@ -202,5 +202,71 @@ fn default_config_compresses_at_1024() {
             threshold: 1024,
             level: 6
         })
+    );
+}
+
+// ----- perMessageDeflate: the engine answers the offer in the 101 -----
+
+fn ws_request(uri: &str, offer: Option<&str>) -> Request {
+    let mut r = Request::new(Method::Get, uri);
+    r.websocket = true;
+    if let Some(offer) = offer {
+        r.headers
+            .insert("Sec-WebSocket-Extensions", offer.to_owned());
+    }
+    r
+}
+
+fn deflate_config() -> Config {
+    Config {
+        per_message_deflate: Some(PerMessageDeflate::default()),
+        ..fixture_config()
+    }
+}
+
+#[test]
+fn websocket_offer_is_answered_only_when_on() {
+    let offer = Some("permessage-deflate; client_max_window_bits");
+    // Off by default: no extension in the 101.
+    assert_eq!(Config::default().per_message_deflate, None);
+    let mut h = Harness::fixture(Instant::now());
+    let ws = h.request(ws_request(WS, offer));
+    assert_eq!(h.accepted[&ws].get("sec-websocket-extensions"), None);
+
+    let mut h = Harness::new(deflate_config(), Instant::now());
+    let ws = h.request(ws_request(WS, offer));
+    assert_eq!(
+        h.accepted[&ws].get("sec-websocket-extensions"),
+        Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+    );
+    // No offer, or none acceptable: no extension.
+    let ws = h.request(ws_request(WS, None));
+    assert_eq!(h.accepted[&ws].get("sec-websocket-extensions"), None);
+    let ws = h.request(ws_request(
+        WS,
+        Some("permessage-deflate; server_max_window_bits=9"),
+    ));
+    assert_eq!(h.accepted[&ws].get("sec-websocket-extensions"), None);
+}
+
+#[test]
+fn upgrade_probe_is_answered_too_with_context_takeover_when_allowed() {
+    let config = Config {
+        per_message_deflate: Some(PerMessageDeflate {
+            server_context_takeover: true,
+            client_context_takeover: true,
+            ..PerMessageDeflate::default()
+        }),
+        ..fixture_config()
+    };
+    let mut h = Harness::new(config, Instant::now());
+    let sid = h.open_polling();
+    let ws = h.request(ws_request(
+        &with_sid(WS, &sid),
+        Some("permessage-deflate; client_no_context_takeover"),
+    ));
+    assert_eq!(
+        h.accepted[&ws].get("sec-websocket-extensions"),
+        Some("permessage-deflate; client_no_context_takeover")
     );
 }
