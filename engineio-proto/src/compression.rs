@@ -190,6 +190,7 @@ fn priority(name: &str, specs: &[Spec<'_>], index: usize) -> Option<Priority> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use std::io::Read;
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::compression::HttpCompression;
 use crate::cookie::CookieOptions;
-use crate::deflate::PerMessageDeflate;
 use crate::cors::Cors;
+use crate::deflate::PerMessageDeflate;
 use crate::http::{Headers, Request};
 
 /// A transport a client may use.

@@ -87,21 +87,18 @@ impl Agreement {
     /// );
     /// ```
     pub fn negotiate(offers: &str, config: &PerMessageDeflate) -> Option<Self> {
-        offers
-            .split(',')
-            .filter_map(parse_offer)
-            .find_map(|offer| {
-                if offer.server_max_window_bits.is_some_and(|b| b != 15) {
-                    return None;
-                }
-                Some(Self {
-                    server_no_context_takeover: offer.server_no_context_takeover
-                        || !config.server_context_takeover,
-                    client_no_context_takeover: offer.client_no_context_takeover
-                        || !config.client_context_takeover,
-                    server_max_window_bits: offer.server_max_window_bits,
-                })
+        offers.split(',').filter_map(parse_offer).find_map(|offer| {
+            if offer.server_max_window_bits.is_some_and(|b| b != 15) {
+                return None;
+            }
+            Some(Self {
+                server_no_context_takeover: offer.server_no_context_takeover
+                    || !config.server_context_takeover,
+                client_no_context_takeover: offer.client_no_context_takeover
+                    || !config.client_context_takeover,
+                server_max_window_bits: offer.server_max_window_bits,
             })
+        })
     }
 
     /// The `Sec-WebSocket-Extensions` response header value.
@@ -319,7 +316,7 @@ impl Inflater {
                 Payload::Inflate => {
                     let mut data = chunk.to_vec();
                     for b in &mut data {
-                        *b ^= self.mask[self.mask_at % 4];
+                        *b ^= self.mask.get(self.mask_at % 4).copied().unwrap_or(0);
                         self.mask_at += 1;
                     }
                     self.inflate(&data, out);
@@ -446,8 +443,7 @@ impl Inflater {
             }
             let spare = self.inflated.capacity() - self.inflated.len();
             let (before_in, before_out) = (decompress.total_in(), self.inflated.len());
-            let status =
-                decompress.decompress_vec(data, &mut self.inflated, FlushDecompress::Sync);
+            let status = decompress.decompress_vec(data, &mut self.inflated, FlushDecompress::Sync);
             let used = (decompress.total_in() - before_in) as usize;
             data = data.get(used..).unwrap_or_default();
             match status {
@@ -535,6 +531,7 @@ fn push_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -666,7 +663,12 @@ mod tests {
         let text = "the same sentence again and again; ".repeat(40);
         let first = d.deflate(text.as_bytes(), 6, true);
         let second = d.deflate(text.as_bytes(), 6, true);
-        assert!(second.len() < first.len() / 2, "{} {}", second.len(), first.len());
+        assert!(
+            second.len() < first.len() / 2,
+            "{} {}",
+            second.len(),
+            first.len()
+        );
         let mut inf = Inflater::new(10_000, true);
         let mut out = Vec::new();
         inf.feed(&client_frame(0xc2, &first), &mut out);

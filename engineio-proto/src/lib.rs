@@ -94,10 +94,10 @@ mod str;
 pub mod testing;
 
 pub use compression::{ContentEncoding, HttpCompression};
-pub use deflate::{Agreement, PerMessageDeflate};
 pub use config::{Config, HeadersHook, IdGenerator, TransportKind};
 pub use cookie::{CookieOptions, SameSite};
 pub use cors::{Cors, CorsOrigin};
+pub use deflate::{Agreement, PerMessageDeflate};
 pub use endpoint::Endpoint;
 pub use http::{HeaderText, Headers, Method, Request, Response};
 pub use output::{

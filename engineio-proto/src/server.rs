@@ -1344,7 +1344,10 @@ fn websocket_extensions(config: &Config, request: &Request, headers: &mut Header
     let Some(deflate) = &config.per_message_deflate else {
         return;
     };
-    let offers = request.headers.get("sec-websocket-extensions").unwrap_or("");
+    let offers = request
+        .headers
+        .get("sec-websocket-extensions")
+        .unwrap_or("");
     if let Some(agreement) = crate::deflate::Agreement::negotiate(offers, deflate) {
         headers.insert("Sec-WebSocket-Extensions", agreement.response());
     }

@@ -7,7 +7,9 @@ use std::io::Read;
 use std::time::Instant;
 
 use engineio_proto::testing::*;
-use engineio_proto::{Config, HttpCompression, Message, Method, PerMessageDeflate, Request, Response};
+use engineio_proto::{
+    Config, HttpCompression, Message, Method, PerMessageDeflate, Request, Response,
+};
 
 /// A polling session, then a GET with `accept` whose response carries one
 /// message of `len` characters (so a body of `len + 1` bytes).

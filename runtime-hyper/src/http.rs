@@ -97,7 +97,14 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                     return match upgrade {
                         Some((on_upgrade, Some(accept))) => {
                             watch.set(Watched::WebSocket);
-                            let task = ws::serve(watch, on_upgrade);
+                            let deflate = crate::deflate::agreed(
+                                self.shared.config.per_message_deflate.as_ref(),
+                                &headers,
+                            )
+                            .map(|(settings, agreement)| {
+                                Box::new(crate::deflate::Outgoing::new(settings, agreement))
+                            });
+                            let task = ws::serve(watch, on_upgrade, deflate);
                             self.shared.runtime.spawn(tracing::Instrument::instrument(
                                 task,
                                 span.clone().unwrap_or_else(tracing::Span::none),

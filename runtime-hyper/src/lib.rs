@@ -64,6 +64,7 @@
 
 mod client;
 mod core;
+mod deflate;
 mod driver;
 mod http;
 mod io;

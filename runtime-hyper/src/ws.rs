@@ -17,6 +17,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 
 use crate::core::Core;
+use crate::deflate::{Inflating, Outgoing};
 use crate::driver::{Reply, Watch};
 use crate::io::HyperIo;
 use crate::runtime::{Runtime, timeout, yield_now};
@@ -37,7 +38,7 @@ const READS_PER_TURN: u32 = 64;
 /// the core under one lock acquisition, at most.
 const READ_BATCH: usize = 16;
 
-type Ws = WebSocketStream<HyperIo<Upgraded>>;
+type Ws = WebSocketStream<Inflating<HyperIo<Upgraded>>>;
 
 /// tungstenite's read buffer, allocated up front for every connection and
 /// kept for its life: what one read call takes at most. Small, because an
@@ -109,15 +110,23 @@ enum End {
 pub(crate) fn serve<C: Core, R: Runtime>(
     watch: Watch<C, R>,
     upgrade: OnUpgrade,
+    mut deflate: Option<Box<Outgoing>>,
 ) -> impl Future<Output = ()> + Send + 'static {
     async move {
         let Ok(upgraded) = upgrade.await else {
             // The upgrade never completed: dropping `watch` reports it.
             return;
         };
-        let config = config(watch.shared().config.max_http_buffer_size);
+        let max = watch.shared().config.max_http_buffer_size;
+        let config = config(max);
+        // Inflated messages are bounded like plain ones: a little over the
+        // core's limit still reaches it (which closes with its own rule),
+        // far over it never leaves the inflater.
+        let inflate = deflate
+            .as_ref()
+            .map(|d| (max.saturating_add(MESSAGE_SIZE_SLACK), d.client_takeover()));
         let mut ws: Ws = Box::pin(WebSocketStream::from_raw_socket(
-            HyperIo::new(upgraded),
+            Inflating::new(HyperIo::new(upgraded), inflate),
             Role::Server,
             Some(config),
         ))
@@ -169,7 +178,9 @@ pub(crate) fn serve<C: Core, R: Runtime>(
                 Step::Write(Some(mut batch)) => {
                     reads_in_a_row = 0;
                     let written = poll_fn(|cx| {
-                        if let Poll::Ready(written) = poll_write_batch(&mut ws, &mut batch, cx) {
+                        if let Poll::Ready(written) =
+                            poll_write_batch(&mut ws, &mut batch, deflate.as_deref_mut(), cx)
+                        {
                             return Poll::Ready(written);
                         }
                         // The core gave up on this WebSocket while a write
@@ -315,6 +326,7 @@ async fn finish<C: Core, R: Runtime>(watch: Watch<C, R>, mut ws: Ws, end: End) {
 fn poll_write_batch(
     ws: &mut Ws,
     batch: &mut VecDeque<Reply>,
+    mut deflate: Option<&mut Outgoing>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<End>> {
     loop {
@@ -327,7 +339,11 @@ fn poll_write_batch(
                 }
                 if let Some(Reply::WsSend(frame)) = batch.pop_front() {
                     crate::observe::websocket_out(&frame);
-                    if ws.start_send_unpin(message(frame)).is_err() {
+                    let message = match deflate.as_deref_mut() {
+                        Some(deflate) => deflate.message(frame, message),
+                        None => message(frame),
+                    };
+                    if ws.start_send_unpin(message).is_err() {
                         return Poll::Ready(Some(End::WriteFailed));
                     }
                 }

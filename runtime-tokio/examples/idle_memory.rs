@@ -7,6 +7,10 @@
 //! # live heap bytes and blocks per client, and the allocation sites that hold them
 //! cargo run --release -p runtime-tokio --example idle_memory -- --heap
 //! # options: --clients N (default 2000), --idle SECONDS (default 5)
+//! # permessage-deflate on (the clients offer it, then each sends one
+//! # compressed 2 KB event), without and with context takeover:
+//! cargo run --release -p runtime-tokio --example idle_memory -- --per-message-deflate
+//! cargo run --release -p runtime-tokio --example idle_memory -- --per-message-deflate --context-takeover
 //! ```
 //!
 //! This process runs the server (the benchmark's application: `echo`,
@@ -31,9 +35,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use runtime_tokio::engineio_proto::PerMessageDeflate;
 use runtime_tokio::socketio_async::{Socket, SocketIo};
 use runtime_tokio::socketio_proto::Config;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -54,6 +60,9 @@ struct Options {
     clients: usize,
     idle: Duration,
     heap: bool,
+    /// `None`: no permessage-deflate; `Some(takeover)`: on, with context
+    /// takeover allowed or not.
+    deflate: Option<bool>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -62,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         clients: 2000,
         idle: Duration::from_secs(5),
         heap: false,
+        deflate: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -70,10 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 options.idle = Duration::from_secs(args.next().ok_or("--idle SECONDS")?.parse()?)
             }
             "--heap" => options.heap = true,
+            "--per-message-deflate" => options.deflate = Some(options.deflate.unwrap_or(false)),
+            "--context-takeover" => options.deflate = Some(true),
             "--client-process" => {
-                let addr: SocketAddr = args.next().ok_or("--client-process ADDR N")?.parse()?;
-                let count: usize = args.next().ok_or("--client-process ADDR N")?.parse()?;
-                return run_clients(addr, count);
+                let addr: SocketAddr = args.next().ok_or("--client-process ADDR N D")?.parse()?;
+                let count: usize = args.next().ok_or("--client-process ADDR N D")?.parse()?;
+                let deflate = args.next().as_deref() == Some("deflate");
+                return run_clients(addr, count, deflate);
             }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -146,6 +159,13 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
     // The defaults' ratio (20 s / 25 s): a timeout shorter than the interval
     // keeps one timer entry per session, as the defaults do.
     config.engine.ping_timeout = Duration::from_millis(800);
+    if let Some(takeover) = options.deflate {
+        config.engine.per_message_deflate = Some(PerMessageDeflate {
+            server_context_takeover: takeover,
+            client_context_takeover: takeover,
+            ..PerMessageDeflate::default()
+        });
+    }
     let driver = runtime_tokio::serve_io(&io, config);
     let listener = runtime_tokio::bind("127.0.0.1:0".parse()?)?;
     let addr = listener.local_addr()?;
@@ -154,7 +174,7 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
 
     let before = read(options.heap);
     let started = Instant::now();
-    let mut child = spawn_clients(addr, options.clients)?;
+    let mut child = spawn_clients(addr, options.clients, options.deflate.is_some())?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("child stdout")?).lines();
     let ready = tokio::task::spawn_blocking(move || lines.next()).await?;
     match ready {
@@ -210,16 +230,27 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
     Ok(())
 }
 
-fn spawn_clients(addr: SocketAddr, count: usize) -> std::io::Result<Child> {
+fn spawn_clients(addr: SocketAddr, count: usize, deflate: bool) -> std::io::Result<Child> {
+    let deflate = if deflate { "deflate" } else { "plain" };
     Command::new(std::env::current_exe()?)
-        .args(["--client-process", &addr.to_string(), &count.to_string()])
+        .args([
+            "--client-process",
+            &addr.to_string(),
+            &count.to_string(),
+            deflate,
+        ])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
 }
 
-/// The child process: `count` clients that join `/` and answer pings.
-fn run_clients(addr: SocketAddr, count: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// The child process: `count` clients that join `/` and answer pings (with
+/// `deflate`: that offer permessage-deflate and send one compressed event).
+fn run_clients(
+    addr: SocketAddr,
+    count: usize,
+    deflate: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
@@ -232,7 +263,7 @@ fn run_clients(addr: SocketAddr, count: usize) -> Result<(), Box<dyn std::error:
                 let url = url.clone();
                 let joined = joined_tx.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = client(&url, permit, joined).await {
+                    if let Err(error) = client(&url, permit, joined, deflate).await {
                         eprintln!("client: {error}");
                         std::process::exit(1);
                     }
@@ -251,8 +282,21 @@ async fn client(
     url: &str,
     permit: tokio::sync::OwnedSemaphorePermit,
     joined: tokio::sync::mpsc::Sender<()>,
+    deflate: bool,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request()?;
+    if deflate {
+        request.headers_mut().insert(
+            "sec-websocket-extensions",
+            http::HeaderValue::from_static("permessage-deflate"),
+        );
+    }
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await?;
+    let agreed = response.headers().contains_key("sec-websocket-extensions");
+    if agreed != deflate {
+        return Err(format!("permessage-deflate offered {deflate}, agreed {agreed}").into());
+    }
     let open = ws.next().await.ok_or("closed before open")??;
     if !open.to_text()?.starts_with('0') {
         return Err(format!("unexpected {open:?}").into());
@@ -267,6 +311,22 @@ async fn client(
         if text == "2" {
             ws.send(Message::text("3")).await?;
         }
+    }
+    if deflate {
+        // One compressed event no handler answers: the server inflates it
+        // (and keeps its inflater when the client keeps its context).
+        let event = format!("42[\"ignored\",\"{}\"]", "x".repeat(2000));
+        let mut d = runtime_tokio::engineio_proto::deflate::Deflater::default();
+        let data = d.deflate(event.as_bytes(), 6, false);
+        let mut frame = Frame::message(
+            data,
+            tokio_tungstenite::tungstenite::protocol::frame::coding::OpCode::Data(
+                tokio_tungstenite::tungstenite::protocol::frame::coding::Data::Text,
+            ),
+            true,
+        );
+        frame.header_mut().rsv1 = true;
+        ws.send(Message::Frame(frame)).await?;
     }
     drop(permit);
     joined.send(()).await?;

@@ -399,9 +399,10 @@ impl Writer<'_> {
         }
         // Both conversions are in range: the value has no fraction and is
         // checked against each bound first.
-        if (0.0..TWO_32).contains(&f.abs()) && f >= 0.0 {
+        // -0 is in the first range (it compares equal to 0).
+        if (0.0..TWO_32).contains(&f) {
             self.uint(f as u64);
-        } else if f < 0.0 && f >= -2_147_483_648.0 {
+        } else if (-2_147_483_648.0..0.0).contains(&f) {
             self.int(f as i64);
         } else {
             let hi = (f / TWO_32).floor().rem_euclid(TWO_32) as u32;
@@ -548,7 +549,9 @@ fn integer(v: &Value) -> Option<f64> {
 /// A float without fraction that a `u64` holds exactly.
 fn exact_u64(v: &Value) -> Option<u64> {
     let f = v.as_f64()?;
-    (f >= 0.0 && f < 18_446_744_073_709_551_616.0).then_some(f as u64)
+    (0.0..18_446_744_073_709_551_616.0)
+        .contains(&f)
+        .then_some(f as u64)
 }
 
 struct Reader<'a> {

@@ -95,6 +95,7 @@ impl PacketDecoder for Decoder {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use bytes::Bytes;
     use engineio_proto::Str;

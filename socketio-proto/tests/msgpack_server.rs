@@ -268,7 +268,7 @@ fn payload_shapes_are_typed() {
     // string reason round-trips as one.
     let p = Packet::connect_error("/", ConnectErrorData::Message("nope".into()));
     let bytes = msgpack::encode(&p, Sender::Socket);
-    let decoded = msgpack::decode(Bytes::from(bytes), Default::default(), 10).unwrap();
+    let decoded = msgpack::decode(bytes, Default::default(), 10).unwrap();
     assert!(
         matches!(decoded.payload, Payload::ConnectError(Some(ConnectErrorData::Message(ref m))) if m == "nope")
     );

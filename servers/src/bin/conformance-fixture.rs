@@ -15,7 +15,9 @@
 //!
 //! `--parser msgpack` makes `/socket.io/` speak npm `socket.io-msgpack-parser`
 //! (same handlers); `--no-http-compression` turns off the gzip / deflate of
-//! long-poll responses on both paths (on by default, as in Node).
+//! long-poll responses on both paths (on by default, as in Node);
+//! `--per-message-deflate` turns on WebSocket compression on both paths
+//! (off by default).
 //!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
@@ -37,13 +39,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, Server};
+use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, PerMessageDeflate, Server};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
 use runtime_hyper::socketio_proto::MsgpackParser;
 use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
 use servers::{App, RuntimeKind};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--parser json|msgpack] [--no-http-compression] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--verbose]";
 
 struct Args {
     runtime: RuntimeKind,
@@ -54,6 +56,7 @@ struct Args {
     verbose: bool,
     msgpack: bool,
     no_http_compression: bool,
+    per_message_deflate: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         verbose: false,
         msgpack: false,
         no_http_compression: false,
+        per_message_deflate: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -91,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--no-http-compression" => args.no_http_compression = true,
+            "--per-message-deflate" => args.per_message_deflate = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -198,6 +203,9 @@ impl App for Fixture {
                 if args.no_http_compression {
                     config.http_compression = None;
                 }
+                if args.per_message_deflate {
+                    config.per_message_deflate = Some(PerMessageDeflate::default());
+                }
                 config
             }
             Err(message) => {
@@ -257,6 +265,9 @@ impl App for Fixture {
         }
         if args.no_http_compression {
             config.engine.http_compression = None;
+        }
+        if args.per_message_deflate {
+            config.engine.per_message_deflate = Some(PerMessageDeflate::default());
         }
         let sio = serve_io(&io, config, runtime.clone());
         if let Some(bundle) = bundle {

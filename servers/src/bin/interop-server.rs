@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! cargo run --release --bin interop-server -- --port 0 [--runtime tokio|async-std|smol] [--workers N]
-//!     [--parser json|msgpack] [--no-http-compression]
+//!     [--parser json|msgpack] [--no-http-compression] [--per-message-deflate]
 //! ```
 //!
 //! The handlers are the same on every runtime; `--workers` (default 2)
 //! sets the worker threads. `--parser msgpack` speaks npm
 //! `socket.io-msgpack-parser`; `--no-http-compression` turns off the gzip /
-//! deflate of long-poll responses (on by default, as in Node).
+//! deflate of long-poll responses (on by default, as in Node);
+//! `--per-message-deflate` turns on WebSocket compression (off by default).
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -22,6 +23,7 @@ use std::time::Duration;
 use std::process::ExitCode;
 
 use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io};
+use runtime_tokio::engineio_proto::PerMessageDeflate;
 use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
 use runtime_tokio::socketio_proto::{Config, MsgpackParser, RecoveryConfig};
 use serde_json::{Value, json};
@@ -170,6 +172,7 @@ struct Args {
 struct Options {
     msgpack: bool,
     no_http_compression: bool,
+    per_message_deflate: bool,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -194,6 +197,7 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
                 }
             }
             "--no-http-compression" => parsed.options.no_http_compression = true,
+            "--per-message-deflate" => parsed.options.per_message_deflate = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -272,6 +276,9 @@ async fn start<R: Runtime>(
     }
     if options.no_http_compression {
         config.engine.http_compression = None;
+    }
+    if options.per_message_deflate {
+        config.engine.per_message_deflate = Some(PerMessageDeflate::default());
     }
     let sio = serve_io(&io, config, runtime.clone());
     let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], port)))?;
