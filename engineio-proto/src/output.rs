@@ -95,6 +95,10 @@ pub enum Output {
         ws: RequestId,
         /// The message: text or binary.
         frame: Frame,
+        /// Whether it may be sent compressed (permessage-deflate, when
+        /// negotiated, from the threshold up): false for messages queued
+        /// with `compress(false)`.
+        compress: bool,
     },
     /// Close the WebSocket (after writing what was already handed out).
     WsClose {
@@ -349,13 +353,15 @@ pub struct ConnectionError {
 
 /// A message the application queues for a session: encoded once, so the
 /// same `Message` can be cloned to many sessions without copying its data.
+///
+/// It may be compressed (the default; see [`Message::compress`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message(pub(crate) Frame);
+pub struct Message(pub(crate) Frame, pub(crate) bool);
 
 impl Message {
     /// A text message.
     pub fn text(text: &str) -> Self {
-        Self(Frame::message_text(text))
+        Self(Frame::message_text(text), true)
     }
 
     /// A text message whose Engine.IO form `frame` already is: the type
@@ -369,12 +375,12 @@ impl Message {
     /// assert_eq!(Message::from_message_frame(Str::from("hi")), None);
     /// ```
     pub fn from_message_frame(frame: crate::Str) -> Option<Self> {
-        (frame.as_bytes().first() == Some(&b'4')).then(|| Self(Frame::Text(frame)))
+        (frame.as_bytes().first() == Some(&b'4')).then(|| Self(Frame::Text(frame), true))
     }
 
     /// A binary message.
     pub fn binary(data: impl Into<bytes::Bytes>) -> Self {
-        Self(Frame::Binary(data.into()))
+        Self(Frame::Binary(data.into()), true)
     }
 
     /// A message with this data.
@@ -383,6 +389,26 @@ impl Message {
             Data::Text(t) => Self::text(t),
             Data::Binary(b) => Self::binary(b.clone()),
         }
+    }
+
+    /// Whether the message may be compressed (the official `compress`
+    /// flag, true unless set otherwise): with `false` it goes out as it is
+    /// over WebSocket (permessage-deflate), and a long-poll payload made
+    /// only of such messages is not compressed (httpCompression).
+    ///
+    /// ```
+    /// use engineio_proto::Message;
+    /// assert!(Message::text("hi").compressible());
+    /// assert!(!Message::text("hi").compress(false).compressible());
+    /// ```
+    pub fn compress(mut self, compress: bool) -> Self {
+        self.1 = compress;
+        self
+    }
+
+    /// Whether it may be compressed.
+    pub fn compressible(&self) -> bool {
+        self.1
     }
 
     /// The message as the WebSocket frame that carries it.

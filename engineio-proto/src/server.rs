@@ -388,6 +388,7 @@ impl Server {
                 self.outputs.push_back(Output::WsSend {
                     ws,
                     frame: Frame::Text(Str::from_static("3probe")),
+                    compress: true,
                 });
                 if let Some(probe) = &mut session.probe {
                     probe.probed = true;
@@ -482,7 +483,7 @@ impl Server {
         if session.closing {
             return Err(SendError::Closing);
         }
-        let frame = message.0;
+        let Message(frame, compress) = message;
         if !session.admits(&frame, &self.config) {
             let sid = session.sid.clone();
             self.close_session(&sid, CloseReason::SendBufferFull, None);
@@ -491,7 +492,7 @@ impl Server {
         if session.watch.packet_create {
             packet_created(&mut self.events, &session.sid, &frame);
         }
-        session.push(frame);
+        session.push(frame, compress);
         if matches!(session.transport, Transport::WebSocket { .. }) {
             // Not closing (checked above) and not empty: flushing a
             // WebSocket only hands its queue out, when it is writable.
@@ -796,9 +797,9 @@ impl Server {
             self.config.ping_timeout.as_millis(),
             self.config.max_http_buffer_size,
         );
-        session.push(Frame::Text(open.into()));
+        session.push(Frame::Text(open.into()), true);
         if let Some(initial) = &self.config.initial_packet {
-            session.push(Message::from_data(initial).0);
+            session.push(Message::from_data(initial).0, true);
         }
         match protocol {
             Protocol::V4 => set_timer(
@@ -1021,10 +1022,10 @@ impl Server {
                 // payload would overtake them (a DISCONNECT would then read
                 // as "transport close").
                 let closing = p.should_close && session.buffer.is_empty();
-                let frames: Vec<Frame> = if closing {
+                let frames: Vec<(Frame, bool)> = if closing {
                     vec![
-                        Frame::Text(Str::from_static("6")),
-                        Frame::Text(Str::from_static("1")),
+                        (Frame::Text(Str::from_static("6")), true),
+                        (Frame::Text(Str::from_static("1")), true),
                     ]
                 } else {
                     session.buffered_bytes = 0;
@@ -1092,7 +1093,7 @@ impl Server {
                     // polling; the session's queue is left as it is.
                     if let Transport::Polling(p) = &mut session.transport {
                         if let Some(get) = p.get.take() {
-                            let frames = vec![Frame::Text(Str::from_static("6"))];
+                            let frames = vec![(Frame::Text(Str::from_static("6")), true)];
                             let id = get.id;
                             let response = session.format.response(
                                 frames,
@@ -1132,7 +1133,7 @@ impl Server {
             if let Some(get) = p.get {
                 // A long-poll still open ends with a noop; the client has
                 // already left polling.
-                let frames = vec![Frame::Text(Str::from_static("6"))];
+                let frames = vec![(Frame::Text(Str::from_static("6")), true)];
                 let id = get.id;
                 let response =
                     session
@@ -1207,7 +1208,7 @@ impl Server {
                     } else {
                         "1"
                     };
-                    let frames = vec![Frame::Text(Str::from_static(packet))];
+                    let frames = vec![(Frame::Text(Str::from_static(packet)), true)];
                     let id = get.id;
                     let response =
                         session
@@ -1242,7 +1243,7 @@ impl Server {
         if session.watch.packet_create {
             packet_created(&mut self.events, sid, &frame);
         }
-        session.push(frame);
+        session.push(frame, true);
         Ok(())
     }
 
@@ -1283,9 +1284,13 @@ fn flush_ws(session: &mut Session, outputs: &mut VecDeque<Output>, events: &mut 
     let ws = *ws;
     session.buffered_bytes = 0;
     // Taken whole: an idle session keeps no queue memory.
-    for frame in std::mem::take(&mut session.buffer) {
+    for (frame, compress) in std::mem::take(&mut session.buffer) {
         let frame = ws_frame(protocol, frame);
-        outputs.push_back(Output::WsSend { ws, frame });
+        outputs.push_back(Output::WsSend {
+            ws,
+            frame,
+            compress,
+        });
     }
     if session.watch.drain {
         events.push_back(Event::Drain {

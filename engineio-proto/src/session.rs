@@ -129,8 +129,9 @@ pub(crate) struct Session {
     pub(crate) closing: bool,
     /// How long-poll responses are encoded for this client.
     pub(crate) format: PayloadFormat,
-    /// Packets not yet handed to the transport, encoded (v4 form).
-    pub(crate) buffer: VecDeque<Frame>,
+    /// Packets not yet handed to the transport, encoded (v4 form), each
+    /// with whether it may be compressed.
+    pub(crate) buffer: VecDeque<(Frame, bool)>,
     pub(crate) buffered_bytes: usize,
     pub(crate) timers: Timers,
     /// The deadline of this session's live entry in the server's heap: never
@@ -177,23 +178,26 @@ impl Session {
             && self.buffered_bytes + frame.len() <= config.max_buffered_bytes
     }
 
-    pub(crate) fn push(&mut self, frame: Frame) {
+    pub(crate) fn push(&mut self, frame: Frame, compress: bool) {
         self.buffered_bytes += frame.len();
-        self.buffer.push_back(frame);
+        self.buffer.push_back((frame, compress));
     }
 }
 
 impl PayloadFormat {
     /// The 200 response of long-poll `get` carrying `frames` (queued in v4
-    /// form), compressed when the body reaches the threshold.
+    /// form), compressed when the body reaches the threshold and one of
+    /// the frames may be compressed (as the official server decides).
     pub(crate) fn response(
         &self,
-        frames: Vec<Frame>,
+        frames: Vec<(Frame, bool)>,
         get: PendingGet,
         compression: Option<&HttpCompression>,
     ) -> Response {
+        let compress = frames.iter().any(|(_, c)| *c);
+        let frames = frames.into_iter().map(|(f, _)| f).collect();
         let mut response = self.encode(frames, get.headers);
-        if let (Some(encoding), Some(c)) = (get.encoding, compression) {
+        if let (Some(encoding), Some(c), true) = (get.encoding, compression, compress) {
             if response.body.len() >= c.threshold {
                 response.body = encoding.compress(&response.body, c.level);
                 response

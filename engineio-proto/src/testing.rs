@@ -108,7 +108,7 @@ impl<E: Endpoint> Harness<E> {
                     Output::AcceptWebSocket { request, headers } => {
                         self.accepted.insert(request, headers);
                     }
-                    Output::WsSend { ws, frame } => {
+                    Output::WsSend { ws, frame, .. } => {
                         assert!(!self.ws_closed.contains_key(&ws), "send after close");
                         self.ws_frames.entry(ws).or_default().push(frame);
                         written.push(ws);

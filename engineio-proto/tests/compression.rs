@@ -272,3 +272,57 @@ fn upgrade_probe_is_answered_too_with_context_takeover_when_allowed() {
         Some("permessage-deflate; client_no_context_takeover")
     );
 }
+
+// ----- the compress flag -----
+
+#[test]
+fn a_payload_of_only_uncompressed_messages_goes_plain() {
+    let mut h = Harness::fixture(Instant::now());
+    let sid = h.open_polling();
+    let big = "z".repeat(3000);
+    h.server
+        .send(&sid, Message::text(&big).compress(false))
+        .unwrap();
+    let mut r = Request::new(Method::Get, with_sid(POLL, &sid));
+    r.headers.insert("accept-encoding", "gzip");
+    let get = h.request(r.clone());
+    let resp = h.response(get);
+    assert_eq!(resp.headers.get("content-encoding"), None);
+    assert_eq!(resp.body_text(), format!("4{big}"));
+    // One message that may be compressed makes the whole payload so, as in
+    // the official server.
+    h.server
+        .send(&sid, Message::text(&big).compress(false))
+        .unwrap();
+    h.server.send(&sid, Message::text("small")).unwrap();
+    let get = h.request(r);
+    let resp = h.response(get);
+    assert_eq!(resp.headers.get("content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&resp.body), format!("4{big}\x1e4small"));
+}
+
+#[test]
+fn websocket_sends_carry_the_flag() {
+    let mut h = Harness::fixture(Instant::now());
+    h.auto_flush = false;
+    let (ws, sid) = h.open_ws();
+    h.server.handle_ws_flushed(h.now, ws);
+    h.server
+        .send(&sid, Message::binary(vec![1u8; 10]).compress(false))
+        .unwrap();
+    h.server.send(&sid, Message::text("yes")).unwrap();
+    let mut flags = Vec::new();
+    while let Some(out) = h.server.poll_output() {
+        if let engineio_proto::Output::WsSend { compress, .. } = out {
+            flags.push(compress);
+        }
+    }
+    assert_eq!(flags, [false]);
+    h.server.handle_ws_flushed(h.now, ws);
+    while let Some(out) = h.server.poll_output() {
+        if let engineio_proto::Output::WsSend { compress, .. } = out {
+            flags.push(compress);
+        }
+    }
+    assert_eq!(flags, [false, true]);
+}

@@ -580,7 +580,7 @@ impl World {
                 );
                 assert!(self.accepted.insert(request), "{request:?} accepted twice");
             }
-            Output::WsSend { ws, frame } => {
+            Output::WsSend { ws, frame, .. } => {
                 assert!(
                     self.accepted.contains(&ws) && self.open.contains_key(&ws),
                     "send on {ws:?}, not an open WebSocket"

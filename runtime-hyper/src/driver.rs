@@ -364,7 +364,7 @@ pub(crate) enum Reply {
     Respond(Response),
     ReadBody(usize),
     AcceptWebSocket(Headers),
-    WsSend(Frame),
+    WsSend(Frame, bool),
     WsClose(u16),
 }
 
@@ -550,7 +550,11 @@ impl<C: Core> State<C> {
             Output::AcceptWebSocket { request, headers } => {
                 (request, Reply::AcceptWebSocket(headers))
             }
-            Output::WsSend { ws, frame } => (ws, Reply::WsSend(frame)),
+            Output::WsSend {
+                ws,
+                frame,
+                compress,
+            } => (ws, Reply::WsSend(frame, compress)),
             Output::WsClose { ws, code } => (ws, Reply::WsClose(code)),
         };
         match self.slots.get_mut(&id) {

@@ -121,7 +121,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                     };
                 }
                 // WebSocket outputs before the accept cannot come; skip them.
-                Some(Reply::WsSend(_) | Reply::WsClose(_)) => {}
+                Some(Reply::WsSend(..) | Reply::WsClose(_)) => {}
                 // Only this task forgets the slot of a request it holds.
                 None => {
                     watch.disarm();

@@ -331,17 +331,17 @@ fn poll_write_batch(
 ) -> Poll<Option<End>> {
     loop {
         match batch.front() {
-            Some(Reply::WsSend(_)) => {
+            Some(Reply::WsSend(..)) => {
                 match ws.poll_ready_unpin(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(_)) => return Poll::Ready(Some(End::WriteFailed)),
                     Poll::Ready(Ok(())) => {}
                 }
-                if let Some(Reply::WsSend(frame)) = batch.pop_front() {
+                if let Some(Reply::WsSend(frame, compress)) = batch.pop_front() {
                     crate::observe::websocket_out(&frame);
                     let message = match deflate.as_deref_mut() {
-                        Some(deflate) => deflate.message(frame, message),
-                        None => message(frame),
+                        Some(deflate) if compress => deflate.message(frame, message),
+                        _ => message(frame),
                     };
                     if ws.start_send_unpin(message).is_err() {
                         return Poll::Ready(Some(End::WriteFailed));

@@ -494,9 +494,10 @@ impl BroadcastOperator {
         self
     }
 
-    /// Compression hint.
+    /// The `compress` flag: `false` sends the event uncompressed (no
+    /// permessage-deflate for it; see `BroadcastOptions::compress`).
     pub fn compress(mut self, compress: bool) -> Self {
-        self.options.compress = compress;
+        self.options.compress = Some(compress);
         self
     }
 

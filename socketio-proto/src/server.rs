@@ -615,7 +615,7 @@ impl Server {
             });
             let flags = WireFlags {
                 volatile: options.volatile.then_some(true),
-                compress: options.compress.then_some(true),
+                compress: options.compress,
                 local: None,
                 timeout: options.timeout.map(|t| t.as_millis() as u64),
             };
@@ -680,7 +680,10 @@ impl Server {
         }
         let packet = Packet::event(ns.name.clone(), event);
         // Encoded once: every recipient gets clones of the same messages.
-        let messages = self.config.parser.encode(&packet, Sender::Broadcast);
+        let mut messages = self.config.parser.encode(&packet, Sender::Broadcast);
+        if options.compress == Some(false) {
+            messages = messages.into_iter().map(|m| m.compress(false)).collect();
+        }
         let broadcast = ack.map(|_| {
             self.next_broadcast += 1;
             BroadcastId(self.next_broadcast - 1)
@@ -1033,7 +1036,7 @@ impl Server {
                 let options = BroadcastOptions {
                     target: opts.target(),
                     volatile: opts.flags.volatile == Some(true),
-                    compress: opts.flags.compress == Some(true),
+                    compress: opts.flags.compress,
                     timeout,
                 };
                 let origin = request_id.map(|request_id| ServerSideReply {

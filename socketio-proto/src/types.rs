@@ -132,8 +132,12 @@ pub struct BroadcastOptions {
     pub target: Target,
     /// Dropped for sockets whose transport cannot take it right now.
     pub volatile: bool,
-    /// Permessage-deflate hint for the runtime (ignored by the core).
-    pub compress: bool,
+    /// The official `compress` flag: `Some(false)` sends the packet
+    /// uncompressed (no permessage-deflate for it, and a long-poll payload
+    /// made only of such packets is not compressed); `None` (the default)
+    /// and `Some(true)` let it be compressed. Carried as set to the other
+    /// nodes of a cluster.
+    pub compress: Option<bool>,
     /// Wait this long for every recipient's acknowledgement.
     pub timeout: Option<Duration>,
 }

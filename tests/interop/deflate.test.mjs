@@ -208,3 +208,20 @@ test("at the limit a compressed message is taken", async () => {
   assert.equal(inflate(reply.data), `431["${text}"]`);
   ws.sock.destroy();
 });
+
+test("compress(false) sends a large event uncompressed", async () => {
+  const ws = await rawOpen(on.port, "permessage-deflate");
+  await frame(ws);
+  send(ws, 1, Buffer.from("40"));
+  await frame(ws, (f) => f.data.toString().startsWith("40"));
+  const text = "p".repeat(3000);
+  send(ws, 1, Buffer.from(`42["echo-plain","${text}"]`));
+  const plain = await frame(ws, (f) => f.opcode === 1 && (f.rsv1 || f.data.toString().startsWith('42["echo-plain"')));
+  assert.equal(plain.rsv1, false);
+  assert.match(plain.data.toString(), new RegExp(`^42\\["echo-plain","${text}"`));
+  // The same event through `echo` (compress on) comes compressed.
+  send(ws, 1, Buffer.from(`42["echo","${text}"]`));
+  const compressed = await frame(ws, (f) => f.opcode === 1 && f.rsv1);
+  assert.match(inflate(compressed.data), new RegExp(`^42\\["echo","${text}"`));
+  ws.sock.destroy();
+});

@@ -65,6 +65,14 @@ async fn on_connection(socket: Socket) {
             .except(room.as_str())
             .emit("except-msg", (text,));
     });
+    // Echoed with the `compress` flag off: never compressed.
+    socket.on("echo-plain", |socket, payload, _| async move {
+        let _ = socket
+            .io()
+            .to(socket.id().as_str())
+            .compress(false)
+            .emit_payload("echo-plain", payload);
+    });
     socket.on("disconnect-me", |socket, payload, _| async move {
         socket.disconnect(payload.arg::<bool>(0).unwrap_or(false));
     });
