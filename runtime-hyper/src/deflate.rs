@@ -86,8 +86,10 @@ struct ReadState {
     at: usize,
 }
 
-/// Kept between reads past this, the output buffer is freed once emptied.
-const KEEP_OUT: usize = 4096;
+/// The output buffer is freed once emptied when it grew past this (an
+/// inflated message passed through it): an idle connection keeps none.
+/// Plain frames pass through in reads of tungstenite's 128-byte buffer.
+const KEEP_OUT: usize = 256;
 
 impl<S> Inflating<S> {
     /// `inflate`: the limit on an inflated message and whether the client

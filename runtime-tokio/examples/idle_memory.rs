@@ -11,6 +11,8 @@
 //! # compressed 2 KB event), without and with context takeover:
 //! cargo run --release -p runtime-tokio --example idle_memory -- --per-message-deflate
 //! cargo run --release -p runtime-tokio --example idle_memory -- --per-message-deflate --context-takeover
+//! # the same 2 KB event sent plain, without the extension (the baseline for the two above)
+//! cargo run --release -p runtime-tokio --example idle_memory -- --one-event
 //! ```
 //!
 //! This process runs the server (the benchmark's application: `echo`,
@@ -63,6 +65,8 @@ struct Options {
     /// `None`: no permessage-deflate; `Some(takeover)`: on, with context
     /// takeover allowed or not.
     deflate: Option<bool>,
+    /// Without the extension, each client still sends the 2 KB event (plain).
+    one_event: bool,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -72,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         idle: Duration::from_secs(5),
         heap: false,
         deflate: None,
+        one_event: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -82,11 +87,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--heap" => options.heap = true,
             "--per-message-deflate" => options.deflate = Some(options.deflate.unwrap_or(false)),
             "--context-takeover" => options.deflate = Some(true),
+            "--one-event" => options.one_event = true,
             "--client-process" => {
                 let addr: SocketAddr = args.next().ok_or("--client-process ADDR N D")?.parse()?;
                 let count: usize = args.next().ok_or("--client-process ADDR N D")?.parse()?;
-                let deflate = args.next().as_deref() == Some("deflate");
-                return run_clients(addr, count, deflate);
+                let mode = args.next();
+                let deflate = mode.as_deref() == Some("deflate");
+                let event = deflate || mode.as_deref() == Some("event");
+                return run_clients(addr, count, deflate, event);
             }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
@@ -174,7 +182,12 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
 
     let before = read(options.heap);
     let started = Instant::now();
-    let mut child = spawn_clients(addr, options.clients, options.deflate.is_some())?;
+    let mode = match (options.deflate, options.one_event) {
+        (Some(_), _) => "deflate",
+        (None, true) => "event",
+        (None, false) => "plain",
+    };
+    let mut child = spawn_clients(addr, options.clients, mode)?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("child stdout")?).lines();
     let ready = tokio::task::spawn_blocking(move || lines.next()).await?;
     match ready {
@@ -230,14 +243,13 @@ async fn run_server(options: Options) -> Result<(), Box<dyn std::error::Error>> 
     Ok(())
 }
 
-fn spawn_clients(addr: SocketAddr, count: usize, deflate: bool) -> std::io::Result<Child> {
-    let deflate = if deflate { "deflate" } else { "plain" };
+fn spawn_clients(addr: SocketAddr, count: usize, mode: &str) -> std::io::Result<Child> {
     Command::new(std::env::current_exe()?)
         .args([
             "--client-process",
             &addr.to_string(),
             &count.to_string(),
-            deflate,
+            mode,
         ])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
@@ -245,11 +257,13 @@ fn spawn_clients(addr: SocketAddr, count: usize, deflate: bool) -> std::io::Resu
 }
 
 /// The child process: `count` clients that join `/` and answer pings (with
-/// `deflate`: that offer permessage-deflate and send one compressed event).
+/// `deflate`: that offer permessage-deflate and send one compressed event;
+/// with `event` alone: that send the same event plain).
 fn run_clients(
     addr: SocketAddr,
     count: usize,
     deflate: bool,
+    event: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -263,7 +277,7 @@ fn run_clients(
                 let url = url.clone();
                 let joined = joined_tx.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = client(&url, permit, joined, deflate).await {
+                    if let Err(error) = client(&url, permit, joined, deflate, event).await {
                         eprintln!("client: {error}");
                         std::process::exit(1);
                     }
@@ -283,6 +297,7 @@ async fn client(
     permit: tokio::sync::OwnedSemaphorePermit,
     joined: tokio::sync::mpsc::Sender<()>,
     deflate: bool,
+    event: bool,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = url.into_client_request()?;
@@ -312,10 +327,15 @@ async fn client(
             ws.send(Message::text("3")).await?;
         }
     }
+    // One 2 KB event no handler answers: compressed with the extension (the
+    // server inflates it, and keeps its inflater when the client keeps its
+    // context), plain without.
+    let event_text = format!("42[\"ignored\",\"{}\"]", "x".repeat(2000));
+    if event && !deflate {
+        ws.send(Message::text(event_text.as_str())).await?;
+    }
     if deflate {
-        // One compressed event no handler answers: the server inflates it
-        // (and keeps its inflater when the client keeps its context).
-        let event = format!("42[\"ignored\",\"{}\"]", "x".repeat(2000));
+        let event = event_text;
         let mut d = runtime_tokio::engineio_proto::deflate::Deflater::default();
         let data = d.deflate(event.as_bytes(), 6, false);
         let mut frame = Frame::message(
