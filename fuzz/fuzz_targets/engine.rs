@@ -7,7 +7,7 @@
 //! (or raw bytes), other methods, WebSocket upgrades, WebSocket messages
 //! text and binary, flushes and closes, dropped requests, late bodies, clock
 //! advances, and the application's side: accept, reject, emit (with or
-//! without ack and attachments), ack, broadcast (rooms, except, volatile,
+//! without ack and attachments), ack, broadcast (rooms, except, volatile, compress,
 //! with acks), join, leave, disconnect, the utility operations, allowRequest
 //! verdicts and shutdown. Connection state recovery is on, and the client
 //! side remembers the sids, socket ids, private ids and offsets it saw, so
@@ -1015,7 +1015,11 @@ impl World {
                 let options = BroadcastOptions {
                     target: self.target(t),
                     volatile: flags & 0x01 != 0,
-                    compress: false,
+                    compress: match (flags >> 2) & 3 {
+                        0 => None,
+                        1 => Some(false),
+                        _ => Some(true),
+                    },
                     timeout: (flags & 0x02 != 0).then(|| Duration::from_millis(u64::from(arg) * 5)),
                 };
                 let _ = self
