@@ -21,7 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use socketio_proto::binary::{is_placeholder, placeholders_match};
 use socketio_proto::msgpack::{self, MsgpackLimits};
-use socketio_proto::packet::Payload;
+use socketio_proto::packet::{ConnectErrorData, Payload};
 use socketio_proto::parser::Sender;
 use socketio_rs_fuzz::packet_js_eq;
 
@@ -52,7 +52,14 @@ fuzz_target!(|data: &[u8]| {
     }
     // The packet map is depth 1, its data depth 2.
     assert!(data.iter().all(|v| depth(v) + 2 <= limits.max_depth), "{packet:?}");
-    if data.iter().any(wide_integral_float) {
+    let objects: Vec<Value> = match &packet.payload {
+        Payload::Connect(Some(map)) => vec![Value::Object(map.clone())],
+        Payload::ConnectError(Some(ConnectErrorData::Object(map))) => {
+            vec![Value::Object(map.clone())]
+        }
+        _ => Vec::new(),
+    };
+    if data.iter().chain(&objects).any(wide_integral_float) {
         return;
     }
     let roomy = MsgpackLimits {
