@@ -15,7 +15,9 @@ let on;
 let off;
 
 before(async () => {
-  [on, off] = await Promise.all([startServer(0, {}, ["--per-message-deflate"]), startServer(0)]);
+  // Long heartbeats: the raw clients below do not answer pings.
+  const env = { INTEROP_PING_INTERVAL_MS: "60000", INTEROP_PING_TIMEOUT_MS: "60000" };
+  [on, off] = await Promise.all([startServer(0, env, ["--per-message-deflate"]), startServer(0, env)]);
 });
 
 after(async () => {
@@ -178,14 +180,14 @@ test("compressed client frames are taken; replies compress from 1024 bytes", asy
 });
 
 test("a compression bomb is closed with 1009 and memory stays bounded", async () => {
-  const ws = await rawOpen(on.port, "permessage-deflate");
-  await frame(ws);
-  send(ws, 1, deflate("40"), true);
-  await frame(ws, (f) => f.data.toString().startsWith("40"));
   // 50 MB of one character compress to about 50 KB; the limit is 100 000.
   const bomb = zlib.deflateRawSync(Buffer.alloc(50_000_000, 0x61), {
     finishFlush: zlib.constants.Z_SYNC_FLUSH,
   });
+  const ws = await rawOpen(on.port, "permessage-deflate");
+  await frame(ws);
+  send(ws, 1, deflate("40"), true);
+  await frame(ws, (f) => f.data.toString().startsWith("40"));
   assert.ok(bomb.length < MAX_PAYLOAD, `${bomb.length}`);
   const rssBefore = Number(/VmRSS:\s+(\d+)/.exec((await import("node:fs")).readFileSync(`/proc/${on.proc.pid}/status`, "utf8"))[1]);
   send(ws, 1, bomb.subarray(0, bomb.length - 4), true);
