@@ -41,6 +41,14 @@ macro_rules! on_both {
 
 runtime_hyper::for_each_scenario!(on_both);
 
+/// The TLS scenarios (HTTPS, WSS, client certificates, HTTP/2, bad
+/// handshakes), the same way.
+mod tls {
+    use super::*;
+    use runtime_hyper::testing::tls as scenarios;
+    runtime_hyper::for_each_tls_scenario!(on_both);
+}
+
 /// A user-provided smol executor, run by the test thread itself: the
 /// binding's tasks run only where the application runs that executor, so
 /// the scenario's client runs on a thread of its own.

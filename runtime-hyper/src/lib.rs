@@ -73,6 +73,7 @@ mod runtime;
 mod socketio;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod tower;
 mod ws;
 
@@ -86,8 +87,13 @@ pub use crate::net::{
 };
 pub use crate::runtime::{Runtime, RuntimeTimer};
 pub use crate::socketio::{random_seed, serve_io};
+pub use crate::tls::{
+    ClientAuth, DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, TlsInfo, TlsOptions,
+    listen_tls, serve_tls,
+};
 pub use crate::tower::{ServiceFuture, SocketIoLayer, SocketIoService};
 pub use engineio_proto;
 pub use hyper;
+pub use rustls;
 pub use socketio_async;
 pub use socketio_proto;

@@ -21,3 +21,11 @@ macro_rules! on_tokio {
 }
 
 runtime_hyper::for_each_scenario!(on_tokio);
+
+/// The TLS scenarios (HTTPS, WSS, client certificates, HTTP/2, bad
+/// handshakes), the same way.
+mod tls {
+    use runtime_hyper::testing::tls as scenarios;
+    use runtime_tokio::Tokio;
+    runtime_hyper::for_each_tls_scenario!(on_tokio);
+}

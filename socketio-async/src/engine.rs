@@ -224,6 +224,7 @@ pub(crate) type Conns = Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>;
 pub struct Conn {
     pub(crate) io: SocketIo,
     pub(crate) sid: Sid,
+    pub(crate) handshake: Arc<socketio_proto::Handshake>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -236,6 +237,20 @@ impl Conn {
     /// The session id (not the socket id).
     pub fn id(&self) -> &Sid {
         &self.sid
+    }
+
+    /// The client's TLS certificate (DER), verified against the server's
+    /// client CA certificates (`socket.conn.peerCertificate`); `None` on a
+    /// plain connection or when the client sent none.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// fn who(socket: &Socket) -> usize {
+    ///     socket.conn().peer_certificate().map_or(0, |der| der.len())
+    /// }
+    /// ```
+    pub fn peer_certificate(&self) -> Option<&bytes::Bytes> {
+        self.handshake.peer_certificate.as_ref()
     }
 
     /// The transport in use now; `None` once the connection is closed.

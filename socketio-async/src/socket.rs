@@ -91,6 +91,7 @@ impl Socket {
         Conn {
             io: self.io.clone(),
             sid: self.sid.clone(),
+            handshake: self.handshake.clone(),
         }
     }
 

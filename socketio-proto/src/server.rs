@@ -1353,6 +1353,7 @@ impl Server {
             time: js_date_string(issued),
             address: request.remote_address,
             secure: request.secure,
+            peer_certificate: request.peer_certificate,
             issued,
             url: request.uri,
             query: handshake.query,

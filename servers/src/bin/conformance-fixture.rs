@@ -13,6 +13,13 @@
 //! directory of npm's `socket.io-client`) under `/socket.io/`, as the
 //! official server's `serveClient` does.
 //!
+//! With `--tls-cert FILE --tls-key FILE` it serves HTTPS and WSS on its
+//! port; `--tls-client-ca FILE` then requires client certificates signed
+//! by those CAs (event `peer-cert` is acknowledged with the client
+//! certificate's subject CN); `--http2` offers HTTP/2 beside HTTP/1.1
+//! (ALPN); `--tls-handshake-timeout-ms` bounds the handshake. `GET /health`
+//! answers 200.
+//!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
 //! loopback addresses, IPv4 and IPv6, so `localhost` reaches it whichever
@@ -36,9 +43,9 @@ use std::time::{Duration, Instant};
 use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, Server};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
 use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
-use servers::{App, RuntimeKind};
+use servers::{App, Health, RuntimeKind, TlsArgs};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
 
 struct Args {
     runtime: RuntimeKind,
@@ -47,6 +54,7 @@ struct Args {
     workers: usize,
     serve_client: Option<std::path::PathBuf>,
     verbose: bool,
+    tls: TlsArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         workers: 1,
         serve_client: None,
         verbose: false,
+        tls: TlsArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -75,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
             "--serve-client" => args.serve_client = Some(value()?.into()),
             "--verbose" => args.verbose = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
+            flag if args.tls.parse_flag(flag, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -116,6 +126,16 @@ async fn on_connection(socket: Socket) {
     let _ = socket.emit("auth", (auth,));
     echo::echo(&socket, "message", "message-back");
     echo::ack_echo(&socket, "message-with-ack");
+    // Over TLS with --tls-client-ca: the client certificate's subject CN.
+    socket.on("peer-cert", |socket, _, ack| async move {
+        let cn = socket
+            .conn()
+            .peer_certificate()
+            .and_then(|der| servers::subject_common_name(der));
+        if let Some(ack) = ack {
+            let _ = ack.send((cn,));
+        }
+    });
 }
 
 /// Echoes every message back to its session.
@@ -237,14 +257,34 @@ impl App for Fixture {
         if let Some(bundle) = bundle {
             let _ = sio.serve_client(bundle);
         }
-        let route = Or(driver, sio);
+        let route = Or(Or(driver, sio), Health);
+        let tls = match args.tls.options().and_then(|o| {
+            o.map(|o| o.acceptor().map_err(|e| e.to_string()))
+                .transpose()
+        }) {
+            Ok(tls) => tls,
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+        };
         for (_, listener) in listeners {
-            runtime.spawn(runtime_hyper::serve(
-                runtime.clone(),
-                route.clone(),
-                listener,
-                ConnectionOptions::default(),
-            ));
+            let options = ConnectionOptions::default();
+            match &tls {
+                Some(tls) => runtime.spawn(runtime_hyper::serve_tls(
+                    runtime.clone(),
+                    route.clone(),
+                    listener,
+                    options,
+                    tls.clone(),
+                )),
+                None => runtime.spawn(runtime_hyper::serve(
+                    runtime.clone(),
+                    route.clone(),
+                    listener,
+                    options,
+                )),
+            }
         }
         // The accept loops run forever.
         std::future::pending().await
