@@ -3,10 +3,19 @@
 //!
 //! ```text
 //! cargo run --release --bin interop-server -- --port 0 [--runtime tokio|async-std|smol] [--workers N]
+//!     [--name NAME] [--path /socket.io/] [--cookie NAME] [--cors-origin ORIGIN]
+//!     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2]]
 //! ```
 //!
 //! The handlers are the same on every runtime; `--workers` (default 2)
-//! sets the worker threads.
+//! sets the worker threads. For the deployment tests (tests/deploy, a
+//! single-process node behind each reverse proxy): `--name` is what event
+//! `whoami` is acknowledged with, `--path` the Socket.IO path (`/socket.io/`
+//! by default; nothing else is served but `/health`), `--cookie` sets the
+//! sticky-session cookie of that name on the polling handshake (`Path=/;
+//! HttpOnly; SameSite=Lax`), `--cors-origin` allows that origin with
+//! credentials; the TLS flags are the conformance fixture's. `GET /health`
+//! answers 200.
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -18,11 +27,12 @@ use std::time::Duration;
 
 use std::process::ExitCode;
 
-use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io};
+use runtime_hyper::engineio_proto::{CookieOptions, Cors, CorsOrigin};
+use runtime_hyper::{ConnectionOptions, Or, Runtime, bind_std, serve, serve_io};
 use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
 use runtime_tokio::socketio_proto::{Config, RecoveryConfig};
 use serde_json::{Value, json};
-use servers::{App, RuntimeKind};
+use servers::{App, Health, RuntimeKind, TlsArgs};
 
 async fn on_connection(socket: Socket) {
     let auth = Value::Object(socket.handshake().auth.clone());
@@ -115,7 +125,8 @@ async fn on_connection(socket: Socket) {
 /// The Engine.IO hooks the interop tests check: `allowRequest` refuses
 /// handshakes with `deny` in the query, every response carries
 /// `x-interop: 1`, and refused requests are counted (event `stats`).
-fn engine_hooks(io: &SocketIo) {
+/// Event `whoami` is acknowledged with the node's `name`.
+fn engine_hooks(io: &SocketIo, name: String) {
     io.allow_request(|request| async move {
         if request.query_pairs().iter().any(|(k, _)| k == "deny") {
             Err("denied by allowRequest".to_owned())
@@ -132,7 +143,16 @@ fn engine_hooks(io: &SocketIo) {
     });
     io.on_connection(move |socket| {
         let refused = refused.clone();
+        let name = name.clone();
         async move {
+            socket.on("whoami", move |_, _, ack| {
+                let name = name.clone();
+                async move {
+                    if let Some(ack) = ack {
+                        let _ = ack.send((name,));
+                    }
+                }
+            });
             socket.on("stats", move |socket, _, ack| {
                 let refused = refused.load(Ordering::Relaxed);
                 async move {
@@ -159,6 +179,17 @@ struct Args {
     port: u16,
     runtime: RuntimeKind,
     workers: usize,
+    deploy: Deploy,
+}
+
+/// The deployment options (see the top of the file).
+#[derive(Default)]
+struct Deploy {
+    name: String,
+    path: Option<String>,
+    cookie: Option<String>,
+    cors_origin: Option<String>,
+    tls: TlsArgs,
 }
 
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
@@ -166,6 +197,10 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
         port: 0,
         runtime: RuntimeKind::Tokio,
         workers: 2,
+        deploy: Deploy {
+            name: "node".into(),
+            ..Deploy::default()
+        },
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -174,6 +209,11 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             "--port" => parsed.port = value()?.parse()?,
             "--runtime" => parsed.runtime = value()?.parse()?,
             "--workers" => parsed.workers = value()?.parse()?,
+            "--name" => parsed.deploy.name = value()?,
+            "--path" => parsed.deploy.path = Some(value()?),
+            "--cookie" => parsed.deploy.cookie = Some(value()?),
+            "--cors-origin" => parsed.deploy.cors_origin = Some(value()?),
+            flag if parsed.deploy.tls.parse_flag(flag, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -182,7 +222,14 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     match parse_args() {
-        Ok(args) => servers::run(args.runtime, args.workers, Interop { port: args.port }),
+        Ok(args) => servers::run(
+            args.runtime,
+            args.workers,
+            Interop {
+                port: args.port,
+                deploy: args.deploy,
+            },
+        ),
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(2)
@@ -193,11 +240,12 @@ fn main() -> ExitCode {
 /// The interop server, on whichever runtime `main` started.
 struct Interop {
     port: u16,
+    deploy: Deploy,
 }
 
 impl App for Interop {
     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
-        match start(runtime, self.port).await {
+        match start(runtime, self.port, self.deploy).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -207,7 +255,11 @@ impl App for Interop {
     }
 }
 
-async fn start<R: Runtime>(runtime: R, port: u16) -> Result<(), Box<dyn std::error::Error>> {
+async fn start<R: Runtime>(
+    runtime: R,
+    port: u16,
+    deploy: Deploy,
+) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     io.use_middleware(|c| async move {
         match c.handshake.auth.get("token") {
@@ -218,7 +270,7 @@ async fn start<R: Runtime>(runtime: R, port: u16) -> Result<(), Box<dyn std::err
             _ => Ok(()),
         }
     });
-    engine_hooks(&io);
+    engine_hooks(&io, deploy.name.clone());
     io.of("/custom").on_connection(on_connection);
     let pattern = regex_lite::Regex::new(r"^/dyn-\d+$")?;
     io.of_dynamic(NamespaceMatcher::Pattern(pattern))
@@ -235,10 +287,31 @@ async fn start<R: Runtime>(runtime: R, port: u16) -> Result<(), Box<dyn std::err
     // Small limits, so that the bad-input tests cross them quickly.
     config.engine.max_http_buffer_size = 100_000;
     config.engine.max_buffered_bytes = 1 << 20;
-    let sio = serve_io(&io, config, runtime.clone());
+    if let Some(path) = &deploy.path {
+        config.engine.path = path.trim_end_matches('/').to_owned();
+    }
+    if let Some(name) = deploy.cookie {
+        config.engine.cookie = Some(CookieOptions {
+            name,
+            ..CookieOptions::default()
+        });
+    }
+    if let Some(origin) = deploy.cors_origin {
+        config.engine.cors = Some(Cors {
+            origin: CorsOrigin::Exact(origin),
+            credentials: true,
+            ..Cors::default()
+        });
+    }
+    let tls = deploy.tls.options()?.map(|o| o.acceptor()).transpose()?;
+    let route = Or(serve_io(&io, config, runtime.clone()), Health);
     let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("listening {}", listener.local_addr()?.port());
     let listener = runtime.listener(listener)?;
-    serve(runtime, sio, listener, ConnectionOptions::default()).await;
+    let options = ConnectionOptions::default();
+    match tls {
+        Some(tls) => runtime_hyper::serve_tls(runtime, route, listener, options, tls).await,
+        None => serve(runtime, route, listener, options).await,
+    }
     Ok(())
 }
