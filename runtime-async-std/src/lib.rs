@@ -11,10 +11,14 @@
 //!
 //! No tokio runtime is involved: hyper's I/O and timer traits are
 //! implemented here for async-io (the stream adapter is
-//! [`runtime_hyper::FuturesIo`]). hyper itself always depends on the
-//! `tokio` crate with only its `sync` feature (channels and a semaphore,
-//! no reactor, no timer, no executor); `cargo tree -p runtime-async-std
-//! -e normal -i tokio` shows that single edge.
+//! [`runtime_hyper::FuturesIo`]). The `tokio` crate is compiled, but only
+//! for its runtime-free parts: hyper uses its `sync` feature (channels and
+//! a semaphore) and HTTP/2 (`h2`) its `io-util` traits; no reactor, timer or
+//! executor (`cargo tree -p runtime-async-std -e normal,features -i tokio`
+//! shows both edges).
+//!
+//! TLS ([`listen_tls`], [`serve_tls`]) runs futures-rustls over async-io's
+//! sockets; the rest of it is shared with tokio in `runtime-hyper`.
 //!
 //! # Features
 //!

@@ -17,6 +17,9 @@
 //!   that are not kept).
 //! * Time: a single timer task for the whole server sleeps (tokio's
 //!   `sleep_until`) until the core's next deadline.
+//! * TLS ([`listen_tls`], [`serve_tls`]): tokio-rustls over tokio's
+//!   sockets; the configuration, the handshake limit and HTTP/2 by ALPN are
+//!   shared with the other bindings in `runtime-hyper` (DEPLOYMENT.md).
 //!
 //! # Example: an Engine.IO echo server
 //!

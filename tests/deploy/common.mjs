@@ -111,8 +111,10 @@ export async function startNodes(count, { cookie, path } = {}) {
   for (let i = 1; i <= count; i++) {
     const port = await freePort();
     const { cmd, args } = nodeCommand({ port, name: `node${i}`, cookie, path });
-    const started = await spawnUntil(cmd, args, /listening (\d+)/);
-    nodes.push({ name: `node${i}`, port, proc: started.proc });
+    // Heartbeats every 500 ms, but a pong may come late on a loaded machine.
+    const env = { ...process.env, INTEROP_PING_INTERVAL_MS: "500", INTEROP_PING_TIMEOUT_MS: "5000", INTEROP_LOG_ERRORS: "1" };
+    const started = await spawnUntil(cmd, args, /listening (\d+)/, { env });
+    nodes.push({ name: `node${i}`, port, proc: started.proc, output: started.output });
   }
   return nodes;
 }

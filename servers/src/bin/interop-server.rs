@@ -15,7 +15,8 @@
 //! sticky-session cookie of that name on the polling handshake (`Path=/;
 //! HttpOnly; SameSite=Lax`), `--cors-origin` allows that origin with
 //! credentials; the TLS flags are the conformance fixture's. `GET /health`
-//! answers 200.
+//! answers 200. With `INTEROP_LOG_ERRORS` set in the environment, every
+//! refused request (Engine.IO `connection_error`) is logged on stderr.
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -138,7 +139,14 @@ fn engine_hooks(io: &SocketIo, name: String) {
         .on_headers(|headers, _| headers.insert("x-interop", "1"));
     let refused = Arc::new(AtomicUsize::new(0));
     let counter = refused.clone();
-    io.engine().on_connection_error(move |_| {
+    let log_errors = std::env::var_os("INTEROP_LOG_ERRORS").is_some();
+    io.engine().on_connection_error(move |error| {
+        if log_errors {
+            eprintln!(
+                "connection error {} {} {:?} {}",
+                error.code as u8, error.message, error.context, error.request.uri
+            );
+        }
         counter.fetch_add(1, Ordering::Relaxed);
     });
     io.on_connection(move |socket| {
