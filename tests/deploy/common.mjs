@@ -89,7 +89,10 @@ export async function stop(proc, signal = "SIGKILL") {
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = once(proc, "exit");
   proc.kill(signal);
+  // A process that ignores a gentler signal for 5 s is killed.
+  const late = setTimeout(() => proc.kill("SIGKILL"), 5000);
   await exited;
+  clearTimeout(late);
 }
 
 /**

@@ -35,6 +35,8 @@ const PROXIES = {
     file: "nginx.conf",
     sticky: "address",
     command: (dir) => ["nginx", ["-p", dir, "-e", `${dir}/error.log`, "-c", `${dir}/nginx.conf`, "-g", "daemon off;"]],
+    // Its worker outlives the master by a moment: it must not hold our pipes.
+    quiet: true,
     log: (dir) => readFileSync(join(dir, "access.log"), "utf8"),
   },
   apache: {
@@ -91,10 +93,11 @@ async function startProxy(name, kind, nodes, configFile) {
     writeFileSync(join(dir, spec.file), renderConfig(configFile ?? spec.configs[kind], values));
   }
   const [cmd, args] = spec.command(dir, port, nodes, kind);
-  const proc = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...(spec.env?.(dir) ?? {}) } });
+  const stdio = spec.quiet ? "ignore" : ["ignore", "pipe", "pipe"];
+  const proc = spawn(cmd, args, { stdio, env: { ...process.env, ...(spec.env?.(dir) ?? {}) } });
   let output = "";
-  proc.stdout.on("data", (c) => (output += c));
-  proc.stderr.on("data", (c) => (output += c));
+  proc.stdout?.on("data", (c) => (output += c));
+  proc.stderr?.on("data", (c) => (output += c));
   const exited = once(proc, "exit").then(([code]) => {
     throw new Error(`${name} exited (${code}):\n${output}`);
   });
@@ -104,7 +107,9 @@ async function startProxy(name, kind, nodes, configFile) {
     name, dir, port, proc, url: `http://127.0.0.1:${port}`,
     log: () => spec.log(dir, () => output),
     async stop() {
-      await stop(proc);
+      // SIGTERM: nginx's master then stops its worker (a SIGKILL would
+      // leave the worker running, holding the port).
+      await stop(proc, "SIGTERM");
       rmSync(dir, { recursive: true, force: true });
     },
   };
