@@ -15,6 +15,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const TARGET = process.env.CARGO_TARGET_DIR ?? join(HERE, "../../target");
 export const FIXTURE = process.env.DEPLOY_FIXTURE ?? join(TARGET, "release/conformance-fixture");
 export const INTEROP_SERVER = process.env.DEPLOY_SERVER ?? join(TARGET, "release/interop-server");
+export const CLUSTER_FIXTURE = process.env.CLUSTER_FIXTURE ?? join(TARGET, "release/cluster-fixture");
 export const CONFIGS = join(HERE, "configs");
 
 /** A port nobody listens on now (the OS picks it). */
@@ -96,24 +97,39 @@ export async function stop(proc, signal = "SIGKILL") {
 }
 
 /**
- * The command that starts one server node behind the proxies: one place to
- * change when the Redis cluster fixture (`cluster-fixture`) is available.
- * Until then a node is the single-process interop-server, which has the
- * same `--name`, `--cookie`, `--path`, `whoami` and `/health`.
+ * The command that starts one server node behind the proxies. With
+ * `redis` (a redis:// URL) a node of a cluster: the Redis adapter's
+ * `cluster-fixture`, so broadcasts reach the clients of every node.
+ * Without, the single-process interop-server (same `--name`, `--cookie`,
+ * `--path`, `whoami` and `/health`), whose heartbeat the tests can shorten.
  */
-export function nodeCommand({ port, name, cookie, path }) {
-  const args = ["--port", String(port), "--name", name, "--runtime", process.env.DEPLOY_RUNTIME ?? "tokio"];
+export function nodeCommand({ port, name, cookie, path, redis }) {
+  const runtime = process.env.DEPLOY_RUNTIME ?? "tokio";
+  const args = ["--port", String(port), "--name", name, "--runtime", runtime];
   if (cookie) args.push("--cookie", cookie);
   if (path) args.push("--path", path);
+  if (redis) return { cmd: CLUSTER_FIXTURE, args: [...args, "--redis", redis, "--adapter", "classic"] };
   return { cmd: INTEROP_SERVER, args };
 }
 
+/** A redis-server of our own on a free port, files in a temp dir. */
+export async function startRedis() {
+  const port = await freePort();
+  const dir = tempDir("redis-");
+  const started = await spawnUntil(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
+    /Ready to accept connections/,
+  );
+  return { port, url: `redis://127.0.0.1:${port}`, proc: started.proc, dir };
+}
+
 /** Starts `count` nodes on free ports; resolves once each listens. */
-export async function startNodes(count, { cookie, path } = {}) {
+export async function startNodes(count, { cookie, path, redis } = {}) {
   const nodes = [];
   for (let i = 1; i <= count; i++) {
     const port = await freePort();
-    const { cmd, args } = nodeCommand({ port, name: `node${i}`, cookie, path });
+    const { cmd, args } = nodeCommand({ port, name: `node${i}`, cookie, path, redis });
     // Heartbeats every 500 ms, but a pong may come late on a loaded machine.
     const env = { ...process.env, INTEROP_PING_INTERVAL_MS: "500", INTEROP_PING_TIMEOUT_MS: "5000", INTEROP_LOG_ERRORS: "1" };
     const started = await spawnUntil(cmd, args, /listening (\d+)/, { env });

@@ -15,7 +15,7 @@ import { readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import http from "node:http";
 import {
-  CONFIGS, freePort, tempDir, startNodes, stop, waitForPort, renderConfig, sleep, next, withTimeout,
+  CONFIGS, freePort, tempDir, startNodes, startRedis, stop, waitForPort, renderConfig, sleep, next, withTimeout,
   client, connectedAndUpgraded,
 } from "./common.mjs";
 
@@ -235,6 +235,34 @@ for (const [name, spec] of Object.entries(PROXIES)) {
         [...sockets, ...polling].forEach((s) => s.disconnect());
         await proxy.stop();
         await Promise.all(nodes.map((n) => stop(n.proc)));
+      }
+    });
+
+    test(`${name}, three cluster-fixture nodes on one Redis, sticky by ${spec.sticky}: a broadcast from one client reaches all ${CLIENTS}, no 400`, async () => {
+      const redis = await startRedis();
+      let nodes = [];
+      let proxy;
+      let sockets = [];
+      try {
+        nodes = await startNodes(3, { cookie: "io", redis: redis.url });
+        proxy = await startProxy(name, "cluster", nodes);
+        sockets = await connectAll(proxy.url, CLIENTS);
+        const names = await Promise.all(sockets.map((s) => withTimeout(s.emitWithAck("whoami"), 5000, "whoami")));
+        const used = new Set(names);
+        // Spread over the nodes by the cookie balancers; one node per
+        // client address behind nginx.
+        if (spec.sticky === "cookie") assert.ok(used.size >= 2, `every client on ${[...used]}`);
+        else assert.equal(used.size, 1);
+        const received = sockets.map((s) => withTimeout(next(s, "hello"), 5000, "cross-node broadcast"));
+        await withTimeout(sockets[0].emitWithAck("emit", { event: "hello", args: ["from one", 1] }), 5000, "emit ack");
+        for (const args of await Promise.all(received)) assert.deepEqual(args, ["from one", 1]);
+        await closeAndCheckLog(proxy, sockets, nodes);
+      } finally {
+        sockets.forEach((s) => s.disconnect());
+        await proxy?.stop();
+        await Promise.all(nodes.map((n) => stop(n.proc, "SIGTERM")));
+        await stop(redis.proc);
+        rmSync(redis.dir, { recursive: true, force: true });
       }
     });
   });
