@@ -9,9 +9,11 @@ import { execFile } from "node:child_process";
 import http2 from "node:http2";
 import net from "node:net";
 import { once } from "node:events";
+import { rmSync } from "node:fs";
 import { FIXTURE, makeCerts, spawnUntil, stop, client, next, withTimeout, connectedAndUpgraded } from "./common.mjs";
 
 const certs = makeCerts();
+after(() => rmSync(certs.dir, { recursive: true, force: true }));
 const RUNTIMES = (process.env.DEPLOY_TLS_RUNTIMES ?? "tokio,async-std,smol").split(",");
 
 /** Starts the fixture over TLS; `extra` adds flags. */
