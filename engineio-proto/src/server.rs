@@ -248,6 +248,23 @@ impl Server {
         }
     }
 
+    /// The application's decision on an [`Event::AllowRequest`] failed (its
+    /// hook panicked): the request is answered with HTTP 500 and
+    /// `{"code":3,"message":"Internal server error"}`, as a panicking
+    /// [`Config::headers`] / [`Config::initial_headers`] /
+    /// [`Config::generate_id`] hook answers it. Unknown or answered requests
+    /// are ignored.
+    pub fn fail_request(&mut self, request: RequestId) {
+        let Some(Pending::Decision(head)) = self.requests.remove(&request) else {
+            return;
+        };
+        let cors = match &self.config.cors {
+            Some(cors) => cors.headers_for(&head),
+            None => Headers::new(),
+        };
+        self.internal_error(request, cors);
+    }
+
     /// The body of a POST the engine asked for with [`Output::ReadBody`].
     /// The runtime may stop reading at `limit + 1` bytes and pass those.
     pub fn handle_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
@@ -707,7 +724,10 @@ impl Server {
             }
         };
         let sid = match &self.config.generate_id {
-            Some(generate) => generate(&request),
+            Some(generate) => match run_hook(|| generate(&request)) {
+                Some(sid) => sid,
+                None => return self.internal_error(id, cors),
+            },
             None => self.rng.next_id(),
         };
         if !valid_sid(&sid) || self.sessions.contains_key(sid.as_str()) {
@@ -729,11 +749,17 @@ impl Server {
         if let Some(cookie) = &self.config.cookie {
             headers.append("Set-Cookie", cookie.serialize(sid.as_str()));
         }
-        if let Some(hook) = &self.config.initial_headers {
-            hook(&mut headers, &request);
-        }
-        if let Some(hook) = &self.config.headers {
-            hook(&mut headers, &request);
+        let hooked = run_hook(|| {
+            if let Some(hook) = &self.config.initial_headers {
+                hook(&mut headers, &request);
+            }
+            if let Some(hook) = &self.config.headers {
+                hook(&mut headers, &request);
+            }
+        });
+        if hooked.is_none() {
+            headers.remove("Set-Cookie");
+            return self.internal_error(id, headers);
         }
 
         let transport = match kind {
@@ -849,7 +875,9 @@ impl Server {
                 let mut headers = cors;
                 polling_headers(&mut headers, request);
                 if let Some(hook) = &self.config.headers {
-                    hook(&mut headers, request);
+                    if run_hook(|| hook(&mut headers, request)).is_none() {
+                        return self.internal_error(id, headers);
+                    }
                 }
                 p.get = Some(PendingGet { id, headers });
                 self.requests.insert(id, Pending::Poll(sid.clone()));
@@ -873,13 +901,15 @@ impl Server {
                     self.close_session(sid, CloseReason::TransportError, Some("invalid content"));
                     return;
                 }
-                p.post = Some(id);
                 let mut headers = cors;
                 polling_headers(&mut headers, request);
                 headers.remove("Content-Type");
                 if let Some(hook) = &self.config.headers {
-                    hook(&mut headers, request);
+                    if run_hook(|| hook(&mut headers, request)).is_none() {
+                        return self.internal_error(id, headers);
+                    }
                 }
+                p.post = Some(id);
                 self.requests.insert(
                     id,
                     Pending::Body {
@@ -911,7 +941,9 @@ impl Server {
         };
         let mut headers = cors;
         if let Some(hook) = &self.config.headers {
-            hook(&mut headers, request);
+            if run_hook(|| hook(&mut headers, request)).is_none() {
+                return self.internal_error(id, headers);
+            }
         }
         self.outputs.push_back(Output::AcceptWebSocket {
             request: id,
@@ -1223,6 +1255,17 @@ impl Server {
         self.respond(request, response);
     }
 
+    /// Answers a request whose application hook panicked: HTTP 500 with
+    /// the Engine.IO JSON error body. Nothing of the request was kept.
+    fn internal_error(&mut self, id: RequestId, mut headers: Headers) {
+        headers.insert("Content-Type", "application/json");
+        let body = format!(
+            r#"{{"code":{},"message":"{INTERNAL_ERROR}"}}"#,
+            ErrorCode::BadRequest as u8
+        );
+        self.respond(id, Response::new(500, headers, body.into_bytes()));
+    }
+
     fn respond(&mut self, request: RequestId, response: Response) {
         self.outputs
             .push_back(Output::Respond { request, response });
@@ -1354,4 +1397,15 @@ fn decode_body(
             }
         }
     }
+}
+
+/// The message of the 500 answer to a request whose hook panicked.
+const INTERNAL_ERROR: &str = "Internal server error";
+
+/// Runs an application hook (`generate_id`, `initial_headers`, `headers`):
+/// `None` if it panicked. The panic stops here, so the engine's state (and
+/// the lock a runtime keeps around it) is never left half-changed: hooks
+/// run before the engine changes anything for their request.
+fn run_hook<T>(hook: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).ok()
 }
