@@ -56,6 +56,8 @@ pub struct Server {
     /// Boxed: the table keeps spare slots, and an empty slot then costs a
     /// pointer rather than a whole session.
     sessions: IdMap<Sid, Box<Session>>,
+    /// `sessions.len()`, readable without the engine at hand.
+    clients: ClientsCount,
     requests: IdMap<RequestId, Pending>,
     next_request: u64,
     outputs: VecDeque<Output>,
@@ -93,6 +95,7 @@ impl Server {
             config: Arc::new(config),
             rng,
             sessions: IdMap::default(),
+            clients: ClientsCount::default(),
             requests: IdMap::default(),
             next_request: 0,
             outputs: VecDeque::new(),
@@ -111,6 +114,22 @@ impl Server {
     /// How many sessions are open (`clientsCount`).
     pub fn clients_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// A handle that reads [`clients_count`](Self::clients_count) from
+    /// anywhere, without the engine at hand: from a hook the engine is
+    /// running, or from a thread that does not hold the lock a runtime
+    /// keeps around the engine.
+    ///
+    /// ```
+    /// use engineio_proto::{Config, Server};
+    ///
+    /// let server = Server::new(Config::default());
+    /// let count = server.clients_counter();
+    /// std::thread::spawn(move || assert_eq!(count.get(), 0)).join().unwrap();
+    /// ```
+    pub fn clients_counter(&self) -> ClientsCount {
+        self.clients.clone()
     }
 
     /// Whether session `sid` is open.
@@ -832,6 +851,7 @@ impl Server {
             }
         }
         self.sessions.insert(sid.clone(), Box::new(session));
+        self.clients.set(self.sessions.len());
         self.events.push_back(Event::Open {
             sid: sid.clone(),
             handshake: Box::new(Handshake {
@@ -1192,6 +1212,7 @@ impl Server {
         let Some(session) = self.sessions.remove(sid) else {
             return;
         };
+        self.clients.set(self.sessions.len());
         if let Some(probe) = session.probe {
             self.requests.remove(&probe.ws);
             self.outputs.push_back(Output::WsClose {
@@ -1408,4 +1429,20 @@ const INTERNAL_ERROR: &str = "Internal server error";
 /// run before the engine changes anything for their request.
 fn run_hook<T>(hook: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).ok()
+}
+
+/// The number of open sessions, shared with the engine that keeps it
+/// ([`Server::clients_counter`]): cheap to clone, read without a lock.
+#[derive(Debug, Clone, Default)]
+pub struct ClientsCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl ClientsCount {
+    /// The number of open sessions now.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, n: usize) {
+        self.0.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
 }

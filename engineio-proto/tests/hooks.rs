@@ -230,7 +230,9 @@ const INTERNAL: &str = r#"{"code":3,"message":"Internal server error"}"#;
 fn a_panicking_hook_answers_its_request_with_500_and_harms_nothing_else() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let mut h = Harness::fixture(Instant::now());
+    let count = h.server.clients_counter();
     let sid = h.open_polling();
+    assert_eq!(count.get(), 1);
     let panics = Arc::new(AtomicBool::new(true));
 
     // generate_id: the handshake gets the 500, no session opens.
@@ -241,12 +243,21 @@ fn a_panicking_hook_answers_its_request_with_500_and_harms_nothing_else() {
         }
         "after-the-panic".to_owned()
     })));
-    let r = { let rid = h.get(POLL); h.response(rid) };
+    let r = {
+        let rid = h.get(POLL);
+        h.response(rid)
+    };
     assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
     assert_eq!(r.headers.get("content-type"), Some("application/json"));
     assert_eq!(h.server.clients_count(), 1);
     panics.store(false, Ordering::Relaxed);
-    assert_eq!(sid_of_open(&{ let rid = h.get(POLL); h.body(rid) }), "after-the-panic");
+    assert_eq!(
+        sid_of_open(&{
+            let rid = h.get(POLL);
+            h.body(rid)
+        }),
+        "after-the-panic"
+    );
     h.server.set_generate_id(None);
 
     // initial_headers: the same, and no session cookie for a session that
@@ -256,14 +267,23 @@ fn a_panicking_hook_answers_its_request_with_500_and_harms_nothing_else() {
     h.server.set_initial_headers(Some(Arc::new(move |_, _| {
         assert!(!p.load(Ordering::Relaxed), "initial_headers failed");
     })));
-    let r = { let rid = h.get(POLL); h.response(rid) };
+    let r = {
+        let rid = h.get(POLL);
+        h.response(rid)
+    };
     assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
     assert_eq!(r.headers.get("set-cookie"), None);
     let rid = h.ws_open(WS);
     let r = h.response(rid);
     assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
     assert_eq!(h.server.clients_count(), 2);
+    assert_eq!(count.get(), 2);
     h.server.set_initial_headers(None);
+    let (_ws, ws_sid) = h.open_ws();
+    assert_eq!(count.get(), 3);
+    h.server.close(h.now, &ws_sid);
+    h.drain();
+    assert_eq!(count.get(), 2);
 
     // headers, on a poll, a post and an upgrade of the first session: each
     // gets the 500, the session goes on.
@@ -272,9 +292,15 @@ fn a_panicking_hook_answers_its_request_with_500_and_harms_nothing_else() {
         assert!(!p.load(Ordering::Relaxed), "headers failed");
     })));
     let uri = format!("{POLL}&sid={sid}");
-    let r = { let rid = h.get(&uri); h.response(rid) };
+    let r = {
+        let rid = h.get(&uri);
+        h.response(rid)
+    };
     assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
-    let r = { let rid = h.post(&uri, "4hello"); h.response(rid) };
+    let r = {
+        let rid = h.post(&uri, "4hello");
+        h.response(rid)
+    };
     assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
     let up = h.ws_open(&format!("{WS}&sid={sid}"));
     let r = h.response(up);
@@ -282,11 +308,20 @@ fn a_panicking_hook_answers_its_request_with_500_and_harms_nothing_else() {
     panics.store(false, Ordering::Relaxed);
     // No GET or POST was left pending: both go through now.
     h.take_events();
-    let r = { let rid = h.post(&uri, "4hello"); h.response(rid) };
+    let r = {
+        let rid = h.post(&uri, "4hello");
+        h.response(rid)
+    };
     assert_eq!((r.status, &*r.body_text()), (200, "ok"));
     assert!(matches!(&h.take_events()[..], [Event::Message { .. }]));
     h.server.send(&sid, Message::text("yo")).unwrap();
-    assert_eq!({ let rid = h.get(&uri); h.body(rid) }, "4yo");
+    assert_eq!(
+        {
+            let rid = h.get(&uri);
+            h.body(rid)
+        },
+        "4yo"
+    );
 }
 
 #[test]

@@ -69,12 +69,14 @@
 //! ```
 
 mod backend;
+mod contain;
 mod dispatch;
 mod engine;
 mod io;
 mod payload;
 mod remote;
 mod socket;
+mod waiters;
 
 pub use backend::{Backend, Task};
 pub use engine::{Conn, Engine};
@@ -91,3 +93,33 @@ pub use socket::{AckSender, Socket};
 pub use socketio_proto::{
     Config, DisconnectReason, Handshake, NamespaceMatcher, SocketId, SocketInfo,
 };
+
+/// Locks a mutex, recovering from poisoning deliberately: no application
+/// code ever runs under one of this crate's locks (see the locking rule
+/// above), so a poisoned lock can only come from a bug of ours between two
+/// statements that each leave the data whole.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A handler registry that readers snapshot and writers swap whole: a
+/// reader takes an `Arc` under a short lock and runs the handlers with no
+/// lock held; a registration copies the registry, changes the copy, and
+/// swaps it in (registrations are rare, reads are per event).
+#[derive(Default)]
+pub(crate) struct Registry<T: Clone> {
+    current: std::sync::Mutex<std::sync::Arc<T>>,
+}
+
+impl<T: Clone> Registry<T> {
+    /// The registry as it is now.
+    pub(crate) fn get(&self) -> std::sync::Arc<T> {
+        lock(&self.current).clone()
+    }
+
+    /// Changes the registry (`change` must not call back into the server).
+    pub(crate) fn update(&self, change: impl FnOnce(&mut T)) {
+        let mut current = lock(&self.current);
+        change(std::sync::Arc::make_mut(&mut current));
+    }
+}
