@@ -669,7 +669,9 @@ pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
     let mut first = socketio_client(addr);
     let mut second = socketio_client(addr);
     for event in ["panic", "panic-async"] {
-        first.send(WsMessage::text(format!(r#"42["{event}"]"#))).unwrap();
+        first
+            .send(WsMessage::text(format!(r#"42["{event}"]"#)))
+            .unwrap();
         assert_eq!(text(next_message(&mut first)), r#"42["about-to-panic"]"#);
         first
             .send(WsMessage::text(r#"421["message-with-ack","still here"]"#))
@@ -682,9 +684,7 @@ pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
     }
     // New sockets still get in.
     let mut third = socketio_client(addr);
-    third
-        .send(WsMessage::text(r#"42["panic"]"#))
-        .unwrap();
+    third.send(WsMessage::text(r#"42["panic"]"#)).unwrap();
     assert_eq!(text(next_message(&mut third)), r#"42["about-to-panic"]"#);
 }
 
@@ -709,7 +709,8 @@ pub fn events_of_one_socket_reach_their_handler_in_order<R: Runtime>(runtime: R)
     let addr = socketio_server(runtime, &io);
     let mut ws = socketio_client(addr);
     for n in 0..1000u32 {
-        ws.write(WsMessage::text(format!(r#"42["n",{n}]"#))).unwrap();
+        ws.write(WsMessage::text(format!(r#"42["n",{n}]"#)))
+            .unwrap();
     }
     ws.flush().unwrap();
     let expected: Vec<String> = (0..1000).map(|n| n.to_string()).collect();
