@@ -23,12 +23,13 @@ cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
 
 if command -v node >/dev/null && command -v npm >/dev/null; then
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
-  cargo build --release --locked -p servers --bin interop-server
+  cargo build --release --locked -p servers --bin interop-server --bin conformance-fixture
   target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
   # The same tests against the same handlers on each runtime.
   for runtime in tokio async-std smol; do
     echo "== interop tests on $runtime"
     (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" INTEROP_RUNTIME="$runtime" \
+      FIXTURE_SERVER="$target_dir/release/conformance-fixture" \
       node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
   done
   # Mixed clusters (tests/cluster): Rust nodes on tokio and smol and a Node

@@ -228,7 +228,9 @@ pub(crate) type Conns = Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>;
 /// [`Socket::conn`](crate::Socket::conn). Several sockets (one per
 /// namespace) may share one connection.
 ///
-/// Handlers run on the dispatcher, in event order, and must not block.
+/// Handlers run on the server's task, in event order (not ordered with
+/// the sockets' handlers), each with its panic contained; they should not
+/// block (they would hold up the other connections' handlers).
 /// `packet`, `packet_create` and `drain` cost nothing until a handler is
 /// registered; they stop with the connection.
 ///
@@ -319,8 +321,8 @@ impl Conn {
     }
 
     /// Runs when the connection closes, with the reason and a detail when
-    /// there is one: `close`. It runs after the sockets' disconnect
-    /// handlers have been started.
+    /// there is one: `close`. The core reports it after the sockets'
+    /// disconnects, which run on their own tasks.
     pub fn on_close(&self, handler: impl Fn(CloseReason, Option<&str>) + Send + Sync + 'static) {
         self.register(|c| c.close.push(Arc::new(handler)));
     }
