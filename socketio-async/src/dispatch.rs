@@ -61,21 +61,65 @@ impl Mailbox {
         }
     }
 
-    async fn next(&self) -> Option<Event> {
-        poll_fn(|cx| {
-            let mut mail = lock(&self.state);
-            match mail.queue.pop_front() {
-                Some(event) => Poll::Ready(Some(event)),
-                None if mail.closed => Poll::Ready(None),
+    /// Takes the events one by one and hands each to `handle`, until the
+    /// queue is closed and empty.
+    ///
+    /// Each time the queue was empty and an event came, the task yields
+    /// once before it runs any handler: it goes to the back of the
+    /// executor's queue, which lets a work-stealing executor (tokio) wake
+    /// another worker. Without it, a handler that blocks its thread could
+    /// leave tokio's other workers asleep with no one polling for I/O: the
+    /// task woken by a connection's task goes to that worker's own slot,
+    /// which wakes no one.
+    async fn run(&self, mut handle: impl FnMut(Event)) {
+        loop {
+            let next = {
+                let mut mail = lock(&self.state);
+                match mail.queue.pop_front() {
+                    Some(event) => Some(event),
+                    None if mail.closed => return,
+                    None => None,
+                }
+            };
+            match next {
+                Some(event) => handle(event),
                 None => {
-                    if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        mail.waker = Some(cx.waker().clone());
-                    }
-                    Poll::Pending
+                    self.wait().await;
+                    YieldOnce(false).await;
                 }
             }
+        }
+    }
+
+    /// Ready once an event is queued, or the queue is closed.
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            let mut mail = lock(&self.state);
+            if !mail.queue.is_empty() || mail.closed {
+                return Poll::Ready(());
+            }
+            if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                mail.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
         })
         .await
+    }
+}
+
+/// Pending once (waking itself at once), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
     }
 }
 
@@ -93,9 +137,9 @@ impl Router {
         let task_io = io.clone();
         let task_backend = backend.clone();
         backend.spawn(Box::pin(async move {
-            while let Some(event) = mailbox.next().await {
-                server_event(&task_io, &task_backend, event);
-            }
+            mailbox
+                .run(|event| server_event(&task_io, &task_backend, event))
+                .await;
         }));
     }
 
@@ -145,9 +189,9 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
             let task_backend = backend.clone();
             backend.spawn(Box::pin(async move {
                 let mut socket = None;
-                while let Some(event) = mailbox.next().await {
-                    socket_event(&task_io, task_backend.as_ref(), &mut socket, event);
-                }
+                mailbox
+                    .run(|event| socket_event(&task_io, task_backend.as_ref(), &mut socket, event))
+                    .await;
             }));
         }
         Event::Event { ref socket, .. }
