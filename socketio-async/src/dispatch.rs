@@ -238,7 +238,6 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
             .waiters
             .broadcast_done(&broadcast, received == expected),
         Event::FetchSocketsDone { request, .. } | Event::ServerSideEmitDone { request, .. } => {
-            let request = request.clone();
             inner.waiters.request_done(&request, event);
         }
         Event::Engine(EngineEvent::AllowRequest { request, head }) => {

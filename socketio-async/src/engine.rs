@@ -417,9 +417,7 @@ pub(crate) fn conn_event(io: &SocketIo, event: EngineEvent) {
             if let Some(state) = state {
                 let handlers = lock(&state).close.clone();
                 for handler in handlers {
-                    contain::call(&site("conn close handler"), || {
-                        handler(reason, description.as_deref())
-                    });
+                    contain::call(&site("conn close handler"), || handler(reason, description));
                 }
             }
         }

@@ -147,7 +147,7 @@ fn a_panicking_event_handler_ends_that_invocation_and_its_socket_stays() {
     for (event, message) in [("panic", "sync boom"), ("panic-async", "async boom")] {
         b.client(|h| h.ws_send(a, &format!(r#"42["{event}"]"#)));
         assert_eq!(b.frames(a), vec![r#"42["about-to-panic"]"#]);
-        let line = logged(&[message]).expect("the panic is logged");
+        let line = logged(&[message]).unwrap();
         assert_eq!(
             line,
             format!(
@@ -572,7 +572,7 @@ fn handlers_call_every_kind_of_method() {
                     i.emit("left", (left.len(),)).unwrap();
                 }
             });
-            socket.on("register", move |socket, _, ack| {
+            socket.on("register", move |_, _, ack| {
                 let i = i.clone();
                 async move {
                     i.engine()
