@@ -618,3 +618,61 @@ fn handlers_call_every_kind_of_method() {
     b.client(|h| h.ws_send(other, "41"));
     assert_eq!(b.frames(ws), vec![r#"42["left",1]"#]);
 }
+
+// ----- serverSideEmit listeners -----
+
+/// Carries each node's cluster messages to the other until all is quiet.
+fn relay(nodes: [&TestBackend; 2]) {
+    loop {
+        let mut carried = false;
+        for (from, to) in [(0, 1), (1, 0)] {
+            let out: Vec<_> = {
+                let mut h = nodes[from].h.lock().unwrap();
+                std::iter::from_fn(|| h.server.poll_cluster()).collect()
+            };
+            for message in out {
+                carried = true;
+                let mut h = nodes[to].h.lock().unwrap();
+                let now = h.now;
+                h.server.handle_cluster(now, message);
+                nodes[to].forward(&mut h);
+            }
+            nodes[to].settle();
+        }
+        if !carried {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_panicking_server_side_emit_listener_is_contained() {
+    let node = |uid: &str| {
+        let io = server();
+        let mut config = config();
+        config.cluster = Some(socketio_proto::ClusterConfig::new(uid));
+        let b = start_with(&io, config);
+        (io, b)
+    };
+    let (a_io, a) = node("A");
+    let (b_io, b) = node("B");
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    b_io.of("/").on_server_side(|payload, _| async move {
+        panic!("listener boom {:?}", payload.args);
+    });
+    let h = heard.clone();
+    b_io.of("/").on_server_side(move |payload, _| {
+        let h = h.clone();
+        async move { h.lock().unwrap().push(payload.args) }
+    });
+    relay([&a, &b]);
+    a_io.server_side_emit("ping", (1,)).unwrap();
+    relay([&a, &b]);
+    a_io.server_side_emit("ping", (2,)).unwrap();
+    relay([&a, &b]);
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![vec![json!("ping"), json!(1)], vec![json!("ping"), json!(2)]]
+    );
+    assert!(logged(&["server_side_emit listener panicked", "listener boom"]).is_some());
+}
