@@ -24,7 +24,11 @@
 //!   `.await` happens before the socket's next event is handed to a
 //!   handler. Sockets do not wait for each other: a handler that computes
 //!   or blocks stalls its own socket only (on a runtime with more than one
-//!   worker thread, the others go on).
+//!   worker thread, the others go on). On tokio, the tasks a handler
+//!   woke just before it blocked (its socket's writer, after an emit) wait
+//!   in that worker's own slot until it returns: what the handler emitted
+//!   goes out late. A panic's backtrace (`RUST_BACKTRACE=1`) takes long
+//!   enough to resolve to count as blocking.
 //! - Connection middlewares and `allowRequest` decisions run on a task per
 //!   request; `serverSideEmit` listeners, `connection_error` and
 //!   [`Conn`] handlers on one server task, in order (not ordered with the

@@ -205,6 +205,12 @@ fn log_event(at: Duration, event: &Event) {
 }
 
 fn main() -> ExitCode {
+    // The fixture panics on purpose (`panic`, `panic-async`, `/panic`): one
+    // line each on stderr, without the backtrace `RUST_BACKTRACE` would
+    // capture. Resolving one takes seconds, during which the worker that
+    // panicked runs nothing else: on tokio, the tasks it woke just before
+    // (the socket's own writer, with `about-to-panic`) wait in its slot.
+    std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
