@@ -78,7 +78,12 @@ impl Mailbox {
                 match mail.queue.pop_front() {
                     Some(event) => Some(event),
                     None if mail.closed => return,
-                    None => None,
+                    None => {
+                        // Give the memory back: an idle socket holds no
+                        // queue (events are large; four take 512 bytes).
+                        mail.queue = VecDeque::new();
+                        None
+                    }
                 }
             };
             match next {
