@@ -31,6 +31,7 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   for runtime in tokio async-std smol; do
     echo "== interop tests on $runtime"
     (cd tests/interop && INTEROP_SERVER="$target_dir/release/interop-server" INTEROP_RUNTIME="$runtime" \
+      FIXTURE_SERVER="$target_dir/release/conformance-fixture" \
       node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee -a "$log" || status=$?
   done
   # Mixed clusters (tests/cluster): Rust nodes on tokio and smol and a Node

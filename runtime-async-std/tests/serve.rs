@@ -66,3 +66,32 @@ fn user_provided_smol_executor_serves() {
     client.join().expect("the scenario failed");
     outcome.expect("the scenario ended without finishing");
 }
+
+/// Needs two worker threads: the scenario blocks one of them in a handler.
+/// async-std's global executor has one per core (CI has two).
+#[test]
+fn a_blocking_handler_stalls_only_its_own_socket_on_async_std() {
+    scenarios::a_blocking_handler_stalls_only_its_own_socket(AsyncIo(AsyncStd));
+}
+
+/// The same on a smol executor run by two threads of its own (smol's global
+/// executor runs one thread unless `SMOL_THREADS` says otherwise).
+#[test]
+fn a_blocking_handler_stalls_only_its_own_socket_on_smol() {
+    let executor = Arc::new(smol::Executor::new());
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let executor = executor.clone();
+            let stopped = stopped.clone();
+            std::thread::spawn(move || {
+                let _ = smol::block_on(executor.run(stopped.recv()));
+            })
+        })
+        .collect();
+    scenarios::a_blocking_handler_stalls_only_its_own_socket(AsyncIo(executor));
+    drop(stop);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+}

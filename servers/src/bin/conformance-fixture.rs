@@ -5,6 +5,17 @@
 //! connection, echoes `message` as `message-back` and acknowledges
 //! `message-with-ack` with its own arguments.
 //!
+//! Handlers that misbehave, to show they harm no one else (in `/` and
+//! `/custom`): event `panic` emits `about-to-panic` to its client, then
+//! panics before its first `.await`; `panic-async` does the same after an
+//! `.await`; `block` with a number of milliseconds blocks its thread that
+//! long (`std::thread::sleep`), then acknowledges `"unblocked"`. The
+//! socket of a panicking handler stays connected. Namespace `/panic` has a
+//! connection middleware that panics: its clients get a CONNECT_ERROR
+//! (`Internal server error`). Every handshake response of `/socket.io/`
+//! carries `x-clients-count: N`, the number of Engine.IO sessions, read by
+//! the engine's headers hook.
+//!
 //! ```text
 //! cargo run --release --bin conformance-fixture -- --runtime tokio --port 3000 [--host ADDR]
 //! ```
@@ -36,8 +47,11 @@
 #[path = "shared/echo.rs"]
 mod echo;
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, Server};
@@ -136,6 +150,45 @@ async fn on_connection(socket: Socket) {
             let _ = ack.send((cn,));
         }
     });
+    misbehave(&socket);
+}
+
+/// The handlers that panic or block.
+fn misbehave(socket: &Socket) {
+    socket.on("panic", |socket, _, _| async move {
+        let _ = socket.emit("about-to-panic", ());
+        panic!("the fixture's `panic` handler panics, as asked");
+    });
+    socket.on("panic-async", |socket, _, _| async move {
+        let _ = socket.emit("about-to-panic", ());
+        YieldOnce(false).await;
+        panic!("the fixture's `panic-async` handler panics after an await, as asked");
+    });
+    socket.on("block", |_, payload, ack| async move {
+        let ms: u64 = payload.arg(0).unwrap_or(0);
+        // Blocks the worker thread on purpose: only this socket may wait.
+        std::thread::sleep(Duration::from_millis(ms.min(60_000)));
+        if let Some(ack) = ack {
+            let _ = ack.send(("unblocked",));
+        }
+    });
+}
+
+/// Pending once (waking itself), then ready: an `.await` that suspends on
+/// any runtime.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
 }
 
 /// Echoes every message back to its session.
@@ -172,6 +225,12 @@ fn log_event(at: Duration, event: &Event) {
 }
 
 fn main() -> ExitCode {
+    // The fixture panics on purpose (`panic`, `panic-async`, `/panic`): one
+    // line each on stderr, without the backtrace `RUST_BACKTRACE` would
+    // capture. Resolving one takes seconds, during which the worker that
+    // panicked runs nothing else: on tokio, the tasks it woke just before
+    // (the socket's own writer, with `about-to-panic`) wait in its slot.
+    std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -249,6 +308,19 @@ impl App for Fixture {
         let io = SocketIo::new();
         io.of("/").on_connection(on_connection);
         io.of("/custom").on_connection(on_connection);
+        io.of("/panic").use_middleware(|_| async {
+            if true {
+                panic!("the fixture's `/panic` middleware panics, as asked");
+            }
+            Ok(())
+        });
+        let engine = io.engine();
+        let count = engine.clone();
+        engine.on_headers(move |headers, request| {
+            if !request.query_string().contains("sid=") {
+                headers.insert("x-clients-count", count.clients_count().to_string());
+            }
+        });
         let sio = serve_io(
             &io,
             socketio_config(runtime_hyper::random_seed()),
