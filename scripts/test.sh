@@ -6,7 +6,9 @@
 # against our server, once on each runtime: tokio, async-std, smol), then
 # the mixed-cluster tests (tests/cluster: needs redis-server), then the
 # browser tests (tests/browser: chromium against the demo, once, on tokio),
-# and ends with one line of totals.
+# then the deployment tests once (tests/deploy: HTTPS, client certificates
+# and HTTP/2 on each runtime, and every reverse proxy of DEPLOYMENT.md on
+# tokio), and ends with one line of totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -59,6 +61,10 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     echo "chromium is needed for the browser tests (apt-get install chromium)" >&2
     status=1
   fi
+  echo "== deployment tests (TLS, HTTP/2, reverse proxies)"
+  (cd tests/deploy && npm ci --no-audit --no-fund --loglevel=error)
+  (cd tests/deploy && CARGO_TARGET_DIR="$target_dir" node --test --test-concurrency=1 --test-reporter=tap) 2>&1 \
+    | tee -a "$log" || status=$?
 else
   echo "node and npm are needed for the interop tests" >&2
   status=1

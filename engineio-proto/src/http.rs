@@ -183,6 +183,10 @@ pub struct Request {
     pub remote_address: String,
     /// Whether the connection is TLS.
     pub secure: bool,
+    /// The client's TLS certificate (DER), when the connection is TLS and
+    /// the client presented one that the server verified
+    /// (`socket.conn.peerCertificate` in the Node docs).
+    pub peer_certificate: Option<bytes::Bytes>,
     /// Whether this is a WebSocket upgrade request (`Upgrade: websocket`).
     /// The runtime must not complete the upgrade before the engine answers
     /// with [`Output::AcceptWebSocket`](crate::Output::AcceptWebSocket).
@@ -198,6 +202,7 @@ impl Request {
             headers: Headers::new(),
             remote_address: String::new(),
             secure: false,
+            peer_certificate: None,
             websocket: false,
         }
     }

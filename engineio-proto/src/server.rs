@@ -57,6 +57,8 @@ pub struct Server {
     /// Boxed: the table keeps spare slots, and an empty slot then costs a
     /// pointer rather than a whole session.
     sessions: IdMap<Sid, Box<Session>>,
+    /// `sessions.len()`, readable without the engine at hand.
+    clients: ClientsCount,
     requests: IdMap<RequestId, Pending>,
     next_request: u64,
     outputs: VecDeque<Output>,
@@ -94,6 +96,7 @@ impl Server {
             config: Arc::new(config),
             rng,
             sessions: IdMap::default(),
+            clients: ClientsCount::default(),
             requests: IdMap::default(),
             next_request: 0,
             outputs: VecDeque::new(),
@@ -112,6 +115,22 @@ impl Server {
     /// How many sessions are open (`clientsCount`).
     pub fn clients_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// A handle that reads [`clients_count`](Self::clients_count) from
+    /// anywhere, without the engine at hand: from a hook the engine is
+    /// running, or from a thread that does not hold the lock a runtime
+    /// keeps around the engine.
+    ///
+    /// ```
+    /// use engineio_proto::{Config, Server};
+    ///
+    /// let server = Server::new(Config::default());
+    /// let count = server.clients_counter();
+    /// std::thread::spawn(move || assert_eq!(count.get(), 0)).join().unwrap();
+    /// ```
+    pub fn clients_counter(&self) -> ClientsCount {
+        self.clients.clone()
     }
 
     /// Whether session `sid` is open.
@@ -247,6 +266,23 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The application's decision on an [`Event::AllowRequest`] failed (its
+    /// hook panicked): the request is answered with HTTP 500 and
+    /// `{"code":3,"message":"Internal server error"}`, as a panicking
+    /// [`Config::headers`] / [`Config::initial_headers`] /
+    /// [`Config::generate_id`] hook answers it. Unknown or answered requests
+    /// are ignored.
+    pub fn fail_request(&mut self, request: RequestId) {
+        let Some(Pending::Decision(head)) = self.requests.remove(&request) else {
+            return;
+        };
+        let cors = match &self.config.cors {
+            Some(cors) => cors.headers_for(&head),
+            None => Headers::new(),
+        };
+        self.internal_error(request, cors);
     }
 
     /// The body of a POST the engine asked for with [`Output::ReadBody`].
@@ -709,7 +745,10 @@ impl Server {
             }
         };
         let sid = match &self.config.generate_id {
-            Some(generate) => generate(&request),
+            Some(generate) => match run_hook(|| generate(&request)) {
+                Some(sid) => sid,
+                None => return self.internal_error(id, cors),
+            },
             None => self.rng.next_id(),
         };
         if !valid_sid(&sid) || self.sessions.contains_key(sid.as_str()) {
@@ -731,11 +770,17 @@ impl Server {
         if let Some(cookie) = &self.config.cookie {
             headers.append("Set-Cookie", cookie.serialize(sid.as_str()));
         }
-        if let Some(hook) = &self.config.initial_headers {
-            hook(&mut headers, &request);
-        }
-        if let Some(hook) = &self.config.headers {
-            hook(&mut headers, &request);
+        let hooked = run_hook(|| {
+            if let Some(hook) = &self.config.initial_headers {
+                hook(&mut headers, &request);
+            }
+            if let Some(hook) = &self.config.headers {
+                hook(&mut headers, &request);
+            }
+        });
+        if hooked.is_none() {
+            headers.remove("Set-Cookie");
+            return self.internal_error(id, headers);
         }
 
         let transport = match kind {
@@ -814,6 +859,7 @@ impl Server {
             }
         }
         self.sessions.insert(sid.clone(), Box::new(session));
+        self.clients.set(self.sessions.len());
         self.events.push_back(Event::Open {
             sid: sid.clone(),
             handshake: Box::new(Handshake {
@@ -857,7 +903,9 @@ impl Server {
                 let mut headers = cors;
                 polling_headers(&mut headers, request);
                 if let Some(hook) = &self.config.headers {
-                    hook(&mut headers, request);
+                    if run_hook(|| hook(&mut headers, request)).is_none() {
+                        return self.internal_error(id, headers);
+                    }
                 }
                 p.get = Some(PendingGet {
                     id,
@@ -885,13 +933,15 @@ impl Server {
                     self.close_session(sid, CloseReason::TransportError, Some("invalid content"));
                     return;
                 }
-                p.post = Some(id);
                 let mut headers = cors;
                 polling_headers(&mut headers, request);
                 headers.remove("Content-Type");
                 if let Some(hook) = &self.config.headers {
-                    hook(&mut headers, request);
+                    if run_hook(|| hook(&mut headers, request)).is_none() {
+                        return self.internal_error(id, headers);
+                    }
                 }
+                p.post = Some(id);
                 self.requests.insert(
                     id,
                     Pending::Body {
@@ -923,7 +973,9 @@ impl Server {
         };
         let mut headers = cors;
         if let Some(hook) = &self.config.headers {
-            hook(&mut headers, request);
+            if run_hook(|| hook(&mut headers, request)).is_none() {
+                return self.internal_error(id, headers);
+            }
         }
         websocket_extensions(&self.config, request, &mut headers);
         self.outputs.push_back(Output::AcceptWebSocket {
@@ -1186,6 +1238,7 @@ impl Server {
         let Some(session) = self.sessions.remove(sid) else {
             return;
         };
+        self.clients.set(self.sessions.len());
         if let Some(probe) = session.probe {
             self.requests.remove(&probe.ws);
             self.outputs.push_back(Output::WsClose {
@@ -1251,6 +1304,17 @@ impl Server {
     fn end_poll(&mut self, request: RequestId, response: Response) {
         self.requests.remove(&request);
         self.respond(request, response);
+    }
+
+    /// Answers a request whose application hook panicked: HTTP 500 with
+    /// the Engine.IO JSON error body. Nothing of the request was kept.
+    fn internal_error(&mut self, id: RequestId, mut headers: Headers) {
+        headers.insert("Content-Type", "application/json");
+        let body = format!(
+            r#"{{"code":{},"message":"{INTERNAL_ERROR}"}}"#,
+            ErrorCode::BadRequest as u8
+        );
+        self.respond(id, Response::new(500, headers, body.into_bytes()));
     }
 
     fn respond(&mut self, request: RequestId, response: Response) {
@@ -1408,5 +1472,32 @@ fn decode_body(
                 Err(e) => vec![Err(e)],
             }
         }
+    }
+}
+
+/// The message of the 500 answer to a request whose hook panicked.
+const INTERNAL_ERROR: &str = "Internal server error";
+
+/// Runs an application hook (`generate_id`, `initial_headers`, `headers`):
+/// `None` if it panicked. The panic stops here, so the engine's state (and
+/// the lock a runtime keeps around it) is never left half-changed: hooks
+/// run before the engine changes anything for their request.
+fn run_hook<T>(hook: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).ok()
+}
+
+/// The number of open sessions, shared with the engine that keeps it
+/// ([`Server::clients_counter`]): cheap to clone, read without a lock.
+#[derive(Debug, Clone, Default)]
+pub struct ClientsCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl ClientsCount {
+    /// The number of open sessions now.
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, n: usize) {
+        self.0.store(n, std::sync::atomic::Ordering::Relaxed);
     }
 }

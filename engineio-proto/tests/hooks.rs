@@ -222,3 +222,123 @@ fn a_watched_v3_session_reports_the_pong_it_creates() {
         vec![r#"packet Ping("")"#, r#"create Pong("")"#, "drain"]
     );
 }
+
+/// The answer to a request whose hook panicked.
+const INTERNAL: &str = r#"{"code":3,"message":"Internal server error"}"#;
+
+#[test]
+fn a_panicking_hook_answers_its_request_with_500_and_harms_nothing_else() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut h = Harness::fixture(Instant::now());
+    let count = h.server.clients_counter();
+    let sid = h.open_polling();
+    assert_eq!(count.get(), 1);
+    let panics = Arc::new(AtomicBool::new(true));
+
+    // generate_id: the handshake gets the 500, no session opens.
+    let p = panics.clone();
+    h.server.set_generate_id(Some(Arc::new(move |_: &Request| {
+        if p.load(Ordering::Relaxed) {
+            panic!("generate_id failed");
+        }
+        "after-the-panic".to_owned()
+    })));
+    let r = {
+        let rid = h.get(POLL);
+        h.response(rid)
+    };
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    assert_eq!(r.headers.get("content-type"), Some("application/json"));
+    assert_eq!(h.server.clients_count(), 1);
+    panics.store(false, Ordering::Relaxed);
+    assert_eq!(
+        sid_of_open(&{
+            let rid = h.get(POLL);
+            h.body(rid)
+        }),
+        "after-the-panic"
+    );
+    h.server.set_generate_id(None);
+
+    // initial_headers: the same, and no session cookie for a session that
+    // never was.
+    panics.store(true, Ordering::Relaxed);
+    let p = panics.clone();
+    h.server.set_initial_headers(Some(Arc::new(move |_, _| {
+        assert!(!p.load(Ordering::Relaxed), "initial_headers failed");
+    })));
+    let r = {
+        let rid = h.get(POLL);
+        h.response(rid)
+    };
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    assert_eq!(r.headers.get("set-cookie"), None);
+    let rid = h.ws_open(WS);
+    let r = h.response(rid);
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    assert_eq!(h.server.clients_count(), 2);
+    assert_eq!(count.get(), 2);
+    h.server.set_initial_headers(None);
+    let (_ws, ws_sid) = h.open_ws();
+    assert_eq!(count.get(), 3);
+    h.server.close(h.now, &ws_sid);
+    h.drain();
+    assert_eq!(count.get(), 2);
+
+    // headers, on a poll, a post and an upgrade of the first session: each
+    // gets the 500, the session goes on.
+    let p = panics.clone();
+    h.server.set_headers(Some(Arc::new(move |_, _| {
+        assert!(!p.load(Ordering::Relaxed), "headers failed");
+    })));
+    let uri = format!("{POLL}&sid={sid}");
+    let r = {
+        let rid = h.get(&uri);
+        h.response(rid)
+    };
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    let r = {
+        let rid = h.post(&uri, "4hello");
+        h.response(rid)
+    };
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    let up = h.ws_open(&format!("{WS}&sid={sid}"));
+    let r = h.response(up);
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    panics.store(false, Ordering::Relaxed);
+    // No GET or POST was left pending: both go through now.
+    h.take_events();
+    let r = {
+        let rid = h.post(&uri, "4hello");
+        h.response(rid)
+    };
+    assert_eq!((r.status, &*r.body_text()), (200, "ok"));
+    assert!(matches!(&h.take_events()[..], [Event::Message { .. }]));
+    h.server.send(&sid, Message::text("yo")).unwrap();
+    assert_eq!(
+        {
+            let rid = h.get(&uri);
+            h.body(rid)
+        },
+        "4yo"
+    );
+}
+
+#[test]
+fn a_failed_allow_request_decision_answers_500() {
+    let mut h = Harness::fixture(Instant::now());
+    h.server.set_allow_request(true);
+    let id = h.get(POLL);
+    let [Event::AllowRequest { request, .. }] = &h.take_events()[..] else {
+        panic!("expected an allowRequest event");
+    };
+    h.server.fail_request(*request);
+    h.drain();
+    let r = h.response(id);
+    assert_eq!((r.status, &*r.body_text()), (500, INTERNAL));
+    assert_eq!(h.server.clients_count(), 0);
+    // Answered: a late verdict does nothing.
+    h.server.allow_request(h.now, *request, Ok(()));
+    h.drain();
+    assert_eq!(h.server.clients_count(), 0);
+}

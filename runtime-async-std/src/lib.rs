@@ -11,10 +11,14 @@
 //!
 //! No tokio runtime is involved: hyper's I/O and timer traits are
 //! implemented here for async-io (the stream adapter is
-//! [`runtime_hyper::FuturesIo`]). hyper itself always depends on the
-//! `tokio` crate with only its `sync` feature (channels and a semaphore,
-//! no reactor, no timer, no executor); `cargo tree -p runtime-async-std
-//! -e normal -i tokio` shows that single edge.
+//! [`runtime_hyper::FuturesIo`]). The `tokio` crate is compiled, but only
+//! for its runtime-free parts: hyper uses its `sync` feature (channels and
+//! a semaphore) and HTTP/2 (`h2`) its `io-util` traits; no reactor, timer or
+//! executor (`cargo tree -p runtime-async-std -e normal,features -i tokio`
+//! shows both edges).
+//!
+//! TLS ([`listen_tls`], [`serve_tls`]) runs futures-rustls over async-io's
+//! sockets; the rest of it is shared with tokio in `runtime-hyper`.
 //!
 //! # Features
 //!
@@ -67,12 +71,14 @@ use std::time::{Duration, Instant};
 
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
-use runtime_hyper::FuturesIo;
+use runtime_hyper::rustls;
+use runtime_hyper::{FuturesIo, TlsInfo};
 use socketio_async::SocketIo;
+use std::sync::Arc;
 
 pub use runtime_hyper::{
-    BACKLOG, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime,
-    random_seed,
+    BACKLOG, ClientAuth, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route,
+    Runtime, TlsAcceptor, TlsError, TlsOptions, random_seed,
 };
 pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 
@@ -202,6 +208,7 @@ impl<E: Executor> Runtime for AsyncIo<E> {
     type Listener = Async<TcpListener>;
     type Stream = Async<TcpStream>;
     type Io = FuturesIo<Async<TcpStream>>;
+    type TlsIo = FuturesIo<futures_rustls::server::TlsStream<Async<TcpStream>>>;
 
     fn spawn<F>(&self, task: F)
     where
@@ -229,6 +236,20 @@ impl<E: Executor> Runtime for AsyncIo<E> {
         // Failing to set it leaves a working, slower connection.
         let _ = stream.get_ref().set_nodelay(nodelay);
         FuturesIo::new(stream)
+    }
+
+    async fn tls_accept(
+        &self,
+        config: Arc<rustls::ServerConfig>,
+        stream: Async<TcpStream>,
+        nodelay: bool,
+    ) -> io::Result<(Self::TlsIo, TlsInfo)> {
+        let _ = stream.get_ref().set_nodelay(nodelay);
+        let stream = futures_rustls::TlsAcceptor::from(config)
+            .accept(stream)
+            .await?;
+        let info = TlsInfo::from_connection(stream.get_ref().1);
+        Ok((FuturesIo::new(stream), info))
     }
 }
 
@@ -298,6 +319,42 @@ pub async fn listen<E: Executor>(
     executor: E,
 ) -> io::Result<()> {
     runtime_hyper::listen(AsyncIo(executor), route, addr).await
+}
+
+/// Binds `addr` (see [`bind`]) and serves every connection over TLS with
+/// `route` (HTTPS and WSS; HTTP/2 too if the acceptor offers it), each on a
+/// task spawned on `executor`. Returns only if binding fails.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_async_std::Driver<runtime_async_std::engineio_proto::Server, runtime_async_std::Smol>) {
+/// use runtime_async_std::TlsOptions;
+///
+/// let tls = TlsOptions::new(std::fs::read("server.pem").unwrap(), std::fs::read("server.key").unwrap());
+/// let addr = "127.0.0.1:3443".parse().unwrap();
+/// runtime_async_std::listen_tls(driver, addr, tls.acceptor().unwrap(), runtime_async_std::Smol)
+///     .await
+///     .unwrap();
+/// # }
+/// ```
+pub async fn listen_tls<E: Executor>(
+    route: impl Route,
+    addr: SocketAddr,
+    tls: TlsAcceptor,
+    executor: E,
+) -> io::Result<()> {
+    runtime_hyper::listen_tls(AsyncIo(executor), route, addr, tls).await
+}
+
+/// [`serve_with`] over TLS, each handshake bounded by the acceptor's
+/// timeout.
+pub async fn serve_tls<E: Executor>(
+    route: impl Route,
+    listener: Async<TcpListener>,
+    options: ConnectionOptions,
+    tls: TlsAcceptor,
+    executor: E,
+) {
+    runtime_hyper::serve_tls(AsyncIo(executor), route, listener, options, tls).await;
 }
 
 /// Accepts connections on `listener` forever, each on a task spawned on

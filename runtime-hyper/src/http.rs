@@ -136,6 +136,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
 /// case, as hyper keeps them), peer address, and whether it asks for a
 /// WebSocket upgrade.
 fn engine_request<B>(request: &http::Request<B>, remote: Option<SocketAddr>) -> Request {
+    let tls = request.extensions().get::<crate::TlsInfo>();
     let uri = request
         .uri()
         .path_and_query()
@@ -157,7 +158,8 @@ fn engine_request<B>(request: &http::Request<B>, remote: Option<SocketAddr>) -> 
         websocket: is_websocket_upgrade(request.headers()),
         headers,
         remote_address: remote.map(|a| a.to_string()).unwrap_or_default(),
-        secure: false,
+        secure: tls.is_some(),
+        peer_certificate: tls.and_then(|info| info.peer_certificate.clone()),
     }
 }
 

@@ -28,6 +28,12 @@
 //!   with `handle_ws_flushed`; closes go both ways. Its read buffer is
 //!   128 bytes and its future about 480, so an idle connection holds
 //!   little (README, "Memory").
+//! * TLS ([`TlsOptions`], [`serve_tls`]): rustls with optional client
+//!   certificates; each connection's handshake (bounded by a timeout) runs
+//!   through [`Runtime::tls_accept`], then hyper serves HTTP/2 if ALPN
+//!   picked `h2`, HTTP/1.1 with upgrades otherwise; every request carries
+//!   the connection's [`TlsInfo`] to the core (`secure`, the peer
+//!   certificate).
 //! * Time: a single timer task for the whole server sleeps until
 //!   `poll_timeout` and is woken (a waker-based notification, no
 //!   runtime's channel) when the deadline moves earlier; every lock also
@@ -74,6 +80,7 @@ mod runtime;
 mod socketio;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod tower;
 mod ws;
 
@@ -87,8 +94,13 @@ pub use crate::net::{
 };
 pub use crate::runtime::{Runtime, RuntimeTimer};
 pub use crate::socketio::{random_seed, serve_io};
+pub use crate::tls::{
+    ClientAuth, DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, TlsInfo, TlsOptions,
+    listen_tls, serve_tls,
+};
 pub use crate::tower::{ServiceFuture, SocketIoLayer, SocketIoService};
 pub use engineio_proto;
 pub use hyper;
+pub use rustls;
 pub use socketio_async;
 pub use socketio_proto;

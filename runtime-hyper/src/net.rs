@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -17,6 +17,7 @@ use crate::core::Core;
 use crate::driver::Driver;
 use crate::http::{HttpResponse, empty};
 use crate::runtime::{Either, Runtime, RuntimeTimer, race, yield_now};
+use crate::tls::{RuntimeExecutor, TlsInfo};
 
 /// Connections the kernel keeps waiting for `accept`: a burst of clients
 /// queues instead of being refused (the default of many runtimes, 128,
@@ -29,7 +30,7 @@ pub const BACKLOG: i32 = 1024;
 
 /// How long to pause after a failed `accept` (out of file descriptors...)
 /// rather than spin on it.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// How connections are served.
 ///
@@ -267,9 +268,64 @@ where
     T: hyper::rt::Timer + Send + Sync + 'static,
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    // A connection that fails mid-request has nothing left to answer;
+    // the requests it held were reported to the core when dropped.
+    let _ = http1::Builder::new()
+        .timer(timer)
+        .serve_connection(io, service(route, remote, None))
+        .with_upgrades()
+        .await;
+}
+
+/// Serves one connection after its TLS handshake: HTTP/2 if ALPN picked
+/// it (hyper spawns a task per stream on `runtime`), HTTP/1.1 with
+/// upgrades otherwise; every request carries `tls` as an extension.
+pub(crate) async fn serve_http<R, I>(
+    runtime: R,
+    route: &impl Route,
+    io: I,
+    remote: SocketAddr,
+    tls: Option<TlsInfo>,
+) where
+    R: Runtime,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let h2 = tls.as_ref().is_some_and(|info| info.http2);
+    let service = service(route, remote, tls);
+    if h2 {
+        let _ = http2::Builder::new(RuntimeExecutor(runtime.clone()))
+            .timer(RuntimeTimer(runtime))
+            .serve_connection(io, service)
+            .await;
+    } else {
+        let _ = http1::Builder::new()
+            .timer(RuntimeTimer(runtime))
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await;
+    }
+}
+
+/// hyper's service for one connection: requests `route` matches go to it
+/// (with the connection's TLS facts attached), others get 404.
+fn service(
+    route: &impl Route,
+    remote: SocketAddr,
+    tls: Option<TlsInfo>,
+) -> impl hyper::service::Service<
+    http::Request<Incoming>,
+    Response = HttpResponse,
+    Error = Infallible,
+    Future = impl Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ 'static {
     let route = route.clone();
-    let service = service_fn(move |request: http::Request<Incoming>| {
+    service_fn(move |mut request: http::Request<Incoming>| {
         let route = route.clone();
+        if let Some(tls) = &tls {
+            request.extensions_mut().insert(tls.clone());
+        }
         async move {
             let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             let response = if route.matches(target) {
@@ -279,14 +335,7 @@ where
             };
             Ok::<_, Infallible>(response)
         }
-    });
-    // A connection that fails mid-request has nothing left to answer;
-    // the requests it held were reported to the core when dropped.
-    let _ = http1::Builder::new()
-        .timer(timer)
-        .serve_connection(io, service)
-        .with_upgrades()
-        .await;
+    })
 }
 
 impl<C: Core, R: Runtime> Driver<C, R> {

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 ///     type Listener = std::net::TcpListener;
 ///     type Stream = std::convert::Infallible;
 ///     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
+///     type TlsIo = Self::Io;
 ///
 ///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
 ///         drop(task); // a real runtime runs it
@@ -60,6 +61,14 @@ use std::time::{Duration, Instant};
 ///     fn io(&self, stream: Self::Stream, _nodelay: bool) -> Self::Io {
 ///         match stream {}
 ///     }
+///     async fn tls_accept(
+///         &self,
+///         _: std::sync::Arc<runtime_hyper::rustls::ServerConfig>,
+///         stream: Self::Stream,
+///         _nodelay: bool,
+///     ) -> std::io::Result<(Self::TlsIo, runtime_hyper::TlsInfo)> {
+///         match stream {}
+///     }
 /// }
 /// ```
 pub trait Runtime: Clone + Send + Sync + 'static {
@@ -71,6 +80,9 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     type Stream: Send + 'static;
     /// An accepted connection as hyper reads and writes it.
     type Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
+    /// An accepted connection after its TLS handshake, as hyper reads and
+    /// writes it.
+    type TlsIo: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
 
     /// Runs `task` to completion on the executor, detached.
     fn spawn<F>(&self, task: F)
@@ -93,6 +105,18 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// asked (failing to set it is not an error: the connection still
     /// works).
     fn io(&self, stream: Self::Stream, nodelay: bool) -> Self::Io;
+
+    /// Runs the server side of a TLS handshake on an accepted connection
+    /// with `config` (tokio-rustls or futures-rustls over the runtime's
+    /// socket), `TCP_NODELAY` set as asked, and returns the stream with
+    /// what the handshake settled ([`TlsInfo::from_connection`](crate::TlsInfo::from_connection)).
+    /// The caller bounds how long it may take.
+    fn tls_accept(
+        &self,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        stream: Self::Stream,
+        nodelay: bool,
+    ) -> impl Future<Output = io::Result<(Self::TlsIo, crate::TlsInfo)>> + Send;
 }
 
 /// A single-permit, waker-based notification (the timer task's alarm): a

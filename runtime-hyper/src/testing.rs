@@ -1,7 +1,8 @@
 //! What the bindings' integration tests share (feature `testing`): raw
 //! HTTP/1.1 helpers (the bytes of a request, the parse of a response) and
 //! [`scenarios`], every scenario over real sockets written once and run by
-//! each binding on its own runtime.
+//! each binding on its own runtime, and [`tls`], the same for HTTPS, WSS
+//! and HTTP/2.
 
 /// An HTTP response read whole from a connection the server closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,3 +82,4 @@ pub fn open_sid(open: &str) -> Option<&str> {
 }
 
 pub mod scenarios;
+pub mod tls;

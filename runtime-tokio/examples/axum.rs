@@ -50,6 +50,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/",
             get(|| async { "axum serves this; Socket.IO is on /socket.io/\n" }),
         )
+        // For a load balancer's health checks (DEPLOYMENT.md).
+        .route("/health", get(|| async { "ok" }))
         .layer(SocketIoLayer::new(serve_io(&io, Config::default())))
         .layer(map_request(peer_address));
 

@@ -17,6 +17,9 @@
 //!   that are not kept).
 //! * Time: a single timer task for the whole server sleeps (tokio's
 //!   `sleep_until`) until the core's next deadline.
+//! * TLS ([`listen_tls`], [`serve_tls`]): tokio-rustls over tokio's
+//!   sockets; the configuration, the handshake limit and HTTP/2 by ALPN are
+//!   shared with the other bindings in `runtime-hyper` (DEPLOYMENT.md).
 //!
 //! # Example: an Engine.IO echo server
 //!
@@ -59,13 +62,15 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use hyper_util::rt::TokioIo;
-use runtime_hyper::RuntimeTimer;
+use runtime_hyper::rustls;
+use runtime_hyper::{RuntimeTimer, TlsInfo};
 use socketio_async::SocketIo;
+use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
 
 pub use runtime_hyper::{
-    BACKLOG, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route, Runtime,
-    ServiceFuture, random_seed,
+    BACKLOG, ClientAuth, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route,
+    Runtime, ServiceFuture, TlsAcceptor, TlsError, TlsOptions, random_seed,
 };
 pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 
@@ -136,6 +141,7 @@ impl Runtime for Tokio {
     type Listener = TcpListener;
     type Stream = TcpStream;
     type Io = TokioIo<TcpStream>;
+    type TlsIo = TokioIo<tokio_rustls::server::TlsStream<TcpStream>>;
 
     fn spawn<F>(&self, task: F)
     where
@@ -160,6 +166,20 @@ impl Runtime for Tokio {
         // Failing to set it leaves a working, slower connection.
         let _ = stream.set_nodelay(nodelay);
         TokioIo::new(stream)
+    }
+
+    async fn tls_accept(
+        &self,
+        config: Arc<rustls::ServerConfig>,
+        stream: TcpStream,
+        nodelay: bool,
+    ) -> io::Result<(Self::TlsIo, TlsInfo)> {
+        let _ = stream.set_nodelay(nodelay);
+        let stream = tokio_rustls::TlsAcceptor::from(config)
+            .accept(stream)
+            .await?;
+        let info = TlsInfo::from_connection(stream.get_ref().1);
+        Ok((TokioIo::new(stream), info))
     }
 }
 
@@ -189,6 +209,36 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// ```
 pub async fn listen(route: impl Route, addr: SocketAddr) -> io::Result<()> {
     runtime_hyper::listen(Tokio, route, addr).await
+}
+
+/// Binds `addr` (see [`bind`]) and serves every connection over TLS with
+/// `route` (HTTPS and WSS; HTTP/2 too if the acceptor offers it). Returns
+/// once the route is closed, or if binding fails.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
+/// use runtime_tokio::{ClientAuth, TlsOptions};
+///
+/// let mut tls = TlsOptions::new(std::fs::read("server.pem").unwrap(), std::fs::read("server.key").unwrap());
+/// tls.client_auth = ClientAuth::Required(std::fs::read("client-ca.pem").unwrap());
+/// tls.http2 = true;
+/// let addr = "127.0.0.1:3443".parse().unwrap();
+/// runtime_tokio::listen_tls(driver, addr, tls.acceptor().unwrap()).await.unwrap();
+/// # }
+/// ```
+pub async fn listen_tls(route: impl Route, addr: SocketAddr, tls: TlsAcceptor) -> io::Result<()> {
+    runtime_hyper::listen_tls(Tokio, route, addr, tls).await
+}
+
+/// [`serve_with`] over TLS: accepts connections on `listener` until the
+/// route is closed, each handshake bounded by the acceptor's timeout.
+pub async fn serve_tls(
+    route: impl Route,
+    listener: TcpListener,
+    options: ConnectionOptions,
+    tls: TlsAcceptor,
+) {
+    runtime_hyper::serve_tls(Tokio, route, listener, options, tls).await;
 }
 
 /// Accepts connections on `listener` until the route is closed

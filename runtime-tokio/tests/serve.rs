@@ -21,3 +21,17 @@ macro_rules! on_tokio {
 }
 
 runtime_hyper::for_each_scenario!(on_tokio);
+
+/// Needs two workers: the scenario blocks one of them in a handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_handler_stalls_only_its_own_socket() {
+    scenarios::a_blocking_handler_stalls_only_its_own_socket(Tokio);
+}
+
+/// The TLS scenarios (HTTPS, WSS, client certificates, HTTP/2, bad
+/// handshakes), the same way.
+mod tls {
+    use runtime_hyper::testing::tls as scenarios;
+    use runtime_tokio::Tokio;
+    runtime_hyper::for_each_tls_scenario!(on_tokio);
+}

@@ -170,3 +170,177 @@ pub fn run(kind: RuntimeKind, workers: usize, app: impl App) -> ExitCode {
         }
     }
 }
+
+/// `GET`/`HEAD /health` answered `200 ok`: the check load balancers make
+/// (DEPLOYMENT.md), beside the Socket.IO route ([`runtime_hyper::Or`]).
+///
+/// ```
+/// use runtime_hyper::Route;
+///
+/// assert!(servers::Health.matches("/health"));
+/// assert!(servers::Health.matches("/health?probe=1"));
+/// assert!(!servers::Health.matches("/healthz"));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Health;
+
+impl runtime_hyper::Route for Health {
+    fn matches(&self, target: &str) -> bool {
+        target.split('?').next() == Some("/health")
+    }
+
+    async fn call(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+        _: std::net::SocketAddr,
+    ) -> runtime_hyper::HttpResponse {
+        let status = match *request.method() {
+            http::Method::GET | http::Method::HEAD => http::StatusCode::OK,
+            _ => http::StatusCode::METHOD_NOT_ALLOWED,
+        };
+        let mut response = http::Response::new(bytes::Bytes::from_static(b"ok").into());
+        *response.status_mut() = status;
+        response
+    }
+}
+
+/// The `--tls-cert`, `--tls-key`, `--tls-client-ca`, `--http2` and
+/// `--tls-handshake-timeout-ms` flags the binaries share, read into a
+/// [`runtime_hyper::TlsOptions`]: `None` without `--tls-cert`.
+///
+/// ```
+/// let tls = servers::TlsArgs::default();
+/// assert!(tls.options().unwrap().is_none());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TlsArgs {
+    /// `--tls-cert FILE`: PEM certificate chain.
+    pub cert: Option<String>,
+    /// `--tls-key FILE`: PEM private key.
+    pub key: Option<String>,
+    /// `--tls-client-ca FILE`: PEM CA certificates; client certificates are
+    /// then required.
+    pub client_ca: Option<String>,
+    /// `--http2`: offer HTTP/2 by ALPN beside HTTP/1.1.
+    pub http2: bool,
+    /// `--tls-handshake-timeout-ms MS`.
+    pub handshake_timeout: Option<std::time::Duration>,
+}
+
+impl TlsArgs {
+    /// Takes `flag` (with its value from `value`) if it is one of these
+    /// flags; `Ok(false)` if it is not.
+    pub fn parse_flag(
+        &mut self,
+        flag: &str,
+        value: impl FnOnce() -> Result<String, String>,
+    ) -> Result<bool, String> {
+        match flag {
+            "--tls-cert" => self.cert = Some(value()?),
+            "--tls-key" => self.key = Some(value()?),
+            "--tls-client-ca" => self.client_ca = Some(value()?),
+            "--http2" => self.http2 = true,
+            "--tls-handshake-timeout-ms" => {
+                let ms = value()?
+                    .parse()
+                    .map_err(|e| format!("--tls-handshake-timeout-ms: {e}"))?;
+                self.handshake_timeout = Some(std::time::Duration::from_millis(ms));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Reads the files into TLS options.
+    pub fn options(&self) -> Result<Option<runtime_hyper::TlsOptions>, String> {
+        let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
+        let Some(cert) = &self.cert else {
+            if self.key.is_some() || self.client_ca.is_some() || self.http2 {
+                return Err("--tls-key, --tls-client-ca and --http2 need --tls-cert".into());
+            }
+            return Ok(None);
+        };
+        let key = self.key.as_deref().ok_or("--tls-cert needs --tls-key")?;
+        let mut options = runtime_hyper::TlsOptions::new(read(cert)?, read(key)?);
+        if let Some(ca) = &self.client_ca {
+            options.client_auth = runtime_hyper::ClientAuth::Required(read(ca)?);
+        }
+        options.http2 = self.http2;
+        if let Some(limit) = self.handshake_timeout {
+            options.handshake_timeout = limit;
+        }
+        Ok(Some(options))
+    }
+}
+
+/// The subject common name (`CN`) of a DER X.509 certificate, if it has one
+/// in UTF-8, printable or IA5 form: what the fixtures answer `peer-cert`
+/// with. Malformed input gives `None`.
+///
+/// ```
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// // rcgen names a simple self-signed certificate "rcgen self signed cert".
+/// assert_eq!(
+///     servers::subject_common_name(cert.cert.der()).as_deref(),
+///     Some("rcgen self signed cert")
+/// );
+/// assert_eq!(servers::subject_common_name(b"\x30\x03\x02\x01"), None);
+/// ```
+pub fn subject_common_name(der: &[u8]) -> Option<String> {
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    let (0x30, cert, _) = der_tlv(der)? else {
+        return None;
+    };
+    let (0x30, tbs, _) = der_tlv(cert)? else {
+        return None;
+    };
+    let mut rest = tbs;
+    // [0] version (optional), serial, signature algorithm, issuer,
+    // validity, then the subject.
+    if let Some((0xa0, _, after)) = der_tlv(rest) {
+        rest = after;
+    }
+    for _ in 0..4 {
+        rest = der_tlv(rest)?.2;
+    }
+    let (0x30, mut subject, _) = der_tlv(rest)? else {
+        return None;
+    };
+    while let Some((0x31, mut set, next)) = der_tlv(subject) {
+        while let Some((0x30, attribute, after)) = der_tlv(set) {
+            if let Some((0x06, oid, value)) = der_tlv(attribute) {
+                if oid == CN {
+                    let (tag, text, _) = der_tlv(value)?;
+                    // UTF8String, PrintableString, IA5String.
+                    return matches!(tag, 0x0c | 0x13 | 0x16)
+                        .then(|| String::from_utf8(text.to_vec()).ok())
+                        .flatten();
+                }
+            }
+            set = after;
+        }
+        subject = next;
+    }
+    None
+}
+
+/// One DER tag-length-value: (tag, content, what follows).
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at_checked(count)?;
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, rest)
+    };
+    let (content, rest) = rest.split_at_checked(len)?;
+    Some((tag, content, rest))
+}

@@ -4,10 +4,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Waker};
+use std::sync::Arc;
 use std::time::Instant;
 
 use socketio_proto::Server;
+
+use crate::contain::{self, Site};
 
 /// A boxed task.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -16,10 +18,14 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Backend: Send + Sync + 'static {
     /// Runs `action` on the core with the current time, under the lock the
     /// binding keeps around it; the binding then writes what the core asked
-    /// for. The action must not block.
+    /// for. The action must not block. The async API never calls it from
+    /// inside an action, nor while it holds a lock of its own, nor from a
+    /// hook the core is running.
     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant));
 
-    /// Runs `task` to completion on the runtime.
+    /// Runs `task` to completion on the runtime. It may be called while
+    /// the lock around the core is held (the event sink spawns the tasks
+    /// of new sockets): it must not take that lock.
     fn spawn(&self, task: Task);
 
     /// Shuts the server down (`io.close()`): every socket closes with
@@ -30,8 +36,17 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// Runs `f` through `backend.act_dyn` and returns its result.
-pub(crate) fn act<R>(backend: &dyn Backend, f: impl FnOnce(&mut Server, Instant) -> R) -> R {
+/// Runs `f` through `backend.act_dyn` and returns its result; `None` when
+/// called from a hook the core is running (the lock around the core is
+/// held by this very thread: acting now would deadlock), or if the binding
+/// did not run it.
+pub(crate) fn act<R>(
+    backend: &dyn Backend,
+    f: impl FnOnce(&mut Server, Instant) -> R,
+) -> Option<R> {
+    if contain::in_core() {
+        return None;
+    }
     let mut f = Some(f);
     let mut out = None;
     backend.act_dyn(&mut |core, now| {
@@ -39,21 +54,35 @@ pub(crate) fn act<R>(backend: &dyn Backend, f: impl FnOnce(&mut Server, Instant)
             out = Some(f(core, now));
         }
     });
-    match out {
-        Some(out) => out,
-        // A binding that does not call the action breaks its contract; this
-        // is a bug in the binding, not a peer's doing.
-        None => panic!("Backend::act_dyn did not run the action"),
-    }
+    out
 }
 
-/// Polls `task` once right here, so that what a handler does before its
-/// first `.await` (registering event handlers, emitting) happens in order
-/// with the events around it; spawns the rest only if it is not done.
-pub(crate) fn start(backend: &dyn Backend, mut task: Task) {
-    let mut cx = Context::from_waker(Waker::noop());
-    if task.as_mut().poll(&mut cx).is_pending() {
-        // The spawned task polls again and registers its own waker.
-        backend.spawn(task);
+/// Runs `f` on the core now (`Some` of its result), or, from a hook the
+/// core is running, right after that hook: on a task of its own, once the
+/// lock is free (`None`).
+pub(crate) fn act_or_defer<R: 'static>(
+    backend: &Arc<dyn Backend>,
+    f: impl FnOnce(&mut Server, Instant) -> R + Send + 'static,
+) -> Option<R> {
+    if !contain::in_core() {
+        return act(backend.as_ref(), f);
+    }
+    let task_backend = backend.clone();
+    backend.spawn(Box::pin(async move {
+        let _ = act(task_backend.as_ref(), f);
+    }));
+    None
+}
+
+/// Runs application code that returns a task: the call and the task's
+/// first poll happen right here, so that what a handler does before its
+/// first `.await` (registering handlers, emitting) happens in order with
+/// the events around it; the rest is spawned only if it is not done. Every
+/// panic, of the call or of the task, is contained (see [`contain`]).
+pub(crate) fn start(backend: &dyn Backend, site: &Site<'_>, task: impl FnOnce() -> Task) {
+    if let Some(task) = contain::call(site, task) {
+        if let Some(rest) = contain::poll_once(site, task) {
+            backend.spawn(rest);
+        }
     }
 }

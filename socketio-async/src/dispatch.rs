@@ -1,49 +1,172 @@
-//! The dispatcher: one task that takes the core's events in order and
-//! runs the application's middlewares and handlers for them.
+//! Dispatch: the core's events, routed as they come (under the core's
+//! lock, where no application code runs) to the tasks that run the
+//! application's code for them.
+//!
+//! - Each connected socket has a task of its own and an ordered queue (its
+//!   [`Mailbox`]): its events reach its handlers in arrival order, and a
+//!   slow or blocking handler stalls that socket only.
+//! - Connection middlewares and `allowRequest` decisions run on a task per
+//!   request.
+//! - `serverSideEmit` listeners and the engine's connection events run on
+//!   one server task, in order.
+//! - Answers (acks, broadcast acks, cluster requests) go straight to the
+//!   task that waits for them.
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
-use engineio_proto::{Event as EngineEvent, Sid, TransportKind};
-use futures_channel::mpsc;
-use futures_util::StreamExt;
+use engineio_proto::Event as EngineEvent;
+use futures_util::FutureExt;
 use serde_json::Value;
-use socketio_proto::{Event, ParentId, SocketId};
+use socketio_proto::{Event, SocketId};
 
 use crate::backend::{Backend, act, start};
-use crate::io::{Connecting, NsHandlers, ServerSideAck, SocketEntry, SocketIo, lock};
+use crate::contain::{self, Site};
+use crate::io::{ConnectError, Connecting, ServerSideAck, SocketIo};
+use crate::lock;
 use crate::payload::{AckError, Payload};
-use crate::socket::{AckSender, Socket, SocketState};
+use crate::socket::{AckSender, Socket};
 
-pub(crate) async fn run(io: SocketIo, mut events: mpsc::UnboundedReceiver<Event>) {
-    while let Some(event) = events.next().await {
-        handle(&io, event);
+/// The message of the CONNECT_ERROR a client gets when a connection
+/// middleware panicked.
+pub(crate) const MIDDLEWARE_PANICKED: &str = "Internal server error";
+
+/// An ordered queue of events and the one task that takes them.
+#[derive(Default)]
+struct Mailbox {
+    state: Mutex<Mail>,
+}
+
+#[derive(Default)]
+struct Mail {
+    queue: VecDeque<Event>,
+    waker: Option<Waker>,
+    /// No more events come: the task ends once the queue is empty.
+    closed: bool,
+}
+
+impl Mailbox {
+    fn push(&self, event: Event, close: bool) {
+        let waker = {
+            let mut mail = lock(&self.state);
+            mail.queue.push_back(event);
+            mail.closed |= close;
+            mail.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Takes the events one by one and hands each to `handle`, until the
+    /// queue is closed and empty.
+    ///
+    /// Each time the queue was empty and an event came, the task yields
+    /// once before it runs any handler: it goes to the back of the
+    /// executor's queue, which lets a work-stealing executor (tokio) wake
+    /// another worker. Without it, a handler that blocks its thread could
+    /// leave tokio's other workers asleep with no one polling for I/O: the
+    /// task woken by a connection's task goes to that worker's own slot,
+    /// which wakes no one.
+    async fn run(&self, mut handle: impl FnMut(Event)) {
+        loop {
+            let next = {
+                let mut mail = lock(&self.state);
+                match mail.queue.pop_front() {
+                    Some(event) => Some(event),
+                    None if mail.closed => return,
+                    None => {
+                        // Give the memory back: an idle socket holds no
+                        // queue (events are large; four take 512 bytes).
+                        mail.queue = VecDeque::new();
+                        None
+                    }
+                }
+            };
+            match next {
+                Some(event) => handle(event),
+                None => {
+                    self.wait().await;
+                    YieldOnce(false).await;
+                }
+            }
+        }
+    }
+
+    /// Ready once an event is queued, or the queue is closed.
+    async fn wait(&self) {
+        poll_fn(|cx| {
+            let mut mail = lock(&self.state);
+            if !mail.queue.is_empty() || mail.closed {
+                return Poll::Ready(());
+            }
+            if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                mail.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
-fn handlers_for(io: &SocketIo, nsp: &str, parent: Option<ParentId>) -> Option<Arc<NsHandlers>> {
-    match parent {
-        Some(ParentId(p)) => lock(&io.inner.parents).get(p as usize).cloned(),
-        None => lock(&io.inner.namespaces).get(nsp).cloned(),
+/// Pending once (waking itself at once), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
     }
 }
 
-fn socket(io: &SocketIo, id: &SocketId) -> Option<Socket> {
-    let entry = lock(&io.inner.sockets).get(id).cloned()?;
-    Some(Socket {
-        io: io.clone(),
-        id: id.clone(),
-        nsp: entry.nsp,
-        handshake: entry.handshake,
-        recovered: entry.recovered,
-        sid: entry.sid,
-        state: entry.state,
-    })
+/// Where events go: the sockets' queues and the server's.
+#[derive(Default)]
+pub(crate) struct Router {
+    sockets: Mutex<HashMap<SocketId, Arc<Mailbox>>>,
+    server: Arc<Mailbox>,
 }
 
-fn handle(io: &SocketIo, event: Event) {
-    let Some(backend) = io.inner.backend.get().cloned() else {
+impl Router {
+    /// Starts the server task.
+    pub(crate) fn start(&self, io: &SocketIo, backend: &Arc<dyn Backend>) {
+        let mailbox = self.server.clone();
+        let task_io = io.clone();
+        let task_backend = backend.clone();
+        backend.spawn(Box::pin(async move {
+            mailbox
+                .run(|event| server_event(&task_io, &task_backend, event))
+                .await;
+        }));
+    }
+
+    fn to_socket(&self, id: &SocketId, event: Event, last: bool) {
+        let mailbox = if last {
+            lock(&self.sockets).remove(id)
+        } else {
+            lock(&self.sockets).get(id).cloned()
+        };
+        if let Some(mailbox) = mailbox {
+            mailbox.push(event, last);
+        }
+    }
+}
+
+/// Routes one core event. Runs under the core's lock: no application code
+/// here, only queueing, answering waiters and spawning.
+pub(crate) fn route(io: &SocketIo, event: Event) {
+    let Some(backend) = io.backend_if_running() else {
         return;
     };
+    let inner = io.inner();
     match event {
         Event::Connect {
             socket,
@@ -51,68 +174,177 @@ fn handle(io: &SocketIo, event: Event) {
             parent,
             handshake,
         } => {
-            let middlewares = handlers_for(io, &nsp, parent)
-                .map(|h| lock(&h.middlewares).clone())
-                .unwrap_or_default();
+            let middlewares = io.handlers(&nsp, parent).map(|h| h.middlewares());
+            let connecting = Connecting {
+                id: socket,
+                nsp,
+                handshake,
+            };
+            backend.spawn(Box::pin(connect(
+                backend.clone(),
+                connecting,
+                middlewares.unwrap_or_default(),
+            )));
+        }
+        Event::Connection { ref socket, .. } => {
+            let mailbox = Arc::new(Mailbox::default());
+            lock(&inner.router.sockets).insert(socket.clone(), mailbox.clone());
+            mailbox.push(event, false);
+            let task_io = io.clone();
             let task_backend = backend.clone();
-            start(
-                backend.as_ref(),
-                Box::pin(async move {
-                    let connecting = Connecting {
-                        id: socket.clone(),
-                        nsp,
-                        handshake,
-                    };
-                    for middleware in middlewares {
-                        if let Err(refusal) = middleware(connecting.clone()).await {
-                            act(task_backend.as_ref(), |core, now| {
-                                core.reject(now, &socket, &refusal.message, refusal.data)
-                            });
-                            return;
+            backend.spawn(Box::pin(async move {
+                let mut socket = None;
+                mailbox
+                    .run(|event| socket_event(&task_io, task_backend.as_ref(), &mut socket, event))
+                    .await;
+            }));
+        }
+        Event::Event { ref socket, .. }
+        | Event::Error { ref socket, .. }
+        | Event::Disconnecting { ref socket, .. } => {
+            let id = socket.clone();
+            inner.router.to_socket(&id, event, false);
+        }
+        Event::Disconnect { ref socket, .. } => {
+            let id = socket.clone();
+            inner.router.to_socket(&id, event, true);
+        }
+        Event::Ack {
+            socket,
+            id,
+            data,
+            attachments,
+        } => inner.waiters.ack(
+            socket,
+            id,
+            Ok(Payload {
+                args: data,
+                binary: attachments,
+            }),
+        ),
+        Event::AckTimeout { socket, id } => inner.waiters.ack(socket, id, Err(AckError::Timeout)),
+        Event::BroadcastAck {
+            broadcast,
+            data,
+            attachments,
+            ..
+        } => inner.waiters.broadcast_answer(
+            &broadcast,
+            Payload {
+                args: data,
+                binary: attachments,
+            },
+        ),
+        Event::BroadcastAckDone {
+            broadcast,
+            expected,
+            received,
+        } => inner
+            .waiters
+            .broadcast_done(&broadcast, received == expected),
+        Event::FetchSocketsDone { request, .. } | Event::ServerSideEmitDone { request, .. } => {
+            inner.waiters.request_done(&request, event);
+        }
+        Event::Engine(EngineEvent::AllowRequest { request, head }) => {
+            let decide = io.allow_request_hook();
+            let task_backend = backend.clone();
+            backend.spawn(Box::pin(async move {
+                // Asked without a decision registered (the config turned it
+                // on): let the handshake through rather than hold it.
+                let verdict = match decide {
+                    None => Some(Ok(())),
+                    Some(decide) => {
+                        let site = Site::of("allow_request");
+                        match contain::call(&site, || decide(*head)) {
+                            None => None,
+                            Some(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
+                                Ok(verdict) => Some(verdict),
+                                Err(panic) => {
+                                    site.log(&*panic);
+                                    None
+                                }
+                            },
                         }
                     }
-                    act(task_backend.as_ref(), |core, now| {
-                        let _ = core.accept(now, &socket);
-                    });
-                }),
-            );
+                };
+                act(task_backend.as_ref(), |core, now| match verdict {
+                    Some(verdict) => core.allow_request(now, request, verdict),
+                    None => core.fail_request(request),
+                });
+            }));
         }
+        // Sessions opening and their messages are the Socket.IO layer's.
+        Event::Engine(EngineEvent::Open { .. } | EngineEvent::Message { .. }) => {}
+        Event::ServerSideEmit { .. } | Event::Engine(_) => inner.router.server.push(event, false),
+    }
+}
+
+/// Runs the connection middlewares of a socket to be, then lets it in or
+/// refuses it. A panicking middleware refuses it with
+/// [`MIDDLEWARE_PANICKED`].
+async fn connect(
+    backend: Arc<dyn Backend>,
+    connecting: Connecting,
+    middlewares: Vec<crate::io::Middleware>,
+) {
+    let id = connecting.id.clone();
+    let nsp = connecting.nsp.clone();
+    let site = Site::socket("connection middleware", id.as_str(), &nsp);
+    for middleware in middlewares {
+        let verdict = match contain::call(&site, || middleware(connecting.clone())) {
+            None => Err(ConnectError::new(MIDDLEWARE_PANICKED)),
+            Some(fut) => match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(verdict) => verdict,
+                Err(panic) => {
+                    site.log(&*panic);
+                    Err(ConnectError::new(MIDDLEWARE_PANICKED))
+                }
+            },
+        };
+        if let Err(refusal) = verdict {
+            act(backend.as_ref(), |core, now| {
+                core.reject(now, &id, &refusal.message, refusal.data)
+            });
+            return;
+        }
+    }
+    act(backend.as_ref(), |core, now| {
+        let _ = core.accept(now, &id);
+    });
+}
+
+/// One event of a socket, on its own task. `socket` is the handle, made
+/// at its `Connection`.
+fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket>, event: Event) {
+    match event {
         Event::Connection {
             socket: id,
             nsp,
             recovered,
         } => {
-            let Some((handshake, sid)) = act(backend.as_ref(), |core, _| {
+            let Some(Some((handshake, sid, parent))) = act(backend, |core, _| {
                 let handshake = core.socket(&id)?.handshake;
-                Some((handshake, core.socket_sid(&id)?.clone()))
+                let sid = core.socket_sid(&id)?.clone();
+                Some((handshake, sid, core.parent_of(&nsp)))
             }) else {
                 return;
             };
-            let parent = lock(&io.inner.namespaces).get(nsp.as_str()).is_none();
-            let entry = SocketEntry {
-                nsp: nsp.clone(),
-                handshake,
-                recovered,
-                sid,
-                state: Arc::new(SocketState::default()),
-            };
-            lock(&io.inner.sockets).insert(id.clone(), entry);
+            let handle = Socket::new(io.clone(), id, nsp, handshake, recovered, sid);
             // A child of a parent namespace uses its parent's handler.
-            let handlers = if parent {
-                act(backend.as_ref(), |core, _| core.parent_of(&nsp))
-                    .and_then(|p| handlers_for(io, &nsp, Some(p)))
-            } else {
-                handlers_for(io, &nsp, None)
+            let handlers = match parent {
+                Some(parent) if !io.has_namespace(handle.nsp()) => {
+                    io.handlers(handle.nsp(), Some(parent))
+                }
+                _ => io.handlers(handle.nsp(), None),
             };
-            let handler = handlers.and_then(|h| lock(&h.on_connection).clone());
-            if let (Some(handler), Some(socket)) = (handler, socket(io, &id)) {
-                start(backend.as_ref(), handler(socket));
+            if let Some(handler) = handlers.and_then(|h| h.on_connection()) {
+                let site = Site::socket("connection handler", handle.id().as_str(), handle.nsp());
+                start(backend, &site, || handler(handle.clone()));
             }
+            *socket = Some(handle);
         }
-        Event::Event {
-            socket: id, event, ..
-        } => {
-            let Some(socket) = socket(io, &id) else {
+        Event::Event { event, .. } => {
+            let Some(socket) = socket else {
                 return;
             };
             // A string name (the usual case) is moved out of the array
@@ -130,220 +362,101 @@ fn handle(io: &SocketIo, event: Event) {
                 (None, _) => String::new(),
             };
             let payload = Payload { args, binary };
-            let middlewares = lock(&socket.state.middlewares).clone();
-            for middleware in middlewares {
-                if let Err(error) = middleware(&name, &payload) {
-                    let on_error = lock(&socket.state.on_error).clone();
-                    if let Some(on_error) = on_error {
-                        start(backend.as_ref(), on_error(socket.clone(), error));
-                    }
-                    return;
-                }
-            }
-            let any = lock(&socket.state.any).clone();
-            for hook in any {
-                hook(&name, &payload);
-            }
-            let handler = lock(&socket.state.events).get(&name).cloned();
-            if let Some(handler) = handler {
-                let ack = ack_id.map(|id| AckSender {
-                    socket: socket.clone(),
-                    id,
-                });
-                start(backend.as_ref(), handler(socket, payload, ack));
-            }
-        }
-        Event::Ack {
-            socket,
-            id,
-            data,
-            attachments,
-        } => {
-            if let Some(tx) = lock(&io.inner.acks).remove(&(socket, id)) {
-                let _ = tx.send(Ok(Payload {
-                    args: data,
-                    binary: attachments,
-                }));
-            }
-        }
-        Event::AckTimeout { socket, id } => {
-            if let Some(tx) = lock(&io.inner.acks).remove(&(socket, id)) {
-                let _ = tx.send(Err(AckError::Timeout));
-            }
-        }
-        Event::BroadcastAck {
-            broadcast,
-            data,
-            attachments,
-            ..
-        } => {
-            if let Some(c) = lock(&io.inner.broadcast_acks).get_mut(&broadcast) {
-                c.answers.push(Payload {
-                    args: data,
-                    binary: attachments,
-                });
-            }
-        }
-        Event::BroadcastAckDone {
-            broadcast,
-            expected,
-            received,
-        } => {
-            if let Some(c) = lock(&io.inner.broadcast_acks).remove(&broadcast) {
-                let result = if received == expected {
-                    Ok(c.answers)
-                } else {
-                    Err(AckError::Timeout)
+            let site = Site::socket("", socket.id().as_str(), socket.nsp()).event(&name);
+            let handlers = socket.handlers();
+            for middleware in handlers.middlewares() {
+                let site = Site {
+                    kind: "packet middleware",
+                    ..site
                 };
-                let _ = c.done.send(result);
-            }
-        }
-        Event::Error {
-            socket: id,
-            message,
-        } => {
-            if let Some(socket) = socket(io, &id) {
-                let on_error = lock(&socket.state.on_error).clone();
-                if let Some(on_error) = on_error {
-                    start(backend.as_ref(), on_error(socket, message));
+                match contain::call(&site, || middleware(&name, &payload)) {
+                    Some(Ok(())) => {}
+                    Some(Err(error)) => {
+                        if let Some(on_error) = handlers.on_error() {
+                            let site = Site {
+                                kind: "error handler",
+                                ..site
+                            };
+                            start(backend, &site, || on_error(socket.clone(), error));
+                        }
+                        return;
+                    }
+                    // A panicking middleware stops the event.
+                    None => return,
                 }
             }
-        }
-        Event::Disconnecting {
-            socket: id,
-            reason,
-            rooms,
-            ..
-        } => {
-            if let Some(socket) = socket(io, &id) {
-                *lock(&socket.state.last_rooms) = rooms;
-                let handler = lock(&socket.state.on_disconnecting).clone();
-                if let Some(handler) = handler {
-                    start(backend.as_ref(), handler(socket, reason));
-                }
+            for hook in handlers.any() {
+                let site = Site {
+                    kind: "on_any handler",
+                    ..site
+                };
+                contain::call(&site, || hook(&name, &payload));
+            }
+            if let Some(handler) = handlers.event(&name) {
+                let ack = ack_id.map(|id| AckSender::new(socket.clone(), id));
+                let site = Site {
+                    kind: "event handler",
+                    ..site
+                };
+                start(backend, &site, || handler(socket.clone(), payload, ack));
             }
         }
-        Event::Disconnect {
-            socket: id, reason, ..
-        } => {
-            if let Some(socket) = socket(io, &id) {
-                let handler = lock(&socket.state.on_disconnect).clone();
-                lock(&io.inner.sockets).remove(&id);
-                if let Some(handler) = handler {
-                    start(backend.as_ref(), handler(socket, reason));
-                }
+        Event::Error { message, .. } => {
+            let Some(socket) = socket else {
+                return;
+            };
+            if let Some(on_error) = socket.handlers().on_error() {
+                let site = Site::socket("error handler", socket.id().as_str(), socket.nsp());
+                start(backend, &site, || on_error(socket.clone(), message));
             }
         }
-        Event::FetchSocketsDone { request, .. } | Event::ServerSideEmitDone { request, .. } => {
-            if let Some(tx) = lock(&io.inner.requests).remove(&request) {
-                let _ = tx.send(event);
+        Event::Disconnecting { reason, rooms, .. } => {
+            let Some(socket) = socket else {
+                return;
+            };
+            socket.set_last_rooms(rooms);
+            if let Some(handler) = socket.handlers().on_disconnecting() {
+                let site =
+                    Site::socket("disconnecting handler", socket.id().as_str(), socket.nsp());
+                start(backend, &site, || handler(socket.clone(), reason));
             }
         }
+        Event::Disconnect { reason, .. } => {
+            let Some(socket) = socket.take() else {
+                return;
+            };
+            if let Some(handler) = socket.handlers().on_disconnect() {
+                let site = Site::socket("disconnect handler", socket.id().as_str(), socket.nsp());
+                start(backend, &site, || handler(socket.clone(), reason));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One event of the server task: `serverSideEmit` listeners and the
+/// engine's connection events. Handlers are copied out of their locks
+/// before they run, so they may register more or act on the core.
+fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
+    match event {
         Event::ServerSideEmit { nsp, data, reply } => {
-            let handlers = handlers_for(io, &nsp, None)
-                .map(|h| lock(&h.server_side).clone())
+            let handlers = io
+                .handlers(&nsp, None)
+                .map(|h| h.server_side())
                 .unwrap_or_default();
+            let site = Site::socket("server_side_emit listener", "", &nsp);
             for handler in handlers {
-                let ack = reply.clone().map(|reply| ServerSideAck {
-                    io: io.clone(),
-                    reply,
-                });
+                let ack = reply
+                    .clone()
+                    .map(|reply| ServerSideAck::new(io.clone(), reply));
                 let payload = Payload {
                     args: data.clone(),
                     binary: Vec::new(),
                 };
-                start(backend.as_ref(), handler(payload, ack));
+                start(backend.as_ref(), &site, || handler(payload, ack));
             }
         }
-        Event::Engine(event) => engine_event(io, &backend, event),
-    }
-}
-
-/// An engine event: `allowRequest`, `connection_error`, and the events of
-/// connections that have handlers. Handlers are copied out of their locks
-/// before they run, so they may register more or act on the core.
-fn engine_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: EngineEvent) {
-    let conn = |sid: &Sid| lock(&io.inner.conns).get(sid).cloned();
-    match event {
-        EngineEvent::AllowRequest { request, head } => {
-            let decide = lock(&io.inner.engine_hooks).allow_request.clone();
-            let task_backend = backend.clone();
-            start(
-                backend.as_ref(),
-                Box::pin(async move {
-                    // Asked without a decision registered (the config
-                    // turned it on): let the handshake through rather than
-                    // hold it forever.
-                    let verdict = match decide {
-                        Some(decide) => decide(*head).await,
-                        None => Ok(()),
-                    };
-                    act(task_backend.as_ref(), |core, now| {
-                        core.allow_request(now, request, verdict)
-                    });
-                }),
-            );
-        }
-        EngineEvent::ConnectionError(error) => {
-            let handlers = lock(&io.inner.engine_hooks).connection_error.clone();
-            for handler in handlers {
-                handler(&error);
-            }
-        }
-        EngineEvent::Upgrading { sid } => {
-            if let Some(state) = conn(&sid) {
-                let handlers = lock(&state).upgrading.clone();
-                for handler in handlers {
-                    handler(TransportKind::WebSocket);
-                }
-            }
-        }
-        EngineEvent::Upgrade { sid } => {
-            if let Some(state) = conn(&sid) {
-                let handlers = lock(&state).upgrade.clone();
-                for handler in handlers {
-                    handler(TransportKind::WebSocket);
-                }
-            }
-        }
-        EngineEvent::Packet { sid, packet } => {
-            if let Some(state) = conn(&sid) {
-                let handlers = lock(&state).packet.clone();
-                for handler in handlers {
-                    handler(&packet);
-                }
-            }
-        }
-        EngineEvent::PacketCreate { sid, packet } => {
-            if let Some(state) = conn(&sid) {
-                let handlers = lock(&state).packet_create.clone();
-                for handler in handlers {
-                    handler(&packet);
-                }
-            }
-        }
-        EngineEvent::Drain { sid } => {
-            if let Some(state) = conn(&sid) {
-                let handlers = lock(&state).drain.clone();
-                for handler in handlers {
-                    handler();
-                }
-            }
-        }
-        EngineEvent::Close {
-            sid,
-            reason,
-            description,
-        } => {
-            let state = lock(&io.inner.conns).remove(&sid);
-            if let Some(state) = state {
-                let handlers = lock(&state).close.clone();
-                for handler in handlers {
-                    handler(reason, description);
-                }
-            }
-        }
-        // Sessions opening and their messages are the Socket.IO layer's.
-        EngineEvent::Open { .. } | EngineEvent::Message { .. } => {}
+        Event::Engine(event) => crate::engine::conn_event(io, event),
+        _ => {}
     }
 }

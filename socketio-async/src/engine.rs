@@ -7,13 +7,15 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use engineio_proto::{
-    CloseReason, ConnectionError, Headers, HeadersHook, IdGenerator, Packet, Protocol, Request,
-    Sid, TransportKind, Watch,
+    CloseReason, ConnectionError, Event as EngineEvent, Headers, HeadersHook, IdGenerator, Packet,
+    Protocol, Request, Sid, TransportKind, Watch,
 };
 use socketio_proto::Server;
 
-use crate::backend::act;
-use crate::io::{BoxFuture, SocketIo, lock};
+use crate::backend::{act, act_or_defer};
+use crate::contain::{self, Site, core_hook};
+use crate::io::{BoxFuture, SocketIo};
+use crate::lock;
 
 pub(crate) type AllowRequestFn =
     Arc<dyn Fn(Request) -> BoxFuture<Result<(), String>> + Send + Sync>;
@@ -36,16 +38,27 @@ pub(crate) struct EngineHooks {
 impl EngineHooks {
     /// Installs the registered hooks on `core`; what was never registered
     /// keeps the core's configuration.
+    /// Every hook runs marked as running inside the core (what it asks of
+    /// the server is done right after it) and with its panic logged; the
+    /// engine then answers that request with a 500.
     pub(crate) fn apply(&self, core: &mut Server) {
         if let Some(generate) = &self.generate_id {
-            core.set_generate_id(Some(generate.clone()));
+            let generate = generate.clone();
+            core.set_generate_id(Some(Arc::new(move |request: &Request| {
+                core_hook(&Site::of("generate_id"), || generate(request))
+            })));
         }
-        if !self.initial_headers.is_empty() {
-            let hook = chain(&self.base_initial_headers, &self.initial_headers);
+        if !self.initial_headers.is_empty() || self.base_initial_headers.is_some() {
+            let hook = chain(
+                "initial_headers hook",
+                &self.base_initial_headers,
+                &self.initial_headers,
+            );
             core.set_initial_headers(Some(hook));
         }
-        if !self.headers.is_empty() {
-            core.set_headers(Some(chain(&self.base_headers, &self.headers)));
+        if !self.headers.is_empty() || self.base_headers.is_some() {
+            let hook = chain("headers hook", &self.base_headers, &self.headers);
+            core.set_headers(Some(hook));
         }
         if self.allow_request.is_some() {
             core.set_allow_request(true);
@@ -54,12 +67,14 @@ impl EngineHooks {
 }
 
 /// One hook that runs `base`, then every hook of `hooks`, in order.
-fn chain(base: &Option<HeadersHook>, hooks: &[HeadersHook]) -> HeadersHook {
+fn chain(kind: &'static str, base: &Option<HeadersHook>, hooks: &[HeadersHook]) -> HeadersHook {
     let all: Vec<HeadersHook> = base.iter().chain(hooks).cloned().collect();
     Arc::new(move |headers: &mut Headers, request: &Request| {
-        for hook in &all {
-            hook(headers, request);
-        }
+        core_hook(&Site::of(kind), || {
+            for hook in &all {
+                hook(headers, request);
+            }
+        })
     })
 }
 
@@ -89,17 +104,15 @@ fn chain(base: &Option<HeadersHook>, hooks: &[HeadersHook]) -> HeadersHook {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Engine {
-    pub(crate) io: SocketIo,
+    io: SocketIo,
 }
 
 impl Engine {
     /// How many Engine.IO connections are open (`clientsCount`); 0 before
-    /// the server runs.
+    /// the server runs. Read without the core's lock: it may be called
+    /// from anywhere, the engine's own hooks included.
     pub fn clients_count(&self) -> usize {
-        match self.io.inner.backend.get() {
-            Some(b) => act(b.as_ref(), |core, _| core.engine().clients_count()),
-            None => 0,
-        }
+        self.io.clients()
     }
 
     /// Generates the session id of each new connection (`generateId`). An
@@ -133,21 +146,31 @@ impl Engine {
     /// Sees every refused request (the `connection_error` event): the
     /// request, the official code (0 to 5) and message, and what was wrong.
     pub fn on_connection_error(&self, handler: impl Fn(&ConnectionError) + Send + Sync + 'static) {
-        lock(&self.io.inner.engine_hooks)
+        lock(&self.io.inner().engine_hooks)
             .connection_error
             .push(Arc::new(handler));
     }
 
+    /// Changes the hooks, then installs them on the core. The hooks' lock
+    /// is taken under the core's (never the other way round), so that two
+    /// changes racing each other both end up installed.
     fn update(&self, change: impl FnOnce(&mut EngineHooks)) {
-        let mut hooks = lock(&self.io.inner.engine_hooks);
-        change(&mut hooks);
-        if let Some(backend) = self.io.inner.backend.get() {
-            act(backend.as_ref(), |core, _| hooks.apply(core));
+        change(&mut lock(&self.io.inner().engine_hooks));
+        if let Some(backend) = self.io.backend_if_running() {
+            let io = self.io.clone();
+            act_or_defer(backend, move |core, _| {
+                lock(&io.inner().engine_hooks).apply(core)
+            });
         }
     }
 }
 
 impl SocketIo {
+    /// The application's `allowRequest` decision.
+    pub(crate) fn allow_request_hook(&self) -> Option<AllowRequestFn> {
+        lock(&self.inner().engine_hooks).allow_request.clone()
+    }
+
     /// The Engine.IO server underneath (`io.engine`).
     pub fn engine(&self) -> Engine {
         Engine { io: self.clone() }
@@ -205,7 +228,9 @@ pub(crate) type Conns = Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>;
 /// [`Socket::conn`](crate::Socket::conn). Several sockets (one per
 /// namespace) may share one connection.
 ///
-/// Handlers run on the dispatcher, in event order, and must not block.
+/// Handlers run on the server's task, in event order (not ordered with
+/// the sockets' handlers), each with its panic contained; they should not
+/// block (they would hold up the other connections' handlers).
 /// `packet`, `packet_create` and `drain` cost nothing until a handler is
 /// registered; they stop with the connection.
 ///
@@ -222,8 +247,9 @@ pub(crate) type Conns = Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>;
 /// ```
 #[derive(Clone)]
 pub struct Conn {
-    pub(crate) io: SocketIo,
-    pub(crate) sid: Sid,
+    io: SocketIo,
+    sid: Sid,
+    handshake: Arc<socketio_proto::Handshake>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -233,25 +259,45 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
+    pub(crate) fn new(io: SocketIo, sid: Sid, handshake: Arc<socketio_proto::Handshake>) -> Self {
+        Self { io, sid, handshake }
+    }
+
     /// The session id (not the socket id).
     pub fn id(&self) -> &Sid {
         &self.sid
     }
 
+    /// The client's TLS certificate (DER), verified against the server's
+    /// client CA certificates (`socket.conn.peerCertificate`); `None` on a
+    /// plain connection or when the client sent none.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// fn who(socket: &Socket) -> usize {
+    ///     socket.conn().peer_certificate().map_or(0, |der| der.len())
+    /// }
+    /// ```
+    pub fn peer_certificate(&self) -> Option<&bytes::Bytes> {
+        self.handshake.peer_certificate.as_ref()
+    }
+
     /// The transport in use now; `None` once the connection is closed.
     pub fn transport(&self) -> Option<TransportKind> {
-        let backend = self.io.inner.backend.get()?;
+        let backend = self.io.backend_if_running()?;
         act(backend.as_ref(), |core, _| {
             core.engine().transport(self.sid.as_str())
         })
+        .flatten()
     }
 
     /// The Engine.IO revision the client speaks; `None` once closed.
     pub fn protocol(&self) -> Option<Protocol> {
-        let backend = self.io.inner.backend.get()?;
+        let backend = self.io.backend_if_running()?;
         act(backend.as_ref(), |core, _| {
             core.engine().protocol(self.sid.as_str())
         })
+        .flatten()
     }
 
     /// Runs when the client starts upgrading (its probe came): `upgrading`.
@@ -290,8 +336,8 @@ impl Conn {
     }
 
     /// Runs when the connection closes, with the reason and a detail when
-    /// there is one: `close`. It runs after the sockets' disconnect
-    /// handlers have been started.
+    /// there is one: `close`. The core reports it after the sockets'
+    /// disconnects, which run on their own tasks.
     pub fn on_close(&self, handler: impl Fn(CloseReason, Option<&str>) + Send + Sync + 'static) {
         self.register(|c| c.close.push(Arc::new(handler)));
     }
@@ -299,21 +345,97 @@ impl Conn {
     /// Adds a handler; the engine is told which events to report. Nothing
     /// is kept for a connection that is already closed: its close event
     /// has passed, so its handlers could never run or be dropped.
-    fn register(&self, add: impl FnOnce(&mut ConnState)) {
-        let Some(backend) = self.io.inner.backend.get() else {
+    fn register(&self, add: impl FnOnce(&mut ConnState) + Send + 'static) {
+        let Some(backend) = self.io.backend_if_running() else {
             return;
         };
-        act(backend.as_ref(), |core, _| {
+        let (io, sid) = (self.io.clone(), self.sid.clone());
+        act_or_defer(backend, move |core, _| {
             // Under the core's lock: the close event, if any, comes after
             // this entry exists and removes it.
-            if !core.engine().contains(self.sid.as_str()) {
+            if !core.engine().contains(sid.as_str()) {
                 return;
             }
-            let mut conns = lock(&self.io.inner.conns);
-            let state = conns.entry(self.sid.clone()).or_default();
+            let mut conns = lock(&io.inner().conns);
+            let state = conns.entry(sid.clone()).or_default();
             let mut state = lock(state);
             add(&mut state);
-            core.watch_conn(self.sid.as_str(), state.watch);
+            core.watch_conn(sid.as_str(), state.watch);
         });
+    }
+}
+
+/// An engine event of the server task: `connection_error` and the events
+/// of connections that have handlers. Handlers are copied out of their
+/// locks before they run, so they may register more or act on the core;
+/// each runs with its panic contained.
+pub(crate) fn conn_event(io: &SocketIo, event: EngineEvent) {
+    let conn = |sid: &Sid| lock(&io.inner().conns).get(sid).cloned();
+    let site = |kind| Site::of(kind);
+    match event {
+        EngineEvent::ConnectionError(error) => {
+            let handlers = lock(&io.inner().engine_hooks).connection_error.clone();
+            for handler in handlers {
+                contain::call(&site("connection_error handler"), || handler(&error));
+            }
+        }
+        EngineEvent::Upgrading { sid } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).upgrading.clone();
+                for handler in handlers {
+                    contain::call(&site("conn upgrading handler"), || {
+                        handler(TransportKind::WebSocket)
+                    });
+                }
+            }
+        }
+        EngineEvent::Upgrade { sid } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).upgrade.clone();
+                for handler in handlers {
+                    contain::call(&site("conn upgrade handler"), || {
+                        handler(TransportKind::WebSocket)
+                    });
+                }
+            }
+        }
+        EngineEvent::Packet { sid, packet } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).packet.clone();
+                for handler in handlers {
+                    contain::call(&site("conn packet handler"), || handler(&packet));
+                }
+            }
+        }
+        EngineEvent::PacketCreate { sid, packet } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).packet_create.clone();
+                for handler in handlers {
+                    contain::call(&site("conn packet_create handler"), || handler(&packet));
+                }
+            }
+        }
+        EngineEvent::Drain { sid } => {
+            if let Some(state) = conn(&sid) {
+                let handlers = lock(&state).drain.clone();
+                for handler in handlers {
+                    contain::call(&site("conn drain handler"), || handler());
+                }
+            }
+        }
+        EngineEvent::Close {
+            sid,
+            reason,
+            description,
+        } => {
+            let state = lock(&io.inner().conns).remove(&sid);
+            if let Some(state) = state {
+                let handlers = lock(&state).close.clone();
+                for handler in handlers {
+                    contain::call(&site("conn close handler"), || handler(reason, description));
+                }
+            }
+        }
+        _ => {}
     }
 }

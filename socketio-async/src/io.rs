@@ -6,20 +6,24 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use engineio_proto::Sid;
-use futures_channel::{mpsc, oneshot};
+use engineio_proto::ClientsCount;
+use futures_channel::oneshot;
 use serde::Serialize;
 use serde_json::Value;
 use socketio_proto::{
-    BroadcastOptions, Config, Event, Handshake, NamespaceMatcher, RequestKey, Room, Server,
-    SocketId, Str, Target,
+    BroadcastOptions, Config, Event, Handshake, NamespaceMatcher, ParentId, Room, Server, SocketId,
+    Str, Target,
 };
 
-use crate::backend::{Backend, Task, act};
+use crate::backend::{Backend, Task, act, act_or_defer};
+use crate::contain::{Site, core_hook};
+use crate::dispatch::Router;
 use crate::engine::{Conns, EngineHooks};
 use crate::payload::{AckError, EmitError, Payload};
 use crate::remote::RemoteSocket;
-use crate::socket::{Socket, SocketState};
+use crate::socket::Socket;
+use crate::waiters::Waiters;
+use crate::{Registry, lock};
 
 /// Why a connection middleware refused a socket: the client gets
 /// CONNECT_ERROR with this message and data (`connect_error` on its side).
@@ -60,8 +64,6 @@ pub struct Connecting {
     pub handshake: Arc<Handshake>,
 }
 
-/// Where the answer to one `emit_with_ack` goes.
-pub(crate) type AckWaiter = oneshot::Sender<Result<Payload, AckError>>;
 pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
     Arc<dyn Fn(Connecting) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
@@ -70,52 +72,51 @@ pub(crate) type ServerSideHandler =
     Arc<dyn Fn(Payload, Option<ServerSideAck>) -> Task + Send + Sync>;
 
 /// The handlers of a namespace (or of a parent of dynamic namespaces, whose
-/// children share them).
-#[derive(Default)]
+/// children share them): a registry swapped whole at each registration, so
+/// a reader takes a snapshot under a short lock and runs it outside.
+#[derive(Default, Clone)]
 pub(crate) struct NsHandlers {
-    pub(crate) middlewares: Mutex<Vec<Middleware>>,
-    pub(crate) on_connection: Mutex<Option<ConnectionHandler>>,
-    pub(crate) server_side: Mutex<Vec<ServerSideHandler>>,
+    middlewares: Vec<Middleware>,
+    on_connection: Option<ConnectionHandler>,
+    server_side: Vec<ServerSideHandler>,
 }
 
-/// Everything the handles share.
+impl NsHandlers {
+    pub(crate) fn middlewares(&self) -> Vec<Middleware> {
+        self.middlewares.clone()
+    }
+
+    pub(crate) fn on_connection(&self) -> Option<ConnectionHandler> {
+        self.on_connection.clone()
+    }
+
+    pub(crate) fn server_side(&self) -> Vec<ServerSideHandler> {
+        self.server_side.clone()
+    }
+}
+
+/// Everything the handles share. Each part has its owner: the module that
+/// changes it (see the crate doc's locking rule).
 pub(crate) struct Inner {
-    pub(crate) backend: OnceLock<Arc<dyn Backend>>,
+    backend: OnceLock<Arc<dyn Backend>>,
     /// Handlers by namespace name.
-    pub(crate) namespaces: Mutex<HashMap<String, Arc<NsHandlers>>>,
+    namespaces: Mutex<HashMap<String, Arc<Registry<NsHandlers>>>>,
     /// Handlers of parent namespaces, by `ParentId`.
-    pub(crate) parents: Mutex<Vec<Arc<NsHandlers>>>,
+    parents: Mutex<Vec<Arc<Registry<NsHandlers>>>>,
     /// Parents registered before the core existed.
-    pub(crate) pending_parents: Mutex<Vec<NamespaceMatcher>>,
-    pub(crate) sockets: Mutex<HashMap<SocketId, SocketEntry>>,
-    pub(crate) acks: Mutex<HashMap<(SocketId, u64), AckWaiter>>,
-    pub(crate) broadcast_acks: Mutex<HashMap<socketio_proto::BroadcastId, BroadcastCollector>>,
-    pub(crate) requests: Mutex<HashMap<RequestKey, oneshot::Sender<Event>>>,
-    pub(crate) events: Mutex<Option<mpsc::UnboundedSender<Event>>>,
+    pending_parents: Mutex<Vec<NamespaceMatcher>>,
+    /// The core's count of engine sessions, read without its lock.
+    clients: OnceLock<ClientsCount>,
+    pub(crate) waiters: Waiters,
+    pub(crate) router: Router,
     pub(crate) engine_hooks: Mutex<EngineHooks>,
     pub(crate) conns: Conns,
-}
-
-/// What the dispatcher keeps of a connected socket.
-#[derive(Clone)]
-pub(crate) struct SocketEntry {
-    pub(crate) nsp: Str,
-    pub(crate) handshake: Arc<Handshake>,
-    pub(crate) recovered: bool,
-    /// Its engine session (`socket.conn`).
-    pub(crate) sid: Sid,
-    pub(crate) state: Arc<SocketState>,
-}
-
-pub(crate) struct BroadcastCollector {
-    pub(crate) answers: Vec<Payload>,
-    pub(crate) done: oneshot::Sender<Result<Vec<Payload>, AckError>>,
 }
 
 /// The server (`io`): cheap to clone, every clone is the same server.
 #[derive(Clone)]
 pub struct SocketIo {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for SocketIo {
@@ -139,17 +140,39 @@ impl SocketIo {
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
             pending_parents: Mutex::new(Vec::new()),
-            sockets: Mutex::new(HashMap::new()),
-            acks: Mutex::new(HashMap::new()),
-            broadcast_acks: Mutex::new(HashMap::new()),
-            requests: Mutex::new(HashMap::new()),
-            events: Mutex::new(None),
+            clients: OnceLock::new(),
+            waiters: Waiters::default(),
+            router: Router::default(),
             engine_hooks: Mutex::new(EngineHooks::default()),
             conns: Mutex::new(HashMap::new()),
         };
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// The handlers of namespace `nsp`, or of parent `parent`.
+    pub(crate) fn handlers(&self, nsp: &str, parent: Option<ParentId>) -> Option<Arc<NsHandlers>> {
+        let registry = match parent {
+            Some(ParentId(p)) => lock(&self.inner.parents).get(p as usize).cloned(),
+            None => lock(&self.inner.namespaces).get(nsp).cloned(),
+        };
+        registry.map(|r| r.get())
+    }
+
+    /// Whether `nsp` was registered with [`of`](Self::of) (rather than
+    /// created as the child of a parent).
+    pub(crate) fn has_namespace(&self, nsp: &str) -> bool {
+        lock(&self.inner.namespaces).contains_key(nsp)
+    }
+
+    /// The number of engine sessions, read without the core's lock.
+    pub(crate) fn clients(&self) -> usize {
+        self.inner.clients.get().map_or(0, ClientsCount::get)
     }
 
     // ----- setup -----
@@ -163,7 +186,7 @@ impl SocketIo {
             .clone();
         if let Some(backend) = self.inner.backend.get() {
             let name = name.to_owned();
-            act(backend.as_ref(), move |core, _| core.add_namespace(&name));
+            act_or_defer(backend, move |core, _| core.add_namespace(&name));
         }
         Namespace {
             io: self.clone(),
@@ -175,12 +198,24 @@ impl SocketIo {
     /// A parent namespace (`io.of(/regex/ | fn)`): CONNECTs to names it
     /// matches create child namespaces that use its middlewares and handlers.
     pub fn of_dynamic(&self, matcher: NamespaceMatcher) -> Namespace {
-        let handlers = Arc::new(NsHandlers::default());
+        let handlers = Arc::new(Registry::default());
         lock(&self.inner.parents).push(handlers.clone());
+        // The core runs a predicate under its lock: contained and marked.
+        let matcher = match matcher {
+            NamespaceMatcher::Predicate(accept) => {
+                NamespaceMatcher::Predicate(Arc::new(move |name, auth| {
+                    let site = Site::socket("namespace predicate", "", name);
+                    core_hook(&site, || accept(name, auth))
+                }))
+            }
+            pattern => pattern,
+        };
         match self.inner.backend.get() {
-            Some(backend) => act(backend.as_ref(), move |core, _| {
-                core.add_parent(matcher);
-            }),
+            Some(backend) => {
+                act_or_defer(backend, move |core, _| {
+                    core.add_parent(matcher);
+                });
+            }
             None => lock(&self.inner.pending_parents).push(matcher),
         }
         Namespace {
@@ -220,6 +255,7 @@ impl SocketIo {
             hooks.base_headers = config.engine.headers.clone();
         }
         let mut core = Server::new(config);
+        let _ = self.inner.clients.set(core.engine().clients_counter());
         lock(&self.inner.engine_hooks).apply(&mut core);
         for name in lock(&self.inner.namespaces).keys() {
             core.add_namespace(name);
@@ -233,12 +269,10 @@ impl SocketIo {
     /// Starts serving through `backend`: returns the sink the binding's
     /// event hook feeds every core event into. Called once by the binding.
     pub fn attach(&self, backend: Arc<dyn Backend>) -> EventSink {
-        let (tx, rx) = mpsc::unbounded();
-        *lock(&self.inner.events) = Some(tx.clone());
-        let _ = self.inner.backend.set(backend.clone());
-        let io = self.clone();
-        backend.spawn(Box::pin(crate::dispatch::run(io, rx)));
-        EventSink { tx }
+        if self.inner.backend.set(backend.clone()).is_ok() {
+            self.inner.router.start(self, &backend);
+        }
+        EventSink { io: self.clone() }
     }
 
     // ----- broadcast operators -----
@@ -287,7 +321,7 @@ impl SocketIo {
         let mut data = vec![Value::String(event.to_owned())];
         data.extend(Payload::from_args(args)?.args);
         let backend = self.backend()?;
-        act(backend.as_ref(), move |core, now| {
+        act_or_defer(backend, move |core, now| {
             core.server_side_emit(now, "/", data, None);
         });
         Ok(())
@@ -307,7 +341,7 @@ impl SocketIo {
         let (tx, rx) = oneshot::channel();
         act(backend.as_ref(), |core, now| {
             if let Some(key) = core.server_side_emit(now, "/", data, Some(timeout)) {
-                lock(&self.inner.requests).insert(key, tx);
+                self.inner.waiters.wait_request(key, tx);
             }
         });
         match rx.await {
@@ -337,18 +371,26 @@ impl SocketIo {
     pub(crate) fn backend(&self) -> Result<&Arc<dyn Backend>, EmitError> {
         self.inner.backend.get().ok_or(EmitError::NotRunning)
     }
+
+    /// The binding, once running.
+    pub(crate) fn backend_if_running(&self) -> Option<&Arc<dyn Backend>> {
+        self.inner.backend.get()
+    }
 }
 
 /// Where the binding's event hook puts the core's events.
 #[derive(Debug, Clone)]
 pub struct EventSink {
-    tx: mpsc::UnboundedSender<Event>,
+    io: SocketIo,
 }
 
 impl EventSink {
-    /// Hands one core event to the dispatcher. Never blocks.
+    /// Hands one core event to the task that runs the application's code
+    /// for it (the socket's own task, for a socket's events). Never blocks
+    /// and runs no application code: the binding calls it under the lock
+    /// around the core.
     pub fn push(&self, event: Event) {
-        let _ = self.tx.unbounded_send(event);
+        crate::dispatch::route(&self.io, event);
     }
 }
 
@@ -358,7 +400,7 @@ pub struct Namespace {
     io: SocketIo,
     /// `None` for a parent.
     name: Option<Str>,
-    handlers: Arc<NsHandlers>,
+    handlers: Arc<Registry<NsHandlers>>,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -379,7 +421,7 @@ impl Namespace {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
-        *lock(&self.handlers.on_connection) = Some(handler);
+        self.handlers.update(|h| h.on_connection = Some(handler));
     }
 
     /// Adds a connection middleware (`nsp.use`): they run in order; the
@@ -390,7 +432,7 @@ impl Namespace {
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
         let middleware: Middleware = Arc::new(move |c| Box::pin(middleware(c)));
-        lock(&self.handlers.middlewares).push(middleware);
+        self.handlers.update(|h| h.middlewares.push(middleware));
     }
 
     /// Handles `serverSideEmit`s from other nodes for this namespace; `ack`
@@ -401,7 +443,7 @@ impl Namespace {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler: ServerSideHandler = Arc::new(move |p, a| Box::pin(handler(p, a)));
-        lock(&self.handlers.server_side).push(handler);
+        self.handlers.update(|h| h.server_side.push(handler));
     }
 
     /// Targets the sockets of this namespace in `room`.
@@ -518,10 +560,15 @@ impl BroadcastOperator {
         self.options.timeout = None;
         let packet = payload.into_event(event)?;
         let backend = self.io.backend()?;
-        let sent = act(backend.as_ref(), |core, now| {
-            core.broadcast(now, &self.nsp, &self.options, packet)
-        })?;
-        Ok(sent.recipients)
+        let (nsp, options) = (self.nsp, self.options);
+        match act_or_defer(backend, move |core, now| {
+            core.broadcast(now, &nsp, &options, packet)
+        }) {
+            Some(sent) => Ok(sent?.recipients),
+            // From a hook the core is running: sent right after it, to
+            // sockets not counted here.
+            None => Ok(0),
+        }
     }
 
     /// Emits and collects every selected socket's acknowledgement; fails
@@ -542,16 +589,11 @@ impl BroadcastOperator {
         act(backend.as_ref(), |core, now| {
             let sent = core.broadcast(now, &self.nsp, &self.options, packet)?;
             if let Some(id) = sent.ack {
-                lock(&self.io.inner.broadcast_acks).insert(
-                    id,
-                    BroadcastCollector {
-                        answers: Vec::new(),
-                        done: tx,
-                    },
-                );
+                self.io.inner.waiters.wait_broadcast(id, tx);
             }
             Ok::<_, socketio_proto::EmitError>(())
         })
+        .ok_or(EmitError::NotRunning)?
         .map_err(EmitError::from)?;
         rx.await.unwrap_or(Err(AckError::Timeout))
     }
@@ -563,7 +605,7 @@ impl BroadcastOperator {
         let (tx, rx) = oneshot::channel();
         act(backend.as_ref(), |core, now| {
             let key = core.fetch_sockets_cluster(now, &self.nsp, &self.options.target);
-            lock(&self.io.inner.requests).insert(key, tx);
+            self.io.inner.waiters.wait_request(key, tx);
         });
         match rx.await {
             Ok(Event::FetchSocketsDone { local, remote, .. }) => {
@@ -586,8 +628,9 @@ impl BroadcastOperator {
     pub fn sockets_join(self, rooms: &[&str]) -> Result<(), EmitError> {
         let rooms: Vec<Room> = rooms.iter().map(|r| Str::from(r.to_string())).collect();
         let backend = self.io.backend()?;
-        act(backend.as_ref(), |core, _| {
-            core.sockets_join(&self.nsp, &self.options.target, &rooms)
+        let (nsp, target) = (self.nsp, self.options.target);
+        act_or_defer(backend, move |core, _| {
+            core.sockets_join(&nsp, &target, &rooms)
         });
         Ok(())
     }
@@ -596,8 +639,9 @@ impl BroadcastOperator {
     pub fn sockets_leave(self, rooms: &[&str]) -> Result<(), EmitError> {
         let rooms: Vec<Room> = rooms.iter().map(|r| Str::from(r.to_string())).collect();
         let backend = self.io.backend()?;
-        act(backend.as_ref(), |core, _| {
-            core.sockets_leave(&self.nsp, &self.options.target, &rooms)
+        let (nsp, target) = (self.nsp, self.options.target);
+        act_or_defer(backend, move |core, _| {
+            core.sockets_leave(&nsp, &target, &rooms)
         });
         Ok(())
     }
@@ -605,8 +649,9 @@ impl BroadcastOperator {
     /// Disconnects the selected sockets (`disconnectSockets`).
     pub fn disconnect_sockets(self, close: bool) -> Result<(), EmitError> {
         let backend = self.io.backend()?;
-        act(backend.as_ref(), |core, now| {
-            core.disconnect_sockets(now, &self.nsp, &self.options.target, close)
+        let (nsp, target) = (self.nsp, self.options.target);
+        act_or_defer(backend, move |core, now| {
+            core.disconnect_sockets(now, &nsp, &target, close)
         });
         Ok(())
     }
@@ -615,24 +660,23 @@ impl BroadcastOperator {
 /// Answers another node's `serverSideEmit`.
 #[derive(Debug, Clone)]
 pub struct ServerSideAck {
-    pub(crate) io: SocketIo,
-    pub(crate) reply: socketio_proto::cluster::ServerSideReply,
+    io: SocketIo,
+    reply: socketio_proto::cluster::ServerSideReply,
 }
 
 impl ServerSideAck {
+    pub(crate) fn new(io: SocketIo, reply: socketio_proto::cluster::ServerSideReply) -> Self {
+        Self { io, reply }
+    }
+
     /// Sends the answer.
     pub fn send(self, answer: impl Serialize) -> Result<(), EmitError> {
         let value = serde_json::to_value(answer)?;
         let backend = self.io.backend()?;
-        act(backend.as_ref(), |core, _| {
-            core.server_side_reply(&self.reply, value)
+        let reply = self.reply;
+        act_or_defer(backend, move |core, _| {
+            core.server_side_reply(&reply, value)
         });
         Ok(())
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the data behind these locks stays
-/// consistent across a panicking handler (each update is one statement).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

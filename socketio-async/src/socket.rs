@@ -11,10 +11,12 @@ use serde::Serialize;
 use serde_json::Value;
 use socketio_proto::{DisconnectReason, Handshake, Room, SocketId, Str, Target};
 
-use crate::backend::{Task, act};
+use crate::backend::{Task, act, act_or_defer};
+use crate::contain::{self, Site};
 use crate::engine::Conn;
-use crate::io::{BroadcastOperator, SocketIo, lock};
+use crate::io::{BroadcastOperator, SocketIo};
 use crate::payload::{AckError, EmitError, Payload};
+use crate::{Registry, lock};
 
 pub(crate) type EventHandler =
     Arc<dyn Fn(Socket, Payload, Option<AckSender>) -> Task + Send + Sync>;
@@ -24,29 +26,61 @@ pub(crate) type PacketMiddleware = Arc<dyn Fn(&str, &Payload) -> Result<(), Stri
 pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, String) -> Task + Send + Sync>;
 
 /// The handlers registered on one socket.
+#[derive(Default, Clone)]
+pub(crate) struct SocketHandlers {
+    events: HashMap<String, EventHandler>,
+    any: Vec<AnyHandler>,
+    any_outgoing: Vec<AnyHandler>,
+    middlewares: Vec<PacketMiddleware>,
+    on_error: Option<ErrorHandler>,
+    on_disconnecting: Option<ReasonHandler>,
+    on_disconnect: Option<ReasonHandler>,
+}
+
+impl SocketHandlers {
+    pub(crate) fn event(&self, name: &str) -> Option<EventHandler> {
+        self.events.get(name).cloned()
+    }
+
+    pub(crate) fn any(&self) -> &[AnyHandler] {
+        &self.any
+    }
+
+    pub(crate) fn middlewares(&self) -> &[PacketMiddleware] {
+        &self.middlewares
+    }
+
+    pub(crate) fn on_error(&self) -> Option<ErrorHandler> {
+        self.on_error.clone()
+    }
+
+    pub(crate) fn on_disconnecting(&self) -> Option<ReasonHandler> {
+        self.on_disconnecting.clone()
+    }
+
+    pub(crate) fn on_disconnect(&self) -> Option<ReasonHandler> {
+        self.on_disconnect.clone()
+    }
+}
+
+/// What every handle of one socket shares.
 #[derive(Default)]
-pub(crate) struct SocketState {
-    pub(crate) events: Mutex<HashMap<String, EventHandler>>,
-    pub(crate) any: Mutex<Vec<AnyHandler>>,
-    pub(crate) any_outgoing: Mutex<Vec<AnyHandler>>,
-    pub(crate) middlewares: Mutex<Vec<PacketMiddleware>>,
-    pub(crate) on_error: Mutex<Option<ErrorHandler>>,
-    pub(crate) on_disconnecting: Mutex<Option<ReasonHandler>>,
-    pub(crate) on_disconnect: Mutex<Option<ReasonHandler>>,
+struct SocketState {
+    handlers: Registry<SocketHandlers>,
     /// The rooms the socket had when it started leaving.
-    pub(crate) last_rooms: Mutex<Vec<Room>>,
+    last_rooms: Mutex<Vec<Room>>,
 }
 
 /// A connected socket: cheap to clone.
 #[derive(Clone)]
 pub struct Socket {
-    pub(crate) io: SocketIo,
-    pub(crate) id: SocketId,
-    pub(crate) nsp: Str,
-    pub(crate) handshake: Arc<Handshake>,
-    pub(crate) recovered: bool,
-    pub(crate) sid: Sid,
-    pub(crate) state: Arc<SocketState>,
+    io: SocketIo,
+    id: SocketId,
+    nsp: Str,
+    handshake: Arc<Handshake>,
+    recovered: bool,
+    sid: Sid,
+    state: Arc<SocketState>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -59,6 +93,35 @@ impl std::fmt::Debug for Socket {
 }
 
 impl Socket {
+    pub(crate) fn new(
+        io: SocketIo,
+        id: SocketId,
+        nsp: Str,
+        handshake: Arc<Handshake>,
+        recovered: bool,
+        sid: Sid,
+    ) -> Self {
+        Self {
+            io,
+            id,
+            nsp,
+            handshake,
+            recovered,
+            sid,
+            state: Arc::default(),
+        }
+    }
+
+    /// Its handlers as they are now.
+    pub(crate) fn handlers(&self) -> Arc<SocketHandlers> {
+        self.state.handlers.get()
+    }
+
+    /// Keeps the rooms it had when it started leaving.
+    pub(crate) fn set_last_rooms(&self, rooms: Vec<Room>) {
+        *lock(&self.state.last_rooms) = rooms;
+    }
+
     /// The socket id.
     pub fn id(&self) -> &SocketId {
         &self.id
@@ -88,10 +151,7 @@ impl Socket {
     /// id, transport, and events (upgrade, packet, packet create, drain,
     /// close).
     pub fn conn(&self) -> Conn {
-        Conn {
-            io: self.io.clone(),
-            sid: self.sid.clone(),
-        }
+        Conn::new(self.io.clone(), self.sid.clone(), self.handshake.clone())
     }
 
     /// Handles event `event` (`socket.on`). `ack` is set when the client
@@ -102,17 +162,24 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler: EventHandler = Arc::new(move |s, p, a| Box::pin(handler(s, p, a)));
-        lock(&self.state.events).insert(event.to_owned(), handler);
+        let event = event.to_owned();
+        self.state
+            .handlers
+            .update(|h| drop(h.events.insert(event, handler)));
     }
 
     /// Sees every incoming event before its handler (`socket.onAny`).
     pub fn on_any(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
-        lock(&self.state.any).push(Arc::new(handler));
+        self.state
+            .handlers
+            .update(|h| h.any.push(Arc::new(handler)));
     }
 
     /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
     pub fn on_any_outgoing(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
-        lock(&self.state.any_outgoing).push(Arc::new(handler));
+        self.state
+            .handlers
+            .update(|h| h.any_outgoing.push(Arc::new(handler)));
     }
 
     /// A packet middleware (`socket.use`): an `Err` stops the event and
@@ -121,7 +188,9 @@ impl Socket {
         &self,
         middleware: impl Fn(&str, &Payload) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        lock(&self.state.middlewares).push(Arc::new(middleware));
+        self.state
+            .handlers
+            .update(|h| h.middlewares.push(Arc::new(middleware)));
     }
 
     /// Handles errors: packet middleware refusals, and protocol violations
@@ -132,7 +201,7 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler: ErrorHandler = Arc::new(move |s, e| Box::pin(handler(s, e)));
-        *lock(&self.state.on_error) = Some(handler);
+        self.state.handlers.update(|h| h.on_error = Some(handler));
     }
 
     /// Runs when the socket starts leaving, its rooms still readable with
@@ -143,7 +212,9 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler: ReasonHandler = Arc::new(move |s, r| Box::pin(handler(s, r)));
-        *lock(&self.state.on_disconnecting) = Some(handler);
+        self.state
+            .handlers
+            .update(|h| h.on_disconnecting = Some(handler));
     }
 
     /// Runs when the socket has left.
@@ -153,7 +224,9 @@ impl Socket {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler: ReasonHandler = Arc::new(move |s, r| Box::pin(handler(s, r)));
-        *lock(&self.state.on_disconnect) = Some(handler);
+        self.state
+            .handlers
+            .update(|h| h.on_disconnect = Some(handler));
     }
 
     /// Emits an event to this socket.
@@ -166,10 +239,12 @@ impl Socket {
         self.outgoing(event, &payload);
         let packet = payload.into_event(event)?;
         let backend = self.io.backend()?;
-        act(backend.as_ref(), |core, now| {
-            core.emit(now, &self.id, packet)
-        })?;
-        Ok(())
+        let id = self.id.clone();
+        match act_or_defer(backend, move |core, now| core.emit(now, &id, packet)) {
+            Some(sent) => Ok(sent?),
+            // From a hook the core is running: sent right after it.
+            None => Ok(()),
+        }
     }
 
     /// Emits and waits for the client's acknowledgement, at most `timeout`
@@ -197,33 +272,36 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         act(backend.as_ref(), |core, now| {
             let id = core.emit_with_ack(now, &self.id, packet, Some(timeout))?;
-            lock(&self.io.inner.acks).insert((self.id.clone(), id), tx);
+            self.io.inner().waiters.wait_ack(self.id.clone(), id, tx);
             Ok::<_, socketio_proto::EmitError>(())
         })
+        .ok_or(EmitError::NotRunning)?
         .map_err(EmitError::from)?;
         rx.await.unwrap_or(Err(AckError::Timeout))
     }
 
     /// Joins `room`.
     pub fn join(&self, room: &str) {
-        if let Some(backend) = self.io.inner.backend.get() {
-            act(backend.as_ref(), |core, _| {
-                core.join(&self.id, room.to_owned())
-            });
+        if let Some(backend) = self.io.backend_if_running() {
+            let (id, room) = (self.id.clone(), room.to_owned());
+            act_or_defer(backend, move |core, _| core.join(&id, room));
         }
     }
 
     /// Leaves `room`.
     pub fn leave(&self, room: &str) {
-        if let Some(backend) = self.io.inner.backend.get() {
-            act(backend.as_ref(), |core, _| core.leave(&self.id, room));
+        if let Some(backend) = self.io.backend_if_running() {
+            let (id, room) = (self.id.clone(), room.to_owned());
+            act_or_defer(backend, move |core, _| core.leave(&id, &room));
         }
     }
 
     /// Its rooms (while disconnecting: the rooms it had).
     pub fn rooms(&self) -> Vec<Room> {
-        let rooms = match self.io.inner.backend.get() {
-            Some(backend) => act(backend.as_ref(), |core, _| core.rooms(&self.id)),
+        let rooms = match self.io.backend_if_running() {
+            Some(backend) => {
+                act(backend.as_ref(), |core, _| core.rooms(&self.id)).unwrap_or_default()
+            }
             None => Vec::new(),
         };
         if rooms.is_empty() {
@@ -234,18 +312,19 @@ impl Socket {
 
     /// Its application data (`socket.data`).
     pub fn data(&self) -> Value {
-        match self.io.inner.backend.get() {
-            Some(backend) => {
-                act(backend.as_ref(), |core, _| core.data(&self.id).cloned()).unwrap_or(Value::Null)
-            }
+        match self.io.backend_if_running() {
+            Some(backend) => act(backend.as_ref(), |core, _| core.data(&self.id).cloned())
+                .flatten()
+                .unwrap_or(Value::Null),
             None => Value::Null,
         }
     }
 
     /// Sets its application data.
     pub fn set_data(&self, data: Value) {
-        if let Some(backend) = self.io.inner.backend.get() {
-            act(backend.as_ref(), |core, _| core.set_data(&self.id, data));
+        if let Some(backend) = self.io.backend_if_running() {
+            let id = self.id.clone();
+            act_or_defer(backend, move |core, _| core.set_data(&id, data));
         }
     }
 
@@ -267,17 +346,21 @@ impl Socket {
 
     /// Leaves the namespace; with `close`, closes the whole connection.
     pub fn disconnect(&self, close: bool) {
-        if let Some(backend) = self.io.inner.backend.get() {
-            act(backend.as_ref(), |core, now| {
-                core.disconnect(now, &self.id, close)
-            });
+        if let Some(backend) = self.io.backend_if_running() {
+            let id = self.id.clone();
+            act_or_defer(backend, move |core, now| core.disconnect(now, &id, close));
         }
     }
 
     fn outgoing(&self, event: &str, payload: &Payload) {
-        let hooks = lock(&self.state.any_outgoing).clone();
-        for hook in hooks {
-            hook(event, payload);
+        let handlers = self.handlers();
+        if handlers.any_outgoing.is_empty() {
+            return;
+        }
+        let site =
+            Site::socket("on_any_outgoing handler", self.id.as_str(), &self.nsp).event(event);
+        for hook in &handlers.any_outgoing {
+            contain::call(&site, || hook(event, payload));
         }
     }
 }
@@ -286,8 +369,8 @@ impl Socket {
 /// it: an event is acknowledged once.
 #[derive(Clone)]
 pub struct AckSender {
-    pub(crate) socket: Socket,
-    pub(crate) id: u64,
+    socket: Socket,
+    id: u64,
 }
 
 impl std::fmt::Debug for AckSender {
@@ -297,6 +380,10 @@ impl std::fmt::Debug for AckSender {
 }
 
 impl AckSender {
+    pub(crate) fn new(socket: Socket, id: u64) -> Self {
+        Self { socket, id }
+    }
+
     /// Answers with `args`.
     pub fn send(self, args: impl Serialize) -> Result<(), EmitError> {
         self.send_payload(Payload::from_args(args)?)
@@ -306,9 +393,13 @@ impl AckSender {
     pub fn send_payload(self, payload: Payload) -> Result<(), EmitError> {
         let backend = self.socket.io.backend()?;
         let Payload { args, binary } = payload;
-        act(backend.as_ref(), |core, now| {
-            core.ack(now, &self.socket.id, self.id, args, binary)
-        })?;
-        Ok(())
+        let (socket, id) = (self.socket.id, self.id);
+        match act_or_defer(backend, move |core, now| {
+            core.ack(now, &socket, id, args, binary)
+        }) {
+            Some(sent) => Ok(sent?),
+            // From a hook the core is running: sent right after it.
+            None => Ok(()),
+        }
     }
 }

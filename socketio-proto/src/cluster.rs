@@ -184,6 +184,7 @@ impl WireSocket {
             address: text("address"),
             xdomain: h.get("xdomain").and_then(Value::as_bool).unwrap_or(false),
             secure: h.get("secure").and_then(Value::as_bool).unwrap_or(false),
+            peer_certificate: None,
             issued: h.get("issued").and_then(Value::as_u64).unwrap_or(0),
             url: text("url"),
             query,

@@ -122,7 +122,12 @@ impl NamespaceMatcher {
     pub(crate) fn matches(&self, name: &str, auth: &Map<String, Value>) -> bool {
         match self {
             Self::Pattern(re) => re.is_match(name),
-            Self::Predicate(accept) => accept(name, auth),
+            // A panicking predicate matches nothing: the client gets
+            // "Invalid namespace", the core stays whole.
+            Self::Predicate(accept) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| accept(name, auth)))
+                    .unwrap_or(false)
+            }
         }
     }
 }

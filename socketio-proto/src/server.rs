@@ -346,6 +346,12 @@ impl Server {
         self.pump(now);
     }
 
+    /// The application's `allowRequest` decision failed (it panicked): the
+    /// request gets HTTP 500 (see [`engineio_proto::Server::fail_request`]).
+    pub fn fail_request(&mut self, request: RequestId) {
+        self.engine.fail_request(request);
+    }
+
     /// Runs every timer due at `now`: the engine's, connect timeouts, ack
     /// timeouts, broadcast ack timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -1353,6 +1359,7 @@ impl Server {
             time: js_date_string(issued),
             address: request.remote_address,
             secure: request.secure,
+            peer_certificate: request.peer_certificate,
             issued,
             url: request.uri,
             query: handshake.query,

@@ -77,6 +77,10 @@ pub struct Handshake {
     pub xdomain: bool,
     /// Whether the connection was TLS.
     pub secure: bool,
+    /// The client's verified TLS certificate (DER), if it presented one
+    /// (`socket.conn.peerCertificate` in the Node docs). Not sent to other
+    /// nodes: a socket fetched from another node has none.
+    pub peer_certificate: Option<bytes::Bytes>,
     /// When the connection opened, in milliseconds since the Unix epoch.
     pub issued: u64,
     /// The handshake request target.

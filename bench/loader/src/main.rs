@@ -106,12 +106,14 @@ fn max_clients() -> usize {
 const OURS: [&str; 3] = ["ours-tokio", "ours-async-std", "ours-smol"];
 const SIO: [&str; 5] = [OURS[0], OURS[1], OURS[2], "socketioxide", "node"];
 const SIO_RAW: [&str; 6] = [OURS[0], OURS[1], OURS[2], "socketioxide", "node", "raw-ws"];
-/// Echo also runs ours on tokio with TCP_NODELAY off, to choose its default.
-const ECHO: [&str; 8] = [
+/// Echo also runs ours on tokio with TCP_NODELAY off, to choose its default,
+/// and on one worker thread (the 1-vs-2 workers figure of DEPLOYMENT.md).
+const ECHO: [&str; 9] = [
     OURS[0],
     OURS[1],
     OURS[2],
     "ours-tokio-nodelay-off",
+    "ours-tokio-1-worker",
     "socketioxide",
     "node",
     "raw-ws",

@@ -49,6 +49,18 @@ impl ServerSpec {
                 socketio: true,
             },
             ServerSpec {
+                name: "ours-tokio-1-worker",
+                about: "ours-tokio on one worker thread (current-thread runtime), to measure how throughput scales from 1 to 2 workers (DEPLOYMENT.md)",
+                program: bin_dir.join("bench-ours"),
+                args: vec![
+                    "--runtime".into(),
+                    "tokio".into(),
+                    "--workers".into(),
+                    "1".into(),
+                ],
+                socketio: true,
+            },
+            ServerSpec {
                 name: "ours-tokio-nodelay-off",
                 about: "ours-tokio with TCP_NODELAY off (to choose its default by measurement)",
                 program: bin_dir.join("bench-ours"),

@@ -620,6 +620,147 @@ pub fn socketio_handlers_run_on_the_runtime<R: Runtime>(runtime: R) {
     );
 }
 
+/// A Socket.IO server on the runtime, on an ephemeral port.
+fn socketio_server<R: Runtime>(runtime: R, io: &SocketIo) -> SocketAddr {
+    let mut config = socketio_proto::Config::default();
+    config.engine.ping_interval = Duration::from_secs(60);
+    let driver = serve_io(io, config, runtime.clone());
+    listen(&runtime, &driver)
+}
+
+/// A WebSocket client connected to the main namespace.
+fn socketio_client(addr: SocketAddr) -> Ws {
+    let mut ws = websocket(addr, "/socket.io/?EIO=4&transport=websocket");
+    assert!(text(next_message(&mut ws)).starts_with(r#"0{"sid":""#));
+    ws.send(WsMessage::text("40")).unwrap();
+    let connect = text(next_message(&mut ws));
+    assert!(connect.starts_with(r#"40{"sid":""#), "{connect}");
+    ws
+}
+
+/// The handler every panicking scenario ends with: it acknowledges
+/// `message-with-ack` with its arguments.
+fn ack_echo(socket: &socketio_async::Socket) {
+    socket.on("message-with-ack", |_, payload, ack| async move {
+        if let Some(ack) = ack {
+            let _ = ack.send_payload(payload);
+        }
+    });
+}
+
+/// Handlers that panic, before their first `.await` and after it, end
+/// that one invocation: their socket stays connected and is served, and so
+/// is every other socket.
+pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
+    let io = SocketIo::new();
+    io.on_connection(|socket| async move {
+        socket.on("panic", |socket, _, _| async move {
+            let _ = socket.emit("about-to-panic", ());
+            panic!("the handler panics before its first await");
+        });
+        socket.on("panic-async", |socket, _, _| async move {
+            let _ = socket.emit("about-to-panic", ());
+            crate::runtime::yield_now().await;
+            panic!("the handler panics after an await");
+        });
+        ack_echo(&socket);
+    });
+    let addr = socketio_server(runtime, &io);
+    let mut first = socketio_client(addr);
+    let mut second = socketio_client(addr);
+    for event in ["panic", "panic-async"] {
+        first
+            .send(WsMessage::text(format!(r#"42["{event}"]"#)))
+            .unwrap();
+        assert_eq!(text(next_message(&mut first)), r#"42["about-to-panic"]"#);
+        first
+            .send(WsMessage::text(r#"421["message-with-ack","still here"]"#))
+            .unwrap();
+        assert_eq!(text(next_message(&mut first)), r#"431["still here"]"#);
+        second
+            .send(WsMessage::text(r#"427["message-with-ack",{"other":true}]"#))
+            .unwrap();
+        assert_eq!(text(next_message(&mut second)), r#"437[{"other":true}]"#);
+    }
+    // New sockets still get in.
+    let mut third = socketio_client(addr);
+    third.send(WsMessage::text(r#"42["panic"]"#)).unwrap();
+    assert_eq!(text(next_message(&mut third)), r#"42["about-to-panic"]"#);
+}
+
+/// 1,000 events sent at once reach the socket's handler in the order sent,
+/// on every worker count.
+pub fn events_of_one_socket_reach_their_handler_in_order<R: Runtime>(runtime: R) {
+    let io = SocketIo::new();
+    io.on_connection(|socket| async move {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        socket.on("n", move |socket, payload, _| {
+            let seen = seen.clone();
+            async move {
+                let n: u32 = payload.arg(0).unwrap();
+                let mut seen = seen.lock().unwrap();
+                seen.push(n);
+                if seen.len() == 1000 {
+                    let _ = socket.emit("seen", (&*seen,));
+                }
+            }
+        });
+    });
+    let addr = socketio_server(runtime, &io);
+    let mut ws = socketio_client(addr);
+    for n in 0..1000u32 {
+        ws.write(WsMessage::text(format!(r#"42["n",{n}]"#)))
+            .unwrap();
+    }
+    ws.flush().unwrap();
+    let expected: Vec<String> = (0..1000).map(|n| n.to_string()).collect();
+    assert_eq!(
+        text(next_message(&mut ws)),
+        format!(r#"42["seen",[{}]]"#, expected.join(","))
+    );
+}
+
+/// A handler that blocks its thread stalls its own socket only: on a
+/// runtime with at least two worker threads, another socket's
+/// acknowledgement is answered while it blocks. The handler blocks until
+/// the other socket has its answer (no timing involved): if the other
+/// socket waited for it, neither would ever finish and the client's read
+/// would time out.
+pub fn a_blocking_handler_stalls_only_its_own_socket<R: Runtime>(runtime: R) {
+    let (blocked_tx, blocked) = mpsc::channel::<()>();
+    let (release, released) = mpsc::channel::<()>();
+    let hold = std::sync::Arc::new(std::sync::Mutex::new((blocked_tx, released)));
+    let io = SocketIo::new();
+    io.on_connection(move |socket| {
+        let hold = hold.clone();
+        async move {
+            socket.on("block", move |_, _, ack| {
+                let hold = hold.clone();
+                async move {
+                    let hold = hold.lock().unwrap();
+                    hold.0.send(()).unwrap();
+                    // Blocks the worker thread, as `std::thread::sleep` would.
+                    hold.1.recv_timeout(WAIT * 2).unwrap();
+                    if let Some(ack) = ack {
+                        let _ = ack.send(("unblocked",));
+                    }
+                }
+            });
+            ack_echo(&socket);
+        }
+    });
+    let addr = socketio_server(runtime, &io);
+    let mut slow = socketio_client(addr);
+    let mut fast = socketio_client(addr);
+    slow.send(WsMessage::text(r#"421["block"]"#)).unwrap();
+    blocked.recv_timeout(WAIT).unwrap();
+    fast.send(WsMessage::text(r#"422["message-with-ack","prompt"]"#))
+        .unwrap();
+    assert_eq!(text(next_message(&mut fast)), r#"432["prompt"]"#);
+    release.send(()).unwrap();
+    assert_eq!(text(next_message(&mut slow)), r#"431["unblocked"]"#);
+}
+
 /// Every scenario above, by name, for a binding to run each as its own
 /// test (see `runtime-tokio/tests/serve.rs`).
 #[macro_export]
@@ -644,6 +785,8 @@ macro_rules! for_each_scenario {
             heartbeat_runs_on_the_timer_task,
             large_messages_echo_whole,
             socketio_handlers_run_on_the_runtime,
+            a_panicking_handler_harms_no_one,
+            events_of_one_socket_reach_their_handler_in_order,
         );
     };
 }

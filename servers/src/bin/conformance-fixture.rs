@@ -5,6 +5,17 @@
 //! connection, echoes `message` as `message-back` and acknowledges
 //! `message-with-ack` with its own arguments.
 //!
+//! Handlers that misbehave, to show they harm no one else (in `/` and
+//! `/custom`): event `panic` emits `about-to-panic` to its client, then
+//! panics before its first `.await`; `panic-async` does the same after an
+//! `.await`; `block` with a number of milliseconds blocks its thread that
+//! long (`std::thread::sleep`), then acknowledges `"unblocked"`. The
+//! socket of a panicking handler stays connected. Namespace `/panic` has a
+//! connection middleware that panics: its clients get a CONNECT_ERROR
+//! (`Internal server error`). Every handshake response of `/socket.io/`
+//! carries `x-clients-count: N`, the number of Engine.IO sessions, read by
+//! the engine's headers hook.
+//!
 //! ```text
 //! cargo run --release --bin conformance-fixture -- --runtime tokio --port 3000 [--host ADDR]
 //! ```
@@ -18,6 +29,12 @@
 //! long-poll responses on both paths (on by default, as in Node);
 //! `--per-message-deflate` turns on WebSocket compression on both paths
 //! (off by default).
+//! With `--tls-cert FILE --tls-key FILE` it serves HTTPS and WSS on its
+//! port; `--tls-client-ca FILE` then requires client certificates signed
+//! by those CAs (event `peer-cert` is acknowledged with the client
+//! certificate's subject CN); `--http2` offers HTTP/2 beside HTTP/1.1
+//! (ALPN); `--tls-handshake-timeout-ms` bounds the handshake. `GET /health`
+//! answers 200.
 //!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
@@ -35,17 +52,20 @@
 #[path = "shared/echo.rs"]
 mod echo;
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, PerMessageDeflate, Server};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
 use runtime_hyper::socketio_proto::MsgpackParser;
 use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
-use servers::{App, RuntimeKind};
+use servers::{App, Health, RuntimeKind, TlsArgs};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--verbose]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
 
 struct Args {
     runtime: RuntimeKind,
@@ -57,6 +77,7 @@ struct Args {
     msgpack: bool,
     no_http_compression: bool,
     per_message_deflate: bool,
+    tls: TlsArgs,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -70,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
         msgpack: false,
         no_http_compression: false,
         per_message_deflate: false,
+        tls: TlsArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -97,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
             "--no-http-compression" => args.no_http_compression = true,
             "--per-message-deflate" => args.per_message_deflate = true,
             "-h" | "--help" => return Err(USAGE.to_owned()),
+            flag if args.tls.parse_flag(flag, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -138,6 +161,55 @@ async fn on_connection(socket: Socket) {
     let _ = socket.emit("auth", (auth,));
     echo::echo(&socket, "message", "message-back");
     echo::ack_echo(&socket, "message-with-ack");
+    // Over TLS with --tls-client-ca: the client certificate's subject CN.
+    socket.on("peer-cert", |socket, _, ack| async move {
+        let cn = socket
+            .conn()
+            .peer_certificate()
+            .and_then(|der| servers::subject_common_name(der));
+        if let Some(ack) = ack {
+            let _ = ack.send((cn,));
+        }
+    });
+    misbehave(&socket);
+}
+
+/// The handlers that panic or block.
+fn misbehave(socket: &Socket) {
+    socket.on("panic", |socket, _, _| async move {
+        let _ = socket.emit("about-to-panic", ());
+        panic!("the fixture's `panic` handler panics, as asked");
+    });
+    socket.on("panic-async", |socket, _, _| async move {
+        let _ = socket.emit("about-to-panic", ());
+        YieldOnce(false).await;
+        panic!("the fixture's `panic-async` handler panics after an await, as asked");
+    });
+    socket.on("block", |_, payload, ack| async move {
+        let ms: u64 = payload.arg(0).unwrap_or(0);
+        // Blocks the worker thread on purpose: only this socket may wait.
+        std::thread::sleep(Duration::from_millis(ms.min(60_000)));
+        if let Some(ack) = ack {
+            let _ = ack.send(("unblocked",));
+        }
+    });
+}
+
+/// Pending once (waking itself), then ready: an `.await` that suspends on
+/// any runtime.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
 }
 
 /// Echoes every message back to its session.
@@ -174,6 +246,12 @@ fn log_event(at: Duration, event: &Event) {
 }
 
 fn main() -> ExitCode {
+    // The fixture panics on purpose (`panic`, `panic-async`, `/panic`): one
+    // line each on stderr, without the backtrace `RUST_BACKTRACE` would
+    // capture. Resolving one takes seconds, during which the worker that
+    // panicked runs nothing else: on tokio, the tasks it woke just before
+    // (the socket's own writer, with `about-to-panic`) wait in its slot.
+    std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -259,6 +337,19 @@ impl App for Fixture {
         let io = SocketIo::new();
         io.of("/").on_connection(on_connection);
         io.of("/custom").on_connection(on_connection);
+        io.of("/panic").use_middleware(|_| async {
+            if true {
+                panic!("the fixture's `/panic` middleware panics, as asked");
+            }
+            Ok(())
+        });
+        let engine = io.engine();
+        let count = engine.clone();
+        engine.on_headers(move |headers, request| {
+            if !request.query_string().contains("sid=") {
+                headers.insert("x-clients-count", count.clients_count().to_string());
+            }
+        });
         let mut config = socketio_config(runtime_hyper::random_seed());
         if args.msgpack {
             config.parser = std::sync::Arc::new(MsgpackParser::default());
@@ -273,14 +364,34 @@ impl App for Fixture {
         if let Some(bundle) = bundle {
             let _ = sio.serve_client(bundle);
         }
-        let route = Or(driver, sio);
+        let route = Or(Or(driver, sio), Health);
+        let tls = match args.tls.options().and_then(|o| {
+            o.map(|o| o.acceptor().map_err(|e| e.to_string()))
+                .transpose()
+        }) {
+            Ok(tls) => tls,
+            Err(message) => {
+                eprintln!("{message}");
+                return ExitCode::FAILURE;
+            }
+        };
         for (_, listener) in listeners {
-            runtime.spawn(runtime_hyper::serve(
-                runtime.clone(),
-                route.clone(),
-                listener,
-                ConnectionOptions::default(),
-            ));
+            let options = ConnectionOptions::default();
+            match &tls {
+                Some(tls) => runtime.spawn(runtime_hyper::serve_tls(
+                    runtime.clone(),
+                    route.clone(),
+                    listener,
+                    options,
+                    tls.clone(),
+                )),
+                None => runtime.spawn(runtime_hyper::serve(
+                    runtime.clone(),
+                    route.clone(),
+                    listener,
+                    options,
+                )),
+            }
         }
         // The accept loops run forever.
         std::future::pending().await

@@ -1,7 +1,7 @@
 //! The demo server: Socket.IO on http://localhost:3000 (path `/socket.io/`)
 //! for any official client, and a chat page at `/` that loads the browser
 //! client from this same server (serveClient), so it works with no
-//! internet.
+//! internet. `GET /health` answers 200, for load balancers.
 //!
 //! ```text
 //! cargo run --release -p servers --bin demo [-- --port 3000] [--client-dir DIR] [--no-install]
@@ -260,6 +260,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?.port(),
         bundle.version()
     );
-    runtime_tokio::serve(Or(sio, Page), listener).await;
+    // `/health` (200) for a load balancer's checks (DEPLOYMENT.md).
+    runtime_tokio::serve(Or(Or(sio, Page), servers::Health), listener).await;
     Ok(())
 }

@@ -4,13 +4,24 @@
 //! ```text
 //! cargo run --release --bin interop-server -- --port 0 [--runtime tokio|async-std|smol] [--workers N]
 //!     [--parser json|msgpack] [--no-http-compression] [--per-message-deflate]
+//!     [--name NAME] [--path /socket.io/] [--cookie NAME] [--cors-origin ORIGIN]
+//!     [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2]]
 //! ```
 //!
 //! The handlers are the same on every runtime; `--workers` (default 2)
-//! sets the worker threads. `--parser msgpack` speaks npm
-//! `socket.io-msgpack-parser`; `--no-http-compression` turns off the gzip /
-//! deflate of long-poll responses (on by default, as in Node);
-//! `--per-message-deflate` turns on WebSocket compression (off by default).
+//! sets the worker threads. For the deployment tests (tests/deploy, a
+//! single-process node behind each reverse proxy): `--name` is what event
+//! `whoami` is acknowledged with, `--path` the Socket.IO path (`/socket.io/`
+//! by default; nothing else is served but `/health`), `--cookie` sets the
+//! sticky-session cookie of that name on the polling handshake (`Path=/;
+//! HttpOnly; SameSite=Lax`), `--cors-origin` allows that origin with
+//! credentials; the TLS flags are the conformance fixture's. `GET /health`
+//! answers 200. With `INTEROP_LOG_ERRORS` set in the environment, every
+//! refused request (Engine.IO `connection_error`) is logged on stderr.
+//! `--parser msgpack` speaks npm `socket.io-msgpack-parser`;
+//! `--no-http-compression` turns off the gzip / deflate of long-poll
+//! responses (on by default, as in Node); `--per-message-deflate` turns on
+//! WebSocket compression (off by default).
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -22,12 +33,13 @@ use std::time::Duration;
 
 use std::process::ExitCode;
 
-use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io};
+use runtime_hyper::engineio_proto::{CookieOptions, Cors, CorsOrigin};
+use runtime_hyper::{ConnectionOptions, Or, Runtime, bind_std, serve, serve_io};
 use runtime_tokio::engineio_proto::PerMessageDeflate;
 use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
 use runtime_tokio::socketio_proto::{Config, MsgpackParser, RecoveryConfig};
 use serde_json::{Value, json};
-use servers::{App, RuntimeKind};
+use servers::{App, Health, RuntimeKind, TlsArgs};
 
 async fn on_connection(socket: Socket) {
     let auth = Value::Object(socket.handshake().auth.clone());
@@ -128,7 +140,8 @@ async fn on_connection(socket: Socket) {
 /// The Engine.IO hooks the interop tests check: `allowRequest` refuses
 /// handshakes with `deny` in the query, every response carries
 /// `x-interop: 1`, and refused requests are counted (event `stats`).
-fn engine_hooks(io: &SocketIo) {
+/// Event `whoami` is acknowledged with the node's `name`.
+fn engine_hooks(io: &SocketIo, name: String) {
     io.allow_request(|request| async move {
         if request.query_pairs().iter().any(|(k, _)| k == "deny") {
             Err("denied by allowRequest".to_owned())
@@ -140,12 +153,28 @@ fn engine_hooks(io: &SocketIo) {
         .on_headers(|headers, _| headers.insert("x-interop", "1"));
     let refused = Arc::new(AtomicUsize::new(0));
     let counter = refused.clone();
-    io.engine().on_connection_error(move |_| {
+    let log_errors = std::env::var_os("INTEROP_LOG_ERRORS").is_some();
+    io.engine().on_connection_error(move |error| {
+        if log_errors {
+            eprintln!(
+                "connection error {} {} {:?} {}",
+                error.code as u8, error.message, error.context, error.request.uri
+            );
+        }
         counter.fetch_add(1, Ordering::Relaxed);
     });
     io.on_connection(move |socket| {
         let refused = refused.clone();
+        let name = name.clone();
         async move {
+            socket.on("whoami", move |_, _, ack| {
+                let name = name.clone();
+                async move {
+                    if let Some(ack) = ack {
+                        let _ = ack.send((name,));
+                    }
+                }
+            });
             socket.on("stats", move |socket, _, ack| {
                 let refused = refused.load(Ordering::Relaxed);
                 async move {
@@ -173,6 +202,7 @@ struct Args {
     runtime: RuntimeKind,
     workers: usize,
     options: Options,
+    deploy: Deploy,
 }
 
 /// What the flags change in the server's configuration.
@@ -183,12 +213,26 @@ struct Options {
     per_message_deflate: bool,
 }
 
+/// The deployment options (see the top of the file).
+#[derive(Default)]
+struct Deploy {
+    name: String,
+    path: Option<String>,
+    cookie: Option<String>,
+    cors_origin: Option<String>,
+    tls: TlsArgs,
+}
+
 fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
     let mut parsed = Args {
         port: 0,
         runtime: RuntimeKind::Tokio,
         workers: 2,
         options: Options::default(),
+        deploy: Deploy {
+            name: "node".into(),
+            ..Deploy::default()
+        },
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -206,6 +250,11 @@ fn parse_args() -> Result<Args, Box<dyn std::error::Error>> {
             }
             "--no-http-compression" => parsed.options.no_http_compression = true,
             "--per-message-deflate" => parsed.options.per_message_deflate = true,
+            "--name" => parsed.deploy.name = value()?,
+            "--path" => parsed.deploy.path = Some(value()?),
+            "--cookie" => parsed.deploy.cookie = Some(value()?),
+            "--cors-origin" => parsed.deploy.cors_origin = Some(value()?),
+            flag if parsed.deploy.tls.parse_flag(flag, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -220,6 +269,7 @@ fn main() -> ExitCode {
             Interop {
                 port: args.port,
                 options: args.options,
+                deploy: args.deploy,
             },
         ),
         Err(e) => {
@@ -233,11 +283,12 @@ fn main() -> ExitCode {
 struct Interop {
     port: u16,
     options: Options,
+    deploy: Deploy,
 }
 
 impl App for Interop {
     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
-        match start(runtime, self.port, self.options).await {
+        match start(runtime, self.port, self.options, self.deploy).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{e}");
@@ -251,6 +302,7 @@ async fn start<R: Runtime>(
     runtime: R,
     port: u16,
     options: Options,
+    deploy: Deploy,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     io.use_middleware(|c| async move {
@@ -262,7 +314,7 @@ async fn start<R: Runtime>(
             _ => Ok(()),
         }
     });
-    engine_hooks(&io);
+    engine_hooks(&io, deploy.name.clone());
     io.of("/custom").on_connection(on_connection);
     let pattern = regex_lite::Regex::new(r"^/dyn-\d+$")?;
     io.of_dynamic(NamespaceMatcher::Pattern(pattern))
@@ -288,10 +340,31 @@ async fn start<R: Runtime>(
     if options.per_message_deflate {
         config.engine.per_message_deflate = Some(PerMessageDeflate::default());
     }
-    let sio = serve_io(&io, config, runtime.clone());
+    if let Some(path) = &deploy.path {
+        config.engine.path = path.trim_end_matches('/').to_owned();
+    }
+    if let Some(name) = deploy.cookie {
+        config.engine.cookie = Some(CookieOptions {
+            name,
+            ..CookieOptions::default()
+        });
+    }
+    if let Some(origin) = deploy.cors_origin {
+        config.engine.cors = Some(Cors {
+            origin: CorsOrigin::Exact(origin),
+            credentials: true,
+            ..Cors::default()
+        });
+    }
+    let tls = deploy.tls.options()?.map(|o| o.acceptor()).transpose()?;
+    let route = Or(serve_io(&io, config, runtime.clone()), Health);
     let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], port)))?;
     println!("listening {}", listener.local_addr()?.port());
     let listener = runtime.listener(listener)?;
-    serve(runtime, sio, listener, ConnectionOptions::default()).await;
+    let options = ConnectionOptions::default();
+    match tls {
+        Some(tls) => runtime_hyper::serve_tls(runtime, route, listener, options, tls).await,
+        None => serve(runtime, route, listener, options).await,
+    }
     Ok(())
 }
