@@ -162,6 +162,8 @@ pub mod adapter;
 pub mod classic;
 pub mod msgpack;
 pub mod sharded;
+#[cfg(feature = "io")]
+mod sharded_io;
 
 #[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};

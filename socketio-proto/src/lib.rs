@@ -92,7 +92,7 @@ pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, Membership, Re
 pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
 pub use packet::{Decoder, Limits, Packet, Payload};
-pub use server::Server;
+pub use server::{RoomChange, Server};
 pub use types::{
     Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,
     ParentId, Room, SocketId, SocketInfo, Target,
