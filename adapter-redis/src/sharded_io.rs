@@ -198,12 +198,9 @@ impl<R: Runtime> State<R> {
                 // A socket's own room is private: its id names a socket
                 // (when the room is deleted the socket is already gone:
                 // unsubscribing a channel never subscribed is a no-op).
-                let private = change.created
-                    && self
-                        .driver
-                        .act(|core, _| core.data(&change.room).is_some());
-                if let Some(channel) = self.codec.room_channel(&change.nsp, &change.room, private)
-                {
+                let private =
+                    change.created && self.driver.act(|core, _| core.data(&change.room).is_some());
+                if let Some(channel) = self.codec.room_channel(&change.nsp, &change.room, private) {
                     self.subscribe(channel, change.created).await;
                 }
             }
@@ -355,10 +352,7 @@ async fn run<R: Runtime>(
             let closed = state.driver.closed().fuse();
             let retry = async {
                 if disconnected {
-                    state
-                        .runtime
-                        .sleep_until(Instant::now() + backoff)
-                        .await;
+                    state.runtime.sleep_until(Instant::now() + backoff).await;
                 } else {
                     std::future::pending::<()>().await;
                 }

@@ -3,7 +3,9 @@
 //! with answers both ways, a namespace created after the start joins its
 //! channels (counted by `PUBSUB NUMSUB` as Node counts nodes), and garbage
 //! on a channel is reported through the error hook and ignored; past the
-//! outbox limit, messages are dropped and reported.
+//! outbox limit, messages are dropped and reported. The sharded mode the
+//! same way (`SSUBSCRIBE`, counted by `PUBSUB SHARDNUMSUB`), and through a
+//! Redis restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
@@ -292,4 +294,166 @@ fn messages_past_the_outbox_limit_are_dropped_and_reported() {
     );
     driver.close();
     drop(redis);
+}
+
+fn shardnumsub(url: &str, channel: &str) -> usize {
+    try_shardnumsub(url, channel).unwrap()
+}
+
+fn try_shardnumsub(url: &str, channel: &str) -> redis::RedisResult<usize> {
+    let mut c = redis::Client::open(url)?.get_connection()?;
+    let (_, n): (String, usize) = redis::cmd("PUBSUB")
+        .arg("SHARDNUMSUB")
+        .arg(channel)
+        .query(&mut c)?;
+    Ok(n)
+}
+
+fn eventually_shardnumsub(url: &str, channel: &str, n: usize) -> usize {
+    let mut counted = usize::MAX;
+    for _ in 0..200 {
+        // (Redis may be restarting: not counted yet.)
+        counted = try_shardnumsub(url, channel).unwrap_or(usize::MAX);
+        if counted == n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    counted
+}
+
+#[test]
+fn sharded_nodes_on_tokio_and_async_std_share_one_redis() {
+    let mut redis = redis_server();
+    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+
+    // Node A on async-std, prefix "app".
+    let io_a = pinged("a");
+    let url = redis.url.clone();
+    let seen = errors.clone();
+    let io = io_a.clone();
+    let driver_a = async_std::task::block_on(async move {
+        let adapter = RedisAdapter::sharded(url)
+            .channel_prefix("app")
+            .uid("node-a")
+            .on_error(move |e: &AdapterError| seen.lock().unwrap().push(e.to_string()));
+        let config = Config {
+            cluster: Some(adapter.cluster_config()),
+            ..Config::default()
+        };
+        let driver = runtime_async_std::serve_io(&io, config, runtime_async_std::AsyncStd);
+        adapter.attach(&driver).await.unwrap();
+        driver
+    });
+    // Node B on tokio.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let io_b = pinged("b");
+    let url = redis.url.clone();
+    let driver_b = runtime.block_on(async {
+        let adapter = RedisAdapter::sharded(url)
+            .channel_prefix("app")
+            .uid("node-b");
+        let config = Config {
+            cluster: Some(adapter.cluster_config()),
+            ..Config::default()
+        };
+        let driver = runtime_tokio::serve_io(&io_b, config);
+        adapter.attach(&driver).await.unwrap();
+        driver
+    });
+    // Sharded subscriptions only: the namespace's channel and each node's
+    // own response channel.
+    assert_eq!(shardnumsub(&redis.url, "app#/#"), 2);
+    assert_eq!(shardnumsub(&redis.url, "app#/#node-a#"), 1);
+    assert_eq!(shardnumsub(&redis.url, "app#/#node-b#"), 1);
+    assert_eq!(numsub(&redis.url, "app#/#"), 0);
+
+    // serverSideEmit with answers, both ways.
+    let from_b = runtime
+        .block_on(io_b.server_side_emit_with_ack("ping", (1, "x"), Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(from_b, vec![json!(r#"pong a ["ping",1,"x"]"#)]);
+    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack(
+        "ping",
+        (2,),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    assert_eq!(from_a, vec![json!(r#"pong b ["ping",2]"#)]);
+
+    // A namespace made after the start joins its channels.
+    assert_eq!(shardnumsub(&redis.url, "app#/later#"), 0);
+    let _later = io_a.of("/later");
+    assert_eq!(eventually_shardnumsub(&redis.url, "app#/later#", 1), 1);
+    assert_eq!(shardnumsub(&redis.url, "app#/later#node-a#"), 1);
+
+    // Garbage is reported and ignored; the cluster still works.
+    let mut c = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for garbage in [
+        &b"\xc1garbage"[..],
+        b"{not json",
+        br#"{"uid":"x","nsp":"/","type":99}"#,
+    ] {
+        let _: i64 = redis::cmd("SPUBLISH")
+            .arg("app#/#")
+            .arg(garbage)
+            .query(&mut c)
+            .unwrap();
+    }
+    let from_b = runtime
+        .block_on(io_b.server_side_emit_with_ack("ping", (), Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(from_b, vec![json!(r#"pong a ["ping"]"#)]);
+    let reported = errors.lock().unwrap().clone();
+    let ignored = reported
+        .iter()
+        .filter(|e| e.starts_with("ignored a message on app#/#: "))
+        .count();
+    assert_eq!(ignored, 3, "{reported:?}");
+
+    // Redis restarted: both nodes reconnect and subscribe again.
+    let port = redis.url.rsplit(':').next().unwrap().to_owned();
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let restarted = Command::new("redis-server")
+        .args([
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&redis._dir.0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    redis.child = restarted;
+    assert_eq!(eventually_shardnumsub(&redis.url, "app#/#", 2), 2);
+    assert_eq!(eventually_shardnumsub(&redis.url, "app#/later#", 1), 1);
+    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack(
+        "ping",
+        (3,),
+        Duration::from_secs(5),
+    ))
+    .unwrap();
+    assert_eq!(from_a, vec![json!(r#"pong b ["ping",3]"#)]);
+    assert!(
+        errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("connection to redis lost")),
+        "the loss is reported"
+    );
+
+    driver_a.close();
+    io_b.close();
+    drop(driver_b);
 }

@@ -814,7 +814,8 @@ impl Server {
         let (id, nsp) = (id.clone(), socket.nsp.clone());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
             if ns.leave(&id, room) {
-                self.cluster.room_changed(&nsp, &Room::from(room.to_owned()), false);
+                self.cluster
+                    .room_changed(&nsp, &Room::from(room.to_owned()), false);
             }
         }
         if let Some(socket) = self.sockets.get_mut(&id) {
