@@ -340,7 +340,7 @@ async fn run<R: Runtime>(
     let mut backoff = Duration::from_millis(50);
     loop {
         enum Next {
-            Out(Outgoing),
+            Out(Box<Outgoing>),
             Push(Push),
             Retry,
             Closed,
@@ -362,7 +362,7 @@ async fn run<R: Runtime>(
             futures_util::select_biased! {
                 _ = closed => Next::Closed,
                 p = push => p.map(Next::Push).unwrap_or(Next::Closed),
-                o = out => o.map(Next::Out).unwrap_or(Next::Closed),
+                o = out => o.map(|o| Next::Out(Box::new(o))).unwrap_or(Next::Closed),
                 _ = retry => Next::Retry,
             }
         };
@@ -385,7 +385,7 @@ async fn run<R: Runtime>(
                 return;
             }
             Next::Push(push) => state.push(push),
-            Next::Out(outgoing) => state.outgoing(outgoing).await,
+            Next::Out(outgoing) => state.outgoing(*outgoing).await,
             Next::Retry => match state.connect().await {
                 Ok(()) => backoff = Duration::from_millis(50),
                 Err(e) => {
