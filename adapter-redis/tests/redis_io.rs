@@ -457,3 +457,104 @@ fn sharded_nodes_on_tokio_and_async_std_share_one_redis() {
     io_b.close();
     drop(driver_b);
 }
+
+/// One HTTP/1.1 request on a fresh connection: the response body.
+fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
+
+/// The three subscription modes on a real Redis: a socket joins `room-x`
+/// on connection; which room channels the node subscribes to (counted by
+/// `PUBSUB SHARDNUMSUB`), and that they are dropped when the room empties.
+/// (The adapter handles room changes and new namespaces in order, on one
+/// task: once a namespace made after the join is subscribed, the join's
+/// subscriptions are made, or not, for good.)
+#[test]
+fn sharded_subscription_modes_follow_rooms() {
+    use adapter_redis::SubscriptionMode;
+    let redis = redis_server();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (mode, room_subscribed, own_room_subscribed) in [
+        (SubscriptionMode::Static, 0, 0),
+        (SubscriptionMode::Dynamic, 1, 0),
+        (SubscriptionMode::DynamicPrivate, 1, 1),
+    ] {
+        let prefix = format!("{mode:?}");
+        let io = SocketIo::new();
+        io.on_connection(|socket| async move {
+            socket.join("room-x");
+            let _ = socket.emit("joined", ());
+        });
+        let url = redis.url.clone();
+        let (driver, addr) = runtime.block_on(async {
+            let adapter = RedisAdapter::sharded(url)
+                .channel_prefix(prefix.clone())
+                .subscription_mode(mode);
+            let config = Config {
+                cluster: Some(adapter.cluster_config()),
+                ..Config::default()
+            };
+            let driver = runtime_tokio::serve_io(&io, config);
+            adapter.attach(&driver).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let app = axum::Router::new().layer(runtime_tokio::SocketIoLayer::new(driver.clone()));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (driver, addr)
+        });
+        // A polling client joins "/".
+        let open = http(addr, "GET", "/socket.io/?EIO=4&transport=polling", "");
+        let sid = open.split('"').nth(3).unwrap().to_owned();
+        let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+        assert_eq!(http(addr, "POST", &path, "40"), "ok");
+        let mut packets = http(addr, "GET", &path, "");
+        while !packets.contains(r#"42["joined"]"#) {
+            packets.push('\x1e');
+            packets.push_str(&http(addr, "GET", &path, ""));
+        }
+        let connected = packets.split('\x1e').next().unwrap();
+        let socket_id = connected
+            .strip_prefix(r#"40{"sid":""#)
+            .and_then(|rest| rest.strip_suffix(r#""}"#))
+            .unwrap_or_else(|| panic!("{connected}"))
+            .to_owned();
+        assert_eq!(socket_id.len(), 20);
+        // The join is done; a namespace made now is handled after it.
+        let _sentinel = io.of("/sentinel");
+        let sentinel = format!("{prefix}#/sentinel#");
+        assert_eq!(eventually_shardnumsub(&redis.url, &sentinel, 1), 1);
+        let room = format!("{prefix}#/#room-x#");
+        let own = format!("{prefix}#/#{socket_id}#");
+        assert_eq!(
+            shardnumsub(&redis.url, &room),
+            room_subscribed,
+            "{mode:?}: room-x"
+        );
+        assert_eq!(
+            shardnumsub(&redis.url, &own),
+            own_room_subscribed,
+            "{mode:?}: the socket's own room"
+        );
+        // The namespace's channel whatever the mode.
+        assert_eq!(shardnumsub(&redis.url, &format!("{prefix}#/#")), 1);
+        // The socket leaves: its rooms empty, their channels are dropped.
+        assert_eq!(http(addr, "POST", &path, "41"), "ok");
+        assert_eq!(eventually_shardnumsub(&redis.url, &room, 0), 0, "{mode:?}");
+        assert_eq!(eventually_shardnumsub(&redis.url, &own, 0), 0, "{mode:?}");
+        driver.close();
+        io.close();
+    }
+}
