@@ -309,9 +309,10 @@ fn try_shardnumsub(url: &str, channel: &str) -> redis::RedisResult<usize> {
     Ok(n)
 }
 
+/// Polls for up to 10 s (a loaded machine), until `n` are counted.
 fn eventually_shardnumsub(url: &str, channel: &str, n: usize) -> usize {
     let mut counted = usize::MAX;
-    for _ in 0..200 {
+    for _ in 0..500 {
         // (Redis may be restarting: not counted yet.)
         counted = try_shardnumsub(url, channel).unwrap_or(usize::MAX);
         if counted == n {
