@@ -12,6 +12,7 @@ use socketio_proto::cluster::ClusterEnvelope;
 use socketio_proto::{ClusterConfig, Membership, Server, Target};
 
 use crate::classic::{ChannelKind, Classic, LocalQuery, Publish};
+use crate::sharded::{Sharded, SubscriptionMode};
 
 /// What went wrong on the way to or from Redis. None of it stops the
 /// adapter: it reconnects, and what could not be sent is reported here.
@@ -44,16 +45,22 @@ pub const OUTBOX_LIMIT: usize = 10_000;
 /// What the publisher task publishes: the core's messages, and the
 /// answers to Node's `SOCKETS` / `ALL_ROOMS` requests.
 #[derive(Debug)]
-enum Outgoing {
+pub(crate) enum Outgoing {
     Cluster(ClusterEnvelope),
     Answer(Publish),
+    /// A room created or deleted (sharded mode, dynamic subscriptions).
+    Room(socketio_proto::RoomChange),
+    /// A namespace created since the adapter was attached (sharded mode).
+    Namespace(String),
 }
 
 /// How to report [`AdapterError`]s (default: one line on stderr).
 pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 
 /// A node's membership of a cluster on Redis, classic mode
-/// (`@socket.io/redis-adapter`'s `createAdapter`).
+/// (`@socket.io/redis-adapter`'s `createAdapter`, [`RedisAdapter::classic`])
+/// or sharded mode (`createShardedAdapter`, [`RedisAdapter::sharded`] on one
+/// Redis, [`RedisAdapter::sharded_cluster`] on a Redis Cluster).
 ///
 /// ```no_run
 /// use adapter_redis::RedisAdapter;
@@ -72,13 +79,17 @@ pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub struct RedisAdapter {
-    url: String,
-    uid: String,
+    pub(crate) url: String,
+    pub(crate) uid: String,
     codec: Classic,
+    /// The sharded mode's codec; `None`: classic mode.
+    pub(crate) sharded: Option<Sharded>,
+    /// Sharded mode on a Redis Cluster: its nodes (`url` unused).
+    pub(crate) cluster_nodes: Vec<String>,
     requests_timeout: Duration,
-    redis_timeout: Duration,
-    namespaces: BTreeSet<String>,
-    on_error: ErrorHook,
+    pub(crate) redis_timeout: Duration,
+    pub(crate) namespaces: BTreeSet<String>,
+    pub(crate) on_error: ErrorHook,
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -106,11 +117,48 @@ impl RedisAdapter {
             url: url.into(),
             uid,
             codec: Classic::default(),
+            sharded: None,
+            cluster_nodes: Vec::new(),
             requests_timeout: Duration::from_secs(5),
             redis_timeout: Duration::from_secs(2),
             namespaces: BTreeSet::from(["/".to_owned()]),
             on_error: Arc::new(|e| eprintln!("adapter-redis: {e}")),
         }
+    }
+
+    /// The sharded adapter (Redis 7 `SPUBLISH` / `SSUBSCRIBE`) on the Redis
+    /// at `url`, with Node's defaults: channel prefix `socket.io`, dynamic
+    /// subscriptions, requests timeout 5 s.
+    pub fn sharded(url: impl Into<String>) -> Self {
+        let mut adapter = Self::classic(url);
+        adapter.sharded = Some(Sharded::default());
+        adapter
+    }
+
+    /// The sharded adapter on a Redis Cluster, reached through any of
+    /// `nodes` (`redis://host:port` each); the cluster's topology is
+    /// discovered, and subscriptions follow it (redis-rs's cluster client).
+    pub fn sharded_cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> Self {
+        let mut adapter = Self::sharded(String::new());
+        adapter.cluster_nodes = nodes.into_iter().map(Into::into).collect();
+        adapter
+    }
+
+    /// Sharded mode: the channel prefix (`channelPrefix`, default `socket.io`).
+    pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
+        if let Some(codec) = self.sharded.as_mut() {
+            codec.channel_prefix = prefix.into();
+        }
+        self
+    }
+
+    /// Sharded mode: which room channels the node subscribes to
+    /// (`subscriptionMode`, default dynamic).
+    pub fn subscription_mode(mut self, mode: SubscriptionMode) -> Self {
+        if let Some(codec) = self.sharded.as_mut() {
+            codec.mode = mode;
+        }
+        self
     }
 
     /// The channel prefix (`key`).
@@ -165,10 +213,13 @@ impl RedisAdapter {
         config
     }
 
-    /// Connects to Redis (both connections, subscriptions made), then
-    /// moves the driver's cluster messages until the driver closes.
-    /// Later connection losses are reported and repaired in the background.
+    /// Connects to Redis (subscriptions made), then moves the driver's
+    /// cluster messages until the driver closes. Later connection losses are
+    /// reported and repaired in the background.
     pub async fn attach<R: Runtime>(self, driver: &Driver<Server, R>) -> Result<(), AdapterError> {
+        if self.sharded.is_some() {
+            return crate::sharded_io::attach(self, driver).await;
+        }
         let client = redis::Client::open(self.url.as_str())?;
         let shared = Arc::new(self);
         let publisher = connect_publisher(&client, &shared, driver.runtime()).await?;
@@ -176,28 +227,9 @@ impl RedisAdapter {
         let (tx, rx) = async_channel::bounded::<Outgoing>(OUTBOX_LIMIT);
         let answers = tx.clone();
         let (ns_tx, ns_rx) = async_channel::unbounded::<String>();
-        let hook_shared = Arc::clone(&shared);
         let hook_ns = ns_tx.clone();
-        let mut namespaces_seen = 0;
-        driver.on_drained(move |core, _now| {
-            // A namespace created since (io.of, or a dynamic one on its
-            // first connection): join its channels.
-            if core.namespaces_count() != namespaces_seen {
-                namespaces_seen = core.namespaces_count();
-                for nsp in core.namespace_names() {
-                    let _ = hook_ns.try_send(nsp.to_owned());
-                }
-            }
-            while let Some(envelope) = core.poll_cluster() {
-                if let Err(e) = tx.try_send(Outgoing::Cluster(envelope)) {
-                    let kind = match e.into_inner() {
-                        Outgoing::Cluster(envelope) => envelope.message.kind(),
-                        Outgoing::Answer(_) => 0,
-                    };
-                    let what = format!("message of type {kind} (outbox full or closed)");
-                    (hook_shared.on_error)(&AdapterError::Dropped(what));
-                }
-            }
+        install_outbox(driver, &shared, tx, move |nsp| {
+            let _ = hook_ns.try_send(nsp);
         });
         driver.runtime().spawn(publish_loop(
             Arc::clone(&shared),
@@ -220,7 +252,50 @@ impl RedisAdapter {
     }
 }
 
-async fn timed<R: Runtime, T>(
+/// The part both modes share: after every drive of the driver, the core's
+/// cluster messages (and, once the core tracks them, its room changes) go
+/// to the one bounded outbox; what does not fit is dropped and reported.
+/// `new_namespace` hears of every namespace each time their number changes
+/// (io.of, or a dynamic one on its first connection).
+pub(crate) fn install_outbox<R: Runtime>(
+    driver: &Driver<Server, R>,
+    adapter: &Arc<RedisAdapter>,
+    tx: async_channel::Sender<Outgoing>,
+    new_namespace: impl Fn(String) + Send + 'static,
+) {
+    let adapter = Arc::clone(adapter);
+    let mut namespaces_seen = 0;
+    driver.on_drained(move |core, _now| {
+        if core.namespaces_count() != namespaces_seen {
+            namespaces_seen = core.namespaces_count();
+            for nsp in core.namespace_names() {
+                new_namespace(nsp.to_owned());
+            }
+        }
+        let push = |outgoing: Outgoing| {
+            if let Err(e) = tx.try_send(outgoing) {
+                let what = match e.into_inner() {
+                    Outgoing::Cluster(envelope) => {
+                        format!("message of type {}", envelope.message.kind())
+                    }
+                    Outgoing::Room(change) => format!("room change of {:?}", change.room),
+                    _ => "message".to_owned(),
+                };
+                (adapter.on_error)(&AdapterError::Dropped(format!(
+                    "{what} (outbox full or closed)"
+                )));
+            }
+        };
+        while let Some(change) = core.poll_room_change() {
+            push(Outgoing::Room(change));
+        }
+        while let Some(envelope) = core.poll_cluster() {
+            push(Outgoing::Cluster(envelope));
+        }
+    });
+}
+
+pub(crate) async fn timed<R: Runtime, T>(
     runtime: &R,
     limit: Duration,
     work: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -340,6 +415,7 @@ async fn publish_loop<R: Runtime>(
                 let out = match outgoing {
                     Outgoing::Cluster(envelope) => adapter.codec.encode(&envelope),
                     Outgoing::Answer(answer) => Some(answer),
+                    Outgoing::Room(_) | Outgoing::Namespace(_) => None,
                 };
                 if let (Some(out), Some(conn)) = (out, connection.as_mut()) {
                     let _: Result<i64, _> = timed(
@@ -363,6 +439,7 @@ async fn publish_loop<R: Runtime>(
                 adapter.codec.encode(&envelope)
             }
             Outgoing::Answer(answer) => Some(answer),
+            Outgoing::Room(_) | Outgoing::Namespace(_) => None,
         };
         let Some(Publish {
             channel,

@@ -15,9 +15,25 @@
 //!   driver it is attached to (tokio, async-std or smol: redis-rs takes
 //!   tokio inside a tokio runtime, `async-io` elsewhere).
 //!
-//! Status: the classic mode (`createAdapter`), codec and I/O. The sharded
-//! mode (`createShardedAdapter`): its codec only; the I/O (SSUBSCRIBE,
-//! `PUBSUB SHARDNUMSUB`, room channels, Redis Cluster) is not built yet.
+//! Status: the classic mode (`createAdapter`, [`RedisAdapter::classic`])
+//! and the sharded mode (`createShardedAdapter`, [`RedisAdapter::sharded`]
+//! on one Redis 7, [`RedisAdapter::sharded_cluster`] on a Redis Cluster),
+//! codecs and I/O, tested in mixed Rust/Node clusters (`tests/cluster`,
+//! the sharded mode also on a 3-master Redis Cluster).
+//!
+//! The sharded I/O: redis-rs 1.2 has no sharded pub/sub on its RESP2
+//! `PubSub`; it has RESP3 push messages. So the sharded mode asks for
+//! RESP3 (`protocol=resp3` is added to the URL) and uses one connection
+//! for everything: a multiplexed connection to one Redis, or redis-rs's
+//! cluster connection, which routes `SPUBLISH` / `SSUBSCRIBE` (one channel
+//! per command: channels of different slots cannot share one) to the
+//! master of the channel's slot and resubscribes itself when the topology
+//! changes. Messages arrive as `smessage` pushes. On one Redis a lost
+//! connection is replaced (every 50 ms to 1 s) and every channel
+//! subscribed again. Dynamic subscriptions follow the core's room changes
+//! (`Server::track_rooms` / `poll_room_change`, Node's `create-room` /
+//! `delete-room`). Nodes are counted with `PUBSUB SHARDNUMSUB` (summed
+//! over the masters on a cluster).
 //!
 //! # Using it
 //!
@@ -127,8 +143,7 @@
 //! # The sharded wire format, as the Node adapter 8.3 writes it
 //!
 //! (`createShardedAdapter`, Redis 7 sharded pub/sub; Debian's redis-server
-//! 7.0 has it.) [`Sharded`] encodes and decodes it; moving it over Redis is
-//! still to be built. It extends the plain `ClusterAdapter` (no heartbeats): the
+//! 7.0 has it.) [`Sharded`] encodes and decodes it. It extends the plain `ClusterAdapter` (no heartbeats): the
 //! messages are the core's `ClusterMessage` types, each an object
 //! `{type, data, uid, nsp}` in that key order (`data` per type as in the
 //! core's message model; a broadcast's `data` is `{packet, opts}` or, with
@@ -154,14 +169,14 @@
 //! goes to the namespace channel. Nodes are counted with `PUBSUB
 //! SHARDNUMSUB <prefix>#<nsp>#` (itself included), as the classic mode
 //! counts with NUMSUB: the core's `Membership::Counted` fits it unchanged.
-//! redis-rs 1.2 offers `SSUBSCRIBE` only on its cluster connections (and
-//! as RESP3 push messages), which the I/O half will have to use.
 
 #[cfg(feature = "io")]
 pub mod adapter;
 pub mod classic;
 pub mod msgpack;
 pub mod sharded;
+#[cfg(feature = "io")]
+mod sharded_io;
 
 #[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};

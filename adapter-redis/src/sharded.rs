@@ -1,7 +1,7 @@
 //! The sharded `@socket.io/redis-adapter` (`createShardedAdapter`) wire
 //! format, sans-IO: the core's cluster messages as `{type, data, uid, nsp}`
-//! objects on sharded channels. See the crate doc for the formats. (The
-//! I/O half for this mode is not built yet.)
+//! objects on sharded channels. See the crate doc for the formats (and for
+//! the I/O half, `RedisAdapter::sharded`).
 
 use serde_json::Value;
 use socketio_proto::ClusterMessage;

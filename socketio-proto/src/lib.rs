@@ -100,7 +100,7 @@ pub use engineio_proto::Str;
 pub use msgpack::{MsgpackLimits, MsgpackParser};
 pub use packet::{Decoder, Limits, Packet, Payload};
 pub use parser::{JsonParser, PacketDecoder, ParseError, Parser, Sender};
-pub use server::Server;
+pub use server::{RoomChange, Server};
 pub use types::{
     Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,
     ParentId, Room, SocketId, SocketInfo, Target,

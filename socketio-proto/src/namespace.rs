@@ -36,17 +36,24 @@ impl Namespace {
         }
     }
 
-    pub(crate) fn join(&mut self, socket: &SocketId, room: Room) {
-        self.rooms.entry(room).or_default().insert(socket.clone());
+    /// Whether the room was created by this join.
+    pub(crate) fn join(&mut self, socket: &SocketId, room: Room) -> bool {
+        let members = self.rooms.entry(room).or_default();
+        let created = members.is_empty();
+        members.insert(socket.clone());
+        created
     }
 
-    pub(crate) fn leave(&mut self, socket: &SocketId, room: &str) {
+    /// Whether the room was deleted by this leave (its last member left).
+    pub(crate) fn leave(&mut self, socket: &SocketId, room: &str) -> bool {
         if let Some(members) = self.rooms.get_mut(room) {
             members.remove(socket);
             if members.is_empty() {
                 self.rooms.remove(room);
+                return true;
             }
         }
+        false
     }
 
     /// The connected sockets `target` reaches, each once.

@@ -73,6 +73,35 @@ struct Cluster {
     requests: HashMap<String, ClusterRequest>,
     /// Broadcasts with acks this node made, by wire request id.
     broadcast_requests: HashMap<String, BroadcastId>,
+    /// Rooms created and deleted, kept only once a transport asked for
+    /// them ([`Server::track_rooms`]).
+    track_rooms: bool,
+    room_changes: VecDeque<RoomChange>,
+}
+
+/// A room came to exist (its first member joined) or ceased to (its last
+/// member left): Node's `create-room` / `delete-room` adapter events, which
+/// the sharded Redis adapter follows to subscribe to room channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomChange {
+    /// The namespace.
+    pub nsp: Str,
+    /// The room (a socket's own room is its id).
+    pub room: Room,
+    /// Created (true) or deleted (false).
+    pub created: bool,
+}
+
+impl Cluster {
+    fn room_changed(&mut self, nsp: &Str, room: &Room, created: bool) {
+        if self.track_rooms {
+            self.room_changes.push_back(RoomChange {
+                nsp: nsp.clone(),
+                room: room.clone(),
+                created,
+            });
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -768,7 +797,9 @@ impl Server {
         }
         let (id, nsp) = (id.clone(), socket.nsp.clone());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            ns.join(&id, room.clone());
+            if ns.join(&id, room.clone()) {
+                self.cluster.room_changed(&nsp, &room, true);
+            }
         }
         if let Some(socket) = self.sockets.get_mut(&id) {
             socket.rooms.insert(room);
@@ -782,7 +813,10 @@ impl Server {
         };
         let (id, nsp) = (id.clone(), socket.nsp.clone());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            ns.leave(&id, room);
+            if ns.leave(&id, room) {
+                self.cluster
+                    .room_changed(&nsp, &Room::from(room.to_owned()), false);
+            }
         }
         if let Some(socket) = self.sockets.get_mut(&id) {
             socket.rooms.remove(room);
@@ -973,6 +1007,29 @@ impl Server {
                 packet: answer,
             },
         );
+    }
+
+    /// From now on, keep the rooms created and deleted for
+    /// [`poll_room_change`](Self::poll_room_change) (off by default: nothing
+    /// piles up for a transport that does not read them). Rooms that exist
+    /// already are reported as created.
+    pub fn track_rooms(&mut self) {
+        if self.cluster.track_rooms {
+            return;
+        }
+        self.cluster.track_rooms = true;
+        for ns in self.namespaces.values() {
+            for room in ns.rooms.keys() {
+                self.cluster.room_changed(&ns.name, room, true);
+            }
+        }
+    }
+
+    /// The next room created or deleted, once [`track_rooms`](Self::track_rooms)
+    /// was called.
+    #[must_use]
+    pub fn poll_room_change(&mut self) -> Option<RoomChange> {
+        self.cluster.room_changes.pop_front()
     }
 
     /// The next message to publish to the other nodes.
@@ -1677,7 +1734,9 @@ impl Server {
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
             ns.sockets.insert(id.clone());
             for room in rooms {
-                ns.join(id, room);
+                if ns.join(id, room.clone()) {
+                    self.cluster.room_changed(&nsp, &room, true);
+                }
             }
         }
         let protocol = match self.clients.get_mut(&sid) {
@@ -1727,7 +1786,9 @@ impl Server {
         });
         if let Some(ns) = self.namespaces.get_mut(&socket.nsp) {
             for room in &rooms {
-                ns.leave(id, room);
+                if ns.leave(id, room) {
+                    self.cluster.room_changed(&socket.nsp, room, false);
+                }
             }
             ns.sockets.remove(id);
             if let (Some(recovery), Some(pid)) = (&self.config.recovery, &socket.pid) {

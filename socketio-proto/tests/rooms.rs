@@ -264,3 +264,53 @@ fn a_slow_reader_is_closed_at_its_queue_limit_not_silently_skipped() {
     assert_eq!(disconnects(&mut h), vec![(b, "send buffer full")]);
     assert_eq!(h.ws_closed.get(&wb), Some(&1000));
 }
+
+/// Rooms created and deleted (`create-room` / `delete-room`), for a cluster
+/// transport that subscribes to room channels: off until asked for, then
+/// the rooms that exist already, every first join and every last leave
+/// (a leave, a disconnection), once each.
+#[test]
+fn room_changes_once_tracked() {
+    use socketio_proto::RoomChange;
+    let change = |room: &str, created: bool| RoomChange {
+        nsp: "/".into(),
+        room: room.to_owned().into(),
+        created,
+    };
+    let mut h = fixture();
+    let (_wa, a) = client(&mut h);
+    h.server.join(&a, "red");
+    // Not tracked yet: nothing piles up.
+    assert_eq!(h.server.poll_room_change(), None);
+    h.server.track_rooms();
+    let mut existing: Vec<_> = std::iter::from_fn(|| h.server.poll_room_change()).collect();
+    existing.sort_by(|x, y| x.room.cmp(&y.room));
+    let mut expected = vec![change(a.as_str(), true), change("red", true)];
+    expected.sort_by(|x, y| x.room.cmp(&y.room));
+    assert_eq!(existing, expected);
+    // Tracking twice reports nothing again.
+    h.server.track_rooms();
+    assert_eq!(h.server.poll_room_change(), None);
+
+    let (_wb, b) = client(&mut h);
+    assert_eq!(h.server.poll_room_change(), Some(change(b.as_str(), true)));
+    h.server.join(&b, "red");
+    h.server.join(&b, "blue");
+    // "red" existed already: only "blue" is new.
+    assert_eq!(h.server.poll_room_change(), Some(change("blue", true)));
+    assert_eq!(h.server.poll_room_change(), None);
+    h.server.leave(&a, "red");
+    assert_eq!(h.server.poll_room_change(), None, "b is still in red");
+    h.server.leave(&b, "red");
+    assert_eq!(h.server.poll_room_change(), Some(change("red", false)));
+    h.server.leave(&b, "nowhere");
+    assert_eq!(h.server.poll_room_change(), None);
+    // A disconnection deletes the rooms it empties.
+    h.server.disconnect(h.now, &b, true);
+    h.drain();
+    let mut gone: Vec<_> = std::iter::from_fn(|| h.server.poll_room_change()).collect();
+    gone.sort_by(|x, y| x.room.cmp(&y.room));
+    let mut expected = vec![change(b.as_str(), false), change("blue", false)];
+    expected.sort_by(|x, y| x.room.cmp(&y.room));
+    assert_eq!(gone, expected);
+}

@@ -70,13 +70,16 @@ export class Redis {
   }
 }
 
-/** A cluster node: `kind` is "tokio" / "smol" / "async-std" (Rust) or "node". */
+/**
+ * A cluster node: `kind` is "tokio" / "smol" / "async-std" (Rust) or "node";
+ * `adapter` "classic" or "sharded".
+ */
 export class ClusterNode {
-  constructor(kind, name, redisUrl, extra = []) {
-    Object.assign(this, { kind, name, redisUrl, extra, stderr: "" });
+  constructor(kind, name, redisUrl, extra = [], adapter = "classic") {
+    Object.assign(this, { kind, name, redisUrl, extra, adapter, stderr: "" });
   }
   async start() {
-    const common = ["--port", "0", "--redis", this.redisUrl, "--adapter", "classic", "--name", this.name, ...this.extra];
+    const common = ["--port", "0", "--redis", this.redisUrl, "--adapter", this.adapter, "--name", this.name, ...this.extra];
     this.child =
       this.kind === "node"
         ? spawn(process.execPath, [new URL("./fixture.mjs", import.meta.url).pathname, ...common], {

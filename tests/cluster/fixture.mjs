@@ -1,14 +1,16 @@
 // The Node twin of `cluster-fixture` (servers/src/bin/cluster-fixture.rs):
 // the same command line and the same handlers, on npm socket.io 4.8 with
-// @socket.io/redis-adapter 8.3 (classic: createAdapter with its defaults).
+// @socket.io/redis-adapter 8.3 (classic: createAdapter with its defaults;
+// sharded: createShardedAdapter with its defaults, on a Redis Cluster when
+// --redis lists several nodes separated by commas).
 //
-//   node fixture.mjs --port P --redis redis://127.0.0.1:R --adapter classic --name NAME [--cookie io] [--path /socket.io/]
+//   node fixture.mjs --port P --redis redis://127.0.0.1:R --adapter classic|sharded --name NAME [--cookie io] [--path /socket.io/]
 //
 // Prints `listening <port>` once ready; SIGTERM / SIGINT close and exit 0.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
-import { createAdapter } from "@socket.io/redis-adapter";
-import { createClient } from "redis";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createClient, createCluster } from "redis";
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -20,14 +22,18 @@ for (const required of ["port", "redis", "adapter", "name"]) {
     process.exit(2);
   }
 }
-if (args.adapter !== "classic") {
+if (args.adapter !== "classic" && args.adapter !== "sharded") {
   console.error(`--adapter ${args.adapter}: not yet`);
   process.exit(2);
 }
 const NAME = args.name;
 const path = args.path ?? "/socket.io/";
 
-const pub = createClient({ url: args.redis });
+const urls = args.redis.split(",");
+const pub =
+  urls.length > 1
+    ? createCluster({ rootNodes: urls.map((url) => ({ url })) })
+    : createClient({ url: args.redis });
 const sub = pub.duplicate();
 for (const c of [pub, sub]) c.on("error", (e) => console.error("redis:", e.message));
 await Promise.all([pub.connect(), sub.connect()]);
@@ -43,7 +49,7 @@ const http = createServer((req, res) => {
 });
 const io = new Server(http, {
   path,
-  adapter: createAdapter(pub, sub),
+  adapter: args.adapter === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
   cookie: args.cookie
     ? { name: args.cookie, path: "/", httpOnly: true, sameSite: "lax" }
     : false,

@@ -9,8 +9,11 @@
 //!
 //! It listens on 127.0.0.1:P (`--port 0`: a free port) and prints
 //! `listening <port>` once the adapter is connected. Namespace `/`, the
-//! adapter's defaults (classic: key `socket.io`, requestsTimeout 5000).
-//! `--adapter sharded` and `--adapter streams` answer "not yet" (exit 2).
+//! adapter's defaults (classic: key `socket.io`, requestsTimeout 5000;
+//! sharded: channelPrefix `socket.io`, dynamic subscriptions). With
+//! `--adapter sharded`, `--redis` may list several nodes of a Redis
+//! Cluster separated by commas. `--adapter streams` answers "not yet"
+//! (exit 2).
 //! `GET`/`HEAD /health` answers 200; Socket.IO is served under `--path`
 //! only, 404 elsewhere. `--cookie NAME` sets `NAME=<sid>; Path=/; HttpOnly;
 //! SameSite=Lax` on the polling handshake. SIGTERM / SIGINT: close, exit 0.
@@ -109,8 +112,8 @@ fn main() -> ExitCode {
         }
     };
     match args.adapter.as_str() {
-        "classic" => {}
-        "sharded" | "streams" => {
+        "classic" | "sharded" => {}
+        "streams" => {
             eprintln!("--adapter {}: not yet", args.adapter);
             return ExitCode::from(2);
         }
@@ -180,7 +183,11 @@ async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::er
             }
         }
     });
-    let adapter = RedisAdapter::classic(args.redis.clone());
+    let adapter = match (args.adapter.as_str(), args.redis.contains(',')) {
+        ("sharded", true) => RedisAdapter::sharded_cluster(args.redis.split(',')),
+        ("sharded", false) => RedisAdapter::sharded(args.redis.clone()),
+        _ => RedisAdapter::classic(args.redis.clone()),
+    };
     let mut config = Config::default();
     config.engine.path = args.path.clone();
     if let Some(cookie) = &args.cookie {

@@ -1,0 +1,191 @@
+// The sharded adapter on a real Redis Cluster: three masters started here
+// (redis-server --cluster-enabled yes on free ports, each with its config
+// and files in a temp dir, joined by `redis-cli --cluster create`), Rust
+// nodes (tokio and smol) and a Node node (createShardedAdapter over
+// node-redis's createCluster) given every master's address. A broadcast,
+// fetchSockets and serverSideEmit cross them in both directions, and their
+// channels land on different masters.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createCluster } from "redis";
+import { ClusterNode, client, closeClients, eventually, freePort } from "./common.mjs";
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), "redis-cluster-"));
+const masters = [];
+let nodes = [];
+const byNode = {};
+
+async function startMaster(i) {
+  const [port, busPort] = [await freePort(), await freePort()];
+  const home = join(dir, `m${i}`);
+  mkdirSync(home);
+  const conf = join(home, "redis.conf");
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      `cluster-port ${busPort}`,
+      "bind 127.0.0.1",
+      "cluster-enabled yes",
+      "cluster-config-file nodes.conf",
+      "cluster-node-timeout 5000",
+      'save ""',
+      "appendonly no",
+      `dir ${home}`,
+    ].join("\n") + "\n",
+  );
+  const child = spawn("redis-server", [conf], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.setEncoding("utf8");
+  await new Promise((resolve, reject) => {
+    let seen = "";
+    child.stdout.on("data", (d) => {
+      seen += d;
+      if (/Ready to accept connections/.test(seen)) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${seen}`)));
+  });
+  return { port, child };
+}
+
+const cli = (port, ...args) => run("redis-cli", ["-p", String(port), ...args]);
+
+before(async () => {
+  masters.push(...(await Promise.all([0, 1, 2].map(startMaster))));
+  await run("redis-cli", [
+    "--cluster",
+    "create",
+    ...masters.map((m) => `127.0.0.1:${m.port}`),
+    "--cluster-replicas",
+    "0",
+    "--cluster-yes",
+  ]);
+  for (const m of masters) {
+    const info = await eventually(
+      async () => (await cli(m.port, "cluster", "info")).stdout,
+      (out) => /cluster_state:ok/.test(out) && /cluster_known_nodes:3/.test(out),
+    );
+    assert.match(info, /cluster_state:ok/, `master on ${m.port}`);
+  }
+  const urls = masters.map((m) => `redis://127.0.0.1:${m.port}`).join(",");
+  nodes = await Promise.all(
+    [
+      ["tokio", "rust-tokio"],
+      ["smol", "rust-smol"],
+      ["node", "node-js"],
+    ].map(([kind, name]) => new ClusterNode(kind, name, urls, [], "sharded").start()),
+  );
+  for (const node of nodes) {
+    byNode[node.name] = [
+      await client(node, `${node.name}-a`, [`r-${node.name}`, "everyone"]),
+      await client(node, `${node.name}-b`, ["everyone"]),
+    ];
+  }
+});
+
+after(async () => {
+  closeClients();
+  await Promise.all(nodes.map((n) => n.stop()));
+  await Promise.all(
+    masters.map((m) => {
+      if (m.child.exitCode !== null) return null;
+      const exited = new Promise((r) => m.child.once("exit", r));
+      m.child.kill("SIGKILL");
+      return exited;
+    }),
+  );
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const first = (node) => byNode[node.name][0];
+const all = () => Object.values(byNode).flat();
+
+test("every node subscribes to the namespace's channel and to its rooms' channels, spread over the masters", async () => {
+  // Dynamic mode: a room's channel has one subscriber per node that has
+  // the room (subscriptions follow joins asynchronously, on Node too).
+  const expected = {
+    "socket.io#/#": 3,
+    "socket.io#/#everyone#": 3,
+    ...Object.fromEntries(nodes.map((n) => [`socket.io#/#r-${n.name}#`, 1])),
+  };
+  const cluster = createCluster({ rootNodes: masters.map((m) => ({ url: `redis://127.0.0.1:${m.port}` })) });
+  await cluster.connect();
+  try {
+    for (const [channel, n] of Object.entries(expected)) {
+      const counted = await eventually(
+        () => cluster.sendCommand(channel, true, ["PUBSUB", "SHARDNUMSUB", channel]),
+        (r) => Number(r[1]) === n,
+      );
+      assert.equal(Number(counted[1]), n, channel);
+    }
+  } finally {
+    await cluster.quit();
+  }
+  // Which masters hold these subscriptions: more than one.
+  const owners = new Set();
+  for (const channel of Object.keys(expected)) {
+    for (const m of masters) {
+      const { stdout } = await cli(m.port, "pubsub", "shardnumsub", channel);
+      if (Number(stdout.trim().split("\n")[1]) > 0) owners.add(m.port);
+    }
+  }
+  assert.ok(owners.size >= 2, `channels on ${owners.size} master(s)`);
+});
+
+test("a broadcast from every node reaches every client once (all, one room, two rooms)", async () => {
+  const wrong = [];
+  for (const node of nodes) {
+    const got = new Map(all().map((c) => [c, []]));
+    const handlers = all().map((c) => {
+      const h = (...args) => got.get(c).push(args);
+      c.on("news", h);
+      return [c, h];
+    });
+    const ended = Promise.all(all().map((c) => new Promise((r) => c.once("end", r))));
+    const from = first(node);
+    await from.emitWithAck("emit", { event: "news", args: [node.name, "all", Buffer.from([7])] });
+    await from.emitWithAck("emit", { rooms: ["r-node-js"], event: "news", args: [node.name, "one room"] });
+    await from.emitWithAck("emit", { rooms: ["r-rust-tokio", "r-rust-smol"], event: "news", args: [node.name, "two"] });
+    await from.emitWithAck("emit", { event: "end", args: [] });
+    await ended;
+    for (const [c, h] of handlers) c.off("news", h);
+    for (const c of all()) {
+      const expected = [[node.name, "all"]];
+      if (c.clientName === "node-js-a") expected.push([node.name, "one room"]);
+      if (c.clientName === "rust-tokio-a" || c.clientName === "rust-smol-a") expected.push([node.name, "two"]);
+      const seen = got.get(c).map(([a, b]) => [a, b]);
+      if (JSON.stringify(seen) !== JSON.stringify(expected)) wrong.push(`${c.clientName} from ${node.name}: ${JSON.stringify(seen)}`);
+      assert.deepEqual(Buffer.from(got.get(c)[0][2]), Buffer.from([7]));
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test("fetchSockets from every node finds every socket, with its data", async () => {
+  const ids = all().map((c) => c.id).sort();
+  for (const node of nodes) {
+    const found = await first(node).emitWithAck("fetch", {});
+    assert.deepEqual(found.map((s) => s.id), ids, `from ${node.name}`);
+    for (const c of all()) {
+      const s = found.find((x) => x.id === c.id);
+      assert.deepEqual(s.data, { node: c.clientName.replace(/-[ab]$/, ""), name: c.clientName });
+    }
+    for (const other of nodes) {
+      const some = await first(node).emitWithAck("fetch", { rooms: [`r-${other.name}`] });
+      assert.deepEqual(some.map((s) => s.id), [first(other).id], `${node.name} -> ${other.name}`);
+    }
+  }
+});
+
+test("serverSideEmit with acks gets one answer from every other node", async () => {
+  for (const node of nodes) {
+    const answer = await first(node).emitWithAck("sse", 0, "x");
+    const others = nodes.filter((n) => n !== node).map((n) => `pong ${n.name} [0,"x"]`).sort();
+    assert.deepEqual(answer, { err: null, responses: others }, `from ${node.name}`);
+  }
+});
