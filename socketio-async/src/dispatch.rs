@@ -275,7 +275,10 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
         }
         // Sessions opening and their messages are the Socket.IO layer's.
         Event::Engine(EngineEvent::Open { .. } | EngineEvent::Message { .. }) => {}
-        Event::ServerSideEmit { .. } | Event::Engine(_) => inner.router.server.push(event, false),
+        Event::ServerSideEmit { .. }
+        | Event::Engine(_)
+        | Event::RoomJoined { .. }
+        | Event::RoomLeft { .. } => inner.router.server.push(event, false),
     }
 }
 
@@ -340,6 +343,9 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
             if let Some(handler) = handlers.and_then(|h| h.on_connection()) {
                 let site = Site::socket("connection handler", handle.id().as_str(), handle.nsp());
                 start(backend, &site, || handler(handle.clone()));
+            }
+            if let Some(observer) = io.observer() {
+                observer.connected(&handle);
             }
             *socket = Some(handle);
         }
@@ -429,6 +435,9 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
                 let site = Site::socket("disconnect handler", socket.id().as_str(), socket.nsp());
                 start(backend, &site, || handler(socket.clone(), reason));
             }
+            if let Some(observer) = io.observer() {
+                observer.disconnected(socket.nsp(), socket.id(), reason);
+            }
         }
         _ => {}
     }
@@ -457,6 +466,16 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
             }
         }
         Event::Engine(event) => crate::engine::conn_event(io, event),
+        Event::RoomJoined { socket, nsp, room } => {
+            if let Some(observer) = io.observer() {
+                observer.room(true, &nsp, &room, &socket);
+            }
+        }
+        Event::RoomLeft { socket, nsp, room } => {
+            if let Some(observer) = io.observer() {
+                observer.room(false, &nsp, &room, &socket);
+            }
+        }
         _ => {}
     }
 }

@@ -111,6 +111,21 @@ pub(crate) struct Inner {
     pub(crate) router: Router,
     pub(crate) engine_hooks: Mutex<EngineHooks>,
     pub(crate) conns: Conns,
+    /// Who is told of sockets coming and going and of room changes (the
+    /// admin instrumentation).
+    observer: OnceLock<Arc<dyn Observer>>,
+}
+
+/// Told of sockets coming and going and of their room changes; called
+/// with no lock held, from the socket's task (`connected`,
+/// `disconnected`) or the server task (`room`).
+pub(crate) trait Observer: Send + Sync + 'static {
+    /// A socket connected (its connection handler has started).
+    fn connected(&self, socket: &crate::Socket);
+    /// A socket left.
+    fn disconnected(&self, nsp: &str, id: &SocketId, reason: socketio_proto::DisconnectReason);
+    /// A socket joined (`joined`) or left a room.
+    fn room(&self, joined: bool, nsp: &str, room: &str, id: &SocketId);
 }
 
 /// The server (`io`): cheap to clone, every clone is the same server.
@@ -145,6 +160,7 @@ impl SocketIo {
             router: Router::default(),
             engine_hooks: Mutex::new(EngineHooks::default()),
             conns: Mutex::new(HashMap::new()),
+            observer: OnceLock::new(),
         };
         Self {
             inner: Arc::new(inner),
@@ -168,6 +184,21 @@ impl SocketIo {
     /// created as the child of a parent).
     pub(crate) fn has_namespace(&self, nsp: &str) -> bool {
         lock(&self.inner.namespaces).contains_key(nsp)
+    }
+
+    /// Sets the observer (once) and turns the core's room events on.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) {
+        if self.inner.observer.set(observer).is_ok() {
+            if let Some(backend) = self.backend_if_running() {
+                crate::backend::act(backend.as_ref(), |core, _| core.set_room_events(true));
+            }
+        }
+    }
+
+    /// The observer, if any.
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.inner.observer.get()
     }
 
     /// The number of engine sessions, read without the core's lock.
@@ -255,6 +286,7 @@ impl SocketIo {
             hooks.base_headers = config.engine.headers.clone();
         }
         let mut core = Server::new(config);
+        core.set_room_events(self.inner.observer.get().is_some());
         let _ = self.inner.clients.set(core.engine().clients_counter());
         lock(&self.inner.engine_hooks).apply(&mut core);
         for name in lock(&self.inner.namespaces).keys() {

@@ -148,6 +148,8 @@
 //! assert!(core.engine().config().cors.is_some());
 //! ```
 
+#[cfg(feature = "admin")]
+pub mod admin;
 mod backend;
 mod contain;
 mod dispatch;

@@ -59,6 +59,8 @@ pub struct Server {
     events: VecDeque<Event>,
     deadlines: BinaryHeap<Reverse<(Instant, Deadline)>>,
     cluster: Cluster,
+    /// Whether joins and leaves are reported ([`Event::RoomJoined`]).
+    room_events: bool,
 }
 
 /// This node's view of the cluster (unused on a single node).
@@ -218,6 +220,7 @@ impl Server {
             events: VecDeque::new(),
             deadlines: BinaryHeap::new(),
             cluster: Cluster::default(),
+            room_events: false,
         };
         server.add_namespace("/");
         server
@@ -786,6 +789,16 @@ impl Server {
         })
     }
 
+    /// Reports every change of a connected socket's rooms made through
+    /// [`join`](Self::join) / [`leave`](Self::leave) (and so `socketsJoin`
+    /// / `socketsLeave`, here or from another node) as
+    /// [`Event::RoomJoined`] / [`Event::RoomLeft`]; off by default. The
+    /// rooms a socket leaves by disconnecting are in its
+    /// [`Event::Disconnecting`].
+    pub fn set_room_events(&mut self, on: bool) {
+        self.room_events = on;
+    }
+
     /// Makes socket `id` join `room`.
     pub fn join(&mut self, id: &str, room: impl Into<Room>) {
         let room = room.into();
@@ -802,7 +815,13 @@ impl Server {
             }
         }
         if let Some(socket) = self.sockets.get_mut(&id) {
-            socket.rooms.insert(room);
+            if socket.rooms.insert(room.clone()) && self.room_events {
+                self.events.push_back(Event::RoomJoined {
+                    socket: id,
+                    nsp,
+                    room,
+                });
+            }
         }
     }
 
@@ -819,7 +838,13 @@ impl Server {
             }
         }
         if let Some(socket) = self.sockets.get_mut(&id) {
-            socket.rooms.remove(room);
+            if socket.rooms.remove(room) && self.room_events && socket.connected {
+                self.events.push_back(Event::RoomLeft {
+                    socket: id,
+                    nsp,
+                    room: Room::from(room.to_owned()),
+                });
+            }
         }
     }
 

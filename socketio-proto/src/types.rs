@@ -344,6 +344,26 @@ pub enum Event {
         /// Its rooms just before it left them.
         rooms: Vec<Room>,
     },
+    /// A socket joined a room it was not in (only with
+    /// [`Server::set_room_events`](crate::Server::set_room_events)).
+    RoomJoined {
+        /// The socket.
+        socket: SocketId,
+        /// Its namespace.
+        nsp: Str,
+        /// The room.
+        room: Room,
+    },
+    /// A socket left a room it was in (only with
+    /// [`Server::set_room_events`](crate::Server::set_room_events)).
+    RoomLeft {
+        /// The socket.
+        socket: SocketId,
+        /// Its namespace.
+        nsp: Str,
+        /// The room.
+        room: Room,
+    },
     /// A socket has left. Its last event.
     Disconnect {
         /// The socket.

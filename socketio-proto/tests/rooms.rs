@@ -313,4 +313,49 @@ fn room_changes_once_tracked() {
     let mut expected = vec![change(b.as_str(), false), change("blue", false)];
     expected.sort_by(|x, y| x.room.cmp(&y.room));
     assert_eq!(gone, expected);
+
+/// Room changes of connected sockets, as `set_room_events` reports them:
+/// (joined, socket, nsp, room).
+fn room_events(h: &mut common::Harness<socketio_proto::Server>) -> Vec<(bool, String, String, String)> {
+    let mut out = Vec::new();
+    h.events.retain(|e| match e {
+        Event::RoomJoined { socket, nsp, room } | Event::RoomLeft { socket, nsp, room } => {
+            let joined = matches!(e, Event::RoomJoined { .. });
+            out.push((joined, socket.to_string(), nsp.to_string(), room.to_string()));
+            false
+        }
+        _ => true,
+    });
+    out
+}
+
+#[test]
+fn room_events_report_real_changes_only_when_asked() {
+    let mut h = fixture();
+    let (_wa, a) = client(&mut h);
+    let (_wb, b) = client(&mut h);
+    // Off by default.
+    h.server.join(&a, "quiet");
+    h.drain();
+    assert_eq!(room_events(&mut h), vec![]);
+    h.server.set_room_events(true);
+    h.server.join(&a, "red");
+    h.server.join(&a, "red"); // already in: nothing
+    h.server.leave(&b, "red"); // not in: nothing
+    h.server
+        .sockets_join("/", &Target::room(b.to_string()), &["blue".into()]);
+    h.server.sockets_leave("/", &Target::all(), &["red".into()]);
+    h.server.leave(&a, "quiet");
+    h.drain();
+    let (a, b) = (a.to_string(), b.to_string());
+    let t = |j, s: &str, r: &str| (j, s.to_owned(), "/".to_owned(), r.to_owned());
+    assert_eq!(
+        room_events(&mut h),
+        vec![
+            t(true, &a, "red"),
+            t(true, &b, "blue"),
+            t(false, &a, "red"),
+            t(false, &a, "quiet"),
+        ]
+    );
 }

@@ -36,6 +36,12 @@
 //! (ALPN); `--tls-handshake-timeout-ms` bounds the handshake. `GET /health`
 //! answers 200.
 //!
+//! `--admin USER:PASSWORD` instruments the server for the admin dashboard
+//! (`@socket.io/admin-ui`) on namespace `/admin`, with basic
+//! authentication (the password is bcrypt-hashed at start, cost 4);
+//! `--admin none` without authentication; `--admin-readonly` takes the
+//! dashboard's commands away. `server_stats` goes out every 2 seconds.
+//!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
 //! loopback addresses, IPv4 and IPv6, so `localhost` reaches it whichever
@@ -60,12 +66,13 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, PerMessageDeflate, Server};
+use runtime_hyper::socketio_async::admin::{Admin, AdminOptions, BasicAuth};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
 use runtime_hyper::socketio_proto::MsgpackParser;
 use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
 use servers::{App, Health, RuntimeKind, TlsArgs};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--admin USER:PASSWORD|none] [--admin-readonly] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
 
 struct Args {
     runtime: RuntimeKind,
@@ -73,6 +80,9 @@ struct Args {
     host: Option<IpAddr>,
     workers: usize,
     serve_client: Option<std::path::PathBuf>,
+    /// `Some(None)`: admin without authentication.
+    admin: Option<Option<(String, String)>>,
+    admin_readonly: bool,
     verbose: bool,
     msgpack: bool,
     no_http_compression: bool,
@@ -87,6 +97,8 @@ fn parse_args() -> Result<Args, String> {
         host: None,
         workers: 1,
         serve_client: None,
+        admin: None,
+        admin_readonly: false,
         verbose: false,
         msgpack: false,
         no_http_compression: false,
@@ -108,6 +120,15 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or("--workers: a number above 0")?;
             }
             "--serve-client" => args.serve_client = Some(value()?.into()),
+            "--admin" => {
+                let value = value()?;
+                args.admin = Some(match value.split_once(':') {
+                    _ if value == "none" => None,
+                    Some((user, password)) => Some((user.to_owned(), password.to_owned())),
+                    None => return Err(format!("--admin: USER:PASSWORD or none\n{USAGE}")),
+                });
+            }
+            "--admin-readonly" => args.admin_readonly = true,
             "--verbose" => args.verbose = true,
             "--parser" => {
                 args.msgpack = match value()?.as_str() {
@@ -343,6 +364,42 @@ impl App for Fixture {
             }
             Ok(())
         });
+        let admin = match args.admin {
+            None => None,
+            Some(auth) => {
+                let auth = match auth {
+                    None => None,
+                    Some((user, password)) => match BasicAuth::with_password(user, &password, 4) {
+                        Ok(auth) => Some(auth),
+                        Err(e) => {
+                            eprintln!("--admin: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    },
+                };
+                let options = AdminOptions {
+                    auth,
+                    readonly: args.admin_readonly,
+                    ..AdminOptions::default()
+                };
+                match Admin::instrument(&io, options) {
+                    Ok(admin) => Some(admin),
+                    Err(e) => {
+                        eprintln!("--admin: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
+        if let Some(admin) = admin {
+            let timer = runtime.clone();
+            runtime.spawn(async move {
+                loop {
+                    timer.sleep_until(Instant::now() + Duration::from_secs(2)).await;
+                    admin.emit_stats();
+                }
+            });
+        }
         let engine = io.engine();
         let count = engine.clone();
         engine.on_headers(move |headers, request| {

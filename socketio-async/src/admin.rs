@@ -1,0 +1,803 @@
+//! The instrumentation protocol of the official admin dashboard,
+//! `@socket.io/admin-ui` 0.5 (feature `admin`): what its `instrument(io,
+//! options)` does on a Node server, on namespace `/admin` by default.
+//!
+//! - **Authentication**: none ([`AdminOptions::auth`] `None`), or basic: the
+//!   dashboard sends `{username, password}` in its CONNECT auth, checked
+//!   against a username and a bcrypt hash (`$2a$`/`$2b$`/`$2y$`, as made by
+//!   `bcryptjs` or `bcrypt`). A wrong pair is refused with CONNECT_ERROR
+//!   `{"message":"invalid credentials"}`; a right one opens a session whose
+//!   id the dashboard gets in a `session` event and may send back later as
+//!   `auth.sessionId` instead of the password (at most 1 000 sessions are
+//!   kept, the oldest forgotten first).
+//! - **On connection** an admin socket gets `config`
+//!   `{"supportedFeatures":[...]}` (none in read-only mode; else `EMIT`,
+//!   `JOIN`, `LEAVE`, `DISCONNECT`, `MJOIN`, `MLEAVE`, `MDISCONNECT`), in
+//!   development mode `all_sockets` (every socket of this node, every
+//!   namespace), and a first `server_stats`.
+//! - **Commands** (not in read-only mode): `emit` (nsp, room filter, event,
+//!   args...), `join` / `leave` (nsp, room, filter), `_disconnect` (nsp,
+//!   close, filter): they act on the namespace's sockets, or on those in
+//!   room `filter` (a socket id is a room).
+//! - **Notifications** in development mode: `socket_connected` (the
+//!   serialized socket, date), `socket_updated` (`{id, nsp, transport}`
+//!   after an upgrade), `socket_disconnected` (nsp, id, reason, date),
+//!   `room_joined` / `room_left` (nsp, room, id, date).
+//! - **`server_stats`**: `serverId`, `hostname`, `pid`, `uptime` (seconds),
+//!   `clientsCount`, `pollingClientsCount`, `aggregatedEvents` (always
+//!   empty here: the `AGGREGATED_EVENTS` feature is not announced) and
+//!   `namespaces` (`[{name, socketsCount}]`). The dashboard expects one
+//!   every 2 seconds: this crate has no timer, so the application calls
+//!   [`Admin::emit_stats`] on its runtime's interval.
+//!
+//! Not implemented: the `ALL_EVENTS` (`event_received` / `event_sent`)
+//! and `AGGREGATED_EVENTS` features, `socket_updated` for `socket.data`
+//! changes, and sockets of other nodes in `all_sockets`.
+//!
+//! ```
+//! use socketio_async::admin::{Admin, AdminOptions};
+//! use socketio_async::SocketIo;
+//!
+//! let io = SocketIo::new();
+//! let admin = Admin::instrument(&io, AdminOptions::default()).unwrap();
+//! // On the runtime, every 2 seconds:
+//! admin.emit_stats();
+//! ```
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value, json};
+use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
+
+use crate::io::{ConnectError, Observer, SocketIo};
+use crate::payload::Payload;
+use crate::socket::Socket;
+use crate::backend::act;
+use crate::lock;
+
+/// How many sessions are remembered.
+pub const MAX_SESSIONS: usize = 1000;
+
+/// Basic authentication: a username and the bcrypt hash of the password.
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    /// The username.
+    pub username: String,
+    /// The bcrypt hash of the password.
+    pub password_hash: String,
+}
+
+impl BasicAuth {
+    /// The username and the bcrypt hash of `password` at `cost` (4 to 31;
+    /// Node's examples use 10).
+    pub fn with_password(
+        username: impl Into<String>,
+        password: &str,
+        cost: u32,
+    ) -> Result<Self, AdminError> {
+        let password_hash = bcrypt::hash(password, cost).map_err(|_| AdminError::InvalidHash)?;
+        Ok(Self {
+            username: username.into(),
+            password_hash,
+        })
+    }
+}
+
+/// Development (every socket and its events reported) or production
+/// (commands and `server_stats` only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Sockets, their rooms and their comings and goings are reported.
+    #[default]
+    Development,
+    /// Only `config` and `server_stats`.
+    Production,
+}
+
+/// The options of [`Admin::instrument`].
+#[derive(Debug, Clone)]
+pub struct AdminOptions {
+    /// The admin namespace; `/admin` by default.
+    pub namespace: String,
+    /// `None`: no authentication (as `auth: false`).
+    pub auth: Option<BasicAuth>,
+    /// No commands (`readonly: true`).
+    pub readonly: bool,
+    /// The server id; the hostname by default.
+    pub server_id: Option<String>,
+    /// Development or production.
+    pub mode: Mode,
+}
+
+impl Default for AdminOptions {
+    fn default() -> Self {
+        Self {
+            namespace: "/admin".into(),
+            auth: None,
+            readonly: false,
+            server_id: None,
+            mode: Mode::Development,
+        }
+    }
+}
+
+/// Why [`Admin::instrument`] refused its options.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// As Node: "the `password` field must be a valid bcrypt hash".
+    #[error("the `password` field must be a valid bcrypt hash")]
+    InvalidHash,
+}
+
+/// The features announced in `config`.
+pub fn features(readonly: bool) -> Vec<&'static str> {
+    if readonly {
+        return Vec::new();
+    }
+    vec![
+        "EMIT",
+        "JOIN",
+        "LEAVE",
+        "DISCONNECT",
+        "MJOIN",
+        "MLEAVE",
+        "MDISCONNECT",
+    ]
+}
+
+/// A socket as the dashboard knows it (`SerializedSocket`): `client_id` is
+/// the first 12 characters of the session id, `address` the
+/// `cf-connecting-ip` or `x-forwarded-for` header if any, else the peer.
+pub fn serialize_socket(info: &SocketInfo, sid: &str, transport: Option<&str>) -> Value {
+    let h = &info.handshake;
+    let address = h
+        .headers
+        .get("cf-connecting-ip")
+        .or_else(|| h.headers.get("x-forwarded-for"))
+        .map_or_else(|| h.address.clone(), str::to_owned);
+    let headers: Map<String, Value> = h
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(v.to_string())))
+        .collect();
+    let query: Map<String, Value> = h
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect();
+    let data = match &info.data {
+        Value::Object(o) => Value::Object(o.clone()),
+        _ => json!({}),
+    };
+    json!({
+        "id": info.id.as_str(),
+        "clientId": sid.chars().take(12).collect::<String>(),
+        "transport": transport,
+        "nsp": &*info.nsp,
+        "data": data,
+        "handshake": {
+            "address": address,
+            "headers": headers,
+            "query": query,
+            "issued": h.issued,
+            "secure": h.secure,
+            "time": h.time,
+            "url": h.url,
+            "xdomain": h.xdomain,
+        },
+        "rooms": info.rooms.iter().map(|r| &**r).collect::<Vec<_>>(),
+    })
+}
+
+/// What `server_stats` reports at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Engine.IO sessions.
+    pub clients: usize,
+    /// Of which on HTTP long-polling.
+    pub polling_clients: usize,
+    /// Every namespace and its socket count.
+    pub namespaces: Vec<(String, usize)>,
+}
+
+/// The `server_stats` object.
+pub fn server_stats(base: &ServerIdentity, uptime: f64, stats: &Stats) -> Value {
+    json!({
+        "serverId": base.server_id,
+        "hostname": base.hostname,
+        "pid": base.pid,
+        "uptime": uptime,
+        "clientsCount": stats.clients,
+        "pollingClientsCount": stats.polling_clients,
+        "aggregatedEvents": [],
+        "namespaces": stats.namespaces.iter()
+            .map(|(name, n)| json!({"name": name, "socketsCount": n}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// Who this server is, in `server_stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerIdentity {
+    /// `serverId`.
+    pub server_id: String,
+    /// `hostname`.
+    pub hostname: String,
+    /// `pid`.
+    pub pid: u32,
+}
+
+/// The verdict on an admin socket's CONNECT auth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let in, with no new session (no auth configured, or a known session id).
+    Known,
+    /// Let in: the credentials matched; this session was opened.
+    NewSession(String),
+    /// Refused: "invalid credentials".
+    Refused,
+}
+
+/// The remembered sessions and the credential check, without I/O: the
+/// password check is passed in (bcrypt in [`Admin`]).
+#[derive(Debug, Default)]
+pub struct Sessions {
+    known: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Sessions {
+    /// Decides on `auth` for `username`; `verify` checks a password, and
+    /// `new_id` makes a session id.
+    pub fn check(
+        &mut self,
+        auth: &Map<String, Value>,
+        username: &str,
+        verify: impl FnOnce(&str) -> bool,
+        new_id: impl FnOnce() -> String,
+    ) -> Verdict {
+        if let Some(Value::String(id)) = auth.get("sessionId") {
+            if self.known.contains(id) {
+                return Verdict::Known;
+            }
+        }
+        let user_ok = auth.get("username").and_then(Value::as_str) == Some(username);
+        let password = auth.get("password").and_then(Value::as_str);
+        match password {
+            Some(password) if user_ok && verify(password) => {
+                let id = new_id();
+                if self.order.len() == MAX_SESSIONS {
+                    if let Some(old) = self.order.pop_front() {
+                        self.known.remove(&old);
+                    }
+                }
+                self.known.insert(id.clone());
+                self.order.push_back(id.clone());
+                Verdict::NewSession(id)
+            }
+            _ => Verdict::Refused,
+        }
+    }
+
+    /// How many sessions are remembered.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+}
+
+/// A command from the dashboard, decoded from its event and arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `emit`: nsp, room filter, event, arguments.
+    Emit(String, Option<String>, String, Vec<Value>),
+    /// `join`: nsp, room, filter.
+    Join(String, String, Option<String>),
+    /// `leave`: nsp, room, filter.
+    Leave(String, String, Option<String>),
+    /// `_disconnect`: nsp, close, filter.
+    Disconnect(String, bool, Option<String>),
+}
+
+impl Command {
+    /// Decodes event `event` with `args`; `None` when the arguments do not
+    /// have the expected types.
+    pub fn decode(event: &str, args: &[Value]) -> Option<Self> {
+        let s = |i: usize| args.get(i).and_then(Value::as_str).map(str::to_owned);
+        let filter = |i: usize| match args.get(i) {
+            Some(Value::String(f)) if !f.is_empty() => Some(Some(f.clone())),
+            None | Some(Value::Null | Value::String(_)) => Some(None),
+            _ => None,
+        };
+        match event {
+            "emit" => Some(Command::Emit(
+                s(0)?,
+                filter(1)?,
+                s(2)?,
+                args.get(3..).unwrap_or_default().to_vec(),
+            )),
+            "join" => Some(Command::Join(s(0)?, s(1)?, filter(2)?)),
+            "leave" => Some(Command::Leave(s(0)?, s(1)?, filter(2)?)),
+            "_disconnect" => Some(Command::Disconnect(
+                s(0)?,
+                args.first().is_some() && args.get(1).and_then(Value::as_bool)?,
+                filter(2)?,
+            )),
+            _ => None,
+        }
+    }
+}
+
+struct Shared {
+    io: SocketIo,
+    nsp: String,
+    mode: Mode,
+    readonly: bool,
+    auth: Option<BasicAuth>,
+    identity: ServerIdentity,
+    started: Instant,
+    sessions: Mutex<Sessions>,
+    /// Sessions opened by a socket's CONNECT, told to it once connected.
+    pending: Mutex<HashMap<SocketId, String>>,
+}
+
+/// An instrumented server: see the [module documentation](self).
+#[derive(Clone)]
+pub struct Admin {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("nsp", &self.shared.nsp)
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_hash(hash: &str) -> bool {
+    hash.parse::<bcrypt::HashParts>().is_ok()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    // A failing OS random source leaves a session id nobody can guess
+    // less of: refuse to make one that is all zeros.
+    if getrandom::fill(&mut bytes).is_err() {
+        return String::new();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_iso() -> String {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    iso_date(ms)
+}
+
+/// A date as JavaScript's `Date.toJSON()` (what `new Date()` becomes on
+/// the wire).
+pub fn iso_date(ms: u64) -> String {
+    let (secs, milli) = (ms / 1000, ms % 1000);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+impl Admin {
+    /// Instruments `io` (`instrument(io, options)`): registers the admin
+    /// namespace and starts reporting. Call it before the server runs or
+    /// after; once per server.
+    pub fn instrument(io: &SocketIo, options: AdminOptions) -> Result<Admin, AdminError> {
+        if let Some(auth) = &options.auth {
+            if !valid_hash(&auth.password_hash) {
+                return Err(AdminError::InvalidHash);
+            }
+        }
+        let shared = Arc::new(Shared {
+            io: io.clone(),
+            nsp: options.namespace.clone(),
+            mode: options.mode,
+            readonly: options.readonly,
+            auth: options.auth,
+            identity: ServerIdentity {
+                server_id: options.server_id.unwrap_or_else(hostname),
+                hostname: hostname(),
+                pid: std::process::id(),
+            },
+            started: Instant::now(),
+            sessions: Mutex::new(Sessions::default()),
+            pending: Mutex::new(HashMap::new()),
+        });
+        let admin = Admin { shared };
+        let nsp = io.of(&options.namespace);
+        let check = admin.shared.clone();
+        nsp.use_middleware(move |connecting| {
+            let shared = check.clone();
+            async move {
+                let Some(auth) = &shared.auth else {
+                    return Ok(());
+                };
+                let verdict = lock(&shared.sessions).check(
+                    &connecting.handshake.auth,
+                    &auth.username,
+                    |password| bcrypt::verify(password, &auth.password_hash).unwrap_or(false),
+                    random_id,
+                );
+                match verdict {
+                    Verdict::Known => Ok(()),
+                    Verdict::NewSession(id) => {
+                        lock(&shared.pending).insert(connecting.id.clone(), id);
+                        Ok(())
+                    }
+                    Verdict::Refused => Err(ConnectError::new("invalid credentials")),
+                }
+            }
+        });
+        let on_conn = admin.clone();
+        nsp.on_connection(move |socket| {
+            let admin = on_conn.clone();
+            async move { admin.admin_connected(socket) }
+        });
+        if admin.shared.mode == Mode::Development {
+            let observer: Arc<dyn Observer> = Arc::new(admin.clone());
+            io.set_observer(observer);
+        }
+        Ok(admin)
+    }
+
+    fn admin_connected(&self, socket: Socket) {
+        if let Some(session) = lock(&self.shared.pending).remove(socket.id()) {
+            let _ = socket.emit("session", (session,));
+        }
+        if !self.shared.readonly {
+            for event in ["emit", "join", "leave", "_disconnect"] {
+                let admin = self.clone();
+                socket.on(event, move |_, payload, _| {
+                    admin.command(event, &payload);
+                    async {}
+                });
+            }
+        }
+        let _ = socket.emit(
+            "config",
+            (json!({ "supportedFeatures": features(self.shared.readonly) }),),
+        );
+        if self.shared.mode == Mode::Development {
+            let _ = socket.emit("all_sockets", (self.all_sockets(),));
+        }
+        let _ = socket.emit("server_stats", (self.stats_value(),));
+    }
+
+    fn command(&self, event: &str, payload: &Payload) {
+        let Some(command) = Command::decode(event, &payload.args) else {
+            return;
+        };
+        let io = &self.shared.io;
+        let select = |nsp: &str, filter: &Option<String>| {
+            let op = io.of(nsp).operator();
+            match filter {
+                Some(room) => op.in_(room),
+                None => op,
+            }
+        };
+        let _ = match command {
+            Command::Emit(nsp, filter, ev, args) => select(&nsp, &filter)
+                .emit_payload(&ev, Payload { args, binary: Vec::new() })
+                .map(|_| ()),
+            Command::Join(nsp, room, filter) => select(&nsp, &filter).sockets_join(&[&room]),
+            Command::Leave(nsp, room, filter) => select(&nsp, &filter).sockets_leave(&[&room]),
+            Command::Disconnect(nsp, close, filter) => {
+                select(&nsp, &filter).disconnect_sockets(close)
+            }
+        };
+    }
+
+    fn all_sockets(&self) -> Vec<Value> {
+        let Some(backend) = self.shared.io.backend_if_running() else {
+            return Vec::new();
+        };
+        act(backend.as_ref(), |core, _| {
+            let names: Vec<String> = core
+                .namespace_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let mut out = Vec::new();
+            for nsp in names {
+                for info in core.fetch_sockets(&nsp, &Target::default()) {
+                    let sid = core.socket_sid(&info.id).map(|s| s.to_string());
+                    let transport = sid
+                        .as_deref()
+                        .and_then(|s| core.engine().transport(s))
+                        .map(|t| t.name());
+                    out.push(serialize_socket(
+                        &info,
+                        sid.as_deref().unwrap_or(""),
+                        transport,
+                    ));
+                }
+            }
+            out
+        })
+        .unwrap_or_default()
+    }
+
+    /// This node's figures now.
+    pub fn stats(&self) -> Stats {
+        let io = &self.shared.io;
+        let clients = io.clients();
+        let Some(backend) = io.backend_if_running() else {
+            return Stats {
+                clients,
+                polling_clients: 0,
+                namespaces: Vec::new(),
+            };
+        };
+        act(backend.as_ref(), |core, _| {
+            let mut names: Vec<String> = core
+                .namespace_names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            names.sort();
+            let mut sids = HashSet::new();
+            let mut namespaces = Vec::new();
+            for nsp in names {
+                let sockets = core.fetch_sockets(&nsp, &Target::default());
+                for info in &sockets {
+                    if let Some(sid) = core.socket_sid(&info.id) {
+                        sids.insert(sid.clone());
+                    }
+                }
+                namespaces.push((nsp, sockets.len()));
+            }
+            let polling_clients = sids
+                .iter()
+                .filter(|sid| {
+                    core.engine().transport(sid.as_str())
+                        == Some(engineio_proto::TransportKind::Polling)
+                })
+                .count();
+            Stats {
+                clients,
+                polling_clients,
+                namespaces,
+            }
+        })
+        .unwrap_or(Stats {
+            clients,
+            polling_clients: 0,
+            namespaces: Vec::new(),
+        })
+    }
+
+    fn stats_value(&self) -> Value {
+        server_stats(
+            &self.shared.identity,
+            self.shared.started.elapsed().as_secs_f64(),
+            &self.stats(),
+        )
+    }
+
+    /// Emits `server_stats` to the admin namespace: call it every 2
+    /// seconds on the application's runtime.
+    pub fn emit_stats(&self) {
+        let value = self.stats_value();
+        let _ = self
+            .shared
+            .io
+            .of(&self.shared.nsp)
+            .emit("server_stats", (value,));
+    }
+
+    fn notify(&self, event: &str, args: Value) {
+        let _ = self
+            .shared
+            .io
+            .of(&self.shared.nsp)
+            .operator()
+            .emit_payload(
+                event,
+                Payload {
+                    args: args_vec(args),
+                    binary: Vec::new(),
+                },
+            );
+    }
+}
+
+fn args_vec(args: Value) -> Vec<Value> {
+    match args {
+        Value::Array(a) => a,
+        other => vec![other],
+    }
+}
+
+impl Observer for Admin {
+    fn connected(&self, socket: &Socket) {
+        let Some(backend) = self.shared.io.backend_if_running() else {
+            return;
+        };
+        let id = socket.id().clone();
+        let found = act(backend.as_ref(), |core, _| {
+            let info = core.socket(&id)?;
+            let sid = core.socket_sid(&id)?.to_string();
+            let transport = core.engine().transport(&sid).map(|t| t.name());
+            Some(serialize_socket(&info, &sid, transport))
+        })
+        .flatten();
+        let Some(serialized) = found else {
+            return;
+        };
+        self.notify("socket_connected", json!([serialized, now_iso()]));
+        let admin = self.clone();
+        let (nsp, id) = (socket.nsp().to_owned(), socket.id().to_string());
+        socket.conn().on_upgrade(move |transport| {
+            admin.notify(
+                "socket_updated",
+                json!([{ "id": id, "nsp": nsp, "transport": transport.name() }]),
+            );
+        });
+    }
+
+    fn disconnected(&self, nsp: &str, id: &SocketId, reason: DisconnectReason) {
+        self.notify(
+            "socket_disconnected",
+            json!([nsp, id.as_str(), reason.as_str(), now_iso()]),
+        );
+    }
+
+    fn room(&self, joined: bool, nsp: &str, room: &str, id: &SocketId) {
+        let event = if joined { "room_joined" } else { "room_left" };
+        self.notify(event, json!([nsp, room, id.as_str(), now_iso()]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn credentials_and_sessions() {
+        let mut s = Sessions::default();
+        let ok = |p: &str| p == "secret";
+        let good = auth(json!({"username": "admin", "password": "secret"}));
+        assert_eq!(
+            s.check(&good, "admin", ok, || "s1".into()),
+            Verdict::NewSession("s1".into())
+        );
+        for bad in [
+            json!({"username": "admin", "password": "wrong"}),
+            json!({"username": "root", "password": "secret"}),
+            json!({"username": "admin"}),
+            json!({"username": "admin", "password": 1}),
+            json!({"sessionId": "nope"}),
+            json!({}),
+        ] {
+            assert_eq!(
+                s.check(&auth(bad), "admin", ok, || "x".into()),
+                Verdict::Refused
+            );
+        }
+        assert_eq!(
+            s.check(&auth(json!({"sessionId": "s1"})), "admin", ok, || "x".into()),
+            Verdict::Known
+        );
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn sessions_are_bounded_oldest_first() {
+        let mut s = Sessions::default();
+        let good = auth(json!({"username": "a", "password": "p"}));
+        for i in 0..=MAX_SESSIONS {
+            let _ = s.check(&good, "a", |_| true, || format!("s{i}"));
+        }
+        assert_eq!(s.len(), MAX_SESSIONS);
+        let known = |s: &mut Sessions, id: &str| {
+            s.check(&auth(json!({ "sessionId": id })), "a", |_| false, String::new)
+        };
+        assert_eq!(known(&mut s, "s0"), Verdict::Refused);
+        assert_eq!(known(&mut s, "s1"), Verdict::Known);
+        assert_eq!(known(&mut s, &format!("s{MAX_SESSIONS}")), Verdict::Known);
+    }
+
+    #[test]
+    fn bcrypt_hashes_verify() {
+        let mine = bcrypt::hash("changeit", 4).unwrap();
+        assert!(bcrypt::verify("changeit", &mine).unwrap());
+        assert!(!bcrypt::verify("changeIt", &mine).unwrap());
+        assert!(valid_hash(&mine));
+        assert!(!valid_hash("changeit"));
+    }
+
+    #[test]
+    fn commands_decode() {
+        assert_eq!(
+            Command::decode("join", &[json!("/"), json!("room1"), json!("abc")]),
+            Some(Command::Join("/".into(), "room1".into(), Some("abc".into())))
+        );
+        assert_eq!(
+            Command::decode("leave", &[json!("/chat"), json!("r")]),
+            Some(Command::Leave("/chat".into(), "r".into(), None))
+        );
+        assert_eq!(
+            Command::decode("_disconnect", &[json!("/"), json!(true), json!("id")]),
+            Some(Command::Disconnect("/".into(), true, Some("id".into())))
+        );
+        assert_eq!(
+            Command::decode("_disconnect", &[json!("/"), json!(false)]),
+            Some(Command::Disconnect("/".into(), false, None))
+        );
+        assert_eq!(
+            Command::decode("emit", &[json!("/"), json!(""), json!("hi"), json!(1), json!("x")]),
+            Some(Command::Emit("/".into(), None, "hi".into(), vec![json!(1), json!("x")]))
+        );
+        assert_eq!(Command::decode("join", &[json!("/"), json!(3)]), None);
+        assert_eq!(Command::decode("_disconnect", &[json!("/")]), None);
+        assert_eq!(Command::decode("eval", &[]), None);
+        assert_eq!(features(true), Vec::<&str>::new());
+        assert_eq!(features(false).len(), 7);
+    }
+
+    #[test]
+    fn stats_and_dates() {
+        let id = ServerIdentity {
+            server_id: "node-1".into(),
+            hostname: "h".into(),
+            pid: 42,
+        };
+        let stats = Stats {
+            clients: 3,
+            polling_clients: 1,
+            namespaces: vec![("/".into(), 2), ("/admin".into(), 1)],
+        };
+        assert_eq!(
+            server_stats(&id, 1.5, &stats),
+            json!({"serverId": "node-1", "hostname": "h", "pid": 42, "uptime": 1.5,
+                "clientsCount": 3, "pollingClientsCount": 1, "aggregatedEvents": [],
+                "namespaces": [{"name": "/", "socketsCount": 2},
+                               {"name": "/admin", "socketsCount": 1}]})
+        );
+        assert_eq!(iso_date(0), "1970-01-01T00:00:00.000Z");
+        // Both checked against `new Date(ms).toJSON()` on Node.
+        assert_eq!(iso_date(1_796_601_729_123), "2026-12-07T00:02:09.123Z");
+        assert_eq!(iso_date(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
