@@ -20,6 +20,14 @@
 //! with the sender's nickname first. Connection state recovery is on (two
 //! minutes): a client that drops, or a page that reloads, gets its rooms,
 //! nickname and the messages it missed back.
+//!
+//! The demo's own sockets are instrumented for the official admin
+//! dashboard (`@socket.io/admin-ui`, namespace `/admin`), whose page the
+//! demo serves at `/admin/` from the same npm install: open it, set the
+//! server URL to this server, and watch the chat's sockets and rooms.
+//! `--admin USER:PASSWORD` asks the dashboard for those credentials;
+//! `--admin none` (the default) asks for none, for a demo on a trusted
+//! network only (the dashboard can disconnect sockets).
 
 #[path = "shared/echo.rs"]
 mod echo;
@@ -33,6 +41,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
+use runtime_tokio::socketio_async::admin::{Admin, AdminOptions, BasicAuth};
 use runtime_tokio::socketio_async::{Payload, Socket, SocketIo};
 use runtime_tokio::{ClientBundle, HttpResponse, Or, Route, serve_io};
 use serde_json::{Value, json};
@@ -59,6 +68,106 @@ impl Route for Page {
             http::HeaderValue::from_static("text/html; charset=utf-8"),
         );
         response
+    }
+}
+
+/// Serves the admin dashboard's files (`@socket.io/admin-ui`'s `ui/dist`)
+/// at `/admin/`: only the files found there at start (no other path can be
+/// reached), read on each request.
+#[derive(Clone)]
+struct AdminUi {
+    dir: PathBuf,
+    files: Arc<std::collections::HashSet<String>>,
+}
+
+impl AdminUi {
+    /// Lists the files under `dir`.
+    fn new(dir: PathBuf) -> std::io::Result<Self> {
+        fn walk(
+            root: &Path,
+            dir: &Path,
+            out: &mut std::collections::HashSet<String>,
+        ) -> std::io::Result<()> {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    walk(root, &path, out)?;
+                } else if let Ok(rel) = path.strip_prefix(root) {
+                    if let Some(rel) = rel.to_str() {
+                        out.insert(rel.replace('\\', "/"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        let mut files = std::collections::HashSet::new();
+        walk(&dir, &dir, &mut files)?;
+        if !files.contains("index.html") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no index.html in {}", dir.display()),
+            ));
+        }
+        Ok(Self {
+            dir,
+            files: Arc::new(files),
+        })
+    }
+}
+
+/// The content type of a dashboard file.
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("map" | "json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+fn status(code: http::StatusCode, body: &'static str) -> HttpResponse {
+    let mut response = http::Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = code;
+    response
+}
+
+impl Route for AdminUi {
+    fn matches(&self, target: &str) -> bool {
+        let path = target.split('?').next().unwrap_or(target);
+        path == "/admin" || path.starts_with("/admin/")
+    }
+
+    async fn call(&self, request: http::Request<Incoming>, _: SocketAddr) -> HttpResponse {
+        let path = request.uri().path();
+        if path == "/admin" {
+            let mut response = status(http::StatusCode::MOVED_PERMANENTLY, "");
+            response.headers_mut().insert(
+                http::header::LOCATION,
+                http::HeaderValue::from_static("/admin/"),
+            );
+            return response;
+        }
+        let file = match path.strip_prefix("/admin/").unwrap_or("") {
+            "" => "index.html",
+            file => file,
+        };
+        if !self.files.contains(file) {
+            return status(http::StatusCode::NOT_FOUND, "not found");
+        }
+        match tokio::fs::read(self.dir.join(file)).await {
+            Ok(body) => {
+                let mut response = http::Response::new(Full::new(Bytes::from(body)));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(content_type(file)),
+                );
+                response
+            }
+            Err(_) => status(http::StatusCode::NOT_FOUND, "not found"),
+        }
     }
 }
 
@@ -193,8 +302,8 @@ fn assets_dir() -> PathBuf {
 }
 
 /// Installs the demo's npm packages (`npm ci`) unless they are there.
-fn install(assets: &Path, client_dir: &Path) -> Result<(), String> {
-    if client_dir.join("socket.io.min.js").is_file() {
+fn install(assets: &Path, client_dir: &Path, admin_dir: &Path) -> Result<(), String> {
+    if client_dir.join("socket.io.min.js").is_file() && admin_dir.join("index.html").is_file() {
         return Ok(());
     }
     eprintln!(
@@ -220,6 +329,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut port = 3000u16;
     let assets = assets_dir();
     let mut client_dir = assets.join("node_modules/socket.io-client/dist");
+    let admin_dir = assets.join("node_modules/@socket.io/admin-ui/ui/dist");
+    let mut admin_auth = None;
     let mut auto_install = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -229,12 +340,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 client_dir = args.next().ok_or("--client-dir needs a directory")?.into();
                 auto_install = false;
             }
+            "--admin" => {
+                let value = args.next().ok_or("--admin needs USER:PASSWORD or none")?;
+                admin_auth = match value.split_once(':') {
+                    _ if value == "none" => None,
+                    Some((user, password)) => Some(BasicAuth::with_password(user, password, 10)?),
+                    None => return Err("--admin: USER:PASSWORD or none".into()),
+                };
+            }
             "--no-install" => auto_install = false,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
     if auto_install {
-        install(&assets, &client_dir)?;
+        install(&assets, &client_dir, &admin_dir)?;
     }
     let bundle = ClientBundle::from_dir(&client_dir).map_err(|e| {
         format!(
@@ -243,8 +362,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     })?;
 
+    let admin_ui = AdminUi::new(admin_dir).map_err(|e| {
+        format!(
+            "no admin dashboard ({e}); run `npm ci` in {}",
+            assets.display()
+        )
+    })?;
+
     let io = SocketIo::new();
     io.on_connection(on_connection);
+    let with_auth = admin_auth.is_some();
+    let admin = Admin::instrument(
+        &io,
+        AdminOptions {
+            auth: admin_auth,
+            ..AdminOptions::default()
+        },
+    )?;
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            every.tick().await;
+            admin.emit_stats();
+        }
+    });
     let mut config = runtime_tokio::socketio_proto::Config::default();
     config.engine.cors = Some(runtime_tokio::engineio_proto::Cors::default());
     config.recovery = Some(runtime_tokio::socketio_proto::RecoveryConfig {
@@ -260,7 +401,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?.port(),
         bundle.version()
     );
+    eprintln!(
+        "admin dashboard at http://localhost:{}/admin/ (namespace /admin, {})",
+        listener.local_addr()?.port(),
+        if with_auth { "basic auth" } else { "no auth: --admin USER:PASSWORD to ask for one" }
+    );
     // `/health` (200) for a load balancer's checks (DEPLOYMENT.md).
-    runtime_tokio::serve(Or(Or(sio, Page), servers::Health), listener).await;
+    runtime_tokio::serve(Or(Or(sio, Or(admin_ui, Page)), servers::Health), listener).await;
     Ok(())
 }
