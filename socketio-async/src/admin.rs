@@ -51,11 +51,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
 
+use crate::backend::act;
 use crate::io::{ConnectError, Observer, SocketIo};
+use crate::lock;
 use crate::payload::Payload;
 use crate::socket::Socket;
-use crate::backend::act;
-use crate::lock;
 
 /// How many sessions are remembered.
 pub const MAX_SESSIONS: usize = 1000;
@@ -514,7 +514,13 @@ impl Admin {
         };
         let _ = match command {
             Command::Emit(nsp, filter, ev, args) => select(&nsp, &filter)
-                .emit_payload(&ev, Payload { args, binary: Vec::new() })
+                .emit_payload(
+                    &ev,
+                    Payload {
+                        args,
+                        binary: Vec::new(),
+                    },
+                )
                 .map(|_| ()),
             Command::Join(nsp, room, filter) => select(&nsp, &filter).sockets_join(&[&room]),
             Command::Leave(nsp, room, filter) => select(&nsp, &filter).sockets_leave(&[&room]),
@@ -623,18 +629,13 @@ impl Admin {
     }
 
     fn notify(&self, event: &str, args: Value) {
-        let _ = self
-            .shared
-            .io
-            .of(&self.shared.nsp)
-            .operator()
-            .emit_payload(
-                event,
-                Payload {
-                    args: args_vec(args),
-                    binary: Vec::new(),
-                },
-            );
+        let _ = self.shared.io.of(&self.shared.nsp).operator().emit_payload(
+            event,
+            Payload {
+                args: args_vec(args),
+                binary: Vec::new(),
+            },
+        );
     }
 }
 
@@ -716,7 +717,8 @@ mod tests {
             );
         }
         assert_eq!(
-            s.check(&auth(json!({"sessionId": "s1"})), "admin", ok, || "x".into()),
+            s.check(&auth(json!({"sessionId": "s1"})), "admin", ok, || "x"
+                .into()),
             Verdict::Known
         );
         assert_eq!(s.len(), 1);
@@ -731,7 +733,12 @@ mod tests {
         }
         assert_eq!(s.len(), MAX_SESSIONS);
         let known = |s: &mut Sessions, id: &str| {
-            s.check(&auth(json!({ "sessionId": id })), "a", |_| false, String::new)
+            s.check(
+                &auth(json!({ "sessionId": id })),
+                "a",
+                |_| false,
+                String::new,
+            )
         };
         assert_eq!(known(&mut s, "s0"), Verdict::Refused);
         assert_eq!(known(&mut s, "s1"), Verdict::Known);
@@ -751,7 +758,11 @@ mod tests {
     fn commands_decode() {
         assert_eq!(
             Command::decode("join", &[json!("/"), json!("room1"), json!("abc")]),
-            Some(Command::Join("/".into(), "room1".into(), Some("abc".into())))
+            Some(Command::Join(
+                "/".into(),
+                "room1".into(),
+                Some("abc".into())
+            ))
         );
         assert_eq!(
             Command::decode("leave", &[json!("/chat"), json!("r")]),
@@ -766,8 +777,16 @@ mod tests {
             Some(Command::Disconnect("/".into(), false, None))
         );
         assert_eq!(
-            Command::decode("emit", &[json!("/"), json!(""), json!("hi"), json!(1), json!("x")]),
-            Some(Command::Emit("/".into(), None, "hi".into(), vec![json!(1), json!("x")]))
+            Command::decode(
+                "emit",
+                &[json!("/"), json!(""), json!("hi"), json!(1), json!("x")]
+            ),
+            Some(Command::Emit(
+                "/".into(),
+                None,
+                "hi".into(),
+                vec![json!(1), json!("x")]
+            ))
         );
         assert_eq!(Command::decode("join", &[json!("/"), json!(3)]), None);
         assert_eq!(Command::decode("_disconnect", &[json!("/")]), None);

@@ -316,12 +316,19 @@ fn room_changes_once_tracked() {
 
 /// Room changes of connected sockets, as `set_room_events` reports them:
 /// (joined, socket, nsp, room).
-fn room_events(h: &mut common::Harness<socketio_proto::Server>) -> Vec<(bool, String, String, String)> {
+fn room_events(
+    h: &mut common::Harness<socketio_proto::Server>,
+) -> Vec<(bool, String, String, String)> {
     let mut out = Vec::new();
     h.events.retain(|e| match e {
         Event::RoomJoined { socket, nsp, room } | Event::RoomLeft { socket, nsp, room } => {
             let joined = matches!(e, Event::RoomJoined { .. });
-            out.push((joined, socket.to_string(), nsp.to_string(), room.to_string()));
+            out.push((
+                joined,
+                socket.to_string(),
+                nsp.to_string(),
+                room.to_string(),
+            ));
             false
         }
         _ => true,

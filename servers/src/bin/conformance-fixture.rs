@@ -395,7 +395,9 @@ impl App for Fixture {
             let timer = runtime.clone();
             runtime.spawn(async move {
                 loop {
-                    timer.sleep_until(Instant::now() + Duration::from_secs(2)).await;
+                    timer
+                        .sleep_until(Instant::now() + Duration::from_secs(2))
+                        .await;
                     admin.emit_stats();
                 }
             });

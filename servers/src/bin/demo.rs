@@ -404,7 +404,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!(
         "admin dashboard at http://localhost:{}/admin/ (namespace /admin, {})",
         listener.local_addr()?.port(),
-        if with_auth { "basic auth" } else { "no auth: --admin USER:PASSWORD to ask for one" }
+        if with_auth {
+            "basic auth"
+        } else {
+            "no auth: --admin USER:PASSWORD to ask for one"
+        }
     );
     // `/health` (200) for a load balancer's checks (DEPLOYMENT.md).
     runtime_tokio::serve(Or(Or(sio, Or(admin_ui, Page)), servers::Health), listener).await;
