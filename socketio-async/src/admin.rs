@@ -326,7 +326,7 @@ impl Command {
             "leave" => Some(Command::Leave(s(0)?, s(1)?, filter(2)?)),
             "_disconnect" => Some(Command::Disconnect(
                 s(0)?,
-                args.first().is_some() && args.get(1).and_then(Value::as_bool)?,
+                args.get(1).and_then(Value::as_bool)?,
                 filter(2)?,
             )),
             _ => None,
@@ -687,6 +687,7 @@ impl Observer for Admin {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
