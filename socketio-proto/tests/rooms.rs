@@ -313,6 +313,7 @@ fn room_changes_once_tracked() {
     let mut expected = vec![change(b.as_str(), false), change("blue", false)];
     expected.sort_by(|x, y| x.room.cmp(&y.room));
     assert_eq!(gone, expected);
+}
 
 /// Room changes of connected sockets, as `set_room_events` reports them:
 /// (joined, socket, nsp, room).
