@@ -11,6 +11,9 @@
 # tokio), and ends with one line of totals.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The system packages (Debian) the tests need, when missing.
+bash scripts/setup.sh
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
