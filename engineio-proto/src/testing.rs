@@ -15,6 +15,8 @@ use crate::{
 };
 use bytes::Bytes;
 
+pub use crate::module_graph::{ModuleGraph, assert_no_module_cycles, find_cycle, module_graph};
+
 /// One endpoint driven by scripted clients on a virtual clock.
 pub struct Harness<E: Endpoint = Server> {
     /// The endpoint under test.
