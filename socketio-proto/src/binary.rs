@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::packet::DecodeError;
+use crate::error::DecodeError;
 
 /// The key that marks an object as a placeholder when its value is `true`.
 const PLACEHOLDER_KEY: &str = "_placeholder";

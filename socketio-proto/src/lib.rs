@@ -86,8 +86,9 @@
 pub mod binary;
 pub mod cluster;
 mod config;
+mod error;
+mod event;
 pub mod msgpack;
-mod namespace;
 pub mod packet;
 pub mod parser;
 pub mod serve_client;
@@ -97,11 +98,12 @@ mod types;
 pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, Membership, RequestKey};
 pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
+pub use event::Event;
 pub use msgpack::{MsgpackLimits, MsgpackParser};
 pub use packet::{Decoder, Limits, Packet, Payload};
 pub use parser::{JsonParser, PacketDecoder, ParseError, Parser, Sender};
 pub use server::{RoomChange, Server};
 pub use types::{
-    Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Event, Handshake,
-    ParentId, Room, SocketId, SocketInfo, Target,
+    Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Handshake, ParentId,
+    Room, SocketId, SocketInfo, Target,
 };

@@ -12,8 +12,8 @@ use std::fmt;
 
 use engineio_proto::{Data, Message};
 
-use crate::msgpack::MsgpackError;
-use crate::packet::{DecodeError, Decoder, Limits, Packet};
+use crate::error::{DecodeError, MsgpackError};
+use crate::packet::{Decoder, Limits, Packet};
 
 /// Encodes packets for the wire and makes one decoder per connection.
 ///

@@ -6,7 +6,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use engineio_proto::{Headers, Str};
 use serde_json::{Map, Value};
 
@@ -249,171 +248,9 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
-/// Something the application should know or decide. Drain with
-/// [`Server::poll_event`](crate::Server::poll_event).
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A client asks to join a namespace: run the middlewares, then answer
-    /// with [`Server::accept`](crate::Server::accept) or
-    /// [`Server::reject`](crate::Server::reject).
-    Connect {
-        /// The socket to be (its id is final).
-        socket: SocketId,
-        /// The namespace.
-        nsp: Str,
-        /// For a dynamic namespace, the parent it was created from.
-        parent: Option<ParentId>,
-        /// The socket's handshake, auth included.
-        handshake: Arc<Handshake>,
-    },
-    /// The socket joined its namespace: the CONNECT reply is sent.
-    Connection {
-        /// The socket.
-        socket: SocketId,
-        /// Its namespace.
-        nsp: Str,
-        /// Restored by connection state recovery.
-        recovered: bool,
-    },
-    /// An event from a client.
-    Event {
-        /// From this socket.
-        socket: SocketId,
-        /// In this namespace.
-        nsp: Str,
-        /// The event: name, arguments, binary attachments, and the ack id
-        /// when the client waits for an answer
-        /// ([`Server::ack`](crate::Server::ack)).
-        event: crate::packet::Event,
-    },
-    /// A client answered an [`emit_with_ack`](crate::Server::emit_with_ack).
-    Ack {
-        /// The socket.
-        socket: SocketId,
-        /// The ack id `emit_with_ack` returned.
-        id: u64,
-        /// The answer's arguments.
-        data: Vec<Value>,
-        /// Its binary attachments (placeholders in `data` point at them).
-        attachments: Vec<Bytes>,
-    },
-    /// No answer came in time, or the socket left first: "operation has
-    /// timed out".
-    AckTimeout {
-        /// The socket.
-        socket: SocketId,
-        /// The ack id.
-        id: u64,
-    },
-    /// One recipient of a broadcast answered.
-    BroadcastAck {
-        /// The broadcast.
-        broadcast: BroadcastId,
-        /// The socket that answered; `None` for a client of another node.
-        socket: Option<SocketId>,
-        /// The answer's arguments.
-        data: Vec<Value>,
-        /// Its binary attachments.
-        attachments: Vec<Bytes>,
-    },
-    /// Every recipient answered, or the timeout passed.
-    BroadcastAckDone {
-        /// The broadcast.
-        broadcast: BroadcastId,
-        /// How many were asked.
-        expected: usize,
-        /// How many answered.
-        received: usize,
-    },
-    /// A socket broke the protocol just before its connection closes (its
-    /// `error` event).
-    Error {
-        /// The socket.
-        socket: SocketId,
-        /// What was wrong.
-        message: String,
-    },
-    /// A socket is leaving: its rooms as they were.
-    Disconnecting {
-        /// The socket.
-        socket: SocketId,
-        /// Its namespace.
-        nsp: Str,
-        /// Why.
-        reason: DisconnectReason,
-        /// Its rooms just before it left them.
-        rooms: Vec<Room>,
-    },
-    /// A socket joined a room it was not in (only with
-    /// [`Server::set_room_events`](crate::Server::set_room_events)).
-    RoomJoined {
-        /// The socket.
-        socket: SocketId,
-        /// Its namespace.
-        nsp: Str,
-        /// The room.
-        room: Room,
-    },
-    /// A socket left a room it was in (only with
-    /// [`Server::set_room_events`](crate::Server::set_room_events)).
-    RoomLeft {
-        /// The socket.
-        socket: SocketId,
-        /// Its namespace.
-        nsp: Str,
-        /// The room.
-        room: Room,
-    },
-    /// A socket has left. Its last event.
-    Disconnect {
-        /// The socket.
-        socket: SocketId,
-        /// Its namespace.
-        nsp: Str,
-        /// Why.
-        reason: DisconnectReason,
-    },
-    /// The answer to [`Server::fetch_sockets_cluster`](crate::Server::fetch_sockets_cluster):
-    /// this node's sockets and those the other nodes sent in time.
-    FetchSocketsDone {
-        /// The request.
-        request: crate::cluster::RequestKey,
-        /// This node's sockets.
-        local: Vec<SocketInfo>,
-        /// The other nodes' sockets.
-        remote: Vec<crate::cluster::WireSocket>,
-        /// Some node did not answer in time.
-        timed_out: bool,
-    },
-    /// Another node's `serverSideEmit`.
-    ServerSideEmit {
-        /// The namespace.
-        nsp: Str,
-        /// Event name and arguments.
-        data: Vec<Value>,
-        /// Set when the sender waits for an answer:
-        /// [`Server::server_side_reply`](crate::Server::server_side_reply).
-        reply: Option<crate::cluster::ServerSideReply>,
-    },
-    /// The answers to a [`Server::server_side_emit`](crate::Server::server_side_emit)
-    /// that asked for them.
-    ServerSideEmitDone {
-        /// The request.
-        request: crate::cluster::RequestKey,
-        /// One answer per node that answered in time.
-        responses: Vec<Value>,
-        /// Some node did not answer in time.
-        timed_out: bool,
-    },
-    /// An engine event for the application: `connection_error`,
-    /// `allowRequest` decisions, upgrades, the per-packet events of watched
-    /// sessions, and each session's close (after its sockets'
-    /// [`Event::Disconnect`]s).
-    Engine(engineio_proto::Event),
-}
-
-/// Why an emit was refused.
+/// Why an emit, an ack or a verdict was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EmitError {
     /// No connected socket has this id.
     #[error("no such socket")]
@@ -424,6 +261,10 @@ pub enum EmitError {
     /// The socket already waits for `max_outstanding_acks` answers.
     #[error("too many acknowledgements outstanding")]
     TooManyAcks,
+    /// The arguments cannot make the packet (placeholders that do not
+    /// match the attachments, a reserved event name).
+    #[error("invalid payload: {0}")]
+    Payload(#[from] crate::packet::PayloadError),
     /// The engine refused the packet (the session is closing or its queue
     /// was full, in which case it is now closed).
     #[error("engine: {0}")]

@@ -1,0 +1,277 @@
+//! Emits and broadcasts: a packet for one socket, or for the members of
+//! rooms, encoded once and the same bytes queued for every recipient; with
+//! connection state recovery, kept for replay with its offset; in a
+//! cluster, published for the other nodes.
+
+use std::time::Instant;
+
+use engineio_proto::Str;
+
+use super::{Server, Socket, Timer};
+use crate::cluster::{ClusterMessage, ServerSideReply, WireFlags, WireOptions, WirePacket};
+use crate::packet::{Event as EventPacket, Packet};
+use crate::parser::Sender;
+use crate::types::{Broadcast, BroadcastOptions, EmitError, SocketId, Target};
+
+impl Server {
+    /// Sends an event to socket `id`. With connection state recovery on, it
+    /// goes through the namespace's broadcast (to the socket's own room) so
+    /// that it carries an offset and is replayed if the client comes back.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::UnknownSocket`] when no connected socket is `id`,
+    /// [`EmitError::Engine`] when its session refused the packet.
+    pub fn emit(&mut self, now: Instant, id: &str, event: EventPacket) -> Result<(), EmitError> {
+        let (socket_id, socket) = self.connected(id)?;
+        if self.recovery.enabled() && event.id.is_none() && event.attachments().is_empty() {
+            let nsp = socket.nsp.clone();
+            let options = BroadcastOptions {
+                target: Target::room(Str::from(socket_id.to_string())),
+                ..BroadcastOptions::default()
+            };
+            self.broadcast(now, &nsp, &options, event)?;
+            return Ok(());
+        }
+        let packet = Packet::event(socket.nsp.clone(), event);
+        let sid = socket.sid.clone();
+        let result = self.send_packet(&sid, &packet);
+        self.pump(now);
+        result.map_err(EmitError::from)
+    }
+
+    /// Sends an event to the sockets of namespace `nsp` that `options`
+    /// selects, on this node and (unless `local`) on the other nodes of the
+    /// cluster. The packet is encoded once and the same bytes are queued for
+    /// every recipient. With a timeout, every recipient's answer comes as
+    /// [`Event::BroadcastAck`](crate::Event::BroadcastAck), then
+    /// [`Event::BroadcastAckDone`](crate::Event::BroadcastAckDone).
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::UnknownNamespace`] when `nsp` does not exist.
+    pub fn broadcast(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        options: &BroadcastOptions,
+        event: EventPacket,
+    ) -> Result<Broadcast, EmitError> {
+        self.ensure_started(now);
+        let publish = self.config.cluster.is_some() && !options.target.local;
+        let wire = publish.then(|| WirePacket {
+            kind: if event.attachments().is_empty() { 2 } else { 5 },
+            data: event.data().to_vec(),
+            nsp: nsp.to_owned(),
+            id: None,
+            attachments: event.attachments().to_vec(),
+        });
+        let remote_nodes = if publish && options.timeout.is_some() {
+            self.remote_count()
+        } else {
+            Some(0)
+        };
+        let sent = self.deliver(now, nsp, options, event, None, remote_nodes)?;
+        if let Some(mut packet) = wire {
+            let request_id = sent.ack.map(|b| {
+                let wire_id = self.cluster.new_request_id(self.config.cluster.as_ref());
+                packet.id = self.acks.published(b, wire_id.clone());
+                wire_id
+            });
+            let flags = WireFlags {
+                volatile: options.volatile.then_some(true),
+                compress: options.compress,
+                local: None,
+                timeout: options.timeout.map(|t| t.as_millis() as u64),
+            };
+            let opts = WireOptions::from_target(&options.target, flags);
+            self.publish(
+                nsp,
+                ClusterMessage::Broadcast {
+                    opts,
+                    packet,
+                    request_id,
+                },
+            );
+        }
+        self.pump(now);
+        Ok(sent)
+    }
+
+    /// Delivers a broadcast to this node's sockets. `origin` is set for a
+    /// broadcast with acks asked by another node; `remote_nodes` is how many
+    /// other nodes will report their clients for one asked here.
+    pub(super) fn deliver(
+        &mut self,
+        now: Instant,
+        nsp: &str,
+        options: &BroadcastOptions,
+        mut event: EventPacket,
+        origin: Option<ServerSideReply>,
+        remote_nodes: Option<usize>,
+    ) -> Result<Broadcast, EmitError> {
+        let ns = self
+            .namespaces
+            .get_mut(nsp)
+            .ok_or(EmitError::UnknownNamespace)?;
+        let ack = options.timeout.map(|t| (ns.next_ack_id(), now + t));
+        if let Some((id, _)) = ack {
+            event = event.with_id(id);
+        } else if self.recovery.enabled()
+            && !options.volatile
+            && event.attachments().is_empty()
+            && event.id.is_none()
+        {
+            // Kept for replay, with its offset as the last argument.
+            let (data, _) = event.into_parts();
+            let data = match self.recovery.keep(&ns.name, now, &options.target, data) {
+                Ok(data) | Err(data) => data,
+            };
+            // The name was valid before the offset was appended.
+            event = EventPacket::from_data(data)?;
+        }
+        let packet = Packet::event(ns.name.clone(), event);
+        // Encoded once: every recipient gets clones of the same messages.
+        let mut messages = self.config.parser.encode(&packet, Sender::Broadcast);
+        if options.compress == Some(false) {
+            messages = messages.into_iter().map(|m| m.compress(false)).collect();
+        }
+        let broadcast =
+            ack.map(|(ack_id, _)| self.acks.open_broadcast(ack_id, remote_nodes, origin));
+        // The recipients are visited in place (no list of ids is built).
+        let Some(ns) = self.namespaces.get(nsp) else {
+            return Err(EmitError::UnknownNamespace);
+        };
+        let (engine, sockets, acks) = (&mut self.engine, &self.sockets, &mut self.acks);
+        let mut recipients = 0;
+        ns.rooms.each_target(&options.target, |id| {
+            let Some(socket) = sockets.get(id) else {
+                return;
+            };
+            if options.volatile && !engine.is_writable(&socket.sid) {
+                return;
+            }
+            let Some((first, rest)) = messages.split_first() else {
+                return;
+            };
+            if engine.send(&socket.sid, first.clone()).is_err() {
+                return;
+            }
+            for m in rest {
+                let _ = engine.send(&socket.sid, m.clone());
+            }
+            recipients += 1;
+            if let Some(b) = broadcast {
+                acks.reached(b, id);
+            }
+        });
+        if let (Some((_, deadline)), Some(b)) = (ack, broadcast) {
+            if self.acks.is_complete(b) {
+                self.finish_broadcast(b);
+            } else {
+                self.timers.insert(Timer::Broadcast(b), deadline);
+            }
+        }
+        Ok(Broadcast {
+            recipients,
+            ack: broadcast,
+        })
+    }
+
+    /// The connected socket `id`.
+    pub(super) fn connected(&self, id: &str) -> Result<(&SocketId, &Socket), EmitError> {
+        self.sockets
+            .get_key_value(id)
+            .map(|(id, s)| (id, &**s))
+            .filter(|(_, s)| s.connected)
+            .ok_or(EmitError::UnknownSocket)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use super::super::test_util::{client, config, harness};
+    use super::*;
+    use crate::packet::PayloadError;
+
+    fn hello() -> EventPacket {
+        EventPacket::new("hello", vec![json!(1)]).unwrap()
+    }
+
+    #[test]
+    fn a_broadcast_reaches_its_rooms_with_the_same_bytes() {
+        let mut h = harness(config());
+        let (a, sa) = client(&mut h);
+        let (b, sb) = client(&mut h);
+        let (c, _) = client(&mut h);
+        h.server.join(&sa, "r");
+        h.server.join(&sb, "r");
+        let options = BroadcastOptions {
+            target: Target::room("r"),
+            ..BroadcastOptions::default()
+        };
+        let sent = h.server.broadcast(h.now, "/", &options, hello()).unwrap();
+        assert_eq!(
+            sent,
+            Broadcast {
+                recipients: 2,
+                ack: None
+            }
+        );
+        h.drain();
+        assert_eq!(h.ws_take(a), [r#"42["hello",1]"#]);
+        assert_eq!(h.ws_take(b), [r#"42["hello",1]"#]);
+        assert!(h.ws_take(c).is_empty());
+    }
+
+    #[test]
+    fn errors_name_their_cause() {
+        let mut h = harness(config());
+        let (_, socket) = client(&mut h);
+        let now = h.now;
+        assert_eq!(
+            h.server.emit(now, "nobody", hello()),
+            Err(EmitError::UnknownSocket)
+        );
+        assert_eq!(
+            h.server.emit_with_ack(now, "nobody", hello(), None),
+            Err(EmitError::UnknownSocket)
+        );
+        assert_eq!(
+            h.server.ack(now, "nobody", 0, vec![], vec![]),
+            Err(EmitError::UnknownSocket)
+        );
+        let options = BroadcastOptions::default();
+        assert_eq!(
+            h.server.broadcast(now, "/nowhere", &options, hello()),
+            Err(EmitError::UnknownNamespace)
+        );
+        // An ack whose attachments have no placeholder is a payload error,
+        // not an unknown socket.
+        assert_eq!(
+            h.server.ack(
+                now,
+                &socket,
+                0,
+                vec![json!(1)],
+                vec![Bytes::from_static(b"x")]
+            ),
+            Err(EmitError::Payload(PayloadError::PlaceholderMismatch))
+        );
+        let mut small = config();
+        small.max_outstanding_acks = 1;
+        let mut h = harness(small);
+        let (_, socket) = client(&mut h);
+        h.server
+            .emit_with_ack(h.now, &socket, hello(), None)
+            .unwrap();
+        assert_eq!(
+            h.server.emit_with_ack(h.now, &socket, hello(), None),
+            Err(EmitError::TooManyAcks)
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! Connects: the namespaces a client may join (static ones, and dynamic
+//! ones a parent's matcher creates), the CONNECT packet, the application's
+//! verdict on it ([`Server::accept`] / [`Server::reject`], after its
+//! middlewares ran) and the connect timeout of a connection that joins
+//! nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use engineio_proto::{Protocol, Sid, Str};
+use serde_json::{Map, Value};
+
+use super::rooms::RoomIndex;
+use super::{Client, Server, Socket, Timer};
+use crate::config::{NamespaceMatcher, js_date_string};
+use crate::event::Event;
+use crate::packet::{ConnectErrorData, Event as EventPacket, Limits, Packet};
+use crate::parser::Sender;
+use crate::types::{EmitError, Handshake, ParentId, Room, SocketId};
+
+/// One namespace: its members and rooms, its ack id counter.
+#[derive(Debug)]
+pub(super) struct Namespace {
+    pub(super) name: Str,
+    pub(super) parent: Option<ParentId>,
+    /// Connected sockets and their rooms.
+    pub(super) rooms: RoomIndex,
+    /// The ack id counter, shared by every socket of the namespace (as the
+    /// official server's `nsp._ids`).
+    next_ack_id: u64,
+}
+
+impl Namespace {
+    fn new(name: Str, parent: Option<ParentId>) -> Self {
+        Self {
+            name,
+            parent,
+            rooms: RoomIndex::default(),
+            next_ack_id: 0,
+        }
+    }
+
+    /// The next ack id of this namespace.
+    pub(super) fn next_ack_id(&mut self) -> u64 {
+        let id = self.next_ack_id;
+        self.next_ack_id += 1;
+        id
+    }
+}
+
+/// Every namespace by name, and the parents dynamic ones come from.
+#[derive(Debug, Default)]
+pub(super) struct Namespaces {
+    by_name: HashMap<Str, Namespace>,
+    parents: Vec<NamespaceMatcher>,
+}
+
+impl Namespaces {
+    /// Creates `name` unless it exists.
+    pub(super) fn add(&mut self, name: &str) {
+        let name = Str::from(name.to_owned());
+        self.by_name
+            .entry(name.clone())
+            .or_insert_with(|| Namespace::new(name, None));
+    }
+
+    pub(super) fn add_parent(&mut self, matcher: NamespaceMatcher) -> ParentId {
+        self.parents.push(matcher);
+        ParentId(self.parents.len() as u32 - 1)
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&Namespace> {
+        self.by_name.get(name)
+    }
+
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Namespace> {
+        self.by_name.get_mut(name)
+    }
+
+    pub(super) fn contains(&self, name: &str) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub(super) fn names(&self) -> Vec<&str> {
+        self.by_name.keys().map(|k| &**k).collect()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Namespace> {
+        self.by_name.values()
+    }
+
+    pub(super) fn remove(&mut self, name: &str) {
+        self.by_name.remove(name);
+    }
+
+    /// The namespace a CONNECT to `name` with `auth` joins: an existing one,
+    /// or a child created from the first parent that matches. `None` for an
+    /// "Invalid namespace". Returns the parent it comes from, if any.
+    pub(super) fn resolve(
+        &mut self,
+        name: &Str,
+        auth: &Map<String, Value>,
+    ) -> Option<Option<ParentId>> {
+        if let Some(ns) = self.by_name.get(name) {
+            return Some(ns.parent);
+        }
+        let index = self.parents.iter().position(|m| m.matches(name, auth))?;
+        let parent = Some(ParentId(index as u32));
+        self.by_name
+            .insert(name.clone(), Namespace::new(name.clone(), parent));
+        Some(parent)
+    }
+}
+
+impl Server {
+    /// Lets socket `id` into its namespace after an [`Event::Connect`]: the
+    /// CONNECT reply goes out (after any missed packets of a recovered
+    /// session) and [`Event::Connection`] follows.
+    ///
+    /// # Errors
+    ///
+    /// [`EmitError::UnknownSocket`] when no socket `id` waits for a verdict
+    /// (unknown, gone, or already connected).
+    pub fn accept(&mut self, now: Instant, id: &str) -> Result<(), EmitError> {
+        let Some((id, _)) = self.sockets.get_key_value(id).filter(|(_, s)| !s.connected) else {
+            return Err(EmitError::UnknownSocket);
+        };
+        let id = id.clone();
+        self.do_connect(now, &id);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Refuses socket `id` after an [`Event::Connect`] (a middleware error):
+    /// the client gets CONNECT_ERROR with `message` and `data`; its
+    /// connection stays open. An unknown or already connected socket is
+    /// ignored.
+    pub fn reject(&mut self, now: Instant, id: &str, message: &str, data: Option<Value>) {
+        if self.sockets.get(id).is_none_or(|s| s.connected) {
+            return;
+        }
+        let Some(socket) = self.sockets.remove(id) else {
+            return;
+        };
+        if let Some(client) = self.clients.get_mut(&socket.sid) {
+            client.nsps.remove(&socket.nsp);
+            let reason = match client.protocol {
+                // socket.io 2.x clients get the data, or the message, alone.
+                Protocol::V3 => ConnectErrorData::Message(match data {
+                    Some(Value::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => message.to_owned(),
+                }),
+                Protocol::V4 => ConnectErrorData::new(message, data),
+            };
+            let packet = Packet::connect_error(socket.nsp.clone(), reason);
+            let _ = self.send_packet(&socket.sid, &packet);
+        }
+        self.pump(now);
+    }
+
+    /// A new engine session: its handshake is recorded and its connect
+    /// timeout starts.
+    pub(super) fn on_open(&mut self, now: Instant, sid: Sid, handshake: engineio_proto::Handshake) {
+        let issued = self.config.wall_clock.as_ref().map_or(0, |clock| clock());
+        let protocol = handshake.protocol;
+        let request = handshake.request;
+        let record = Handshake {
+            xdomain: request.headers.get("origin").is_some(),
+            headers: request.headers,
+            time: js_date_string(issued),
+            address: request.remote_address,
+            secure: request.secure,
+            peer_certificate: request.peer_certificate,
+            issued,
+            url: request.uri,
+            query: handshake.query,
+            auth: Map::new(),
+        };
+        self.clients.insert(
+            sid.clone(),
+            Box::new(Client {
+                protocol,
+                decoder: self.config.parser.decoder(Limits {
+                    max_attachments: self.config.max_attachments,
+                    max_binary_bytes: self.config.engine.max_http_buffer_size,
+                }),
+                nsps: HashMap::new(),
+                handshake: Arc::new(record),
+            }),
+        );
+        self.timers.insert(
+            Timer::Connect(sid.clone()),
+            now + self.config.connect_timeout,
+        );
+        if protocol == Protocol::V3 {
+            // socket.io 2.x clients are in the main namespace from the start.
+            self.connect(now, &sid, Str::from("/"), Map::new());
+        }
+    }
+
+    /// The connect timeout of `sid` passed: closed unless it joined a
+    /// namespace meanwhile.
+    pub(super) fn on_connect_timeout(&mut self, now: Instant, sid: &Sid) {
+        let idle = self.clients.get(sid).is_some_and(|c| {
+            !c.nsps
+                .values()
+                .any(|id| self.sockets.get(id).is_some_and(|s| s.connected))
+        });
+        if idle {
+            self.close_client(now, sid);
+        }
+    }
+
+    /// A CONNECT for namespace `nsp` (`client.connect`).
+    pub(super) fn connect(&mut self, now: Instant, sid: &Sid, nsp: Str, auth: Map<String, Value>) {
+        let Some(parent) = self.namespaces.resolve(&nsp, &auth) else {
+            let error = ConnectErrorData::new("Invalid namespace", None);
+            let packet = Packet::connect_error(nsp, error);
+            let _ = self.send_packet_from(sid, &packet, Sender::Client);
+            return;
+        };
+        let Some(client) = self.clients.get(sid) else {
+            return;
+        };
+        let restored = match (auth.get("pid"), auth.get("offset")) {
+            (Some(Value::String(pid)), Some(Value::String(offset))) => self
+                .recovery
+                .restore(&nsp, now, pid, offset, |id| self.sockets.contains_key(id))
+                .map(|(s, missed)| (Str::from(pid.clone()), s, missed)),
+            _ => None,
+        };
+        // Without auth (most clients) the socket shares the connection's
+        // handshake instead of holding a copy of its headers and query.
+        let handshake = if auth.is_empty() {
+            client.handshake.clone()
+        } else {
+            Arc::new(Handshake {
+                auth,
+                ..(*client.handshake).clone()
+            })
+        };
+        let (id, socket) = match restored {
+            Some((pid, stored, missed)) => (
+                stored.sid,
+                Socket {
+                    nsp: nsp.clone(),
+                    sid: sid.clone(),
+                    pid: Some(pid),
+                    rooms: stored.rooms.into_iter().collect(),
+                    data: stored.data,
+                    handshake: handshake.clone(),
+                    connected: false,
+                    recovered: true,
+                    missed,
+                },
+            ),
+            None => {
+                let id = SocketId::new(&self.ids.next_id());
+                let pid = self
+                    .recovery
+                    .enabled()
+                    .then(|| Str::from(self.ids.next_id()));
+                (
+                    id,
+                    Socket {
+                        nsp: nsp.clone(),
+                        sid: sid.clone(),
+                        pid,
+                        rooms: HashSet::new(),
+                        data: Value::Null,
+                        handshake: handshake.clone(),
+                        connected: false,
+                        recovered: false,
+                        missed: Vec::new(),
+                    },
+                )
+            }
+        };
+        let recovered = socket.recovered;
+        if let Some(client) = self.clients.get_mut(sid) {
+            client.nsps.insert(nsp.clone(), id.clone());
+        }
+        self.sockets.insert(id.clone(), Box::new(socket));
+        if recovered && self.recovery.skips_middlewares() {
+            self.do_connect(now, &id);
+        } else {
+            self.events.push_back(Event::Connect {
+                socket: id,
+                nsp,
+                parent,
+                handshake,
+            });
+        }
+    }
+
+    /// The socket enters its namespace (`_doConnect` and `_onconnect`).
+    pub(super) fn do_connect(&mut self, now: Instant, id: &SocketId) {
+        let _ = now;
+        let Some(socket) = self.sockets.get_mut(id) else {
+            return;
+        };
+        socket.connected = true;
+        socket.rooms.insert(Str::from(id.to_string()));
+        let (nsp, sid) = (socket.nsp.clone(), socket.sid.clone());
+        let missed = std::mem::take(&mut socket.missed);
+        let reply = match socket.pid.as_ref() {
+            Some(pid) => serde_json::json!({ "sid": id.as_str(), "pid": pid.as_str() }),
+            None => serde_json::json!({ "sid": id.as_str() }),
+        };
+        let rooms: Vec<Room> = socket.rooms.iter().cloned().collect();
+        let recovered = socket.recovered;
+        if let Some(ns) = self.namespaces.get_mut(&nsp) {
+            ns.rooms.add_member(id.clone());
+            for room in rooms {
+                if ns.rooms.join(id, room.clone()) {
+                    self.room_changes.changed(&nsp, &room, true);
+                }
+            }
+        }
+        self.timers.cancel(&Timer::Connect(sid.clone()));
+        let protocol = self.clients.get(&sid).map_or(Protocol::V4, |c| c.protocol);
+        for data in missed {
+            if let Ok(event) = EventPacket::from_data(data) {
+                let _ = self.send_packet(&sid, &Packet::event(nsp.clone(), event));
+            }
+        }
+        let reply = match (protocol, reply) {
+            (Protocol::V4, Value::Object(map)) => Packet::connect(nsp.clone(), Some(map)),
+            _ => Packet::connect(nsp.clone(), None),
+        };
+        let _ = self.send_packet(&sid, &reply);
+        self.events.push_back(Event::Connection {
+            socket: id.clone(),
+            nsp,
+            recovered,
+        });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+
+    use super::super::test_util::{config, harness, open_ws, take_connect};
+    use super::*;
+
+    fn matcher(prefix: &'static str) -> NamespaceMatcher {
+        NamespaceMatcher::Predicate(Arc::new(move |name, _| name.starts_with(prefix)))
+    }
+
+    #[test]
+    fn resolve_finds_static_creates_dynamic_and_refuses_unknown() {
+        let mut ns = Namespaces::default();
+        ns.add("/");
+        ns.add("/");
+        assert_eq!(ns.len(), 1);
+        let first = ns.add_parent(matcher("/dyn"));
+        let second = ns.add_parent(matcher("/d"));
+        assert_eq!((first, second), (ParentId(0), ParentId(1)));
+        let auth = Map::new();
+        assert_eq!(ns.resolve(&Str::from("/"), &auth), Some(None));
+        // The first parent that matches wins, and the child is kept.
+        assert_eq!(ns.resolve(&Str::from("/dyn-1"), &auth), Some(Some(first)));
+        assert!(ns.contains("/dyn-1"));
+        assert_eq!(ns.get("/dyn-1").unwrap().parent, Some(first));
+        assert_eq!(ns.resolve(&Str::from("/d2"), &auth), Some(Some(second)));
+        assert_eq!(ns.resolve(&Str::from("/other"), &auth), None);
+        assert!(!ns.contains("/other"));
+        assert_eq!(ns.len(), 3);
+    }
+
+    #[test]
+    fn ack_ids_count_per_namespace() {
+        let mut ns = Namespace::new(Str::from("/"), None);
+        assert_eq!(ns.next_ack_id(), 0);
+        assert_eq!(ns.next_ack_id(), 1);
+        assert_eq!(ns.next_ack_id(), 2);
+    }
+
+    #[test]
+    fn connect_timeout_closes_an_idle_connection_only() {
+        let mut h = harness(config());
+        let idle = open_ws(&mut h);
+        let joined = open_ws(&mut h);
+        h.ws_send(joined, "40");
+        let (socket, _) = take_connect(&mut h);
+        h.server.accept(h.now, &socket).unwrap();
+        h.drain();
+        // The connect timeout of the joined connection was cancelled: one
+        // timer is left, the idle one's.
+        assert_eq!(h.server.timers.len(), 1);
+        h.advance(999);
+        assert!(!h.ws_closed.contains_key(&idle));
+        h.advance(1);
+        assert!(h.ws_closed.contains_key(&idle));
+        assert!(!h.ws_closed.contains_key(&joined));
+        assert!(h.server.is_connected(&socket));
+    }
+
+    #[test]
+    fn a_verdict_for_an_unknown_or_connected_socket_is_refused() {
+        let mut h = harness(config());
+        let ws = open_ws(&mut h);
+        h.ws_send(ws, "40");
+        let (socket, _) = take_connect(&mut h);
+        assert_eq!(
+            h.server.accept(h.now, "nope"),
+            Err(EmitError::UnknownSocket)
+        );
+        h.server.accept(h.now, &socket).unwrap();
+        assert_eq!(
+            h.server.accept(h.now, &socket),
+            Err(EmitError::UnknownSocket)
+        );
+        // A late reject of a connected socket changes nothing.
+        h.server.reject(h.now, &socket, "late", None);
+        assert!(h.server.is_connected(&socket));
+    }
+}

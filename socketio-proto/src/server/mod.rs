@@ -1,0 +1,570 @@
+//! The Socket.IO server: namespaces, sockets, rooms, acks and recovery on
+//! top of one Engine.IO engine, as a state machine.
+//!
+//! [`Server`] keeps the handle/poll surface and routes: each input is handed
+//! to the sub-machine whose concern it is, each in its own file:
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | `connects.rs` | namespaces (static, dynamic from a parent), CONNECT, middleware verdicts ([`Server::accept`] / [`Server::reject`]), connect timeouts |
+//! | `acks.rs` | ack ids, ack timeouts, gathering the answers of a broadcast with acks |
+//! | `rooms.rs` | the room index of a namespace, joins and leaves, room events |
+//! | `broadcast.rs` | emits and broadcasts: encoded once, fanned out to the room index's members |
+//! | `recovery.rs` | connection state recovery: offsets, the replay buffer, the sessions kept |
+//! | `cluster.rs` | the other nodes: requests, responses, remote sockets, heartbeats |
+//! | `lifecycle.rs` | leaving: disconnecting, disconnect reasons, closing connections, shutdown |
+//!
+//! Every timer of this layer is one entry of one [`Deadlines`] table keyed
+//! by [`Timer`]; a timer that is no longer wanted is cancelled, and one that
+//! fires for something already gone does nothing.
+
+mod acks;
+mod broadcast;
+mod cluster;
+mod connects;
+mod lifecycle;
+mod recovery;
+mod rooms;
+#[cfg(test)]
+mod test_util;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use engineio_proto::{
+    Data, Deadlines, Frame, IdMap, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid,
+    Str,
+};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::event::Event;
+use crate::packet::{Packet, Payload};
+use crate::parser::{PacketDecoder, Sender};
+use crate::types::{
+    BroadcastId, DisconnectReason, Handshake, ParentId, Room, SocketId, SocketInfo,
+};
+
+use acks::Acks;
+use cluster::ClusterState;
+use connects::Namespaces;
+use recovery::Recovery;
+use rooms::RoomChanges;
+
+pub use rooms::RoomChange;
+
+/// A Socket.IO server endpoint with no I/O: it owns the Engine.IO engine
+/// and speaks Socket.IO v5 over it (and the v4 protocol of socket.io 2.x
+/// clients when the engine allows Engine.IO v3).
+///
+/// # Driving it
+///
+/// The inputs are the engine's ([`handle_request`](Self::handle_request),
+/// [`handle_body`](Self::handle_body), the WebSocket calls,
+/// [`handle_timeout`](Self::handle_timeout)), each with `now`, and, in a
+/// cluster, [`handle_cluster`](Self::handle_cluster) and
+/// [`handle_cluster_count`](Self::handle_cluster_count). After any input or
+/// action, drain [`poll_output`](Self::poll_output) (I/O for the runtime),
+/// [`poll_event`](Self::poll_event) (connect requests, events, acks,
+/// disconnects) and, in a cluster, [`poll_cluster`](Self::poll_cluster)
+/// until `None`, then sleep until [`poll_timeout`](Self::poll_timeout).
+///
+/// Decisions that take time are an event now and a call later: a CONNECT is
+/// [`Event::Connect`], answered by [`accept`](Self::accept) or
+/// [`reject`](Self::reject); an answer to [`emit_with_ack`](Self::emit_with_ack)
+/// is [`Event::Ack`] or [`Event::AckTimeout`].
+///
+/// Its methods, by kind:
+/// - setup: [`new`](Self::new), [`add_namespace`](Self::add_namespace),
+///   [`add_parent`](Self::add_parent), the engine settings (`set_*`);
+/// - getters: [`socket`](Self::socket), [`rooms`](Self::rooms),
+///   [`sockets_of`](Self::sockets_of), [`fetch_sockets`](Self::fetch_sockets)...;
+/// - inputs: `handle_*`, each with `now`;
+/// - actions: [`accept`](Self::accept), [`emit`](Self::emit),
+///   [`broadcast`](Self::broadcast), [`join`](Self::join),
+///   [`disconnect`](Self::disconnect)...;
+/// - outputs: `poll_*`.
+pub struct Server {
+    engine: engineio_proto::Server,
+    config: Arc<Config>,
+    ids: RandomIds,
+    namespaces: Namespaces,
+    // Boxed: the tables keep spare slots, and an empty slot then costs a
+    // pointer rather than a whole client or socket.
+    clients: IdMap<Sid, Box<Client>>,
+    sockets: IdMap<SocketId, Box<Socket>>,
+    acks: Acks,
+    recovery: Recovery,
+    room_changes: RoomChanges,
+    cluster: ClusterState,
+    /// Every timer of this layer (the engine keeps its own).
+    timers: Deadlines<Timer>,
+    events: VecDeque<Event>,
+}
+
+/// What a timer of this layer is for: one deadline per key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Timer {
+    /// The connection must join a namespace by then.
+    Connect(Sid),
+    /// An [`Server::emit_with_ack`] with a timeout.
+    Ack(SocketId, u64),
+    /// A broadcast with acks stops waiting.
+    Broadcast(BroadcastId),
+    /// The next cluster heartbeat.
+    Heartbeat,
+    /// A cluster request stops waiting, by wire request id.
+    Request(String),
+}
+
+/// One Engine.IO connection and the namespaces it joined.
+#[derive(Debug)]
+struct Client {
+    protocol: Protocol,
+    decoder: Box<dyn PacketDecoder>,
+    /// Namespace -> its socket, connected or waiting for the verdict.
+    nsps: HashMap<Str, SocketId>,
+    /// The handshake without auth.
+    handshake: Arc<Handshake>,
+}
+
+#[derive(Debug)]
+struct Socket {
+    nsp: Str,
+    sid: Sid,
+    pid: Option<Str>,
+    rooms: HashSet<Room>,
+    data: Value,
+    handshake: Arc<Handshake>,
+    connected: bool,
+    recovered: bool,
+    /// Packets missed while disconnected, sent before the CONNECT reply.
+    missed: Vec<Vec<Value>>,
+}
+
+impl Server {
+    /// A server with this configuration and the main namespace `/`.
+    pub fn new(config: Config) -> Self {
+        // Socket ids come from their own stream, keyed apart from the
+        // engine's so that one id never reveals another.
+        let mut seed = config.engine.seed;
+        for b in &mut seed {
+            *b ^= 0x5c;
+        }
+        let mut server = Self {
+            engine: engineio_proto::Server::new(config.engine.clone()),
+            recovery: Recovery::new(config.recovery.clone()),
+            config: Arc::new(config),
+            ids: RandomIds::from_seed(seed),
+            namespaces: Namespaces::default(),
+            clients: IdMap::default(),
+            sockets: IdMap::default(),
+            acks: Acks::default(),
+            room_changes: RoomChanges::default(),
+            cluster: ClusterState::default(),
+            timers: Deadlines::new(),
+            events: VecDeque::new(),
+        };
+        server.add_namespace("/");
+        server
+    }
+
+    // ----- setup -----
+
+    /// Creates the namespace `name` (`io.of(name)`); existing ones stay.
+    pub fn add_namespace(&mut self, name: &str) {
+        self.namespaces.add(name);
+    }
+
+    /// Adds a parent namespace (`io.of(regex | fn)`): a CONNECT to an unknown
+    /// name it matches creates that namespace as its child.
+    pub fn add_parent(&mut self, matcher: crate::config::NamespaceMatcher) -> ParentId {
+        self.namespaces.add_parent(matcher)
+    }
+
+    // ----- getters -----
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The engine, to read (clients count, transports).
+    pub fn engine(&self) -> &engineio_proto::Server {
+        &self.engine
+    }
+
+    /// Whether namespace `name` exists.
+    pub fn has_namespace(&self, name: &str) -> bool {
+        self.namespaces.contains(name)
+    }
+
+    /// How many namespaces exist (static and dynamic): cheap, so that a
+    /// cluster transport can notice a new one after every drive.
+    pub fn namespaces_count(&self) -> usize {
+        self.namespaces.len()
+    }
+
+    /// The names of every namespace.
+    pub fn namespace_names(&self) -> Vec<&str> {
+        self.namespaces.names()
+    }
+
+    /// The parent a dynamic namespace was created from.
+    pub fn parent_of(&self, nsp: &str) -> Option<ParentId> {
+        self.namespaces.get(nsp).and_then(|ns| ns.parent)
+    }
+
+    /// The connected sockets of namespace `nsp`.
+    pub fn sockets_of(&self, nsp: &str) -> Vec<SocketId> {
+        self.namespaces
+            .get(nsp)
+            .map(|ns| ns.rooms.members().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A snapshot of socket `id` (connected or waiting to be).
+    pub fn socket(&self, id: &str) -> Option<SocketInfo> {
+        let (id, s) = self.sockets.get_key_value(id)?;
+        Some(info(id, s))
+    }
+
+    /// Whether socket `id` is connected.
+    pub fn is_connected(&self, id: &str) -> bool {
+        self.sockets.get(id).is_some_and(|s| s.connected)
+    }
+
+    /// Whether socket `id` was restored by connection state recovery.
+    pub fn is_recovered(&self, id: &str) -> bool {
+        self.sockets.get(id).is_some_and(|s| s.recovered)
+    }
+
+    /// The engine session under socket `id` (`socket.conn`).
+    pub fn socket_sid(&self, id: &str) -> Option<&Sid> {
+        self.sockets.get(id).map(|s| &s.sid)
+    }
+
+    /// How many acknowledgements socket `id` still waits for.
+    pub fn pending_acks(&self, id: &str) -> usize {
+        self.acks.outstanding(id)
+    }
+
+    /// The rooms of socket `id`.
+    pub fn rooms(&self, id: &str) -> Vec<Room> {
+        self.sockets
+            .get(id)
+            .map(|s| s.rooms.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The application data of socket `id` (`socket.data`).
+    pub fn data(&self, id: &str) -> Option<&Value> {
+        self.sockets.get(id).map(|s| &s.data)
+    }
+
+    /// Sets the application data of socket `id`.
+    pub fn set_data(&mut self, id: &str, data: Value) {
+        if let Some(s) = self.sockets.get_mut(id) {
+            s.data = data;
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next I/O for the runtime (the engine's outputs).
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.engine.poll_output()
+    }
+
+    /// The next event for the application.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest deadline of the engine and of this layer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.engine.poll_timeout(), self.timers.next()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- inputs (the engine's, then what they mean here) -----
+
+    /// See [`engineio_proto::Server::handle_request`].
+    pub fn handle_request(&mut self, now: Instant, request: Request) -> RequestId {
+        let id = self.engine.handle_request(now, request);
+        self.pump(now);
+        id
+    }
+
+    /// See [`engineio_proto::Server::handle_body`].
+    pub fn handle_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        self.engine.handle_body(now, request, body);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_request_closed`].
+    pub fn handle_request_closed(&mut self, now: Instant, request: RequestId) {
+        self.engine.handle_request_closed(now, request);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_ws_message`].
+    pub fn handle_ws_message(&mut self, now: Instant, ws: RequestId, frame: Frame) {
+        self.engine.handle_ws_message(now, ws, frame);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_ws_flushed`].
+    pub fn handle_ws_flushed(&mut self, now: Instant, ws: RequestId) {
+        self.engine.handle_ws_flushed(now, ws);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::handle_ws_closed`].
+    pub fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, error: bool) {
+        self.engine.handle_ws_closed(now, ws, error);
+        self.pump(now);
+    }
+
+    /// See [`engineio_proto::Server::allow_request`].
+    pub fn allow_request(&mut self, now: Instant, request: RequestId, verdict: Result<(), String>) {
+        self.engine.allow_request(now, request, verdict);
+        self.pump(now);
+    }
+
+    /// The application's `allowRequest` decision failed (it panicked): the
+    /// request gets HTTP 500 (see [`engineio_proto::Server::fail_request`]).
+    pub fn fail_request(&mut self, request: RequestId) {
+        self.engine.fail_request(request);
+    }
+
+    /// Runs every timer due at `now`: the engine's, connect timeouts, ack
+    /// timeouts, broadcast ack timeouts, cluster heartbeats and requests.
+    /// Early or repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ensure_started(now);
+        self.engine.handle_timeout(now);
+        self.pump(now);
+        while let Some((timer, at)) = self.timers.pop_expired(now) {
+            match timer {
+                Timer::Connect(sid) => self.on_connect_timeout(now, &sid),
+                Timer::Ack(socket, id) => self.on_ack_timeout(socket, id),
+                Timer::Broadcast(b) => self.finish_broadcast(b),
+                Timer::Heartbeat => self.on_heartbeat(now, at),
+                Timer::Request(wire_id) => self.finish_request(&wire_id, true),
+            }
+            self.pump(now);
+        }
+    }
+
+    // ----- engine settings -----
+
+    /// Asks for (or stops) the per-packet events of engine session `sid`
+    /// (`socket.conn.on("packet" | "packetCreate" | "drain")`); they come as
+    /// [`Event::Engine`]. See [`engineio_proto::Server::watch`].
+    pub fn watch_conn(&mut self, sid: &str, watch: engineio_proto::Watch) -> bool {
+        self.engine.watch(sid, watch)
+    }
+
+    /// See [`engineio_proto::Server::set_generate_id`].
+    pub fn set_generate_id(&mut self, generate: Option<engineio_proto::IdGenerator>) {
+        self.engine.set_generate_id(generate);
+    }
+
+    /// See [`engineio_proto::Server::set_allow_request`].
+    pub fn set_allow_request(&mut self, ask: bool) {
+        self.engine.set_allow_request(ask);
+    }
+
+    /// See [`engineio_proto::Server::set_initial_headers`].
+    pub fn set_initial_headers(&mut self, hook: Option<engineio_proto::HeadersHook>) {
+        self.engine.set_initial_headers(hook);
+    }
+
+    /// See [`engineio_proto::Server::set_headers`].
+    pub fn set_headers(&mut self, hook: Option<engineio_proto::HeadersHook>) {
+        self.engine.set_headers(hook);
+    }
+
+    // ----- routing -----
+
+    /// Handles what the engine reported.
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.engine.poll_event() {
+            match event {
+                engineio_proto::Event::Open { sid, handshake } => {
+                    self.on_open(now, sid, *handshake)
+                }
+                engineio_proto::Event::Message { sid, data } => self.on_message(now, &sid, data),
+                engineio_proto::Event::Close {
+                    sid,
+                    reason,
+                    description,
+                } => self.on_engine_close(now, sid, reason, description),
+                other => self.events.push_back(Event::Engine(other)),
+            }
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, sid: &Sid, data: Data) {
+        let Some(client) = self.clients.get_mut(sid) else {
+            return;
+        };
+        let decoded = client.decoder.decode(data);
+        match decoded {
+            Ok(None) => {}
+            Ok(Some(packet)) => self.on_packet(now, sid, packet),
+            Err(error) => {
+                // The official server emits `error` on each socket, then
+                // closes the connection ("forced close" once it is closed).
+                for id in client.nsps.values() {
+                    self.events.push_back(Event::Error {
+                        socket: id.clone(),
+                        message: error.to_string(),
+                    });
+                }
+                self.engine.close(now, sid);
+            }
+        }
+    }
+
+    /// One packet from a client: to the concern it belongs to.
+    fn on_packet(&mut self, now: Instant, sid: &Sid, packet: Packet) {
+        let Some(client) = self.clients.get(sid) else {
+            return;
+        };
+        let (nsp, v3_auth) = match client.protocol {
+            // Shares the decoded message's storage: no copy per packet.
+            Protocol::V4 => (packet.nsp.clone(), None),
+            // socket.io 2.x puts the CONNECT's query in the namespace.
+            Protocol::V3 => match packet.nsp.split_once('?') {
+                Some((path, query)) => {
+                    let auth: Map<String, Value> =
+                        Request::new(engineio_proto::Method::Get, format!("/?{query}"))
+                            .query_pairs()
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::String(v)))
+                            .collect();
+                    (Str::from(path.to_owned()), Some(auth))
+                }
+                None => (packet.nsp.clone(), None),
+            },
+        };
+        let socket = client
+            .nsps
+            .get(&nsp)
+            .filter(|id| self.is_connected(id))
+            .cloned();
+        let pending = client.nsps.contains_key(&nsp);
+        match (socket, packet.payload) {
+            (None, Payload::Connect(auth)) if !pending => {
+                let auth = v3_auth.or(auth).unwrap_or_default();
+                // Kept as long as the socket: a copy of its own, not a view
+                // holding the whole CONNECT message.
+                self.connect(now, sid, Str::from(nsp.to_string()), auth);
+            }
+            (Some(id), Payload::Event(event)) => {
+                self.events.push_back(Event::Event {
+                    socket: id,
+                    nsp,
+                    event,
+                });
+            }
+            (Some(id), Payload::Ack(ack)) => self.on_ack(id, ack),
+            (Some(id), Payload::Disconnect) => {
+                self.close_socket(now, &id, DisconnectReason::ClientNamespaceDisconnect);
+            }
+            // A second CONNECT, a CONNECT_ERROR from a client, or anything
+            // for a namespace not joined: the connection is closed.
+            _ => self.close_client(now, sid),
+        }
+    }
+
+    /// Encodes and queues one packet (and its attachments) for a session.
+    fn send_packet(&mut self, sid: &Sid, packet: &Packet) -> Result<(), SendError> {
+        self.send_packet_from(sid, packet, Sender::Socket)
+    }
+
+    /// Encodes and queues one packet that `sender` sends.
+    fn send_packet_from(
+        &mut self,
+        sid: &Sid,
+        packet: &Packet,
+        sender: Sender,
+    ) -> Result<(), SendError> {
+        for message in self.config.parser.encode(packet, sender) {
+            self.engine.send(sid, message)?;
+        }
+        Ok(())
+    }
+}
+
+fn info(id: &SocketId, s: &Socket) -> SocketInfo {
+    SocketInfo {
+        id: id.clone(),
+        nsp: s.nsp.clone(),
+        handshake: s.handshake.clone(),
+        rooms: s.rooms.iter().cloned().collect(),
+        data: s.data.clone(),
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("engine", &self.engine)
+            .field("namespaces", &self.namespaces.len())
+            .field("clients", &self.clients.len())
+            .field("sockets", &self.sockets.len())
+            .field("timers", &self.timers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl engineio_proto::Endpoint for Server {
+    type Event = Event;
+
+    fn engine_config(&self) -> &engineio_proto::Config {
+        self.engine.config()
+    }
+
+    fn handle_request(&mut self, now: Instant, request: Request) -> RequestId {
+        Server::handle_request(self, now, request)
+    }
+    fn handle_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
+        Server::handle_body(self, now, request, body);
+    }
+    fn handle_request_closed(&mut self, now: Instant, request: RequestId) {
+        Server::handle_request_closed(self, now, request);
+    }
+    fn handle_ws_message(&mut self, now: Instant, ws: RequestId, frame: Frame) {
+        Server::handle_ws_message(self, now, ws, frame);
+    }
+    fn handle_ws_flushed(&mut self, now: Instant, ws: RequestId) {
+        Server::handle_ws_flushed(self, now, ws);
+    }
+    fn handle_ws_closed(&mut self, now: Instant, ws: RequestId, error: bool) {
+        Server::handle_ws_closed(self, now, ws, error);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Server::handle_timeout(self, now);
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Server::poll_output(self)
+    }
+    fn poll_event(&mut self) -> Option<Event> {
+        Server::poll_event(self)
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        Server::poll_timeout(self)
+    }
+    fn shutdown(&mut self, now: Instant) {
+        Server::shutdown(self, now);
+    }
+}

@@ -1,0 +1,348 @@
+//! Rooms: the index of a namespace's members and rooms, joins and leaves
+//! (here and through `socketsJoin` / `socketsLeave`), the room events and
+//! the rooms created and deleted that a cluster transport follows.
+
+use std::collections::{HashMap, VecDeque};
+
+use engineio_proto::{IdSet, Str};
+
+use super::{Server, info};
+use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
+use crate::event::Event;
+use crate::types::{Room, SocketId, SocketInfo, Target};
+
+/// A room came to exist (its first member joined) or ceased to (its last
+/// member left): Node's `create-room` / `delete-room` adapter events, which
+/// the sharded Redis adapter follows to subscribe to room channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomChange {
+    /// The namespace.
+    pub nsp: Str,
+    /// The room (a socket's own room is its id).
+    pub room: Room,
+    /// Created (true) or deleted (false).
+    pub created: bool,
+}
+
+/// The connected sockets of one namespace and its rooms.
+#[derive(Debug, Default)]
+pub(super) struct RoomIndex {
+    members: IdSet<SocketId>,
+    /// Room -> members. A room exists while it has members. Room names may
+    /// come from peers: the outer map keeps the DoS-resistant hasher.
+    rooms: HashMap<Room, IdSet<SocketId>>,
+}
+
+impl RoomIndex {
+    pub(super) fn add_member(&mut self, socket: SocketId) {
+        self.members.insert(socket);
+    }
+
+    pub(super) fn remove_member(&mut self, socket: &SocketId) {
+        self.members.remove(socket);
+    }
+
+    /// The connected sockets.
+    pub(super) fn members(&self) -> impl Iterator<Item = &SocketId> {
+        self.members.iter()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The rooms that exist.
+    pub(super) fn names(&self) -> impl Iterator<Item = &Room> {
+        self.rooms.keys()
+    }
+
+    /// Whether the room was created by this join.
+    pub(super) fn join(&mut self, socket: &SocketId, room: Room) -> bool {
+        let members = self.rooms.entry(room).or_default();
+        let created = members.is_empty();
+        members.insert(socket.clone());
+        created
+    }
+
+    /// Whether the room was deleted by this leave (its last member left).
+    pub(super) fn leave(&mut self, socket: &SocketId, room: &str) -> bool {
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(socket);
+            if members.is_empty() {
+                self.rooms.remove(room);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The connected sockets `target` reaches, each once.
+    pub(super) fn select(&self, target: &Target) -> Vec<SocketId> {
+        let mut out = Vec::new();
+        self.each_target(target, |id| out.push(id.clone()));
+        out
+    }
+
+    /// Calls `f` on each connected socket `target` reaches, once each,
+    /// without collecting them (a broadcast visits every member).
+    pub(super) fn each_target(&self, target: &Target, mut f: impl FnMut(&SocketId)) {
+        let excluded = |id: &SocketId| {
+            target
+                .except
+                .iter()
+                .any(|room| self.rooms.get(room).is_some_and(|m| m.contains(id)))
+        };
+        match target.rooms.as_slice() {
+            [] => self.members.iter().filter(|id| !excluded(id)).for_each(f),
+            [room] => {
+                if let Some(members) = self.rooms.get(room) {
+                    members.iter().filter(|id| !excluded(id)).for_each(f);
+                }
+            }
+            rooms => {
+                let mut seen = IdSet::default();
+                for room in rooms {
+                    for id in self.rooms.get(room).into_iter().flatten() {
+                        if !excluded(id) && seen.insert(id) {
+                            f(id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rooms created and deleted, kept once a transport asked for them, and
+/// whether joins and leaves are application events.
+#[derive(Debug, Default)]
+pub(super) struct RoomChanges {
+    track: bool,
+    queue: VecDeque<RoomChange>,
+    /// Whether joins and leaves are reported ([`Event::RoomJoined`]).
+    pub(super) events: bool,
+}
+
+impl RoomChanges {
+    pub(super) fn changed(&mut self, nsp: &Str, room: &Room, created: bool) {
+        if self.track {
+            self.queue.push_back(RoomChange {
+                nsp: nsp.clone(),
+                room: room.clone(),
+                created,
+            });
+        }
+    }
+}
+
+impl Server {
+    /// Reports every change of a connected socket's rooms made through
+    /// [`join`](Self::join) / [`leave`](Self::leave) (and so `socketsJoin`
+    /// / `socketsLeave`, here or from another node) as
+    /// [`Event::RoomJoined`] / [`Event::RoomLeft`]; off by default. The
+    /// rooms a socket leaves by disconnecting are in its
+    /// [`Event::Disconnecting`].
+    pub fn set_room_events(&mut self, on: bool) {
+        self.room_changes.events = on;
+    }
+
+    /// Makes socket `id` join `room`. An unknown or not yet connected
+    /// socket is ignored.
+    pub fn join(&mut self, id: &str, room: impl Into<Room>) {
+        let room = room.into();
+        let Some((id, socket)) = self.sockets.get_key_value(id) else {
+            return;
+        };
+        if !socket.connected {
+            return;
+        }
+        let (id, nsp) = (id.clone(), socket.nsp.clone());
+        if let Some(ns) = self.namespaces.get_mut(&nsp) {
+            if ns.rooms.join(&id, room.clone()) {
+                self.room_changes.changed(&nsp, &room, true);
+            }
+        }
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            if socket.rooms.insert(room.clone()) && self.room_changes.events {
+                self.events.push_back(Event::RoomJoined {
+                    socket: id,
+                    nsp,
+                    room,
+                });
+            }
+        }
+    }
+
+    /// Makes socket `id` leave `room`. An unknown socket is ignored.
+    pub fn leave(&mut self, id: &str, room: &str) {
+        let Some((id, socket)) = self.sockets.get_key_value(id) else {
+            return;
+        };
+        let (id, nsp) = (id.clone(), socket.nsp.clone());
+        if let Some(ns) = self.namespaces.get_mut(&nsp) {
+            if ns.rooms.leave(&id, room) {
+                self.room_changes
+                    .changed(&nsp, &Room::from(room.to_owned()), false);
+            }
+        }
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            if socket.rooms.remove(room) && self.room_changes.events && socket.connected {
+                self.events.push_back(Event::RoomLeft {
+                    socket: id,
+                    nsp,
+                    room: Room::from(room.to_owned()),
+                });
+            }
+        }
+    }
+
+    /// Snapshots of the sockets `target` selects in `nsp` (`fetchSockets`).
+    pub fn fetch_sockets(&self, nsp: &str, target: &Target) -> Vec<SocketInfo> {
+        let Some(ns) = self.namespaces.get(nsp) else {
+            return Vec::new();
+        };
+        ns.rooms
+            .select(target)
+            .iter()
+            .filter_map(|id| self.sockets.get(id).map(|s| info(id, s)))
+            .collect()
+    }
+
+    /// Makes the selected sockets join `rooms` (`socketsJoin`), here and,
+    /// unless `local`, on the other nodes.
+    pub fn sockets_join(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
+        for id in self.select(nsp, target) {
+            for room in rooms {
+                self.join(&id, room.clone());
+            }
+        }
+        if self.publishes(target) {
+            let opts = WireOptions::from_target(target, WireFlags::default());
+            let rooms = rooms.iter().map(|r| r.to_string()).collect();
+            self.publish(nsp, ClusterMessage::SocketsJoin { opts, rooms });
+        }
+    }
+
+    /// Makes the selected sockets leave `rooms` (`socketsLeave`), here and,
+    /// unless `local`, on the other nodes.
+    pub fn sockets_leave(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
+        for id in self.select(nsp, target) {
+            for room in rooms {
+                self.leave(&id, room);
+            }
+        }
+        if self.publishes(target) {
+            let opts = WireOptions::from_target(target, WireFlags::default());
+            let rooms = rooms.iter().map(|r| r.to_string()).collect();
+            self.publish(nsp, ClusterMessage::SocketsLeave { opts, rooms });
+        }
+    }
+
+    /// From now on, keep the rooms created and deleted for
+    /// [`poll_room_change`](Self::poll_room_change) (off by default: nothing
+    /// piles up for a transport that does not read them). Rooms that exist
+    /// already are reported as created.
+    pub fn track_rooms(&mut self) {
+        if self.room_changes.track {
+            return;
+        }
+        self.room_changes.track = true;
+        for ns in self.namespaces.iter() {
+            for room in ns.rooms.names() {
+                self.room_changes.changed(&ns.name, room, true);
+            }
+        }
+    }
+
+    /// The next room created or deleted, once [`track_rooms`](Self::track_rooms)
+    /// was called.
+    #[must_use]
+    pub fn poll_room_change(&mut self) -> Option<RoomChange> {
+        self.room_changes.queue.pop_front()
+    }
+
+    pub(super) fn select(&self, nsp: &str, target: &Target) -> Vec<SocketId> {
+        self.namespaces
+            .get(nsp)
+            .map(|ns| ns.rooms.select(target))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> SocketId {
+        SocketId::new(s)
+    }
+
+    fn index() -> RoomIndex {
+        let mut ns = RoomIndex::default();
+        for s in ["a", "b", "c", "d"] {
+            ns.add_member(id(s));
+            ns.join(&id(s), Str::from(s.to_owned()));
+        }
+        ns.join(&id("a"), Str::from("red"));
+        ns.join(&id("b"), Str::from("red"));
+        ns.join(&id("b"), Str::from("blue"));
+        ns.join(&id("c"), Str::from("blue"));
+        ns
+    }
+
+    fn sorted(mut v: Vec<SocketId>) -> Vec<String> {
+        v.sort();
+        v.into_iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn select_rooms_except_and_dedup() {
+        let ns = index();
+        assert_eq!(sorted(ns.select(&Target::all())), ["a", "b", "c", "d"]);
+        assert_eq!(sorted(ns.select(&Target::room("red"))), ["a", "b"]);
+        assert_eq!(
+            sorted(ns.select(&Target::room("red").to("blue"))),
+            ["a", "b", "c"]
+        );
+        assert_eq!(
+            sorted(ns.select(&Target::room("red").to("blue").except("b"))),
+            ["a", "c"]
+        );
+        assert_eq!(sorted(ns.select(&Target::all().except("blue"))), ["a", "d"]);
+        assert!(ns.select(&Target::room("none")).is_empty());
+    }
+
+    #[test]
+    fn joins_and_leaves_say_when_a_room_is_created_and_deleted() {
+        let mut ns = index();
+        assert!(!ns.join(&id("c"), Str::from("red")));
+        assert!(ns.join(&id("c"), Str::from("green")));
+        assert!(!ns.leave(&id("a"), "red"));
+        assert!(!ns.leave(&id("b"), "red"));
+        assert!(ns.leave(&id("c"), "red"));
+        assert!(!ns.names().any(|r| r == "red"));
+        // Leaving a room one is not in, or that does not exist, deletes
+        // nothing.
+        assert!(!ns.leave(&id("a"), "blue"));
+        assert!(!ns.leave(&id("a"), "none"));
+    }
+
+    #[test]
+    fn room_changes_are_kept_only_once_tracked() {
+        let mut changes = RoomChanges::default();
+        let nsp = Str::from("/");
+        changes.changed(&nsp, &Str::from("r"), true);
+        assert!(changes.queue.is_empty());
+        changes.track = true;
+        changes.changed(&nsp, &Str::from("r"), false);
+        assert_eq!(
+            changes.queue.pop_front(),
+            Some(RoomChange {
+                nsp,
+                room: Str::from("r"),
+                created: false
+            })
+        );
+    }
+}
