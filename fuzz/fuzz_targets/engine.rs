@@ -988,7 +988,7 @@ impl World {
                 let timeout = (mode & 0x08 != 0).then(|| Duration::from_millis(u64::from(arg) * 5));
                 if mode & 0x04 != 0 {
                     if let Ok(ack) = self.server.emit_with_ack(self.now, &id, event, timeout) {
-                        remember(&mut self.server_acks, ack, 16);
+                        remember(&mut self.server_acks, ack.0, 16);
                     }
                 } else {
                     let _ = self.server.emit(self.now, &id, event);

@@ -101,7 +101,7 @@ pub(crate) fn socketio_event(core: &Server, event: &Event) {
         Event::AckTimeout { socket, id } => {
             tracing::debug!(
                 socket = socket.as_str(),
-                ack = id,
+                ack = id.0,
                 "acknowledgement timed out"
             );
             counter!("socketio_acks_timed_out_total").increment(1);

@@ -216,13 +216,13 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
             attachments,
         } => inner.waiters.ack(
             socket,
-            id,
+            id.0,
             Ok(Payload {
                 args: data,
                 binary: attachments,
             }),
         ),
-        Event::AckTimeout { socket, id } => inner.waiters.ack(socket, id, Err(AckError::Timeout)),
+        Event::AckTimeout { socket, id } => inner.waiters.ack(socket, id.0, Err(AckError::Timeout)),
         Event::BroadcastAck {
             broadcast,
             data,
@@ -279,6 +279,9 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
         | Event::Engine(_)
         | Event::RoomJoined { .. }
         | Event::RoomLeft { .. } => inner.router.server.push(event, false),
+        // `Event` is non-exhaustive: what a newer core reports goes to the
+        // server-level listeners.
+        _ => inner.router.server.push(event, false),
     }
 }
 

@@ -360,7 +360,7 @@ impl Conn {
             let state = conns.entry(sid.clone()).or_default();
             let mut state = lock(state);
             add(&mut state);
-            core.watch_conn(sid.as_str(), state.watch);
+            core.watch_conn(&sid, state.watch);
         });
     }
 }

@@ -272,7 +272,7 @@ impl Socket {
         let (tx, rx) = oneshot::channel();
         act(backend.as_ref(), |core, now| {
             let id = core.emit_with_ack(now, &self.id, packet, Some(timeout))?;
-            self.io.inner().waiters.wait_ack(self.id.clone(), id, tx);
+            self.io.inner().waiters.wait_ack(self.id.clone(), id.0, tx);
             Ok::<_, socketio_proto::EmitError>(())
         })
         .ok_or(EmitError::NotRunning)?

@@ -205,6 +205,10 @@ impl WireSocket {
 }
 
 /// What nodes say to each other, by official message type.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): a transport must
+/// encode every message, so a new one should fail its build, not be
+/// dropped at run time.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClusterMessage {
     /// 1: a node starts; the others answer with a heartbeat.

@@ -18,6 +18,7 @@
 /// the range of a double, an escaped lone surrogate) the result is
 /// [`InvalidJson`](Self::InvalidJson).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The first character is not a packet type (`7`, a letter...).
     #[error("unknown packet type")]
@@ -63,6 +64,7 @@ pub enum DecodeError {
 /// Why a message is not a msgpack packet.
 /// Why a message is not a msgpack packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MsgpackError {
     /// A text message: this parser only reads binary ones.
     #[error("unexpected text message")]

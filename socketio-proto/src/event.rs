@@ -9,12 +9,13 @@ use serde_json::Value;
 
 use crate::cluster::{RequestKey, ServerSideReply, WireSocket};
 use crate::types::{
-    BroadcastId, DisconnectReason, Handshake, ParentId, Room, SocketId, SocketInfo,
+    AckId, BroadcastId, DisconnectReason, Handshake, ParentId, Room, SocketId, SocketInfo,
 };
 
 /// Something the application should know or decide. Drain with
 /// [`Server::poll_event`](crate::Server::poll_event).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A client asks to join a namespace: run the middlewares, then answer
     /// with [`Server::accept`](crate::Server::accept) or
@@ -54,7 +55,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// The ack id `emit_with_ack` returned.
-        id: u64,
+        id: AckId,
         /// The answer's arguments.
         data: Vec<Value>,
         /// Its binary attachments (placeholders in `data` point at them).
@@ -66,7 +67,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// The ack id.
-        id: u64,
+        id: AckId,
     },
     /// One recipient of a broadcast answered.
     BroadcastAck {

@@ -19,19 +19,104 @@
 //!
 //! # The contract
 //!
-//! * Inputs are the engine's `handle_*` calls, each with `now` (the same
-//!   surface as [`engineio_proto::Endpoint`], which `Server` implements).
-//! * After any input or action, drain [`Server::poll_output`] (the engine's
-//!   I/O for the runtime) and [`Server::poll_event`] until `None`, then sleep
-//!   until [`Server::poll_timeout`].
-//! * Decisions that take time are an event now and a call later: a CONNECT
-//!   is [`Event::Connect`], answered with [`Server::accept`] or
-//!   [`Server::reject`] once the application's middlewares ran; an answer to
-//!   [`Server::emit_with_ack`] is [`Event::Ack`] or [`Event::AckTimeout`]; a
-//!   broadcast with a timeout gives [`Event::BroadcastAck`]s then
-//!   [`Event::BroadcastAckDone`].
-//! * A client that breaks the protocol has its connection closed with the
-//!   official reason; no call fails or panics because of it.
+//! `Server` is a state machine driven by its caller (quinn-proto's shape):
+//! inputs go in with the time they happen, outputs are drained, and the
+//! caller sleeps until the next deadline. Everything it does happens inside
+//! a call, on the caller's thread.
+//!
+//! **Inputs**, each with `now`: an [`Instant`](std::time::Instant) of the
+//! caller's monotonic clock (or a virtual one in tests), never earlier than
+//! the `now` of a previous call:
+//!
+//! * the engine's: [`Server::handle_request`], [`Server::handle_body`],
+//!   [`Server::handle_request_closed`], [`Server::handle_ws_message`],
+//!   [`Server::handle_ws_flushed`], [`Server::handle_ws_closed`],
+//!   [`Server::allow_request`] (the same surface as
+//!   [`engineio_proto::Endpoint`], which `Server` implements);
+//! * [`Server::handle_timeout`]: runs every timer due at `now`. Calling it
+//!   early, late or twice is harmless: a timer fires once, and a chained
+//!   one (the cluster heartbeat) is anchored on the instant it was
+//!   scheduled for, not on a late `now`, so the runtime needs no slack;
+//! * in a cluster: [`Server::handle_cluster`] (a message another node
+//!   published) and [`Server::handle_cluster_count`].
+//!
+//! **Actions** are the application's: [`Server::accept`] / [`Server::reject`]
+//! (the verdict on an [`Event::Connect`]), [`Server::emit`],
+//! [`Server::emit_with_ack`], [`Server::ack`], [`Server::broadcast`],
+//! [`Server::join`], [`Server::leave`], [`Server::disconnect`], the
+//! `sockets_*` and cluster operations, [`Server::shutdown`].
+//!
+//! **Outputs**, to drain after every input or action, each until `None`:
+//!
+//! 1. [`Server::poll_output`]: the engine's I/O for the runtime (HTTP
+//!    responses, WebSocket frames and closes), in the order to perform it;
+//! 2. [`Server::poll_event`]: what the application must know or decide,
+//!    in the order it happened. Acting on an event (an accept, an emit) may
+//!    queue more output: go back to 1 until both are empty;
+//! 3. with a cluster, [`Server::poll_cluster`] (messages to publish) and,
+//!    once asked for with [`Server::track_rooms`], [`Server::poll_room_change`];
+//! 4. then sleep until [`Server::poll_timeout`] (the earliest deadline of
+//!    the engine and of this layer) or the next input, whichever is first.
+//!
+//! **Back-pressure.** Nothing is written until the runtime says a WebSocket
+//! write finished ([`Server::handle_ws_flushed`]) or a long-poll request
+//! comes; meanwhile packets queue per session, up to the engine's limit,
+//! past which the session is closed with "send buffer full"
+//! ([`DisconnectReason::SendBufferFull`]). A volatile broadcast skips a
+//! session that cannot take it now. Events and cluster messages queue until
+//! drained: the core drops none, so a caller must drain them. What a peer
+//! can make the core keep is bounded by the config: attachments per packet
+//! and their size, outstanding acks per socket
+//! ([`Config::max_outstanding_acks`]), the replay buffer
+//! ([`RecoveryConfig::max_stored_packets`], `max_disconnection_duration`).
+//!
+//! **Unknown or stale ids.** Ids are typed: a [`SocketId`] is not an engine
+//! session id ([`engineio_proto::Sid`]) nor a room name, an [`AckId`] is
+//! not a client's ack id. An action on a socket that is unknown, gone or not
+//! connected is refused with [`EmitError::UnknownSocket`] when it returns a
+//! result ([`Server::accept`], [`Server::emit`], [`Server::emit_with_ack`],
+//! [`Server::ack`]) and does nothing otherwise ([`Server::reject`],
+//! [`Server::join`], [`Server::leave`], [`Server::set_data`],
+//! [`Server::disconnect`]); getters answer `None`, `false` or empty. A
+//! broadcast to a namespace that does not exist is
+//! [`EmitError::UnknownNamespace`]. From peers, an ACK with an unknown or
+//! repeated id, an answer to a finished broadcast and a cluster message
+//! for an unknown request are ignored; a timer that fires for something
+//! already gone does nothing.
+//!
+//! **Errors.** Each fallible action returns [`EmitError`], which names the
+//! cause: [`UnknownSocket`](EmitError::UnknownSocket),
+//! [`UnknownNamespace`](EmitError::UnknownNamespace),
+//! [`TooManyAcks`](EmitError::TooManyAcks), [`Payload`](EmitError::Payload)
+//! (the arguments cannot make the packet), [`Engine`](EmitError::Engine)
+//! (the session refused it: it is closing, or its queue was full and it is
+//! now closed). Building packets fails with [`packet::PayloadError`] or
+//! [`packet::EncodeError`]; decoding with [`packet::DecodeError`],
+//! [`msgpack::MsgpackError`] or [`ParseError`].
+//!
+//! **Panics.** None reachable from the network or from the arguments of a
+//! call: a client that breaks the protocol has its connection closed with
+//! the official reason ([`Event::Error`], then the close), a peer node's
+//! message that makes no sense is ignored, and a [`NamespaceMatcher`]
+//! predicate that panics matches nothing. A panic would mean a broken
+//! internal rule, a bug.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | `server` | [`Server`]: the handle/poll surface, routing to one file per concern: `connects` (namespaces, CONNECT, verdicts, connect timeouts), `acks` (ids, timeouts, broadcast-ack gathering), `rooms` (the room index, joins, room events), `broadcast` (encode once, fan out), `recovery` (offsets, replay buffer, kept sessions), `cluster` (requests, responses, remote sockets, heartbeats), `lifecycle` (disconnects, reasons, close, shutdown); all timers in one [`engineio_proto::Deadlines`] table |
+//! | [`packet`] | the packet model and its text codec (`packet/decode.rs`, `packet/json.rs`) |
+//! | [`binary`] | binary attachments and their placeholders |
+//! | [`msgpack`] | the msgpack codec and parser (`msgpack/decode.rs`) |
+//! | [`parser`] | the [`Parser`] interface and the default JSON parser |
+//! | [`cluster`] | the messages between nodes, as typed values |
+//! | `event`, `types`, `config`, `error` | the public vocabulary: [`Event`], ids, options, reasons, [`Config`], the codec errors |
+//! | [`serve_client`] | the client bundle files `serveClient` serves |
+//!
+//! Modules depend on each other in one direction only (`error` at the
+//! bottom, `server` at the top); a test reads the sources and fails on a
+//! cycle.
 //!
 //! # The driving loop
 //!
@@ -104,6 +189,6 @@ pub use packet::{Decoder, Limits, Packet, Payload};
 pub use parser::{JsonParser, PacketDecoder, ParseError, Parser, Sender};
 pub use server::{RoomChange, Server};
 pub use types::{
-    Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Handshake, ParentId,
+    AckId, Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Handshake, ParentId,
     Room, SocketId, SocketInfo, Target,
 };

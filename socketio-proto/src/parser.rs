@@ -54,6 +54,7 @@ pub enum Sender {
 
 /// Why a message is not (part of) a packet; the connection is closed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ParseError {
     /// The JSON parser refused it.
     #[error(transparent)]

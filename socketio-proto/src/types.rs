@@ -1,7 +1,6 @@
 //! The public vocabulary of the Socket.IO core: ids, options, events,
 //! reasons and errors.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +8,12 @@ use std::time::Duration;
 use engineio_proto::{Headers, Str};
 use serde_json::{Map, Value};
 
-/// A socket id: random, 20 URL-safe characters, distinct from the engine
-/// session id. Cheap to clone.
+/// A Socket.IO socket id: random, 20 URL-safe characters. Cheap to clone.
+///
+/// A type of its own, not a string: it cannot be passed where the engine
+/// session id ([`engineio_proto::Sid`], `socket.conn.id`) or a room name is
+/// expected, nor the other way round. [`as_str`](Self::as_str) gives the
+/// text, for the wire and for logs.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(Arc<str>);
 
@@ -26,19 +29,6 @@ impl SocketId {
     }
 }
 
-impl std::ops::Deref for SocketId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for SocketId {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
 impl fmt::Debug for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)
@@ -48,6 +38,29 @@ impl fmt::Debug for SocketId {
 impl fmt::Display for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl From<&SocketId> for Room {
+    /// The socket's own room, named by its id.
+    fn from(id: &SocketId) -> Self {
+        Room::from(id.as_str().to_owned())
+    }
+}
+
+/// The id of an acknowledgement this server asked for
+/// ([`Server::emit_with_ack`](crate::Server::emit_with_ack)), as its
+/// [`Event::Ack`](crate::Event::Ack) or
+/// [`Event::AckTimeout`](crate::Event::AckTimeout) carries it. Ids count up
+/// per namespace. (The id of an event a client sent and that the server
+/// answers with [`Server::ack`](crate::Server::ack) is the client's: the
+/// `u64` of [`packet::Event::id`](crate::packet::Event::id).)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AckId(pub u64);
+
+impl fmt::Display for AckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -172,6 +185,7 @@ pub struct SocketInfo {
 /// Why a socket left its namespace; [`DisconnectReason::as_str`] gives the
 /// official text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DisconnectReason {
     /// The transport failed.
     TransportError,

@@ -11,7 +11,7 @@ use common::*;
 use serde_json::json;
 use socketio_proto::binary::attach;
 use socketio_proto::packet::Event as EventPacket;
-use socketio_proto::{EmitError, Event};
+use socketio_proto::{AckId, EmitError, Event, SocketId};
 
 #[test]
 fn client_event_then_server_emit_exact_bytes() {
@@ -143,7 +143,7 @@ fn ack_ids_count_per_namespace() {
             .emit_with_ack(h.now, &a, ev("x", vec![]), t)
             .unwrap(),
     ];
-    assert_eq!(ids, [0, 1, 2]);
+    assert_eq!(ids, [AckId(0), AckId(1), AckId(2)]);
 }
 
 #[test]
@@ -362,7 +362,7 @@ fn protocol_violations_are_a_forced_server_close() {
 fn events_to_unknown_sockets_are_errors() {
     let mut h = fixture();
     assert_eq!(
-        h.server.emit(h.now, "nobody", ev("x", vec![])),
+        h.server.emit(h.now, &SocketId::new("nobody"), ev("x", vec![])),
         Err(EmitError::UnknownSocket)
     );
     assert!(

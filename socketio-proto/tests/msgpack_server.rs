@@ -130,7 +130,7 @@ fn events_with_binary_and_acks_both_ways() {
         .unwrap();
     h.drain();
     let mut asked = ev("question", vec![json!(1)]);
-    asked.id = Some(id);
+    asked.id = Some(id.0);
     assert_eq!(
         h.ws_take(ws),
         vec![frame(&Packet::event("/", asked), Sender::Socket)]
@@ -138,7 +138,7 @@ fn events_with_binary_and_acks_both_ways() {
     send(
         &mut h,
         ws,
-        &Packet::ack("/", Ack::new(id, vec![json!("answer")])),
+        &Packet::ack("/", Ack::new(id.0, vec![json!("answer")])),
     );
     let events = h.take_events();
     assert!(

@@ -148,6 +148,7 @@ pub enum ConnectErrorData {
 
 /// Why values cannot make an event or ack.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PayloadError {
     /// An event needs at least its name.
     #[error("an event needs a name")]
@@ -166,6 +167,7 @@ pub enum PayloadError {
 
 /// Why [`encode_event`] cannot encode its arguments.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     /// The event name is not allowed.
     #[error(transparent)]

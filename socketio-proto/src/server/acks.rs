@@ -15,7 +15,7 @@ use super::{Server, Timer};
 use crate::cluster::{ClusterMessage, ServerSideReply};
 use crate::event::Event;
 use crate::packet::{Ack, Event as EventPacket, Packet};
-use crate::types::{BroadcastId, EmitError, SocketId};
+use crate::types::{AckId, BroadcastId, EmitError, SocketId};
 
 /// Every answer awaited, by socket, and the broadcasts gathering answers.
 #[derive(Debug, Default)]
@@ -69,7 +69,7 @@ impl PendingBroadcast {
 
 impl Acks {
     /// How many answers `socket` owes.
-    pub(super) fn outstanding(&self, socket: &str) -> usize {
+    pub(super) fn outstanding(&self, socket: &SocketId) -> usize {
         self.by_socket.get(socket).map_or(0, HashMap::len)
     }
 
@@ -232,10 +232,10 @@ impl Server {
     pub fn emit_with_ack(
         &mut self,
         now: Instant,
-        id: &str,
+        id: &SocketId,
         event: EventPacket,
         timeout: Option<Duration>,
-    ) -> Result<u64, EmitError> {
+    ) -> Result<AckId, EmitError> {
         let (socket_id, socket) = self.connected(id)?;
         if self.acks.outstanding(id) >= self.config.max_outstanding_acks {
             return Err(EmitError::TooManyAcks);
@@ -256,7 +256,7 @@ impl Server {
             }
         }
         self.pump(now);
-        sent.map(|()| ack_id).map_err(EmitError::from)
+        sent.map(|()| AckId(ack_id)).map_err(EmitError::from)
     }
 
     /// Answers an event that asked for an acknowledgement.
@@ -270,7 +270,7 @@ impl Server {
     pub fn ack(
         &mut self,
         now: Instant,
-        id: &str,
+        id: &SocketId,
         ack_id: u64,
         data: Vec<Value>,
         attachments: Vec<Bytes>,
@@ -298,7 +298,7 @@ impl Server {
             self.timers.cancel(&Timer::Ack(socket.clone(), ack_id));
             self.events.push_back(Event::Ack {
                 socket,
-                id: ack_id,
+                id: AckId(ack_id),
                 data,
                 attachments,
             });
@@ -327,7 +327,10 @@ impl Server {
     /// The timeout of an `emit_with_ack` passed.
     pub(super) fn on_ack_timeout(&mut self, socket: SocketId, id: u64) {
         if self.acks.answer(&socket, id).is_some() {
-            self.events.push_back(Event::AckTimeout { socket, id });
+            self.events.push_back(Event::AckTimeout {
+                socket,
+                id: AckId(id),
+            });
         }
     }
 
@@ -367,11 +370,11 @@ mod tests {
         let mut acks = Acks::default();
         acks.expect(&id("a"), 7, None);
         acks.expect(&id("a"), 8, None);
-        assert_eq!(acks.outstanding("a"), 2);
+        assert_eq!(acks.outstanding(&id("a")), 2);
         assert_eq!(acks.answer(&id("a"), 7), Some(None));
         assert_eq!(acks.answer(&id("a"), 7), None);
         assert_eq!(acks.answer(&id("b"), 8), None);
-        assert_eq!(acks.outstanding("a"), 1);
+        assert_eq!(acks.outstanding(&id("a")), 1);
     }
 
     #[test]
@@ -382,9 +385,9 @@ mod tests {
             acks.expect(&id("a"), n, None);
         }
         acks.reached(b, &id("a"));
-        assert_eq!(acks.outstanding("a"), 4);
+        assert_eq!(acks.outstanding(&id("a")), 4);
         assert_eq!(acks.socket_gone(&id("a")), [2, 4, 9]);
-        assert_eq!(acks.outstanding("a"), 0);
+        assert_eq!(acks.outstanding(&id("a")), 0);
         // The broadcast still counts it as asked, never answered.
         assert_eq!(
             acks.finish(b),
@@ -443,6 +446,6 @@ mod tests {
         assert_eq!((done.expected, done.received), (1, 0));
         // The late answer matches nothing; the socket's own ack stays.
         assert_eq!(acks.answer(&id("a"), 0), None);
-        assert_eq!(acks.outstanding("a"), 1);
+        assert_eq!(acks.outstanding(&id("a")), 1);
     }
 }

@@ -22,7 +22,7 @@ impl Server {
     ///
     /// [`EmitError::UnknownSocket`] when no connected socket is `id`,
     /// [`EmitError::Engine`] when its session refused the packet.
-    pub fn emit(&mut self, now: Instant, id: &str, event: EventPacket) -> Result<(), EmitError> {
+    pub fn emit(&mut self, now: Instant, id: &SocketId, event: EventPacket) -> Result<(), EmitError> {
         let (socket_id, socket) = self.connected(id)?;
         if self.recovery.enabled() && event.id.is_none() && event.attachments().is_empty() {
             let nsp = socket.nsp.clone();
@@ -179,7 +179,7 @@ impl Server {
     }
 
     /// The connected socket `id`.
-    pub(super) fn connected(&self, id: &str) -> Result<(&SocketId, &Socket), EmitError> {
+    pub(super) fn connected(&self, id: &SocketId) -> Result<(&SocketId, &Socket), EmitError> {
         self.sockets
             .get_key_value(id)
             .map(|(id, s)| (id, &**s))
@@ -233,16 +233,17 @@ mod tests {
         let mut h = harness(config());
         let (_, socket) = client(&mut h);
         let now = h.now;
+        let nobody = SocketId::new("nobody");
         assert_eq!(
-            h.server.emit(now, "nobody", hello()),
+            h.server.emit(now, &nobody, hello()),
             Err(EmitError::UnknownSocket)
         );
         assert_eq!(
-            h.server.emit_with_ack(now, "nobody", hello(), None),
+            h.server.emit_with_ack(now, &nobody, hello(), None),
             Err(EmitError::UnknownSocket)
         );
         assert_eq!(
-            h.server.ack(now, "nobody", 0, vec![], vec![]),
+            h.server.ack(now, &nobody, 0, vec![], vec![]),
             Err(EmitError::UnknownSocket)
         );
         let options = BroadcastOptions::default();

@@ -126,7 +126,7 @@ impl Server {
     ///
     /// [`EmitError::UnknownSocket`] when no socket `id` waits for a verdict
     /// (unknown, gone, or already connected).
-    pub fn accept(&mut self, now: Instant, id: &str) -> Result<(), EmitError> {
+    pub fn accept(&mut self, now: Instant, id: &SocketId) -> Result<(), EmitError> {
         let Some((id, _)) = self.sockets.get_key_value(id).filter(|(_, s)| !s.connected) else {
             return Err(EmitError::UnknownSocket);
         };
@@ -140,7 +140,7 @@ impl Server {
     /// the client gets CONNECT_ERROR with `message` and `data`; its
     /// connection stays open. An unknown or already connected socket is
     /// ignored.
-    pub fn reject(&mut self, now: Instant, id: &str, message: &str, data: Option<Value>) {
+    pub fn reject(&mut self, now: Instant, id: &SocketId, message: &str, data: Option<Value>) {
         if self.sockets.get(id).is_none_or(|s| s.connected) {
             return;
         }
@@ -410,7 +410,7 @@ mod tests {
         h.ws_send(ws, "40");
         let (socket, _) = take_connect(&mut h);
         assert_eq!(
-            h.server.accept(h.now, "nope"),
+            h.server.accept(h.now, &SocketId::new("nope")),
             Err(EmitError::UnknownSocket)
         );
         h.server.accept(h.now, &socket).unwrap();

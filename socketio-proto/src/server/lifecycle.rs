@@ -12,14 +12,14 @@ use super::{Server, Timer};
 use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
 use crate::event::Event;
 use crate::packet::Packet;
-use crate::types::{DisconnectReason, Room, SocketId, Target};
+use crate::types::{AckId, DisconnectReason, Room, SocketId, Target};
 
 impl Server {
     /// Disconnects socket `id`: with `close` false it leaves its namespace
     /// ("server namespace disconnect") and the connection stays; with
     /// `close` true every socket of its connection leaves and the
     /// connection closes. An unknown or not connected socket is ignored.
-    pub fn disconnect(&mut self, now: Instant, id: &str, close: bool) {
+    pub fn disconnect(&mut self, now: Instant, id: &SocketId, close: bool) {
         let Some((id, socket)) = self.sockets.get_key_value(id).filter(|(_, s)| s.connected) else {
             return;
         };
@@ -154,7 +154,7 @@ impl Server {
             self.timers.cancel(&Timer::Ack(id.clone(), ack));
             self.events.push_back(Event::AckTimeout {
                 socket: id.clone(),
-                id: ack,
+                id: AckId(ack),
             });
         }
         self.events.push_back(Event::Disconnect {
@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(h.server.timers.len(), 1);
         h.server.disconnect(h.now, &socket, false);
         h.drain();
-        let timeouts: Vec<u64> = h
+        let timeouts: Vec<AckId> = h
             .take_events()
             .into_iter()
             .filter_map(|e| match e {

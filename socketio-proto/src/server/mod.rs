@@ -226,33 +226,33 @@ impl Server {
     }
 
     /// A snapshot of socket `id` (connected or waiting to be).
-    pub fn socket(&self, id: &str) -> Option<SocketInfo> {
+    pub fn socket(&self, id: &SocketId) -> Option<SocketInfo> {
         let (id, s) = self.sockets.get_key_value(id)?;
         Some(info(id, s))
     }
 
     /// Whether socket `id` is connected.
-    pub fn is_connected(&self, id: &str) -> bool {
+    pub fn is_connected(&self, id: &SocketId) -> bool {
         self.sockets.get(id).is_some_and(|s| s.connected)
     }
 
     /// Whether socket `id` was restored by connection state recovery.
-    pub fn is_recovered(&self, id: &str) -> bool {
+    pub fn is_recovered(&self, id: &SocketId) -> bool {
         self.sockets.get(id).is_some_and(|s| s.recovered)
     }
 
     /// The engine session under socket `id` (`socket.conn`).
-    pub fn socket_sid(&self, id: &str) -> Option<&Sid> {
+    pub fn socket_sid(&self, id: &SocketId) -> Option<&Sid> {
         self.sockets.get(id).map(|s| &s.sid)
     }
 
     /// How many acknowledgements socket `id` still waits for.
-    pub fn pending_acks(&self, id: &str) -> usize {
+    pub fn pending_acks(&self, id: &SocketId) -> usize {
         self.acks.outstanding(id)
     }
 
     /// The rooms of socket `id`.
-    pub fn rooms(&self, id: &str) -> Vec<Room> {
+    pub fn rooms(&self, id: &SocketId) -> Vec<Room> {
         self.sockets
             .get(id)
             .map(|s| s.rooms.iter().cloned().collect())
@@ -260,12 +260,12 @@ impl Server {
     }
 
     /// The application data of socket `id` (`socket.data`).
-    pub fn data(&self, id: &str) -> Option<&Value> {
+    pub fn data(&self, id: &SocketId) -> Option<&Value> {
         self.sockets.get(id).map(|s| &s.data)
     }
 
     /// Sets the application data of socket `id`.
-    pub fn set_data(&mut self, id: &str, data: Value) {
+    pub fn set_data(&mut self, id: &SocketId, data: Value) {
         if let Some(s) = self.sockets.get_mut(id) {
             s.data = data;
         }
@@ -368,7 +368,7 @@ impl Server {
     /// Asks for (or stops) the per-packet events of engine session `sid`
     /// (`socket.conn.on("packet" | "packetCreate" | "drain")`); they come as
     /// [`Event::Engine`]. See [`engineio_proto::Server::watch`].
-    pub fn watch_conn(&mut self, sid: &str, watch: engineio_proto::Watch) -> bool {
+    pub fn watch_conn(&mut self, sid: &Sid, watch: engineio_proto::Watch) -> bool {
         self.engine.watch(sid, watch)
     }
 

@@ -148,7 +148,7 @@ impl Server {
 
     /// Makes socket `id` join `room`. An unknown or not yet connected
     /// socket is ignored.
-    pub fn join(&mut self, id: &str, room: impl Into<Room>) {
+    pub fn join(&mut self, id: &SocketId, room: impl Into<Room>) {
         let room = room.into();
         let Some((id, socket)) = self.sockets.get_key_value(id) else {
             return;
@@ -174,7 +174,7 @@ impl Server {
     }
 
     /// Makes socket `id` leave `room`. An unknown socket is ignored.
-    pub fn leave(&mut self, id: &str, room: &str) {
+    pub fn leave(&mut self, id: &SocketId, room: &str) {
         let Some((id, socket)) = self.sockets.get_key_value(id) else {
             return;
         };
