@@ -199,7 +199,8 @@ impl<R: Runtime> State<R> {
                 // (when the room is deleted the socket is already gone:
                 // unsubscribing a channel never subscribed is a no-op).
                 let own = socketio_proto::SocketId::new(&change.room);
-                let private = change.created && self.driver.act(|core, _| core.data(&own).is_some());
+                let private =
+                    change.created && self.driver.act(|core, _| core.data(&own).is_some());
                 if let Some(channel) = self.codec.room_channel(&change.nsp, &change.room, private) {
                     self.subscribe(channel, change.created).await;
                 }

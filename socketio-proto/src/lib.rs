@@ -189,6 +189,6 @@ pub use packet::{Decoder, Limits, Packet, Payload};
 pub use parser::{JsonParser, PacketDecoder, ParseError, Parser, Sender};
 pub use server::{RoomChange, Server};
 pub use types::{
-    AckId, Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Handshake, ParentId,
-    Room, SocketId, SocketInfo, Target,
+    AckId, Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Handshake,
+    ParentId, Room, SocketId, SocketInfo, Target,
 };

@@ -362,7 +362,8 @@ fn protocol_violations_are_a_forced_server_close() {
 fn events_to_unknown_sockets_are_errors() {
     let mut h = fixture();
     assert_eq!(
-        h.server.emit(h.now, &SocketId::new("nobody"), ev("x", vec![])),
+        h.server
+            .emit(h.now, &SocketId::new("nobody"), ev("x", vec![])),
         Err(EmitError::UnknownSocket)
     );
     assert!(

@@ -448,4 +448,41 @@ mod tests {
         assert_eq!(acks.answer(&id("a"), 0), None);
         assert_eq!(acks.outstanding(&id("a")), 1);
     }
+
+    #[test]
+    fn an_ack_timer_fires_once_at_its_deadline_or_is_cancelled_by_the_answer() {
+        use super::super::test_util::{client, config, harness};
+        let mut h = harness(config());
+        let (ws, socket) = client(&mut h);
+        let event = || EventPacket::new("q", vec![]).unwrap();
+        let timeout = Some(Duration::from_millis(500));
+        let answered = h
+            .server
+            .emit_with_ack(h.now, &socket, event(), timeout)
+            .unwrap();
+        let silent = h
+            .server
+            .emit_with_ack(h.now, &socket, event(), timeout)
+            .unwrap();
+        h.drain();
+        assert_eq!(h.ws_take(ws), [r#"420["q"]"#, r#"421["q"]"#]);
+        assert_eq!(h.server.timers.len(), 2);
+        h.ws_send(ws, "430[1]");
+        assert!(matches!(
+            &h.take_events()[..],
+            [Event::Ack { id, .. }] if *id == answered
+        ));
+        assert_eq!(h.server.timers.len(), 1);
+        h.advance(499);
+        assert!(h.take_events().is_empty());
+        h.advance(1);
+        assert!(matches!(
+            &h.take_events()[..],
+            [Event::AckTimeout { id, .. }] if *id == silent
+        ));
+        // A late answer is ignored.
+        h.ws_send(ws, "431[1]");
+        assert!(h.take_events().is_empty());
+        assert!(h.server.timers.is_empty());
+    }
 }

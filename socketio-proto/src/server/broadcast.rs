@@ -22,7 +22,12 @@ impl Server {
     ///
     /// [`EmitError::UnknownSocket`] when no connected socket is `id`,
     /// [`EmitError::Engine`] when its session refused the packet.
-    pub fn emit(&mut self, now: Instant, id: &SocketId, event: EventPacket) -> Result<(), EmitError> {
+    pub fn emit(
+        &mut self,
+        now: Instant,
+        id: &SocketId,
+        event: EventPacket,
+    ) -> Result<(), EmitError> {
         let (socket_id, socket) = self.connected(id)?;
         if self.recovery.enabled() && event.id.is_none() && event.attachments().is_empty() {
             let nsp = socket.nsp.clone();

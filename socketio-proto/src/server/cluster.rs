@@ -595,4 +595,36 @@ mod tests {
         assert_eq!(c.remote_count(None), Some(1));
         assert!(c.nodes.contains_key("b"));
     }
+
+    #[test]
+    fn heartbeats_are_anchored_on_their_schedule() {
+        let mut config = crate::Config::default();
+        let mut cluster = ClusterConfig::new("me");
+        cluster.heartbeat_interval = Duration::from_secs(5);
+        config.cluster = Some(cluster);
+        let mut server = Server::new(config);
+        let t0 = Instant::now();
+        let secs = |s: u64| t0 + Duration::from_secs(s);
+        server.handle_timeout(t0);
+        let sent = |server: &mut Server| {
+            std::iter::from_fn(|| server.poll_cluster())
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sent(&mut server), [ClusterMessage::InitialHeartbeat]);
+        assert_eq!(server.timers.get(&Timer::Heartbeat), Some(secs(5)));
+        // Woken 300 ms late: the next one is still due at 10 s.
+        server.handle_timeout(secs(5) + Duration::from_millis(300));
+        assert_eq!(sent(&mut server), [ClusterMessage::Heartbeat]);
+        assert_eq!(server.timers.get(&Timer::Heartbeat), Some(secs(10)));
+        // Woken after several intervals: one heartbeat, not a burst, and
+        // the next a whole interval later.
+        server.handle_timeout(secs(23));
+        assert_eq!(sent(&mut server), [ClusterMessage::Heartbeat]);
+        assert_eq!(server.timers.get(&Timer::Heartbeat), Some(secs(28)));
+        // Early and repeated calls do nothing.
+        server.handle_timeout(secs(23));
+        server.handle_timeout(secs(27));
+        assert!(sent(&mut server).is_empty());
+    }
 }
