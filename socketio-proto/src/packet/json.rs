@@ -14,7 +14,7 @@ use super::{EncodeError, PacketType, PayloadError, RESERVED_EVENTS};
 /// Encodes an EVENT from its name and arguments without building a `Value`:
 /// the server's most frequent packet. `args` must serialize as a JSON array
 /// (a tuple, a slice, a `Vec`); each element is one argument. The result is
-/// what [`Packet::encode`] writes for the same event.
+/// what [`Packet::encode`](crate::packet::Packet::encode) writes for the same event.
 ///
 /// ```
 /// let text = socketio_proto::packet::encode_event("/chat", Some(12), "msg", &("hi", 1.5))?;

@@ -367,7 +367,7 @@ impl Event {
     }
 
     /// Attaches binary data: the array must hold one placeholder per
-    /// attachment, numbered depth first (see [`attach`](crate::attach)).
+    /// attachment, numbered depth first (see [`attach`](crate::binary::attach)).
     /// With no attachments, placeholder-like objects are plain JSON.
     pub fn with_attachments(mut self, attachments: Vec<Bytes>) -> Result<Self, PayloadError> {
         if !attachments.is_empty() && !placeholders_match(&self.data, attachments.len()) {
