@@ -14,6 +14,28 @@ use serde_json::{Map, Value};
 /// session id ([`engineio_proto::Sid`], `socket.conn.id`) or a room name is
 /// expected, nor the other way round. [`as_str`](Self::as_str) gives the
 /// text, for the wire and for logs.
+///
+/// ```
+/// fn connected(server: &socketio_proto::Server, id: &socketio_proto::SocketId) -> bool {
+///     server.is_connected(id)
+/// }
+/// ```
+///
+/// The same with an engine session id does not compile:
+///
+/// ```compile_fail
+/// fn connected(server: &socketio_proto::Server, id: &engineio_proto::Sid) -> bool {
+///     server.is_connected(id)
+/// }
+/// ```
+///
+/// nor with a room name or any string:
+///
+/// ```compile_fail
+/// fn connected(server: &socketio_proto::Server, id: &socketio_proto::Room) -> bool {
+///     server.is_connected(id)
+/// }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SocketId(Arc<str>);
 
@@ -55,6 +77,13 @@ impl From<&SocketId> for Room {
 /// per namespace. (The id of an event a client sent and that the server
 /// answers with [`Server::ack`](crate::Server::ack) is the client's: the
 /// `u64` of [`packet::Event::id`](crate::packet::Event::id).)
+///
+/// ```compile_fail
+/// // A client's ack id is not an ack id of this server.
+/// fn asked(event: &socketio_proto::packet::Event) -> socketio_proto::AckId {
+///     event.id.unwrap_or_default()
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AckId(pub u64);
 

@@ -11,6 +11,7 @@ use std::time::Instant;
 use engineio_proto::{Protocol, Sid, Str};
 use serde_json::{Map, Value};
 
+use super::recovery::StoredSession;
 use super::rooms::RoomIndex;
 use super::{Client, Server, Socket, Timer};
 use crate::config::{NamespaceMatcher, js_date_string};
@@ -225,15 +226,39 @@ impl Server {
             let _ = self.send_packet_from(sid, &packet, Sender::Client);
             return;
         };
-        let Some(client) = self.clients.get(sid) else {
+        if !self.clients.contains_key(sid) {
             return;
-        };
+        }
         let restored = match (auth.get("pid"), auth.get("offset")) {
             (Some(Value::String(pid)), Some(Value::String(offset))) => self
                 .recovery
                 .restore(&nsp, now, pid, offset, |id| self.sockets.contains_key(id))
-                .map(|(s, missed)| (Str::from(pid.clone()), s, missed)),
+                .map(|(s, missed)| {
+                    let missed = missed
+                        .into_iter()
+                        .filter_map(|data| EventPacket::from_data(data).ok())
+                        .collect();
+                    (Str::from(pid.clone()), s, missed)
+                }),
             _ => None,
+        };
+        self.connect_socket(now, sid, nsp, auth, parent, restored);
+    }
+
+    /// Creates the socket of a CONNECT, restored (private id, session,
+    /// missed packets) or new, and asks for the verdict (or connects it at
+    /// once when recovered sockets skip the middlewares).
+    pub(super) fn connect_socket(
+        &mut self,
+        now: Instant,
+        sid: &Sid,
+        nsp: Str,
+        auth: Map<String, Value>,
+        parent: Option<ParentId>,
+        restored: Option<(Str, StoredSession, Vec<EventPacket>)>,
+    ) {
+        let Some(client) = self.clients.get(sid) else {
+            return;
         };
         // Without auth (most clients) the socket shares the connection's
         // handshake instead of holding a copy of its headers and query.
@@ -325,10 +350,8 @@ impl Server {
         }
         self.timers.cancel(&Timer::Connect(sid.clone()));
         let protocol = self.clients.get(&sid).map_or(Protocol::V4, |c| c.protocol);
-        for data in missed {
-            if let Ok(event) = EventPacket::from_data(data) {
-                let _ = self.send_packet(&sid, &Packet::event(nsp.clone(), event));
-            }
+        for event in missed {
+            let _ = self.send_packet(&sid, &Packet::event(nsp.clone(), event));
         }
         let reply = match (protocol, reply) {
             (Protocol::V4, Value::Object(map)) => Packet::connect(nsp.clone(), Some(map)),

@@ -141,7 +141,7 @@ struct Socket {
     connected: bool,
     recovered: bool,
     /// Packets missed while disconnected, sent before the CONNECT reply.
-    missed: Vec<Vec<Value>>,
+    missed: Vec<crate::packet::Event>,
 }
 
 impl Server {
