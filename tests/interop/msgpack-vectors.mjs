@@ -1,4 +1,4 @@
-// Test vectors for the msgpack parser (socketio-proto/src/msgpack.rs),
+// Test vectors for the msgpack parser (socketio-proto/src/msgpack/),
 // produced by the npm packages themselves: socket.io-msgpack-parser and the
 // notepack.io it encodes with.
 //
