@@ -177,9 +177,11 @@ pub mod msgpack;
 pub mod sharded;
 #[cfg(feature = "io")]
 mod sharded_io;
+pub mod streams;
 
 #[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};
 pub use classic::{ChannelKind, Classic, DecodeError, LocalQuery, NamespaceChannels, Publish};
 pub use msgpack::{MsgpackError, Pack};
 pub use sharded::{Sharded, SubscriptionMode};
+pub use streams::{Streams, StreamsOut};
