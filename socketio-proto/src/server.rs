@@ -646,6 +646,10 @@ impl Server {
         };
         // With stream recovery the transport hands it back with its offset.
         let sent = if publish && options.timeout.is_none() && self.stream_recovery() {
+            if !self.namespaces.contains_key(nsp) {
+                return Err(EmitError::UnknownNamespace);
+            }
+            // Reached later: no local recipient counted now.
             Broadcast {
                 recipients: 0,
                 ack: None,
