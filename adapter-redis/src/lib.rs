@@ -195,8 +195,9 @@
 //! same bytes for the values it sends. Every node reads the stream with
 //! `XREAD COUNT <readCount> BLOCK <blockTimeInMs> STREAMS <stream> <last id>`
 //! (100 and 5000 by default), starting at the end of the stream when it
-//! starts (Node: `$`; here the id of the last entry, asked with `XREVRANGE
-//! + - COUNT 1`), and after a lost connection from the last id it read.
+//! starts (Node: `$`; here the id of the last entry, asked with
+//! `XREVRANGE <stream> + - COUNT 1`), and after a lost connection from the
+//! last id it read.
 //! An entry without `nsp` is skipped; one that does not decode is reported
 //! and skipped, the reader moving on. A node ignores its own entries,
 //! except broadcasts: see below.
