@@ -250,22 +250,11 @@ async fn outbox_loop<R: Runtime>(
                 }
             }
             Outgoing::Session(session) => {
-                let Some(recovery) = &shared.recovery else {
-                    continue;
-                };
-                let ms = recovery.max_disconnection_duration.as_millis().max(1) as u64;
-                let stored: Result<Value, _> = shared
-                    .command(
-                        redis::cmd("SET")
-                            .arg(shared.codec.session_key(&session.pid))
-                            .arg(shared.codec.encode_session(&session))
-                            .arg("PX")
-                            .arg(ms),
-                    )
-                    .await;
-                if let Err(e) = stored {
-                    shared.report(&e);
-                }
+                // Its own task: a session is stored at once, not behind the
+                // broadcasts waiting in this queue (the client may come back
+                // to another node within a second).
+                let task = store_session(Arc::clone(&shared), session);
+                shared.driver.runtime().spawn(task);
             }
             Outgoing::Restore(request) => {
                 let task = restore(Arc::clone(&shared), request);
@@ -278,6 +267,26 @@ async fn outbox_loop<R: Runtime>(
             }
             Outgoing::Answer(_) | Outgoing::Room(_) => {}
         }
+    }
+}
+
+/// `SET <prefix><pid> <base64 msgpack> PX <maxDisconnectionDuration>`.
+async fn store_session<R: Runtime>(shared: Arc<Shared<R>>, session: socketio_proto::SessionRecord) {
+    let Some(recovery) = &shared.recovery else {
+        return;
+    };
+    let ms = recovery.max_disconnection_duration.as_millis().max(1) as u64;
+    let stored: Result<Value, _> = shared
+        .command(
+            redis::cmd("SET")
+                .arg(shared.codec.session_key(&session.pid))
+                .arg(shared.codec.encode_session(&session))
+                .arg("PX")
+                .arg(ms),
+        )
+        .await;
+    if let Err(e) = stored {
+        shared.report(&e);
     }
 }
 

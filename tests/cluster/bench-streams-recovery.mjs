@@ -11,7 +11,7 @@
 import { io } from "socket.io-client";
 import { Redis, ClusterNode, client, closeClients } from "./common.mjs";
 
-const opts = { pair: "tokio,node", clients: 40, seconds: 30, rate: 100, recovery: "on" };
+const opts = { pair: "tokio,node", clients: 40, seconds: 30, rate: 100 };
 for (let i = 2; i < process.argv.length; i += 2) opts[process.argv[i].replace(/^--/, "")] = process.argv[i + 1];
 const [kindA, kindB] = opts.pair.split(",");
 const CLIENTS = Number(opts.clients);
@@ -58,11 +58,14 @@ async function churn(socket) {
     socket.io.uri = nodes[socket.home].url;
     const back = new Promise((resolve) => {
       socket.once("connect", () => resolve(true));
-      socket.once("connect_error", () => resolve(false));
+      socket.once("connect_error", (e) => { socket.lastError = e.message; resolve(false); });
     });
     socket.connect();
     if (await back) {
       if (socket.recovered) socket.recoveries++;
+      else console.error(`not recovered: to ${nodes[socket.home].name}, offset ${socket._lastOffset}`);
+    } else {
+      console.error(`connect_error on ${nodes[socket.home].name}: ${socket.lastError}; its stderr: ${nodes[socket.home].stderr.slice(0, 2000)}; exit ${nodes[socket.home].child.exitCode}`);
     }
   }
 }
@@ -75,7 +78,7 @@ const total = SECONDS * RATE;
 while (sent < total) {
   const due = Math.floor(((Date.now() - started) / 1000) * RATE);
   while (sent < Math.min(due, total)) {
-    senders[sent % 2].emit("emit", { event: "tick", args: [sent] });
+    senders[sent % 2].emit("emit", { event: "tick", args: [sent] }, () => {});
     sent++;
   }
   await sleep(5);
