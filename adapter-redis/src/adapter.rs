@@ -64,7 +64,10 @@ pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 /// A node's membership of a cluster on Redis, classic mode
 /// (`@socket.io/redis-adapter`'s `createAdapter`, [`RedisAdapter::classic`])
 /// or sharded mode (`createShardedAdapter`, [`RedisAdapter::sharded`] on one
-/// Redis, [`RedisAdapter::sharded_cluster`] on a Redis Cluster).
+/// Redis, [`RedisAdapter::sharded_cluster`] on a Redis Cluster), or streams
+/// mode (`@socket.io/redis-streams-adapter`'s `createAdapter`,
+/// [`RedisAdapter::streams`], with connection state recovery across
+/// nodes).
 ///
 /// ```no_run
 /// use adapter_redis::RedisAdapter;
