@@ -52,6 +52,10 @@ pub(crate) enum Outgoing {
     Room(socketio_proto::RoomChange),
     /// A namespace created since the adapter was attached (sharded mode).
     Namespace(String),
+    /// A session to keep (streams mode).
+    Session(socketio_proto::SessionRecord),
+    /// A session to look up (streams mode).
+    Restore(socketio_proto::RestoreRequest),
 }
 
 /// How to report [`AdapterError`]s (default: one line on stderr).
@@ -60,7 +64,10 @@ pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 /// A node's membership of a cluster on Redis, classic mode
 /// (`@socket.io/redis-adapter`'s `createAdapter`, [`RedisAdapter::classic`])
 /// or sharded mode (`createShardedAdapter`, [`RedisAdapter::sharded`] on one
-/// Redis, [`RedisAdapter::sharded_cluster`] on a Redis Cluster).
+/// Redis, [`RedisAdapter::sharded_cluster`] on a Redis Cluster), or streams
+/// mode (`@socket.io/redis-streams-adapter`'s `createAdapter`,
+/// [`RedisAdapter::streams`], with connection state recovery across
+/// nodes).
 ///
 /// ```no_run
 /// use adapter_redis::RedisAdapter;
@@ -84,6 +91,8 @@ pub struct RedisAdapter {
     codec: Classic,
     /// The sharded mode's codec; `None`: classic mode.
     pub(crate) sharded: Option<Sharded>,
+    /// The streams mode's codec (`None`: classic or sharded mode).
+    pub(crate) streams: Option<crate::streams::Streams>,
     /// Sharded mode on a Redis Cluster: its nodes (`url` unused).
     pub(crate) cluster_nodes: Vec<String>,
     requests_timeout: Duration,
@@ -118,6 +127,7 @@ impl RedisAdapter {
             uid,
             codec: Classic::default(),
             sharded: None,
+            streams: None,
             cluster_nodes: Vec::new(),
             requests_timeout: Duration::from_secs(5),
             redis_timeout: Duration::from_secs(2),
@@ -144,10 +154,37 @@ impl RedisAdapter {
         adapter
     }
 
-    /// Sharded mode: the channel prefix (`channelPrefix`, default `socket.io`).
+    /// The streams adapter (`@socket.io/redis-streams-adapter` 0.3.1's
+    /// `createAdapter`) on the Redis at `url`, with Node's defaults: stream
+    /// `socket.io` (one stream), `MAXLEN ~ 10000`, `XREAD COUNT 100 BLOCK
+    /// 5000`, channel prefix `socket.io`, session keys `sio:session:<pid>`,
+    /// requests timeout 5 s. With connection state recovery on in the core's
+    /// config, the stream and Redis keep what a client missed and its
+    /// session, so that it can come back to any node (Rust or Node).
+    pub fn streams(url: impl Into<String>) -> Self {
+        let mut adapter = Self::classic(url);
+        adapter.streams = Some(crate::streams::Streams::default());
+        adapter
+    }
+
+    /// Streams mode: its codec's settings (stream name, `maxLen`,
+    /// `readCount`, `blockTimeInMs`, channel and session key prefixes).
+    pub fn streams_options(mut self, f: impl FnOnce(&mut crate::streams::Streams)) -> Self {
+        if let Some(codec) = self.streams.as_mut() {
+            f(codec);
+        }
+        self
+    }
+
+    /// Sharded and streams modes: the channel prefix (`channelPrefix`,
+    /// default `socket.io`).
     pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
         if let Some(codec) = self.sharded.as_mut() {
-            codec.channel_prefix = prefix.into();
+            codec.channel_prefix = prefix.clone();
+        }
+        if let Some(codec) = self.streams.as_mut() {
+            codec.channel_prefix = prefix;
         }
         self
     }
@@ -210,6 +247,7 @@ impl RedisAdapter {
         let mut config = ClusterConfig::new(self.uid.clone());
         config.requests_timeout = self.requests_timeout;
         config.membership = Membership::Counted;
+        config.stream_recovery = self.streams.is_some();
         config
     }
 
@@ -219,6 +257,9 @@ impl RedisAdapter {
     pub async fn attach<R: Runtime>(self, driver: &Driver<Server, R>) -> Result<(), AdapterError> {
         if self.sharded.is_some() {
             return crate::sharded_io::attach(self, driver).await;
+        }
+        if self.streams.is_some() {
+            return crate::streams_io::attach(self, driver).await;
         }
         let client = redis::Client::open(self.url.as_str())?;
         let shared = Arc::new(self);
@@ -292,6 +333,12 @@ pub(crate) fn install_outbox<R: Runtime>(
         while let Some(envelope) = core.poll_cluster() {
             push(Outgoing::Cluster(envelope));
         }
+        while let Some(session) = core.poll_session() {
+            push(Outgoing::Session(session));
+        }
+        while let Some(restore) = core.poll_restore() {
+            push(Outgoing::Restore(restore));
+        }
     });
 }
 
@@ -307,7 +354,7 @@ pub(crate) async fn timed<R: Runtime, T>(
     }
 }
 
-async fn connect_publisher<R: Runtime>(
+pub(crate) async fn connect_publisher<R: Runtime>(
     client: &redis::Client,
     adapter: &RedisAdapter,
     runtime: &R,
@@ -415,7 +462,7 @@ async fn publish_loop<R: Runtime>(
                 let out = match outgoing {
                     Outgoing::Cluster(envelope) => adapter.codec.encode(&envelope),
                     Outgoing::Answer(answer) => Some(answer),
-                    Outgoing::Room(_) | Outgoing::Namespace(_) => None,
+                    _ => None,
                 };
                 if let (Some(out), Some(conn)) = (out, connection.as_mut()) {
                     let _: Result<i64, _> = timed(
@@ -439,7 +486,7 @@ async fn publish_loop<R: Runtime>(
                 adapter.codec.encode(&envelope)
             }
             Outgoing::Answer(answer) => Some(answer),
-            Outgoing::Room(_) | Outgoing::Namespace(_) => None,
+            _ => None,
         };
         let Some(Publish {
             channel,

@@ -76,7 +76,19 @@ impl Server {
         } else {
             Some(0)
         };
-        let sent = self.deliver(now, nsp, options, event, None, remote_nodes)?;
+        // With stream recovery the transport hands it back with its offset.
+        let sent = if publish && options.timeout.is_none() && self.stream_recovery() {
+            if !self.namespaces.contains(nsp) {
+                return Err(EmitError::UnknownNamespace);
+            }
+            // Reached later: no local recipient counted now.
+            Broadcast {
+                recipients: 0,
+                ack: None,
+            }
+        } else {
+            self.deliver(now, nsp, options, event, None, remote_nodes)?
+        };
         if let Some(mut packet) = wire {
             let request_id = sent.ack.map(|b| {
                 let wire_id = self.cluster.new_request_id(self.config.cluster.as_ref());
@@ -115,6 +127,7 @@ impl Server {
         origin: Option<ServerSideReply>,
         remote_nodes: Option<usize>,
     ) -> Result<Broadcast, EmitError> {
+        let stream = self.stream_recovery();
         let ns = self
             .namespaces
             .get_mut(nsp)
@@ -123,6 +136,8 @@ impl Server {
         if let Some((id, _)) = ack {
             event = event.with_id(id);
         } else if self.recovery.enabled()
+            // With stream recovery the offset is the transport's, added before.
+            && !stream
             && !options.volatile
             && event.attachments().is_empty()
             && event.id.is_none()

@@ -29,6 +29,8 @@ pub(super) struct ClusterState {
     next_request: u64,
     /// Requests this node made, by wire request id.
     requests: HashMap<String, ClusterRequest>,
+    /// Stream recovery ([`ClusterConfig::stream_recovery`](crate::ClusterConfig::stream_recovery)).
+    pub(super) stream: super::stream_recovery::StreamState,
 }
 
 #[derive(Debug)]

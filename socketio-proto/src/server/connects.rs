@@ -229,6 +229,15 @@ impl Server {
         if !self.clients.contains_key(sid) {
             return;
         }
+        if self.stream_recovery() && self.recovery.enabled() {
+            if let (Some(Value::String(pid)), Some(Value::String(offset))) =
+                (auth.get("pid"), auth.get("offset"))
+            {
+                let (pid, offset) = (pid.clone(), offset.clone());
+                self.wait_for_restore(now, sid, nsp, auth, parent, pid, offset);
+                return;
+            }
+        }
         let restored = match (auth.get("pid"), auth.get("offset")) {
             (Some(Value::String(pid)), Some(Value::String(offset))) => self
                 .recovery

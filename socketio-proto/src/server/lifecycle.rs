@@ -9,7 +9,7 @@ use engineio_proto::Sid;
 
 use super::recovery::StoredSession;
 use super::{Server, Timer};
-use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
+use crate::cluster::{ClusterMessage, SessionRecord, WireFlags, WireOptions};
 use crate::event::Event;
 use crate::packet::Packet;
 use crate::types::{AckId, DisconnectReason, Room, SocketId, Target};
@@ -124,6 +124,7 @@ impl Server {
             reason,
             rooms: rooms.clone(),
         });
+        let stream = self.stream_recovery();
         if let Some(ns) = self.namespaces.get_mut(&socket.nsp) {
             for room in &rooms {
                 if ns.rooms.leave(id, room) {
@@ -131,7 +132,17 @@ impl Server {
                 }
             }
             ns.rooms.remove_member(id);
-            if let Some(pid) = socket.pid.clone().filter(|_| reason.is_recoverable()) {
+            let pid = socket.pid.clone().filter(|_| reason.is_recoverable());
+            if let (Some(pid), true) = (&pid, stream) {
+                // Kept by the transport: handed out with `poll_session`.
+                self.cluster.stream.sessions.push_back(SessionRecord {
+                    nsp: socket.nsp.to_string(),
+                    pid: pid.to_string(),
+                    id: id.to_string(),
+                    rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                    data: socket.data.clone(),
+                });
+            } else if let Some(pid) = pid {
                 let session = StoredSession {
                     sid: id.clone(),
                     rooms,

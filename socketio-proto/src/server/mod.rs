@@ -13,6 +13,7 @@
 //! | `recovery.rs` | connection state recovery: offsets, the replay buffer, the sessions kept |
 //! | `cluster.rs` | the other nodes: requests, responses, remote sockets, heartbeats |
 //! | `lifecycle.rs` | leaving: disconnecting, disconnect reasons, closing connections, shutdown |
+//! | `stream_recovery.rs` | recovery kept by the cluster transport (Redis streams): deferred broadcasts, sessions handed out and looked up |
 //!
 //! Every timer of this layer is one entry of one [`Deadlines`] table keyed
 //! by [`Timer`]; a timer that is no longer wanted is cancelled, and one that
@@ -25,6 +26,7 @@ mod connects;
 mod lifecycle;
 mod recovery;
 mod rooms;
+mod stream_recovery;
 #[cfg(test)]
 mod test_util;
 
