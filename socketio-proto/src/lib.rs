@@ -38,7 +38,10 @@
 //!   one (the cluster heartbeat) is anchored on the instant it was
 //!   scheduled for, not on a late `now`, so the runtime needs no slack;
 //! * in a cluster: [`Server::handle_cluster`] (a message another node
-//!   published) and [`Server::handle_cluster_count`].
+//!   published) and [`Server::handle_cluster_count`]; with stream recovery
+//!   ([`ClusterConfig::stream_recovery`]), [`Server::handle_cluster_broadcast`]
+//!   (a broadcast read back from the transport's store, with its offset)
+//!   and [`Server::handle_restore`] (the answer to a session lookup).
 //!
 //! **Actions** are the application's: [`Server::accept`] / [`Server::reject`]
 //! (the verdict on an [`Event::Connect`]), [`Server::emit`],
@@ -53,8 +56,10 @@
 //! 2. [`Server::poll_event`]: what the application must know or decide,
 //!    in the order it happened. Acting on an event (an accept, an emit) may
 //!    queue more output: go back to 1 until both are empty;
-//! 3. with a cluster, [`Server::poll_cluster`] (messages to publish) and,
-//!    once asked for with [`Server::track_rooms`], [`Server::poll_room_change`];
+//! 3. with a cluster, [`Server::poll_cluster`] (messages to publish),
+//!    once asked for with [`Server::track_rooms`], [`Server::poll_room_change`],
+//!    and with stream recovery [`Server::poll_session`] (sessions to keep)
+//!    and [`Server::poll_restore`] (sessions to look up);
 //! 4. then sleep until [`Server::poll_timeout`] (the earliest deadline of
 //!    the engine and of this layer) or the next input, whichever is first.
 //!
@@ -105,7 +110,7 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | `server` | [`Server`]: the handle/poll surface, routing to one file per concern: `connects` (namespaces, CONNECT, verdicts, connect timeouts), `acks` (ids, timeouts, broadcast-ack gathering), `rooms` (the room index, joins, room events), `broadcast` (encode once, fan out), `recovery` (offsets, replay buffer, kept sessions), `cluster` (requests, responses, remote sockets, heartbeats), `lifecycle` (disconnects, reasons, close, shutdown); all timers in one [`engineio_proto::Deadlines`] table |
+//! | `server` | [`Server`]: the handle/poll surface, routing to one file per concern: `connects` (namespaces, CONNECT, verdicts, connect timeouts), `acks` (ids, timeouts, broadcast-ack gathering), `rooms` (the room index, joins, room events), `broadcast` (encode once, fan out), `recovery` (offsets, replay buffer, kept sessions), `cluster` (requests, responses, remote sockets, heartbeats), `lifecycle` (disconnects, reasons, close, shutdown), `stream_recovery` (recovery kept by the cluster transport); all timers in one [`engineio_proto::Deadlines`] table |
 //! | [`packet`] | the packet model and its text codec (`packet/decode.rs`, `packet/json.rs`) |
 //! | [`binary`] | binary attachments and their placeholders |
 //! | [`msgpack`] | the msgpack codec and parser (`msgpack/decode.rs`) |
