@@ -249,7 +249,9 @@
 
 #[cfg(feature = "io")]
 pub mod adapter;
+mod attach;
 pub mod classic;
+mod classic_io;
 pub mod msgpack;
 pub mod sharded;
 #[cfg(feature = "io")]
