@@ -81,6 +81,8 @@ pub struct Socket {
     recovered: bool,
     sid: Sid,
     state: Arc<SocketState>,
+    /// The `compress` flag of this handle's emits (see [`Socket::compress`]).
+    compress: Option<bool>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -109,6 +111,7 @@ impl Socket {
             recovered,
             sid,
             state: Arc::default(),
+            compress: None,
         }
     }
 
@@ -234,12 +237,39 @@ impl Socket {
         self.emit_payload(event, Payload::from_args(args)?)
     }
 
+    /// The `compress` flag (`socket.compress(false).emit(..)`): a handle
+    /// whose [`emit`](Self::emit) and [`emit_payload`](Self::emit_payload)
+    /// send with it. `false`: the event goes uncompressed (no
+    /// permessage-deflate for its frame, and no gzip for a long-poll
+    /// response made only of such packets); `true` (as by default) lets the
+    /// transport compress it. This handle is left as it was.
+    pub fn compress(&self, compress: bool) -> Self {
+        Self {
+            compress: Some(compress),
+            ..self.clone()
+        }
+    }
+
     /// Emits arguments that may hold binary attachments.
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         self.outgoing(event, &payload);
         let packet = payload.into_event(event)?;
         let backend = self.io.backend()?;
         let id = self.id.clone();
+        if self.compress == Some(false) {
+            // The core's single-socket emit has no options: the socket's own
+            // room, on this node only, carries the flag.
+            let (nsp, options) = (self.nsp.clone(), own_room(&id, Some(false)));
+            return match act_or_defer(backend, move |core, now| {
+                core.broadcast(now, &nsp, &options, packet)
+            }) {
+                Some(Ok(sent)) if sent.recipients == 0 => {
+                    Err(socketio_proto::EmitError::UnknownSocket.into())
+                }
+                Some(sent) => sent.map(drop).map_err(EmitError::from),
+                None => Ok(()),
+            };
+        }
         match act_or_defer(backend, move |core, now| core.emit(now, &id, packet)) {
             Some(sent) => Ok(sent?),
             // From a hook the core is running: sent right after it.
@@ -401,5 +431,18 @@ impl AckSender {
             // From a hook the core is running: sent right after it.
             None => Ok(()),
         }
+    }
+}
+
+/// Options that reach socket `id` alone (its own room, this node only),
+/// with the `compress` flag.
+fn own_room(id: &SocketId, compress: Option<bool>) -> socketio_proto::BroadcastOptions {
+    socketio_proto::BroadcastOptions {
+        target: Target {
+            local: true,
+            ..Target::room(Str::from(id.as_str().to_owned()))
+        },
+        compress,
+        ..socketio_proto::BroadcastOptions::default()
     }
 }
