@@ -755,7 +755,8 @@ mod tests {
         );
         let long = "a".repeat(300);
         let e = msgpack_event(None, "e", &long);
-        assert_eq!(&e[16..19], b"\xda\x01\x2c");
+        // 0x83, "type", 2, "data", 0x92, "e": the argument's str16 header next.
+        assert_eq!(&e[15..18], b"\xda\x01\x2c");
     }
 
     #[test]
@@ -772,7 +773,7 @@ mod tests {
             }
         );
         // ACK `{id, type, data, nsp}`.
-        let ack = b"\x84\xa2id\x07\xa4type\x03\xa4data\x91\xa199\xa3nsp\xa1/";
+        let ack = b"\x84\xa2id\x07\xa4type\x03\xa4data\x91\xa299\xa3nsp\xa1/";
         assert_eq!(msgpack_decode(ack), Packet::Ack { id: 7, arg: "99" });
         // Another namespace, trailing bytes, truncation, too deep.
         assert_eq!(
