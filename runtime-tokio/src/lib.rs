@@ -46,8 +46,8 @@
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let io = SocketIo::new();
-//! io.on_connection(|socket| async move {
-//!     socket.on("ping", |socket, payload, _| async move {
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.on("ping", |socket: Socket, payload: Payload| async move {
 //!         let _ = socket.emit_payload("pong", payload);
 //!     });
 //! });
@@ -89,7 +89,7 @@ pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let io = SocketIo::new();
-/// io.on_connection(|socket| async move {
+/// io.on_connection(|socket: Socket| async move {
 ///     let _ = socket.emit("hello", ("from Rust",));
 /// });
 /// let app = Router::new()
