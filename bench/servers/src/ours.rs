@@ -2,8 +2,7 @@
 //! runtime-agnostic async API (`socketio-async`): only startup differs
 //! between runtimes (see `bin/ours.rs`).
 
-use socketio_async::{Payload, AckSender};
-use socketio_async::{Socket, SocketIo};
+use socketio_async::{AckSender, Payload, Socket, SocketIo};
 use socketio_proto::Config;
 
 use crate::Args;
