@@ -18,6 +18,8 @@
 //! credentials; the TLS flags are the conformance fixture's. `GET /health`
 //! answers 200. With `INTEROP_LOG_ERRORS` set in the environment, every
 //! refused request (Engine.IO `connection_error`) is logged on stderr.
+//! Namespace `/typed` (shared/typed.rs) is written with the handler
+//! API's extractors, for tests/interop/typed.test.mjs.
 //! `--parser msgpack` speaks npm `socket.io-msgpack-parser`;
 //! `--no-http-compression` turns off the gzip / deflate of long-poll
 //! responses (on by default, as in Node); `--per-message-deflate` turns on
@@ -25,6 +27,8 @@
 
 #[path = "shared/echo.rs"]
 mod echo;
+#[path = "shared/typed.rs"]
+mod typed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -334,7 +338,9 @@ async fn start<R: Runtime>(
     options: Options,
     deploy: Deploy,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let io = SocketIo::new();
+    let io = SocketIo::builder()
+        .with_state(typed::Stats::default())
+        .build();
     io.use_middleware(|c| async move {
         match c.handshake.auth.get("token") {
             Some(Value::String(t)) if t == "bad" => Err(ConnectError::with_data(
@@ -346,6 +352,7 @@ async fn start<R: Runtime>(
     });
     engine_hooks(&io, deploy.name.clone());
     io.of("/custom").on_connection(on_connection);
+    typed::register(&io);
     let pattern = regex_lite::Regex::new(r"^/dyn-\d+$")?;
     io.of_dynamic(NamespaceMatcher::Pattern(pattern))
         .on_connection(|socket: Socket| async move {
