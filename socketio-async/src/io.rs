@@ -752,6 +752,15 @@ impl Socket {
 
     /// Removes the handlers of `event` (`socket.off(event)`); returns how
     /// many there were.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.on("tick", || async {});
+    /// socket.on("tick", || async {});
+    /// assert_eq!(socket.off("tick"), 2);
+    /// # }
+    /// ```
     pub fn off(&self, event: &str) -> usize {
         self.state
             .handlers
@@ -760,6 +769,13 @@ impl Socket {
 
     /// Removes the handlers of every event (`socket.removeAllListeners()`);
     /// `on_any`, middlewares, error and disconnect handlers stay.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.remove_all(); // no event handler is left
+    /// # }
+    /// ```
     pub fn remove_all(&self) {
         self.state.handlers.update(|h| h.events.clear());
     }
@@ -775,16 +791,38 @@ impl Socket {
     }
 
     /// The socket id.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.emit("your-id", socket.id().as_str());
+    /// # }
+    /// ```
     pub fn id(&self) -> &SocketId {
         &self.id
     }
 
     /// Its namespace.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// if socket.nsp() == "/admin" { /* ... */ }
+    /// # }
+    /// ```
     pub fn nsp(&self) -> &str {
         &self.nsp
     }
 
     /// Its handshake (headers, query, auth, address...).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let token = socket.handshake().auth.get("token");
+    /// let address = &socket.handshake().address;
+    /// # }
+    /// ```
     pub fn handshake(&self) -> &Handshake {
         &self.handshake
     }
@@ -799,11 +837,27 @@ impl Socket {
     }
 
     /// Whether connection state recovery restored it.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// if !socket.recovered() {
+    ///     socket.join("lobby"); // a recovered socket has its rooms back
+    /// }
+    /// # }
+    /// ```
     pub fn recovered(&self) -> bool {
         self.recovered
     }
 
     /// The server.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.io().emit("someone-connected", ());
+    /// # }
+    /// ```
     pub fn io(&self) -> &SocketIo {
         &self.io
     }

@@ -73,29 +73,64 @@ impl BroadcastOperator {
     }
 
     /// Also the sockets in `rooms` (`to` / `in`): one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("a").to(["b", "c"]).emit("news", "hi");
+    /// # }
+    /// ```
     pub fn to(mut self, rooms: impl IntoRooms) -> Self {
         self.options.target.rooms.extend(rooms.into_rooms());
         self
     }
 
     /// The same as [`to`](Self::to) (`in`).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.local().in_("a").emit("news", "hi");
+    /// # }
+    /// ```
     pub fn in_(self, rooms: impl IntoRooms) -> Self {
         self.to(rooms)
     }
 
     /// Not the sockets in `rooms`: one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("a").except("muted").emit("news", "hi");
+    /// # }
+    /// ```
     pub fn except(mut self, rooms: impl IntoRooms) -> Self {
         self.options.target.except.extend(rooms.into_rooms());
         self
     }
 
     /// This node only.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("a").local().emit("news", "this node only");
+    /// # }
+    /// ```
     pub fn local(mut self) -> Self {
         self.options.target.local = true;
         self
     }
 
     /// Dropped for sockets whose transport cannot take it right now.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("game").volatile().emit("position", (1, 2));
+    /// # }
+    /// ```
     pub fn volatile(mut self) -> Self {
         self.options.volatile = true;
         self
@@ -103,6 +138,13 @@ impl BroadcastOperator {
 
     /// The `compress` flag: `false` sends the event uncompressed (no
     /// permessage-deflate for it; see `BroadcastOptions::compress`).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("a").compress(false).emit("blob", "incompressible");
+    /// # }
+    /// ```
     pub fn compress(mut self, compress: bool) -> Self {
         self.options.compress = Some(compress);
         self
@@ -110,6 +152,13 @@ impl BroadcastOperator {
 
     /// Waits at most `timeout` for the acknowledgements of
     /// [`emit_with_ack`](Self::emit_with_ack) (default 5 s).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let op = io.to("voters").timeout(std::time::Duration::from_secs(2));
+    /// # }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.timeout = Some(timeout);
         self
@@ -143,6 +192,14 @@ impl BroadcastOperator {
     }
 
     /// Emits arguments that may hold binary attachments.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let file = socketio_async::Payload::new("a.bin").unwrap().attach(vec![1, 2, 3]);
+    /// let _ = io.to("a").emit_payload("file", file);
+    /// # }
+    /// ```
     pub fn emit_payload(mut self, event: &str, payload: Payload) -> Result<usize, EmitError> {
         self.options.timeout = None;
         let packet = payload.into_event(event)?;
@@ -195,6 +252,18 @@ impl BroadcastOperator {
 
     /// [`emit_with_ack`](Self::emit_with_ack) with binary attachments, the
     /// answers untyped.
+    ///
+    /// ```
+    /// # use socketio_async::{Payload, SocketIo};
+    /// async fn f(io: SocketIo) {
+    ///     let question = Payload::new("which file?").unwrap();
+    ///     if let Ok(answers) = io.to("peers").emit_payload_with_ack("ask", question).await {
+    ///         for answer in answers {
+    ///             println!("{} files", answer.binary.len());
+    ///         }
+    ///     }
+    /// }
+    /// ```
     pub async fn emit_payload_with_ack(
         mut self,
         event: &str,
@@ -232,6 +301,13 @@ impl BroadcastOperator {
     }
 
     /// The selected sockets join `rooms` (`socketsJoin`): one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("lobby").sockets_join(["game-1", "chat"]);
+    /// # }
+    /// ```
     pub fn sockets_join(self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         let rooms = rooms.into_rooms();
         let (nsp, target) = (self.nsp, self.options.target);
@@ -243,6 +319,13 @@ impl BroadcastOperator {
     }
 
     /// The selected sockets leave `rooms` (`socketsLeave`).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("game-1").sockets_leave("game-1");
+    /// # }
+    /// ```
     pub fn sockets_leave(self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         let rooms = rooms.into_rooms();
         let (nsp, target) = (self.nsp, self.options.target);
@@ -255,6 +338,13 @@ impl BroadcastOperator {
 
     /// Disconnects the selected sockets (`disconnectSockets`); with
     /// `close`, their whole connections.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.to("banned").disconnect_sockets(true);
+    /// # }
+    /// ```
     pub fn disconnect_sockets(self, close: bool) -> Result<(), EmitError> {
         let (nsp, target) = (self.nsp, self.options.target);
         self.io
@@ -267,11 +357,25 @@ impl BroadcastOperator {
 
 impl Namespace {
     /// A broadcast operator over the whole namespace.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.of("/admin").operator().volatile().emit("tick", ());
+    /// # }
+    /// ```
     pub fn operator(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.io().clone(), self.name(), Target::all())
     }
 
     /// Targets the sockets of this namespace in `rooms`.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.of("/admin").to("ops").emit("alert", "disk full");
+    /// # }
+    /// ```
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.operator().to(rooms)
     }
@@ -282,11 +386,25 @@ impl Namespace {
     }
 
     /// Every socket of this namespace but those in `rooms`.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.of("/admin").except("muted").emit("alert", "disk full");
+    /// # }
+    /// ```
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.operator().except(rooms)
     }
 
     /// Every socket of this namespace, on this node only.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.of("/admin").local().emit("alert", "this node");
+    /// # }
+    /// ```
     pub fn local(&self) -> BroadcastOperator {
         self.operator().local()
     }
@@ -297,6 +415,13 @@ impl Namespace {
     }
 
     /// Emits to every socket of this namespace.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.of("/admin").emit("alert", ("disk", 95));
+    /// # }
+    /// ```
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<usize, EmitError> {
         self.operator().emit(event, args)
     }
@@ -328,11 +453,25 @@ impl SocketIo {
     }
 
     /// Every socket of the main namespace but those in `rooms`.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.except(["muted", "away"]).emit("news", "hi");
+    /// # }
+    /// ```
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast_in("/").except(rooms)
     }
 
     /// Every socket of the main namespace, on this node only.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.local().emit("news", "this node only");
+    /// # }
+    /// ```
     pub fn local(&self) -> BroadcastOperator {
         self.broadcast_in("/").local()
     }
@@ -345,6 +484,13 @@ impl SocketIo {
 
     /// Emits to every socket of the main namespace (`io.emit`): one value
     /// is one argument, a tuple several.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let reached = io.emit("news", "hello everyone").unwrap_or(0);
+    /// # }
+    /// ```
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<usize, EmitError> {
         self.broadcast_in("/").emit(event, args)
     }

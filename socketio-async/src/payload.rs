@@ -49,6 +49,14 @@ pub struct Payload {
 impl Payload {
     /// Arguments from a value, by the rule of the module: a tuple gives one
     /// argument per element, `()` none, any other value one argument.
+    ///
+    /// ```
+    /// use socketio_async::Payload;
+    ///
+    /// assert_eq!(Payload::new(vec![1, 2]).unwrap().args.len(), 1);
+    /// assert_eq!(Payload::new((1, 2)).unwrap().args.len(), 2);
+    /// assert_eq!(Payload::new(()).unwrap().args.len(), 0);
+    /// ```
     pub fn new(args: impl Serialize) -> Result<Self, serde_json::Error> {
         Ok(Self {
             args: to_args(&args)?,
@@ -57,6 +65,14 @@ impl Payload {
     }
 
     /// Appends a binary argument.
+    ///
+    /// ```
+    /// use socketio_async::Payload;
+    ///
+    /// // client receives ("photo.png", <Buffer 89 50>)
+    /// let payload = Payload::new("photo.png").unwrap().attach(vec![0x89, 0x50]);
+    /// assert_eq!(payload.binary.len(), 1);
+    /// ```
     pub fn attach(mut self, data: impl Into<Bytes>) -> Self {
         let placeholder = socketio_proto::binary::attach(&mut self.binary, data.into());
         self.args.push(placeholder);
@@ -97,6 +113,14 @@ impl Payload {
     }
 
     /// The attachment a placeholder argument points at.
+    ///
+    /// ```
+    /// use socketio_async::Payload;
+    ///
+    /// let payload = Payload::new("a").unwrap().attach(vec![1, 2]);
+    /// assert_eq!(payload.binary_of(&payload.args[1]).map(|b| b.len()), Some(2));
+    /// assert_eq!(payload.binary_of(&payload.args[0]), None);
+    /// ```
     pub fn binary_of(&self, value: &Value) -> Option<&Bytes> {
         socketio_proto::binary::resolve(value, &self.binary)
     }

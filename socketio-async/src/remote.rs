@@ -74,32 +74,86 @@ impl RemoteSocket {
 
     /// Its application data as a `T` (`Value::Null` when never set: read
     /// an `Option` to tell).
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     let nick: Option<String> = socket.data_as().unwrap_or(None);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.data)
     }
 
     /// Emits an event to this socket: one value is one argument, a tuple
     /// several.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.emit("maintenance", ("in", 5, "minutes"))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<(), EmitError> {
         self.emit_payload(event, Payload::new(args)?)
     }
 
     /// Emits arguments that may hold binary attachments.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.emit_payload("file", socketio_async::Payload::new("a.bin").unwrap().attach(vec![1]))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         self.operator().emit_payload(event, payload).map(|_| ())
     }
 
     /// Makes the socket join `rooms`: one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.join(["everyone", "v2"])?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         self.operator().sockets_join(rooms)
     }
 
     /// Makes the socket leave `rooms`.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.leave("v1")?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         self.operator().sockets_leave(rooms)
     }
 
     /// Disconnects the socket; with `close`, its whole connection.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.disconnect(true)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn disconnect(&self, close: bool) -> Result<(), EmitError> {
         self.operator().disconnect_sockets(close)
     }
@@ -116,6 +170,13 @@ impl RemoteSocket {
 impl BroadcastOperator {
     /// The selected sockets, across the cluster (`fetchSockets`): this
     /// node's, then those the other nodes sent within their time limit.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// async fn count(io: SocketIo) -> usize {
+    ///     io.to("lobby").fetch_sockets().await.map_or(0, |s| s.len())
+    /// }
+    /// ```
     pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, EmitError> {
         let (tx, rx) = oneshot::channel();
         let io = self.io().clone();
@@ -146,6 +207,14 @@ impl BroadcastOperator {
 impl SocketIo {
     /// The sockets of the main namespace (`io.fetchSockets()`), across the
     /// cluster, as handles that can emit, join, leave and disconnect.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// async fn ids(io: SocketIo) -> Vec<String> {
+    ///     let sockets = io.fetch_sockets().await.unwrap_or_default();
+    ///     sockets.iter().map(|s| s.id.to_string()).collect()
+    /// }
+    /// ```
     pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
         self.broadcast_in("/").fetch_sockets().await
     }

@@ -22,6 +22,13 @@ impl Socket {
     /// The Engine.IO connection underneath (`socket.conn`): its session
     /// id, transport, and events (upgrade, packet, packet create, drain,
     /// close).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// println!("session {} on {:?}", socket.conn().id(), socket.conn().transport());
+    /// # }
+    /// ```
     pub fn conn(&self) -> Conn {
         Conn::new(
             &self.io().engine(),
@@ -93,6 +100,14 @@ impl Socket {
     /// (it ends with [`AckError::Timeout`] if the socket leaves first); the
     /// answer is read as a `T` (its first argument, or all of them for a
     /// tuple). [`timeout`](Self::timeout) sets a limit.
+    ///
+    /// ```
+    /// # use socketio_async::{AckError, Socket};
+    /// async fn name(socket: Socket) -> Result<String, AckError> {
+    ///     // The client answers `callback("ann")`.
+    ///     socket.emit_with_ack::<String>("your-name", ()).await
+    /// }
+    /// ```
     pub async fn emit_with_ack<T: DeserializeOwned>(
         &self,
         event: &str,
@@ -147,6 +162,14 @@ impl Socket {
     }
 
     /// Leaves `rooms`: one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.leave("lobby");
+    /// socket.leave(["news", "sports"]);
+    /// # }
+    /// ```
     pub fn leave(&self, rooms: impl IntoRooms) {
         let (id, rooms) = (self.id().clone(), rooms.into_rooms());
         let _ = self.io().runner().act_or_defer(move |core, _| {
@@ -157,6 +180,14 @@ impl Socket {
     }
 
     /// Its rooms (while disconnecting: the rooms it had).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// // Every socket is in the room of its own id.
+    /// assert!(socket.rooms().iter().any(|r| &**r == socket.id().as_str()) || socket.rooms().is_empty());
+    /// # }
+    /// ```
     pub fn rooms(&self) -> Vec<Room> {
         let rooms = self
             .io()
@@ -189,6 +220,14 @@ impl Socket {
     }
 
     /// Its application data as JSON, untyped.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.set_data(serde_json::json!({"nick": "ann"}));
+    /// println!("{}", socket.data_value()["nick"]);
+    /// # }
+    /// ```
     pub fn data_value(&self) -> Value {
         self.io()
             .runner()
@@ -199,6 +238,14 @@ impl Socket {
 
     /// Sets its application data (serialized to JSON, so that it crosses
     /// nodes).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.set_data(("ann", 42)).unwrap(); // any serializable value
+    /// let (nick, age): (String, u8) = socket.data().unwrap_or_default();
+    /// # }
+    /// ```
     pub fn set_data(&self, data: impl Serialize) -> Result<(), EmitError> {
         let data = serde_json::to_value(&data)?;
         let id = self.id().clone();
@@ -210,6 +257,14 @@ impl Socket {
     }
 
     /// Other sockets in `rooms` (`socket.to(room)`): never this one.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.to("lobby").emit("typing", true);
+    /// let _ = socket.to(["a", "b"]).emit("typing", true);
+    /// # }
+    /// ```
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         BroadcastOperator::new(self.io().clone(), self.nsp(), Target::default())
             .to(rooms)
@@ -217,23 +272,51 @@ impl Socket {
     }
 
     /// The same as [`to`](Self::to) (`socket.in`).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.in_("lobby").emit("typing", true);
+    /// # }
+    /// ```
     pub fn in_(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
 
     /// Every other socket of the namespace but those in `rooms`
     /// (`socket.except(room)`).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.except("muted").emit("news", "hello");
+    /// # }
+    /// ```
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.broadcast().emit("joined", socket.id().as_str());
+    /// # }
+    /// ```
     pub fn broadcast(&self) -> BroadcastOperator {
         BroadcastOperator::new(self.io().clone(), self.nsp(), Target::all())
             .except(self.id().as_str())
     }
 
     /// Leaves the namespace; with `close`, closes the whole connection.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.disconnect(false); // this namespace only; `true` closes the connection
+    /// # }
+    /// ```
     pub fn disconnect(&self, close: bool) {
         let id = self.id().clone();
         let _ = self
@@ -281,6 +364,16 @@ impl SocketTimeout {
 
     /// [`emit_with_ack`](Self::emit_with_ack) with binary attachments both
     /// ways, the answer untyped.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::{Payload, Socket};
+    /// async fn fetch(socket: Socket) -> Option<bytes::Bytes> {
+    ///     let ask = Payload::new("avatar").ok()?;
+    ///     let answer = socket.timeout(Duration::from_secs(5)).emit_payload_with_ack("get", ask).await.ok()?;
+    ///     answer.binary.into_iter().next()
+    /// }
+    /// ```
     pub async fn emit_payload_with_ack(
         &self,
         event: &str,
@@ -330,16 +423,46 @@ impl AckSender {
     }
 
     /// Whether the client asked for an acknowledgement.
+    ///
+    /// ```
+    /// # use socketio_async::{AckSender, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("maybe", |ack: AckSender| async move {
+    ///     if ack.requested() {
+    ///         let _ = ack.send("ok");
+    ///     }
+    /// });
+    /// # }
+    /// ```
     pub fn requested(&self) -> bool {
         self.slot.is_some()
     }
 
     /// Answers with `args`: one value is one argument, a tuple several.
+    ///
+    /// ```
+    /// # use socketio_async::{AckSender, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("pair", |ack: AckSender| async move {
+    ///     let _ = ack.send(("a", 1)); // client: (text, n) => ...
+    /// });
+    /// # }
+    /// ```
     pub fn send(self, args: impl Serialize) -> Result<(), EmitError> {
         self.send_payload(Payload::new(args)?)
     }
 
     /// Answers with arguments that may hold binary attachments.
+    ///
+    /// ```
+    /// # use socketio_async::{AckSender, Payload, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("thumbnail", |ack: AckSender| async move {
+    ///     let answer = Payload::new("png").unwrap().attach(vec![0x89, 0x50]);
+    ///     let _ = ack.send_payload(answer); // client: (kind, buffer) => ...
+    /// });
+    /// # }
+    /// ```
     pub fn send_payload(self, payload: Payload) -> Result<(), EmitError> {
         let slot = self.slot.ok_or(EmitError::NoAck)?;
         if !slot.take() {
