@@ -30,7 +30,9 @@ struct User {
 struct Tokens(HashMap<&'static str, &'static str>);
 
 async fn authenticate(connecting: Connecting) -> Result<(), ConnectError> {
-    let tokens = connecting.state::<Tokens>().expect("registered in main");
+    let Some(tokens) = connecting.state::<Tokens>() else {
+        return Err(ConnectError::new("no token store"));
+    };
     let token = connecting
         .handshake
         .auth

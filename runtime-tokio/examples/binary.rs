@@ -19,7 +19,9 @@ use runtime_tokio::{listen, serve_io};
 
 /// The files received, by name.
 #[derive(Default)]
-struct Files(Mutex<HashMap<String, bytes::Bytes>>);
+struct Files {
+    by_name: Mutex<HashMap<String, bytes::Bytes>>,
+}
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -38,7 +40,7 @@ async fn main() -> std::io::Result<()> {
                 };
                 let size = file.len();
                 files
-                    .0
+                    .by_name
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(name.clone(), file.clone());
@@ -54,7 +56,7 @@ async fn main() -> std::io::Result<()> {
             "download",
             |Data(name): Data<String>, files: State<Files>, ack: AckSender| async move {
                 let file = files
-                    .0
+                    .by_name
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .get(&name)
