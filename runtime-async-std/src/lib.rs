@@ -30,7 +30,7 @@
 //!
 //! ```no_run
 //! use runtime_async_std::AsyncStd;
-//! use runtime_async_std::socketio_async::SocketIo;
+//! use runtime_async_std::socketio_async::{Payload, Socket, SocketIo};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let io = SocketIo::new();

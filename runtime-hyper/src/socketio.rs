@@ -38,7 +38,7 @@ impl<R: Runtime> Backend for DriverBackend<R> {
 ///
 /// ```
 /// use runtime_hyper::Runtime;
-/// use runtime_hyper::socketio_async::SocketIo;
+/// use runtime_hyper::socketio_async::{Socket, SocketIo};
 ///
 /// async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
 ///     let io = SocketIo::new();

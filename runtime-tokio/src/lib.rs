@@ -42,7 +42,7 @@
 //! # Example: the async Socket.IO API
 //!
 //! ```no_run
-//! use runtime_tokio::socketio_async::SocketIo;
+//! use runtime_tokio::socketio_async::{Payload, Socket, SocketIo};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let io = SocketIo::new();
@@ -83,7 +83,7 @@ pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
-/// use runtime_tokio::socketio_async::SocketIo;
+/// use runtime_tokio::socketio_async::{Socket, SocketIo};
 /// use runtime_tokio::socketio_proto::Config;
 /// use runtime_tokio::{SocketIoLayer, serve_io};
 ///
