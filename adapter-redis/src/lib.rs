@@ -1,12 +1,13 @@
 //! Several Socket.IO nodes on one Redis, wire-compatible with the official
-//! Node adapter `@socket.io/redis-adapter` 8.3, so Rust and Node servers
-//! can share one cluster.
+//! Node adapters `@socket.io/redis-adapter` 8.3 and
+//! `@socket.io/redis-streams-adapter` 0.3.1, so Rust and Node servers can
+//! share one cluster.
 //!
 //! The logic of a cluster lives in the core (`socketio_proto::Server`:
 //! `poll_cluster`, `handle_cluster`, `handle_cluster_count`); this crate
 //! only encodes its messages as the Node adapter does and moves them over
 //! Redis:
-//! - [`msgpack`], [`classic`] and [`sharded`] are sans-IO: bytes in,
+//! - [`msgpack`], [`classic`], [`sharded`] and [`streams`] are sans-IO: bytes in,
 //!   typed messages out, and back, with tests on exact bytes (reference
 //!   bytes come from `notepack.io` itself and from the real sharded adapter
 //!   at test time: `tests/classic_wire.rs`, `tests/sharded_wire.rs`);
@@ -19,7 +20,10 @@
 //! and the sharded mode (`createShardedAdapter`, [`RedisAdapter::sharded`]
 //! on one Redis 7, [`RedisAdapter::sharded_cluster`] on a Redis Cluster),
 //! codecs and I/O, tested in mixed Rust/Node clusters (`tests/cluster`,
-//! the sharded mode also on a 3-master Redis Cluster).
+//! the sharded mode also on a 3-master Redis Cluster), and the streams
+//! mode (`@socket.io/redis-streams-adapter` 0.3.1's `createAdapter`,
+//! [`RedisAdapter::streams`]) with connection state recovery across nodes
+//! (`tests/cluster/streams.test.mjs`).
 //!
 //! The sharded I/O: redis-rs 1.2 has no sharded pub/sub on its RESP2
 //! `PubSub`; it has RESP3 push messages. So the sharded mode asks for
@@ -169,17 +173,96 @@
 //! goes to the namespace channel. Nodes are counted with `PUBSUB
 //! SHARDNUMSUB <prefix>#<nsp>#` (itself included), as the classic mode
 //! counts with NUMSUB: the core's `Membership::Counted` fits it unchanged.
+//!
+//! # The streams wire format, as `@socket.io/redis-streams-adapter` 0.3.1 writes it
+//!
+//! [`Streams`] encodes and decodes it. The messages are the same
+//! `ClusterAdapter` messages as in the sharded mode (type numbers 1-13,
+//! `data` per type as described there); no heartbeats: a node counts the
+//! nodes of a namespace with `PUBSUB NUMSUB <prefix>#<nsp>#`.
+//!
+//! **The stream.** Broadcasts without acknowledgements (3), `socketsJoin`
+//! (4), `socketsLeave` (5) and `disconnectSockets` (6) are appended to one
+//! stream (`streamName`, default `socket.io`) with
+//! `XADD <stream> MAXLEN ~ <maxLen> * uid <uid> nsp <nsp> type <type> data <data>`
+//! (maxLen default 10 000): four fields in that order, `type` the message
+//! type as decimal text, `data` the message's `data` object as JSON text,
+//! except for a broadcast that holds a buffer: then the base64 (standard
+//! alphabet, padded) of the msgpack of that object, buffers as bin values
+//! in place. A reader takes a `data` that starts with `{` as JSON, anything
+//! else as base64 msgpack. Node encodes with `@msgpack/msgpack` (smallest
+//! forms, maps in key order, floats as float 64): this crate writes the
+//! same bytes for the values it sends. Every node reads the stream with
+//! `XREAD COUNT <readCount> BLOCK <blockTimeInMs> STREAMS <stream> <last id>`
+//! (100 and 5000 by default), starting at the end of the stream when it
+//! starts (Node: `$`; here the id of the last entry, asked with
+//! `XREVRANGE <stream> + - COUNT 1`), and after a lost connection from the
+//! last id it read.
+//! An entry without `nsp` is skipped; one that does not decode is reported
+//! and skipped, the reader moving on. A node ignores its own entries,
+//! except broadcasts: see below.
+//!
+//! **Pub/sub.** The other messages are the whole message object
+//! `{type, data, uid, nsp}` as msgpack (always msgpack, even without
+//! buffers): requests (a broadcast with acks, `fetchSockets`,
+//! `serverSideEmit`) are `PUBLISH`ed on `<prefix>#<nsp>#` (prefix
+//! `channelPrefix`, default `socket.io`), answers (8, 10, 11, 12) on the
+//! asker's `<prefix>#<nsp>#<asker uid>#`. Every node `SUBSCRIBE`s to both
+//! channels of each namespace it serves.
+//!
+//! **Offsets.** With connection state recovery on, a broadcast's packet
+//! (an EVENT without ack id, not volatile) reaches the clients with its
+//! stream id (`<ms>-<seq>`) as its last argument: the offset a client sends
+//! back (`auth.offset`) when it reconnects. Node delivers its own
+//! broadcasts once `XADD` answered with the id (without offset when `XADD`
+//! failed); this crate's nodes deliver them when the `XREAD` loop reads
+//! them back, as they deliver the other nodes' (`XADD` failed: at once,
+//! without offset), so that every delivery follows the stream's order.
+//!
+//! **Sessions.** When a socket leaves for a recoverable reason (transport
+//! close or error, ping timeout...), its session is stored with
+//! `SET <sessionKeyPrefix><pid> <value> PX <maxDisconnectionDuration in ms>`
+//! (prefix default `sio:session:`; the key names no namespace), the value
+//! being the base64 of the msgpack map `{sid, pid, rooms, data}` (`rooms`
+//! with the socket's own id; `data` nil when unset). A client that comes
+//! back with `pid` and `offset` in its CONNECT auth, on any node: the
+//! offset must be `<digits>-<digits>`; the session is taken (Node: `MULTI
+//! GET DEL`; here `GETDEL`, the same effect in one command), the offset
+//! entry must still be in the stream (`XRANGE <stream> <offset> <offset>`),
+//! and the entries after it are read with `XRANGE <stream> <next id> +`
+//! (`<ms>-<seq+1>`, as Node, which supports Redis before 6.2's exclusive
+//! ranges; here in batches of 1000, at most 100 batches). Of those, the
+//! broadcasts (type `3`) of the session's namespace whose `opts.rooms` is
+//! empty or shares a room with the session, and whose `opts.except` shares
+//! none, are the missed packets, each with its entry id appended as its
+//! last argument. They are sent before the CONNECT reply, which carries the
+//! same `sid` and `pid`; the socket gets its rooms and data back and is
+//! `recovered`. A session or offset not found: a new socket, as if no `pid`
+//! had been sent (never an error).
+//!
+//! Where the replay stops: a node's `XREAD` loop may be behind or ahead of
+//! the `XRANGE` reads. Here the replay is cut at the last entry the loop
+//! handed to the core, under the same lock as the restore (more is read
+//! first if the loop got further; a restore waits while the loop has not yet
+//! reached the client's offset), so each entry reaches the restored socket
+//! once: replayed, or live.
 
 #[cfg(feature = "io")]
 pub mod adapter;
+mod attach;
 pub mod classic;
+mod classic_io;
 pub mod msgpack;
 pub mod sharded;
 #[cfg(feature = "io")]
 mod sharded_io;
+pub mod streams;
+#[cfg(feature = "io")]
+mod streams_io;
 
 #[cfg(feature = "io")]
 pub use adapter::{AdapterError, ErrorHook, OUTBOX_LIMIT, RedisAdapter};
 pub use classic::{ChannelKind, Classic, DecodeError, LocalQuery, NamespaceChannels, Publish};
 pub use msgpack::{MsgpackError, Pack};
 pub use sharded::{Sharded, SubscriptionMode};
+pub use streams::{Streams, StreamsOut};

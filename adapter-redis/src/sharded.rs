@@ -72,6 +72,30 @@ impl Sharded {
     /// Where and how to publish `envelope`; `None` for heartbeats and
     /// adapter close (this adapter counts nodes instead).
     pub fn encode(&self, envelope: &ClusterEnvelope) -> Option<Publish> {
+        let Parts {
+            channel,
+            object,
+            binary,
+            count_request,
+        } = self.parts(envelope)?;
+        // JSON unless the message holds a buffer (only broadcasts carry
+        // attachments in the core's model).
+        let payload = if binary {
+            object.encode()
+        } else {
+            let mut none = Vec::new();
+            object.into_json(&mut none).to_string().into_bytes()
+        };
+        Some(Publish {
+            channel,
+            payload,
+            count_request,
+        })
+    }
+
+    /// The message object `{type, data, uid, nsp}` of `envelope` and where
+    /// it goes (the streams mode shares it).
+    pub(crate) fn parts(&self, envelope: &ClusterEnvelope) -> Option<Parts> {
         let ClusterEnvelope {
             uid,
             nsp,
@@ -186,17 +210,10 @@ impl Sharded {
             ("uid".into(), str(uid)),
             ("nsp".into(), str(nsp)),
         ]);
-        // JSON unless the message holds a buffer (only broadcasts carry
-        // attachments in the core's model).
-        let payload = if binary {
-            object.encode()
-        } else {
-            let mut none = Vec::new();
-            object.into_json(&mut none).to_string().into_bytes()
-        };
-        Some(Publish {
+        Some(Parts {
             channel,
-            payload,
+            object,
+            binary,
             count_request,
         })
     }
@@ -211,6 +228,14 @@ impl Sharded {
         } else {
             Pack::decode(payload)?
         };
+        decode_object(&message)
+    }
+}
+
+/// A message object `{type, data, uid, nsp}` read back (the streams mode
+/// shares it).
+pub(crate) fn decode_object(message: &Pack) -> Result<ClusterEnvelope, DecodeError> {
+    {
         let text = |p: Option<&Pack>| match p {
             Some(Pack::Str(s)) => Some(s.clone()),
             _ => None,
@@ -317,6 +342,15 @@ impl Sharded {
             message,
         })
     }
+}
+
+/// A message object and where it goes.
+pub(crate) struct Parts {
+    pub(crate) channel: String,
+    pub(crate) object: Pack,
+    /// Whether it holds a buffer.
+    pub(crate) binary: bool,
+    pub(crate) count_request: Option<String>,
 }
 
 /// `{type: 2, data}`: Node publishes the packet before its adapter sets

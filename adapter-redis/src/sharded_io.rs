@@ -210,7 +210,7 @@ impl<R: Runtime> State<R> {
                     self.publish(publish).await;
                 }
             }
-            Outgoing::Answer(_) => {}
+            Outgoing::Answer(_) | Outgoing::Session(_) | Outgoing::Restore(_) => {}
         }
     }
 

@@ -32,6 +32,70 @@ pub struct ClusterConfig {
     pub requests_timeout: Duration,
     /// How this node learns how many answers a request waits for.
     pub membership: Membership,
+    /// The transport keeps the broadcasts and the disconnected sessions
+    /// (the Redis streams adapter; default false: each node keeps its own).
+    /// When on:
+    /// - A broadcast this node makes (not `local`, no acknowledgements) is only
+    ///   published: the transport stores it (`XADD`) and hands it back, as it
+    ///   hands back the other nodes' broadcasts, in the store's order, with its
+    ///   offset (the stream id) through
+    ///   [`Server::handle_cluster_broadcast`](crate::Server::handle_cluster_broadcast);
+    ///   that is when it reaches this node's sockets, the offset appended as the
+    ///   last argument when connection state recovery is on (an EVENT without
+    ///   ack id, not volatile, as Node's `addOffsetIfNecessary`). Binary
+    ///   broadcasts carry offsets too.
+    /// - A socket that leaves for a recoverable reason is given to the transport
+    ///   ([`Server::poll_session`](crate::Server::poll_session)) instead of being
+    ///   kept here.
+    /// - A CONNECT with `pid` and `offset` in its auth waits for the transport:
+    ///   [`Server::poll_restore`](crate::Server::poll_restore) gives the
+    ///   question, [`Server::handle_restore`](crate::Server::handle_restore)
+    ///   takes the answer (the session and what it missed, or nothing: then a
+    ///   new socket connects as usual).
+    pub stream_recovery: bool,
+}
+
+/// A disconnected socket to keep for recovery (Node's `persistSession`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Its namespace.
+    pub nsp: String,
+    /// Its private id (`pid`, the key it is kept under).
+    pub pid: String,
+    /// Its public id (`sid`).
+    pub id: String,
+    /// Its rooms, its own id's included.
+    pub rooms: Vec<String>,
+    /// Its `data`.
+    pub data: Value,
+}
+
+/// A client came back with `pid` and `offset`: look its session up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreRequest {
+    /// Names the waiting connect in
+    /// [`Server::handle_restore`](crate::Server::handle_restore).
+    pub key: u64,
+    /// The namespace.
+    pub nsp: String,
+    /// The private id the client sent.
+    pub pid: String,
+    /// The last offset it received.
+    pub offset: String,
+}
+
+/// A session found again, with the packets it missed, oldest first (each
+/// a broadcast's packet, its offset already the last argument).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredSession {
+    /// The socket's public id.
+    pub id: String,
+    /// Its rooms.
+    pub rooms: Vec<String>,
+    /// Its `data`.
+    pub data: Value,
+    /// What it missed.
+    pub missed: Vec<WirePacket>,
 }
 
 /// How a node knows the other nodes of its cluster.
@@ -59,6 +123,7 @@ impl ClusterConfig {
             heartbeat_timeout: Duration::from_secs(10),
             requests_timeout: Duration::from_secs(5),
             membership: Membership::Heartbeat,
+            stream_recovery: false,
         }
     }
 }

@@ -94,7 +94,10 @@ pub mod serve_client;
 mod server;
 mod types;
 
-pub use cluster::{ClusterConfig, ClusterEnvelope, ClusterMessage, Membership, RequestKey};
+pub use cluster::{
+    ClusterConfig, ClusterEnvelope, ClusterMessage, Membership, RequestKey, RestoreRequest,
+    RestoredSession, SessionRecord,
+};
 pub use config::{Config, NamespaceMatcher, NamespacePredicate, RecoveryConfig, WallClock};
 pub use engineio_proto::Str;
 pub use msgpack::{MsgpackLimits, MsgpackParser};

@@ -13,8 +13,8 @@ use engineio_proto::{
 use serde_json::{Map, Value};
 
 use crate::cluster::{
-    ClusterEnvelope, ClusterMessage, Membership, RequestKey, ServerSideReply, WireFlags,
-    WireOptions, WirePacket, WireSocket,
+    ClusterEnvelope, ClusterMessage, Membership, RequestKey, ServerSideReply, SessionRecord,
+    WireFlags, WireOptions, WirePacket, WireSocket,
 };
 use crate::config::{Config, NamespaceMatcher, js_date_string};
 use crate::namespace::{Namespace, StoredPacket, StoredSession};
@@ -79,7 +79,11 @@ struct Cluster {
     /// them ([`Server::track_rooms`]).
     track_rooms: bool,
     room_changes: VecDeque<RoomChange>,
+    /// Stream recovery ([`ClusterConfig::stream_recovery`](crate::ClusterConfig::stream_recovery)).
+    stream: stream_recovery::StreamState,
 }
+
+mod stream_recovery;
 
 /// A room came to exist (its first member joined) or ceased to (its last
 /// member left): Node's `create-room` / `delete-room` adapter events, which
@@ -149,7 +153,7 @@ struct Socket {
     connected: bool,
     recovered: bool,
     /// Packets missed while disconnected, sent before the CONNECT reply.
-    missed: Vec<Vec<Value>>,
+    missed: Vec<EventPacket>,
     acks: HashMap<u64, PendingAck>,
 }
 
@@ -640,7 +644,19 @@ impl Server {
         } else {
             Some(0)
         };
-        let sent = self.deliver(now, nsp, options, event, None, remote_nodes)?;
+        // With stream recovery the transport hands it back with its offset.
+        let sent = if publish && options.timeout.is_none() && self.stream_recovery() {
+            if !self.namespaces.contains_key(nsp) {
+                return Err(EmitError::UnknownNamespace);
+            }
+            // Reached later: no local recipient counted now.
+            Broadcast {
+                recipients: 0,
+                ack: None,
+            }
+        } else {
+            self.deliver(now, nsp, options, event, None, remote_nodes)?
+        };
         if let Some(mut packet) = wire {
             let request_id = sent.ack.map(|b| {
                 let wire_id = self.new_request_id();
@@ -683,7 +699,10 @@ impl Server {
         origin: Option<ServerSideReply>,
         remote_nodes: Option<usize>,
     ) -> Result<Broadcast, EmitError> {
-        let recovery = self.config.recovery.clone();
+        // With stream recovery the offset is the transport's, added before.
+        let recovery = (!self.stream_recovery())
+            .then(|| self.config.recovery.clone())
+            .flatten();
         let ns = self
             .namespaces
             .get_mut(nsp)
@@ -1642,22 +1661,56 @@ impl Server {
                 }
             }
         }
-        let Some(client) = self.clients.get(sid) else {
+        if !self.clients.contains_key(sid) {
             return;
-        };
+        }
+        let stream = self.stream_recovery();
         let Some(ns) = self.namespaces.get_mut(&nsp) else {
             return;
         };
         parent = parent.or(ns.parent);
+        if stream {
+            if let (Some(_), Some(Value::String(pid)), Some(Value::String(offset))) =
+                (&self.config.recovery, auth.get("pid"), auth.get("offset"))
+            {
+                let (pid, offset) = (pid.clone(), offset.clone());
+                self.wait_for_restore(now, sid, nsp, auth, parent, pid, offset);
+                return;
+            }
+        }
         let restored = match (&self.config.recovery, auth.get("pid"), auth.get("offset")) {
             (Some(recovery), Some(Value::String(pid)), Some(Value::String(offset))) => {
                 ns.recovery.expire(now, recovery.max_disconnection_duration);
                 ns.recovery
                     .restore(pid, offset)
                     .filter(|(s, _)| !self.sockets.contains_key(&s.sid))
-                    .map(|(s, missed)| (Str::from(pid.clone()), s, missed))
+                    .map(|(s, missed)| {
+                        let missed = missed
+                            .into_iter()
+                            .filter_map(|data| EventPacket::from_data(data).ok())
+                            .collect();
+                        (Str::from(pid.clone()), s, missed)
+                    })
             }
             _ => None,
+        };
+        self.connect_socket(now, sid, nsp, auth, parent, restored);
+    }
+
+    /// Creates the socket of a CONNECT, restored or new, and asks for the
+    /// verdict (or connects it at once when recovered middlewares are
+    /// skipped).
+    fn connect_socket(
+        &mut self,
+        now: Instant,
+        sid: &Sid,
+        nsp: Str,
+        auth: Map<String, Value>,
+        parent: Option<ParentId>,
+        restored: Option<(Str, StoredSession, Vec<EventPacket>)>,
+    ) {
+        let Some(client) = self.clients.get(sid) else {
+            return;
         };
         // Without auth (most clients) the socket shares the connection's
         // handshake instead of holding a copy of its headers and query.
@@ -1771,10 +1824,8 @@ impl Server {
             }
             None => Protocol::V4,
         };
-        for data in missed {
-            if let Ok(event) = EventPacket::from_data(data) {
-                let _ = self.send_packet(&sid, &Packet::event(nsp.clone(), event));
-            }
+        for event in missed {
+            let _ = self.send_packet(&sid, &Packet::event(nsp.clone(), event));
         }
         let reply = match (protocol, reply) {
             (Protocol::V4, Value::Object(map)) => Packet::connect(nsp.clone(), Some(map)),
@@ -1816,8 +1867,21 @@ impl Server {
                 }
             }
             ns.sockets.remove(id);
+            let stream = self
+                .config
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.stream_recovery);
             if let (Some(recovery), Some(pid)) = (&self.config.recovery, &socket.pid) {
-                if reason.is_recoverable() {
+                if reason.is_recoverable() && stream {
+                    self.cluster.stream.sessions.push_back(SessionRecord {
+                        nsp: socket.nsp.to_string(),
+                        pid: pid.to_string(),
+                        id: id.to_string(),
+                        rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                        data: socket.data.clone(),
+                    });
+                } else if reason.is_recoverable() {
                     ns.recovery.expire(now, recovery.max_disconnection_duration);
                     ns.recovery.persist(
                         pid.clone(),

@@ -2,14 +2,17 @@
 // the same command line and the same handlers, on npm socket.io 4.8 with
 // @socket.io/redis-adapter 8.3 (classic: createAdapter with its defaults;
 // sharded: createShardedAdapter with its defaults, on a Redis Cluster when
-// --redis lists several nodes separated by commas).
+// --redis lists several nodes separated by commas; streams:
+// @socket.io/redis-streams-adapter 0.3.1's createAdapter with its defaults
+// and connection state recovery on, maxDisconnectionDuration 120 s).
 //
-//   node fixture.mjs --port P --redis redis://127.0.0.1:R --adapter classic|sharded --name NAME [--cookie io] [--path /socket.io/]
+//   node fixture.mjs --port P --redis redis://127.0.0.1:R --adapter classic|sharded|streams --name NAME [--cookie io] [--path /socket.io/]
 //
 // Prints `listening <port>` once ready; SIGTERM / SIGINT close and exit 0.
 import { createServer } from "node:http";
 import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
+import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient, createCluster } from "redis";
 
 const args = {};
@@ -22,7 +25,7 @@ for (const required of ["port", "redis", "adapter", "name"]) {
     process.exit(2);
   }
 }
-if (args.adapter !== "classic" && args.adapter !== "sharded") {
+if (!["classic", "sharded", "streams"].includes(args.adapter)) {
   console.error(`--adapter ${args.adapter}: not yet`);
   process.exit(2);
 }
@@ -49,7 +52,14 @@ const http = createServer((req, res) => {
 });
 const io = new Server(http, {
   path,
-  adapter: args.adapter === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub),
+  adapter:
+    args.adapter === "sharded"
+      ? createShardedAdapter(pub, sub)
+      : args.adapter === "streams"
+        ? createStreamsAdapter(pub)
+        : createAdapter(pub, sub),
+  connectionStateRecovery:
+    args.adapter === "streams" ? { maxDisconnectionDuration: 120_000, skipMiddlewares: true } : undefined,
   cookie: args.cookie
     ? { name: args.cookie, path: "/", httpOnly: true, sameSite: "lax" }
     : false,
@@ -64,8 +74,10 @@ const sorted = (list) => [...list].sort();
 
 io.on("connection", (socket) => {
   const auth = socket.handshake.auth ?? {};
-  socket.data = { node: NAME, name: auth.name ?? null };
-  for (const room of auth.rooms ?? []) socket.join(room);
+  if (!socket.recovered) {
+    socket.data = { node: NAME, name: auth.name ?? null };
+    for (const room of auth.rooms ?? []) socket.join(room);
+  }
   socket.on("whoami", (ack) => ack(NAME));
   socket.on("join", (room, ack) => {
     socket.join(room);

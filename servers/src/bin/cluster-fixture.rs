@@ -12,15 +12,18 @@
 //! adapter's defaults (classic: key `socket.io`, requestsTimeout 5000;
 //! sharded: channelPrefix `socket.io`, dynamic subscriptions). With
 //! `--adapter sharded`, `--redis` may list several nodes of a Redis
-//! Cluster separated by commas. `--adapter streams` answers "not yet"
-//! (exit 2).
+//! Cluster separated by commas. `--adapter streams` is
+//! `@socket.io/redis-streams-adapter` 0.3.1's defaults (stream `socket.io`,
+//! `MAXLEN ~ 10000`, session keys `sio:session:<pid>`) with connection
+//! state recovery on (maxDisconnectionDuration 120 s, skipMiddlewares).
 //! `GET`/`HEAD /health` answers 200; Socket.IO is served under `--path`
 //! only, 404 elsewhere. `--cookie NAME` sets `NAME=<sid>; Path=/; HttpOnly;
 //! SameSite=Lax` on the polling handshake. SIGTERM / SIGINT: close, exit 0.
 //!
 //! Handlers (`ack(x)`: one argument x; `ack()`: none; absent or empty
 //! `rooms` / `except`: no filter): on connection, data = `{node, name:
-//! auth.name or null}`, join every room of `auth.rooms`; `whoami` ->
+//! auth.name or null}`, join every room of `auth.rooms` (a recovered
+//! socket keeps the data and rooms it had instead); `whoami` ->
 //! `ack(NAME)`; `join` room -> `ack()`; `emit` `{rooms, except, event,
 //! args}` -> broadcast on every node, `ack()`; `fetch` `{rooms}` ->
 //! `ack([{id, rooms sorted, data}] sorted by id)` or `ack({err})`; `sse`
@@ -43,7 +46,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use runtime_hyper::engineio_proto::CookieOptions;
 use runtime_hyper::socketio_async::{BroadcastOperator, Payload, Socket, SocketIo};
-use runtime_hyper::socketio_proto::{Config, Server};
+use runtime_hyper::socketio_proto::{Config, RecoveryConfig, Server};
 use runtime_hyper::{
     ConnectionOptions, Driver, HttpResponse, Or, Route, Runtime, bind_std, serve, serve_io,
 };
@@ -113,11 +116,7 @@ fn main() -> ExitCode {
         }
     };
     match args.adapter.as_str() {
-        "classic" | "sharded" => {}
-        "streams" => {
-            eprintln!("--adapter {}: not yet", args.adapter);
-            return ExitCode::from(2);
-        }
+        "classic" | "sharded" | "streams" => {}
         other => {
             eprintln!("--adapter {other:?}: classic, sharded or streams\n{USAGE}");
             return ExitCode::from(2);
@@ -187,9 +186,17 @@ async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::er
     let adapter = match (args.adapter.as_str(), args.redis.contains(',')) {
         ("sharded", true) => RedisAdapter::sharded_cluster(args.redis.split(',')),
         ("sharded", false) => RedisAdapter::sharded(args.redis.clone()),
+        ("streams", _) => RedisAdapter::streams(args.redis.clone()),
         _ => RedisAdapter::classic(args.redis.clone()),
     };
     let mut config = Config::default();
+    if args.adapter == "streams" {
+        config.recovery = Some(RecoveryConfig {
+            max_disconnection_duration: Duration::from_secs(120),
+            skip_middlewares: true,
+            ..RecoveryConfig::default()
+        });
+    }
     config.engine.path = args.path.clone();
     if let Some(cookie) = &args.cookie {
         config.engine.cookie = Some(CookieOptions {
@@ -260,9 +267,11 @@ async fn on_connection(socket: Socket, name: String) {
     let auth = &socket.handshake().auth;
     let client_name = auth.get("name").cloned().unwrap_or(Value::Null);
     let rooms = strings(auth.get("rooms"));
-    let _ = socket.set_data(json!({"node": name, "name": client_name}));
-    for room in rooms {
-        socket.join(&room);
+    if !socket.recovered() {
+        let _ = socket.set_data(json!({"node": name, "name": client_name}));
+        for room in rooms {
+            socket.join(&room);
+        }
     }
     let me = name.clone();
     socket.on("whoami", move |ack: Option<AckSender>| {

@@ -1,0 +1,22 @@
+//! Where the modes meet: [`RedisAdapter::attach`] starts the I/O of the
+//! mode the adapter was built for.
+
+use runtime_hyper::{Driver, Runtime};
+use socketio_proto::Server;
+
+use crate::adapter::{AdapterError, RedisAdapter};
+
+impl RedisAdapter {
+    /// Connects to Redis (subscriptions made), then moves the driver's
+    /// cluster messages until the driver closes. Later connection losses are
+    /// reported and repaired in the background.
+    pub async fn attach<R: Runtime>(self, driver: &Driver<Server, R>) -> Result<(), AdapterError> {
+        if self.sharded.is_some() {
+            crate::sharded_io::attach(self, driver).await
+        } else if self.streams.is_some() {
+            crate::streams_io::attach(self, driver).await
+        } else {
+            crate::classic_io::attach(self, driver).await
+        }
+    }
+}
