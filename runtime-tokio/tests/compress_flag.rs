@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use runtime_tokio::engineio_proto::PerMessageDeflate;
-use runtime_tokio::socketio_async::SocketIo;
+use runtime_tokio::socketio_async::{Socket, SocketIo};
 use runtime_tokio::socketio_proto::Config;
 use runtime_tokio::{bind, serve, serve_io};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,10 +57,10 @@ async fn compress_false_sends_one_socket_an_uncompressed_frame() {
     let big = "a".repeat(2000);
     let io = SocketIo::new();
     let text = big.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let text = text.clone();
         async move {
-            socket.on("go", move |socket, _, _| {
+            socket.on("go", move |socket: Socket| {
                 let text = text.clone();
                 async move {
                     socket.compress(false).emit("plain", (&text,)).unwrap();
