@@ -3,14 +3,12 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::compression::{ContentEncoding, HttpCompression};
+use crate::compression::ContentEncoding;
 use crate::config::{Config, TransportKind};
-use bytes::Bytes;
 
-use crate::http::{Headers, Response};
+use crate::http::Headers;
 use crate::output::{RequestId, Sid, Watch};
 use crate::packet::{Frame, Protocol};
-use crate::payload;
 
 /// The timers of a session: a fixed table, one slot each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,56 +179,6 @@ impl Session {
     pub(crate) fn push(&mut self, frame: Frame, compress: bool) {
         self.buffered_bytes += frame.len();
         self.buffer.push_back((frame, compress));
-    }
-}
-
-impl PayloadFormat {
-    /// The 200 response of long-poll `get` carrying `frames` (queued in v4
-    /// form), compressed when the body reaches the threshold and one of
-    /// the frames may be compressed (as the official server decides).
-    pub(crate) fn response(
-        &self,
-        frames: Vec<(Frame, bool)>,
-        get: PendingGet,
-        compression: Option<&HttpCompression>,
-    ) -> Response {
-        let compress = frames.iter().any(|(_, c)| *c);
-        let frames = frames.into_iter().map(|(f, _)| f).collect();
-        let mut response = self.encode(frames, get.headers);
-        if let (Some(encoding), Some(c), true) = (get.encoding, compression, compress) {
-            if response.body.len() >= c.threshold {
-                response.body = encoding.compress(&response.body, c.level);
-                response
-                    .headers
-                    .insert("Content-Encoding", encoding.as_str());
-            }
-        }
-        response
-    }
-
-    fn encode(&self, frames: Vec<Frame>, mut headers: Headers) -> Response {
-        let jsonp = self.jsonp.as_deref();
-        let text = match self.protocol {
-            Protocol::V4 => payload::encode_v4(&frames),
-            Protocol::V3 => {
-                let frames: Vec<Frame> = frames
-                    .into_iter()
-                    .map(|f| ws_frame(Protocol::V3, f))
-                    .collect();
-                match payload::encode_v3(&frames, self.supports_binary && jsonp.is_none()) {
-                    Frame::Text(text) => text,
-                    Frame::Binary(bytes) => {
-                        headers.insert("Content-Type", "application/octet-stream");
-                        return Response::new(200, headers, bytes);
-                    }
-                }
-            }
-        };
-        let body: Bytes = match jsonp {
-            Some(j) => payload::jsonp_wrap(j, &text).into_bytes(),
-            None => text.into_bytes(),
-        };
-        Response::new(200, headers, body)
     }
 }
 
