@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::compression::ContentEncoding;
 use crate::config::{Config, TransportKind};
+use crate::deadlines::Deadlines;
 
 use crate::http::Headers;
 use crate::output::{RequestId, Sid, Watch};
@@ -53,14 +54,14 @@ impl Timers {
         self.0.iter().flatten().min().copied()
     }
 
-    /// A timer whose deadline is at or before `now`, earliest first.
-    pub(crate) fn due(&self, now: Instant) -> Option<Timer> {
+    /// A timer whose deadline is at or before `now`, earliest first, with
+    /// the instant it was scheduled for.
+    pub(crate) fn due(&self, now: Instant) -> Option<(Timer, Instant)> {
         TIMERS
             .iter()
             .zip(self.0.iter())
-            .filter_map(|(t, at)| at.filter(|at| *at <= now).map(|at| (at, *t)))
-            .min_by_key(|(at, _)| *at)
-            .map(|(_, t)| t)
+            .filter_map(|(t, at)| at.filter(|at| *at <= now).map(|at| (*t, at)))
+            .min_by_key(|(_, at)| *at)
     }
 }
 
@@ -131,10 +132,10 @@ pub(crate) struct Session {
     /// with whether it may be compressed.
     pub(crate) buffer: VecDeque<(Frame, bool)>,
     pub(crate) buffered_bytes: usize,
+    /// The session's own fixed table of timers; the server's [`Deadlines`]
+    /// holds the earliest of them under the session's id (see
+    /// [`Session::set_timer`]).
     pub(crate) timers: Timers,
-    /// The deadline of this session's live entry in the server's heap: never
-    /// later than the earliest timer.
-    pub(crate) scheduled: Option<Instant>,
     /// Which per-packet events the application asked for.
     pub(crate) watch: Watch,
 }
@@ -151,7 +152,6 @@ impl Session {
             buffer: VecDeque::new(),
             buffered_bytes: 0,
             timers: Timers::default(),
-            scheduled: None,
             watch: Watch::default(),
         }
     }
@@ -174,6 +174,34 @@ impl Session {
     pub(crate) fn admits(&self, frame: &Frame, config: &Config) -> bool {
         self.buffer.len() < config.max_buffered_packets
             && self.buffered_bytes + frame.len() <= config.max_buffered_bytes
+    }
+
+    /// Sets `timer` to `at` and keeps the server's table in step: it holds,
+    /// under this session's id, exactly the earliest of its timers.
+    pub(crate) fn set_timer(&mut self, deadlines: &mut Deadlines<Sid>, timer: Timer, at: Instant) {
+        self.timers.set(timer, at);
+        self.sync_deadline(deadlines);
+    }
+
+    /// Clears `timer`, keeping the server's table in step.
+    pub(crate) fn clear_timer(&mut self, deadlines: &mut Deadlines<Sid>, timer: Timer) {
+        self.timers.clear(timer);
+        self.sync_deadline(deadlines);
+    }
+
+    /// Puts the session's earliest timer in the server's table (or takes
+    /// the session out of it when no timer is set).
+    pub(crate) fn sync_deadline(&self, deadlines: &mut Deadlines<Sid>) {
+        match self.timers.earliest() {
+            Some(at) => {
+                if deadlines.get(&self.sid) != Some(at) {
+                    deadlines.insert(self.sid.clone(), at);
+                }
+            }
+            None => {
+                deadlines.cancel(&self.sid);
+            }
+        }
     }
 
     pub(crate) fn push(&mut self, frame: Frame, compress: bool) {

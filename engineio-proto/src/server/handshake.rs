@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use super::{
     MAX_SID_LEN, Pending, Refusal, Server,
-    lifecycle::set_timer,
     polling::{accepted_encoding, polling_headers},
     websocket::websocket_extensions,
 };
@@ -259,15 +258,14 @@ impl Server {
             session.push(Message::from_data(initial).0, true);
         }
         match protocol {
-            Protocol::V4 => set_timer(
+            Protocol::V4 => session.set_timer(
                 &mut self.deadlines,
-                &mut session,
                 Timer::Ping,
                 now + self.config.ping_interval,
             ),
             Protocol::V3 => {
                 let at = now + self.config.ping_interval + self.config.ping_timeout;
-                set_timer(&mut self.deadlines, &mut session, Timer::PingTimeout, at);
+                session.set_timer(&mut self.deadlines, Timer::PingTimeout, at);
             }
         }
         self.sessions.insert(sid.clone(), Box::new(session));

@@ -1,10 +1,8 @@
 //! A session's life: its timers (heartbeat, upgrade checks, close timeout),
 //! the packets it receives, its queue and flush, and its close.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -14,7 +12,7 @@ use crate::Str;
 use crate::http::{Headers, Response};
 use crate::output::{CloseReason, Event, Output, RequestId, SendError, Sid};
 use crate::packet::{Frame, Packet, Protocol};
-use crate::session::{Session, Timer, Transport};
+use crate::session::{Timer, Transport};
 
 impl Server {
     /// A request the engine had not answered yet was dropped by the client
@@ -60,42 +58,34 @@ impl Server {
     /// Runs every timer due at `now`: pings, ping timeouts, upgrade timeouts
     /// and checks, close timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, sid))) = self.deadlines.peek() {
-            if *at > now {
-                break;
-            }
-            let (at, sid) = (*at, sid.clone());
-            self.deadlines.pop();
-            let live = self
-                .sessions
-                .get_mut(&sid)
-                .is_some_and(|s| s.scheduled == Some(at) && s.scheduled.take().is_some());
-            if live {
-                self.run_timers(now, &sid);
-                if let Some(session) = self.sessions.get_mut(&sid) {
-                    if let Some(next) = session.timers.earliest() {
-                        schedule(&mut self.deadlines, session, next);
-                    }
-                }
-            }
+        // The table holds each session's earliest timer; running them
+        // re-inserts the session at its next one, drained here too if due.
+        while let Some((sid, _)) = self.deadlines.pop_expired(now) {
+            self.run_timers(now, &sid);
         }
     }
 
-    pub(super) fn run_timers(&mut self, now: Instant, sid: &Sid) {
+    /// Runs the timers of session `sid` due at `now`, earliest first. A timer
+    /// that chains another (a ping its ping timeout, an upgrade check the
+    /// next) counts from the instant it was scheduled for, not from `now`:
+    /// a runtime that wakes late does not shift the heartbeat.
+    fn run_timers(&mut self, now: Instant, sid: &Sid) {
         while let Some(session) = self.sessions.get_mut(sid) {
-            let Some(timer) = session.timers.due(now) else {
+            let Some((timer, at)) = session.timers.due(now) else {
+                // Nothing more is due: the table keeps the session's next
+                // timer (the one popped is back if it was not run).
+                session.sync_deadline(&mut self.deadlines);
                 return;
             };
-            session.timers.clear(timer);
+            session.clear_timer(&mut self.deadlines, timer);
             match timer {
                 Timer::Ping => {
                     // A closing session sends no more pings, but still ends
                     // if the client is gone.
-                    set_timer(
+                    session.set_timer(
                         &mut self.deadlines,
-                        session,
                         Timer::PingTimeout,
-                        now + self.config.ping_timeout,
+                        at + self.config.ping_timeout,
                     );
                     if !session.closing
                         && self
@@ -123,12 +113,8 @@ impl Server {
                         }
                     }
                     if let Some(session) = self.sessions.get_mut(sid) {
-                        set_timer(
-                            &mut self.deadlines,
-                            session,
-                            Timer::UpgradeCheck,
-                            now + UPGRADE_CHECK_INTERVAL,
-                        );
+                        let next = next_period(at, UPGRADE_CHECK_INTERVAL, now);
+                        session.set_timer(&mut self.deadlines, Timer::UpgradeCheck, next);
                     }
                 }
                 Timer::CloseTimeout => self.close_session(sid, CloseReason::ForcedClose, None),
@@ -153,7 +139,7 @@ impl Server {
         match (packet, session.protocol) {
             (Packet::Ping(_), Protocol::V3) => {
                 let at = now + self.config.ping_interval + self.config.ping_timeout;
-                set_timer(&mut self.deadlines, session, Timer::PingTimeout, at);
+                session.set_timer(&mut self.deadlines, Timer::PingTimeout, at);
                 if self
                     .enqueue(sid, Frame::Text(Str::from_static("3")))
                     .is_ok()
@@ -162,10 +148,9 @@ impl Server {
                 }
             }
             (Packet::Pong(_), Protocol::V4) => {
-                session.timers.clear(Timer::PingTimeout);
-                set_timer(
+                session.clear_timer(&mut self.deadlines, Timer::PingTimeout);
+                session.set_timer(
                     &mut self.deadlines,
-                    session,
                     Timer::Ping,
                     now + self.config.ping_interval,
                 );
@@ -260,6 +245,8 @@ impl Server {
         let Some(session) = self.sessions.remove(sid) else {
             return;
         };
+        // Its timers go with it.
+        self.deadlines.cancel(sid);
         self.clients.set(self.sessions.len());
         if let Some(probe) = session.probe {
             self.requests.remove(&probe.ws);
@@ -335,24 +322,148 @@ pub(super) fn packet_created(events: &mut VecDeque<Event>, sid: &Sid, frame: &Fr
     }
 }
 
-/// Sets `timer` and makes sure the heap has an entry no later than it.
-pub(super) fn set_timer(
-    deadlines: &mut BinaryHeap<Reverse<(Instant, Sid)>>,
-    session: &mut Session,
-    timer: Timer,
-    at: Instant,
-) {
-    session.timers.set(timer, at);
-    schedule(deadlines, session, at);
+/// The first instant after `now` on the grid of `period` that starts at
+/// `at`: the next run of a periodic timer scheduled for `at`, which keeps
+/// its phase however late it ran, and skips the runs a late wake-up missed.
+fn next_period(at: Instant, period: Duration, now: Instant) -> Instant {
+    let late = now.saturating_duration_since(at).as_nanos();
+    let periods = late / period.as_nanos().max(1) + 1;
+    let periods = u32::try_from(periods).unwrap_or(u32::MAX);
+    at + period.saturating_mul(periods)
 }
 
-pub(super) fn schedule(
-    deadlines: &mut BinaryHeap<Reverse<(Instant, Sid)>>,
-    session: &mut Session,
-    at: Instant,
-) {
-    if session.scheduled.is_none_or(|s| at < s) {
-        session.scheduled = Some(at);
-        deadlines.push(Reverse((at, session.sid.clone())));
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::{Config, Method, Request};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn server() -> Server {
+        Server::new(Config {
+            ping_interval: 25 * SECOND,
+            ping_timeout: 20 * SECOND,
+            seed: [7; 32],
+            ..Config::default()
+        })
+    }
+
+    /// Opens a v4 polling session at `now`; returns its id.
+    fn open(server: &mut Server, now: Instant) -> Sid {
+        server.handle_request(
+            now,
+            Request::new(Method::Get, "/engine.io/?EIO=4&transport=polling"),
+        );
+        while server.poll_output().is_some() {}
+        let mut sid = None;
+        while let Some(event) = server.poll_event() {
+            if let Event::Open { sid: s, .. } = event {
+                sid = Some(s);
+            }
+        }
+        sid.expect("a session opened")
+    }
+
+    /// Holds a long-poll GET for `sid`.
+    fn poll(server: &mut Server, now: Instant, sid: &Sid) -> RequestId {
+        let uri = format!("/engine.io/?EIO=4&transport=polling&sid={sid}");
+        server.handle_request(now, Request::new(Method::Get, uri))
+    }
+
+    fn responses(server: &mut Server) -> Vec<(RequestId, String)> {
+        std::iter::from_fn(|| server.poll_output())
+            .filter_map(|o| match o {
+                Output::Respond { request, response } => {
+                    Some((request, response.body_text().into_owned()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_late_wake_up_does_not_shift_the_heartbeat() {
+        let t0 = Instant::now();
+        let mut server = server();
+        let sid = open(&mut server, t0);
+        let get = poll(&mut server, t0, &sid);
+        assert_eq!(server.poll_timeout(), Some(t0 + 25 * SECOND));
+        // The runtime wakes 3 s after the ping was due: the ping goes out
+        // then, but its timeout still counts from 25 s.
+        server.handle_timeout(t0 + 28 * SECOND);
+        assert_eq!(responses(&mut server), vec![(get, "2".to_owned())]);
+        assert_eq!(server.poll_timeout(), Some(t0 + 45 * SECOND));
+        // No pong: the session ends at exactly 45 s, not 48 s.
+        server.handle_timeout(t0 + 45 * SECOND - Duration::from_millis(1));
+        assert!(server.contains(&sid));
+        server.handle_timeout(t0 + 45 * SECOND);
+        assert!(!server.contains(&sid));
+        let reasons: Vec<_> = std::iter::from_fn(|| server.poll_event())
+            .filter_map(|e| match e {
+                Event::Close { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, [CloseReason::PingTimeout]);
+        // Nothing of the session is left in the table.
+        assert_eq!(server.poll_timeout(), None);
+        assert!(server.deadlines.is_empty());
+    }
+
+    #[test]
+    fn a_pong_moves_the_next_ping_and_the_table_holds_one_deadline() {
+        let t0 = Instant::now();
+        let mut server = server();
+        let sid = open(&mut server, t0);
+        server.handle_timeout(t0 + 25 * SECOND);
+        assert_eq!(server.deadlines.len(), 1);
+        assert_eq!(server.poll_timeout(), Some(t0 + 45 * SECOND));
+        // The pong (an input, timed by its own `now`) schedules the next
+        // ping a whole interval later and cancels the ping timeout.
+        server.on_packet(t0 + 30 * SECOND, &sid, Packet::Pong(Str::new()));
+        assert_eq!(server.poll_timeout(), Some(t0 + 55 * SECOND));
+        assert_eq!(server.deadlines.len(), 1);
+        // Waking early, or twice, does nothing.
+        server.handle_timeout(t0 + 54 * SECOND);
+        server.handle_timeout(t0 + 54 * SECOND);
+        assert_eq!(server.poll_timeout(), Some(t0 + 55 * SECOND));
+        assert!(server.contains(&sid));
+    }
+
+    #[test]
+    fn upgrade_checks_keep_their_phase_when_woken_late() {
+        let t0 = Instant::now();
+        let mut server = server();
+        let sid = open(&mut server, t0);
+        let mut upgrade = Request::new(
+            Method::Get,
+            format!("/engine.io/?EIO=4&transport=websocket&sid={sid}"),
+        );
+        upgrade.websocket = true;
+        let ws = server.handle_request(t0, upgrade);
+        server.handle_ws_message(t0, ws, Frame::Text(Str::from_static("2probe")));
+        while server.poll_output().is_some() {}
+        let check = t0 + Duration::from_millis(100);
+        assert_eq!(server.poll_timeout(), Some(check));
+        let get = poll(&mut server, t0, &sid);
+        // Woken 250 ms late: the held GET ends with a noop, and the next
+        // check stays on the 100 ms grid (400 ms), the missed ones skipped.
+        server.handle_timeout(check + Duration::from_millis(250));
+        assert_eq!(responses(&mut server), vec![(get, "6".to_owned())]);
+        assert_eq!(server.poll_timeout(), Some(t0 + Duration::from_millis(400)));
+    }
+
+    #[test]
+    fn next_period_is_the_first_grid_instant_after_now() {
+        let t0 = Instant::now();
+        let p = Duration::from_millis(100);
+        assert_eq!(next_period(t0, p, t0), t0 + p);
+        assert_eq!(next_period(t0, p, t0 + Duration::from_millis(99)), t0 + p);
+        assert_eq!(next_period(t0, p, t0 + p), t0 + 2 * p);
+        assert_eq!(
+            next_period(t0, p, t0 + Duration::from_millis(350)),
+            t0 + 4 * p
+        );
     }
 }

@@ -17,8 +17,7 @@ mod lifecycle;
 mod polling;
 mod websocket;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +25,7 @@ use bytes::Bytes;
 
 use crate::IdMap;
 use crate::config::{Config, HeadersHook, IdGenerator, TransportKind};
+use crate::deadlines::Deadlines;
 use crate::http::{EngineQuery, Headers, Method, Request, Response};
 use crate::output::{
     CloseReason, ErrorCode, ErrorContext, Event, Message, Output, RequestId, SendError, Sid, Watch,
@@ -34,7 +34,7 @@ use crate::packet::Protocol;
 use crate::rng::RandomIds;
 use crate::session::{Session, Timer, Transport};
 
-use lifecycle::{packet_created, set_timer};
+use lifecycle::packet_created;
 use websocket::flush_ws;
 
 /// The longest session id a custom generator may give. Ours are 20
@@ -78,9 +78,9 @@ pub struct Server {
     next_request: u64,
     outputs: VecDeque<Output>,
     events: VecDeque<Event>,
-    /// Deadlines of sessions; an entry is live only while it equals the
-    /// session's `scheduled` (see `Session::scheduled`).
-    deadlines: BinaryHeap<Reverse<(Instant, Sid)>>,
+    /// The earliest timer of every session that has one, by session id
+    /// (each session keeps its own fixed table of timers).
+    deadlines: Deadlines<Sid>,
 }
 
 /// A request the engine still owes something to.
@@ -116,7 +116,7 @@ impl Server {
             next_request: 0,
             outputs: VecDeque::new(),
             events: VecDeque::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: Deadlines::new(),
         }
     }
 
@@ -204,7 +204,7 @@ impl Server {
     /// The earliest deadline: call [`handle_timeout`](Self::handle_timeout)
     /// once it has passed. Waking early or twice is harmless.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadlines.peek().map(|Reverse((at, _))| *at)
+        self.deadlines.next()
     }
 
     // ----- inputs -----
@@ -353,7 +353,7 @@ impl Server {
                     self.flush(&sid);
                 } else {
                     let at = now + self.config.close_timeout;
-                    set_timer(&mut self.deadlines, session, Timer::CloseTimeout, at);
+                    session.set_timer(&mut self.deadlines, Timer::CloseTimeout, at);
                 }
             }
             Transport::WebSocket { .. } => self.flush(&sid),

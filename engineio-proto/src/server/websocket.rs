@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::polling::{answer_poll, single};
-use super::{Pending, Server, UPGRADE_CHECK_INTERVAL, handshake::run_hook, lifecycle::set_timer};
+use super::{Pending, Server, UPGRADE_CHECK_INTERVAL, handshake::run_hook};
 use crate::Str;
 use crate::config::Config;
 use crate::http::{Headers, Request};
@@ -58,10 +58,8 @@ impl Server {
                 if let Some(probe) = &mut session.probe {
                     probe.probed = true;
                 }
-                session.timers.clear(Timer::UpgradeCheck);
-                set_timer(
+                session.set_timer(
                     &mut self.deadlines,
-                    session,
                     Timer::UpgradeCheck,
                     now + UPGRADE_CHECK_INTERVAL,
                 );
@@ -143,9 +141,8 @@ impl Server {
             ws: id,
             probed: false,
         });
-        set_timer(
+        session.set_timer(
             &mut self.deadlines,
-            session,
             Timer::UpgradeTimeout,
             now + self.config.upgrade_timeout,
         );
@@ -158,8 +155,8 @@ impl Server {
             return;
         };
         session.probe = None;
-        session.timers.clear(Timer::UpgradeTimeout);
-        session.timers.clear(Timer::UpgradeCheck);
+        session.clear_timer(&mut self.deadlines, Timer::UpgradeTimeout);
+        session.clear_timer(&mut self.deadlines, Timer::UpgradeCheck);
         let old = std::mem::replace(
             &mut session.transport,
             Transport::WebSocket { ws, writable: true },
@@ -189,8 +186,8 @@ impl Server {
         let Some(session) = self.sessions.get_mut(sid) else {
             return;
         };
-        session.timers.clear(Timer::UpgradeTimeout);
-        session.timers.clear(Timer::UpgradeCheck);
+        session.clear_timer(&mut self.deadlines, Timer::UpgradeTimeout);
+        session.clear_timer(&mut self.deadlines, Timer::UpgradeCheck);
         if let Some(probe) = session.probe.take() {
             self.requests.remove(&probe.ws);
             self.outputs.push_back(Output::WsClose {
@@ -211,8 +208,8 @@ impl Server {
             self.close_session(sid, reason, None);
         } else if session.probe.as_ref().is_some_and(|p| p.ws == ws) {
             session.probe = None;
-            session.timers.clear(Timer::UpgradeTimeout);
-            session.timers.clear(Timer::UpgradeCheck);
+            session.clear_timer(&mut self.deadlines, Timer::UpgradeTimeout);
+            session.clear_timer(&mut self.deadlines, Timer::UpgradeCheck);
         }
     }
 }
