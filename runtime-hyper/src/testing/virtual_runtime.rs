@@ -88,8 +88,10 @@ struct Inner {
 
 struct Clock {
     now: Instant,
-    /// Sleeps waiting for the clock: their deadline and task.
-    sleepers: Vec<(Instant, Waker)>,
+    /// Sleeps waiting for the clock: their deadline, id and task.
+    sleepers: Vec<(Instant, u64, Waker)>,
+    /// The id of the next sleep.
+    next_sleep: u64,
 }
 
 #[derive(Default)]
@@ -129,6 +131,7 @@ impl VirtualRuntime {
                 clock: Mutex::new(Clock {
                     now: Instant::now(),
                     sleepers: Vec::new(),
+                    next_sleep: 0,
                 }),
                 tasks: Mutex::new(Vec::new()),
                 backlog: Mutex::new(Backlog::default()),
@@ -153,9 +156,9 @@ impl VirtualRuntime {
             let now = clock.now;
             let (due, waiting) = std::mem::take(&mut clock.sleepers)
                 .into_iter()
-                .partition(|(deadline, _)| *deadline <= now);
+                .partition(|(deadline, _, _)| *deadline <= now);
             clock.sleepers = waiting;
-            due.into_iter().map(|(_, waker)| waker).collect()
+            due.into_iter().map(|(_, _, waker)| waker).collect()
         };
         for waker in due {
             waker.wake();
@@ -163,12 +166,13 @@ impl VirtualRuntime {
         self.run_until_stalled();
     }
 
-    /// The earliest deadline a sleep waits for, if any.
+    /// The earliest deadline a sleep still waits for (one being polled and
+    /// not dropped), if any.
     pub fn next_sleep(&self) -> Option<Instant> {
         lock(&self.inner.clock)
             .sleepers
             .iter()
-            .map(|(at, _)| *at)
+            .map(|(at, _, _)| *at)
             .min()
     }
 
@@ -255,6 +259,16 @@ impl std::fmt::Debug for VirtualListener {
 pub struct VirtualSleep {
     inner: Arc<Inner>,
     deadline: Instant,
+    id: u64,
+}
+
+impl Drop for VirtualSleep {
+    fn drop(&mut self) {
+        let id = self.id;
+        lock(&self.inner.clock)
+            .sleepers
+            .retain(|(_, i, _)| *i != id);
+    }
 }
 
 impl std::fmt::Debug for VirtualSleep {
@@ -273,13 +287,14 @@ impl Future for VirtualSleep {
         if clock.now >= self.deadline {
             return Poll::Ready(());
         }
-        let deadline = self.deadline;
-        if !clock
-            .sleepers
-            .iter()
-            .any(|(at, w)| *at == deadline && w.will_wake(cx.waker()))
-        {
-            clock.sleepers.push((deadline, cx.waker().clone()));
+        let (deadline, id) = (self.deadline, self.id);
+        match clock.sleepers.iter_mut().find(|(_, i, _)| *i == id) {
+            Some((_, _, waker)) => {
+                if !waker.will_wake(cx.waker()) {
+                    *waker = cx.waker().clone();
+                }
+            }
+            None => clock.sleepers.push((deadline, id, cx.waker().clone())),
         }
         Poll::Pending
     }
@@ -307,9 +322,15 @@ impl Runtime for VirtualRuntime {
     }
 
     fn sleep_until(&self, deadline: Instant) -> VirtualSleep {
+        let id = {
+            let mut clock = lock(&self.inner.clock);
+            clock.next_sleep += 1;
+            clock.next_sleep
+        };
         VirtualSleep {
             inner: Arc::clone(&self.inner),
             deadline,
+            id,
         }
     }
 
@@ -547,7 +568,10 @@ mod tests {
         // One late step wakes both of the others, which see the same now.
         rt.advance(Duration::from_secs(5));
         let late = t0 + Duration::from_millis(6_500);
-        assert_eq!(*lock(&order), [(1, t0 + Duration::from_millis(1_500)), (3, late), (2, late)]);
+        assert_eq!(
+            *lock(&order),
+            [(1, t0 + Duration::from_millis(1_500)), (3, late), (2, late)]
+        );
         assert_eq!(rt.next_sleep(), None);
     }
 
