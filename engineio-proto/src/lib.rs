@@ -61,7 +61,7 @@
 //!     if let Event::Open { sid, .. } = event {
 //!         // The application may answer at once; the message waits for the
 //!         // client's next long-poll.
-//!         server.send(sid.as_str(), Message::text("welcome")).unwrap();
+//!         server.send(&sid, Message::text("welcome")).unwrap();
 //!     }
 //! }
 //!

@@ -10,8 +10,20 @@ use crate::config::TransportKind;
 use crate::http::{Headers, Request, Response};
 use crate::packet::{Data, Frame, Packet, Protocol};
 
-/// A session id: 20 URL-safe characters unless the application generates
-/// its own. Cheap to clone.
+/// An Engine.IO session id: 20 URL-safe characters unless the application
+/// generates its own. Cheap to clone.
+///
+/// A type of its own, not a string: the engine's API takes `&Sid` where it
+/// means a session, so a Socket.IO socket id (a different id of the same
+/// connection) or any other text cannot be passed by mistake. The text is
+/// at hand with [`as_str`](Sid::as_str) and `Display`; [`Sid::new`] wraps
+/// text that names a session (a query's `sid`, a test's).
+///
+/// ```compile_fail
+/// # use engineio_proto::{Config, Server};
+/// let server = Server::new(Config::default());
+/// server.contains("a socket id, not a session id");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid(Arc<str>);
 
@@ -23,13 +35,6 @@ impl Sid {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::ops::Deref for Sid {
-    type Target = str;
-    fn deref(&self) -> &str {
         &self.0
     }
 }

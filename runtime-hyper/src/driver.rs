@@ -28,7 +28,7 @@ use crate::runtime::{Either, Notify, Runtime, race};
 ///
 /// let echo: EventHook<Server> = Box::new(|server, _now, event| {
 ///     if let Event::Message { sid, data } = event {
-///         let _ = server.send(sid.as_str(), Message::from_data(&data));
+///         let _ = server.send(&sid, Message::from_data(&data));
 ///     }
 /// });
 /// # drop(echo);

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runtime_hyper::engineio_proto::{CloseReason, Config, Event, Server};
+use runtime_hyper::engineio_proto::{CloseReason, Config, Event, Server, Sid};
 use runtime_hyper::testing::{HttpReply, Pipe, VirtualRuntime, open_sid, request_head};
 use runtime_hyper::{Driver, Runtime};
 
@@ -89,7 +89,7 @@ fn a_late_timer_wake_up_does_not_shift_the_heartbeat() {
 
     rt.advance_to(t0 + 45 * SECOND - Duration::from_millis(1));
     assert!(closes.lock().unwrap().is_empty());
-    assert!(driver.act(|core, _| core.contains(&sid)));
+    assert!(driver.act(|core, _| core.contains(&Sid::new(&sid))));
     rt.advance_to(t0 + 45 * SECOND);
     assert_eq!(
         *closes.lock().unwrap(),

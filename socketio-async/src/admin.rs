@@ -543,11 +543,11 @@ impl Admin {
             let mut out = Vec::new();
             for nsp in names {
                 for info in core.fetch_sockets(&nsp, &Target::default()) {
-                    let sid = core.socket_sid(&info.id).map(|s| s.to_string());
-                    let transport = sid
-                        .as_deref()
+                    let engine_sid = core.socket_sid(&info.id);
+                    let transport = engine_sid
                         .and_then(|s| core.engine().transport(s))
                         .map(|t| t.name());
+                    let sid = engine_sid.map(|s| s.to_string());
                     out.push(serialize_socket(
                         &info,
                         sid.as_deref().unwrap_or(""),
@@ -592,8 +592,7 @@ impl Admin {
             let polling_clients = sids
                 .iter()
                 .filter(|sid| {
-                    core.engine().transport(sid.as_str())
-                        == Some(engineio_proto::TransportKind::Polling)
+                    core.engine().transport(sid) == Some(engineio_proto::TransportKind::Polling)
                 })
                 .count();
             Stats {
@@ -654,8 +653,9 @@ impl Observer for Admin {
         let id = socket.id().clone();
         let found = act(backend.as_ref(), |core, _| {
             let info = core.socket(&id)?;
-            let sid = core.socket_sid(&id)?.to_string();
-            let transport = core.engine().transport(&sid).map(|t| t.name());
+            let engine_sid = core.socket_sid(&id)?;
+            let transport = core.engine().transport(engine_sid).map(|t| t.name());
+            let sid = engine_sid.to_string();
             Some(serialize_socket(&info, &sid, transport))
         })
         .flatten();

@@ -286,7 +286,7 @@ impl Conn {
     pub fn transport(&self) -> Option<TransportKind> {
         let backend = self.io.backend_if_running()?;
         act(backend.as_ref(), |core, _| {
-            core.engine().transport(self.sid.as_str())
+            core.engine().transport(&self.sid)
         })
         .flatten()
     }
@@ -295,7 +295,7 @@ impl Conn {
     pub fn protocol(&self) -> Option<Protocol> {
         let backend = self.io.backend_if_running()?;
         act(backend.as_ref(), |core, _| {
-            core.engine().protocol(self.sid.as_str())
+            core.engine().protocol(&self.sid)
         })
         .flatten()
     }
@@ -353,14 +353,14 @@ impl Conn {
         act_or_defer(backend, move |core, _| {
             // Under the core's lock: the close event, if any, comes after
             // this entry exists and removes it.
-            if !core.engine().contains(sid.as_str()) {
+            if !core.engine().contains(&sid) {
                 return;
             }
             let mut conns = lock(&io.inner().conns);
             let state = conns.entry(sid.clone()).or_default();
             let mut state = lock(state);
             add(&mut state);
-            core.watch_conn(sid.as_str(), state.watch);
+            core.watch_conn(&sid, state.watch);
         });
     }
 }

@@ -461,7 +461,7 @@ impl Server {
     /// Asks for (or stops) the per-packet events of engine session `sid`
     /// (`socket.conn.on("packet" | "packetCreate" | "drain")`); they come as
     /// [`Event::Engine`]. See [`engineio_proto::Server::watch`].
-    pub fn watch_conn(&mut self, sid: &str, watch: engineio_proto::Watch) -> bool {
+    pub fn watch_conn(&mut self, sid: &engineio_proto::Sid, watch: engineio_proto::Watch) -> bool {
         self.engine.watch(sid, watch)
     }
 

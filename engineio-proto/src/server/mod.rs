@@ -149,7 +149,7 @@ impl Server {
     }
 
     /// Whether session `sid` is open.
-    pub fn contains(&self, sid: &str) -> bool {
+    pub fn contains(&self, sid: &Sid) -> bool {
         self.sessions.contains_key(sid)
     }
 
@@ -159,23 +159,23 @@ impl Server {
     }
 
     /// The transport session `sid` uses now.
-    pub fn transport(&self, sid: &str) -> Option<TransportKind> {
+    pub fn transport(&self, sid: &Sid) -> Option<TransportKind> {
         self.sessions.get(sid).map(|s| s.transport_kind())
     }
 
     /// The protocol revision session `sid` speaks.
-    pub fn protocol(&self, sid: &str) -> Option<Protocol> {
+    pub fn protocol(&self, sid: &Sid) -> Option<Protocol> {
         self.sessions.get(sid).map(|s| s.protocol)
     }
 
     /// Whether a message sent to `sid` now would go out at once rather than
     /// wait in its queue (what a volatile emit checks).
-    pub fn is_writable(&self, sid: &str) -> bool {
+    pub fn is_writable(&self, sid: &Sid) -> bool {
         self.sessions.get(sid).is_some_and(|s| s.is_writable())
     }
 
     /// Packets and bytes queued for `sid` and not yet handed to a transport.
-    pub fn buffered(&self, sid: &str) -> Option<(usize, usize)> {
+    pub fn buffered(&self, sid: &Sid) -> Option<(usize, usize)> {
         self.sessions
             .get(sid)
             .map(|s| (s.buffer.len(), s.buffered_bytes))
@@ -305,7 +305,7 @@ impl Server {
     /// Queues a message for session `sid`. It goes out at once when the
     /// transport can take it, else waits in the session's queue. A queue
     /// past its limit closes the session (see [`SendError::BufferFull`]).
-    pub fn send(&mut self, sid: &str, message: Message) -> Result<(), SendError> {
+    pub fn send(&mut self, sid: &Sid, message: Message) -> Result<(), SendError> {
         // One lookup on the common path (every recipient of a broadcast
         // comes through here): queue and flush on the session at hand.
         let Some(session) = self.sessions.get_mut(sid) else {
@@ -337,7 +337,7 @@ impl Server {
 
     /// Closes session `sid` from the server side ("forced close"): what is
     /// queued is still delivered, then the transport closes.
-    pub fn close(&mut self, now: Instant, sid: &str) {
+    pub fn close(&mut self, now: Instant, sid: &Sid) {
         let Some(session) = self.sessions.get_mut(sid) else {
             return;
         };
@@ -363,7 +363,7 @@ impl Server {
     /// Asks for (or stops) the per-packet events of session `sid`
     /// ([`Event::Packet`], [`Event::PacketCreate`], [`Event::Drain`]).
     /// Returns false if no open session has this id.
-    pub fn watch(&mut self, sid: &str, watch: Watch) -> bool {
+    pub fn watch(&mut self, sid: &Sid, watch: Watch) -> bool {
         match self.sessions.get_mut(sid) {
             Some(session) => {
                 session.watch = watch;

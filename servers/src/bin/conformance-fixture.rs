@@ -237,7 +237,7 @@ impl Future for YieldOnce {
 fn echo(server: &mut Server, _now: Instant, event: Event) {
     if let Event::Message { sid, data } = event {
         // The session may be gone or closing; then there is no one to echo to.
-        let _ = server.send(sid.as_str(), Message::from_data(&data));
+        let _ = server.send(&sid, Message::from_data(&data));
     }
 }
 
