@@ -118,6 +118,7 @@ pub enum Output {
 /// Something the application should know. Drain with
 /// [`Server::poll_event`](crate::Server::poll_event).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A session opened.
     Open {
@@ -219,6 +220,7 @@ pub struct Handshake {
 
 /// Why a session ended. [`CloseReason::as_str`] gives the official text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The client closed: a `1` packet, or its WebSocket closed.
     TransportClose,
@@ -261,6 +263,7 @@ impl fmt::Display for CloseReason {
 
 /// The Engine.IO error codes of refused requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// 0: "Transport unknown".
     UnknownTransport = 0,
@@ -297,6 +300,7 @@ impl ErrorCode {
 
 /// What made a request fail, beyond its code.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorContext {
     /// The `transport` parameter, missing or not enabled.
     UnknownTransport {
@@ -434,6 +438,7 @@ impl Message {
 
 /// Why a message could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// No open session has this id.
     #[error("no such session")]

@@ -263,6 +263,7 @@ fn log_event(at: Duration, event: &Event) {
         Event::Packet { sid, packet } => eprintln!("{at:.3} packet {sid} {packet:?}"),
         Event::PacketCreate { sid, packet } => eprintln!("{at:.3} packet create {sid} {packet:?}"),
         Event::Drain { sid } => eprintln!("{at:.3} drain {sid}"),
+        other => eprintln!("{at:.3} {other:?}"),
     }
 }
 
