@@ -26,7 +26,7 @@ pub struct TlsInfo {
 
 impl TlsInfo {
     /// Reads a finished handshake (what a binding's
-    /// [`Runtime::tls_accept`] returns beside the stream).
+    /// [`Runtime::tls_accept`](crate::Runtime::tls_accept) returns beside the stream).
     pub fn from_connection(connection: &ServerConnection) -> Self {
         Self {
             peer_certificate: connection

@@ -34,10 +34,16 @@
 //!   picked `h2`, HTTP/1.1 with upgrades otherwise; every request carries
 //!   the connection's [`TlsInfo`] to the core (`secure`, the peer
 //!   certificate).
-//! * Time: a single timer task for the whole server sleeps until
-//!   `poll_timeout` and is woken (a waker-based notification, no
-//!   runtime's channel) when the deadline moves earlier; every lock also
-//!   checks the clock, so a late timer never delays the core.
+//! * Time: every `now` comes from [`Runtime::now`]. A single timer task for
+//!   the whole server sleeps until `poll_timeout` and is woken (a
+//!   waker-based notification, no runtime's channel) when the deadline
+//!   moves earlier; every lock also checks the clock, so a late timer
+//!   never delays the core. The driver hands the core the plain clock,
+//!   however late it woke: the cores anchor chained timers on the instants
+//!   they were scheduled for, so no slack is needed here.
+//! * Tests: `testing::VirtualRuntime` (feature `testing`) runs the
+//!   driver on a virtual clock with in-memory connections, as
+//!   deterministic as the cores' tests.
 //!
 //! * The browser client bundle: [`Driver::serve_client`] serves npm's
 //!   `socket.io-client` files ([`ClientBundle`]) under the engine's path, as
@@ -49,6 +55,16 @@
 //!   packets and bytes by transport, closes by reason, queue-full closes,
 //!   acks timed out), taken where bytes and core events pass; the README's
 //!   "Tracing and metrics" lists them.
+//!
+//! # Layout
+//!
+//! `runtime` (the [`Runtime`] trait and runtime-neutral helpers), `driver`
+//! (the lock, routing, the timer task), `net` (the one accept loop,
+//! HTTP/1.1 and HTTP/2 per connection) and `tls` on top of it, `http` and
+//! `ws` (a request, a WebSocket), `tower` (the tower service), `client`
+//! (the browser bundle), the leaves `response` and `conn`, and `testing`.
+//! No module depends on itself through others (a test checks it with
+//! `engineio_proto::testing::assert_no_module_cycles`).
 //!
 //! # Example: an Engine.IO echo server on a binding's runtime
 //!

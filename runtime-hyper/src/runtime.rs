@@ -88,8 +88,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// The current time: every `now` the driver hands the core, and the
     /// base of every relative timeout, comes from here. The system's
     /// monotonic clock by default; a virtual clock in tests
-    /// ([`testing::VirtualRuntime`](crate::testing::VirtualRuntime), feature
-    /// `testing`).
+    /// (`testing::VirtualRuntime`, feature `testing`).
     fn now(&self) -> Instant {
         Instant::now()
     }
