@@ -66,7 +66,7 @@ impl<R: Runtime> EchoServer<R> {
             Server::new(config),
             move |server: &mut Server, _now, event| {
                 if let Event::Message { sid, data } = &event {
-                    let _ = server.send(&sid, Message::from_data(data));
+                    let _ = server.send(sid, Message::from_data(data));
                 }
                 let _ = tx.send(event);
             },
