@@ -316,3 +316,29 @@ pub(super) const INTERNAL_ERROR: &str = "Internal server error";
 pub(super) fn run_hook<T>(hook: impl FnOnce() -> T) -> Option<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_id_must_fit_urls_and_cookies() {
+        assert!(valid_sid("abcDEF-_~.123"));
+        assert!(valid_sid(&"a".repeat(MAX_SID_LEN)));
+        assert!(!valid_sid(""));
+        assert!(!valid_sid(&"a".repeat(MAX_SID_LEN + 1)));
+        for bad in [
+            "a b", "a\"b", "a%b", "a&b", "a+b", "a,b", "a;b", "a=b", "a\\b", "a#b", "a?b", "a/b",
+            "é",
+        ] {
+            assert!(!valid_sid(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_hook_is_caught() {
+        assert_eq!(run_hook(|| 5), Some(5));
+        let caught: Option<()> = run_hook(|| panic!("the application's bug"));
+        assert_eq!(caught, None);
+    }
+}

@@ -282,3 +282,132 @@ pub(super) fn decode_body(
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn get(encoding: Option<ContentEncoding>) -> PendingGet {
+        let mut headers = Headers::new();
+        headers.insert("Content-Type", "text/plain; charset=UTF-8");
+        PendingGet {
+            id: RequestId(7),
+            headers,
+            encoding,
+        }
+    }
+
+    fn v4() -> PayloadFormat {
+        PayloadFormat {
+            protocol: Protocol::V4,
+            supports_binary: true,
+            jsonp: None,
+        }
+    }
+
+    /// Answers `get` with `frames` through the one helper; returns the
+    /// response, and checks that the request is forgotten.
+    fn answer(
+        format: &PayloadFormat,
+        get: PendingGet,
+        compression: Option<&HttpCompression>,
+        frames: Vec<(Frame, bool)>,
+    ) -> Response {
+        let mut requests = IdMap::default();
+        requests.insert(get.id, Pending::Poll(Sid::new("s")));
+        let mut outputs = VecDeque::new();
+        answer_poll(
+            &mut requests,
+            &mut outputs,
+            compression,
+            format,
+            get,
+            frames,
+        );
+        assert!(requests.is_empty());
+        match outputs.pop_front() {
+            Some(Output::Respond { request, response }) => {
+                assert_eq!(request, RequestId(7));
+                assert!(outputs.is_empty());
+                response
+            }
+            other => panic!("not a response: {other:?}"),
+        }
+    }
+
+    fn text(s: &str) -> (Frame, bool) {
+        (Frame::Text(Str::from(s.to_owned())), true)
+    }
+
+    #[test]
+    fn a_long_poll_is_compressed_only_past_the_threshold_and_when_allowed() {
+        let gzip = HttpCompression {
+            threshold: 10,
+            level: 6,
+        };
+        let long = "4".to_owned() + &"x".repeat(40);
+        // Below the threshold: as it is.
+        let r = answer(
+            &v4(),
+            get(Some(ContentEncoding::Gzip)),
+            Some(&gzip),
+            single("6"),
+        );
+        assert_eq!(
+            (r.body.as_ref(), r.headers.get("content-encoding")),
+            (&b"6"[..], None)
+        );
+        // Past it: gzip, which inflates back to the payload.
+        let r = answer(
+            &v4(),
+            get(Some(ContentEncoding::Gzip)),
+            Some(&gzip),
+            vec![text(&long), text("2")],
+        );
+        assert_eq!(r.headers.get("content-encoding"), Some("gzip"));
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(r.body.as_ref())
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert_eq!(plain, format!("{long}\x1e2"));
+        // No frame may be compressed (`compress(false)`), no accepted
+        // encoding, or compression off: as it is.
+        let frames = vec![(text(&long).0, false)];
+        let r = answer(&v4(), get(Some(ContentEncoding::Gzip)), Some(&gzip), frames);
+        assert_eq!(r.headers.get("content-encoding"), None);
+        let r = answer(&v4(), get(None), Some(&gzip), vec![text(&long)]);
+        assert_eq!(r.headers.get("content-encoding"), None);
+        let r = answer(
+            &v4(),
+            get(Some(ContentEncoding::Gzip)),
+            None,
+            vec![text(&long)],
+        );
+        assert_eq!(r.body.as_ref(), long.as_bytes());
+    }
+
+    #[test]
+    fn v3_binary_and_jsonp_payloads() {
+        let v3 = PayloadFormat {
+            protocol: Protocol::V3,
+            supports_binary: true,
+            jsonp: None,
+        };
+        let binary = (Frame::Binary(Bytes::from_static(&[1, 2])), true);
+        let r = answer(&v3, get(None), None, vec![binary.clone()]);
+        assert_eq!(
+            r.headers.get("content-type"),
+            Some("application/octet-stream")
+        );
+        // <binary marker 1><length 3 in digits><255><type 4><data>
+        assert_eq!(r.body.as_ref(), &[1, 3, 255, 4, 1, 2]);
+        let jsonp = PayloadFormat {
+            jsonp: Some("3".into()),
+            ..v3
+        };
+        let r = answer(&jsonp, get(None), None, vec![text("4hi")]);
+        assert_eq!(r.body.as_ref(), br#"___eio[3]("3:4hi");"#);
+    }
+}
