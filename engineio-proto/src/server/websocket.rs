@@ -261,3 +261,65 @@ pub(super) fn websocket_extensions(config: &Config, request: &Request, headers: 
         headers.insert("Sec-WebSocket-Extensions", agreement.response());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Watch;
+    use crate::packet::Protocol;
+    use crate::session::PayloadFormat;
+    use bytes::Bytes;
+
+    fn session(protocol: Protocol) -> Session {
+        let format = PayloadFormat {
+            protocol,
+            supports_binary: true,
+            jsonp: None,
+        };
+        let transport = Transport::WebSocket {
+            ws: RequestId(3),
+            writable: true,
+        };
+        Session::new(Sid::new("s"), format, transport)
+    }
+
+    #[test]
+    fn a_writable_websocket_takes_the_whole_queue_then_waits_for_its_flush() {
+        let mut s = session(Protocol::V3);
+        s.watch = Watch {
+            drain: true,
+            ..Watch::default()
+        };
+        s.push(Frame::Text(Str::from_static("4a")), true);
+        s.push(Frame::Binary(Bytes::from_static(&[9])), false);
+        let (mut outputs, mut events) = (VecDeque::new(), VecDeque::new());
+        flush_ws(&mut s, &mut outputs, &mut events);
+        // In order, v3 binary with its type byte, each with its compress flag.
+        assert_eq!(
+            Vec::from(outputs),
+            [
+                Output::WsSend {
+                    ws: RequestId(3),
+                    frame: Frame::Text(Str::from_static("4a")),
+                    compress: true
+                },
+                Output::WsSend {
+                    ws: RequestId(3),
+                    frame: Frame::Binary(Bytes::from_static(&[4, 9])),
+                    compress: false
+                },
+            ]
+        );
+        assert!(
+            matches!(Vec::from(events).as_slice(), [Event::Drain { sid }] if sid.as_str() == "s")
+        );
+        assert!((s.buffer.is_empty(), s.buffered_bytes) == (true, 0));
+        // Busy until flushed: what comes next waits in the queue.
+        assert!(!s.is_writable());
+        s.push(Frame::Text(Str::from_static("4b")), true);
+        let (mut outputs, mut events) = (VecDeque::new(), VecDeque::new());
+        flush_ws(&mut s, &mut outputs, &mut events);
+        assert!(outputs.is_empty() && events.is_empty());
+        assert_eq!(s.buffer.len(), 1);
+    }
+}
