@@ -150,3 +150,59 @@ fn close_answers_the_held_poll_and_stops_the_accept_loop() {
     let late = get(&rt, "/engine.io/?EIO=4&transport=polling");
     assert!(late.received().is_empty());
 }
+
+/// The server's WebSocket frames in `bytes` (unmasked, as a server sends
+/// them), as (opcode, payload); short frames only (payload under 126).
+fn frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let [head, len, rest @ ..] = bytes {
+        let len = usize::from(*len);
+        assert!(len < 126, "a short frame");
+        out.push((head & 0x0f, rest[..len].to_vec()));
+        bytes = &rest[len..];
+    }
+    out
+}
+
+#[test]
+fn a_websocket_session_pings_late_and_still_times_out_on_schedule() {
+    let (rt, _driver, closes) = serve();
+    let t0 = rt.now();
+    let client = rt.connect();
+    assert!(client.send(
+        b"GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n\
+          Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    ));
+    rt.run_until_stalled();
+    let received = client.received();
+    let split = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&received[..split]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // RFC 6455's example key and its accept value.
+    assert!(
+        head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        "{head}"
+    );
+    let open = frames(&received[split..]);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].0, 1, "a text frame");
+    assert!(open[0].1.starts_with(br#"0{"sid":""#));
+
+    // The ping, 3 s late.
+    rt.advance_to(t0 + 28 * SECOND);
+    assert_eq!(frames(&client.received()), [(1, b"2".to_vec())]);
+    // No pong: closed at 45 s exactly, with a close frame (1000).
+    rt.advance_to(t0 + 45 * SECOND - Duration::from_millis(1));
+    assert!(client.received().is_empty());
+    rt.advance_to(t0 + 45 * SECOND);
+    assert_eq!(frames(&client.received()), [(8, vec![0x03, 0xe8])]);
+    assert_eq!(
+        *closes.lock().unwrap(),
+        [(t0 + 45 * SECOND, CloseReason::PingTimeout, None)]
+    );
+}
