@@ -206,3 +206,19 @@ fn a_websocket_session_pings_late_and_still_times_out_on_schedule() {
         [(t0 + 45 * SECOND, CloseReason::PingTimeout, None)]
     );
 }
+
+#[test]
+fn hyper_times_out_slow_headers_on_the_runtime_clock() {
+    let (rt, _driver, _closes) = serve();
+    let t0 = rt.now();
+    let client = rt.connect();
+    // Half a request head, then nothing.
+    assert!(client.send(b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: local"));
+    rt.run_until_stalled();
+    // hyper's header read timeout (30 s) runs on the runtime's clock, through
+    // `RuntimeTimer`: virtual time alone decides when it fires.
+    rt.advance_to(t0 + 30 * SECOND - Duration::from_millis(1));
+    assert!(!client.peer_closed());
+    rt.advance_to(t0 + 30 * SECOND);
+    assert!(client.peer_closed());
+}
