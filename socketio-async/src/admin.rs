@@ -51,11 +51,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
 
-use crate::backend::act;
-use crate::io::{ConnectError, Observer, SocketIo};
-use crate::lock;
+use crate::io::{ConnectError, Connecting, Observer, Socket, SocketIo};
 use crate::payload::Payload;
-use crate::socket::Socket;
+use crate::sync::lock;
 
 /// How many sessions are remembered.
 pub const MAX_SESSIONS: usize = 1000;
@@ -443,7 +441,7 @@ impl Admin {
         let admin = Admin { shared };
         let nsp = io.of(&options.namespace);
         let check = admin.shared.clone();
-        nsp.use_middleware(move |connecting| {
+        nsp.use_middleware(move |connecting: Connecting| {
             let shared = check.clone();
             async move {
                 let Some(auth) = &shared.auth else {
@@ -466,7 +464,7 @@ impl Admin {
             }
         });
         let on_conn = admin.clone();
-        nsp.on_connection(move |socket| {
+        nsp.on_connection(move |socket: Socket| {
             let admin = on_conn.clone();
             async move { admin.admin_connected(socket) }
         });
@@ -484,7 +482,7 @@ impl Admin {
         if !self.shared.readonly {
             for event in ["emit", "join", "leave", "_disconnect"] {
                 let admin = self.clone();
-                socket.on(event, move |_, payload, _| {
+                socket.on(event, move |payload: Payload| {
                     admin.command(event, &payload);
                     async {}
                 });
@@ -522,8 +520,8 @@ impl Admin {
                     },
                 )
                 .map(|_| ()),
-            Command::Join(nsp, room, filter) => select(&nsp, &filter).sockets_join(&[&room]),
-            Command::Leave(nsp, room, filter) => select(&nsp, &filter).sockets_leave(&[&room]),
+            Command::Join(nsp, room, filter) => select(&nsp, &filter).sockets_join(room),
+            Command::Leave(nsp, room, filter) => select(&nsp, &filter).sockets_leave(room),
             Command::Disconnect(nsp, close, filter) => {
                 select(&nsp, &filter).disconnect_sockets(close)
             }
@@ -531,81 +529,75 @@ impl Admin {
     }
 
     fn all_sockets(&self) -> Vec<Value> {
-        let Some(backend) = self.shared.io.backend_if_running() else {
-            return Vec::new();
-        };
-        act(backend.as_ref(), |core, _| {
-            let names: Vec<String> = core
-                .namespace_names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            let mut out = Vec::new();
-            for nsp in names {
-                for info in core.fetch_sockets(&nsp, &Target::default()) {
-                    let engine_sid = core.socket_sid(&info.id);
-                    let transport = engine_sid
-                        .and_then(|s| core.engine().transport(s))
-                        .map(|t| t.name());
-                    let sid = engine_sid.map(|s| s.to_string());
-                    out.push(serialize_socket(
-                        &info,
-                        sid.as_deref().unwrap_or(""),
-                        transport,
-                    ));
+        self.shared
+            .io
+            .runner()
+            .act(|core, _| {
+                let names: Vec<String> = core
+                    .namespace_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                let mut out = Vec::new();
+                for nsp in names {
+                    for info in core.fetch_sockets(&nsp, &Target::default()) {
+                        let engine_sid = core.socket_sid(&info.id);
+                        let transport = engine_sid
+                            .and_then(|s| core.engine().transport(s))
+                            .map(|t| t.name());
+                        let sid = engine_sid.map(|s| s.to_string());
+                        out.push(serialize_socket(
+                            &info,
+                            sid.as_deref().unwrap_or(""),
+                            transport,
+                        ));
+                    }
                 }
-            }
-            out
-        })
-        .unwrap_or_default()
+                out
+            })
+            .unwrap_or_default()
     }
 
     /// This node's figures now.
     pub fn stats(&self) -> Stats {
         let io = &self.shared.io;
-        let clients = io.clients();
-        let Some(backend) = io.backend_if_running() else {
-            return Stats {
+        let clients = io.clients_count();
+        io.runner()
+            .act(|core, _| {
+                let mut names: Vec<String> = core
+                    .namespace_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                names.sort();
+                let mut sids = HashSet::new();
+                let mut namespaces = Vec::new();
+                for nsp in names {
+                    let sockets = core.fetch_sockets(&nsp, &Target::default());
+                    for info in &sockets {
+                        if let Some(sid) = core.socket_sid(&info.id) {
+                            sids.insert(sid.clone());
+                        }
+                    }
+                    namespaces.push((nsp, sockets.len()));
+                }
+                let polling_clients = sids
+                    .iter()
+                    .filter(|sid| {
+                        core.engine().transport(sid) == Some(engineio_proto::TransportKind::Polling)
+                    })
+                    .count();
+                Stats {
+                    clients,
+                    polling_clients,
+                    namespaces,
+                }
+            })
+            .unwrap_or(Stats {
                 clients,
                 polling_clients: 0,
                 namespaces: Vec::new(),
-            };
-        };
-        act(backend.as_ref(), |core, _| {
-            let mut names: Vec<String> = core
-                .namespace_names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            names.sort();
-            let mut sids = HashSet::new();
-            let mut namespaces = Vec::new();
-            for nsp in names {
-                let sockets = core.fetch_sockets(&nsp, &Target::default());
-                for info in &sockets {
-                    if let Some(sid) = core.socket_sid(&info.id) {
-                        sids.insert(sid.clone());
-                    }
-                }
-                namespaces.push((nsp, sockets.len()));
-            }
-            let polling_clients = sids
-                .iter()
-                .filter(|sid| {
-                    core.engine().transport(sid) == Some(engineio_proto::TransportKind::Polling)
-                })
-                .count();
-            Stats {
-                clients,
-                polling_clients,
-                namespaces,
-            }
-        })
-        .unwrap_or(Stats {
-            clients,
-            polling_clients: 0,
-            namespaces: Vec::new(),
-        })
+            })
     }
 
     fn stats_value(&self) -> Value {
@@ -647,18 +639,19 @@ fn args_vec(args: Value) -> Vec<Value> {
 
 impl Observer for Admin {
     fn connected(&self, socket: &Socket) {
-        let Some(backend) = self.shared.io.backend_if_running() else {
-            return;
-        };
         let id = socket.id().clone();
-        let found = act(backend.as_ref(), |core, _| {
-            let info = core.socket(&id)?;
-            let engine_sid = core.socket_sid(&id)?;
-            let transport = core.engine().transport(engine_sid).map(|t| t.name());
-            let sid = engine_sid.to_string();
-            Some(serialize_socket(&info, &sid, transport))
-        })
-        .flatten();
+        let found = self
+            .shared
+            .io
+            .runner()
+            .act(|core, _| {
+                let info = core.socket(&id)?;
+                let engine_sid = core.socket_sid(&id)?;
+                let transport = core.engine().transport(engine_sid).map(|t| t.name());
+                let sid = engine_sid.to_string();
+                Some(serialize_socket(&info, &sid, transport))
+            })
+            .flatten();
         let Some(serialized) = found else {
             return;
         };

@@ -2,7 +2,7 @@
 //! runtime-agnostic async API (`socketio-async`): only startup differs
 //! between runtimes (see `bin/ours.rs`).
 
-use socketio_async::{Socket, SocketIo};
+use socketio_async::{AckSender, Payload, Socket, SocketIo};
 use socketio_proto::Config;
 
 use crate::Args;
@@ -26,16 +26,16 @@ pub fn config(args: &Args) -> Config {
 
 async fn on_connection(socket: Socket) {
     socket.join("all");
-    socket.on("echo", |socket, payload, _| async move {
+    socket.on("echo", |socket: Socket, payload: Payload| async move {
         // A full queue closes the session with a reason; nothing to add.
         let _ = socket.emit_payload("echo", payload);
     });
-    socket.on("echo-ack", |_, payload, ack| async move {
+    socket.on("echo-ack", |payload: Payload, ack: Option<AckSender>| async move {
         if let Some(ack) = ack {
             let _ = ack.send_payload(payload);
         }
     });
-    socket.on("broadcast", |socket, payload, _| async move {
+    socket.on("broadcast", |socket: Socket, payload: Payload| async move {
         let _ = socket.io().to("all").emit_payload("broadcast", payload);
     });
 }

@@ -33,6 +33,7 @@
 //! emit `question` NAME with a 3 s ack -> `ack({err, answers sorted})`;
 //! server-side `ping` args -> answers `pong NAME <args as JSON>`.
 
+use socketio_async::AckSender;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -166,7 +167,7 @@ impl<R: Runtime> Route for Health<R> {
 async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     let name = args.name.clone();
-    io.on_connection(move |socket| on_connection(socket, name.clone()));
+    io.on_connection(move |socket: Socket| on_connection(socket, name.clone()));
     let name = args.name.clone();
     io.of("/").on_server_side(move |payload, ack| {
         let name = name.clone();
@@ -267,13 +268,13 @@ async fn on_connection(socket: Socket, name: String) {
     let client_name = auth.get("name").cloned().unwrap_or(Value::Null);
     let rooms = strings(auth.get("rooms"));
     if !socket.recovered() {
-        socket.set_data(json!({"node": name, "name": client_name}));
+        let _ = socket.set_data(json!({"node": name, "name": client_name}));
         for room in rooms {
             socket.join(&room);
         }
     }
     let me = name.clone();
-    socket.on("whoami", move |_, _, ack| {
+    socket.on("whoami", move |ack: Option<AckSender>| {
         let me = me.clone();
         async move {
             if let Some(ack) = ack {
@@ -281,111 +282,128 @@ async fn on_connection(socket: Socket, name: String) {
             }
         }
     });
-    socket.on("join", |socket, payload, ack| async move {
-        if let Some(room) = payload.arg::<String>(0) {
-            socket.join(&room);
-        }
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-    });
-    socket.on("emit", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        let event = request.get("event").and_then(Value::as_str).unwrap_or("");
-        let args = request
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let out = Payload {
-            args,
-            binary: payload.binary.clone(),
-        };
-        let _ = select(&socket, &request).emit_payload(event, out);
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-    });
-    socket.on("fetch", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        let answer = match select(&socket, &request).fetch_sockets().await {
-            Ok(list) => {
-                let mut list: Vec<Value> = list
-                    .into_iter()
-                    .map(|s| {
-                        let mut rooms: Vec<String> =
-                            s.rooms.iter().map(|r| r.to_string()).collect();
-                        rooms.sort();
-                        json!({"id": s.id.as_str(), "rooms": rooms, "data": s.data})
-                    })
-                    .collect();
-                list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-                Value::Array(list)
-            }
-            Err(e) => json!({"err": e.to_string()}),
-        };
-        if let Some(ack) = ack {
-            let _ = ack.send((answer,));
-        }
-    });
-    socket.on("sse", |socket, payload, ack| async move {
-        let answer = match socket
-            .io()
-            .server_side_emit_with_ack("ping", payload.args, Duration::from_secs(5))
-            .await
-        {
-            Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
-            Err(e) => json!({"err": e.to_string(), "responses": []}),
-        };
-        if let Some(ack) = ack {
-            let _ = ack.send((answer,));
-        }
-    });
-    for (event, join) in [("sockets-join", true), ("sockets-leave", false)] {
-        socket.on(event, move |socket, payload, ack| async move {
-            let request = payload.args.first().cloned().unwrap_or(Value::Null);
-            if let Some(room) = request.get("room").and_then(Value::as_str) {
-                let op = select(&socket, &request);
-                let _ = if join {
-                    op.sockets_join(&[room])
-                } else {
-                    op.sockets_leave(&[room])
-                };
+    socket.on(
+        "join",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            if let Ok(room) = payload.arg::<String>(0) {
+                socket.join(room);
             }
             if let Some(ack) = ack {
                 let _ = ack.send(());
             }
-        });
-    }
-    socket.on("disconnect-sockets", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        // Answer first: this socket may be one of those disconnected.
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-        let _ = select(&socket, &request).disconnect_sockets(true);
-    });
-    socket.on("ask", move |socket, payload, ack| {
-        let name = name.clone();
-        async move {
+        },
+    );
+    socket.on(
+        "emit",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
             let request = payload.args.first().cloned().unwrap_or(Value::Null);
-            let answer = match select(&socket, &request)
-                .timeout(Duration::from_secs(3))
-                .emit_with_ack("question", (name,))
-                .await
-            {
-                Ok(answers) => {
-                    let firsts = answers
+            let event = request.get("event").and_then(Value::as_str).unwrap_or("");
+            let args = request
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let out = Payload {
+                args,
+                binary: payload.binary.clone(),
+            };
+            let _ = select(&socket, &request).emit_payload(event, out);
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+        },
+    );
+    socket.on(
+        "fetch",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            let answer = match select(&socket, &request).fetch_sockets().await {
+                Ok(list) => {
+                    let mut list: Vec<Value> = list
                         .into_iter()
-                        .map(|p| p.args.into_iter().next().unwrap_or(Value::Null))
+                        .map(|s| {
+                            let mut rooms: Vec<String> =
+                                s.rooms.iter().map(|r| r.to_string()).collect();
+                            rooms.sort();
+                            json!({"id": s.id.as_str(), "rooms": rooms, "data": s.data})
+                        })
                         .collect();
-                    json!({"err": null, "answers": sorted(firsts)})
+                    list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+                    Value::Array(list)
                 }
-                Err(e) => json!({"err": e.to_string(), "answers": []}),
+                Err(e) => json!({"err": e.to_string()}),
             };
             if let Some(ack) = ack {
                 let _ = ack.send((answer,));
             }
-        }
-    });
+        },
+    );
+    socket.on(
+        "sse",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let answer = match socket
+                .io()
+                .server_side_emit_payload_with_ack::<Value>("ping", payload, Duration::from_secs(5))
+                .await
+            {
+                Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
+                Err(e) => json!({"err": e.to_string(), "responses": []}),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send((answer,));
+            }
+        },
+    );
+    for (event, join) in [("sockets-join", true), ("sockets-leave", false)] {
+        socket.on(
+            event,
+            move |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+                let request = payload.args.first().cloned().unwrap_or(Value::Null);
+                if let Some(room) = request.get("room").and_then(Value::as_str) {
+                    let op = select(&socket, &request);
+                    let _ = if join {
+                        op.sockets_join([room])
+                    } else {
+                        op.sockets_leave([room])
+                    };
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            },
+        );
+    }
+    socket.on(
+        "disconnect-sockets",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            // Answer first: this socket may be one of those disconnected.
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+            let _ = select(&socket, &request).disconnect_sockets(true);
+        },
+    );
+    socket.on(
+        "ask",
+        move |socket: Socket, payload: Payload, ack: Option<AckSender>| {
+            let name = name.clone();
+            async move {
+                let request = payload.args.first().cloned().unwrap_or(Value::Null);
+                let answer = match select(&socket, &request)
+                    .timeout(Duration::from_secs(3))
+                    .emit_with_ack::<Value>("question", name)
+                    .await
+                {
+                    Ok(answers) => json!({"err": null, "answers": sorted(answers)}),
+                    // As the Node fixture: the error only (the answers that
+                    // came are in `e.answers`).
+                    Err(e) => json!({"err": e.error.to_string(), "answers": []}),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send((answer,));
+                }
+            }
+        },
+    );
 }
