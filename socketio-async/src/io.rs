@@ -669,6 +669,8 @@ pub struct Socket {
     recovered: bool,
     sid: Sid,
     state: Arc<SocketState>,
+    /// The `compress` flag of this handle's emits (see `Socket::compress`).
+    compress: Option<bool>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -704,7 +706,21 @@ impl Socket {
             recovered: parts.recovered,
             sid: parts.sid,
             state: Arc::new(state),
+            compress: None,
         }
+    }
+
+    /// This handle with the `compress` flag of its emits set.
+    pub(crate) fn with_compress(&self, compress: bool) -> Self {
+        Self {
+            compress: Some(compress),
+            ..self.clone()
+        }
+    }
+
+    /// The `compress` flag of this handle's emits (`None`: as by default).
+    pub(crate) fn compress_flag(&self) -> Option<bool> {
+        self.compress
     }
 
     /// Its handlers as they are now.

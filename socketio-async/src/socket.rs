@@ -9,7 +9,7 @@ use futures_channel::oneshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use socketio_proto::{Room, Target};
+use socketio_proto::{Room, SocketId, Str, Target};
 
 use crate::contain::{self, Site};
 use crate::engine::Conn;
@@ -53,6 +53,24 @@ impl Socket {
         self.emit_payload(event, Payload::new(args)?)
     }
 
+    /// The `compress` flag (`socket.compress(false).emit(..)`): a handle
+    /// whose [`emit`](Self::emit) and [`emit_payload`](Self::emit_payload)
+    /// send with it. `false`: the event goes uncompressed (no
+    /// permessage-deflate for its frame, and no gzip for a long-poll
+    /// response made only of such packets); `true` (as by default) lets the
+    /// transport compress it. This handle is left as it was.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) -> Result<(), socketio_async::EmitError> {
+    /// // Already compressed (an image): not worth deflating again.
+    /// socket.compress(false).emit("thumbnail", "iVBORw0KGgo...")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(&self, compress: bool) -> Self {
+        self.with_compress(compress)
+    }
+
     /// Emits arguments that may hold binary attachments.
     ///
     /// ```
@@ -66,6 +84,23 @@ impl Socket {
         self.outgoing(event, &payload);
         let packet = payload.into_event(event)?;
         let id = self.id().clone();
+        if self.compress_flag() == Some(false) {
+            // The core's single-socket emit has no options: the socket's own
+            // room, on this node only, carries the flag.
+            let (nsp, options) = (Str::from(self.nsp().to_owned()), own_room(&id, Some(false)));
+            return match self
+                .io()
+                .runner()
+                .act_or_defer(move |core, now| core.broadcast(now, &nsp, &options, packet))
+                .map_err(|_| EmitError::NotRunning)?
+            {
+                Some(Ok(sent)) if sent.recipients == 0 => {
+                    Err(socketio_proto::EmitError::UnknownSocket.into())
+                }
+                Some(sent) => sent.map(drop).map_err(EmitError::from),
+                None => Ok(()),
+            };
+        }
         match self
             .io()
             .runner()
@@ -481,5 +516,18 @@ impl AckSender {
             // From a hook the core is running: sent right after it.
             None => Ok(()),
         }
+    }
+}
+
+/// Options that reach socket `id` alone (its own room, this node only),
+/// with the `compress` flag.
+fn own_room(id: &SocketId, compress: Option<bool>) -> socketio_proto::BroadcastOptions {
+    socketio_proto::BroadcastOptions {
+        target: Target {
+            local: true,
+            ..Target::room(Str::from(id.as_str().to_owned()))
+        },
+        compress,
+        ..socketio_proto::BroadcastOptions::default()
     }
 }
