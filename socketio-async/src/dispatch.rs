@@ -340,12 +340,13 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
                 }
                 _ => io.handlers(handle.nsp(), None),
             };
+            // The observer first, as the admin UI's prepended listener.
+            if let Some(observer) = io.observer() {
+                observer.connected(&handle);
+            }
             if let Some(handler) = handlers.and_then(|h| h.on_connection()) {
                 let site = Site::socket("connection handler", handle.id().as_str(), handle.nsp());
                 start(backend, &site, || handler(handle.clone()));
-            }
-            if let Some(observer) = io.observer() {
-                observer.connected(&handle);
             }
             *socket = Some(handle);
         }

@@ -324,7 +324,11 @@ impl Socket {
     pub fn set_data(&self, data: Value) {
         if let Some(backend) = self.io.backend_if_running() {
             let id = self.id.clone();
+            let seen = self.io.observer().map(|o| (o.clone(), data.clone()));
             act_or_defer(backend, move |core, _| core.set_data(&id, data));
+            if let Some((observer, data)) = seen {
+                observer.data_changed(self, &data);
+            }
         }
     }
 
@@ -337,6 +341,14 @@ impl Socket {
     /// The same as [`to`](Self::to) (`socket.in`).
     pub fn in_(&self, room: &str) -> BroadcastOperator {
         self.to(room)
+    }
+
+    /// Every socket of this socket's namespace, this one included, on
+    /// every node (Node's `socket.nsp` used as an operator). For a child
+    /// of a parent namespace this is the way to reach the child as a
+    /// whole: `io.of(name)` would make a namespace of its own.
+    pub fn nsp_operator(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::all())
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).
