@@ -15,17 +15,21 @@ use adapter_redis::RedisAdapter;
 use axum::Router;
 use axum::routing::get;
 use runtime_tokio::socketio_async::SocketIo;
+use runtime_tokio::socketio_async::{Payload, Socket};
 use runtime_tokio::socketio_proto::Config;
 use runtime_tokio::{SocketIoLayer, serve_io};
 
 async fn node(redis: String, port: u16) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let io = SocketIo::new();
-    io.on_connection(move |socket| async move {
-        socket.on("chat", move |socket, mut payload, _| async move {
-            // To every client of every node, saying which node relayed it.
-            payload.args.push(serde_json::json!({ "via": port }));
-            let _ = socket.io().of("/").operator().emit_payload("chat", payload);
-        });
+    io.on_connection(move |socket: Socket| async move {
+        socket.on(
+            "chat",
+            move |socket: Socket, mut payload: Payload| async move {
+                // To every client of every node, saying which node relayed it.
+                payload.args.push(serde_json::json!({ "via": port }));
+                let _ = socket.io().of("/").operator().emit_payload("chat", payload);
+            },
+        );
     });
     let adapter = RedisAdapter::classic(redis);
     let config = Config {

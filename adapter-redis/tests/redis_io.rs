@@ -8,6 +8,7 @@
 //! Redis restart.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use runtime_tokio::socketio_async::Socket;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,10 +146,14 @@ fn a_tokio_node_and_an_async_std_node_share_one_redis() {
 
     // serverSideEmit with answers, both ways.
     let from_b = runtime
-        .block_on(io_b.server_side_emit_with_ack("ping", (1, "x"), Duration::from_secs(5)))
+        .block_on(io_b.server_side_emit_with_ack::<serde_json::Value>(
+            "ping",
+            (1, "x"),
+            Duration::from_secs(5),
+        ))
         .unwrap();
     assert_eq!(from_b, vec![json!(r#"pong a ["ping",1,"x"]"#)]);
-    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack(
+    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack::<serde_json::Value>(
         "ping",
         (2,),
         Duration::from_secs(5),
@@ -181,7 +186,11 @@ fn a_tokio_node_and_an_async_std_node_share_one_redis() {
         .query(&mut c)
         .unwrap();
     let from_b = runtime
-        .block_on(io_b.server_side_emit_with_ack("ping", (), Duration::from_secs(5)))
+        .block_on(io_b.server_side_emit_with_ack::<serde_json::Value>(
+            "ping",
+            (),
+            Duration::from_secs(5),
+        ))
         .unwrap();
     assert_eq!(from_b, vec![json!(r#"pong a ["ping"]"#)]);
     let reported = errors.lock().unwrap().clone();
@@ -371,10 +380,14 @@ fn sharded_nodes_on_tokio_and_async_std_share_one_redis() {
 
     // serverSideEmit with answers, both ways.
     let from_b = runtime
-        .block_on(io_b.server_side_emit_with_ack("ping", (1, "x"), Duration::from_secs(5)))
+        .block_on(io_b.server_side_emit_with_ack::<serde_json::Value>(
+            "ping",
+            (1, "x"),
+            Duration::from_secs(5),
+        ))
         .unwrap();
     assert_eq!(from_b, vec![json!(r#"pong a ["ping",1,"x"]"#)]);
-    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack(
+    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack::<serde_json::Value>(
         "ping",
         (2,),
         Duration::from_secs(5),
@@ -409,7 +422,11 @@ fn sharded_nodes_on_tokio_and_async_std_share_one_redis() {
             .unwrap();
     }
     let from_b = runtime
-        .block_on(io_b.server_side_emit_with_ack("ping", (), Duration::from_secs(5)))
+        .block_on(io_b.server_side_emit_with_ack::<serde_json::Value>(
+            "ping",
+            (),
+            Duration::from_secs(5),
+        ))
         .unwrap();
     assert_eq!(from_b, vec![json!(r#"pong a ["ping"]"#)]);
     let reported = errors.lock().unwrap().clone();
@@ -442,7 +459,7 @@ fn sharded_nodes_on_tokio_and_async_std_share_one_redis() {
     redis.child = restarted;
     assert_eq!(eventually_shardnumsub(&redis.url, "app#/#", 2), 2);
     assert_eq!(eventually_shardnumsub(&redis.url, "app#/later#", 1), 1);
-    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack(
+    let from_a = async_std::task::block_on(io_a.server_side_emit_with_ack::<serde_json::Value>(
         "ping",
         (3,),
         Duration::from_secs(5),
@@ -499,7 +516,7 @@ fn sharded_subscription_modes_follow_rooms() {
     ] {
         let prefix = format!("{mode:?}");
         let io = SocketIo::new();
-        io.on_connection(|socket| async move {
+        io.on_connection(|socket: Socket| async move {
             socket.join("room-x");
             let _ = socket.emit("joined", ());
         });

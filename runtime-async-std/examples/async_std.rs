@@ -7,6 +7,7 @@
 //!
 //! Any official client connects to `http://localhost:PORT` (default 3203).
 
+use runtime_async_std::socketio_async::{AckSender, Payload};
 use std::net::SocketAddr;
 
 use runtime_async_std::AsyncStd;
@@ -15,16 +16,19 @@ use runtime_async_std::socketio_proto::Config;
 
 async fn on_connection(socket: Socket) {
     socket.join("chat");
-    socket.on("echo", |socket, payload, _| async move {
+    socket.on("echo", |socket: Socket, payload: Payload| async move {
         let _ = socket.emit_payload("echo", payload);
     });
-    socket.on("echo-ack", |_, payload, ack| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
-    socket.on("chat", |socket, payload, _| async move {
-        let text = payload.arg::<String>(0).unwrap_or_default();
+    socket.on(
+        "echo-ack",
+        |payload: Payload, ack: Option<AckSender>| async move {
+            if let Some(ack) = ack {
+                let _ = ack.send_payload(payload);
+            }
+        },
+    );
+    socket.on("chat", |socket: Socket, payload: Payload| async move {
+        let text = payload.arg::<String>(0).ok().unwrap_or_default();
         let _ = socket.to("chat").emit("chat", (socket.id().as_str(), text));
     });
 }

@@ -30,12 +30,12 @@
 //!
 //! ```no_run
 //! use runtime_async_std::AsyncStd;
-//! use runtime_async_std::socketio_async::SocketIo;
+//! use runtime_async_std::socketio_async::{Payload, Socket, SocketIo};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let io = SocketIo::new();
-//! io.on_connection(|socket| async move {
-//!     socket.on("ping", |socket, payload, _| async move {
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.on("ping", |socket: Socket, payload: Payload| async move {
 //!         let _ = socket.emit_payload("pong", payload);
 //!     });
 //! });

@@ -38,11 +38,11 @@ impl<R: Runtime> Backend for DriverBackend<R> {
 ///
 /// ```
 /// use runtime_hyper::Runtime;
-/// use runtime_hyper::socketio_async::SocketIo;
+/// use runtime_hyper::socketio_async::{Socket, SocketIo};
 ///
 /// async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
 ///     let io = SocketIo::new();
-///     io.on_connection(|socket| async move {
+///     io.on_connection(|socket: Socket| async move {
 ///         let _ = socket.emit("hello", ("world",));
 ///     });
 ///     let driver = runtime_hyper::serve_io(&io, Default::default(), runtime);

@@ -9,6 +9,7 @@
 //! socket.io-client connects to `http://127.0.0.1:3000`: the server emits
 //! `hello` with the client's address and echoes `echo` back.
 
+use runtime_tokio::socketio_async::{Payload, Socket};
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -37,10 +38,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .parse()?;
 
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         let address = socket.handshake().address.clone();
         let _ = socket.emit("hello", (address,));
-        socket.on("echo", |socket, payload, _| async move {
+        socket.on("echo", |socket: Socket, payload: Payload| async move {
             let _ = socket.emit_payload("echo", payload);
         });
     });

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use runtime_tokio::socketio_async::SocketIo;
+use runtime_tokio::socketio_async::{AckSender, Data, Socket, SocketIo};
 use runtime_tokio::socketio_proto::Config;
 use runtime_tokio::{ClientBundle, listen, serve_io};
 use serde::{Deserialize, Serialize};
@@ -29,22 +29,22 @@ struct Relayed<'a> {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        let _ = socket.emit("welcome", ("hello from Rust",));
-        socket.on("message", |socket, payload, ack| async move {
-            let Some(message) = payload.arg::<Message>(0) else {
-                return;
-            };
-            socket.join(&message.room);
-            let relayed = Relayed {
-                from: socket.id().as_str(),
-                text: message.text,
-            };
-            let _ = socket.to(&message.room).emit("message", (relayed,));
-            if let Some(ack) = ack {
-                let _ = ack.send(("delivered",));
-            }
-        });
+    io.on_connection(|socket: Socket| async move {
+        let _ = socket.emit("welcome", "hello from Rust");
+        // A `message` that is not a `Message` does not run the handler.
+        socket.on(
+            "message",
+            |socket: Socket, Data(message): Data<Message>, ack: AckSender| async move {
+                socket.join(&message.room);
+                let relayed = Relayed {
+                    from: socket.id().as_str(),
+                    text: message.text,
+                };
+                let _ = socket.to(&message.room).emit("message", relayed);
+                // An error only if the client asked for no acknowledgement.
+                let _ = ack.send("delivered");
+            },
+        );
     });
 
     let driver = serve_io(&io, Config::default());

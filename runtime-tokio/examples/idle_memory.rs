@@ -31,6 +31,7 @@
 //! the libraries below them). Without `--heap` the allocator passes through
 //! to the system's, and only RSS is measured.
 
+use runtime_tokio::socketio_async::{AckSender, Payload};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -139,15 +140,18 @@ fn rss_bytes() -> u64 {
 
 async fn on_connection(socket: Socket) {
     socket.join("all");
-    socket.on("echo", |socket, payload, _| async move {
+    socket.on("echo", |socket: Socket, payload: Payload| async move {
         let _ = socket.emit_payload("echo", payload);
     });
-    socket.on("echo-ack", |_, payload, ack| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
-    socket.on("broadcast", |socket, payload, _| async move {
+    socket.on(
+        "echo-ack",
+        |payload: Payload, ack: Option<AckSender>| async move {
+            if let Some(ack) = ack {
+                let _ = ack.send_payload(payload);
+            }
+        },
+    );
+    socket.on("broadcast", |socket: Socket, payload: Payload| async move {
         let _ = socket.io().to("all").emit_payload("broadcast", payload);
     });
 }

@@ -10,6 +10,7 @@
 //! `RUST_LOG=debug` adds event names and sessions upgrading, `trace` the
 //! events' payloads. README.md ("Tracing and metrics") lists the metrics.
 
+use runtime_tokio::socketio_async::{Payload, Socket};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -52,8 +53,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     metrics::set_global_recorder(recorder)?;
 
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.on("echo", |socket, payload, _| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on("echo", |socket: Socket, payload: Payload| async move {
             let _ = socket.emit_payload("echo", payload);
         });
     });

@@ -42,12 +42,12 @@
 //! # Example: the async Socket.IO API
 //!
 //! ```no_run
-//! use runtime_tokio::socketio_async::SocketIo;
+//! use runtime_tokio::socketio_async::{Payload, Socket, SocketIo};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let io = SocketIo::new();
-//! io.on_connection(|socket| async move {
-//!     socket.on("ping", |socket, payload, _| async move {
+//! io.on_connection(|socket: Socket| async move {
+//!     socket.on("ping", |socket: Socket, payload: Payload| async move {
 //!         let _ = socket.emit_payload("pong", payload);
 //!     });
 //! });
@@ -83,13 +83,13 @@ pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 ///
 /// ```no_run
 /// use axum::{Router, routing::get};
-/// use runtime_tokio::socketio_async::SocketIo;
+/// use runtime_tokio::socketio_async::{Socket, SocketIo};
 /// use runtime_tokio::socketio_proto::Config;
 /// use runtime_tokio::{SocketIoLayer, serve_io};
 ///
 /// # async fn run() -> std::io::Result<()> {
 /// let io = SocketIo::new();
-/// io.on_connection(|socket| async move {
+/// io.on_connection(|socket: Socket| async move {
 ///     let _ = socket.emit("hello", ("from Rust",));
 /// });
 /// let app = Router::new()

@@ -4,6 +4,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use runtime_tokio::socketio_async::{Payload, Socket};
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -34,10 +35,10 @@ async fn peer_address(mut request: Request) -> Request {
 /// echoes `echo`.
 async fn start() -> SocketAddr {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         let address = socket.handshake().address.clone();
         let _ = socket.emit("address", (address,));
-        socket.on("echo", |socket, payload, _| async move {
+        socket.on("echo", |socket: Socket, payload: Payload| async move {
             let _ = socket.emit_payload("echo", payload);
         });
     });

@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use runtime_tokio::socketio_async::{DisconnectReason, Socket};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -43,10 +44,10 @@ async fn next_text(ws: &mut Ws) -> Option<String> {
 async fn io_close_disconnects_everyone_and_stops_accepting() {
     let (reasons_tx, mut reasons) = mpsc::unbounded_channel();
     let io = SocketIo::new();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let reasons_tx = reasons_tx.clone();
         async move {
-            socket.on_disconnect(move |_, reason| {
+            socket.on_disconnect(move |reason: DisconnectReason| {
                 let reasons_tx = reasons_tx.clone();
                 async move {
                     let _ = reasons_tx.send(reason.as_str().to_owned());

@@ -7,6 +7,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use runtime_tokio::socketio_async::{Payload, Socket};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -67,19 +68,20 @@ async fn counters_of_sockets_packets_closes_and_acks() {
     metrics::set_global_recorder(recorder).unwrap();
 
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.on("echo", |socket, payload, _| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on("echo", |socket: Socket, payload: Payload| async move {
             let _ = socket.emit_payload("echo", payload);
         });
-        socket.on("flood", |socket, _, _| async move {
+        socket.on("flood", |socket: Socket| async move {
             for i in 0..10 {
                 let _ = socket.emit("flood", (i,));
             }
         });
-        socket.on("ask", |socket, _, _| async move {
+        socket.on("ask", |socket: Socket| async move {
             // The client never answers: the ack times out.
             let _ = socket
-                .emit_with_ack("question", (), Duration::from_millis(50))
+                .timeout(Duration::from_millis(50))
+                .emit_with_ack::<serde_json::Value>("question", ())
                 .await;
         });
     });

@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use runtime_tokio::socketio_async::Socket;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -66,8 +67,8 @@ async fn sessions_sockets_and_event_names_without_payloads() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.on("report", |socket, _, _| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on("report", |socket: Socket| async move {
             let _ = socket.emit("done", ());
         });
     });

@@ -70,11 +70,9 @@ use engineio_proto::{Data, Packet, Sid};
 use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
 
-use crate::backend::act;
-use crate::io::{ConnectError, Observer, SocketIo};
-use crate::lock;
+use crate::io::{ConnectError, Connecting, Observer, Socket, SocketIo};
 use crate::payload::Payload;
-use crate::socket::Socket;
+use crate::sync::lock;
 
 /// How many sessions are remembered.
 pub const MAX_SESSIONS: usize = 1000;
@@ -560,7 +558,7 @@ impl Admin {
         let admin = Admin { shared };
         let nsp = io.of(&options.namespace);
         let check = admin.shared.clone();
-        nsp.use_middleware(move |connecting| {
+        nsp.use_middleware(move |connecting: Connecting| {
             let shared = check.clone();
             async move {
                 let Some(auth) = &shared.auth else {
@@ -583,7 +581,7 @@ impl Admin {
             }
         });
         let on_conn = admin.clone();
-        nsp.on_connection(move |socket| {
+        nsp.on_connection(move |socket: Socket| {
             let admin = on_conn.clone();
             async move { admin.admin_connected(socket).await }
         });
@@ -601,7 +599,7 @@ impl Admin {
         if !self.shared.readonly {
             for event in ["emit", "join", "leave", "_disconnect"] {
                 let admin = self.clone();
-                socket.on(event, move |_, payload, _| {
+                socket.on(event, move |payload: Payload| {
                     admin.command(event, &payload);
                     async {}
                 });
@@ -638,8 +636,8 @@ impl Admin {
                     },
                 )
                 .map(|_| ()),
-            Command::Join(nsp, room, filter) => select(&nsp, &filter).sockets_join(&[&room]),
-            Command::Leave(nsp, room, filter) => select(&nsp, &filter).sockets_leave(&[&room]),
+            Command::Join(nsp, room, filter) => select(&nsp, &filter).sockets_join(room),
+            Command::Leave(nsp, room, filter) => select(&nsp, &filter).sockets_leave(room),
             Command::Disconnect(nsp, close, filter) => {
                 select(&nsp, &filter).disconnect_sockets(close)
             }
@@ -650,16 +648,15 @@ impl Admin {
     /// cluster (`fetchSockets` per namespace, as Node's `instrument`).
     async fn all_sockets(&self) -> Vec<Value> {
         let io = &self.shared.io;
-        let Some(backend) = io.backend_if_running() else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = act(backend.as_ref(), |core, _| {
-            core.namespace_names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+        let mut names: Vec<String> = io
+            .runner()
+            .act(|core, _| {
+                core.namespace_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         names.sort();
         let mut out = Vec::new();
         for nsp in names {
@@ -683,14 +680,16 @@ impl Admin {
     /// A socket of this node (client id and transport from the engine) or
     /// of another (from its `data._admin`, when that node put it there).
     fn serialize(&self, info: &SocketInfo) -> Value {
-        let local = self.shared.io.backend_if_running().and_then(|backend| {
-            act(backend.as_ref(), |core, _| {
+        let local: Option<(String, Option<&str>)> = self
+            .shared
+            .io
+            .runner()
+            .act(|core, _| {
                 let sid = core.socket_sid(&info.id)?.to_string();
                 let transport = core.engine().transport(&sid).map(|t| t.name());
                 Some((sid, transport))
             })
-            .flatten()
-        });
+            .flatten();
         match local {
             Some((sid, transport)) => serialize_socket(info, Some(&sid), transport),
             None => {
@@ -704,50 +703,44 @@ impl Admin {
     /// This node's figures now.
     pub fn stats(&self) -> Stats {
         let io = &self.shared.io;
-        let clients = io.clients();
-        let Some(backend) = io.backend_if_running() else {
-            return Stats {
+        let clients = io.clients_count();
+        io.runner()
+            .act(|core, _| {
+                let mut names: Vec<String> = core
+                    .namespace_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                names.sort();
+                let mut sids = HashSet::new();
+                let mut namespaces = Vec::new();
+                for nsp in names {
+                    let sockets = core.fetch_sockets(&nsp, &Target::default());
+                    for info in &sockets {
+                        if let Some(sid) = core.socket_sid(&info.id) {
+                            sids.insert(sid.clone());
+                        }
+                    }
+                    namespaces.push((nsp, sockets.len()));
+                }
+                let polling_clients = sids
+                    .iter()
+                    .filter(|sid| {
+                        core.engine().transport(sid.as_str())
+                            == Some(engineio_proto::TransportKind::Polling)
+                    })
+                    .count();
+                Stats {
+                    clients,
+                    polling_clients,
+                    namespaces,
+                }
+            })
+            .unwrap_or(Stats {
                 clients,
                 polling_clients: 0,
                 namespaces: Vec::new(),
-            };
-        };
-        act(backend.as_ref(), |core, _| {
-            let mut names: Vec<String> = core
-                .namespace_names()
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            names.sort();
-            let mut sids = HashSet::new();
-            let mut namespaces = Vec::new();
-            for nsp in names {
-                let sockets = core.fetch_sockets(&nsp, &Target::default());
-                for info in &sockets {
-                    if let Some(sid) = core.socket_sid(&info.id) {
-                        sids.insert(sid.clone());
-                    }
-                }
-                namespaces.push((nsp, sockets.len()));
-            }
-            let polling_clients = sids
-                .iter()
-                .filter(|sid| {
-                    core.engine().transport(sid.as_str())
-                        == Some(engineio_proto::TransportKind::Polling)
-                })
-                .count();
-            Stats {
-                clients,
-                polling_clients,
-                namespaces,
-            }
-        })
-        .unwrap_or(Stats {
-            clients,
-            polling_clients: 0,
-            namespaces: Vec::new(),
-        })
+            })
     }
 
     fn stats_value(&self) -> Value {
@@ -863,10 +856,7 @@ impl Admin {
     /// `_admin: {clientId, transport}` put back into the data of socket
     /// `id` if it lacks it (data that is not an object is left alone).
     fn mark(&self, id: &SocketId, transport: Option<&str>) {
-        let Some(backend) = self.shared.io.backend_if_running() else {
-            return;
-        };
-        act(backend.as_ref(), |core, _| {
+        self.shared.io.runner().act(|core, _| {
             let Some(sid) = core.socket_sid(id).map(|s| s.to_string()) else {
                 return;
             };
@@ -913,11 +903,13 @@ impl Observer for Admin {
             return;
         }
         self.mark(socket.id(), None);
-        let Some(backend) = self.shared.io.backend_if_running() else {
-            return;
-        };
         let id = socket.id().clone();
-        let found = act(backend.as_ref(), |core, _| core.socket(&id)).flatten();
+        let found = self
+            .shared
+            .io
+            .runner()
+            .act(|core, _| core.socket(&id))
+            .flatten();
         let Some(info) = found else {
             return;
         };

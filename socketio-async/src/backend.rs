@@ -2,17 +2,12 @@
 //! core under its lock (after which the binding carries out the outputs),
 //! and a way to spawn tasks. Nothing else here knows about a runtime.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use socketio_proto::Server;
 
-use crate::contain::{self, Site};
-
-/// A boxed task.
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+use crate::contain::{self, Site, Task};
 
 /// A runtime binding, as the async API sees it.
 pub trait Backend: Send + Sync + 'static {
@@ -79,10 +74,50 @@ pub(crate) fn act_or_defer<R: 'static>(
 /// first `.await` (registering handlers, emitting) happens in order with
 /// the events around it; the rest is spawned only if it is not done. Every
 /// panic, of the call or of the task, is contained (see [`contain`]).
-pub(crate) fn start(backend: &dyn Backend, site: &Site<'_>, task: impl FnOnce() -> Task) {
-    if let Some(task) = contain::call(site, task) {
+/// `task` may decline to start (`None`: an extractor refused).
+pub(crate) fn start(backend: &dyn Backend, site: &Site<'_>, task: impl FnOnce() -> Option<Task>) {
+    if let Some(Some(task)) = contain::call(site, task) {
         if let Some(rest) = contain::poll_once(site, task) {
             backend.spawn(rest);
         }
     }
 }
+
+/// The binding the server runs on, once it runs: set once by `attach`,
+/// shared by every handle that acts on the core.
+#[derive(Default)]
+pub(crate) struct Runner {
+    backend: OnceLock<Arc<dyn Backend>>,
+}
+
+impl Runner {
+    /// Sets the binding; `false` if one was set already.
+    pub(crate) fn set(&self, backend: Arc<dyn Backend>) -> bool {
+        self.backend.set(backend).is_ok()
+    }
+
+    /// The binding, once running.
+    pub(crate) fn get(&self) -> Option<&Arc<dyn Backend>> {
+        self.backend.get()
+    }
+
+    /// [`act`] on the binding; `None` if not running (or from a hook the
+    /// core is running).
+    pub(crate) fn act<R>(&self, f: impl FnOnce(&mut Server, Instant) -> R) -> Option<R> {
+        act(self.get()?.as_ref(), f)
+    }
+
+    /// [`act_or_defer`] on the binding: `Err` if not running, `Ok(None)`
+    /// if deferred.
+    pub(crate) fn act_or_defer<R: 'static>(
+        &self,
+        f: impl FnOnce(&mut Server, Instant) -> R + Send + 'static,
+    ) -> Result<Option<R>, NotRunning> {
+        let backend = self.get().ok_or(NotRunning)?;
+        Ok(act_or_defer(backend, f))
+    }
+}
+
+/// The server is not running (no binding attached yet).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NotRunning;

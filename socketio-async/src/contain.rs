@@ -12,7 +12,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::backend::Task;
+/// A boxed task.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Where application code runs: what is logged when it panics.
 #[derive(Debug, Clone, Copy)]
@@ -160,7 +161,7 @@ pub(crate) fn in_core() -> bool {
 /// Runs a hook the core calls (`headers`, `initial_headers`,
 /// `generate_id`, a namespace predicate): marked as running inside the
 /// core, so that what it asks of the server is done right after
-/// ([`crate::backend::act_or_defer`]) instead of deadlocking. A panic is
+/// (the backend's `act_or_defer`) instead of deadlocking. A panic is
 /// logged here, then handed on to the core, which answers the request (a
 /// 500, or "Invalid namespace") and stays whole.
 pub(crate) fn core_hook<R>(site: &Site<'_>, f: impl FnOnce() -> R) -> R {

@@ -21,14 +21,18 @@ use std::task::{Poll, Waker};
 use engineio_proto::Event as EngineEvent;
 use futures_util::FutureExt;
 use serde_json::Value;
-use socketio_proto::{Event, SocketId};
+use socketio_proto::{Event, SocketId, Str};
 
 use crate::backend::{Backend, act, start};
 use crate::contain::{self, Site};
-use crate::io::{ConnectError, Connecting, ServerSideAck, SocketIo};
-use crate::lock;
+use crate::engine::conn_event;
+use crate::extensions::Extensions;
+use crate::io::{
+    AckSlot, ConnectError, Connecting, ErasedHandler, HandlerContext, Middleware, ServerSideAck,
+    Socket, SocketIo, SocketParts,
+};
 use crate::payload::{AckError, Payload};
-use crate::socket::{AckSender, Socket};
+use crate::sync::lock;
 
 /// The message of the CONNECT_ERROR a client gets when a connection
 /// middleware panicked.
@@ -128,16 +132,19 @@ impl std::future::Future for YieldOnce {
     }
 }
 
-/// Where events go: the sockets' queues and the server's.
+/// Where events go: the sockets' queues and the server's; owned by the
+/// event sink.
 #[derive(Default)]
-pub(crate) struct Router {
+struct Router {
     sockets: Mutex<HashMap<SocketId, Arc<Mailbox>>>,
     server: Arc<Mailbox>,
+    /// What connection middlewares stored for sockets not yet connected.
+    pending: Mutex<HashMap<SocketId, Extensions>>,
 }
 
 impl Router {
     /// Starts the server task.
-    pub(crate) fn start(&self, io: &SocketIo, backend: &Arc<dyn Backend>) {
+    fn start(&self, io: &SocketIo, backend: &Arc<dyn Backend>) {
         let mailbox = self.server.clone();
         let task_io = io.clone();
         let task_backend = backend.clone();
@@ -160,13 +167,50 @@ impl Router {
     }
 }
 
+impl SocketIo {
+    /// Starts serving through `backend`: returns the sink the binding's
+    /// event hook feeds every core event into. Called once by the binding.
+    pub fn attach(&self, backend: Arc<dyn Backend>) -> EventSink {
+        let router = Arc::new(Router::default());
+        if self.runner().set(backend.clone()) {
+            router.start(self, &backend);
+        }
+        EventSink {
+            io: self.clone(),
+            router,
+        }
+    }
+}
+
+/// Where the binding's event hook puts the core's events.
+#[derive(Clone)]
+pub struct EventSink {
+    io: SocketIo,
+    router: Arc<Router>,
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSink").finish_non_exhaustive()
+    }
+}
+
+impl EventSink {
+    /// Hands one core event to the task that runs the application's code
+    /// for it (the socket's own task, for a socket's events). Never blocks
+    /// and runs no application code: the binding calls it under the lock
+    /// around the core.
+    pub fn push(&self, event: Event) {
+        route(&self.io, &self.router, event);
+    }
+}
+
 /// Routes one core event. Runs under the core's lock: no application code
 /// here, only queueing, answering waiters and spawning.
-pub(crate) fn route(io: &SocketIo, event: Event) {
-    let Some(backend) = io.backend_if_running() else {
+fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
+    let Some(backend) = io.runner().get() else {
         return;
     };
-    let inner = io.inner();
     match event {
         Event::Connect {
             socket,
@@ -174,28 +218,34 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
             parent,
             handshake,
         } => {
-            let middlewares = io.handlers(&nsp, parent).map(|h| h.middlewares());
-            let connecting = Connecting {
-                id: socket,
-                nsp,
-                handshake,
-            };
+            let middlewares = io.handlers(&nsp, parent).map(|h| h.middlewares().to_vec());
+            let connecting = Connecting::new(io, socket, nsp, handshake);
             backend.spawn(Box::pin(connect(
                 backend.clone(),
+                router.clone(),
                 connecting,
                 middlewares.unwrap_or_default(),
             )));
         }
         Event::Connection { ref socket, .. } => {
             let mailbox = Arc::new(Mailbox::default());
-            lock(&inner.router.sockets).insert(socket.clone(), mailbox.clone());
+            lock(&router.sockets).insert(socket.clone(), mailbox.clone());
             mailbox.push(event, false);
             let task_io = io.clone();
             let task_backend = backend.clone();
+            let task_router = router.clone();
             backend.spawn(Box::pin(async move {
                 let mut socket = None;
                 mailbox
-                    .run(|event| socket_event(&task_io, task_backend.as_ref(), &mut socket, event))
+                    .run(|event| {
+                        socket_event(
+                            &task_io,
+                            task_backend.as_ref(),
+                            &task_router,
+                            &mut socket,
+                            event,
+                        )
+                    })
                     .await;
             }));
         }
@@ -203,18 +253,18 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
         | Event::Error { ref socket, .. }
         | Event::Disconnecting { ref socket, .. } => {
             let id = socket.clone();
-            inner.router.to_socket(&id, event, false);
+            router.to_socket(&id, event, false);
         }
         Event::Disconnect { ref socket, .. } => {
             let id = socket.clone();
-            inner.router.to_socket(&id, event, true);
+            router.to_socket(&id, event, true);
         }
         Event::Ack {
             socket,
             id,
             data,
             attachments,
-        } => inner.waiters.ack(
+        } => io.waiters().ack(
             socket,
             id,
             Ok(Payload {
@@ -222,13 +272,13 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
                 binary: attachments,
             }),
         ),
-        Event::AckTimeout { socket, id } => inner.waiters.ack(socket, id, Err(AckError::Timeout)),
+        Event::AckTimeout { socket, id } => io.waiters().ack(socket, id, Err(AckError::Timeout)),
         Event::BroadcastAck {
             broadcast,
             data,
             attachments,
             ..
-        } => inner.waiters.broadcast_answer(
+        } => io.waiters().broadcast_answer(
             &broadcast,
             Payload {
                 args: data,
@@ -239,14 +289,14 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
             broadcast,
             expected,
             received,
-        } => inner
-            .waiters
+        } => io
+            .waiters()
             .broadcast_done(&broadcast, received == expected),
         Event::FetchSocketsDone { request, .. } | Event::ServerSideEmitDone { request, .. } => {
-            inner.waiters.request_done(&request, event);
+            io.waiters().request_done(&request, event);
         }
         Event::Engine(EngineEvent::AllowRequest { request, head }) => {
-            let decide = io.allow_request_hook();
+            let decide = io.engine_state().allow_request_hook();
             let task_backend = backend.clone();
             backend.spawn(Box::pin(async move {
                 // Asked without a decision registered (the config turned it
@@ -278,7 +328,7 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
         Event::ServerSideEmit { .. }
         | Event::Engine(_)
         | Event::RoomJoined { .. }
-        | Event::RoomLeft { .. } => inner.router.server.push(event, false),
+        | Event::RoomLeft { .. } => router.server.push(event, false),
     }
 }
 
@@ -287,8 +337,9 @@ pub(crate) fn route(io: &SocketIo, event: Event) {
 /// [`MIDDLEWARE_PANICKED`].
 async fn connect(
     backend: Arc<dyn Backend>,
+    router: Arc<Router>,
     connecting: Connecting,
-    middlewares: Vec<crate::io::Middleware>,
+    middlewares: Vec<Middleware>,
 ) {
     let id = connecting.id.clone();
     let nsp = connecting.nsp.clone();
@@ -311,20 +362,30 @@ async fn connect(
             return;
         }
     }
-    act(backend.as_ref(), |core, now| {
-        let _ = core.accept(now, &id);
-    });
+    // The socket's task takes its extensions at its `Connection`.
+    lock(&router.pending).insert(id.clone(), connecting.extensions);
+    let accepted = act(backend.as_ref(), |core, now| core.accept(now, &id).is_ok());
+    if accepted != Some(true) {
+        lock(&router.pending).remove(&id);
+    }
 }
 
 /// One event of a socket, on its own task. `socket` is the handle, made
 /// at its `Connection`.
-fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket>, event: Event) {
+fn socket_event(
+    io: &SocketIo,
+    backend: &dyn Backend,
+    router: &Router,
+    socket: &mut Option<Socket>,
+    event: Event,
+) {
     match event {
         Event::Connection {
             socket: id,
             nsp,
             recovered,
         } => {
+            let extensions = lock(&router.pending).remove(&id).unwrap_or_default();
             let Some(Some((handshake, sid, parent))) = act(backend, |core, _| {
                 let handshake = core.socket(&id)?.handshake;
                 let sid = core.socket_sid(&id)?.clone();
@@ -332,7 +393,15 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
             }) else {
                 return;
             };
-            let handle = Socket::new(io.clone(), id, nsp, handshake, recovered, sid);
+            let parts = SocketParts {
+                id,
+                nsp,
+                handshake,
+                recovered,
+                sid,
+                extensions,
+            };
+            let handle = Socket::new(io.clone(), parts);
             // A child of a parent namespace uses its parent's handler.
             let handlers = match parent {
                 Some(parent) if !io.has_namespace(handle.nsp()) => {
@@ -344,9 +413,22 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
             if let Some(observer) = io.observer() {
                 observer.connected(&handle);
             }
-            if let Some(handler) = handlers.and_then(|h| h.on_connection()) {
+            if let Some(handlers) = handlers {
                 let site = Site::socket("connection handler", handle.id().as_str(), handle.nsp());
-                start(backend, &site, || handler(handle.clone()));
+                let auth = Value::Object(handle.handshake().auth.clone());
+                run_all(
+                    backend,
+                    &site,
+                    &handle,
+                    "connection",
+                    handlers.on_connection(),
+                    |cx| {
+                        cx.payload = Payload {
+                            args: vec![auth.clone()],
+                            binary: Vec::new(),
+                        };
+                    },
+                );
             }
             *socket = Some(handle);
         }
@@ -379,12 +461,14 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
                 match contain::call(&site, || middleware(&name, &payload)) {
                     Some(Ok(())) => {}
                     Some(Err(error)) => {
-                        if let Some(on_error) = handlers.on_error() {
-                            let site = Site {
-                                kind: "error handler",
-                                ..site
-                            };
-                            start(backend, &site, || on_error(socket.clone(), error));
+                        let site = Site {
+                            kind: "error handler",
+                            ..site
+                        };
+                        for on_error in handlers.on_error() {
+                            start(backend, &site, || {
+                                Some(on_error(socket.clone(), error.clone()))
+                            });
                         }
                         return;
                     }
@@ -399,22 +483,35 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
                 };
                 contain::call(&site, || hook(&name, &payload));
             }
-            if let Some(handler) = handlers.event(&name) {
-                let ack = ack_id.map(|id| AckSender::new(socket.clone(), id));
-                let site = Site {
-                    kind: "event handler",
-                    ..site
+            let site = Site {
+                kind: "event handler",
+                ..site
+            };
+            let ack = ack_id.map(AckSlot::new);
+            let event_name = Str::from(name.clone());
+            let mut payload = Some(payload);
+            let list = handlers.event(&name);
+            for (i, handler) in list.iter().enumerate() {
+                // The last handler takes the payload, the others a copy.
+                let payload = if i + 1 == list.len() {
+                    payload.take().unwrap_or_default()
+                } else {
+                    payload.clone().unwrap_or_default()
                 };
-                start(backend, &site, || handler(socket.clone(), payload, ack));
+                let mut cx = HandlerContext::new(socket.clone(), event_name.clone(), payload);
+                cx.ack = ack.clone();
+                start(backend, &site, || handler(cx));
             }
         }
         Event::Error { message, .. } => {
             let Some(socket) = socket else {
                 return;
             };
-            if let Some(on_error) = socket.handlers().on_error() {
-                let site = Site::socket("error handler", socket.id().as_str(), socket.nsp());
-                start(backend, &site, || on_error(socket.clone(), message));
+            let site = Site::socket("error handler", socket.id().as_str(), socket.nsp());
+            for on_error in socket.handlers().on_error() {
+                start(backend, &site, || {
+                    Some(on_error(socket.clone(), message.clone()))
+                });
             }
         }
         Event::Disconnecting { reason, rooms, .. } => {
@@ -422,20 +519,35 @@ fn socket_event(io: &SocketIo, backend: &dyn Backend, socket: &mut Option<Socket
                 return;
             };
             socket.set_last_rooms(rooms);
-            if let Some(handler) = socket.handlers().on_disconnecting() {
-                let site =
-                    Site::socket("disconnecting handler", socket.id().as_str(), socket.nsp());
-                start(backend, &site, || handler(socket.clone(), reason));
-            }
+            let site = Site::socket("disconnecting handler", socket.id().as_str(), socket.nsp());
+            let handlers = socket.handlers();
+            run_all(
+                backend,
+                &site,
+                socket,
+                "disconnecting",
+                handlers.on_disconnecting(),
+                |cx| {
+                    cx.reason = Some(reason);
+                },
+            );
         }
         Event::Disconnect { reason, .. } => {
             let Some(socket) = socket.take() else {
                 return;
             };
-            if let Some(handler) = socket.handlers().on_disconnect() {
-                let site = Site::socket("disconnect handler", socket.id().as_str(), socket.nsp());
-                start(backend, &site, || handler(socket.clone(), reason));
-            }
+            let site = Site::socket("disconnect handler", socket.id().as_str(), socket.nsp());
+            let handlers = socket.handlers();
+            run_all(
+                backend,
+                &site,
+                &socket,
+                "disconnect",
+                handlers.on_disconnect(),
+                |cx| {
+                    cx.reason = Some(reason);
+                },
+            );
             if let Some(observer) = io.observer() {
                 observer.disconnected(socket.nsp(), socket.id(), reason);
             }
@@ -452,21 +564,19 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
         Event::ServerSideEmit { nsp, data, reply } => {
             let handlers = io
                 .handlers(&nsp, None)
-                .map(|h| h.server_side())
+                .map(|h| h.server_side().to_vec())
                 .unwrap_or_default();
             let site = Site::socket("server_side_emit listener", "", &nsp);
             for handler in handlers {
-                let ack = reply
-                    .clone()
-                    .map(|reply| ServerSideAck::new(io.clone(), reply));
+                let ack = reply.clone().map(|reply| ServerSideAck::new(io, reply));
                 let payload = Payload {
                     args: data.clone(),
                     binary: Vec::new(),
                 };
-                start(backend.as_ref(), &site, || handler(payload, ack));
+                start(backend.as_ref(), &site, || Some(handler(payload, ack)));
             }
         }
-        Event::Engine(event) => crate::engine::conn_event(io, event),
+        Event::Engine(event) => conn_event(io.engine_state(), event),
         Event::RoomJoined { socket, nsp, room } => {
             if let Some(observer) = io.observer() {
                 observer.room(true, &nsp, &room, &socket);
@@ -478,5 +588,22 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
             }
         }
         _ => {}
+    }
+}
+
+/// Runs every handler of a list, in order, each with a context of its own
+/// that `fill` completes.
+fn run_all(
+    backend: &dyn Backend,
+    site: &Site<'_>,
+    socket: &Socket,
+    event: &'static str,
+    handlers: &[ErasedHandler],
+    fill: impl Fn(&mut HandlerContext),
+) {
+    for handler in handlers {
+        let mut cx = HandlerContext::new(socket.clone(), Str::from(event), Payload::default());
+        fill(&mut cx);
+        start(backend, site, || handler(cx));
     }
 }

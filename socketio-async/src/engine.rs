@@ -4,35 +4,73 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use engineio_proto::{
-    CloseReason, ConnectionError, Event as EngineEvent, Headers, HeadersHook, IdGenerator, Packet,
-    Protocol, Request, Sid, TransportKind, Watch,
+    ClientsCount, CloseReason, ConnectionError, Event as EngineEvent, Headers, HeadersHook,
+    IdGenerator, Packet, Protocol, Request, Sid, TransportKind, Watch,
 };
-use socketio_proto::Server;
+use socketio_proto::{Config, Server};
 
-use crate::backend::{act, act_or_defer};
+use crate::backend::Runner;
 use crate::contain::{self, Site, core_hook};
-use crate::io::{BoxFuture, SocketIo};
-use crate::lock;
+use crate::sync::lock;
 
+/// The application's `allowRequest` decision.
 pub(crate) type AllowRequestFn =
-    Arc<dyn Fn(Request) -> BoxFuture<Result<(), String>> + Send + Sync>;
-pub(crate) type ConnectionErrorHandler = Arc<dyn Fn(&ConnectionError) + Send + Sync>;
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+type ConnectionErrorHandler = Arc<dyn Fn(&ConnectionError) + Send + Sync>;
+
+/// The engine's state on the API side, owned by this module: the hooks
+/// the application registered, the connections that have handlers, and
+/// the core's count of sessions. Each behind its own leaf lock.
+#[derive(Default)]
+pub(crate) struct EngineState {
+    hooks: Mutex<EngineHooks>,
+    conns: Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>,
+    /// The core's count of engine sessions, read without its lock.
+    clients: OnceLock<ClientsCount>,
+}
+
+impl EngineState {
+    /// Prepares `config` for the core: keeps the config's own header
+    /// hooks to run before the application's.
+    pub(crate) fn take_config(&self, config: &Config) {
+        let mut hooks = lock(&self.hooks);
+        hooks.base_initial_headers = config.engine.initial_headers.clone();
+        hooks.base_headers = config.engine.headers.clone();
+    }
+
+    /// Installs the hooks on a new core and reads its session counter.
+    pub(crate) fn install(&self, core: &mut Server) {
+        let _ = self.clients.set(core.engine().clients_counter());
+        lock(&self.hooks).apply(core);
+    }
+
+    /// The number of engine sessions, read without the core's lock.
+    pub(crate) fn clients(&self) -> usize {
+        self.clients.get().map_or(0, ClientsCount::get)
+    }
+
+    /// The application's `allowRequest` decision.
+    pub(crate) fn allow_request_hook(&self) -> Option<AllowRequestFn> {
+        lock(&self.hooks).allow_request.clone()
+    }
+}
 
 /// The engine hooks the application registered; applied to the core when
 /// it is built and again at each change while it runs.
 #[derive(Default)]
-pub(crate) struct EngineHooks {
-    pub(crate) generate_id: Option<IdGenerator>,
+struct EngineHooks {
+    generate_id: Option<IdGenerator>,
     /// The config's own hooks, kept to run before the application's.
-    pub(crate) base_initial_headers: Option<HeadersHook>,
-    pub(crate) base_headers: Option<HeadersHook>,
-    pub(crate) initial_headers: Vec<HeadersHook>,
-    pub(crate) headers: Vec<HeadersHook>,
-    pub(crate) allow_request: Option<AllowRequestFn>,
-    pub(crate) connection_error: Vec<ConnectionErrorHandler>,
+    base_initial_headers: Option<HeadersHook>,
+    base_headers: Option<HeadersHook>,
+    initial_headers: Vec<HeadersHook>,
+    headers: Vec<HeadersHook>,
+    allow_request: Option<AllowRequestFn>,
+    connection_error: Vec<ConnectionErrorHandler>,
 }
 
 impl EngineHooks {
@@ -41,7 +79,7 @@ impl EngineHooks {
     /// Every hook runs marked as running inside the core (what it asks of
     /// the server is done right after it) and with its panic logged; the
     /// engine then answers that request with a 500.
-    pub(crate) fn apply(&self, core: &mut Server) {
+    fn apply(&self, core: &mut Server) {
         if let Some(generate) = &self.generate_id {
             let generate = generate.clone();
             core.set_generate_id(Some(Arc::new(move |request: &Request| {
@@ -79,7 +117,7 @@ fn chain(kind: &'static str, base: &Option<HeadersHook>, hooks: &[HeadersHook]) 
 }
 
 /// The Engine.IO server under Socket.IO (`io.engine`), from
-/// [`SocketIo::engine`]. Hooks registered here take effect at once, before
+/// `SocketIo::engine`. Hooks registered here take effect at once, before
 /// or while the server runs.
 ///
 /// ```
@@ -102,17 +140,30 @@ fn chain(kind: &'static str, base: &Option<HeadersHook>, hooks: &[HeadersHook]) 
 /// });
 /// assert_eq!(engine.clients_count(), 0); // not running yet
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Engine {
-    io: SocketIo,
+    runner: Arc<Runner>,
+    state: Arc<EngineState>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("clients_count", &self.clients_count())
+            .finish()
+    }
 }
 
 impl Engine {
+    pub(crate) fn new(runner: Arc<Runner>, state: Arc<EngineState>) -> Self {
+        Self { runner, state }
+    }
+
     /// How many Engine.IO connections are open (`clientsCount`); 0 before
     /// the server runs. Read without the core's lock: it may be called
     /// from anywhere, the engine's own hooks included.
     pub fn clients_count(&self) -> usize {
-        self.io.clients()
+        self.state.clients()
     }
 
     /// Generates the session id of each new connection (`generateId`). An
@@ -146,86 +197,46 @@ impl Engine {
     /// Sees every refused request (the `connection_error` event): the
     /// request, the official code (0 to 5) and message, and what was wrong.
     pub fn on_connection_error(&self, handler: impl Fn(&ConnectionError) + Send + Sync + 'static) {
-        lock(&self.io.inner().engine_hooks)
+        lock(&self.state.hooks)
             .connection_error
             .push(Arc::new(handler));
+    }
+
+    /// Sets the `allowRequest` decision (see `SocketIo::allow_request`).
+    pub(crate) fn set_allow_request(&self, decide: AllowRequestFn) {
+        self.update(|hooks| hooks.allow_request = Some(decide));
     }
 
     /// Changes the hooks, then installs them on the core. The hooks' lock
     /// is taken under the core's (never the other way round), so that two
     /// changes racing each other both end up installed.
     fn update(&self, change: impl FnOnce(&mut EngineHooks)) {
-        change(&mut lock(&self.io.inner().engine_hooks));
-        if let Some(backend) = self.io.backend_if_running() {
-            let io = self.io.clone();
-            act_or_defer(backend, move |core, _| {
-                lock(&io.inner().engine_hooks).apply(core)
-            });
-        }
-    }
-}
-
-impl SocketIo {
-    /// The application's `allowRequest` decision.
-    pub(crate) fn allow_request_hook(&self) -> Option<AllowRequestFn> {
-        lock(&self.inner().engine_hooks).allow_request.clone()
-    }
-
-    /// The Engine.IO server underneath (`io.engine`).
-    pub fn engine(&self) -> Engine {
-        Engine { io: self.clone() }
-    }
-
-    /// Decides on each handshake before a session opens (`allowRequest`):
-    /// `Ok(())` lets it through; `Err(message)` refuses it with HTTP 403
-    /// and `{"code":4,"message":<message>}` (an empty message reads
-    /// "Forbidden"), or a 400 before a WebSocket upgrade, as the official
-    /// server does. The decision may take time (a database lookup...);
-    /// the client waits. Registering again replaces the decision.
-    ///
-    /// ```
-    /// use socketio_async::SocketIo;
-    ///
-    /// let io = SocketIo::new();
-    /// io.allow_request(|request| async move {
-    ///     match request.headers.get("origin") {
-    ///         Some("https://app.example") => Ok(()),
-    ///         _ => Err("origin not allowed".to_owned()),
-    ///     }
-    /// });
-    /// ```
-    pub fn allow_request<F, Fut>(&self, decide: F)
-    where
-        F: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), String>> + Send + 'static,
-    {
-        let decide: AllowRequestFn = Arc::new(move |request| Box::pin(decide(request)));
-        self.engine()
-            .update(|hooks| hooks.allow_request = Some(decide));
+        change(&mut lock(&self.state.hooks));
+        let state = self.state.clone();
+        let _ = self
+            .runner
+            .act_or_defer(move |core, _| lock(&state.hooks).apply(core));
     }
 }
 
 /// The handlers registered on one connection.
 #[derive(Default)]
-pub(crate) struct ConnState {
-    pub(crate) watch: Watch,
-    pub(crate) upgrading: Vec<TransportHandler>,
-    pub(crate) upgrade: Vec<TransportHandler>,
-    pub(crate) packet: Vec<PacketHandler>,
-    pub(crate) packet_create: Vec<PacketHandler>,
-    pub(crate) drain: Vec<Arc<dyn Fn() + Send + Sync>>,
-    pub(crate) close: Vec<CloseHandler>,
+struct ConnState {
+    watch: Watch,
+    upgrading: Vec<TransportHandler>,
+    upgrade: Vec<TransportHandler>,
+    packet: Vec<PacketHandler>,
+    packet_create: Vec<PacketHandler>,
+    drain: Vec<Arc<dyn Fn() + Send + Sync>>,
+    close: Vec<CloseHandler>,
 }
 
-pub(crate) type TransportHandler = Arc<dyn Fn(TransportKind) + Send + Sync>;
-pub(crate) type PacketHandler = Arc<dyn Fn(&Packet) + Send + Sync>;
-pub(crate) type CloseHandler = Arc<dyn Fn(CloseReason, Option<&str>) + Send + Sync>;
-
-/// The connections that have handlers, by session id.
-pub(crate) type Conns = Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>;
+type TransportHandler = Arc<dyn Fn(TransportKind) + Send + Sync>;
+type PacketHandler = Arc<dyn Fn(&Packet) + Send + Sync>;
+type CloseHandler = Arc<dyn Fn(CloseReason, Option<&str>) + Send + Sync>;
 
 /// The Engine.IO connection under a socket (`socket.conn`), from
-/// [`Socket::conn`](crate::Socket::conn). Several sockets (one per
+/// `Socket::conn`. Several sockets (one per
 /// namespace) may share one connection.
 ///
 /// Handlers run on the server's task, in event order (not ordered with
@@ -247,7 +258,8 @@ pub(crate) type Conns = Mutex<HashMap<Sid, Arc<Mutex<ConnState>>>>;
 /// ```
 #[derive(Clone)]
 pub struct Conn {
-    io: SocketIo,
+    runner: Arc<Runner>,
+    state: Arc<EngineState>,
     sid: Sid,
     handshake: Arc<socketio_proto::Handshake>,
 }
@@ -259,8 +271,17 @@ impl std::fmt::Debug for Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(io: SocketIo, sid: Sid, handshake: Arc<socketio_proto::Handshake>) -> Self {
-        Self { io, sid, handshake }
+    pub(crate) fn new(
+        engine: &Engine,
+        sid: Sid,
+        handshake: Arc<socketio_proto::Handshake>,
+    ) -> Self {
+        Self {
+            runner: engine.runner.clone(),
+            state: engine.state.clone(),
+            sid,
+            handshake,
+        }
     }
 
     /// The session id (not the socket id).
@@ -284,20 +305,16 @@ impl Conn {
 
     /// The transport in use now; `None` once the connection is closed.
     pub fn transport(&self) -> Option<TransportKind> {
-        let backend = self.io.backend_if_running()?;
-        act(backend.as_ref(), |core, _| {
-            core.engine().transport(self.sid.as_str())
-        })
-        .flatten()
+        self.runner
+            .act(|core, _| core.engine().transport(self.sid.as_str()))
+            .flatten()
     }
 
     /// The Engine.IO revision the client speaks; `None` once closed.
     pub fn protocol(&self) -> Option<Protocol> {
-        let backend = self.io.backend_if_running()?;
-        act(backend.as_ref(), |core, _| {
-            core.engine().protocol(self.sid.as_str())
-        })
-        .flatten()
+        self.runner
+            .act(|core, _| core.engine().protocol(self.sid.as_str()))
+            .flatten()
     }
 
     /// Runs when the client starts upgrading (its probe came): `upgrading`.
@@ -346,17 +363,14 @@ impl Conn {
     /// is kept for a connection that is already closed: its close event
     /// has passed, so its handlers could never run or be dropped.
     fn register(&self, add: impl FnOnce(&mut ConnState) + Send + 'static) {
-        let Some(backend) = self.io.backend_if_running() else {
-            return;
-        };
-        let (io, sid) = (self.io.clone(), self.sid.clone());
-        act_or_defer(backend, move |core, _| {
+        let (state, sid) = (self.state.clone(), self.sid.clone());
+        let _ = self.runner.act_or_defer(move |core, _| {
             // Under the core's lock: the close event, if any, comes after
             // this entry exists and removes it.
             if !core.engine().contains(sid.as_str()) {
                 return;
             }
-            let mut conns = lock(&io.inner().conns);
+            let mut conns = lock(&state.conns);
             let state = conns.entry(sid.clone()).or_default();
             let mut state = lock(state);
             add(&mut state);
@@ -369,12 +383,12 @@ impl Conn {
 /// of connections that have handlers. Handlers are copied out of their
 /// locks before they run, so they may register more or act on the core;
 /// each runs with its panic contained.
-pub(crate) fn conn_event(io: &SocketIo, event: EngineEvent) {
-    let conn = |sid: &Sid| lock(&io.inner().conns).get(sid).cloned();
+pub(crate) fn conn_event(engine: &EngineState, event: EngineEvent) {
+    let conn = |sid: &Sid| lock(&engine.conns).get(sid).cloned();
     let site = |kind| Site::of(kind);
     match event {
         EngineEvent::ConnectionError(error) => {
-            let handlers = lock(&io.inner().engine_hooks).connection_error.clone();
+            let handlers = lock(&engine.hooks).connection_error.clone();
             for handler in handlers {
                 contain::call(&site("connection_error handler"), || handler(&error));
             }
@@ -428,7 +442,7 @@ pub(crate) fn conn_event(io: &SocketIo, event: EngineEvent) {
             reason,
             description,
         } => {
-            let state = lock(&io.inner().conns).remove(&sid);
+            let state = lock(&engine.conns).remove(&sid);
             if let Some(state) = state {
                 let handlers = lock(&state).close.clone();
                 for handler in handlers {

@@ -1,32 +1,38 @@
-//! The server handle (`io`), namespaces, middlewares and broadcast
-//! operators.
+//! The handles and the state they share: the server (`io`), namespaces,
+//! sockets, and what a handler is given. This module owns the handler
+//! registries and the shared state, each behind a small API; what the
+//! handles do lives in the modules above (`operator`, `socket`,
+//! `extract`, `dispatch`).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
-use engineio_proto::ClientsCount;
-use futures_channel::oneshot;
-use serde::Serialize;
+use engineio_proto::{Request, Sid};
 use serde_json::Value;
 use socketio_proto::{
-    BroadcastOptions, Config, Event, Handshake, NamespaceMatcher, ParentId, Room, Server, SocketId,
-    Str, Target,
+    Config, DisconnectReason, Handshake, NamespaceMatcher, ParentId, Room, Server, SocketId, Str,
 };
 
-use crate::backend::{Backend, Task, act, act_or_defer};
-use crate::contain::{Site, core_hook};
-use crate::dispatch::Router;
-use crate::engine::{Conns, EngineHooks};
-use crate::payload::{AckError, EmitError, Payload};
-use crate::remote::RemoteSocket;
-use crate::socket::Socket;
+use crate::backend::Runner;
+use crate::contain::{Site, Task, core_hook};
+use crate::engine::{AllowRequestFn, Engine, EngineState};
+use crate::extensions::{Extensions, StateMap};
+use crate::payload::Payload;
+use crate::sync::{Registry, lock};
 use crate::waiters::Waiters;
-use crate::{Registry, lock};
 
 /// Why a connection middleware refused a socket: the client gets
 /// CONNECT_ERROR with this message and data (`connect_error` on its side).
+///
+/// ```
+/// use socketio_async::ConnectError;
+///
+/// let refusal = ConnectError::with_data("not authorized", serde_json::json!({"retry": false}));
+/// assert_eq!(refusal.message, "not authorized");
+/// assert_eq!(ConnectError::new("no").data, None);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectError {
     /// The message.
@@ -53,8 +59,26 @@ impl ConnectError {
     }
 }
 
-/// What a connection middleware sees: the socket to be.
-#[derive(Debug, Clone)]
+/// What a connection middleware sees: the socket to be. What it stores in
+/// [`extensions`](Self::extensions) the socket keeps (the `Extension`
+/// extractor reads it).
+///
+/// ```
+/// use socketio_async::{ConnectError, Connecting, SocketIo};
+///
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// let io = SocketIo::new();
+/// io.use_middleware(|connecting: Connecting| async move {
+///     let Some(name) = connecting.handshake.auth.get("name").and_then(|n| n.as_str()) else {
+///         return Err(ConnectError::new("who are you?"));
+///     };
+///     connecting.extensions.insert(User(name.to_owned()));
+///     Ok(())
+/// });
+/// ```
+#[derive(Clone)]
 pub struct Connecting {
     /// Its id (final).
     pub id: SocketId,
@@ -62,58 +86,102 @@ pub struct Connecting {
     pub nsp: Str,
     /// Its handshake, auth included.
     pub handshake: Arc<Handshake>,
+    /// The socket's typed storage, handed to the socket once it connects.
+    pub extensions: Extensions,
+    state: Arc<StateMap>,
 }
 
-pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+impl std::fmt::Debug for Connecting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connecting")
+            .field("id", &self.id)
+            .field("nsp", &self.nsp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connecting {
+    pub(crate) fn new(io: &SocketIo, id: SocketId, nsp: Str, handshake: Arc<Handshake>) -> Self {
+        Self {
+            id,
+            nsp,
+            handshake,
+            extensions: Extensions::default(),
+            state: io.inner.state.clone(),
+        }
+    }
+
+    /// The application state of type `T` registered on the builder.
+    ///
+    /// ```
+    /// use socketio_async::{ConnectError, Connecting, SocketIo};
+    ///
+    /// struct Banned(Vec<String>);
+    ///
+    /// let io = SocketIo::builder().with_state(Banned(vec!["1.2.3.4".into()])).build();
+    /// io.use_middleware(|connecting: Connecting| async move {
+    ///     let banned = connecting.state::<Banned>().expect("registered above");
+    ///     if banned.0.contains(&connecting.handshake.address) {
+    ///         return Err(ConnectError::new("banned"));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// ```
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.state.get::<T>()
+    }
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
     Arc<dyn Fn(Connecting) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
-pub(crate) type ConnectionHandler = Arc<dyn Fn(Socket) -> Task + Send + Sync>;
 pub(crate) type ServerSideHandler =
     Arc<dyn Fn(Payload, Option<ServerSideAck>) -> Task + Send + Sync>;
+/// A handler whose arguments are extracted from a [`HandlerContext`]:
+/// `None` when an extractor refused (logged by the handler).
+pub(crate) type ErasedHandler = Arc<dyn Fn(HandlerContext) -> Option<Task> + Send + Sync>;
 
 /// The handlers of a namespace (or of a parent of dynamic namespaces, whose
-/// children share them): a registry swapped whole at each registration, so
-/// a reader takes a snapshot under a short lock and runs it outside.
+/// children share them).
 #[derive(Default, Clone)]
 pub(crate) struct NsHandlers {
     middlewares: Vec<Middleware>,
-    on_connection: Option<ConnectionHandler>,
+    on_connection: Vec<ErasedHandler>,
     server_side: Vec<ServerSideHandler>,
 }
 
 impl NsHandlers {
-    pub(crate) fn middlewares(&self) -> Vec<Middleware> {
-        self.middlewares.clone()
+    pub(crate) fn middlewares(&self) -> &[Middleware] {
+        &self.middlewares
     }
 
-    pub(crate) fn on_connection(&self) -> Option<ConnectionHandler> {
-        self.on_connection.clone()
+    pub(crate) fn on_connection(&self) -> &[ErasedHandler] {
+        &self.on_connection
     }
 
-    pub(crate) fn server_side(&self) -> Vec<ServerSideHandler> {
-        self.server_side.clone()
+    pub(crate) fn server_side(&self) -> &[ServerSideHandler] {
+        &self.server_side
     }
 }
 
-/// Everything the handles share. Each part has its owner: the module that
-/// changes it (see the crate doc's locking rule).
-pub(crate) struct Inner {
-    backend: OnceLock<Arc<dyn Backend>>,
+/// Everything the handles share. Each part has one owner, that changes it
+/// through its own API: the binding's slot (`backend::Runner`), the
+/// waiters (`waiters`), the engine's hooks and connections (`engine`), the
+/// namespace registries (here), the application state (fixed at build).
+struct Inner {
+    runner: Arc<Runner>,
+    engine: Arc<EngineState>,
+    waiters: Waiters,
     /// Handlers by namespace name.
     namespaces: Mutex<HashMap<String, Arc<Registry<NsHandlers>>>>,
     /// Handlers of parent namespaces, by `ParentId`.
     parents: Mutex<Vec<Arc<Registry<NsHandlers>>>>,
     /// Parents registered before the core existed.
     pending_parents: Mutex<Vec<NamespaceMatcher>>,
-    /// The core's count of engine sessions, read without its lock.
-    clients: OnceLock<ClientsCount>,
-    pub(crate) waiters: Waiters,
-    pub(crate) router: Router,
-    pub(crate) engine_hooks: Mutex<EngineHooks>,
-    pub(crate) conns: Conns,
     /// Who is told of sockets coming and going and of room changes (the
     /// admin instrumentation).
     observer: OnceLock<Arc<dyn Observer>>,
+    state: Arc<StateMap>,
 }
 
 /// Told of sockets coming and going and of their room changes; called
@@ -121,16 +189,32 @@ pub(crate) struct Inner {
 /// `disconnected`) or the server task (`room`).
 pub(crate) trait Observer: Send + Sync + 'static {
     /// A socket connected (called before its connection handler starts).
-    fn connected(&self, socket: &crate::Socket);
+    fn connected(&self, socket: &Socket);
     /// A socket left.
-    fn disconnected(&self, nsp: &str, id: &SocketId, reason: socketio_proto::DisconnectReason);
+    fn disconnected(&self, nsp: &str, id: &SocketId, reason: DisconnectReason);
     /// A socket joined (`joined`) or left a room.
     fn room(&self, joined: bool, nsp: &str, room: &str, id: &SocketId);
     /// The application set a socket's data (from the caller's task).
-    fn data_changed(&self, _socket: &crate::Socket, _data: &Value) {}
+    fn data_changed(&self, _socket: &Socket, _data: &Value) {}
 }
 
 /// The server (`io`): cheap to clone, every clone is the same server.
+///
+/// ```
+/// use socketio_async::{Data, Socket, SocketIo, State};
+///
+/// struct Motd {
+///     text: String,
+/// }
+///
+/// let io = SocketIo::builder().with_state(Motd { text: "welcome".into() }).build();
+/// io.on_connection(|socket: Socket, motd: State<Motd>| async move {
+///     let _ = socket.emit("motd", &motd.text);
+///     socket.on("chat", |socket: Socket, Data(text): Data<String>| async move {
+///         let _ = socket.broadcast().emit("chat", (socket.id().as_str(), text));
+///     });
+/// });
+/// ```
 #[derive(Clone)]
 pub struct SocketIo {
     inner: Arc<Inner>,
@@ -148,29 +232,92 @@ impl Default for SocketIo {
     }
 }
 
+/// Builds a [`SocketIo`] with application state (`State` extractor).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use socketio_async::{Socket, SocketIo, State};
+///
+/// #[derive(Default)]
+/// struct Stats { connections: AtomicUsize }
+///
+/// let io = SocketIo::builder().with_state(Stats::default()).build();
+/// io.on_connection(|_socket: Socket, stats: State<Stats>| async move {
+///     stats.connections.fetch_add(1, Ordering::Relaxed);
+/// });
+/// ```
+#[derive(Default)]
+pub struct SocketIoBuilder {
+    state: StateMap,
+}
+
+impl std::fmt::Debug for SocketIoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoBuilder").finish_non_exhaustive()
+    }
+}
+
+impl SocketIoBuilder {
+    /// Adds a value of application state, one per type (a second value of
+    /// a type replaces the first). Handlers read it with `State<T>`.
+    pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> SocketIo {
+        SocketIo::with_state_map(self.state)
+    }
+}
+
 impl SocketIo {
-    /// A server with no handlers yet. A runtime binding makes it run
-    /// (`attach`), usually through its own `listen` or service.
+    /// A server with no handlers and no state yet. A runtime binding makes
+    /// it run (`attach`), usually through its own `listen` or service.
     pub fn new() -> Self {
+        Self::with_state_map(StateMap::default())
+    }
+
+    /// A builder, to register application state.
+    pub fn builder() -> SocketIoBuilder {
+        SocketIoBuilder::default()
+    }
+
+    fn with_state_map(state: StateMap) -> Self {
         let inner = Inner {
-            backend: OnceLock::new(),
+            runner: Arc::default(),
+            engine: Arc::default(),
+            waiters: Waiters::default(),
             namespaces: Mutex::new(HashMap::new()),
             parents: Mutex::new(Vec::new()),
             pending_parents: Mutex::new(Vec::new()),
-            clients: OnceLock::new(),
-            waiters: Waiters::default(),
-            router: Router::default(),
-            engine_hooks: Mutex::new(EngineHooks::default()),
-            conns: Mutex::new(HashMap::new()),
             observer: OnceLock::new(),
+            state: Arc::new(state),
         };
         Self {
             inner: Arc::new(inner),
         }
     }
 
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+    /// The binding's slot.
+    pub(crate) fn runner(&self) -> &Runner {
+        &self.inner.runner
+    }
+
+    /// The tasks waiting for answers.
+    pub(crate) fn waiters(&self) -> &Waiters {
+        &self.inner.waiters
+    }
+
+    /// The engine's state.
+    pub(crate) fn engine_state(&self) -> &EngineState {
+        &self.inner.engine
+    }
+
+    /// The application state of type `T`.
+    pub(crate) fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.inner.state.get::<T>()
     }
 
     /// The handlers of namespace `nsp`, or of parent `parent`.
@@ -192,9 +339,7 @@ impl SocketIo {
     #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) {
         if self.inner.observer.set(observer).is_ok() {
-            if let Some(backend) = self.backend_if_running() {
-                crate::backend::act(backend.as_ref(), |core, _| core.set_room_events(true));
-            }
+            self.runner().act(|core, _| core.set_room_events(true));
         }
     }
 
@@ -203,24 +348,29 @@ impl SocketIo {
         self.inner.observer.get()
     }
 
-    /// The number of engine sessions, read without the core's lock.
-    pub(crate) fn clients(&self) -> usize {
-        self.inner.clients.get().map_or(0, ClientsCount::get)
-    }
-
     // ----- setup -----
 
     /// The namespace `name` (`io.of(name)`), created if needed. `"/"` is
     /// the main namespace.
+    ///
+    /// ```
+    /// use socketio_async::{Socket, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// let admin = io.of("/admin");
+    /// admin.on_connection(|socket: Socket| async move {
+    ///     let _ = socket.emit("hello", "admin");
+    /// });
+    /// ```
     pub fn of(&self, name: &str) -> Namespace {
         let handlers = lock(&self.inner.namespaces)
             .entry(name.to_owned())
             .or_default()
             .clone();
-        if let Some(backend) = self.inner.backend.get() {
-            let name = name.to_owned();
-            act_or_defer(backend, move |core, _| core.add_namespace(&name));
-        }
+        let owned = name.to_owned();
+        let _ = self
+            .runner()
+            .act_or_defer(move |core, _| core.add_namespace(&owned));
         Namespace {
             io: self.clone(),
             name: Some(Str::from(name.to_owned())),
@@ -230,6 +380,19 @@ impl SocketIo {
 
     /// A parent namespace (`io.of(/regex/ | fn)`): CONNECTs to names it
     /// matches create child namespaces that use its middlewares and handlers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use socketio_async::{NamespaceMatcher, Socket, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// let rooms = io.of_dynamic(NamespaceMatcher::Predicate(Arc::new(|name, _auth| {
+    ///     name.starts_with("/room-")
+    /// })));
+    /// rooms.on_connection(|socket: Socket| async move {
+    ///     let _ = socket.emit("in", socket.nsp());
+    /// });
+    /// ```
     pub fn of_dynamic(&self, matcher: NamespaceMatcher) -> Namespace {
         let handlers = Arc::new(Registry::default());
         lock(&self.inner.parents).push(handlers.clone());
@@ -243,28 +406,18 @@ impl SocketIo {
             }
             pattern => pattern,
         };
-        match self.inner.backend.get() {
-            Some(backend) => {
-                act_or_defer(backend, move |core, _| {
-                    core.add_parent(matcher);
-                });
-            }
-            None => lock(&self.inner.pending_parents).push(matcher),
+        if self.runner().get().is_some() {
+            let _ = self.runner().act_or_defer(move |core, _| {
+                core.add_parent(matcher);
+            });
+        } else {
+            lock(&self.inner.pending_parents).push(matcher);
         }
         Namespace {
             io: self.clone(),
             name: None,
             handlers,
         }
-    }
-
-    /// Connection handler of the main namespace (`io.on("connection")`).
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.of("/").on_connection(handler);
     }
 
     /// Connection middleware of the main namespace (`io.use`).
@@ -282,15 +435,10 @@ impl SocketIo {
     /// config's own header hooks and replace its id generator. Called by
     /// the runtime binding.
     pub fn build_core(&self, config: Config) -> Server {
-        {
-            let mut hooks = lock(&self.inner.engine_hooks);
-            hooks.base_initial_headers = config.engine.initial_headers.clone();
-            hooks.base_headers = config.engine.headers.clone();
-        }
+        self.inner.engine.take_config(&config);
         let mut core = Server::new(config);
         core.set_room_events(self.inner.observer.get().is_some());
-        let _ = self.inner.clients.set(core.engine().clients_counter());
-        lock(&self.inner.engine_hooks).apply(&mut core);
+        self.inner.engine.install(&mut core);
         for name in lock(&self.inner.namespaces).keys() {
             core.add_namespace(name);
         }
@@ -300,135 +448,69 @@ impl SocketIo {
         core
     }
 
-    /// Starts serving through `backend`: returns the sink the binding's
-    /// event hook feeds every core event into. Called once by the binding.
-    pub fn attach(&self, backend: Arc<dyn Backend>) -> EventSink {
-        if self.inner.backend.set(backend.clone()).is_ok() {
-            self.inner.router.start(self, &backend);
-        }
-        EventSink { io: self.clone() }
+    /// The Engine.IO server underneath (`io.engine`).
+    pub fn engine(&self) -> Engine {
+        Engine::new(self.inner.runner.clone(), self.inner.engine.clone())
     }
 
-    // ----- broadcast operators -----
-
-    /// Targets the sockets of the main namespace in `room` (`io.to`).
-    pub fn to(&self, room: &str) -> BroadcastOperator {
-        self.broadcast_in("/").to(room)
-    }
-
-    /// The same as [`to`](Self::to) (`io.in`; `in` is a Rust keyword).
-    pub fn in_(&self, room: &str) -> BroadcastOperator {
-        self.to(room)
-    }
-
-    /// Every socket of the main namespace but those in `room`.
-    pub fn except(&self, room: &str) -> BroadcastOperator {
-        self.broadcast_in("/").except(room)
-    }
-
-    /// Every socket of the main namespace, on this node only.
-    pub fn local(&self) -> BroadcastOperator {
-        self.broadcast_in("/").local()
-    }
-
-    /// Emits to every socket of the main namespace (`io.emit`).
-    pub fn emit(&self, event: &str, args: impl Serialize) -> Result<usize, EmitError> {
-        self.broadcast_in("/").emit(event, args)
-    }
-
-    pub(crate) fn broadcast_in(&self, nsp: &str) -> BroadcastOperator {
-        BroadcastOperator {
-            io: self.clone(),
-            nsp: nsp.to_owned(),
-            options: BroadcastOptions::default(),
-        }
-    }
-
-    /// The sockets of the main namespace (`io.fetchSockets()`), across the
-    /// cluster, as handles that can emit, join, leave and disconnect.
-    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
-        self.broadcast_in("/").fetch_sockets().await
-    }
-
-    /// `serverSideEmit` to the other nodes, without answers.
-    pub fn server_side_emit(&self, event: &str, args: impl Serialize) -> Result<(), EmitError> {
-        let mut data = vec![Value::String(event.to_owned())];
-        data.extend(Payload::from_args(args)?.args);
-        let backend = self.backend()?;
-        act_or_defer(backend, move |core, now| {
-            core.server_side_emit(now, "/", data, None);
-        });
-        Ok(())
-    }
-
-    /// `serverSideEmit` with answers: one per other node that answered
-    /// within `timeout`.
-    pub async fn server_side_emit_with_ack(
-        &self,
-        event: &str,
-        args: impl Serialize,
-        timeout: Duration,
-    ) -> Result<Vec<Value>, AckError> {
-        let mut data = vec![Value::String(event.to_owned())];
-        data.extend(Payload::from_args(args).map_err(EmitError::from)?.args);
-        let backend = self.backend()?;
-        let (tx, rx) = oneshot::channel();
-        act(backend.as_ref(), |core, now| {
-            if let Some(key) = core.server_side_emit(now, "/", data, Some(timeout)) {
-                self.inner.waiters.wait_request(key, tx);
-            }
-        });
-        match rx.await {
-            Ok(Event::ServerSideEmitDone {
-                responses,
-                timed_out: false,
-                ..
-            }) => Ok(responses),
-            _ => Err(AckError::Timeout),
-        }
+    /// Decides on each handshake before a session opens (`allowRequest`):
+    /// `Ok(())` lets it through; `Err(message)` refuses it with HTTP 403
+    /// and `{"code":4,"message":<message>}` (an empty message reads
+    /// "Forbidden"), or a 400 before a WebSocket upgrade, as the official
+    /// server does. The decision may take time (a database lookup...);
+    /// the client waits. Registering again replaces the decision.
+    ///
+    /// ```
+    /// use socketio_async::SocketIo;
+    ///
+    /// let io = SocketIo::new();
+    /// io.allow_request(|request| async move {
+    ///     match request.headers.get("origin") {
+    ///         Some("https://app.example") => Ok(()),
+    ///         _ => Err("origin not allowed".to_owned()),
+    ///     }
+    /// });
+    /// ```
+    pub fn allow_request<F, Fut>(&self, decide: F)
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let decide: AllowRequestFn = Arc::new(move |request| Box::pin(decide(request)));
+        self.engine().set_allow_request(decide);
     }
 
     /// Number of engine connections (`io.engine.clientsCount`); the same
     /// as `io.engine().clients_count()`.
     pub fn clients_count(&self) -> usize {
-        self.engine().clients_count()
+        self.inner.engine.clients()
     }
 
     /// Closes every socket with "server shutting down" (`io.close()`),
     /// and has the runtime binding stop accepting connections.
     pub fn close(&self) {
-        if let Some(b) = self.inner.backend.get() {
+        if let Some(b) = self.runner().get() {
             b.close();
         }
-    }
-
-    pub(crate) fn backend(&self) -> Result<&Arc<dyn Backend>, EmitError> {
-        self.inner.backend.get().ok_or(EmitError::NotRunning)
-    }
-
-    /// The binding, once running.
-    pub(crate) fn backend_if_running(&self) -> Option<&Arc<dyn Backend>> {
-        self.inner.backend.get()
-    }
-}
-
-/// Where the binding's event hook puts the core's events.
-#[derive(Debug, Clone)]
-pub struct EventSink {
-    io: SocketIo,
-}
-
-impl EventSink {
-    /// Hands one core event to the task that runs the application's code
-    /// for it (the socket's own task, for a socket's events). Never blocks
-    /// and runs no application code: the binding calls it under the lock
-    /// around the core.
-    pub fn push(&self, event: Event) {
-        crate::dispatch::route(&self.io, event);
     }
 }
 
 /// A namespace handle (`io.of(name)`), or a parent of dynamic namespaces.
+///
+/// ```
+/// use socketio_async::{Connecting, ConnectError, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// let admin = io.of("/admin");
+/// admin.use_middleware(|c: Connecting| async move {
+///     if c.handshake.auth.get("token").is_some() { Ok(()) } else { Err(ConnectError::new("no")) }
+/// });
+/// admin.on_connection(|socket: Socket| async move {
+///     socket.join("admins");
+/// });
+/// // Everyone in /admin's "admins" room.
+/// let _ = admin.to("admins").emit("notice", "maintenance at noon");
+/// ```
 #[derive(Clone)]
 pub struct Namespace {
     io: SocketIo,
@@ -446,16 +528,19 @@ impl std::fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    /// Runs for every socket that joins (`nsp.on("connection")`). What the
-    /// handler does before its first `.await` (registering event handlers)
-    /// happens before the socket's first event is dispatched.
-    pub fn on_connection<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: ConnectionHandler = Arc::new(move |socket| Box::pin(handler(socket)));
-        self.handlers.update(|h| h.on_connection = Some(handler));
+    /// The server.
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
+    /// Its name (`"/"` for a parent of dynamic namespaces, whose
+    /// broadcasts go to the main namespace).
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("/")
+    }
+
+    pub(crate) fn add_connection_handler(&self, handler: ErasedHandler) {
+        self.handlers.update(|h| h.on_connection.push(handler));
     }
 
     /// Adds a connection middleware (`nsp.use`): they run in order; the
@@ -471,6 +556,17 @@ impl Namespace {
 
     /// Handles `serverSideEmit`s from other nodes for this namespace; `ack`
     /// is set when the sender waits for an answer.
+    ///
+    /// ```
+    /// use socketio_async::{Payload, ServerSideAck, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.of("/").on_server_side(|payload: Payload, ack: Option<ServerSideAck>| async move {
+    ///     if let (Ok(question), Some(ack)) = (payload.decode::<String>(), ack) {
+    ///         let _ = ack.send(format!("{question}: fine"));
+    ///     }
+    /// });
+    /// ```
     pub fn on_server_side<F, Fut>(&self, handler: F)
     where
         F: Fn(Payload, Option<ServerSideAck>) -> Fut + Send + Sync + 'static,
@@ -479,238 +575,446 @@ impl Namespace {
         let handler: ServerSideHandler = Arc::new(move |p, a| Box::pin(handler(p, a)));
         self.handlers.update(|h| h.server_side.push(handler));
     }
+}
 
-    /// Targets the sockets of this namespace in `room`.
-    pub fn to(&self, room: &str) -> BroadcastOperator {
-        self.operator().to(room)
+/// What a socket's handlers are: several per event, in registration
+/// order.
+#[derive(Default, Clone)]
+pub(crate) struct SocketHandlers {
+    events: HashMap<String, Vec<ErasedHandler>>,
+    any: Vec<AnyHandler>,
+    any_outgoing: Vec<AnyHandler>,
+    middlewares: Vec<PacketMiddleware>,
+    on_error: Vec<ErrorHandler>,
+    on_disconnecting: Vec<ErasedHandler>,
+    on_disconnect: Vec<ErasedHandler>,
+}
+
+pub(crate) type AnyHandler = Arc<dyn Fn(&str, &Payload) + Send + Sync>;
+pub(crate) type PacketMiddleware = Arc<dyn Fn(&str, &Payload) -> Result<(), String> + Send + Sync>;
+pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, String) -> Task + Send + Sync>;
+
+/// Which list of a socket's handlers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hook {
+    Any,
+    AnyOutgoing,
+    Disconnecting,
+    Disconnect,
+}
+
+impl SocketHandlers {
+    pub(crate) fn event(&self, name: &str) -> &[ErasedHandler] {
+        self.events.get(name).map_or(&[], Vec::as_slice)
     }
 
-    /// The same as [`to`](Self::to) (`nsp.in`).
-    pub fn in_(&self, room: &str) -> BroadcastOperator {
-        self.to(room)
+    pub(crate) fn any(&self) -> &[AnyHandler] {
+        &self.any
     }
 
-    /// Every socket of this namespace but those in `room`.
-    pub fn except(&self, room: &str) -> BroadcastOperator {
-        self.operator().except(room)
+    pub(crate) fn any_outgoing(&self) -> &[AnyHandler] {
+        &self.any_outgoing
     }
 
-    /// Every socket of this namespace, on this node only.
-    pub fn local(&self) -> BroadcastOperator {
-        self.operator().local()
+    pub(crate) fn middlewares(&self) -> &[PacketMiddleware] {
+        &self.middlewares
     }
 
-    /// Emits to every socket of this namespace.
-    pub fn emit(&self, event: &str, args: impl Serialize) -> Result<usize, EmitError> {
-        self.operator().emit(event, args)
+    pub(crate) fn on_error(&self) -> &[ErrorHandler] {
+        &self.on_error
     }
 
-    /// A broadcast operator over the whole namespace.
-    pub fn operator(&self) -> BroadcastOperator {
-        let name = self.name.as_deref().unwrap_or("/");
-        self.io.broadcast_in(name)
+    pub(crate) fn on_disconnecting(&self) -> &[ErasedHandler] {
+        &self.on_disconnecting
+    }
+
+    pub(crate) fn on_disconnect(&self) -> &[ErasedHandler] {
+        &self.on_disconnect
     }
 }
 
-/// Selects sockets and flags for a broadcast (`io.to(...).except(...)`).
+/// What every handle of one socket shares.
+#[derive(Default)]
+struct SocketState {
+    handlers: Registry<SocketHandlers>,
+    /// The rooms the socket had when it started leaving.
+    last_rooms: Mutex<Vec<Room>>,
+    extensions: Extensions,
+}
+
+/// A connected socket: cheap to clone, every clone is the same socket.
+///
+/// Its handlers are plain async functions or closures whose arguments are
+/// extractors (see [`Socket::on`]); it emits with [`emit`](Self::emit)
+/// (one value, one argument; a tuple for several), joins rooms, and
+/// carries typed data: [`extensions`](Self::extensions) on this node,
+/// [`set_data`](Self::set_data) across nodes.
+///
+/// ```
+/// use socketio_async::{AckSender, Data, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.join(["lobby", "news"]);
+///     socket.on("rename", |socket: Socket, Data(name): Data<String>, ack: AckSender| async move {
+///         let _ = socket.set_data(&name);
+///         let _ = ack.send("ok");
+///     });
+/// });
+/// ```
 #[derive(Clone)]
-pub struct BroadcastOperator {
+pub struct Socket {
     io: SocketIo,
-    nsp: String,
-    pub(crate) options: BroadcastOptions,
+    id: SocketId,
+    nsp: Str,
+    handshake: Arc<Handshake>,
+    recovered: bool,
+    sid: Sid,
+    state: Arc<SocketState>,
+    /// The `compress` flag of this handle's emits (see `Socket::compress`).
+    compress: Option<bool>,
 }
 
-impl std::fmt::Debug for BroadcastOperator {
+impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BroadcastOperator")
+        f.debug_struct("Socket")
+            .field("id", &self.id)
             .field("nsp", &self.nsp)
-            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a socket is made of, as the core reports it.
+pub(crate) struct SocketParts {
+    pub(crate) id: SocketId,
+    pub(crate) nsp: Str,
+    pub(crate) handshake: Arc<Handshake>,
+    pub(crate) recovered: bool,
+    pub(crate) sid: Sid,
+    pub(crate) extensions: Extensions,
+}
+
+impl Socket {
+    pub(crate) fn new(io: SocketIo, parts: SocketParts) -> Self {
+        let state = SocketState {
+            extensions: parts.extensions,
+            ..SocketState::default()
+        };
+        Self {
+            io,
+            id: parts.id,
+            nsp: parts.nsp,
+            handshake: parts.handshake,
+            recovered: parts.recovered,
+            sid: parts.sid,
+            state: Arc::new(state),
+            compress: None,
+        }
+    }
+
+    /// This handle with the `compress` flag of its emits set.
+    pub(crate) fn with_compress(&self, compress: bool) -> Self {
+        Self {
+            compress: Some(compress),
+            ..self.clone()
+        }
+    }
+
+    /// The `compress` flag of this handle's emits (`None`: as by default).
+    pub(crate) fn compress_flag(&self) -> Option<bool> {
+        self.compress
+    }
+
+    /// Its handlers as they are now.
+    pub(crate) fn handlers(&self) -> Arc<SocketHandlers> {
+        self.state.handlers.get()
+    }
+
+    /// Adds a handler of `event`, after those it has.
+    pub(crate) fn add_event_handler(&self, event: &str, handler: ErasedHandler) {
+        let event = event.to_owned();
+        self.state
+            .handlers
+            .update(|h| h.events.entry(event).or_default().push(handler));
+    }
+
+    /// Adds a handler to one of its lists.
+    pub(crate) fn add_hook(&self, hook: Hook, handler: ErasedHandler) {
+        self.state.handlers.update(|h| match hook {
+            Hook::Disconnecting => h.on_disconnecting.push(handler),
+            Hook::Disconnect => h.on_disconnect.push(handler),
+            Hook::Any | Hook::AnyOutgoing => {}
+        });
+    }
+
+    /// Adds an `on_any` or `on_any_outgoing` handler.
+    pub(crate) fn add_any(&self, hook: Hook, handler: AnyHandler) {
+        self.state.handlers.update(|h| match hook {
+            Hook::Any => h.any.push(handler),
+            Hook::AnyOutgoing => h.any_outgoing.push(handler),
+            Hook::Disconnecting | Hook::Disconnect => {}
+        });
+    }
+
+    /// Adds a packet middleware.
+    pub(crate) fn add_middleware(&self, middleware: PacketMiddleware) {
+        self.state
+            .handlers
+            .update(|h| h.middlewares.push(middleware));
+    }
+
+    /// Adds an error handler.
+    pub(crate) fn add_error_handler(&self, handler: ErrorHandler) {
+        self.state.handlers.update(|h| h.on_error.push(handler));
+    }
+
+    /// Removes the handlers of `event` (`socket.off(event)`); returns how
+    /// many there were.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.on("tick", || async {});
+    /// socket.on("tick", || async {});
+    /// assert_eq!(socket.off("tick"), 2);
+    /// # }
+    /// ```
+    pub fn off(&self, event: &str) -> usize {
+        self.state
+            .handlers
+            .update(|h| h.events.remove(event).map_or(0, |v| v.len()))
+    }
+
+    /// Removes the handlers of every event (`socket.removeAllListeners()`);
+    /// `on_any`, middlewares, error and disconnect handlers stay.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.remove_all(); // no event handler is left
+    /// # }
+    /// ```
+    pub fn remove_all(&self) {
+        self.state.handlers.update(|h| h.events.clear());
+    }
+
+    /// Keeps the rooms it had when it started leaving.
+    pub(crate) fn set_last_rooms(&self, rooms: Vec<Room>) {
+        *lock(&self.state.last_rooms) = rooms;
+    }
+
+    /// The rooms it had when it started leaving.
+    pub(crate) fn last_rooms(&self) -> Vec<Room> {
+        lock(&self.state.last_rooms).clone()
+    }
+
+    /// The socket id.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.emit("your-id", socket.id().as_str());
+    /// # }
+    /// ```
+    pub fn id(&self) -> &SocketId {
+        &self.id
+    }
+
+    /// Its namespace.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// if socket.nsp() == "/admin" { /* ... */ }
+    /// # }
+    /// ```
+    pub fn nsp(&self) -> &str {
+        &self.nsp
+    }
+
+    /// Its handshake (headers, query, auth, address...).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let token = socket.handshake().auth.get("token");
+    /// let address = &socket.handshake().address;
+    /// # }
+    /// ```
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    pub(crate) fn handshake_arc(&self) -> &Arc<Handshake> {
+        &self.handshake
+    }
+
+    /// Its engine session id.
+    pub(crate) fn sid(&self) -> &Sid {
+        &self.sid
+    }
+
+    /// Whether connection state recovery restored it.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// if !socket.recovered() {
+    ///     socket.join("lobby"); // a recovered socket has its rooms back
+    /// }
+    /// # }
+    /// ```
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// The server.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.io().emit("someone-connected", ());
+    /// # }
+    /// ```
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
+    /// Its typed storage on this node (see [`Extensions`]): what
+    /// middlewares and handlers put there, read by the `Extension`
+    /// extractor.
+    ///
+    /// ```
+    /// use socketio_async::{Extension, Socket, SocketIo};
+    ///
+    /// #[derive(Clone)]
+    /// struct Nickname(String);
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.extensions().insert(Nickname("anonymous".into()));
+    ///     socket.on("whoami", |socket: Socket, Extension(nick): Extension<Nickname>| async move {
+    ///         let _ = socket.emit("you-are", nick.0);
+    ///     });
+    /// });
+    /// ```
+    pub fn extensions(&self) -> &Extensions {
+        &self.state.extensions
+    }
+}
+
+/// One event's acknowledgement, shared by the handlers of that event: the
+/// first to send it consumes it.
+#[derive(Debug)]
+pub(crate) struct AckSlot {
+    pub(crate) id: u64,
+    sent: AtomicBool,
+}
+
+impl AckSlot {
+    pub(crate) fn new(id: u64) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            sent: AtomicBool::new(false),
+        })
+    }
+
+    /// Takes the right to send it: `true` the first time only.
+    pub(crate) fn take(&self) -> bool {
+        !self.sent.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// What a handler is called with, from which its extractors take their
+/// values (see `FromContext`): the socket, the event and its arguments,
+/// the acknowledgement asked for, the disconnect reason.
+pub struct HandlerContext {
+    pub(crate) socket: Socket,
+    pub(crate) event: Str,
+    pub(crate) payload: Payload,
+    pub(crate) ack: Option<Arc<AckSlot>>,
+    pub(crate) reason: Option<DisconnectReason>,
+}
+
+impl std::fmt::Debug for HandlerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerContext")
+            .field("socket", &self.socket)
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandlerContext {
+    /// The context of an event (for a connection handler: the auth
+    /// object as its one argument; for a disconnect handler: the reason).
+    pub(crate) fn new(socket: Socket, event: Str, payload: Payload) -> Self {
+        Self {
+            socket,
+            event,
+            payload,
+            ack: None,
+            reason: None,
+        }
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    /// The event's name (`"connection"`, `"disconnecting"` and
+    /// `"disconnect"` for those handlers).
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The event's arguments (for a connection handler, the auth object).
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// Whether the client asked for an acknowledgement.
+    pub fn wants_ack(&self) -> bool {
+        self.ack.is_some()
+    }
+
+    /// The disconnect reason (disconnect handlers only).
+    pub fn reason(&self) -> Option<DisconnectReason> {
+        self.reason
+    }
+}
+
+/// Answers another node's `serverSideEmit` (see [`Namespace::on_server_side`]).
+#[derive(Clone)]
+pub struct ServerSideAck {
+    runner: Arc<Runner>,
+    reply: socketio_proto::cluster::ServerSideReply,
+}
+
+impl std::fmt::Debug for ServerSideAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSideAck")
+            .field("reply", &self.reply)
             .finish()
     }
 }
 
-impl BroadcastOperator {
-    pub(crate) fn new(io: SocketIo, nsp: &str, target: Target) -> Self {
-        Self {
-            io,
-            nsp: nsp.to_owned(),
-            options: BroadcastOptions {
-                target,
-                ..BroadcastOptions::default()
-            },
-        }
-    }
-
-    /// Also the sockets in `room` (`to` / `in`).
-    pub fn to(mut self, room: &str) -> Self {
-        self.options.target.rooms.push(Str::from(room.to_owned()));
-        self
-    }
-
-    /// The same as [`to`](Self::to) (`in`).
-    pub fn in_(self, room: &str) -> Self {
-        self.to(room)
-    }
-
-    /// Not the sockets in `room`.
-    pub fn except(mut self, room: &str) -> Self {
-        self.options.target.except.push(Str::from(room.to_owned()));
-        self
-    }
-
-    /// This node only.
-    pub fn local(mut self) -> Self {
-        self.options.target.local = true;
-        self
-    }
-
-    /// Dropped for sockets whose transport cannot take it right now.
-    pub fn volatile(mut self) -> Self {
-        self.options.volatile = true;
-        self
-    }
-
-    /// The `compress` flag: `false` sends the event uncompressed (no
-    /// permessage-deflate for it; see `BroadcastOptions::compress`).
-    pub fn compress(mut self, compress: bool) -> Self {
-        self.options.compress = Some(compress);
-        self
-    }
-
-    /// Waits at most `timeout` for the acknowledgements of
-    /// [`emit_with_ack`](Self::emit_with_ack).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.options.timeout = Some(timeout);
-        self
-    }
-
-    /// Emits to the selected sockets; returns how many local ones it reached.
-    pub fn emit(self, event: &str, args: impl Serialize) -> Result<usize, EmitError> {
-        self.emit_payload(event, Payload::from_args(args)?)
-    }
-
-    /// Emits arguments that may hold binary attachments.
-    pub fn emit_payload(mut self, event: &str, payload: Payload) -> Result<usize, EmitError> {
-        self.options.timeout = None;
-        let packet = payload.into_event(event)?;
-        let backend = self.io.backend()?;
-        let (nsp, options) = (self.nsp, self.options);
-        match act_or_defer(backend, move |core, now| {
-            core.broadcast(now, &nsp, &options, packet)
-        }) {
-            Some(sent) => Ok(sent?.recipients),
-            // From a hook the core is running: sent right after it, to
-            // sockets not counted here.
-            None => Ok(0),
-        }
-    }
-
-    /// Emits and collects every selected socket's acknowledgement; fails
-    /// with [`AckError::Timeout`] if some did not answer within the timeout
-    /// (default 5 s).
-    pub async fn emit_with_ack(
-        mut self,
-        event: &str,
-        args: impl Serialize,
-    ) -> Result<Vec<Payload>, AckError> {
-        let timeout = self.options.timeout.unwrap_or(Duration::from_secs(5));
-        self.options.timeout = Some(timeout);
-        let packet = Payload::from_args(args)
-            .map_err(EmitError::from)?
-            .into_event(event)?;
-        let backend = self.io.backend()?.clone();
-        let (tx, rx) = oneshot::channel();
-        act(backend.as_ref(), |core, now| {
-            let sent = core.broadcast(now, &self.nsp, &self.options, packet)?;
-            if let Some(id) = sent.ack {
-                self.io.inner.waiters.wait_broadcast(id, tx);
-            }
-            Ok::<_, socketio_proto::EmitError>(())
-        })
-        .ok_or(EmitError::NotRunning)?
-        .map_err(EmitError::from)?;
-        rx.await.unwrap_or(Err(AckError::Timeout))
-    }
-
-    /// The selected sockets, across the cluster (`fetchSockets`): this
-    /// node's, then those the other nodes sent within their time limit.
-    pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, EmitError> {
-        let backend = self.io.backend()?.clone();
-        let (tx, rx) = oneshot::channel();
-        act(backend.as_ref(), |core, now| {
-            let key = core.fetch_sockets_cluster(now, &self.nsp, &self.options.target);
-            self.io.inner.waiters.wait_request(key, tx);
-        });
-        match rx.await {
-            Ok(Event::FetchSocketsDone { local, remote, .. }) => {
-                let mut sockets: Vec<RemoteSocket> = local
-                    .into_iter()
-                    .map(|info| RemoteSocket::new(self.io.clone(), info))
-                    .collect();
-                sockets.extend(
-                    remote
-                        .iter()
-                        .map(|w| RemoteSocket::new(self.io.clone(), w.to_info(&self.nsp))),
-                );
-                Ok(sockets)
-            }
-            _ => Ok(Vec::new()),
-        }
-    }
-
-    /// The selected sockets join `rooms` (`socketsJoin`).
-    pub fn sockets_join(self, rooms: &[&str]) -> Result<(), EmitError> {
-        let rooms: Vec<Room> = rooms.iter().map(|r| Str::from(r.to_string())).collect();
-        let backend = self.io.backend()?;
-        let (nsp, target) = (self.nsp, self.options.target);
-        act_or_defer(backend, move |core, _| {
-            core.sockets_join(&nsp, &target, &rooms)
-        });
-        Ok(())
-    }
-
-    /// The selected sockets leave `rooms` (`socketsLeave`).
-    pub fn sockets_leave(self, rooms: &[&str]) -> Result<(), EmitError> {
-        let rooms: Vec<Room> = rooms.iter().map(|r| Str::from(r.to_string())).collect();
-        let backend = self.io.backend()?;
-        let (nsp, target) = (self.nsp, self.options.target);
-        act_or_defer(backend, move |core, _| {
-            core.sockets_leave(&nsp, &target, &rooms)
-        });
-        Ok(())
-    }
-
-    /// Disconnects the selected sockets (`disconnectSockets`).
-    pub fn disconnect_sockets(self, close: bool) -> Result<(), EmitError> {
-        let backend = self.io.backend()?;
-        let (nsp, target) = (self.nsp, self.options.target);
-        act_or_defer(backend, move |core, now| {
-            core.disconnect_sockets(now, &nsp, &target, close)
-        });
-        Ok(())
-    }
-}
-
-/// Answers another node's `serverSideEmit`.
-#[derive(Debug, Clone)]
-pub struct ServerSideAck {
-    io: SocketIo,
-    reply: socketio_proto::cluster::ServerSideReply,
-}
-
 impl ServerSideAck {
-    pub(crate) fn new(io: SocketIo, reply: socketio_proto::cluster::ServerSideReply) -> Self {
-        Self { io, reply }
+    pub(crate) fn new(io: &SocketIo, reply: socketio_proto::cluster::ServerSideReply) -> Self {
+        Self {
+            runner: io.inner.runner.clone(),
+            reply,
+        }
     }
 
-    /// Sends the answer.
-    pub fn send(self, answer: impl Serialize) -> Result<(), EmitError> {
+    /// Sends the answer (one value; it is what the asking node receives).
+    pub fn send(self, answer: impl serde::Serialize) -> Result<(), crate::payload::EmitError> {
         let value = serde_json::to_value(answer)?;
-        let backend = self.io.backend()?;
         let reply = self.reply;
-        act_or_defer(backend, move |core, _| {
-            core.server_side_reply(&reply, value)
-        });
+        self.runner
+            .act_or_defer(move |core, _| core.server_side_reply(&reply, value))
+            .map_err(|_| crate::payload::EmitError::NotRunning)?;
         Ok(())
     }
 }

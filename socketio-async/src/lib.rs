@@ -4,17 +4,86 @@
 //! official documentation: [`SocketIo`] (`io`) with [`SocketIo::of`],
 //! connection middlewares ([`Namespace::use_middleware`]),
 //! [`Namespace::on_connection`], [`Socket::on`], [`Socket::emit`],
-//! [`Socket::emit_with_ack`], rooms, broadcast operators
-//! ([`SocketIo::to`], [`BroadcastOperator::except`], `local`, `volatile`,
-//! `timeout`), the utility methods (`fetch_sockets`, `sockets_join`,
-//! `sockets_leave`, `disconnect_sockets`, `server_side_emit`), disconnect
-//! handlers with their reasons.
+//! [`Socket::timeout`] + [`SocketTimeout::emit_with_ack`], rooms, broadcast
+//! operators ([`SocketIo::to`], [`BroadcastOperator::except`], `local`,
+//! `volatile`, `timeout`), the utility methods (`fetch_sockets`,
+//! `sockets_join`, `sockets_leave`, `disconnect_sockets`,
+//! `server_side_emit`), disconnect handlers with their reasons.
 //!
 //! It knows nothing of a runtime: a binding (`runtime-tokio`,
 //! `runtime-async-std`) builds the core with [`SocketIo::build_core`],
 //! implements [`Backend`] (act on the core under its lock, spawn a task),
 //! calls [`SocketIo::attach`], and feeds every core event to the returned
-//! [`EventSink`].
+//! [`EventSink`]. The README's "Getting started" goes from an empty folder
+//! to a chat served by axum.
+//!
+//! # Extractors
+//!
+//! A handler is a plain async function or closure whose arguments say what
+//! it needs; the server supplies them (as axum does for HTTP handlers):
+//!
+//! | extractor | gives |
+//! |---|---|
+//! | [`Socket`] | the socket |
+//! | [`Data<T>`] | the event's arguments as a `T` (the auth object, in a connection handler); on a shape mismatch the handler does not run (logged) |
+//! | [`TryData<T>`] | the same as a `Result`, for handlers that answer bad input themselves |
+//! | [`Payload`] | the arguments untyped, with their binary attachments |
+//! | [`Bin`] | the binary attachments |
+//! | [`AckSender`] (alias [`Ack`]) / `Option<AckSender>` | the acknowledgement: consumed when sent, once per event |
+//! | [`State<T>`] | application state, registered once with [`SocketIo::builder`] |
+//! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage ([`Socket::extensions`]), filled by middlewares |
+//! | `Arc<Handshake>` | the handshake |
+//! | [`DisconnectReason`] | why the socket left (disconnect handlers) |
+//! | [`Event`] | the event's name |
+//!
+//! [`FromContext`] makes an extractor of your own. Several handlers of one
+//! event run in registration order ([`Socket::off`] and
+//! [`Socket::remove_all`] remove them).
+//!
+//! **Arguments**: one value is one Socket.IO argument whatever its type (a
+//! `Vec` is one array); a tuple is several; `()` none. Receiving mirrors
+//! it: `Data<(A, B)>` takes two arguments, `Data<A>` the first. See
+//! [`Payload`].
+//!
+//! **Data on a socket**: [`Socket::extensions`] holds typed values on this
+//! node (no serde); [`Socket::set_data`] / [`Socket::data`] hold a
+//! serializable value that crosses nodes ([`RemoteSocket::data_as`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use socketio_async::{
+//!     AckSender, ConnectError, Connecting, Data, Extension, Socket, SocketIo, State,
+//! };
+//!
+//! #[derive(Clone)]
+//! struct User(String);
+//! struct Config { max_len: usize }
+//! #[derive(serde::Deserialize)]
+//! struct Chat { room: String, text: String }
+//!
+//! let io = SocketIo::builder().with_state(Config { max_len: 500 }).build();
+//! io.use_middleware(|c: Connecting| async move {
+//!     let name = c.handshake.auth.get("name").and_then(|n| n.as_str());
+//!     let name = name.ok_or_else(|| ConnectError::new("name required"))?;
+//!     c.extensions.insert(User(name.to_owned()));
+//!     Ok(())
+//! });
+//! io.on_connection(|socket: Socket, Extension(user): Extension<User>| async move {
+//!     socket.join(["lobby", &*format!("user:{}", user.0)]);
+//!     socket.on("chat", |socket: Socket, Data(chat): Data<Chat>, config: State<Config>,
+//!                        ack: AckSender| async move {
+//!         if chat.text.len() > config.max_len {
+//!             let _ = ack.send("too long");
+//!             return;
+//!         }
+//!         let _ = socket.to(chat.room).emit("chat", chat.text);
+//!         let _ = ack.send("delivered");
+//!     });
+//!     // Ask the client something, typed answer, 5 s at most.
+//!     let answer = socket.timeout(Duration::from_secs(5)).emit_with_ack::<String>("hello?", ()).await;
+//!     println!("{answer:?}");
+//! });
+//! ```
 //!
 //! # Where handlers run
 //!
@@ -86,13 +155,20 @@
 //!   is running (those calls are deferred, see above).
 //! - The API's own state is split by owner, each behind a short lock that
 //!   is a leaf (nothing is called while it is held, application code
-//!   least of all): handler registries (copied out as a whole at each
+//!   least of all), each changed only through its owner module's API:
+//!   handler registries (module `io`: copied out as a whole at each
 //!   registration and read as a snapshot: a handler runs on the snapshot,
-//!   with no lock held); the sockets' queues (the event sink pushes, the
-//!   socket's task pops); the tasks waiting for answers (acks, broadcast
-//!   acks, cluster requests); the engine hooks. The only nesting is the
-//!   core's lock, then one of these (filling a waiter right after the core
-//!   issued its id, installing hooks, routing an event).
+//!   with no lock held); the sockets' queues and the extensions of sockets
+//!   being connected (module `dispatch`, owned by the [`EventSink`]: it
+//!   pushes, the socket's task pops); the tasks waiting for answers
+//!   (module `waiters`: acks, broadcast acks, cluster requests); the
+//!   engine hooks and per-connection handlers (module `engine`); the
+//!   application state (fixed when built: no lock). The only nesting is
+//!   the core's lock, then one of these (filling a waiter right after the
+//!   core issued its id, installing hooks, routing an event).
+//! - The modules depend on each other without cycles: types and
+//!   registries (`io`) below what acts on them (`operator`, `socket`,
+//!   `remote`, `extract`), the dispatch on top.
 //! - A socket's handle and its event loop belong to its task.
 //! - No application code runs under any lock of this crate, so no lock is
 //!   ever poisoned by an application's panic; the crate's locking recovers from
@@ -105,27 +181,14 @@
 //! [`SocketIo::fetch_sockets`] returns [`RemoteSocket`] handles that can
 //! emit, join, leave and disconnect wherever the socket is.
 //!
-//! # Example
+//! # Configuration
 //!
 //! ```
 //! use std::time::Duration;
-//! use socketio_async::{Config, ConnectError, CookieOptions, Cors, CorsOrigin, SocketIo};
+//! use socketio_async::{Config, CookieOptions, Cors, CorsOrigin, Socket, SocketIo};
 //!
 //! let io = SocketIo::new();
-//! io.use_middleware(|connecting| async move {
-//!     match connecting.handshake.auth.get("token") {
-//!         Some(_) => Ok(()),
-//!         None => Err(ConnectError::new("no token")),
-//!     }
-//! });
-//! io.on_connection(|socket| async move {
-//!     socket.join("lobby");
-//!     socket.on("chat", |socket, payload, ack| async move {
-//!         let _ = socket.to("lobby").emit_payload("chat", payload);
-//!         if let Some(ack) = ack {
-//!             let _ = ack.send(("delivered",));
-//!         }
-//!     });
+//! io.on_connection(|socket: Socket| async move {
 //!     socket.conn().on_upgrade(|transport| println!("now on {}", transport.name()));
 //! });
 //! io.allow_request(|request| async move {
@@ -154,54 +217,38 @@ mod backend;
 mod contain;
 mod dispatch;
 mod engine;
+mod extensions;
+mod extract;
 mod io;
+mod operator;
 mod payload;
 mod remote;
+mod rooms;
 mod socket;
+mod sync;
 mod waiters;
 
-pub use backend::{Backend, Task};
+pub use backend::Backend;
+pub use contain::Task;
+pub use dispatch::EventSink;
 pub use engine::{Conn, Engine};
 pub use engineio_proto::{
     CloseReason, ConnectionError, CookieOptions, Cors, CorsOrigin, ErrorCode, ErrorContext,
     Headers, Packet as EnginePacket, Protocol, Request, SameSite, Sid, TransportKind,
 };
-pub use io::{
-    BroadcastOperator, ConnectError, Connecting, EventSink, Namespace, ServerSideAck, SocketIo,
+pub use extensions::Extensions;
+pub use extract::{
+    Bin, Data, Event, Extension, ExtractError, FromContext, Handler, State, TryData,
 };
-pub use payload::{AckError, EmitError, Payload};
+pub use io::{
+    ConnectError, Connecting, HandlerContext, Namespace, ServerSideAck, Socket, SocketIo,
+    SocketIoBuilder,
+};
+pub use operator::{BroadcastAckError, BroadcastOperator};
+pub use payload::{AckError, DataError, EmitError, Payload};
 pub use remote::RemoteSocket;
-pub use socket::{AckSender, Socket};
+pub use rooms::IntoRooms;
+pub use socket::{Ack, AckSender, SocketTimeout};
 pub use socketio_proto::{
     Config, DisconnectReason, Handshake, NamespaceMatcher, SocketId, SocketInfo,
 };
-
-/// Locks a mutex, recovering from poisoning deliberately: no application
-/// code ever runs under one of this crate's locks (see the locking rule
-/// above), so a poisoned lock can only come from a bug of ours between two
-/// statements that each leave the data whole.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A handler registry that readers snapshot and writers swap whole: a
-/// reader takes an `Arc` under a short lock and runs the handlers with no
-/// lock held; a registration copies the registry, changes the copy, and
-/// swaps it in (registrations are rare, reads are per event).
-#[derive(Default)]
-pub(crate) struct Registry<T: Clone> {
-    current: std::sync::Mutex<std::sync::Arc<T>>,
-}
-
-impl<T: Clone> Registry<T> {
-    /// The registry as it is now.
-    pub(crate) fn get(&self) -> std::sync::Arc<T> {
-        lock(&self.current).clone()
-    }
-
-    /// Changes the registry (`change` must not call back into the server).
-    pub(crate) fn update(&self, change: impl FnOnce(&mut T)) {
-        let mut current = lock(&self.current);
-        change(std::sync::Arc::make_mut(&mut current));
-    }
-}

@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
+use futures_channel::oneshot;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use socketio_proto::{Handshake, Room, SocketId, SocketInfo, Str, Target};
+use socketio_proto::{Event, Handshake, Room, SocketId, SocketInfo, Str, Target};
 
-use crate::io::{BroadcastOperator, SocketIo};
+use crate::io::SocketIo;
+use crate::operator::BroadcastOperator;
 use crate::payload::{EmitError, Payload};
+use crate::rooms::IntoRooms;
 
 /// A socket found by `fetch_sockets`, on this node or another of the
 /// cluster: what it was at the time of the call, and handles to act on it.
@@ -19,8 +23,8 @@ use crate::payload::{EmitError, Payload};
 /// # use socketio_async::SocketIo;
 /// async fn promote(io: SocketIo) -> Result<(), socketio_async::EmitError> {
 ///     for socket in io.fetch_sockets().await? {
-///         if socket.data["admin"] == true {
-///             socket.join(&["admins"])?;
+///         if matches!(socket.data_as::<Option<bool>>(), Ok(Some(true))) {
+///             socket.join("admins")?;
 ///             socket.emit("promoted", ())?;
 ///         } else if socket.handshake.auth.is_empty() {
 ///             socket.disconnect(false)?;
@@ -39,7 +43,8 @@ pub struct RemoteSocket {
     pub handshake: Arc<Handshake>,
     /// Its rooms at the time of the fetch.
     pub rooms: Vec<Room>,
-    /// Its application data at the time of the fetch.
+    /// Its application data at the time of the fetch (`socket.set_data`),
+    /// as JSON; [`data_as`](Self::data_as) reads it typed.
     pub data: Value,
     io: SocketIo,
 }
@@ -67,27 +72,88 @@ impl RemoteSocket {
         }
     }
 
-    /// Emits an event to this socket.
+    /// Its application data as a `T` (`Value::Null` when never set: read
+    /// an `Option` to tell).
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     let nick: Option<String> = socket.data_as().unwrap_or(None);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.data)
+    }
+
+    /// Emits an event to this socket: one value is one argument, a tuple
+    /// several.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.emit("maintenance", ("in", 5, "minutes"))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<(), EmitError> {
-        self.emit_payload(event, Payload::from_args(args)?)
+        self.emit_payload(event, Payload::new(args)?)
     }
 
     /// Emits arguments that may hold binary attachments.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.emit_payload("file", socketio_async::Payload::new("a.bin").unwrap().attach(vec![1]))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         self.operator().emit_payload(event, payload).map(|_| ())
     }
 
-    /// Makes the socket join `rooms`.
-    pub fn join(&self, rooms: &[&str]) -> Result<(), EmitError> {
+    /// Makes the socket join `rooms`: one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.join(["everyone", "v2"])?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn join(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         self.operator().sockets_join(rooms)
     }
 
     /// Makes the socket leave `rooms`.
-    pub fn leave(&self, rooms: &[&str]) -> Result<(), EmitError> {
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.leave("v1")?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn leave(&self, rooms: impl IntoRooms) -> Result<(), EmitError> {
         self.operator().sockets_leave(rooms)
     }
 
     /// Disconnects the socket; with `close`, its whole connection.
+    ///
+    /// ```
+    /// # use socketio_async::{RemoteSocket, SocketIo};
+    /// # async fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// for socket in io.fetch_sockets().await? {
+    ///     socket.disconnect(true)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn disconnect(&self, close: bool) -> Result<(), EmitError> {
         self.operator().disconnect_sockets(close)
     }
@@ -98,5 +164,58 @@ impl RemoteSocket {
             &self.nsp,
             Target::room(self.id.to_string()),
         )
+    }
+}
+
+impl BroadcastOperator {
+    /// The selected sockets, across the cluster (`fetchSockets`): this
+    /// node's, then those the other nodes sent within their time limit.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// async fn count(io: SocketIo) -> usize {
+    ///     io.to("lobby").fetch_sockets().await.map_or(0, |s| s.len())
+    /// }
+    /// ```
+    pub async fn fetch_sockets(self) -> Result<Vec<RemoteSocket>, EmitError> {
+        let (tx, rx) = oneshot::channel();
+        let io = self.io().clone();
+        io.runner()
+            .act(|core, now| {
+                let key = core.fetch_sockets_cluster(now, self.nsp(), self.target());
+                io.waiters().wait_request(key, tx);
+            })
+            .ok_or(EmitError::NotRunning)?;
+        match rx.await {
+            Ok(Event::FetchSocketsDone { local, remote, .. }) => {
+                let mut sockets: Vec<RemoteSocket> = local
+                    .into_iter()
+                    .map(|info| RemoteSocket::new(io.clone(), info))
+                    .collect();
+                sockets.extend(
+                    remote
+                        .iter()
+                        .map(|w| RemoteSocket::new(io.clone(), w.to_info(self.nsp()))),
+                );
+                Ok(sockets)
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+impl SocketIo {
+    /// The sockets of the main namespace (`io.fetchSockets()`), across the
+    /// cluster, as handles that can emit, join, leave and disconnect.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// async fn ids(io: SocketIo) -> Vec<String> {
+    ///     let sockets = io.fetch_sockets().await.unwrap_or_default();
+    ///     sockets.iter().map(|s| s.id.to_string()).collect()
+    /// }
+    /// ```
+    pub async fn fetch_sockets(&self) -> Result<Vec<RemoteSocket>, EmitError> {
+        self.broadcast_in("/").fetch_sockets().await
     }
 }

@@ -1,417 +1,552 @@
-//! The socket handle given to connection handlers.
+//! What a socket does: emit (with or without an acknowledgement), rooms,
+//! data, broadcasts from it, disconnect; and the acknowledgement a handler
+//! sends back.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use engineio_proto::Sid;
 use futures_channel::oneshot;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use socketio_proto::{DisconnectReason, Handshake, Room, SocketId, Str, Target};
+use socketio_proto::{Room, SocketId, Str, Target};
 
-use crate::backend::{Task, act, act_or_defer};
 use crate::contain::{self, Site};
 use crate::engine::Conn;
-use crate::io::{BroadcastOperator, SocketIo};
+use crate::io::{AckSlot, Socket};
+use crate::operator::BroadcastOperator;
 use crate::payload::{AckError, EmitError, Payload};
-use crate::{Registry, lock};
-
-pub(crate) type EventHandler =
-    Arc<dyn Fn(Socket, Payload, Option<AckSender>) -> Task + Send + Sync>;
-pub(crate) type AnyHandler = Arc<dyn Fn(&str, &Payload) + Send + Sync>;
-pub(crate) type ReasonHandler = Arc<dyn Fn(Socket, DisconnectReason) -> Task + Send + Sync>;
-pub(crate) type PacketMiddleware = Arc<dyn Fn(&str, &Payload) -> Result<(), String> + Send + Sync>;
-pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, String) -> Task + Send + Sync>;
-
-/// The handlers registered on one socket.
-#[derive(Default, Clone)]
-pub(crate) struct SocketHandlers {
-    events: HashMap<String, EventHandler>,
-    any: Vec<AnyHandler>,
-    any_outgoing: Vec<AnyHandler>,
-    middlewares: Vec<PacketMiddleware>,
-    on_error: Option<ErrorHandler>,
-    on_disconnecting: Option<ReasonHandler>,
-    on_disconnect: Option<ReasonHandler>,
-}
-
-impl SocketHandlers {
-    pub(crate) fn event(&self, name: &str) -> Option<EventHandler> {
-        self.events.get(name).cloned()
-    }
-
-    pub(crate) fn any(&self) -> &[AnyHandler] {
-        &self.any
-    }
-
-    pub(crate) fn middlewares(&self) -> &[PacketMiddleware] {
-        &self.middlewares
-    }
-
-    pub(crate) fn on_error(&self) -> Option<ErrorHandler> {
-        self.on_error.clone()
-    }
-
-    pub(crate) fn on_disconnecting(&self) -> Option<ReasonHandler> {
-        self.on_disconnecting.clone()
-    }
-
-    pub(crate) fn on_disconnect(&self) -> Option<ReasonHandler> {
-        self.on_disconnect.clone()
-    }
-}
-
-/// What every handle of one socket shares.
-#[derive(Default)]
-struct SocketState {
-    handlers: Registry<SocketHandlers>,
-    /// The rooms the socket had when it started leaving.
-    last_rooms: Mutex<Vec<Room>>,
-}
-
-/// A connected socket: cheap to clone.
-#[derive(Clone)]
-pub struct Socket {
-    io: SocketIo,
-    id: SocketId,
-    nsp: Str,
-    handshake: Arc<Handshake>,
-    recovered: bool,
-    sid: Sid,
-    state: Arc<SocketState>,
-}
-
-impl std::fmt::Debug for Socket {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket")
-            .field("id", &self.id)
-            .field("nsp", &self.nsp)
-            .finish_non_exhaustive()
-    }
-}
+use crate::rooms::IntoRooms;
 
 impl Socket {
-    pub(crate) fn new(
-        io: SocketIo,
-        id: SocketId,
-        nsp: Str,
-        handshake: Arc<Handshake>,
-        recovered: bool,
-        sid: Sid,
-    ) -> Self {
-        Self {
-            io,
-            id,
-            nsp,
-            handshake,
-            recovered,
-            sid,
-            state: Arc::default(),
-        }
-    }
-
-    /// Its handlers as they are now.
-    pub(crate) fn handlers(&self) -> Arc<SocketHandlers> {
-        self.state.handlers.get()
-    }
-
-    /// Keeps the rooms it had when it started leaving.
-    pub(crate) fn set_last_rooms(&self, rooms: Vec<Room>) {
-        *lock(&self.state.last_rooms) = rooms;
-    }
-
-    /// The socket id.
-    pub fn id(&self) -> &SocketId {
-        &self.id
-    }
-
-    /// Its namespace.
-    pub fn nsp(&self) -> &str {
-        &self.nsp
-    }
-
-    /// Its handshake (headers, query, auth, address...).
-    pub fn handshake(&self) -> &Handshake {
-        &self.handshake
-    }
-
-    /// Whether connection state recovery restored it.
-    pub fn recovered(&self) -> bool {
-        self.recovered
-    }
-
-    /// The server.
-    pub fn io(&self) -> &SocketIo {
-        &self.io
-    }
-
     /// The Engine.IO connection underneath (`socket.conn`): its session
     /// id, transport, and events (upgrade, packet, packet create, drain,
     /// close).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// println!("session {} on {:?}", socket.conn().id(), socket.conn().transport());
+    /// # }
+    /// ```
     pub fn conn(&self) -> Conn {
-        Conn::new(self.io.clone(), self.sid.clone(), self.handshake.clone())
+        Conn::new(
+            &self.io().engine(),
+            self.sid().clone(),
+            self.handshake_arc().clone(),
+        )
     }
 
-    /// Handles event `event` (`socket.on`). `ack` is set when the client
-    /// waits for an answer.
-    pub fn on<F, Fut>(&self, event: &str, handler: F)
-    where
-        F: Fn(Socket, Payload, Option<AckSender>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: EventHandler = Arc::new(move |s, p, a| Box::pin(handler(s, p, a)));
-        let event = event.to_owned();
-        self.state
-            .handlers
-            .update(|h| drop(h.events.insert(event, handler)));
-    }
-
-    /// Sees every incoming event before its handler (`socket.onAny`).
-    pub fn on_any(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
-        self.state
-            .handlers
-            .update(|h| h.any.push(Arc::new(handler)));
-    }
-
-    /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
-    pub fn on_any_outgoing(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
-        self.state
-            .handlers
-            .update(|h| h.any_outgoing.push(Arc::new(handler)));
-    }
-
-    /// A packet middleware (`socket.use`): an `Err` stops the event and
-    /// reaches the `error` handler.
-    pub fn use_middleware(
-        &self,
-        middleware: impl Fn(&str, &Payload) -> Result<(), String> + Send + Sync + 'static,
-    ) {
-        self.state
-            .handlers
-            .update(|h| h.middlewares.push(Arc::new(middleware)));
-    }
-
-    /// Handles errors: packet middleware refusals, and protocol violations
-    /// just before the connection closes.
-    pub fn on_error<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: ErrorHandler = Arc::new(move |s, e| Box::pin(handler(s, e)));
-        self.state.handlers.update(|h| h.on_error = Some(handler));
-    }
-
-    /// Runs when the socket starts leaving, its rooms still readable with
-    /// [`rooms`](Self::rooms).
-    pub fn on_disconnecting<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: ReasonHandler = Arc::new(move |s, r| Box::pin(handler(s, r)));
-        self.state
-            .handlers
-            .update(|h| h.on_disconnecting = Some(handler));
-    }
-
-    /// Runs when the socket has left.
-    pub fn on_disconnect<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, DisconnectReason) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: ReasonHandler = Arc::new(move |s, r| Box::pin(handler(s, r)));
-        self.state
-            .handlers
-            .update(|h| h.on_disconnect = Some(handler));
-    }
-
-    /// Emits an event to this socket.
+    /// Emits an event to this socket. One value is one argument whatever
+    /// its type; a tuple is several arguments; `()` is none.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) -> Result<(), socketio_async::EmitError> {
+    /// socket.emit("list", vec![1, 2, 3])?;          // client: (list) => [1, 2, 3]
+    /// socket.emit("pair", ("a", 1))?;               // client: (a, n) => "a", 1
+    /// socket.emit("ping", ())?;                     // client: () => {}
+    /// socket.emit("user", serde_json::json!({"name": "ann"}))?;
+    /// # Ok(()) }
+    /// ```
     pub fn emit(&self, event: &str, args: impl Serialize) -> Result<(), EmitError> {
-        self.emit_payload(event, Payload::from_args(args)?)
+        self.emit_payload(event, Payload::new(args)?)
+    }
+
+    /// The `compress` flag (`socket.compress(false).emit(..)`): a handle
+    /// whose [`emit`](Self::emit) and [`emit_payload`](Self::emit_payload)
+    /// send with it. `false`: the event goes uncompressed (no
+    /// permessage-deflate for its frame, and no gzip for a long-poll
+    /// response made only of such packets); `true` (as by default) lets the
+    /// transport compress it. This handle is left as it was.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) -> Result<(), socketio_async::EmitError> {
+    /// // Already compressed (an image): not worth deflating again.
+    /// socket.compress(false).emit("thumbnail", "iVBORw0KGgo...")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn compress(&self, compress: bool) -> Self {
+        self.with_compress(compress)
     }
 
     /// Emits arguments that may hold binary attachments.
+    ///
+    /// ```
+    /// # use socketio_async::{Payload, Socket};
+    /// # fn f(socket: Socket) -> Result<(), socketio_async::EmitError> {
+    /// let payload = Payload::new("avatar.png")?.attach(vec![0x89, 0x50, 0x4e, 0x47]);
+    /// socket.emit_payload("file", payload)?; // client: (name, buffer) => ...
+    /// # Ok(()) }
+    /// ```
     pub fn emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         self.outgoing(event, &payload);
         let packet = payload.into_event(event)?;
-        let backend = self.io.backend()?;
-        let id = self.id.clone();
-        match act_or_defer(backend, move |core, now| core.emit(now, &id, packet)) {
+        let id = self.id().clone();
+        if self.compress_flag() == Some(false) {
+            // The core's single-socket emit has no options: the socket's own
+            // room, on this node only, carries the flag.
+            let (nsp, options) = (Str::from(self.nsp().to_owned()), own_room(&id, Some(false)));
+            return match self
+                .io()
+                .runner()
+                .act_or_defer(move |core, now| core.broadcast(now, &nsp, &options, packet))
+                .map_err(|_| EmitError::NotRunning)?
+            {
+                Some(Ok(sent)) if sent.recipients == 0 => {
+                    Err(socketio_proto::EmitError::UnknownSocket.into())
+                }
+                Some(sent) => sent.map(drop).map_err(EmitError::from),
+                None => Ok(()),
+            };
+        }
+        match self
+            .io()
+            .runner()
+            .act_or_defer(move |core, now| core.emit(now, &id, packet))
+            .map_err(|_| EmitError::NotRunning)?
+        {
             Some(sent) => Ok(sent?),
             // From a hook the core is running: sent right after it.
             None => Ok(()),
         }
     }
 
-    /// Emits and waits for the client's acknowledgement, at most `timeout`
-    /// (`socket.timeout(d).emitWithAck`).
-    pub async fn emit_with_ack(
+    /// Acknowledgements of [`SocketTimeout::emit_with_ack`] wait at most
+    /// `timeout` (`socket.timeout(d).emitWithAck`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::{AckError, Socket};
+    /// async fn ask(socket: Socket) -> Result<u32, AckError> {
+    ///     // The client answers `callback(42)`.
+    ///     socket.timeout(Duration::from_secs(5)).emit_with_ack::<u32>("how-many", ()).await
+    /// }
+    /// ```
+    pub fn timeout(&self, timeout: Duration) -> SocketTimeout {
+        SocketTimeout {
+            socket: self.clone(),
+            timeout: Some(timeout),
+        }
+    }
+
+    /// Emits and waits for the client's acknowledgement with no time limit
+    /// (it ends with [`AckError::Timeout`] if the socket leaves first); the
+    /// answer is read as a `T` (its first argument, or all of them for a
+    /// tuple). [`timeout`](Self::timeout) sets a limit.
+    ///
+    /// ```
+    /// # use socketio_async::{AckError, Socket};
+    /// async fn name(socket: Socket) -> Result<String, AckError> {
+    ///     // The client answers `callback("ann")`.
+    ///     socket.emit_with_ack::<String>("your-name", ()).await
+    /// }
+    /// ```
+    pub async fn emit_with_ack<T: DeserializeOwned>(
         &self,
         event: &str,
         args: impl Serialize,
-        timeout: Duration,
-    ) -> Result<Payload, AckError> {
-        let payload = Payload::from_args(args).map_err(EmitError::from)?;
-        self.emit_payload_with_ack(event, payload, timeout).await
+    ) -> Result<T, AckError> {
+        SocketTimeout {
+            socket: self.clone(),
+            timeout: None,
+        }
+        .emit_with_ack(event, args)
+        .await
     }
 
-    /// [`emit_with_ack`](Self::emit_with_ack) with binary attachments.
-    pub async fn emit_payload_with_ack(
+    async fn ask(
         &self,
         event: &str,
         payload: Payload,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<Payload, AckError> {
         self.outgoing(event, &payload);
         let packet = payload.into_event(event)?;
-        let backend = self.io.backend()?.clone();
         let (tx, rx) = oneshot::channel();
-        act(backend.as_ref(), |core, now| {
-            let id = core.emit_with_ack(now, &self.id, packet, Some(timeout))?;
-            self.io.inner().waiters.wait_ack(self.id.clone(), id, tx);
-            Ok::<_, socketio_proto::EmitError>(())
-        })
-        .ok_or(EmitError::NotRunning)?
-        .map_err(EmitError::from)?;
+        let io = self.io();
+        io.runner()
+            .act(|core, now| {
+                let id = core.emit_with_ack(now, self.id(), packet, timeout)?;
+                io.waiters().wait_ack(self.id().clone(), id, tx);
+                Ok::<_, socketio_proto::EmitError>(())
+            })
+            .ok_or(EmitError::NotRunning)?
+            .map_err(EmitError::from)?;
         rx.await.unwrap_or(Err(AckError::Timeout))
     }
 
-    /// Joins `room`.
-    pub fn join(&self, room: &str) {
-        if let Some(backend) = self.io.backend_if_running() {
-            let (id, room) = (self.id.clone(), room.to_owned());
-            act_or_defer(backend, move |core, _| core.join(&id, room));
-        }
+    /// Joins `rooms`: one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.join("lobby");
+    /// socket.join(["news", "sports"]);
+    /// socket.join(vec![format!("user:{}", 42)]);
+    /// # }
+    /// ```
+    pub fn join(&self, rooms: impl IntoRooms) {
+        let (id, rooms) = (self.id().clone(), rooms.into_rooms());
+        let _ = self.io().runner().act_or_defer(move |core, _| {
+            for room in rooms {
+                core.join(&id, room);
+            }
+        });
     }
 
-    /// Leaves `room`.
-    pub fn leave(&self, room: &str) {
-        if let Some(backend) = self.io.backend_if_running() {
-            let (id, room) = (self.id.clone(), room.to_owned());
-            act_or_defer(backend, move |core, _| core.leave(&id, &room));
-        }
+    /// Leaves `rooms`: one room or many.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.leave("lobby");
+    /// socket.leave(["news", "sports"]);
+    /// # }
+    /// ```
+    pub fn leave(&self, rooms: impl IntoRooms) {
+        let (id, rooms) = (self.id().clone(), rooms.into_rooms());
+        let _ = self.io().runner().act_or_defer(move |core, _| {
+            for room in rooms {
+                core.leave(&id, &room);
+            }
+        });
     }
 
     /// Its rooms (while disconnecting: the rooms it had).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// // Every socket is in the room of its own id.
+    /// assert!(socket.rooms().iter().any(|r| &**r == socket.id().as_str()) || socket.rooms().is_empty());
+    /// # }
+    /// ```
     pub fn rooms(&self) -> Vec<Room> {
-        let rooms = match self.io.backend_if_running() {
-            Some(backend) => {
-                act(backend.as_ref(), |core, _| core.rooms(&self.id)).unwrap_or_default()
-            }
-            None => Vec::new(),
-        };
+        let rooms = self
+            .io()
+            .runner()
+            .act(|core, _| core.rooms(self.id()))
+            .unwrap_or_default();
         if rooms.is_empty() {
-            return lock(&self.state.last_rooms).clone();
+            return self.last_rooms();
         }
         rooms
     }
 
-    /// Its application data (`socket.data`).
-    pub fn data(&self) -> Value {
-        match self.io.backend_if_running() {
-            Some(backend) => act(backend.as_ref(), |core, _| core.data(&self.id).cloned())
-                .flatten()
-                .unwrap_or(Value::Null),
-            None => Value::Null,
-        }
+    /// Its application data (`socket.data`) as a `T`: what
+    /// [`set_data`](Self::set_data) stored, `Value::Null` if nothing (read
+    /// an `Option` to tell). Unlike [`extensions`](Self::extensions), it
+    /// crosses nodes: `fetch_sockets` returns it.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Profile { name: String, admin: bool }
+    ///
+    /// # fn f(socket: Socket) -> Result<(), Box<dyn std::error::Error>> {
+    /// socket.set_data(&Profile { name: "ann".into(), admin: false })?;
+    /// let profile: Option<Profile> = socket.data()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(self.data_value())
     }
 
-    /// Sets its application data.
-    pub fn set_data(&self, data: Value) {
-        if let Some(backend) = self.io.backend_if_running() {
-            let id = self.id.clone();
-            let seen = self.io.observer().map(|o| (o.clone(), data.clone()));
-            act_or_defer(backend, move |core, _| core.set_data(&id, data));
-            if let Some((observer, data)) = seen {
-                observer.data_changed(self, &data);
-            }
-        }
+    /// Its application data as JSON, untyped.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.set_data(serde_json::json!({"nick": "ann"}));
+    /// println!("{}", socket.data_value()["nick"]);
+    /// # }
+    /// ```
+    pub fn data_value(&self) -> Value {
+        self.io()
+            .runner()
+            .act(|core, _| core.data(self.id()).cloned())
+            .flatten()
+            .unwrap_or(Value::Null)
     }
 
-    /// Other sockets in `room` (`socket.to(room)`): never this one.
-    pub fn to(&self, room: &str) -> BroadcastOperator {
-        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::room(room.to_owned()))
-            .except(self.id.as_str())
+    /// Sets its application data (serialized to JSON, so that it crosses
+    /// nodes).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.set_data(("ann", 42)).unwrap(); // any serializable value
+    /// let (nick, age): (String, u8) = socket.data().unwrap_or_default();
+    /// # }
+    /// ```
+    pub fn set_data(&self, data: impl Serialize) -> Result<(), EmitError> {
+        let data = serde_json::to_value(&data)?;
+        let id = self.id().clone();
+        let seen = self.io().observer().map(|o| (Arc::clone(o), data.clone()));
+        let _ = self
+            .io()
+            .runner()
+            .act_or_defer(move |core, _| core.set_data(&id, data));
+        if let Some((observer, data)) = seen {
+            observer.data_changed(self, &data);
+        }
+        Ok(())
+    }
+
+    /// Other sockets in `rooms` (`socket.to(room)`): never this one.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.to("lobby").emit("typing", true);
+    /// let _ = socket.to(["a", "b"]).emit("typing", true);
+    /// # }
+    /// ```
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::default())
+            .to(rooms)
+            .except(self.id().as_str())
     }
 
     /// The same as [`to`](Self::to) (`socket.in`).
-    pub fn in_(&self, room: &str) -> BroadcastOperator {
-        self.to(room)
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.in_("lobby").emit("typing", true);
+    /// # }
+    /// ```
+    pub fn in_(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.to(rooms)
+    }
+
+    /// Every other socket of the namespace but those in `rooms`
+    /// (`socket.except(room)`).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.except("muted").emit("news", "hello");
+    /// # }
+    /// ```
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
     }
 
     /// Every socket of this socket's namespace, this one included, on
     /// every node (Node's `socket.nsp` used as an operator). For a child
     /// of a parent namespace this is the way to reach the child as a
     /// whole: `io.of(name)` would make a namespace of its own.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.nsp_operator().emit("announce", "everyone here");
+    /// # }
+    /// ```
     pub fn nsp_operator(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::all())
+        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::all())
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.broadcast().emit("joined", socket.id().as_str());
+    /// # }
+    /// ```
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.io.clone(), &self.nsp, Target::all()).except(self.id.as_str())
+        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::all())
+            .except(self.id().as_str())
     }
 
     /// Leaves the namespace; with `close`, closes the whole connection.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.disconnect(false); // this namespace only; `true` closes the connection
+    /// # }
+    /// ```
     pub fn disconnect(&self, close: bool) {
-        if let Some(backend) = self.io.backend_if_running() {
-            let id = self.id.clone();
-            act_or_defer(backend, move |core, now| core.disconnect(now, &id, close));
-        }
+        let id = self.id().clone();
+        let _ = self
+            .io()
+            .runner()
+            .act_or_defer(move |core, now| core.disconnect(now, &id, close));
     }
 
     fn outgoing(&self, event: &str, payload: &Payload) {
         let handlers = self.handlers();
-        if handlers.any_outgoing.is_empty() {
+        if handlers.any_outgoing().is_empty() {
             return;
         }
         let site =
-            Site::socket("on_any_outgoing handler", self.id.as_str(), &self.nsp).event(event);
-        for hook in &handlers.any_outgoing {
+            Site::socket("on_any_outgoing handler", self.id().as_str(), self.nsp()).event(event);
+        for hook in handlers.any_outgoing() {
             contain::call(&site, || hook(event, payload));
         }
     }
 }
 
-/// Answers one event that asked for an acknowledgement. Sending consumes
-/// it: an event is acknowledged once.
-#[derive(Clone)]
+/// A socket with a time limit on acknowledgements, from
+/// [`Socket::timeout`].
+#[derive(Debug, Clone)]
+pub struct SocketTimeout {
+    socket: Socket,
+    timeout: Option<Duration>,
+}
+
+impl SocketTimeout {
+    /// Emits and waits for the acknowledgement, read as a `T` (its first
+    /// argument, or all of them for a tuple; `Payload` for binary answers:
+    /// see [`emit_payload_with_ack`](Self::emit_payload_with_ack)).
+    /// [`AckError::Timeout`] if it did not come in time,
+    /// [`AckError::Decode`] if it came in another shape.
+    pub async fn emit_with_ack<T: DeserializeOwned>(
+        &self,
+        event: &str,
+        args: impl Serialize,
+    ) -> Result<T, AckError> {
+        let payload = Payload::new(args).map_err(EmitError::from)?;
+        let answer = self.emit_payload_with_ack(event, payload).await?;
+        Ok(answer.decode::<T>()?)
+    }
+
+    /// [`emit_with_ack`](Self::emit_with_ack) with binary attachments both
+    /// ways, the answer untyped.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::{Payload, Socket};
+    /// async fn fetch(socket: Socket) -> Option<bytes::Bytes> {
+    ///     let ask = Payload::new("avatar").ok()?;
+    ///     let answer = socket.timeout(Duration::from_secs(5)).emit_payload_with_ack("get", ask).await.ok()?;
+    ///     answer.binary.into_iter().next()
+    /// }
+    /// ```
+    pub async fn emit_payload_with_ack(
+        &self,
+        event: &str,
+        payload: Payload,
+    ) -> Result<Payload, AckError> {
+        self.socket.ask(event, payload, self.timeout).await
+    }
+}
+
+/// Answers one event that asked for an acknowledgement (the `Ack` /
+/// `AckSender` extractor). Sending consumes it, and an event is answered
+/// once: when several handlers of the event hold one, the first send wins
+/// and the others get [`EmitError::AlreadyAcked`]. For an event that asked
+/// for none, `send` returns [`EmitError::NoAck`] (extract
+/// `Option<AckSender>` to know beforehand).
+///
+/// ```
+/// use socketio_async::{AckSender, Data, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     // client: socket.emit("add", [1, 2], (sum) => ...)
+///     socket.on("add", |Data(terms): Data<Vec<i64>>, ack: AckSender| async move {
+///         let _ = ack.send(terms.iter().sum::<i64>());
+///     });
+/// });
+/// ```
 pub struct AckSender {
     socket: Socket,
-    id: u64,
+    slot: Option<Arc<AckSlot>>,
 }
+
+/// The same as [`AckSender`], by the name socketioxide's users know.
+pub type Ack = AckSender;
 
 impl std::fmt::Debug for AckSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AckSender").field("id", &self.id).finish()
+        f.debug_struct("AckSender")
+            .field("id", &self.slot.as_ref().map(|s| s.id))
+            .finish()
     }
 }
 
 impl AckSender {
-    pub(crate) fn new(socket: Socket, id: u64) -> Self {
-        Self { socket, id }
+    pub(crate) fn new(socket: Socket, slot: Option<Arc<AckSlot>>) -> Self {
+        Self { socket, slot }
     }
 
-    /// Answers with `args`.
+    /// Whether the client asked for an acknowledgement.
+    ///
+    /// ```
+    /// # use socketio_async::{AckSender, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("maybe", |ack: AckSender| async move {
+    ///     if ack.requested() {
+    ///         let _ = ack.send("ok");
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn requested(&self) -> bool {
+        self.slot.is_some()
+    }
+
+    /// Answers with `args`: one value is one argument, a tuple several.
+    ///
+    /// ```
+    /// # use socketio_async::{AckSender, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("pair", |ack: AckSender| async move {
+    ///     let _ = ack.send(("a", 1)); // client: (text, n) => ...
+    /// });
+    /// # }
+    /// ```
     pub fn send(self, args: impl Serialize) -> Result<(), EmitError> {
-        self.send_payload(Payload::from_args(args)?)
+        self.send_payload(Payload::new(args)?)
     }
 
     /// Answers with arguments that may hold binary attachments.
+    ///
+    /// ```
+    /// # use socketio_async::{AckSender, Payload, Socket};
+    /// # fn f(socket: Socket) {
+    /// socket.on("thumbnail", |ack: AckSender| async move {
+    ///     let answer = Payload::new("png").unwrap().attach(vec![0x89, 0x50]);
+    ///     let _ = ack.send_payload(answer); // client: (kind, buffer) => ...
+    /// });
+    /// # }
+    /// ```
     pub fn send_payload(self, payload: Payload) -> Result<(), EmitError> {
-        let backend = self.socket.io.backend()?;
+        let slot = self.slot.ok_or(EmitError::NoAck)?;
+        if !slot.take() {
+            return Err(EmitError::AlreadyAcked);
+        }
         let Payload { args, binary } = payload;
-        let (socket, id) = (self.socket.id, self.id);
-        match act_or_defer(backend, move |core, now| {
-            core.ack(now, &socket, id, args, binary)
-        }) {
+        let (socket, id) = (self.socket.id().clone(), slot.id);
+        match self
+            .socket
+            .io()
+            .runner()
+            .act_or_defer(move |core, now| core.ack(now, &socket, id, args, binary))
+            .map_err(|_| EmitError::NotRunning)?
+        {
             Some(sent) => Ok(sent?),
             // From a hook the core is running: sent right after it.
             None => Ok(()),
         }
+    }
+}
+
+/// Options that reach socket `id` alone (its own room, this node only),
+/// with the `compress` flag.
+fn own_room(id: &SocketId, compress: Option<bool>) -> socketio_proto::BroadcastOptions {
+    socketio_proto::BroadcastOptions {
+        target: Target {
+            local: true,
+            ..Target::room(Str::from(id.as_str().to_owned()))
+        },
+        compress,
+        ..socketio_proto::BroadcastOptions::default()
     }
 }

@@ -10,13 +10,14 @@ use std::sync::Mutex;
 use futures_channel::oneshot;
 use socketio_proto::{BroadcastId, Event, RequestKey, SocketId};
 
-use crate::lock;
 use crate::payload::{AckError, Payload};
+use crate::sync::lock;
 
 /// Where the answer to one `emit_with_ack` goes.
 pub(crate) type AckWaiter = oneshot::Sender<Result<Payload, AckError>>;
-/// Where the answers to one broadcast with an ack go.
-pub(crate) type BroadcastWaiter = oneshot::Sender<Result<Vec<Payload>, AckError>>;
+/// Where the answers to one broadcast with an ack go: those that came,
+/// and whether every expected one did.
+pub(crate) type BroadcastWaiter = oneshot::Sender<(Vec<Payload>, bool)>;
 
 struct BroadcastCollector {
     answers: Vec<Payload>,
@@ -60,12 +61,7 @@ impl Waiters {
     pub(crate) fn broadcast_done(&self, id: &BroadcastId, complete: bool) {
         let collector = lock(&self.broadcasts).remove(id);
         if let Some(c) = collector {
-            let result = if complete {
-                Ok(c.answers)
-            } else {
-                Err(AckError::Timeout)
-            };
-            let _ = c.done.send(result);
+            let _ = c.done.send((c.answers, complete));
         }
     }
 

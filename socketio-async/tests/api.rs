@@ -5,6 +5,7 @@
 
 mod common;
 
+use socketio_async::{AckSender, DisconnectReason, Socket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,10 +17,10 @@ use common::*;
 #[test]
 fn echo_with_auth_and_binary() {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         let auth = Value::Object(socket.handshake().auth.clone());
         socket.emit("auth", (auth,)).unwrap();
-        socket.on("message", |socket, payload, _| async move {
+        socket.on("message", |socket: Socket, payload: Payload| async move {
             socket.emit_payload("message-back", payload).unwrap();
         });
     });
@@ -54,10 +55,13 @@ fn echo_with_auth_and_binary() {
 #[test]
 fn client_acks_are_answered_once() {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.on("message-with-ack", |_, payload, ack| async move {
-            ack.unwrap().send_payload(payload).unwrap();
-        });
+    io.on_connection(|socket: Socket| async move {
+        socket.on(
+            "message-with-ack",
+            |payload: Payload, ack: Option<AckSender>| async move {
+                ack.unwrap().send_payload(payload).unwrap();
+            },
+        );
     });
     let b = start(&io);
     let (ws, _) = connect(&b, "/", "");
@@ -92,7 +96,7 @@ fn middlewares_refuse_with_data_and_run_in_order() {
             Ok(())
         }
     });
-    io.on_connection(|_| async {});
+    io.on_connection(|| async {});
     let b = start(&io);
     let (_, frames) = connect(&b, "/", r#"{"token":"bad"}"#);
     assert_eq!(
@@ -110,11 +114,12 @@ fn emit_with_ack_resolves_or_times_out() {
     let io = SocketIo::new();
     let results = Arc::new(Mutex::new(Vec::new()));
     let r = results.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let r = r.clone();
         async move {
             let answer = socket
-                .emit_with_ack("question", ("?",), Duration::from_millis(500))
+                .timeout(Duration::from_millis(500))
+                .emit_with_ack::<(String, u32)>("question", "?")
                 .await;
             r.lock().unwrap().push(answer);
         }
@@ -123,13 +128,7 @@ fn emit_with_ack_resolves_or_times_out() {
     let (ws, frames) = connect(&b, "/", "");
     assert_eq!(frames[1], r#"420["question","?"]"#);
     b.client(|h| h.ws_send(ws, r#"430["answer",7]"#));
-    assert_eq!(
-        *results.lock().unwrap(),
-        vec![Ok(Payload {
-            args: vec![json!("answer"), json!(7)],
-            binary: vec![]
-        })]
-    );
+    assert_eq!(*results.lock().unwrap(), vec![Ok(("answer".to_owned(), 7))]);
     // A second client never answers.
     let (_ws2, _) = connect(&b, "/", "");
     b.client(|h| h.advance(499));
@@ -141,9 +140,9 @@ fn emit_with_ack_resolves_or_times_out() {
 #[test]
 fn rooms_and_broadcast_operators() {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         socket.join("room");
-        socket.on("shout", |socket, _, _| async move {
+        socket.on("shout", |socket: Socket| async move {
             socket.to("room").emit("heard", ("hi",)).unwrap();
         });
     });
@@ -165,12 +164,12 @@ fn disconnect_handlers_see_reasons_and_rooms() {
     let io = SocketIo::new();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let l = l.clone();
         let l2 = l.clone();
         async move {
             socket.join("lobby");
-            socket.on_disconnecting(move |socket, reason| {
+            socket.on_disconnecting(move |socket: Socket, reason: DisconnectReason| {
                 let l = l.clone();
                 async move {
                     let mut rooms: Vec<String> =
@@ -181,7 +180,7 @@ fn disconnect_handlers_see_reasons_and_rooms() {
                         .push(format!("disconnecting {reason} {rooms:?}"));
                 }
             });
-            socket.on_disconnect(move |_, reason| {
+            socket.on_disconnect(move |reason: DisconnectReason| {
                 let l = l2.clone();
                 async move {
                     l.lock().unwrap().push(format!("disconnect {reason}"));
@@ -207,7 +206,7 @@ fn dynamic_namespaces_use_their_parent_handlers() {
     let parent = io.of_dynamic(NamespaceMatcher::Pattern(
         regex_lite::Regex::new(r"^/room-\d+$").unwrap(),
     ));
-    parent.on_connection(|socket| async move {
+    parent.on_connection(|socket: Socket| async move {
         let nsp = socket.nsp().to_owned();
         socket.emit("welcome", (nsp,)).unwrap();
     });
@@ -220,8 +219,8 @@ fn dynamic_namespaces_use_their_parent_handlers() {
 #[test]
 fn fetch_sockets_and_utility_operations() {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.set_data(json!({"n": 1}));
+    io.on_connection(|socket: Socket| async move {
+        socket.set_data(json!({"n": 1})).unwrap();
     });
     let b = start(&io);
     let (_, f1) = connect(&b, "/", "");
@@ -242,7 +241,7 @@ fn fetch_sockets_and_utility_operations() {
             .unwrap()
             .contains(&(sid_of(&f1[0]), json!({"n": 1})))
     );
-    io.to(&sid_of(&f1[0])).sockets_join(&["vip"]).unwrap();
+    io.to(sid_of(&f1[0])).sockets_join(["vip"]).unwrap();
     io.to("vip").disconnect_sockets(false).unwrap();
     b.settle();
     assert_eq!(b.frames(w2), Vec::<String>::new());

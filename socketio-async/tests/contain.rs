@@ -8,6 +8,7 @@
 
 mod common;
 
+use socketio_async::{AckSender, DisconnectReason, Payload, Socket};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
@@ -118,9 +119,12 @@ fn handshake(b: &TestBackend) -> (u16, String, engineio_proto::Headers) {
 const INTERNAL: &str = r#"{"code":3,"message":"Internal server error"}"#;
 
 fn ack_echo(socket: &socketio_async::Socket) {
-    socket.on("message-with-ack", |_, payload, ack| async move {
-        ack.unwrap().send_payload(payload).unwrap();
-    });
+    socket.on(
+        "message-with-ack",
+        |payload: Payload, ack: Option<AckSender>| async move {
+            ack.unwrap().send_payload(payload).unwrap();
+        },
+    );
 }
 
 // ----- panics -----
@@ -128,12 +132,12 @@ fn ack_echo(socket: &socketio_async::Socket) {
 #[test]
 fn a_panicking_event_handler_ends_that_invocation_and_its_socket_stays() {
     let io = server();
-    io.on_connection(|socket| async move {
-        socket.on("panic", |socket, _, _| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on("panic", |socket: Socket| async move {
             socket.emit("about-to-panic", ()).unwrap();
             panic!("sync boom");
         });
-        socket.on("panic-async", |socket, _, _| async move {
+        socket.on("panic-async", |socket: Socket| async move {
             socket.emit("about-to-panic", ()).unwrap();
             YieldOnce(false).await;
             panic!("async boom");
@@ -165,7 +169,7 @@ fn a_panicking_event_handler_ends_that_invocation_and_its_socket_stays() {
 #[test]
 fn a_panicking_connection_handler_leaves_the_socket_connected() {
     let io = server();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         ack_echo(&socket);
         panic!("connection handler boom");
     });
@@ -202,7 +206,7 @@ fn a_panicking_connection_middleware_gives_its_client_a_connect_error() {
         Ok::<(), ConnectError>(())
     });
     io.of("/")
-        .on_connection(|socket| async move { ack_echo(&socket) });
+        .on_connection(|socket: Socket| async move { ack_echo(&socket) });
     let b = start(&io);
     let (ws, frames) = connect(&b, "/", "");
     assert_eq!(frames.len(), 1);
@@ -223,7 +227,7 @@ fn a_panicking_connection_middleware_gives_its_client_a_connect_error() {
 #[test]
 fn panicking_packet_middlewares_any_hooks_and_error_handlers_are_contained() {
     let io = server();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         socket.use_middleware(|event, _| match event {
             "bad" => panic!("packet middleware boom"),
             "refused" => Err("refused".into()),
@@ -236,7 +240,7 @@ fn panicking_packet_middlewares_any_hooks_and_error_handlers_are_contained() {
             }
         });
         socket.on_any_outgoing(|event, _| panic!("on_any_outgoing boom {event}"));
-        socket.on("bad", |socket, _, _| async move {
+        socket.on("bad", |socket: Socket| async move {
             socket.emit("should-not-run", ()).unwrap();
         });
         ack_echo(&socket);
@@ -259,7 +263,7 @@ fn panicking_packet_middlewares_any_hooks_and_error_handlers_are_contained() {
 #[test]
 fn a_panicking_on_any_outgoing_does_not_stop_the_emit() {
     let io = server();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         socket.on_any_outgoing(|event, _| panic!("outgoing boom {event}"));
         socket.emit("hello", ("world",)).unwrap();
     });
@@ -279,9 +283,11 @@ fn a_panicking_on_any_outgoing_does_not_stop_the_emit() {
 #[test]
 fn panicking_disconnect_handlers_are_contained() {
     let io = server();
-    io.on_connection(|socket| async move {
-        socket.on_disconnecting(|_, reason| async move { panic!("disconnecting boom {reason:?}") });
-        socket.on_disconnect(|_, reason| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on_disconnecting(|reason: DisconnectReason| async move {
+            panic!("disconnecting boom {reason:?}")
+        });
+        socket.on_disconnect(|reason: DisconnectReason| async move {
             YieldOnce(false).await;
             panic!("disconnect boom {reason:?}")
         });
@@ -307,7 +313,7 @@ fn a_panicking_namespace_predicate_refuses_that_connect_only() {
         }
         name.starts_with("/dyn-")
     })))
-    .on_connection(|socket| async move { ack_echo(&socket) });
+    .on_connection(|socket: Socket| async move { ack_echo(&socket) });
     let b = start(&io);
     let (ws, _) = connect(&b, "/", "");
     b.client(|h| h.ws_send(ws, "40/boom,"));
@@ -391,7 +397,7 @@ fn panicking_conn_handlers_are_contained() {
     let io = server();
     io.engine()
         .on_connection_error(|_| panic!("connection_error boom"));
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         socket.conn().on_packet(|_| panic!("packet boom"));
         ack_echo(&socket);
     });
@@ -415,10 +421,10 @@ fn a_thousand_events_reach_their_handler_in_arrival_order() {
     let io = server();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let s = s.clone();
         async move {
-            socket.on("n", move |_, payload, _| {
+            socket.on("n", move |payload: Payload| {
                 let s = s.clone();
                 async move {
                     // Half the handlers suspend before they record: order
@@ -541,7 +547,7 @@ fn handlers_call_every_kind_of_method() {
         name == "/dyn"
     })));
     let i = io.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let i = i.clone();
         async move {
             socket.join("room");
@@ -557,14 +563,14 @@ fn handlers_call_every_kind_of_method() {
             });
             let s = socket.clone();
             socket.on_any_outgoing(move |_, _| {
-                let _ = s.data();
+                let _ = s.data_value();
             });
             socket.conn().on_packet({
                 let s = socket.clone();
-                move |_| s.set_data(json!({"packets": true}))
+                move |_| drop(s.set_data(json!({"packets": true})))
             });
             let i2 = i.clone();
-            socket.on_disconnect(move |socket, _| {
+            socket.on_disconnect(move |socket: Socket| {
                 let i = i2.clone();
                 async move {
                     let left = i.fetch_sockets().await.unwrap();
@@ -572,20 +578,23 @@ fn handlers_call_every_kind_of_method() {
                     i.emit("left", (left.len(),)).unwrap();
                 }
             });
-            socket.on("register", move |_, _, ack| {
+            socket.on("register", move |ack: Option<AckSender>| {
                 let i = i.clone();
                 async move {
                     i.engine()
                         .on_headers(|h, _| h.insert("x-registered", "yes"));
-                    i.of("/registered").on_connection(|s| async move {
+                    i.of("/registered").on_connection(|s: Socket| async move {
                         s.emit("in", ()).unwrap();
                     });
                     ack.unwrap().send((i.clients_count(),)).unwrap();
                 }
             });
-            socket.on("data", move |socket, _, ack| async move {
-                ack.unwrap().send((socket.data(),)).unwrap();
-            });
+            socket.on(
+                "data",
+                move |socket: Socket, ack: Option<AckSender>| async move {
+                    ack.unwrap().send(socket.data_value()).unwrap();
+                },
+            );
         }
     });
     let b = start(&io);

@@ -4,6 +4,7 @@
 
 mod common;
 
+use socketio_async::{DisconnectReason, Socket};
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -267,7 +268,7 @@ fn conn_events_report_packets_drains_and_the_close_reason() {
     let io = SocketIo::new();
     let events = log();
     let e = events.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let e = e.clone();
         async move {
             let conn = socket.conn();
@@ -276,11 +277,11 @@ fn conn_events_report_packets_drains_and_the_close_reason() {
             conn.on_packet_create(move |p| e2.lock().unwrap().push(format!("create {p:?}")));
             conn.on_drain(move || e3.lock().unwrap().push("drain".into()));
             conn.on_close(move |reason, _| e4.lock().unwrap().push(format!("close {reason}")));
-            socket.on_disconnect(move |_, reason| {
+            socket.on_disconnect(move |reason: DisconnectReason| {
                 let e = e.clone();
                 async move { e.lock().unwrap().push(format!("disconnect {reason}")) }
             });
-            socket.on("hi", |socket, _, _| async move {
+            socket.on("hi", |socket: Socket| async move {
                 socket.emit("yo", ()).unwrap();
             });
         }
@@ -315,7 +316,7 @@ fn conn_reports_the_upgrade_and_its_transport() {
     let e = events.clone();
     let conns = Arc::new(Mutex::new(Vec::new()));
     let c = conns.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let (e1, e2) = (e.clone(), e.clone());
         let conn = socket.conn();
         conn.on_upgrading(move |t| e1.lock().unwrap().push(format!("upgrading {}", t.name())));
@@ -354,9 +355,9 @@ fn conn_handlers_registered_after_the_close_are_not_kept() {
     let io = SocketIo::new();
     let events = log();
     let e = events.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let e = e.clone();
-        socket.on_disconnect(move |socket, _| {
+        socket.on_disconnect(move |socket: Socket| {
             let e = e.clone();
             async move {
                 // The session is gone: nothing to watch, nothing runs.
@@ -383,7 +384,7 @@ fn packet_middleware_errors_reach_the_error_handler() {
     let io = SocketIo::new();
     let events = log();
     let e = events.clone();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let (e1, e2) = (e.clone(), e.clone());
         socket.use_middleware(|event, payload| {
             if event == "forbidden" {
@@ -392,11 +393,11 @@ fn packet_middleware_errors_reach_the_error_handler() {
                 Ok(())
             }
         });
-        socket.on("forbidden", move |_, _, _| {
+        socket.on("forbidden", move || {
             let e = e1.clone();
             async move { e.lock().unwrap().push("handler ran".into()) }
         });
-        socket.on("fine", move |_, p, _| {
+        socket.on("fine", move |p: Payload| {
             let e = e2.clone();
             async move { e.lock().unwrap().push(format!("fine {:?}", p.args)) }
         });
@@ -421,8 +422,10 @@ fn packet_middleware_errors_reach_the_error_handler() {
 #[test]
 fn fetched_sockets_emit_join_leave_and_disconnect() {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.set_data(json!({"name": socket.handshake().auth["name"]}));
+    io.on_connection(|socket: Socket| async move {
+        socket
+            .set_data(json!({"name": socket.handshake().auth["name"]}))
+            .unwrap();
     });
     let b = start(&io);
     let (w1, f1) = connect(&b, "/", r#"{"name":"ann"}"#);
@@ -448,8 +451,8 @@ fn fetched_sockets_emit_join_leave_and_disconnect() {
     ann.emit("hello", ("ann",)).unwrap();
     ann.emit_payload("bin", Payload::default().attach(vec![7u8]))
         .unwrap();
-    ann.join(&["red", "blue"]).unwrap();
-    ann.leave(&["blue"]).unwrap();
+    ann.join(["red", "blue"]).unwrap();
+    ann.leave(["blue"]).unwrap();
     b.settle();
     assert_eq!(
         b.frames(w1),

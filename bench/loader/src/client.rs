@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::hist::Hist;
 use crate::proto::{self, Packet};
+use crate::wire::{self, Conn, Wire};
 
 /// How long one connection (TCP, HTTP or WebSocket handshake, Socket.IO
 /// CONNECT) may take before it counts as failed.
@@ -41,6 +42,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// `true` for a Socket.IO server, `false` for the raw WebSocket echo.
     pub socketio: bool,
+    /// TLS, permessage-deflate, parser and padding.
+    pub wire: Wire,
     sources: Vec<Ipv4Addr>,
     next: AtomicUsize,
 }
@@ -49,7 +52,7 @@ impl Target {
     /// A server at `addr`. With `sources > 1`, connections are bound in turn
     /// to 127.0.0.1, 127.0.0.2, ... so the ephemeral port range of one
     /// source address does not cap the client count.
-    pub fn new(addr: SocketAddr, socketio: bool, sources: u8) -> Self {
+    pub fn new(addr: SocketAddr, socketio: bool, sources: u8, wire: Wire) -> Self {
         let sources = if sources > 1 {
             (1..=sources).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect()
         } else {
@@ -58,6 +61,7 @@ impl Target {
         Self {
             addr,
             socketio,
+            wire,
             sources,
             next: AtomicUsize::new(0),
         }
@@ -83,13 +87,36 @@ impl Target {
         Ok(stream)
     }
 
+    /// A connection with this target's TLS and inflater (`deflate`: when
+    /// the wire offers permessage-deflate).
+    pub async fn conn(&self, deflate: bool) -> Result<Conn, String> {
+        let tcp = self.tcp().await?;
+        let wire = Wire {
+            deflate: deflate && self.wire.deflate,
+            ..self.wire.clone()
+        };
+        Conn::new(tcp, &wire).await
+    }
+
+    /// An EVENT message with one string argument (JSON text or msgpack
+    /// binary, as the wire says), asking for an ack when `id` is set.
+    pub fn event(&self, id: Option<u64>, event: &str, arg: &str) -> Message {
+        if self.wire.msgpack {
+            return Message::binary(wire::msgpack_event(id, event, arg));
+        }
+        match id {
+            Some(id) => Message::text(proto::event_with_ack(id, event, arg)),
+            None => Message::text(proto::event(event, arg)),
+        }
+    }
+
     fn host(&self) -> String {
         self.addr.to_string()
     }
 }
 
 /// A client WebSocket.
-pub type Ws = WebSocketStream<TcpStream>;
+pub type Ws = WebSocketStream<Conn>;
 
 /// Small buffers, so that 20,000 clients fit in the loader.
 fn ws_config() -> WebSocketConfig {
@@ -113,13 +140,18 @@ pub async fn ws_open(target: &Target) -> Result<Ws, String> {
                 t if matches!(proto::decode(&t), Packet::Open { .. }) => {}
                 t => return Err(format!("expected the open packet, got {t:?}")),
             }
-            send(&mut ws, proto::CONNECT.to_owned()).await?;
+            let connect = if target.wire.msgpack {
+                Message::binary(wire::msgpack_connect())
+            } else {
+                Message::text(proto::CONNECT)
+            };
+            ws.send(connect).await.map_err(|e| format!("send: {e}"))?;
             loop {
-                let t = next_text(&mut ws).await?;
-                match proto::decode(&t) {
+                let m = next_message(&mut ws).await?;
+                match decode(&m) {
                     Packet::Connect => break,
                     Packet::Ping => send(&mut ws, proto::PONG.to_owned()).await?,
-                    _ => return Err(format!("expected CONNECT, got {t:?}")),
+                    _ => return Err(format!("expected CONNECT, got {m:?}")),
                 }
             }
         }
@@ -130,12 +162,44 @@ pub async fn ws_open(target: &Target) -> Result<Ws, String> {
 }
 
 async fn ws_handshake(target: &Target, path: &str) -> Result<Ws, String> {
-    let stream = target.tcp().await?;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let stream = target.conn(true).await?;
     let url = format!("ws://{}{}", target.host(), path);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("request: {e}"))?;
+    if target.wire.deflate {
+        request.headers_mut().insert(
+            "sec-websocket-extensions",
+            hyper::header::HeaderValue::from_static("permessage-deflate; client_max_window_bits"),
+        );
+    }
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
         .await
         .map_err(|e| format!("websocket handshake: {e}"))?;
     Ok(ws)
+}
+
+/// Decodes a text (Engine.IO, JSON Socket.IO) or binary (msgpack
+/// Socket.IO) message.
+fn decode(m: &Message) -> Packet<'_> {
+    match m {
+        Message::Text(t) => proto::decode(t.as_str()),
+        Message::Binary(b) => wire::msgpack_decode(b),
+        _ => Packet::Other,
+    }
+}
+
+async fn next_message(ws: &mut Ws) -> Result<Message, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => return Ok(m),
+            Some(Ok(Message::Close(c))) => return Err(format!("closed: {c:?}")),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("read: {e}")),
+            None => return Err("closed".into()),
+        }
+    }
 }
 
 async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
@@ -232,10 +296,13 @@ impl Shared {
 pub enum Role {
     /// Answers pings, nothing else.
     Idle,
-    /// Keeps `inflight` `echo` events outstanding.
+    /// Keeps `inflight` `echo` events outstanding (`once`: sends them once,
+    /// not again when they come back).
     Echo {
         /// Events in flight.
         inflight: usize,
+        /// Send each once only.
+        once: bool,
     },
     /// Counts `broadcast` events; the sender also emits them.
     Broadcast {
@@ -249,15 +316,19 @@ pub enum Role {
 pub async fn ws_client(
     mut ws: Ws,
     role: Role,
+    target: Arc<Target>,
     shared: Arc<Shared>,
     mut phase: watch::Receiver<Phase>,
 ) {
     let mut current = *phase.borrow();
-    let mut out: Vec<String> = Vec::new();
-    let echo = matches!(role, Role::Echo { .. });
+    let mut out: Vec<Message> = Vec::new();
+    let echo = match role {
+        Role::Echo { once, .. } => Some(once),
+        _ => None,
+    };
     // Echo events still to start once the clients are all connected.
     let mut to_start = match role {
-        Role::Echo { inflight } => inflight,
+        Role::Echo { inflight, .. } => inflight,
         _ => 0,
     };
     let mut plan_rx = match role {
@@ -274,13 +345,13 @@ pub async fn ws_client(
     loop {
         if to_start > 0 && current != Phase::Connect {
             for _ in 0..std::mem::take(&mut to_start) {
-                out.push(proto::event("echo", &now_us().to_string()));
+                out.push(target.event(None, "echo", &target.wire.arg(now_us().to_string())));
             }
         }
         if !out.is_empty() {
             let mut failed = false;
-            for text in out.drain(..) {
-                if ws.feed(Message::text(text)).await.is_err() {
+            for message in out.drain(..) {
+                if ws.feed(message).await.is_err() {
                     failed = true;
                     break;
                 }
@@ -301,8 +372,8 @@ pub async fn ws_client(
                 }
             }
             message = ws.next() => match message {
-                Some(Ok(Message::Text(text))) => {
-                    handle(&text, echo, current, &shared, &mut out);
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                    handle(&m, echo, current, &target, &shared, &mut out);
                 }
                 Some(Ok(Message::Close(frame))) => {
                     shared.lose(|| format!("closed by the server: {frame:?}"));
@@ -332,8 +403,8 @@ pub async fn ws_client(
                         let due = ((plan.rate * elapsed as f64 / 1e6).floor() as u64 + 1).min(total);
                         while sent < due {
                             sent += 1;
-                            let arg = format!("{}:{}:{}", plan.step, sent, now_us());
-                            out.push(proto::event("broadcast", &arg));
+                            let arg = target.wire.arg(format!("{}:{}:{}", plan.step, sent, now_us()));
+                            out.push(target.event(None, "broadcast", &arg));
                         }
                         shared.sent.store(sent, Ordering::Relaxed);
                     }
@@ -343,22 +414,32 @@ pub async fn ws_client(
     }
 }
 
-fn handle(text: &str, echo: bool, phase: Phase, shared: &Shared, out: &mut Vec<String>) {
-    match proto::decode(text) {
+/// `echo`: `None` unless the client echoes; `Some(once)` as in
+/// [`Role::Echo`].
+fn handle(
+    m: &Message,
+    echo: Option<bool>,
+    phase: Phase,
+    target: &Target,
+    shared: &Shared,
+    out: &mut Vec<Message>,
+) {
+    match decode(m) {
         Packet::Ping => {
             shared.pings.fetch_add(1, Ordering::Relaxed);
-            out.push(proto::PONG.to_owned());
+            out.push(Message::text(proto::PONG));
         }
-        Packet::Event { event: "echo", arg } if echo => {
+        Packet::Event { event: "echo", arg } if echo.is_some() => {
             let now = now_us();
             if phase == Phase::Measure {
-                if let Ok(t) = arg.parse::<u64>() {
+                // The timestamp, before any padding.
+                if let Ok(t) = arg.split(':').next().unwrap_or(arg).parse::<u64>() {
                     shared.hist.record(now.saturating_sub(t));
                 }
                 shared.round_trips.fetch_add(1, Ordering::Relaxed);
             }
-            if phase != Phase::Stop {
-                out.push(proto::event("echo", &now.to_string()));
+            if phase != Phase::Stop && echo == Some(false) {
+                out.push(target.event(None, "echo", &target.wire.arg(now.to_string())));
             }
         }
         Packet::Event {
@@ -395,7 +476,7 @@ async fn tick(ticker: &mut Option<tokio::time::Interval>) {
 type Http = SendRequest<Full<Bytes>>;
 
 async fn http_open(target: &Target) -> Result<Http, String> {
-    let stream = target.tcp().await?;
+    let stream = target.conn(false).await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("http handshake: {e}"))?;
@@ -594,10 +675,10 @@ pub async fn handshake_ws(target: &Target) -> Result<(), String> {
     let mut ws = ws_open(target).await?;
     tokio::time::timeout(ROUND_TRIP_TIMEOUT, async {
         if target.socketio {
-            ack_round_trip(&mut ws).await
+            ack_round_trip(&mut ws, target).await
         } else {
             send(&mut ws, proto::event("echo", "1")).await?;
-            next_text(&mut ws).await.map(drop)
+            next_message(&mut ws).await.map(drop)
         }
     })
     .await
@@ -622,7 +703,7 @@ pub async fn handshake_upgrade(target: &Target) -> Result<(), String> {
             }
         }
         send(&mut ws, proto::UPGRADE.to_owned()).await?;
-        tokio::time::timeout(ROUND_TRIP_TIMEOUT, ack_round_trip(&mut ws))
+        tokio::time::timeout(ROUND_TRIP_TIMEOUT, ack_round_trip(&mut ws, target))
             .await
             .map_err(|_| "round trip timed out".to_owned())?
     })
@@ -630,15 +711,17 @@ pub async fn handshake_upgrade(target: &Target) -> Result<(), String> {
     .map_err(|_| "upgrade timed out".to_owned())?
 }
 
-async fn ack_round_trip(ws: &mut Ws) -> Result<(), String> {
-    send(ws, proto::event_with_ack(1, "echo-ack", "1")).await?;
+async fn ack_round_trip(ws: &mut Ws, target: &Target) -> Result<(), String> {
+    ws.send(target.event(Some(1), "echo-ack", "1"))
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     loop {
-        let t = next_text(ws).await?;
-        match proto::decode(&t) {
+        let m = next_message(ws).await?;
+        match decode(&m) {
             Packet::Ack { id: 1, arg: "1" } => return Ok(()),
             Packet::Ping => send(ws, proto::PONG.to_owned()).await?,
             Packet::Noop => {}
-            _ => return Err(format!("expected the ack, got {t:?}")),
+            _ => return Err(format!("expected the ack, got {m:?}")),
         }
     }
 }

@@ -17,6 +17,7 @@ mod proto;
 mod report;
 mod scenario;
 mod server;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,8 +25,9 @@ use std::time::Duration;
 
 use crate::client::Target;
 use crate::report::Results;
-use crate::scenario::{Kind, Scenario, Settings};
-use crate::server::{Running, ServerSpec};
+use crate::scenario::{Kind, Pids, Scenario, Settings};
+use crate::server::{Redis, Running, ServerSpec, TlsFiles};
+use crate::wire::Wire;
 
 /// Command-line options.
 struct Options {
@@ -127,12 +129,71 @@ const BROADCAST: [&str; 6] = [
     "socketioxide-big",
     "node",
 ];
+/// permessage-deflate (issue 18): ours and Node with and without context
+/// takeover, and the same 2 KB events uncompressed beside them.
+const DEFLATE: [&str; 7] = [
+    "ours-tokio-deflate",
+    "ours-tokio-deflate-takeover",
+    "node-deflate",
+    "node-deflate-no-takeover",
+    OURS[0],
+    "socketioxide",
+    "node",
+];
+const DEFLATE_BROADCAST: [&str; 7] = [
+    "ours-tokio-deflate",
+    "ours-tokio-deflate-takeover",
+    "node-deflate",
+    "node-deflate-no-takeover",
+    OURS[0],
+    "socketioxide-big",
+    "node",
+];
+const DEFLATE_IDLE: [&str; 5] = [
+    "ours-tokio-deflate",
+    "ours-tokio-deflate-takeover",
+    "node-deflate",
+    "node-deflate-no-takeover",
+    OURS[0],
+];
+/// The msgpack parser (issue 18), the JSON figures beside.
+const MSGPACK: [&str; 6] = [
+    "ours-tokio-msgpack",
+    "socketioxide-msgpack",
+    "node-msgpack",
+    OURS[0],
+    "socketioxide",
+    "node",
+];
+const MSGPACK_BROADCAST: [&str; 6] = [
+    "ours-tokio-msgpack",
+    "socketioxide-msgpack",
+    "node-msgpack",
+    OURS[0],
+    "socketioxide-big",
+    "node",
+];
+/// TLS (issue 19), plain TCP beside.
+const TLS: [&str; 4] = ["ours-tokio-tls", "node-tls", OURS[0], "node"];
+/// Two nodes on one Redis (issue 14).
+const CLUSTER: [&str; 2] = ["ours-tokio-2-nodes", "node-2-nodes"];
+/// The padding of the deflate scenarios' events: over every server's
+/// 1024-byte threshold.
+const DEFLATE_PAD: usize = 2048;
 
 fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
     let s = |id: String, kind: Kind, servers: &[&'static str]| Scenario {
         id,
         kind,
         servers: servers.to_vec(),
+        deflate: false,
+        pad: 0,
+        first_deliveries: None,
+    };
+    let deflated = |mut sc: Scenario| {
+        sc.deflate = true;
+        sc.pad = DEFLATE_PAD;
+        sc
     };
     let mut list = Vec::new();
     let idle: Vec<usize> = if quick {
@@ -162,6 +223,42 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
     ));
     list.push(s("handshake-ws".into(), Kind::HandshakeWs, &SIO_RAW));
     list.push(s("handshake-upgrade".into(), Kind::HandshakeUpgrade, &SIO));
+    // Issue 18: permessage-deflate and the msgpack parser.
+    let idle_n = if quick { 200 } else { 1000 };
+    list.push(deflated(s(
+        format!("deflate-idle-{idle_n}"),
+        Kind::DeflateIdle(idle_n),
+        &DEFLATE_IDLE,
+    )));
+    list.push(deflated(s(
+        "deflate-echo-100".into(),
+        Kind::Echo(100),
+        &DEFLATE,
+    )));
+    let bn = if quick { 200 } else { 1000 };
+    let mut b = deflated(s(
+        format!("deflate-broadcast-{bn}"),
+        Kind::Broadcast(bn),
+        &DEFLATE_BROADCAST,
+    ));
+    // Compressing 2 KB per recipient: start lower than the plain broadcast.
+    b.first_deliveries = Some(5_000.0);
+    list.push(b);
+    list.push(s("msgpack-echo-100".into(), Kind::Echo(100), &MSGPACK));
+    list.push(s(
+        format!("msgpack-broadcast-{bn}"),
+        Kind::Broadcast(bn),
+        &MSGPACK_BROADCAST,
+    ));
+    // Issue 19: TLS.
+    list.push(s("tls-handshake".into(), Kind::HandshakeWs, &TLS));
+    list.push(s("tls-echo-100".into(), Kind::Echo(100), &TLS));
+    // Issue 14: two nodes on one Redis.
+    list.push(s(
+        format!("cluster-broadcast-{bn}"),
+        Kind::ClusterBroadcast(bn),
+        &CLUSTER,
+    ));
     list
 }
 
@@ -221,10 +318,27 @@ async fn main() {
         }
     };
     let max = max_clients();
-    let specs = ServerSpec::all(&o.bin_dir, &o.node_dir);
-    let settings = settings(&o);
     let log_dir = std::env::temp_dir().join("socketio-rs-bench-logs");
     let _ = std::fs::create_dir_all(&log_dir);
+    // The TLS scenarios' certificate, made for this run.
+    let tls_files = TlsFiles {
+        cert: log_dir.join("bench-cert.pem"),
+        key: log_dir.join("bench-key.pem"),
+    };
+    let tls_config = match wire::self_signed().and_then(|(cert, key)| {
+        std::fs::write(&tls_files.cert, &cert)
+            .and_then(|()| std::fs::write(&tls_files.key, &key))
+            .map_err(|e| format!("writing the certificate: {e}"))?;
+        wire::tls_config(cert.as_bytes())
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("loader: {e}");
+            std::process::exit(1);
+        }
+    };
+    let specs = ServerSpec::all(&o.bin_dir, &o.node_dir, &tls_files);
+    let settings = settings(&o);
     let mut results = Results::new(o.quick, o.rounds, &settings, o.ping_interval_ms, &specs);
     let started = std::time::Instant::now();
     for sc in scenarios(o.quick, max) {
@@ -251,7 +365,7 @@ async fn main() {
                     continue;
                 };
                 let log = log_dir.join(format!("{}-{}-{round}.log", sc.id, spec.name));
-                let record = run_one(&sc, spec, &settings, &o, &log).await;
+                let record = run_one(&sc, spec, &settings, &o, &log, &tls_config).await;
                 eprintln!(
                     "  round {round} {:<17} {}",
                     spec.name,
@@ -283,34 +397,88 @@ async fn run_one(
     settings: &Settings,
     o: &Options,
     log: &std::path::Path,
+    tls: &Arc<rustls::ClientConfig>,
 ) -> scenario::Record {
-    let mut running = match Running::start(spec, o.ping_interval_ms, log).await {
-        Ok(r) => r,
-        Err(e) => {
-            let mut r = scenario::Record::default();
-            r.notes.push(format!("did not start: {e}"));
-            return r;
-        }
+    let failed = |e: String| {
+        let mut r = scenario::Record::default();
+        r.notes.push(format!("did not start: {e}"));
+        r
     };
+    // Two nodes share a redis-server started for this run.
+    let redis = if spec.nodes > 1 {
+        match Redis::start(&log.with_extension("redis.log")).await {
+            Ok(r) => Some(r),
+            Err(e) => return failed(e),
+        }
+    } else {
+        None
+    };
+    let extra: Vec<String> = match &redis {
+        Some(r) => vec!["--redis".into(), format!("redis://127.0.0.1:{}", r.port)],
+        None => Vec::new(),
+    };
+    let mut nodes: Vec<Running> = Vec::new();
+    for i in 0..spec.nodes.max(1) {
+        let node_log = if i == 0 {
+            log.to_path_buf()
+        } else {
+            log.with_extension(format!("node{i}.log"))
+        };
+        match Running::start(spec, &extra, o.ping_interval_ms, &node_log).await {
+            Ok(r) => nodes.push(r),
+            Err(e) => {
+                for n in nodes {
+                    n.stop().await;
+                }
+                if let Some(r) = redis {
+                    r.stop().await;
+                }
+                return failed(e);
+            }
+        }
+    }
+    let mut settings = settings.clone();
+    if let Some(first) = sc.first_deliveries {
+        settings.first_deliveries = first;
+    }
+    let settings = &settings;
     // Past 10k clients one source address makes connect() search long for
     // a free ephemeral port (the setup rate then measures the loader):
     // spread over 8 loopback addresses.
     let sources = match sc.kind {
-        Kind::Idle(n) | Kind::Echo(n) | Kind::Broadcast(n) if n > 10_000 => settings.sources.max(8),
+        Kind::Idle(n) | Kind::Echo(n) | Kind::Broadcast(n) | Kind::ClusterBroadcast(n)
+            if n > 10_000 =>
+        {
+            settings.sources.max(8)
+        }
         _ => settings.sources,
     };
-    let target = Arc::new(Target::new(
-        std::net::SocketAddr::from(([127, 0, 0, 1], running.port)),
-        spec.socketio,
-        sources,
-    ));
+    let wire = Wire {
+        tls: spec.tls.then(|| tls.clone()),
+        deflate: sc.deflate,
+        msgpack: spec.msgpack,
+        pad: sc.pad,
+    };
+    let targets: Vec<Arc<Target>> = nodes
+        .iter()
+        .map(|n| {
+            Arc::new(Target::new(
+                std::net::SocketAddr::from(([127, 0, 0, 1], n.port)),
+                spec.socketio,
+                sources,
+                wire.clone(),
+            ))
+        })
+        .collect();
+    let pids = Pids {
+        nodes: nodes.iter().map(|n| n.pid).collect(),
+        redis: redis.as_ref().map(|r| r.pid),
+    };
     // Generous: connecting 20k clients to a slow server, or seven broadcast
     // steps with their drains.
     let limit = Duration::from_secs(240);
     let mut record =
-        match tokio::time::timeout(limit, scenario::run(sc.kind, target, running.pid, settings))
-            .await
-        {
+        match tokio::time::timeout(limit, scenario::run(sc.kind, targets, pids, settings)).await {
             Ok(r) => r,
             Err(_) => {
                 let mut r = scenario::Record::default();
@@ -319,12 +487,19 @@ async fn run_one(
                 r
             }
         };
-    if !running.alive() {
-        record.notes.push(format!(
-            "server exited during the run (log: {})",
-            log.display()
-        ));
+    for running in &mut nodes {
+        if !running.alive() {
+            record.notes.push(format!(
+                "server exited during the run (log: {})",
+                log.display()
+            ));
+        }
     }
-    running.stop().await;
+    for running in nodes {
+        running.stop().await;
+    }
+    if let Some(r) = redis {
+        r.stop().await;
+    }
     record
 }

@@ -42,6 +42,52 @@ fn columns(kind: Kind) -> &'static [Column] {
             ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
             ("lost_sessions", "lost sessions", 0, Lower),
         ],
+        Kind::DeflateIdle(_) => &[
+            ("clients", "clients", 0, Neither),
+            ("setup_per_s", "setup (conn/s)", 0, Higher),
+            ("kb_per_client_idle", "RSS per idle client (KB)", 2, Lower),
+            (
+                "kb_per_client_active",
+                "RSS per client after one compressed echo (KB)",
+                2,
+                Lower,
+            ),
+            (
+                "kb_per_client_compressor",
+                "kept by that echo per client (KB)",
+                2,
+                Lower,
+            ),
+            ("cpu_us_per_echo", "server CPU per echo (µs)", 1, Lower),
+            ("rss_after_mib", "RSS total (MiB)", 1, Lower),
+            ("lost_sessions", "lost sessions", 0, Lower),
+        ],
+        Kind::ClusterBroadcast(_) => &[
+            ("clients", "clients (both nodes)", 0, Neither),
+            ("rate_msg_per_s", "highest rate kept up (msg/s)", 0, Higher),
+            ("deliveries_per_s", "deliveries/s at it", 0, Higher),
+            ("p99_ms", "p99 delivery (ms)", 2, Lower),
+            (
+                "cpu_ns_per_delivery",
+                "CPU of both nodes per delivery (ns)",
+                0,
+                Lower,
+            ),
+            (
+                "redis_cpu_ns_per_delivery",
+                "redis-server CPU per delivery (ns)",
+                0,
+                Lower,
+            ),
+            (
+                "delivered_ratio",
+                "delivered/expected (all steps)",
+                5,
+                Higher,
+            ),
+            ("lost_sessions", "lost sessions", 0, Lower),
+            ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
+        ],
         Kind::Broadcast(_) => &[
             ("clients", "clients", 0, Neither),
             ("rate_msg_per_s", "highest rate kept up (msg/s)", 0, Higher),
@@ -77,8 +123,40 @@ fn columns(kind: Kind) -> &'static [Column] {
     }
 }
 
-fn describe(kind: Kind, s: &Settings) -> String {
+fn describe(sc: &Scenario, s: &Settings) -> String {
+    let mut text = describe_kind(sc.kind, s, sc.first_deliveries);
+    if sc.deflate {
+        text.push_str(" The clients offer permessage-deflate (`client_max_window_bits`) and inflate what comes compressed; they send their own messages uncompressed.");
+    }
+    if sc.pad > 0 {
+        text.push_str(&format!(
+            " Every event's argument carries {} bytes of word-like text (deflate shrinks it to about a quarter), so the server's messages are over the 1024-byte threshold.",
+            sc.pad
+        ));
+    }
+    if sc.servers.iter().any(|n| n.contains("msgpack")) {
+        text.push_str(" Servers named `-msgpack` speak the msgpack parser (Socket.IO packets as binary WebSocket messages); the others JSON, beside them for comparison.");
+    }
+    if sc.servers.iter().any(|n| n.ends_with("-tls")) {
+        text.push_str(" Servers named `-tls` are reached over TLS (the loader's rustls client, a full handshake for every connection: session resumption off; TLS 1.3); the others over plain TCP, beside them for comparison.");
+    }
+    text
+}
+
+fn describe_kind(kind: Kind, s: &Settings, first: Option<f64>) -> String {
     match kind {
+        Kind::DeflateIdle(n) => format!(
+            "{n} WebSocket clients connect ({} at a time) with permessage-deflate agreed and stay idle {} s (RSS per idle client); then each sends one `echo` and gets it back compressed, and they stay idle {} s more (RSS per client after one compressed echo). The difference is what one compressed message leaves behind per client: with context takeover, the compressor's window and tables.",
+            s.connect_concurrency,
+            s.idle_hold.as_secs(),
+            s.idle_hold.as_secs()
+        ),
+        Kind::ClusterBroadcast(n) => format!(
+            "Two server nodes on one redis-server (started for the run), {n} WebSocket clients split evenly between them, all in room `all`; one client on the first node emits `broadcast` at a rate doubled each step ({} s per step, first step {:.0} deliveries/s, at most {} steps), which reaches the clients of both nodes through the Redis adapter. CPU per delivery is both nodes' CPU together; redis-server's is shown apart. A step keeps up as in the broadcast scenarios.",
+            s.step.as_secs_f64(),
+            first.unwrap_or(s.first_deliveries),
+            s.steps
+        ),
         Kind::Idle(n) => format!(
             "{n} WebSocket clients connect ({} at a time), then stay idle answering pings for {} s. RSS per client = (server RSS after the hold - RSS before connecting) / clients.",
             s.connect_concurrency,
@@ -93,7 +171,7 @@ fn describe(kind: Kind, s: &Settings) -> String {
         Kind::Broadcast(n) => format!(
             "{n} WebSocket clients in room `all`; one of them emits `broadcast` at a rate doubled each step ({} s per step, first step {:.0} deliveries/s, at most {} steps), which the server re-emits to the whole room. A step keeps up when every event reaches every client and the last arrives within 1 s of the last send; stepping stops at the first that does not. delivered/expected counts every step, the failing one included (missing events are waited for 5 s).",
             s.step.as_secs_f64(),
-            s.first_deliveries,
+            first.unwrap_or(s.first_deliveries),
             s.steps
         ),
         Kind::Polling(n) => format!(
@@ -210,12 +288,8 @@ impl Results {
         let _ = writeln!(md);
         md.push_str(&self.goals());
         for (sc, runs) in &self.scenarios {
-            let _ = writeln!(
-                md,
-                "## {}\n\n{}\n",
-                sc.id,
-                describe(sc.kind, &self.settings)
-            );
+            let _ = writeln!(md, "## {}\n\n{}\n", sc.id, describe(sc, &self.settings));
+            let base = base(sc);
             let cols = columns(sc.kind);
             let _ = write!(md, "| server |");
             for (_, label, _, _) in cols {
@@ -242,10 +316,10 @@ impl Results {
                 let _ = records;
             }
             // Ratios: ours / each peer on the metrics that have a direction.
-            if runs.iter().any(|(n, _)| *n == OURS) {
+            if runs.iter().any(|(n, _)| *n == base) {
                 let _ = writeln!(
                     md,
-                    "\nOurs / peer (a ratio above 1 is better where higher is better, below 1 where lower is better):\n"
+                    "\n`{base}` / peer (a ratio above 1 is better where higher is better, below 1 where lower is better):\n"
                 );
                 let _ = write!(md, "| peer |");
                 let rated: Vec<&Column> = cols
@@ -265,11 +339,11 @@ impl Results {
                     let _ = write!(md, "---:|");
                 }
                 let _ = writeln!(md);
-                for (peer, _) in runs.iter().filter(|(n, _)| *n != OURS) {
+                for (peer, _) in runs.iter().filter(|(n, _)| *n != base) {
                     let _ = write!(md, "| {peer} |");
                     for (key, _, _, _) in &rated {
                         match (
-                            self.median(&sc.id, OURS, key),
+                            self.median(&sc.id, base, key),
                             self.median(&sc.id, peer, key),
                         ) {
                             (Some(a), Some(b)) if b != 0.0 => {
@@ -471,6 +545,17 @@ impl Results {
         let b = self.median(id, peer, key)?;
         (b != 0.0).then_some(a / b)
     }
+}
+
+/// The server a scenario's ratios are taken for: its first when that is
+/// ours (`ours-tokio-deflate` for the deflate scenarios...), else
+/// `ours-tokio`.
+fn base(sc: &Scenario) -> &'static str {
+    sc.servers
+        .first()
+        .copied()
+        .filter(|n| n.starts_with("ours"))
+        .unwrap_or(OURS)
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {

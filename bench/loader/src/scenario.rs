@@ -17,8 +17,16 @@ pub struct Scenario {
     pub id: String,
     /// What runs.
     pub kind: Kind,
-    /// Servers it runs against, by name.
+    /// Servers it runs against, by name (the first is the one ratios are
+    /// taken for).
     pub servers: Vec<&'static str>,
+    /// The clients offer permessage-deflate.
+    pub deflate: bool,
+    /// Bytes of text added to every event's argument.
+    pub pad: usize,
+    /// The first broadcast rate in deliveries per second, when not the
+    /// settings' one.
+    pub first_deliveries: Option<f64>,
 }
 
 /// The kinds of scenario.
@@ -37,6 +45,12 @@ pub enum Kind {
     HandshakeWs,
     /// New connections over polling, then upgraded to WebSocket.
     HandshakeUpgrade,
+    /// N WebSocket clients with permessage-deflate: idle, then each gets one
+    /// compressed echo, then idle again (server RSS per client each time).
+    DeflateIdle(usize),
+    /// Broadcast over two server nodes on one Redis, the clients split
+    /// between them, the sender on the first.
+    ClusterBroadcast(usize),
 }
 
 /// Durations and sizes of one run of the harness.
@@ -93,19 +107,30 @@ fn leak(name: String) -> &'static str {
     Box::leak(name.into_boxed_str())
 }
 
-/// Measures the CPU of the server and of the loader over a window.
+/// Measures the CPU of the server (every node of it, summed) and of the
+/// loader over a window.
 struct CpuWindow {
-    pid: u32,
+    pids: Vec<u32>,
     server: f64,
     loader: f64,
     at: Instant,
 }
 
+fn cpu_of(pids: &[u32]) -> f64 {
+    pids.iter()
+        .map(|&p| procfs::cpu_secs(p).unwrap_or(0.0))
+        .sum()
+}
+
 impl CpuWindow {
     fn start(pid: u32) -> Self {
+        Self::start_all(&[pid])
+    }
+
+    fn start_all(pids: &[u32]) -> Self {
         Self {
-            pid,
-            server: procfs::cpu_secs(pid).unwrap_or(0.0),
+            pids: pids.to_vec(),
+            server: cpu_of(pids),
             loader: procfs::self_cpu_secs(),
             at: Instant::now(),
         }
@@ -114,22 +139,37 @@ impl CpuWindow {
     /// (server CPU seconds, loader CPU seconds, wall seconds) since start.
     fn end(&self) -> (f64, f64, f64) {
         (
-            procfs::cpu_secs(self.pid).unwrap_or(0.0) - self.server,
+            cpu_of(&self.pids) - self.server,
             procfs::self_cpu_secs() - self.loader,
             self.at.elapsed().as_secs_f64(),
         )
     }
 }
 
-/// Runs `scenario` against the server on `port` (process `pid`).
-pub async fn run(kind: Kind, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
+/// The processes a run measures.
+pub struct Pids {
+    /// The server's nodes (one, or two for the cluster scenario).
+    pub nodes: Vec<u32>,
+    /// The Redis server, when there is one.
+    pub redis: Option<u32>,
+}
+
+/// Runs `scenario` against the server at `targets` (one per node,
+/// processes `pids`).
+pub async fn run(kind: Kind, targets: Vec<Arc<Target>>, pids: Pids, s: &Settings) -> Record {
+    let (Some(target), Some(&pid)) = (targets.first().cloned(), pids.nodes.first()) else {
+        let mut r = Record::default();
+        r.notes.push("no server".into());
+        return r;
+    };
     match kind {
         Kind::Idle(n) => idle(n, target, pid, s).await,
         Kind::Echo(n) => echo(n, target, pid, s).await,
-        Kind::Broadcast(n) => broadcast(n, target, pid, s).await,
+        Kind::Broadcast(n) | Kind::ClusterBroadcast(n) => broadcast(n, &targets, &pids, s).await,
         Kind::Polling(n) => polling(n, target, pid, s).await,
         Kind::HandshakeWs => handshake(false, target, pid, s).await,
         Kind::HandshakeUpgrade => handshake(true, target, pid, s).await,
+        Kind::DeflateIdle(n) => deflate_idle(n, target, pid, s).await,
     }
 }
 
@@ -158,7 +198,7 @@ impl Connected {
 /// then running `role(i)`.
 async fn connect_ws(
     n: usize,
-    target: &Arc<Target>,
+    targets: &[Arc<Target>],
     s: &Settings,
     shared: &Arc<Shared>,
     phase: &watch::Receiver<Phase>,
@@ -169,6 +209,9 @@ async fn connect_ws(
     let start = Instant::now();
     for i in 0..n {
         let Ok(permit) = semaphore.clone().acquire_owned().await else {
+            break;
+        };
+        let Some(target) = targets.get(i % targets.len().max(1)) else {
             break;
         };
         let (target, tx, shared, phase, role) = (
@@ -183,7 +226,7 @@ async fn connect_ws(
                 Ok(ws) => {
                     drop(permit);
                     let _ = tx.send(Ok(()));
-                    client::ws_client(ws, role, shared, phase).await;
+                    client::ws_client(ws, role, target, shared, phase).await;
                 }
                 Err(e) => {
                     drop(permit);
@@ -248,7 +291,10 @@ async fn idle(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
     let rss_before = procfs::rss_kib(pid).unwrap_or(0);
     let shared = Arc::new(Shared::default());
     let (phase_tx, phase) = watch::channel(Phase::Measure);
-    let c = connect_ws(n, &target, s, &shared, &phase, |_| Role::Idle).await;
+    let c = connect_ws(n, std::slice::from_ref(&target), s, &shared, &phase, |_| {
+        Role::Idle
+    })
+    .await;
     c.note(&mut r, n);
     r.set("setup_per_s", c.ok as f64 / c.secs);
     let cpu = CpuWindow::start(pid);
@@ -276,7 +322,13 @@ async fn echo(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
     let shared = Arc::new(Shared::default());
     let (phase_tx, phase) = watch::channel(Phase::Connect);
     let inflight = s.inflight;
-    let c = connect_ws(n, &target, s, &shared, &phase, |_| Role::Echo { inflight }).await;
+    let c = connect_ws(n, std::slice::from_ref(&target), s, &shared, &phase, |_| {
+        Role::Echo {
+            inflight,
+            once: false,
+        }
+    })
+    .await;
     c.note(&mut r, n);
     measure_round_trips(&mut r, &shared, &phase_tx, pid, s).await;
     r
@@ -308,14 +360,14 @@ async fn measure_round_trips(
     lost_note(r, shared);
 }
 
-async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
+async fn broadcast(n: usize, targets: &[Arc<Target>], pids: &Pids, s: &Settings) -> Record {
     let mut r = Record::default();
     let shared = Arc::new(Shared::default());
     shared.step.store(u64::MAX, Ordering::Relaxed);
     let (phase_tx, phase) = watch::channel(Phase::Measure);
     let (plan_tx, plan_rx) = watch::channel::<Option<SendPlan>>(None);
     let mut plan_rx = Some(plan_rx);
-    let c = connect_ws(n, &target, s, &shared, &phase, |i| Role::Broadcast {
+    let c = connect_ws(n, targets, s, &shared, &phase, |i| Role::Broadcast {
         sender: if i == 0 { plan_rx.take() } else { None },
     })
     .await;
@@ -343,7 +395,8 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
             end_us: start_us + s.step.as_micros() as u64,
         };
         let expected = plan.total() * receivers;
-        let cpu = CpuWindow::start(pid);
+        let cpu = CpuWindow::start_all(&pids.nodes);
+        let redis_cpu = pids.redis.map(CpuWindow::start);
         let _ = plan_tx.send(Some(plan));
         // Wait for the step to end, then for its deliveries.
         tokio::time::sleep(Duration::from_micros(
@@ -355,6 +408,7 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (server, loader, _) = cpu.end();
+        let redis = redis_cpu.map(|w| w.end().0);
         let _ = plan_tx.send(None);
         let delivered = shared.delivered.load(Ordering::Relaxed);
         let sent = shared.sent.load(Ordering::Relaxed);
@@ -387,6 +441,12 @@ async fn broadcast(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Rec
                 "cpu_ns_per_delivery",
                 server * 1e9 / delivered.max(1) as f64,
             );
+            if let Some(redis) = redis {
+                r.set(
+                    "redis_cpu_ns_per_delivery",
+                    redis * 1e9 / delivered.max(1) as f64,
+                );
+            }
             r.set("loader_cpu_pct", loader / span * 100.0);
         } else {
             if delivered < expected {
@@ -504,5 +564,58 @@ async fn handshake(upgrade: bool, target: Arc<Target>, pid: u32, s: &Settings) -
         r.notes
             .push(format!("{failed} connections failed (first: {first})"));
     }
+    r
+}
+
+async fn deflate_idle(n: usize, target: Arc<Target>, pid: u32, s: &Settings) -> Record {
+    let mut r = Record::default();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = procfs::rss_kib(pid).unwrap_or(0);
+    let shared = Arc::new(Shared::default());
+    let (phase_tx, phase) = watch::channel(Phase::Connect);
+    let c = connect_ws(n, std::slice::from_ref(&target), s, &shared, &phase, |_| {
+        Role::Echo {
+            inflight: 1,
+            once: true,
+        }
+    })
+    .await;
+    c.note(&mut r, n);
+    r.set("setup_per_s", c.ok as f64 / c.secs);
+    let per_client = |rss: u64| rss.saturating_sub(rss_before) as f64 * 1.024 / c.ok.max(1) as f64;
+    // Idle: the extension negotiated, nothing compressed yet.
+    tokio::time::sleep(s.idle_hold).await;
+    let rss_idle = procfs::rss_kib(pid).unwrap_or(0);
+    r.set("kb_per_client_idle", per_client(rss_idle));
+    // Active: every client sends one padded echo and gets it back
+    // compressed; then idle again.
+    let cpu = CpuWindow::start(pid);
+    let _ = phase_tx.send(Phase::Measure);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while shared.round_trips.load(Ordering::Relaxed) < c.ok as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (server, _, _) = cpu.end();
+    let echoed = shared.round_trips.load(Ordering::Relaxed);
+    r.set("echoed", echoed as f64);
+    if echoed > 0 {
+        r.set("cpu_us_per_echo", server * 1e6 / echoed as f64);
+    }
+    if echoed < c.ok as u64 {
+        r.notes.push(format!(
+            "{echoed} of {} compressed echoes came back within 60 s",
+            c.ok
+        ));
+    }
+    tokio::time::sleep(s.idle_hold).await;
+    let rss_active = procfs::rss_kib(pid).unwrap_or(0);
+    r.set("kb_per_client_active", per_client(rss_active));
+    r.set(
+        "kb_per_client_compressor",
+        per_client(rss_active) - per_client(rss_idle),
+    );
+    r.set("rss_after_mib", rss_active as f64 / 1024.0);
+    lost_note(&mut r, &shared);
+    let _ = phase_tx.send(Phase::Stop);
     r
 }

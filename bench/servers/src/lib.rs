@@ -33,12 +33,26 @@ pub struct Args {
     /// every frame already readable and flushes once per batch; `false`
     /// (`--flush frame`) sends and flushes frame by frame.
     pub flush_per_batch: bool,
+    /// `--per-message-deflate off|on|takeover`: WebSocket compression off
+    /// (`None`, the default), on without context takeover (`Some(false)`:
+    /// our default when on), or on with it (`Some(true)`: Node's default
+    /// when on). Threshold 1024 bytes either way.
+    pub deflate: Option<bool>,
+    /// `--parser msgpack` (npm `socket.io-msgpack-parser`'s format); JSON
+    /// otherwise.
+    pub msgpack: bool,
+    /// `--tls-cert FILE --tls-key FILE`: HTTPS and WSS on the port (ours).
+    pub tls: servers::TlsArgs,
+    /// `--redis URL`: the classic Redis adapter (ours), so that several
+    /// nodes share rooms.
+    pub redis: Option<String>,
 }
 
 impl Args {
     /// Reads `--port`, `--ping-interval-ms`, `--ping-timeout-ms`, `--buffer`,
-    /// `--runtime`, `--workers`, `--nodelay` and `--flush` from the command
-    /// line.
+    /// `--runtime`, `--workers`, `--nodelay`, `--flush`,
+    /// `--per-message-deflate`, `--parser`, `--redis`, `--tls-cert` and
+    /// `--tls-key` from the command line.
     pub fn parse() -> Result<Self, String> {
         let mut args = Self {
             port: 0,
@@ -49,6 +63,10 @@ impl Args {
             workers: 2,
             nodelay: true,
             flush_per_batch: true,
+            deflate: None,
+            msgpack: false,
+            tls: servers::TlsArgs::default(),
+            redis: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -77,6 +95,27 @@ impl Args {
                         other => return Err(format!("--flush: batch or frame, not {other:?}")),
                     }
                 }
+                "--per-message-deflate" => {
+                    args.deflate = match value()?.as_str() {
+                        "off" => None,
+                        "on" => Some(false),
+                        "takeover" => Some(true),
+                        other => {
+                            return Err(format!(
+                                "--per-message-deflate: off, on or takeover, not {other:?}"
+                            ));
+                        }
+                    }
+                }
+                "--parser" => {
+                    args.msgpack = match value()?.as_str() {
+                        "json" => false,
+                        "msgpack" => true,
+                        other => return Err(format!("--parser: json or msgpack, not {other:?}")),
+                    }
+                }
+                "--redis" => args.redis = Some(value()?),
+                flag if args.tls.parse_flag(flag, &mut value)? => {}
                 other => return Err(format!("unknown flag {other:?}")),
             }
         }

@@ -12,6 +12,7 @@
 // Test support: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use socketio_async::{AckSender, Payload, Socket};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
@@ -598,8 +599,8 @@ pub fn large_messages_echo_whole<R: Runtime>(runtime: R) {
 /// the runtime's tasks, over WebSocket.
 pub fn socketio_handlers_run_on_the_runtime<R: Runtime>(runtime: R) {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.on("message", |socket, payload, _| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on("message", |socket: Socket, payload: Payload| async move {
             let _ = socket.emit_payload("message-back", payload);
         });
     });
@@ -641,11 +642,14 @@ fn socketio_client(addr: SocketAddr) -> Ws {
 /// The handler every panicking scenario ends with: it acknowledges
 /// `message-with-ack` with its arguments.
 fn ack_echo(socket: &socketio_async::Socket) {
-    socket.on("message-with-ack", |_, payload, ack| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
+    socket.on(
+        "message-with-ack",
+        |payload: Payload, ack: Option<AckSender>| async move {
+            if let Some(ack) = ack {
+                let _ = ack.send_payload(payload);
+            }
+        },
+    );
 }
 
 /// Handlers that panic, before their first `.await` and after it, end
@@ -653,12 +657,12 @@ fn ack_echo(socket: &socketio_async::Socket) {
 /// is every other socket.
 pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
-        socket.on("panic", |socket, _, _| async move {
+    io.on_connection(|socket: Socket| async move {
+        socket.on("panic", |socket: Socket| async move {
             let _ = socket.emit("about-to-panic", ());
             panic!("the handler panics before its first await");
         });
-        socket.on("panic-async", |socket, _, _| async move {
+        socket.on("panic-async", |socket: Socket| async move {
             let _ = socket.emit("about-to-panic", ());
             crate::runtime::yield_now().await;
             panic!("the handler panics after an await");
@@ -692,9 +696,9 @@ pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
 /// on every worker count.
 pub fn events_of_one_socket_reach_their_handler_in_order<R: Runtime>(runtime: R) {
     let io = SocketIo::new();
-    io.on_connection(|socket| async move {
+    io.on_connection(|socket: Socket| async move {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        socket.on("n", move |socket, payload, _| {
+        socket.on("n", move |socket: Socket, payload: Payload| {
             let seen = seen.clone();
             async move {
                 let n: u32 = payload.arg(0).unwrap();
@@ -731,10 +735,10 @@ pub fn a_blocking_handler_stalls_only_its_own_socket<R: Runtime>(runtime: R) {
     let (release, released) = mpsc::channel::<()>();
     let hold = std::sync::Arc::new(std::sync::Mutex::new((blocked_tx, released)));
     let io = SocketIo::new();
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let hold = hold.clone();
         async move {
-            socket.on("block", move |_, _, ack| {
+            socket.on("block", move |ack: Option<AckSender>| {
                 let hold = hold.clone();
                 async move {
                     let hold = hold.lock().unwrap();

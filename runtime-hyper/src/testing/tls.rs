@@ -6,6 +6,7 @@
 // Test support: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use socketio_async::{AckSender, Socket};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -124,14 +125,17 @@ impl TlsServer {
         let acceptor = options.acceptor().unwrap();
 
         let io = SocketIo::new();
-        io.on_connection(|socket| async move {
-            socket.on("peer-cert", |socket, _, ack| async move {
-                let len = socket.conn().peer_certificate().map(|der| der.len());
-                let secure = socket.handshake().secure;
-                if let Some(ack) = ack {
-                    let _ = ack.send((secure, len));
-                }
-            });
+        io.on_connection(|socket: Socket| async move {
+            socket.on(
+                "peer-cert",
+                |socket: Socket, ack: Option<AckSender>| async move {
+                    let len = socket.conn().peer_certificate().map(|der| der.len());
+                    let secure = socket.handshake().secure;
+                    if let Some(ack) = ack {
+                        let _ = ack.send((secure, len));
+                    }
+                },
+            );
         });
         let mut config = socketio_proto::Config::default();
         config.engine.ping_interval = Duration::from_secs(60);

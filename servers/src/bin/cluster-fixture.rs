@@ -58,7 +58,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use runtime_hyper::engineio_proto::CookieOptions;
 use runtime_hyper::socketio_async::admin::{Admin, AdminOptions};
-use runtime_hyper::socketio_async::{BroadcastOperator, Payload, Socket, SocketIo};
+use runtime_hyper::socketio_async::{AckSender, BroadcastOperator, Payload, Socket, SocketIo};
 use runtime_hyper::socketio_proto::{Config, NamespaceMatcher, RecoveryConfig, Server};
 use runtime_hyper::{
     ConnectionOptions, Driver, HttpResponse, Or, Route, Runtime, bind_std, serve, serve_io,
@@ -198,11 +198,11 @@ impl<R: Runtime> Route for Health<R> {
 async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     let name = args.name.clone();
-    io.on_connection(move |socket| on_connection(socket, name.clone()));
+    io.on_connection(move |socket: Socket| on_connection(socket, name.clone()));
     let name = args.name.clone();
     let dynamic = NamespaceMatcher::Pattern(regex_lite::Regex::new(r"^/dyn-\w+$")?);
     io.of_dynamic(dynamic)
-        .on_connection(move |socket| on_connection(socket, name.clone()));
+        .on_connection(move |socket: Socket| on_connection(socket, name.clone()));
     let name = args.name.clone();
     io.of("/").on_server_side(move |payload, ack| {
         let name = name.clone();
@@ -325,13 +325,13 @@ async fn on_connection(socket: Socket, name: String) {
     let client_name = auth.get("name").cloned().unwrap_or(Value::Null);
     let rooms = strings(auth.get("rooms"));
     if !socket.recovered() {
-        socket.set_data(json!({"node": name, "name": client_name}));
+        let _ = socket.set_data(json!({"node": name, "name": client_name}));
         for room in rooms {
             socket.join(&room);
         }
     }
     let me = name.clone();
-    socket.on("whoami", move |_, _, ack| {
+    socket.on("whoami", move |ack: Option<AckSender>| {
         let me = me.clone();
         async move {
             if let Some(ack) = ack {
@@ -339,163 +339,183 @@ async fn on_connection(socket: Socket, name: String) {
             }
         }
     });
-    socket.on("join", |socket, payload, ack| async move {
-        if let Some(room) = payload.arg::<String>(0) {
-            socket.join(&room);
-        }
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-    });
-    socket.on("emit", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        let event = request.get("event").and_then(Value::as_str).unwrap_or("");
-        let args = request
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let out = Payload {
-            args,
-            binary: payload.binary.clone(),
-        };
-        let _ = select(&socket, &request).emit_payload(event, out);
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-    });
-    socket.on("fetch", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        let answer = match select(&socket, &request).fetch_sockets().await {
-            Ok(list) => {
-                let mut list: Vec<Value> = list
-                    .into_iter()
-                    .map(|s| {
-                        let mut rooms: Vec<String> =
-                            s.rooms.iter().map(|r| r.to_string()).collect();
-                        rooms.sort();
-                        json!({"id": s.id.as_str(), "rooms": rooms, "data": s.data})
-                    })
-                    .collect();
-                list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
-                Value::Array(list)
-            }
-            Err(e) => json!({"err": e.to_string()}),
-        };
-        if let Some(ack) = ack {
-            let _ = ack.send((answer,));
-        }
-    });
-    socket.on("sse", |socket, payload, ack| async move {
-        let answer = match socket
-            .io()
-            .server_side_emit_with_ack("ping", payload.args, Duration::from_secs(5))
-            .await
-        {
-            Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
-            Err(e) => json!({"err": e.to_string(), "responses": []}),
-        };
-        if let Some(ack) = ack {
-            let _ = ack.send((answer,));
-        }
-    });
-    for (event, join) in [("sockets-join", true), ("sockets-leave", false)] {
-        socket.on(event, move |socket, payload, ack| async move {
-            let request = payload.args.first().cloned().unwrap_or(Value::Null);
-            if let Some(room) = request.get("room").and_then(Value::as_str) {
-                let op = select(&socket, &request);
-                let _ = if join {
-                    op.sockets_join(&[room])
-                } else {
-                    op.sockets_leave(&[room])
-                };
+    socket.on(
+        "join",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            if let Ok(room) = payload.arg::<String>(0) {
+                socket.join(&room);
             }
             if let Some(ack) = ack {
                 let _ = ack.send(());
             }
-        });
-    }
-    socket.on("disconnect-sockets", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        // Answer first: this socket may be one of those disconnected.
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-        let _ = select(&socket, &request).disconnect_sockets(true);
-    });
-    socket.on("remote", |socket, payload, ack| async move {
-        let request = payload.args.first().cloned().unwrap_or(Value::Null);
-        let field = |k: &str| {
-            request
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let (op, event, room) = (field("op"), field("event"), field("room"));
-        let sockets = match select(&socket, &request).fetch_sockets().await {
-            Ok(list) => list,
-            Err(e) => {
-                if let Some(ack) = ack {
-                    let _ = ack.send((json!({"err": e.to_string()}),));
-                }
-                return;
-            }
-        };
-        let mut ids: Vec<String> = sockets.iter().map(|s| s.id.to_string()).collect();
-        ids.sort();
-        let mut ack = ack;
-        if op == "disconnect" {
-            // Answer first: this socket may be one of those disconnected.
-            if let Some(ack) = ack.take() {
-                let _ = ack.send((ids.clone(),));
-            }
-        }
-        let args = request
-            .get("args")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for remote in &sockets {
-            let _ = match op.as_str() {
-                "emit" => remote.emit_payload(
-                    &event,
-                    Payload {
-                        args: args.clone(),
-                        binary: payload.binary.clone(),
-                    },
-                ),
-                "join" => remote.join(&[&room]),
-                "leave" => remote.leave(&[&room]),
-                "disconnect" => remote.disconnect(true),
-                _ => Ok(()),
-            };
-        }
-        if let Some(ack) = ack {
-            let _ = ack.send((ids,));
-        }
-    });
-    socket.on("ask", move |socket, payload, ack| {
-        let name = name.clone();
-        async move {
+        },
+    );
+    socket.on(
+        "emit",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
             let request = payload.args.first().cloned().unwrap_or(Value::Null);
-            let answer = match select(&socket, &request)
-                .timeout(Duration::from_secs(3))
-                .emit_with_ack("question", (name,))
-                .await
-            {
-                Ok(answers) => {
-                    let firsts = answers
+            let event = request.get("event").and_then(Value::as_str).unwrap_or("");
+            let args = request
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let out = Payload {
+                args,
+                binary: payload.binary.clone(),
+            };
+            let _ = select(&socket, &request).emit_payload(event, out);
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+        },
+    );
+    socket.on(
+        "fetch",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            let answer = match select(&socket, &request).fetch_sockets().await {
+                Ok(list) => {
+                    let mut list: Vec<Value> = list
                         .into_iter()
-                        .map(|p| p.args.into_iter().next().unwrap_or(Value::Null))
+                        .map(|s| {
+                            let mut rooms: Vec<String> =
+                                s.rooms.iter().map(|r| r.to_string()).collect();
+                            rooms.sort();
+                            json!({"id": s.id.as_str(), "rooms": rooms, "data": s.data})
+                        })
                         .collect();
-                    json!({"err": null, "answers": sorted(firsts)})
+                    list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+                    Value::Array(list)
                 }
-                Err(e) => json!({"err": e.to_string(), "answers": []}),
+                Err(e) => json!({"err": e.to_string()}),
             };
             if let Some(ack) = ack {
                 let _ = ack.send((answer,));
             }
-        }
-    });
+        },
+    );
+    socket.on(
+        "sse",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let answer = match socket
+                .io()
+                .server_side_emit_with_ack("ping", payload.args, Duration::from_secs(5))
+                .await
+            {
+                Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
+                Err(e) => json!({"err": e.to_string(), "responses": []}),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send((answer,));
+            }
+        },
+    );
+    for (event, join) in [("sockets-join", true), ("sockets-leave", false)] {
+        socket.on(
+            event,
+            move |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+                let request = payload.args.first().cloned().unwrap_or(Value::Null);
+                if let Some(room) = request.get("room").and_then(Value::as_str) {
+                    let op = select(&socket, &request);
+                    let _ = if join {
+                        op.sockets_join(room)
+                    } else {
+                        op.sockets_leave(room)
+                    };
+                }
+                if let Some(ack) = ack {
+                    let _ = ack.send(());
+                }
+            },
+        );
+    }
+    socket.on(
+        "disconnect-sockets",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            // Answer first: this socket may be one of those disconnected.
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+            let _ = select(&socket, &request).disconnect_sockets(true);
+        },
+    );
+    socket.on(
+        "remote",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let request = payload.args.first().cloned().unwrap_or(Value::Null);
+            let field = |k: &str| {
+                request
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let (op, event, room) = (field("op"), field("event"), field("room"));
+            let sockets = match select(&socket, &request).fetch_sockets().await {
+                Ok(list) => list,
+                Err(e) => {
+                    if let Some(ack) = ack {
+                        let _ = ack.send((json!({"err": e.to_string()}),));
+                    }
+                    return;
+                }
+            };
+            let mut ids: Vec<String> = sockets.iter().map(|s| s.id.to_string()).collect();
+            ids.sort();
+            let mut ack = ack;
+            if op == "disconnect" {
+                // Answer first: this socket may be one of those disconnected.
+                if let Some(ack) = ack.take() {
+                    let _ = ack.send((ids.clone(),));
+                }
+            }
+            let args = request
+                .get("args")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for remote in &sockets {
+                let _ = match op.as_str() {
+                    "emit" => remote.emit_payload(
+                        &event,
+                        Payload {
+                            args: args.clone(),
+                            binary: payload.binary.clone(),
+                        },
+                    ),
+                    "join" => remote.join(room.as_str()),
+                    "leave" => remote.leave(room.as_str()),
+                    "disconnect" => remote.disconnect(true),
+                    _ => Ok(()),
+                };
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send((ids,));
+            }
+        },
+    );
+    socket.on(
+        "ask",
+        move |socket: Socket, payload: Payload, ack: Option<AckSender>| {
+            let name = name.clone();
+            async move {
+                let request = payload.args.first().cloned().unwrap_or(Value::Null);
+                let answer = match select(&socket, &request)
+                    .timeout(Duration::from_secs(3))
+                    .emit_with_ack::<Value>("question", name)
+                    .await
+                {
+                    Ok(answers) => json!({"err": null, "answers": sorted(answers)}),
+                    // As the Node fixture: the error only (the answers that
+                    // came are in `e.answers`).
+                    Err(e) => json!({"err": e.error.to_string(), "answers": []}),
+                };
+                if let Some(ack) = ack {
+                    let _ = ack.send((answer,));
+                }
+            }
+        },
+    );
 }

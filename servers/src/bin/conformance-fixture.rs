@@ -60,6 +60,7 @@
 #[path = "shared/echo.rs"]
 mod echo;
 
+use socketio_async::{AckSender, Payload};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
@@ -184,44 +185,53 @@ async fn on_connection(socket: Socket) {
     let _ = socket.emit("auth", (auth,));
     echo::echo(&socket, "message", "message-back");
     echo::ack_echo(&socket, "message-with-ack");
-    socket.on("set-data", |socket, payload, ack| async move {
-        socket.set_data(payload.args.into_iter().next().unwrap_or_default());
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-    });
+    socket.on(
+        "set-data",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let _ = socket.set_data(payload.args.into_iter().next().unwrap_or_default());
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+        },
+    );
     // Over TLS with --tls-client-ca: the client certificate's subject CN.
-    socket.on("peer-cert", |socket, _, ack| async move {
-        let cn = socket
-            .conn()
-            .peer_certificate()
-            .and_then(|der| servers::subject_common_name(der));
-        if let Some(ack) = ack {
-            let _ = ack.send((cn,));
-        }
-    });
+    socket.on(
+        "peer-cert",
+        |socket: Socket, ack: Option<AckSender>| async move {
+            let cn = socket
+                .conn()
+                .peer_certificate()
+                .and_then(|der| servers::subject_common_name(der));
+            if let Some(ack) = ack {
+                let _ = ack.send((cn,));
+            }
+        },
+    );
     misbehave(&socket);
 }
 
 /// The handlers that panic or block.
 fn misbehave(socket: &Socket) {
-    socket.on("panic", |socket, _, _| async move {
+    socket.on("panic", |socket: Socket| async move {
         let _ = socket.emit("about-to-panic", ());
         panic!("the fixture's `panic` handler panics, as asked");
     });
-    socket.on("panic-async", |socket, _, _| async move {
+    socket.on("panic-async", |socket: Socket| async move {
         let _ = socket.emit("about-to-panic", ());
         YieldOnce(false).await;
         panic!("the fixture's `panic-async` handler panics after an await, as asked");
     });
-    socket.on("block", |_, payload, ack| async move {
-        let ms: u64 = payload.arg(0).unwrap_or(0);
-        // Blocks the worker thread on purpose: only this socket may wait.
-        std::thread::sleep(Duration::from_millis(ms.min(60_000)));
-        if let Some(ack) = ack {
-            let _ = ack.send(("unblocked",));
-        }
-    });
+    socket.on(
+        "block",
+        |payload: Payload, ack: Option<AckSender>| async move {
+            let ms: u64 = payload.arg(0).unwrap_or(0);
+            // Blocks the worker thread on purpose: only this socket may wait.
+            std::thread::sleep(Duration::from_millis(ms.min(60_000)));
+            if let Some(ack) = ack {
+                let _ = ack.send(("unblocked",));
+            }
+        },
+    );
 }
 
 /// Pending once (waking itself), then ready: an `.await` that suspends on

@@ -42,7 +42,9 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use runtime_tokio::socketio_async::admin::{Admin, AdminOptions, BasicAuth};
-use runtime_tokio::socketio_async::{Payload, Socket, SocketIo};
+use runtime_tokio::socketio_async::{
+    AckSender, Data, DisconnectReason, Extension, Payload, Socket, SocketIo,
+};
 use runtime_tokio::{ClientBundle, HttpResponse, Or, Route, serve_io};
 use serde_json::{Value, json};
 
@@ -180,9 +182,9 @@ fn name(value: Option<String>) -> Option<String> {
 }
 
 /// A socket's nickname and room. Kept in `socket.data` (which connection
-/// state recovery restores) and in this copy that every handler of the
-/// socket shares (the disconnecting handler runs when the socket's data is
-/// already gone).
+/// state recovery restores) and in this copy, in the socket's extensions,
+/// that every handler of the socket extracts (the disconnecting handler
+/// runs when the socket's data is already gone).
 #[derive(Clone)]
 struct Profile(Arc<Mutex<(String, String)>>);
 
@@ -190,7 +192,7 @@ impl Profile {
     /// The profile in `socket.data`, or the defaults (the id's first
     /// characters, room `lobby`).
     fn of(socket: &Socket) -> Self {
-        let data = socket.data();
+        let data = socket.data_value();
         let field = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
         let nick = field("nick").unwrap_or_else(|| socket.id().as_str().chars().take(6).collect());
         let room = field("room").unwrap_or_else(|| "lobby".to_owned());
@@ -206,7 +208,7 @@ impl Profile {
 
     fn set(&self, socket: &Socket, nick: &str, room: &str) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = (nick.to_owned(), room.to_owned());
-        socket.set_data(json!({ "nick": nick, "room": room }));
+        let _ = socket.set_data(json!({ "nick": nick, "room": room }));
     }
 }
 
@@ -223,13 +225,16 @@ async fn on_connection(socket: Socket) {
     } else {
         socket.join("lobby");
     }
-    let shared = profile.clone();
-    socket.on("join", move |socket, payload, ack| {
-        let profile = shared.clone();
-        async move {
+    socket.extensions().insert(profile);
+    socket.on(
+        "join",
+        |socket: Socket,
+         payload: Payload,
+         Extension(profile): Extension<Profile>,
+         ack: Option<AckSender>| async move {
             let (old_nick, old_room) = profile.get();
-            let nick = name(payload.arg(0)).unwrap_or(old_nick);
-            let room = name(payload.arg(1)).unwrap_or(old_room.clone());
+            let nick = name(payload.arg(0).ok()).unwrap_or(old_nick);
+            let room = name(payload.arg(1).ok()).unwrap_or(old_room.clone());
             if room != old_room {
                 socket.leave(&old_room);
                 let _ = socket
@@ -248,52 +253,50 @@ async fn on_connection(socket: Socket) {
                 .await
                 .map_or(1, |sockets| sockets.len());
             if let Some(ack) = ack {
-                let _ = ack.send((json!({ "nick": nick, "room": room, "members": members }),));
+                let _ = ack.send(json!({ "nick": nick, "room": room, "members": members }));
             }
-        }
-    });
-    let shared = profile.clone();
-    socket.on("chat", move |socket, payload, _| {
-        let (nick, room) = shared.get();
-        async move {
-            let text = payload.arg::<String>(0).unwrap_or_default();
+        },
+    );
+    socket.on(
+        "chat",
+        |socket: Socket, Data(text): Data<String>, Extension(profile): Extension<Profile>| async move {
+            let (nick, room) = profile.get();
             let _ = socket.to(&room).emit("chat", (nick, text));
-        }
-    });
-    let shared = profile.clone();
-    socket.on("typing", move |socket, payload, _| {
-        let (nick, room) = shared.get();
-        async move {
-            let on = payload.arg::<bool>(0).unwrap_or(false);
+        },
+    );
+    socket.on(
+        "typing",
+        |socket: Socket, Data(on): Data<bool>, Extension(profile): Extension<Profile>| async move {
+            let (nick, room) = profile.get();
             let _ = socket.to(&room).emit("typing", (nick, on));
-        }
-    });
-    let shared = profile.clone();
-    socket.on("image", move |socket, payload, _| {
-        let (nick, room) = shared.get();
-        async move {
+        },
+    );
+    socket.on(
+        "image",
+        |socket: Socket, payload: Payload, Extension(profile): Extension<Profile>| async move {
+            let (nick, room) = profile.get();
             let mime = payload.arg::<String>(0).unwrap_or_default();
             let image = payload.args.get(1).and_then(|v| payload.binary_of(v));
             let (Some(image), true) = (image, mime.starts_with("image/")) else {
-                let _ = socket.emit("notice", ("only images can be sent",));
+                let _ = socket.emit("notice", "only images can be sent");
                 return;
             };
-            if let Ok(relay) = Payload::from_args((nick, mime)) {
+            if let Ok(relay) = Payload::new((nick, mime)) {
                 let _ = socket
                     .to(&room)
                     .emit_payload("image", relay.attach(image.clone()));
             }
-        }
-    });
-    socket.on_disconnecting(move |socket, reason| {
-        let (nick, room) = profile.get();
-        async move {
+        },
+    );
+    socket.on_disconnecting(
+        |socket: Socket, reason: DisconnectReason, Extension(profile): Extension<Profile>| async move {
+            let (nick, room) = profile.get();
             let _ = socket.to(&room).emit("typing", (nick.as_str(), false));
             let _ = socket
                 .to(&room)
-                .emit("notice", (format!("{nick} dropped ({reason})"),));
-        }
-    });
+                .emit("notice", format!("{nick} dropped ({reason})"));
+        },
+    );
 }
 
 /// The directory of the demo's npm package (`servers/demo`).

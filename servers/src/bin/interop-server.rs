@@ -18,6 +18,8 @@
 //! credentials; the TLS flags are the conformance fixture's. `GET /health`
 //! answers 200. With `INTEROP_LOG_ERRORS` set in the environment, every
 //! refused request (Engine.IO `connection_error`) is logged on stderr.
+//! Namespace `/typed` (shared/typed.rs) is written with the handler
+//! API's extractors, for tests/interop/typed.test.mjs.
 //! `--parser msgpack` speaks npm `socket.io-msgpack-parser`;
 //! `--no-http-compression` turns off the gzip / deflate of long-poll
 //! responses (on by default, as in Node); `--per-message-deflate` turns on
@@ -25,6 +27,8 @@
 
 #[path = "shared/echo.rs"]
 mod echo;
+#[path = "shared/typed.rs"]
+mod typed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,7 +40,9 @@ use std::process::ExitCode;
 use runtime_hyper::engineio_proto::{CookieOptions, Cors, CorsOrigin};
 use runtime_hyper::{ConnectionOptions, Or, Runtime, bind_std, serve, serve_io};
 use runtime_tokio::engineio_proto::PerMessageDeflate;
-use runtime_tokio::socketio_async::{ConnectError, NamespaceMatcher, Socket, SocketIo};
+use runtime_tokio::socketio_async::{
+    AckSender, ConnectError, Data, DisconnectReason, NamespaceMatcher, Payload, Socket, SocketIo,
+};
 use runtime_tokio::socketio_proto::{Config, MsgpackParser, RecoveryConfig};
 use serde_json::{Value, json};
 use servers::{App, Health, RuntimeKind, TlsArgs};
@@ -47,81 +53,109 @@ async fn on_connection(socket: Socket) {
     echo::echo(&socket, "echo", "echo");
     echo::ack_echo(&socket, "echo-ack");
     // The server asks the client and reports what came back.
-    socket.on("ask", |socket, payload, _| async move {
-        let timeout = Duration::from_millis(payload.arg::<u64>(0).unwrap_or(1000));
-        match socket.emit_with_ack("question", ("?",), timeout).await {
-            Ok(answer) => {
-                let _ = socket.emit("answer", (Value::Array(answer.args),));
+    socket.on(
+        "ask",
+        |socket: Socket, Data(ms): Data<Option<u64>>| async move {
+            let timeout = Duration::from_millis(ms.unwrap_or(1000));
+            let question = Payload::new("?").unwrap_or_default();
+            match socket
+                .timeout(timeout)
+                .emit_payload_with_ack("question", question)
+                .await
+            {
+                Ok(answer) => {
+                    let _ = socket.emit("answer", (Value::Array(answer.args),));
+                }
+                Err(e) => {
+                    let _ = socket.emit("answer-error", (e.to_string(),));
+                }
             }
-            Err(e) => {
-                let _ = socket.emit("answer-error", (e.to_string(),));
+        },
+    );
+    socket.on(
+        "join",
+        |socket: Socket, Data(room): Data<Option<String>>, ack: Option<AckSender>| async move {
+            if let Some(room) = room {
+                socket.join(room);
             }
-        }
-    });
-    socket.on("join", |socket, payload, ack| async move {
-        if let Some(room) = payload.arg::<String>(0) {
-            socket.join(&room);
-        }
-        if let Some(ack) = ack {
-            let _ = ack.send(());
-        }
-    });
-    socket.on("to-room", |socket, payload, _| async move {
-        let (room, text): (String, String) = payload.parse().unwrap_or_default();
-        let _ = socket.to(room.as_str()).emit("room-msg", (text,));
-    });
-    socket.on("all-except", |socket, payload, _| async move {
-        let (room, text): (String, String) = payload.parse().unwrap_or_default();
-        let _ = socket
-            .io()
-            .except(room.as_str())
-            .emit("except-msg", (text,));
-    });
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+        },
+    );
+    socket.on(
+        "to-room",
+        |socket: Socket, Data((room, text)): Data<(String, String)>| async move {
+            let _ = socket.to(room).emit("room-msg", text);
+        },
+    );
+    socket.on(
+        "all-except",
+        |socket: Socket, Data((room, text)): Data<(String, String)>| async move {
+            let _ = socket.io().except(room).emit("except-msg", text);
+        },
+    );
     // Echoed with the `compress` flag off: never compressed.
-    socket.on("echo-plain", |socket, payload, _| async move {
-        let _ = socket
-            .io()
-            .to(socket.id().as_str())
-            .compress(false)
-            .emit_payload("echo-plain", payload);
-    });
-    socket.on("disconnect-me", |socket, payload, _| async move {
-        socket.disconnect(payload.arg::<bool>(0).unwrap_or(false));
-    });
-    socket.on("broadcast-many", |socket, payload, _| async move {
-        let n = payload.arg::<u64>(0).unwrap_or(0);
-        for i in 0..n {
-            let _ = socket.io().to("recovery").emit("seq", (i,));
-        }
-    });
+    socket.on(
+        "echo-plain",
+        |socket: Socket, payload: Payload| async move {
+            let _ = socket
+                .io()
+                .to(socket.id().as_str())
+                .compress(false)
+                .emit_payload("echo-plain", payload);
+        },
+    );
+    socket.on(
+        "disconnect-me",
+        |socket: Socket, Data(close): Data<Option<bool>>| async move {
+            socket.disconnect(close.unwrap_or(false));
+        },
+    );
+    socket.on(
+        "broadcast-many",
+        |socket: Socket, Data(n): Data<u64>| async move {
+            for i in 0..n {
+                let _ = socket.io().to("recovery").emit("seq", i);
+            }
+        },
+    );
     // Emits `count` events of `size` bytes as fast as the queue takes
     // them; a client that does not read is closed at the queue limit.
-    socket.on("flood", |socket, payload, _| async move {
-        let (count, size): (u64, usize) = payload.parse().unwrap_or_default();
-        let filler = "x".repeat(size);
-        for i in 0..count {
-            if socket.emit("flood", (i, filler.as_str())).is_err() {
-                break;
+    socket.on(
+        "flood",
+        |socket: Socket, Data((count, size)): Data<(u64, usize)>| async move {
+            let filler = "x".repeat(size);
+            for i in 0..count {
+                if socket.emit("flood", (i, filler.as_str())).is_err() {
+                    break;
+                }
             }
-        }
-    });
-    socket.on("rooms", |socket, _, ack| async move {
-        let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
-        rooms.sort();
-        if let Some(ack) = ack {
-            let _ = ack.send((rooms,));
-        }
-    });
+        },
+    );
+    socket.on(
+        "rooms",
+        |socket: Socket, ack: Option<AckSender>| async move {
+            let mut rooms: Vec<String> = socket.rooms().iter().map(|r| r.to_string()).collect();
+            rooms.sort();
+            if let Some(ack) = ack {
+                let _ = ack.send(rooms);
+            }
+        },
+    );
     // Every client in the socket's namespace gets one event (the load
     // test's broadcast).
-    socket.on("broadcast", |socket, payload, ack| async move {
-        let nsp = socket.io().of(socket.nsp());
-        let reached = nsp.local().emit_payload("broadcast", payload);
-        if let Some(ack) = ack {
-            let _ = ack.send((reached.unwrap_or(0),));
-        }
-    });
-    socket.on_error(|socket, message| async move {
+    socket.on(
+        "broadcast",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let nsp = socket.io().of(socket.nsp());
+            let reached = nsp.local().emit_payload("broadcast", payload);
+            if let Some(ack) = ack {
+                let _ = ack.send((reached.unwrap_or(0),));
+            }
+        },
+    );
+    socket.on_error(|socket: Socket, message: String| async move {
         let _ = socket
             .io()
             .emit("socket-error", (socket.id().as_str(), message));
@@ -130,7 +164,7 @@ async fn on_connection(socket: Socket) {
     socket.conn().on_upgrade(move |transport| {
         let _ = conn_socket.emit("conn-upgrade", (transport.name(),));
     });
-    socket.on_disconnect(|socket, reason| async move {
+    socket.on_disconnect(|socket: Socket, reason: DisconnectReason| async move {
         let _ = socket
             .io()
             .emit("left", (socket.id().as_str(), reason.as_str()));
@@ -163,11 +197,11 @@ fn engine_hooks(io: &SocketIo, name: String) {
         }
         counter.fetch_add(1, Ordering::Relaxed);
     });
-    io.on_connection(move |socket| {
+    io.on_connection(move |socket: Socket| {
         let refused = refused.clone();
         let name = name.clone();
         async move {
-            socket.on("whoami", move |_, _, ack| {
+            socket.on("whoami", move |ack: Option<AckSender>| {
                 let name = name.clone();
                 async move {
                     if let Some(ack) = ack {
@@ -175,7 +209,7 @@ fn engine_hooks(io: &SocketIo, name: String) {
                     }
                 }
             });
-            socket.on("stats", move |socket, _, ack| {
+            socket.on("stats", move |socket: Socket, ack: Option<AckSender>| {
                 let refused = refused.load(Ordering::Relaxed);
                 async move {
                     let clients = socket.io().engine().clients_count();
@@ -304,7 +338,9 @@ async fn start<R: Runtime>(
     options: Options,
     deploy: Deploy,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let io = SocketIo::new();
+    let io = SocketIo::builder()
+        .with_state(typed::Stats::default())
+        .build();
     io.use_middleware(|c| async move {
         match c.handshake.auth.get("token") {
             Some(Value::String(t)) if t == "bad" => Err(ConnectError::with_data(
@@ -316,9 +352,10 @@ async fn start<R: Runtime>(
     });
     engine_hooks(&io, deploy.name.clone());
     io.of("/custom").on_connection(on_connection);
+    typed::register(&io);
     let pattern = regex_lite::Regex::new(r"^/dyn-\d+$")?;
     io.of_dynamic(NamespaceMatcher::Pattern(pattern))
-        .on_connection(|socket| async move {
+        .on_connection(|socket: Socket| async move {
             let nsp = socket.nsp().to_owned();
             let _ = socket.emit("nsp", (nsp,));
         });

@@ -4,7 +4,12 @@
 //!
 //! ```text
 //! bench-socketioxide --port 0 [--buffer N] [--ping-interval-ms N] [--ping-timeout-ms N]
+//!                    [--parser json|msgpack]
 //! ```
+//!
+//! `--parser msgpack` uses socketioxide's own msgpack parser (its
+//! `msgpack` feature). It has no permessage-deflate and the benchmark does
+//! not run it over TLS.
 
 use bench_servers::{Args, announce, raise_fd_limit};
 use hyper_util::rt::TokioIo;
@@ -21,6 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ping_timeout(args.ping_timeout);
     if let Some(buffer) = args.buffer {
         builder = builder.max_buffer_size(buffer);
+    }
+    if args.msgpack {
+        builder = builder.with_parser(socketioxide::ParserConfig::msgpack());
+    }
+    if args.deflate.is_some() || args.tls.cert.is_some() || args.redis.is_some() {
+        return Err("bench-socketioxide: no --per-message-deflate, --tls-cert or --redis".into());
     }
     let (svc, io) = builder.build_svc();
     io.ns("/", async |s: SocketRef| {

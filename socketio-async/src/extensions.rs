@@ -1,0 +1,91 @@
+//! Typed storage: the application's state (one value per type, set on the
+//! builder, read by the `State` extractor) and each socket's extensions
+//! (one value per type, set by middlewares and handlers, read by the
+//! `Extension` extractor).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
+
+/// A socket's typed storage (`socket.extensions()`): one value per type,
+/// local to this node (unlike `socket.set_data`, it does not cross nodes
+/// and needs no serde). Every handle of the socket sees the same storage;
+/// a connection middleware fills it before the socket exists
+/// ([`Connecting::extensions`](crate::Connecting)), the `Extension`
+/// extractor reads it.
+///
+/// ```
+/// use socketio_async::Extensions;
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct UserId(u64);
+///
+/// let ext = Extensions::default();
+/// assert_eq!(ext.insert(UserId(7)), None);
+/// assert_eq!(ext.get::<UserId>(), Some(UserId(7)));
+/// assert_eq!(ext.insert(UserId(8)), Some(UserId(7)));
+/// assert_eq!(ext.remove::<UserId>(), Some(UserId(8)));
+/// assert!(!ext.contains::<UserId>());
+/// ```
+#[derive(Clone, Default)]
+pub struct Extensions {
+    map: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("len", &lock(&self.map).len())
+            .finish()
+    }
+}
+
+impl Extensions {
+    /// Stores `value`, returning the value of that type it replaces.
+    pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        let old = lock(&self.map).insert(TypeId::of::<T>(), Box::new(value));
+        old.and_then(|old| old.downcast::<T>().ok()).map(|b| *b)
+    }
+
+    /// A copy of the value of type `T`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        lock(&self.map)
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Removes the value of type `T`.
+    pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
+        let old = lock(&self.map).remove(&TypeId::of::<T>());
+        old.and_then(|old| old.downcast::<T>().ok()).map(|b| *b)
+    }
+
+    /// Whether a value of type `T` is stored.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        lock(&self.map).contains_key(&TypeId::of::<T>())
+    }
+}
+
+/// The application's state: one value per type, fixed when the server is
+/// built (so read with no lock).
+#[derive(Clone, Default)]
+pub(crate) struct StateMap {
+    map: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl StateMap {
+    /// Stores `value` (replacing the value of that type).
+    pub(crate) fn insert<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.map.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`.
+    pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.clone().downcast::<T>().ok())
+    }
+}

@@ -1,0 +1,502 @@
+//! Extractors: a handler states what it needs in its arguments, and the
+//! server supplies it, in the manner of axum (and socketioxide).
+//!
+//! A handler is a plain async function or closure whose arguments all
+//! implement [`FromContext`] (up to eight). The same extractors serve
+//! connection handlers, event handlers and disconnect handlers, where they
+//! apply:
+//!
+//! | extractor | gives | connection | event | disconnect |
+//! |---|---|---|---|---|
+//! | [`Socket`] | the socket | ✓ | ✓ | ✓ |
+//! | [`Data<T>`] | the arguments as a `T` (see [`Payload::decode`]); on failure the handler does not run | the auth object | the event's arguments | — |
+//! | [`TryData<T>`] | the same, as a `Result` the handler sees | ✓ | ✓ | — |
+//! | [`Payload`] | the arguments untyped, with their binary attachments | ✓ | ✓ | — |
+//! | [`Bin`] | the binary attachments | — | ✓ | — |
+//! | [`AckSender`] / `Option<AckSender>` | the acknowledgement | — | ✓ | — |
+//! | [`State<T>`] | application state (`SocketIo::builder().with_state`) | ✓ | ✓ | ✓ |
+//! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage | ✓ | ✓ | ✓ |
+//! | `Arc<Handshake>` | the handshake | ✓ | ✓ | ✓ |
+//! | [`DisconnectReason`] | why it left | — | — | ✓ |
+//!
+//! An extractor that cannot give its value (a `Data<T>` whose arguments
+//! have another shape, a `State<T>` never registered, an `Extension<T>`
+//! never set...) stops that handler before it runs; the reason is logged
+//! with `tracing` at debug level (the client can cause it: an error level
+//! would let anyone fill the logs), with the socket id, namespace and
+//! event.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use socketio_proto::{DisconnectReason, Handshake, Str};
+
+use crate::contain::Task;
+use crate::io::{ErasedHandler, HandlerContext, Hook, Namespace, Socket, SocketIo};
+use crate::payload::{DataError, Payload, decode};
+use crate::socket::AckSender;
+
+/// Why an extractor could not give its value: the handler does not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// The arguments have another shape than the handler asked for.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// No application state of that type was registered.
+    #[error("no state of type {0} was registered on the builder")]
+    NoState(&'static str),
+    /// The socket has no extension of that type.
+    #[error("the socket has no extension of type {0}")]
+    NoExtension(&'static str),
+    /// The extractor does not apply to this kind of handler.
+    #[error("{0} is not available to this handler")]
+    NotHere(&'static str),
+}
+
+/// Takes one argument of a handler from its context. Implement it for
+/// extractors of your own.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromContext, HandlerContext, Socket, SocketIo};
+///
+/// /// The client's address.
+/// struct Address(String);
+///
+/// impl FromContext for Address {
+///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+///         Ok(Address(cx.socket().handshake().address.clone()))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket, Address(address): Address| async move {
+///     let _ = socket.emit("you-come-from", address);
+/// });
+/// ```
+pub trait FromContext: Sized {
+    /// The value, or why there is none.
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError>;
+}
+
+/// A handler: an async function or closure whose arguments are all
+/// extractors ([`FromContext`]). `T` is the tuple of those arguments; you
+/// never name it.
+pub trait Handler<T>: Send + Sync + 'static {
+    /// Extracts the arguments and starts the handler.
+    fn call(&self, cx: HandlerContext) -> Result<Task, ExtractError>;
+}
+
+macro_rules! handler {
+    ($($t:ident),*) => {
+        impl<F, Fut, $($t,)*> Handler<($($t,)*)> for F
+        where
+            F: Fn($($t),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+            $($t: FromContext,)*
+        {
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn call(&self, mut cx: HandlerContext) -> Result<Task, ExtractError> {
+                $(let $t = $t::from_context(&mut cx)?;)*
+                Ok(Box::pin(self($($t),*)))
+            }
+        }
+    };
+}
+
+handler!();
+handler!(T1);
+handler!(T1, T2);
+handler!(T1, T2, T3);
+handler!(T1, T2, T3, T4);
+handler!(T1, T2, T3, T4, T5);
+handler!(T1, T2, T3, T4, T5, T6);
+handler!(T1, T2, T3, T4, T5, T6, T7);
+handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+/// A handler made runnable on any context: an extractor's refusal is
+/// logged and the handler skipped.
+fn erase<H: Handler<T>, T>(handler: H, kind: &'static str) -> ErasedHandler {
+    Arc::new(move |cx: HandlerContext| {
+        let (id, nsp, event) = (
+            cx.socket.id().clone(),
+            cx.socket.nsp().to_owned(),
+            cx.event.clone(),
+        );
+        match handler.call(cx) {
+            Ok(task) => Some(task),
+            Err(error) => {
+                tracing::debug!(
+                    socket = id.as_str(),
+                    nsp = nsp.as_str(),
+                    event = &*event,
+                    %error,
+                    "{kind} not run: an extractor refused"
+                );
+                None
+            }
+        }
+    })
+}
+
+impl SocketIo {
+    /// Connection handler of the main namespace (`io.on("connection")`);
+    /// see [`Namespace::on_connection`].
+    pub fn on_connection<H: Handler<T>, T>(&self, handler: H) {
+        self.of("/").on_connection(handler);
+    }
+}
+
+impl Namespace {
+    /// Runs for every socket that joins (`nsp.on("connection")`); several
+    /// run in registration order. Its arguments are extractors: the
+    /// [`Socket`], the auth object (`Data<T>`), [`State<T>`],
+    /// [`Extension<T>`] set by middlewares... What the handler does
+    /// before its first `.await` (registering event handlers) happens
+    /// before the socket's first event is dispatched.
+    ///
+    /// ```
+    /// use socketio_async::{Data, Socket, SocketIo};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Auth { token: String }
+    ///
+    /// let io = SocketIo::new();
+    /// io.of("/private").on_connection(|socket: Socket, Data(auth): Data<Auth>| async move {
+    ///     let _ = socket.emit("token-length", auth.token.len());
+    /// });
+    /// ```
+    pub fn on_connection<H: Handler<T>, T>(&self, handler: H) {
+        self.add_connection_handler(erase(handler, "connection handler"));
+    }
+}
+
+impl Socket {
+    /// Handles event `event` (`socket.on`). Several handlers of one event
+    /// run in registration order, as on Node; [`off`](Self::off) removes
+    /// them. The handler's arguments are extractors (see the [module
+    /// doc](crate#extractors)): typed data, the ack, state...
+    ///
+    /// ```
+    /// use socketio_async::{AckSender, Bin, Data, Socket, SocketIo, TryData};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Move { x: i32, y: i32 }
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     // Typed data: a malformed `move` does not run the handler.
+    ///     socket.on("move", |socket: Socket, Data(m): Data<Move>| async move {
+    ///         let _ = socket.broadcast().emit("moved", (m.x, m.y));
+    ///     });
+    ///     // The Result, to answer malformed input yourself.
+    ///     socket.on("rename", |TryData(name): TryData<String>, ack: AckSender| async move {
+    ///         let _ = match name {
+    ///             Ok(name) => ack.send(("ok", name)),
+    ///             Err(error) => ack.send(("error", error.to_string())),
+    ///         };
+    ///     });
+    ///     // Binary attachments.
+    ///     socket.on("upload", |Bin(files): Bin| async move {
+    ///         println!("{} bytes", files.iter().map(|f| f.len()).sum::<usize>());
+    ///     });
+    /// });
+    /// ```
+    pub fn on<H: Handler<T>, T>(&self, event: &str, handler: H) {
+        self.add_event_handler(event, erase(handler, "event handler"));
+    }
+
+    /// Runs when the socket starts leaving, its rooms still readable with
+    /// [`rooms`](Self::rooms); extractors as for [`on_disconnect`](Self::on_disconnect).
+    pub fn on_disconnecting<H: Handler<T>, T>(&self, handler: H) {
+        self.add_hook(Hook::Disconnecting, erase(handler, "disconnecting handler"));
+    }
+
+    /// Runs when the socket has left; several run in registration order.
+    /// Extractors: [`Socket`], [`DisconnectReason`], [`State<T>`],
+    /// [`Extension<T>`], `Arc<Handshake>`.
+    ///
+    /// ```
+    /// use socketio_async::{DisconnectReason, Socket, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on_disconnect(|socket: Socket, reason: DisconnectReason| async move {
+    ///         println!("{} left: {}", socket.id(), reason.as_str());
+    ///     });
+    /// });
+    /// ```
+    pub fn on_disconnect<H: Handler<T>, T>(&self, handler: H) {
+        self.add_hook(Hook::Disconnect, erase(handler, "disconnect handler"));
+    }
+
+    /// Sees every incoming event before its handlers (`socket.onAny`).
+    pub fn on_any(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
+        self.add_any(Hook::Any, Arc::new(handler));
+    }
+
+    /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
+    pub fn on_any_outgoing(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
+        self.add_any(Hook::AnyOutgoing, Arc::new(handler));
+    }
+
+    /// A packet middleware (`socket.use`): an `Err` stops the event and
+    /// reaches the `error` handlers.
+    ///
+    /// ```
+    /// # use socketio_async::{Socket, SocketIo};
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.use_middleware(|event, _payload| {
+    ///         if event.starts_with("admin:") { Err("forbidden".into()) } else { Ok(()) }
+    ///     });
+    ///     socket.on_error(|socket: Socket, error: String| async move {
+    ///         let _ = socket.emit("refused", error);
+    ///     });
+    /// });
+    /// ```
+    pub fn use_middleware(
+        &self,
+        middleware: impl Fn(&str, &Payload) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.add_middleware(Arc::new(middleware));
+    }
+
+    /// Handles errors: packet middleware refusals, and protocol violations
+    /// just before the connection closes. Several run in registration order.
+    pub fn on_error<F, Fut>(&self, handler: F)
+    where
+        F: Fn(Socket, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.add_error_handler(Arc::new(move |s, e| Box::pin(handler(s, e))));
+    }
+}
+
+impl FromContext for Socket {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(cx.socket.clone())
+    }
+}
+
+/// The arguments as a `T` (see [`Payload::decode`]: a tuple takes them
+/// all, another type the first). When they have another shape, the
+/// handler does not run (logged at debug level); use [`TryData`] to see
+/// the error. In a connection handler, the auth object.
+///
+/// ```
+/// use socketio_async::{Data, Socket, SocketIo};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Chat { room: String, text: String }
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     // client: socket.emit("chat", {room: "a", text: "hi"})
+///     socket.on("chat", |socket: Socket, Data(chat): Data<Chat>| async move {
+///         let _ = socket.to(chat.room).emit("chat", chat.text);
+///     });
+///     // client: socket.emit("move", 3, 4)
+///     socket.on("move", |Data((x, y)): Data<(i32, i32)>| async move {
+///         println!("{x},{y}");
+///     });
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data<T>(pub T);
+
+impl<T: DeserializeOwned> FromContext for Data<T> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(Data(decode(&cx.payload.args)?))
+    }
+}
+
+/// The arguments as a `Result<T, DataError>`: the handler runs either way
+/// and answers malformed input itself.
+///
+/// ```
+/// use socketio_async::{AckSender, Socket, SocketIo, TryData};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("age", |TryData(age): TryData<u8>, ack: AckSender| async move {
+///         let _ = ack.send(age.map_err(|e| e.to_string()).is_ok());
+///     });
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TryData<T>(pub Result<T, DataError>);
+
+impl<T: DeserializeOwned> FromContext for TryData<T> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(TryData(decode(&cx.payload.args)))
+    }
+}
+
+impl FromContext for Payload {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(cx.payload.clone())
+    }
+}
+
+/// The binary attachments of the event, in order (each placeholder
+/// argument points at one; [`Payload::binary_of`] resolves them).
+///
+/// ```
+/// use socketio_async::{Bin, Data, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     // client: socket.emit("file", "a.bin", new Uint8Array([1, 2, 3]))
+///     socket.on("file", |Data(name): Data<String>, Bin(files): Bin| async move {
+///         println!("{name}: {} bytes", files.first().map_or(0, |f| f.len()));
+///     });
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bin(pub Vec<Bytes>);
+
+impl FromContext for Bin {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(Bin(cx.payload.binary.clone()))
+    }
+}
+
+impl FromContext for AckSender {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(AckSender::new(cx.socket.clone(), cx.ack.clone()))
+    }
+}
+
+impl FromContext for Option<AckSender> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(cx
+            .ack
+            .clone()
+            .map(|slot| AckSender::new(cx.socket.clone(), Some(slot))))
+    }
+}
+
+/// Application state registered on the builder
+/// ([`SocketIoBuilder::with_state`](crate::io::SocketIoBuilder::with_state)),
+/// shared by every handler; the handler does not run if none of that type
+/// was registered.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use socketio_async::{Data, Socket, SocketIo, State};
+///
+/// #[derive(Default)]
+/// struct History {
+///     lines: Mutex<Vec<String>>,
+/// }
+///
+/// let io = SocketIo::builder().with_state(History::default()).build();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("chat", |Data(text): Data<String>, history: State<History>| async move {
+///         history.lines.lock().unwrap().push(text);
+///     });
+/// });
+/// ```
+#[derive(Debug)]
+pub struct State<T>(pub Arc<T>);
+
+impl<T> Clone for State<T> {
+    fn clone(&self) -> Self {
+        State(self.0.clone())
+    }
+}
+
+impl<T> Deref for State<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> FromContext for State<T> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        cx.socket
+            .io()
+            .state::<T>()
+            .map(State)
+            .ok_or(ExtractError::NoState(std::any::type_name::<T>()))
+    }
+}
+
+/// A copy of the value of type `T` in the socket's typed storage
+/// ([`Socket::extensions`], filled by middlewares and handlers); the
+/// handler does not run if there is none (`Option<Extension<T>>` runs it
+/// with `None`).
+///
+/// ```
+/// use socketio_async::{ConnectError, Connecting, Extension, Socket, SocketIo};
+///
+/// #[derive(Clone)]
+/// struct UserId(u64);
+///
+/// let io = SocketIo::new();
+/// io.use_middleware(|c: Connecting| async move {
+///     let id = c.handshake.auth.get("user").and_then(|u| u.as_u64());
+///     let id = id.ok_or_else(|| ConnectError::new("no user"))?;
+///     c.extensions.insert(UserId(id));
+///     Ok(())
+/// });
+/// io.on_connection(|socket: Socket, Extension(user): Extension<UserId>| async move {
+///     socket.join(format!("user:{}", user.0));
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Extension<T>(pub T);
+
+impl<T: Clone + Send + Sync + 'static> FromContext for Extension<T> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        cx.socket
+            .extensions()
+            .get::<T>()
+            .map(Extension)
+            .ok_or(ExtractError::NoExtension(std::any::type_name::<T>()))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromContext for Option<Extension<T>> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(cx.socket.extensions().get::<T>().map(Extension))
+    }
+}
+
+impl FromContext for Arc<Handshake> {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(cx.socket.handshake_arc().clone())
+    }
+}
+
+impl FromContext for DisconnectReason {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        cx.reason.ok_or(ExtractError::NotHere("DisconnectReason"))
+    }
+}
+
+/// The event's name, for handlers shared by several events.
+///
+/// ```
+/// use socketio_async::{Event, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     for name in ["a", "b"] {
+///         socket.on(name, |Event(name): Event| async move { println!("got {name}") });
+///     }
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event(pub Str);
+
+impl FromContext for Event {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        Ok(Event(cx.event.clone()))
+    }
+}

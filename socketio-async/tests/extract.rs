@@ -1,0 +1,530 @@
+//! The handler API: extractors (success, wrong shape, missing, binary),
+//! the acknowledgement rules, several handlers per event in order, the
+//! one-value-one-argument rule, typed acks, broadcast acks with partial
+//! answers, rooms one or many, typed socket data. On the deterministic
+//! backend (virtual clock, scripted clients).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use socketio_async::{
+    Ack, AckError, AckSender, Backend, Bin, BroadcastAckError, ConnectError, Connecting, Data,
+    DataError, DisconnectReason, EmitError, Event, Extension, Payload, Socket, SocketIo, State,
+    TryData,
+};
+
+use common::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Msg {
+    text: String,
+    n: u32,
+}
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+fn log() -> Log {
+    Arc::default()
+}
+
+fn push(log: &Log, entry: impl Into<String>) {
+    log.lock().unwrap().push(entry.into());
+}
+
+fn taken(log: &Log) -> Vec<String> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+#[test]
+fn data_runs_the_handler_only_for_the_right_shape() {
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        socket.on("msg", |socket: Socket, Data(msg): Data<Msg>| async move {
+            socket.emit("got", (msg.text, msg.n)).unwrap();
+        });
+        socket.on(
+            "pair",
+            |socket: Socket, Data((a, b)): Data<(u8, String)>| async move {
+                socket.emit("pair", (b, a)).unwrap();
+            },
+        );
+        socket.on(
+            "list",
+            |socket: Socket, Data(list): Data<Vec<u8>>| async move {
+                socket
+                    .emit("sum", list.iter().map(|&x| u32::from(x)).sum::<u32>())
+                    .unwrap();
+            },
+        );
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"42["msg",{"text":"hi","n":2}]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["got","hi",2]"#]);
+    // Wrong shape, missing argument: the handler does not run.
+    b.client(|h| h.ws_send(ws, r#"42["msg",{"text":"hi","n":"two"}]"#));
+    b.client(|h| h.ws_send(ws, r#"42["msg"]"#));
+    b.client(|h| h.ws_send(ws, r#"42["msg",1]"#));
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+    // A tuple takes exactly its arguments.
+    b.client(|h| h.ws_send(ws, r#"42["pair",1,"a"]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["pair","a",1]"#]);
+    b.client(|h| h.ws_send(ws, r#"42["pair",1]"#));
+    b.client(|h| h.ws_send(ws, r#"42["pair",1,"a",true]"#));
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+    // One array argument is one Vec.
+    b.client(|h| h.ws_send(ws, r#"42["list",[1,2,3]]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["sum",6]"#]);
+    // The socket is still served after the refusals.
+    b.client(|h| h.ws_send(ws, r#"42["msg",{"text":"again","n":3}]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["got","again",3]"#]);
+}
+
+#[test]
+fn try_data_hands_the_error_to_the_handler() {
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        socket.on(
+            "msg",
+            |TryData(msg): TryData<Msg>, ack: AckSender| async move {
+                let answer = match msg {
+                    Ok(msg) => format!("ok {}", msg.text),
+                    Err(DataError::Missing) => "missing".to_owned(),
+                    Err(DataError::Invalid(e)) => format!("invalid: {e}"),
+                };
+                ack.send(answer).unwrap();
+            },
+        );
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"421["msg",{"text":"a","n":1}]"#));
+    b.client(|h| h.ws_send(ws, r#"422["msg"]"#));
+    b.client(|h| h.ws_send(ws, r#"423["msg",{"text":"a"}]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"431["ok a"]"#,
+            r#"432["missing"]"#,
+            r#"433["invalid: missing field `n`"]"#
+        ]
+    );
+}
+
+#[test]
+fn binary_attachments_and_payload() {
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        socket.on(
+            "file",
+            |socket: Socket, Data(name): Data<String>, Bin(files): Bin, payload: Payload| async move {
+                let sizes: Vec<usize> = files.iter().map(|f| f.len()).collect();
+                // The placeholder argument resolves to the first attachment.
+                let first = payload.binary_of(&payload.args[1]).unwrap().clone();
+                socket
+                    .emit_payload("file", Payload::new((name, sizes)).unwrap().attach(first))
+                    .unwrap();
+            },
+        );
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| {
+        h.ws_send(
+            ws,
+            r#"452-["file","a.bin",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+        );
+        h.ws_send_binary(ws, &[1, 2, 3]);
+        h.ws_send_binary(ws, &[4]);
+    });
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"451-["file","a.bin",[3,1],{"_placeholder":true,"num":0}]"#.to_owned(),
+            "<010203>".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn an_ack_is_sent_once_and_only_when_asked() {
+    let results = log();
+    let io = SocketIo::new();
+    let r = results.clone();
+    io.on_connection(move |socket: Socket| {
+        let r = r.clone();
+        async move {
+            // Two handlers of one event hold the same acknowledgement.
+            let first = r.clone();
+            socket.on("q", move |ack: AckSender| {
+                let r = first.clone();
+                async move { push(&r, format!("first {:?}", ack.send("one"))) }
+            });
+            let second = r.clone();
+            socket.on("q", move |ack: Ack| {
+                let r = second.clone();
+                async move { push(&r, format!("second {:?}", ack.send("two"))) }
+            });
+            let third = r.clone();
+            socket.on("q", move |ack: Option<AckSender>| {
+                let r = third.clone();
+                async move { push(&r, format!("third {}", ack.is_some())) }
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"427["q"]"#));
+    assert_eq!(b.frames(ws), vec![r#"437["one"]"#]);
+    assert_eq!(
+        taken(&results),
+        vec![
+            "first Ok(())".to_owned(),
+            format!("second {:?}", Err::<(), _>(EmitError::AlreadyAcked)),
+            "third true".to_owned(),
+        ]
+    );
+    // No acknowledgement asked: sending is an error, nothing goes out.
+    b.client(|h| h.ws_send(ws, r#"42["q"]"#));
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+    assert_eq!(
+        taken(&results),
+        vec![
+            format!("first {:?}", Err::<(), _>(EmitError::NoAck)),
+            format!("second {:?}", Err::<(), _>(EmitError::NoAck)),
+            "third false".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn handlers_of_one_event_run_in_order_and_can_be_removed() {
+    let seen = log();
+    let io = SocketIo::new();
+    let s = seen.clone();
+    io.on_connection(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            for name in ["a", "b", "c"] {
+                let s = s.clone();
+                socket.on("e", move |Data(n): Data<u32>| {
+                    let s = s.clone();
+                    async move { push(&s, format!("{name}{n}")) }
+                });
+            }
+            let s2 = s.clone();
+            socket.on("other", move |Event(name): Event| {
+                let s = s2.clone();
+                async move { push(&s, format!("other:{name}")) }
+            });
+            socket.on("off", |socket: Socket, ack: AckSender| async move {
+                let removed = socket.off("e");
+                ack.send(removed).unwrap();
+            });
+            socket.on("remove-all", |socket: Socket| async move {
+                socket.remove_all();
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"42["e",1]"#));
+    b.client(|h| h.ws_send(ws, r#"42["e",2]"#));
+    assert_eq!(taken(&seen), vec!["a1", "b1", "c1", "a2", "b2", "c2"]);
+    b.client(|h| h.ws_send(ws, r#"421["off"]"#));
+    assert_eq!(b.frames(ws), vec![r#"431[3]"#]);
+    b.client(|h| h.ws_send(ws, r#"42["e",3]"#));
+    b.client(|h| h.ws_send(ws, r#"42["other"]"#));
+    assert_eq!(taken(&seen), vec!["other:other"]);
+    b.client(|h| h.ws_send(ws, r#"42["remove-all"]"#));
+    b.client(|h| h.ws_send(ws, r#"42["other"]"#));
+    b.client(|h| h.ws_send(ws, r#"422["off"]"#));
+    assert_eq!(taken(&seen), Vec::<String>::new());
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+}
+
+struct Greeting(&'static str);
+struct Unregistered;
+
+#[test]
+fn state_is_shared_and_a_missing_state_stops_the_handler() {
+    let io = SocketIo::builder().with_state(Greeting("hello")).build();
+    io.on_connection(|socket: Socket, greeting: State<Greeting>| async move {
+        socket.emit("greeting", greeting.0.0).unwrap();
+        socket.on(
+            "needs",
+            |socket: Socket, _: State<Unregistered>| async move {
+                socket.emit("ran", ()).unwrap();
+            },
+        );
+        socket.on("has", |socket: Socket, g: State<Greeting>| async move {
+            socket.emit("ran", g.0.0).unwrap();
+        });
+    });
+    let b = start(&io);
+    let (ws, frames) = connect(&b, "/", "");
+    assert_eq!(frames[1], r#"42["greeting","hello"]"#);
+    b.client(|h| h.ws_send(ws, r#"42["needs"]"#));
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+    b.client(|h| h.ws_send(ws, r#"42["has"]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["ran","hello"]"#]);
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct User(String);
+#[derive(Clone)]
+struct Never;
+
+#[derive(Deserialize)]
+struct Auth {
+    name: String,
+}
+
+#[test]
+fn extensions_set_by_a_middleware_reach_every_handler() {
+    let left = log();
+    let io = SocketIo::new();
+    io.use_middleware(|c: Connecting| async move {
+        let name = c.handshake.auth.get("name").and_then(Value::as_str);
+        let name = name.ok_or_else(|| ConnectError::new("name?"))?;
+        c.extensions.insert(User(name.to_owned()));
+        Ok(())
+    });
+    let l = left.clone();
+    io.on_connection(
+        move |socket: Socket, Extension(user): Extension<User>, Data(auth): Data<Auth>| {
+            let l = l.clone();
+            async move {
+                assert_eq!(user.0, auth.name);
+                socket.emit("welcome", &user.0).unwrap();
+                socket.on(
+                    "me",
+                    |socket: Socket, Extension(user): Extension<User>| async move {
+                        socket.emit("me", user.0).unwrap();
+                    },
+                );
+                socket.on("never", |socket: Socket, _: Extension<Never>| async move {
+                    socket.emit("ran", ()).unwrap();
+                });
+                socket.on(
+                    "maybe",
+                    |socket: Socket, never: Option<Extension<Never>>| async move {
+                        socket.emit("maybe", never.is_some()).unwrap();
+                    },
+                );
+                socket.on_disconnect(
+                    move |reason: DisconnectReason, Extension(user): Extension<User>| {
+                        let l = l.clone();
+                        async move { push(&l, format!("{} {}", user.0, reason.as_str())) }
+                    },
+                );
+            }
+        },
+    );
+    let b = start(&io);
+    let (_, refused) = connect(&b, "/", "{}");
+    assert_eq!(refused, vec![r#"44{"message":"name?"}"#]);
+    let (ws, frames) = connect(&b, "/", r#"{"name":"ann"}"#);
+    assert_eq!(frames[1], r#"42["welcome","ann"]"#);
+    b.client(|h| h.ws_send(ws, r#"42["me"]"#));
+    b.client(|h| h.ws_send(ws, r#"42["never"]"#));
+    b.client(|h| h.ws_send(ws, r#"42["maybe"]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![r#"42["me","ann"]"#, r#"42["maybe",false]"#]
+    );
+    b.client(|h| h.ws_send(ws, "41"));
+    assert_eq!(taken(&left), vec!["ann client namespace disconnect"]);
+}
+
+#[test]
+fn one_value_is_one_argument_and_a_tuple_several() {
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        socket.emit("vec", vec![1, 2, 3]).unwrap();
+        socket.emit("json-array", json!([1, 2])).unwrap();
+        socket.emit("tuple", (1, "a")).unwrap();
+        socket.emit("one-tuple", (vec![1],)).unwrap();
+        socket.emit("unit", ()).unwrap();
+        socket.emit("none", None::<u8>).unwrap();
+        socket
+            .emit(
+                "struct",
+                Msg {
+                    text: "t".into(),
+                    n: 1,
+                },
+            )
+            .unwrap();
+    });
+    let b = start(&io);
+    let (_, frames) = connect(&b, "/", "");
+    assert_eq!(
+        frames[1..],
+        [
+            r#"42["vec",[1,2,3]]"#,
+            r#"42["json-array",[1,2]]"#,
+            r#"42["tuple",1,"a"]"#,
+            r#"42["one-tuple",[1]]"#,
+            r#"42["unit"]"#,
+            r#"42["none",null]"#,
+            r#"42["struct",{"text":"t","n":1}]"#,
+        ]
+    );
+}
+
+#[test]
+fn typed_acks_from_the_client() {
+    let results = log();
+    let io = SocketIo::new();
+    let r = results.clone();
+    io.on_connection(move |socket: Socket| {
+        let r = r.clone();
+        async move {
+            let t = socket.timeout(Duration::from_millis(100));
+            let msg = t.emit_with_ack::<Msg>("q1", ()).await;
+            push(&r, format!("{msg:?}"));
+            let wrong = t.emit_with_ack::<Msg>("q2", ()).await;
+            push(&r, format!("{}", matches!(wrong, Err(AckError::Decode(_)))));
+            let late = t.emit_with_ack::<u8>("q3", ()).await;
+            push(&r, format!("{late:?}"));
+        }
+    });
+    let b = start(&io);
+    let (ws, frames) = connect(&b, "/", "");
+    assert_eq!(frames[1], r#"420["q1"]"#);
+    b.client(|h| h.ws_send(ws, r#"430[{"text":"x","n":4}]"#));
+    assert_eq!(b.frames(ws), vec![r#"421["q2"]"#]);
+    b.client(|h| h.ws_send(ws, r#"431["not a msg"]"#));
+    assert_eq!(b.frames(ws), vec![r#"422["q3"]"#]);
+    b.client(|h| h.advance(100));
+    assert_eq!(
+        taken(&results),
+        vec![
+            format!(
+                "{:?}",
+                Ok::<_, AckError>(Msg {
+                    text: "x".into(),
+                    n: 4
+                })
+            ),
+            "true".to_owned(),
+            format!("{:?}", Err::<u8, _>(AckError::Timeout)),
+        ]
+    );
+}
+
+#[test]
+fn a_broadcast_ack_that_times_out_keeps_the_answers_received() {
+    let results = Arc::new(Mutex::new(None));
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        socket.join("poll");
+    });
+    let b = start(&io);
+    let (ws1, _) = connect(&b, "/", "");
+    let (ws2, _) = connect(&b, "/", "");
+    let (ws3, _) = connect(&b, "/", "");
+    let r = results.clone();
+    let task_io = io.clone();
+    b.spawn(Box::pin(async move {
+        let answers = task_io
+            .to("poll")
+            .timeout(Duration::from_millis(200))
+            .emit_with_ack::<u32>("vote", ())
+            .await;
+        *r.lock().unwrap() = Some(answers);
+    }));
+    b.settle();
+    assert_eq!(b.frames(ws1), vec![r#"420["vote"]"#]);
+    b.client(|h| h.ws_send(ws1, "430[1]"));
+    b.client(|h| h.ws_send(ws2, "430[2]"));
+    // The third never answers.
+    let _ = b.frames(ws3);
+    b.client(|h| h.advance(199));
+    assert!(results.lock().unwrap().is_none());
+    b.client(|h| h.advance(1));
+    assert_eq!(
+        results.lock().unwrap().take(),
+        Some(Err(BroadcastAckError {
+            error: AckError::Timeout,
+            answers: vec![1, 2]
+        }))
+    );
+}
+
+#[derive(Deserialize)]
+struct RoomsAuth {
+    rooms: Vec<String>,
+}
+
+#[test]
+fn rooms_one_or_many() {
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket, Data(auth): Data<RoomsAuth>| async move {
+        socket.join(auth.rooms);
+        socket.on(
+            "leave",
+            |socket: Socket, Data(rooms): Data<Vec<String>>| async move {
+                socket.leave(rooms);
+            },
+        );
+        socket.on(
+            "leave-one",
+            |socket: Socket, Data(room): Data<String>| async move {
+                socket.leave(room);
+            },
+        );
+    });
+    let b = start(&io);
+    let (ws_a, _) = connect(&b, "/", r#"{"rooms":["x","y"]}"#);
+    let (_ws_b, _) = connect(&b, "/", r#"{"rooms":["y","z"]}"#);
+    let (_ws_c, _) = connect(&b, "/", r#"{"rooms":["z"]}"#);
+    assert_eq!(io.to("x").emit("n", ()).unwrap(), 1);
+    assert_eq!(io.to(["x", "y"]).emit("n", ()).unwrap(), 2);
+    assert_eq!(io.to(vec!["x", "z"]).emit("n", ()).unwrap(), 3);
+    assert_eq!(io.except(["x", "z"]).emit("n", ()).unwrap(), 0);
+    assert_eq!(io.to("z").except("y").emit("n", ()).unwrap(), 1);
+    b.client(|h| h.ws_send(ws_a, r#"42["leave",["x","y"]]"#));
+    assert_eq!(io.to(["x", "y"]).emit("n", ()).unwrap(), 1);
+    io.to("z").sockets_join(["w", "v"]).unwrap();
+    assert_eq!(io.to("w").emit("n", ()).unwrap(), 2);
+    io.to("z").sockets_leave("w").unwrap();
+    assert_eq!(io.to(["w"]).emit("n", ()).unwrap(), 0);
+    assert_eq!(io.to("v").emit("n", ()).unwrap(), 2);
+}
+
+#[test]
+fn typed_socket_data_crosses_fetch_sockets() {
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Profile {
+        nick: String,
+    }
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        assert_eq!(socket.data::<Option<Profile>>().unwrap(), None);
+        socket.set_data(Profile { nick: "ann".into() }).unwrap();
+        assert_eq!(
+            socket.data::<Profile>().unwrap(),
+            Profile { nick: "ann".into() }
+        );
+        assert_eq!(socket.data_value(), json!({"nick": "ann"}));
+    });
+    let b = start(&io);
+    let _ = connect(&b, "/", "");
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let f = found.clone();
+    let task_io = io.clone();
+    b.spawn(Box::pin(async move {
+        for socket in task_io.fetch_sockets().await.unwrap() {
+            f.lock().unwrap().push(socket.data_as::<Profile>().unwrap());
+        }
+    }));
+    b.settle();
+    assert_eq!(*found.lock().unwrap(), vec![Profile { nick: "ann".into() }]);
+}
