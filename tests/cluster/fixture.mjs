@@ -115,7 +115,8 @@ const onConnection = (socket) => {
   socket.on("sse", (...argv) => {
     const ack = argv.pop();
     io.serverSideEmit("ping", ...argv, (err, responses) => {
-      ack({ err: err ? err.message : null, responses: err ? [] : sorted(responses) });
+      // On a timeout Node's adapters give the error and the answers that came.
+      ack({ err: err ? err.message : null, responses: sorted(responses ?? []) });
     });
   });
   socket.on("sockets-join", (req, ack) => {

@@ -404,7 +404,8 @@ async fn on_connection(socket: Socket, name: String) {
                 .await
             {
                 Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
-                Err(e) => json!({"err": e.to_string(), "responses": []}),
+                // As Node's callback: the error and the answers that came.
+                Err(e) => json!({"err": e.error.to_string(), "responses": sorted(e.answers)}),
             };
             if let Some(ack) = ack {
                 let _ = ack.send((answer,));
