@@ -7,9 +7,13 @@
 //! int 8-64, other numbers as float 64, strings as fixstr / str 8-32, arrays
 //! as fixarray / array 16-32, objects as fixmap / map 16-32 in key order,
 //! `Buffer`s as bin 8-32, `null` and `undefined` as nil (keys whose value
-//! is `undefined` are left out). The decoder also takes float 32 and the
-//! `undefined` extension (`d4 00 00`, read as nil); other extensions are
-//! refused.
+//! is `undefined` are left out). The decoder also takes float 32, the
+//! `undefined` extension (`d4 00 00`, read as nil) and notepack's `Date`s
+//! (the timestamp extension -1 in its 32, 64 and 96-bit forms, and the
+//! older `d7 00` milliseconds), read as the text `JSON.stringify` makes of
+//! them (`2026-12-07T00:02:09.123Z`; nil for a date out of JavaScript's
+//! range), which is what a client of a Node server gets: the admin UI's
+//! notifications carry dates. Other extensions are refused.
 
 use bytes::Bytes;
 use serde_json::{Map, Number, Value};
@@ -332,6 +336,7 @@ impl Reader<'_> {
                     Pack::Int(v)
                 }
             }
+            0xd6 | 0xd7 | 0xc7 => self.date(tag)?,
             0xd4 => {
                 // fixext 1: only notepack's `undefined` (type 0).
                 let ext = self.take(2)?;
@@ -355,6 +360,37 @@ impl Reader<'_> {
             0xe0..=0xff => Pack::Int(i64::from(tag as i8)),
             other => return Err(MsgpackError::Unsupported(other)),
         })
+    }
+
+    /// notepack's `Date` (after its tag): the timestamp extension (type
+    /// -1) in 32 (`d6`), 64 (`d7`) and 96 bits (`c7 0c`), or the older
+    /// milliseconds form (`d7 00`).
+    fn date(&mut self, tag: u8) -> Result<Pack, MsgpackError> {
+        if tag == 0xc7 && self.byte()? != 12 {
+            return Err(MsgpackError::Unsupported(tag));
+        }
+        let kind = self.byte()?;
+        let ms: i128 = match (tag, kind) {
+            (0xd6, 0xff) => i128::from(self.be(4)?) * 1000,
+            (0xd7, 0xff) => {
+                let (hi, lo) = (self.be(4)?, self.be(4)?);
+                let secs = ((hi & 0x3) << 32) | lo;
+                i128::from(secs) * 1000 + i128::from(hi >> 2) / 1_000_000
+            }
+            (0xd7, 0x00) => {
+                let (hi, lo) = (self.be(4)? as u32 as i32, self.be(4)?);
+                i128::from(hi) * (1 << 32) + i128::from(lo)
+            }
+            (0xc7, 0xff) => {
+                let ns = self.be(4)?;
+                let secs = self.be(8)? as i64;
+                // JavaScript's Date keeps whole milliseconds, cut toward 0.
+                let ms = i128::from(secs) * 1_000_000_000 + i128::from(ns);
+                ms / 1_000_000
+            }
+            _ => return Err(MsgpackError::Unsupported(tag)),
+        };
+        Ok(js_date_json(ms).map_or(Pack::Nil, Pack::Str))
     }
 
     fn str(&mut self, n: usize) -> Result<Pack, MsgpackError> {
@@ -386,4 +422,39 @@ impl Reader<'_> {
         }
         Ok(Pack::Map(entries))
     }
+}
+
+/// `JSON.stringify(new Date(ms))` without its quotes: `Date.toISOString`
+/// (years past 9999 or before 0 with a sign and six digits); `None` past
+/// JavaScript's dates (±8.64e15 ms), whose JSON is `null`.
+pub fn js_date_json(ms: i128) -> Option<String> {
+    if ms.abs() > 8_640_000_000_000_000 {
+        return None;
+    }
+    let ms = ms as i64;
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let year = if (0..=9999).contains(&y) {
+        format!("{y:04}")
+    } else if y < 0 {
+        format!("-{:06}", -y)
+    } else {
+        format!("+{y:06}")
+    };
+    Some(format!(
+        "{year}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    ))
 }

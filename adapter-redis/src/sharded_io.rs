@@ -158,8 +158,10 @@ impl<R: Runtime> State<R> {
     }
 
     /// Runs `cmd`, reconnecting once if there is no connection; a failure
-    /// drops the connection of a single Redis (the cluster client repairs
-    /// its own).
+    /// drops the connection, of a single Redis or of a Redis Cluster (the
+    /// cluster client reconnects to a master that restarted, but that
+    /// master has lost this node's subscriptions: a new connection
+    /// subscribes to every channel again).
     async fn command(&mut self, cmd: &redis::Cmd) -> Result<Value, AdapterError> {
         if self.connection.is_none() {
             self.connect().await?;
@@ -169,7 +171,7 @@ impl<R: Runtime> State<R> {
             return Err(AdapterError::Dropped("no connection".into()));
         };
         let result = timed(&self.runtime, limit, connection.query(cmd)).await;
-        if result.is_err() && matches!(connection, Connection::Single(_)) {
+        if result.is_err() {
             self.connection = None;
         }
         result
@@ -285,9 +287,9 @@ impl<R: Runtime> State<R> {
                     redis::ErrorKind::Io,
                     "connection to redis lost",
                 ))));
-                if matches!(self.connection, Some(Connection::Single(_))) {
-                    self.connection = None;
-                }
+                // On a cluster too: the node that went away lost the
+                // subscriptions it held.
+                self.connection = None;
             }
             _ => {}
         }

@@ -35,6 +35,7 @@ impl Default for HttpCompression {
 
 /// A `Content-Encoding` the engine can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ContentEncoding {
     /// `gzip` (RFC 1952).
     Gzip,

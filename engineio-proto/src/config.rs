@@ -12,6 +12,7 @@ use crate::http::{Headers, Request};
 
 /// A transport a client may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TransportKind {
     /// HTTP long-polling (`transport=polling`).
     Polling,

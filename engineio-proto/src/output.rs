@@ -10,8 +10,20 @@ use crate::config::TransportKind;
 use crate::http::{Headers, Request, Response};
 use crate::packet::{Data, Frame, Packet, Protocol};
 
-/// A session id: 20 URL-safe characters unless the application generates
-/// its own. Cheap to clone.
+/// An Engine.IO session id: 20 URL-safe characters unless the application
+/// generates its own. Cheap to clone.
+///
+/// A type of its own, not a string: the engine's API takes `&Sid` where it
+/// means a session, so a Socket.IO socket id (a different id of the same
+/// connection) or any other text cannot be passed by mistake. The text is
+/// at hand with [`as_str`](Sid::as_str) and `Display`; [`Sid::new`] wraps
+/// text that names a session (a query's `sid`, a test's).
+///
+/// ```compile_fail
+/// # use engineio_proto::{Config, Server};
+/// let server = Server::new(Config::default());
+/// server.contains("a socket id, not a session id");
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Sid(Arc<str>);
 
@@ -23,13 +35,6 @@ impl Sid {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::ops::Deref for Sid {
-    type Target = str;
-    fn deref(&self) -> &str {
         &self.0
     }
 }
@@ -113,6 +118,7 @@ pub enum Output {
 /// Something the application should know. Drain with
 /// [`Server::poll_event`](crate::Server::poll_event).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Event {
     /// A session opened.
     Open {
@@ -214,6 +220,7 @@ pub struct Handshake {
 
 /// Why a session ended. [`CloseReason::as_str`] gives the official text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CloseReason {
     /// The client closed: a `1` packet, or its WebSocket closed.
     TransportClose,
@@ -256,6 +263,7 @@ impl fmt::Display for CloseReason {
 
 /// The Engine.IO error codes of refused requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// 0: "Transport unknown".
     UnknownTransport = 0,
@@ -292,6 +300,7 @@ impl ErrorCode {
 
 /// What made a request fail, beyond its code.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorContext {
     /// The `transport` parameter, missing or not enabled.
     UnknownTransport {
@@ -429,6 +438,7 @@ impl Message {
 
 /// Why a message could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// No open session has this id.
     #[error("no such session")]

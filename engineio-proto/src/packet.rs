@@ -57,6 +57,7 @@ pub enum Packet {
 
 /// Why bytes are not a packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// An empty frame or payload element.
     #[error("empty packet")]

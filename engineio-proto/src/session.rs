@@ -3,14 +3,13 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::compression::{ContentEncoding, HttpCompression};
+use crate::compression::ContentEncoding;
 use crate::config::{Config, TransportKind};
-use bytes::Bytes;
+use crate::deadlines::Deadlines;
 
-use crate::http::{Headers, Response};
+use crate::http::Headers;
 use crate::output::{RequestId, Sid, Watch};
 use crate::packet::{Frame, Protocol};
-use crate::payload;
 
 /// The timers of a session: a fixed table, one slot each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,14 +54,14 @@ impl Timers {
         self.0.iter().flatten().min().copied()
     }
 
-    /// A timer whose deadline is at or before `now`, earliest first.
-    pub(crate) fn due(&self, now: Instant) -> Option<Timer> {
+    /// A timer whose deadline is at or before `now`, earliest first, with
+    /// the instant it was scheduled for.
+    pub(crate) fn due(&self, now: Instant) -> Option<(Timer, Instant)> {
         TIMERS
             .iter()
             .zip(self.0.iter())
-            .filter_map(|(t, at)| at.filter(|at| *at <= now).map(|at| (at, *t)))
-            .min_by_key(|(at, _)| *at)
-            .map(|(_, t)| t)
+            .filter_map(|(t, at)| at.filter(|at| *at <= now).map(|at| (*t, at)))
+            .min_by_key(|(_, at)| *at)
     }
 }
 
@@ -133,10 +132,10 @@ pub(crate) struct Session {
     /// with whether it may be compressed.
     pub(crate) buffer: VecDeque<(Frame, bool)>,
     pub(crate) buffered_bytes: usize,
+    /// The session's own fixed table of timers; the server's [`Deadlines`]
+    /// holds the earliest of them under the session's id (see
+    /// [`Session::set_timer`]).
     pub(crate) timers: Timers,
-    /// The deadline of this session's live entry in the server's heap: never
-    /// later than the earliest timer.
-    pub(crate) scheduled: Option<Instant>,
     /// Which per-packet events the application asked for.
     pub(crate) watch: Watch,
 }
@@ -153,7 +152,6 @@ impl Session {
             buffer: VecDeque::new(),
             buffered_bytes: 0,
             timers: Timers::default(),
-            scheduled: None,
             watch: Watch::default(),
         }
     }
@@ -178,59 +176,37 @@ impl Session {
             && self.buffered_bytes + frame.len() <= config.max_buffered_bytes
     }
 
+    /// Sets `timer` to `at` and keeps the server's table in step: it holds,
+    /// under this session's id, exactly the earliest of its timers.
+    pub(crate) fn set_timer(&mut self, deadlines: &mut Deadlines<Sid>, timer: Timer, at: Instant) {
+        self.timers.set(timer, at);
+        self.sync_deadline(deadlines);
+    }
+
+    /// Clears `timer`, keeping the server's table in step.
+    pub(crate) fn clear_timer(&mut self, deadlines: &mut Deadlines<Sid>, timer: Timer) {
+        self.timers.clear(timer);
+        self.sync_deadline(deadlines);
+    }
+
+    /// Puts the session's earliest timer in the server's table (or takes
+    /// the session out of it when no timer is set).
+    pub(crate) fn sync_deadline(&self, deadlines: &mut Deadlines<Sid>) {
+        match self.timers.earliest() {
+            Some(at) => {
+                if deadlines.get(&self.sid) != Some(at) {
+                    deadlines.insert(self.sid.clone(), at);
+                }
+            }
+            None => {
+                deadlines.cancel(&self.sid);
+            }
+        }
+    }
+
     pub(crate) fn push(&mut self, frame: Frame, compress: bool) {
         self.buffered_bytes += frame.len();
         self.buffer.push_back((frame, compress));
-    }
-}
-
-impl PayloadFormat {
-    /// The 200 response of long-poll `get` carrying `frames` (queued in v4
-    /// form), compressed when the body reaches the threshold and one of
-    /// the frames may be compressed (as the official server decides).
-    pub(crate) fn response(
-        &self,
-        frames: Vec<(Frame, bool)>,
-        get: PendingGet,
-        compression: Option<&HttpCompression>,
-    ) -> Response {
-        let compress = frames.iter().any(|(_, c)| *c);
-        let frames = frames.into_iter().map(|(f, _)| f).collect();
-        let mut response = self.encode(frames, get.headers);
-        if let (Some(encoding), Some(c), true) = (get.encoding, compression, compress) {
-            if response.body.len() >= c.threshold {
-                response.body = encoding.compress(&response.body, c.level);
-                response
-                    .headers
-                    .insert("Content-Encoding", encoding.as_str());
-            }
-        }
-        response
-    }
-
-    fn encode(&self, frames: Vec<Frame>, mut headers: Headers) -> Response {
-        let jsonp = self.jsonp.as_deref();
-        let text = match self.protocol {
-            Protocol::V4 => payload::encode_v4(&frames),
-            Protocol::V3 => {
-                let frames: Vec<Frame> = frames
-                    .into_iter()
-                    .map(|f| ws_frame(Protocol::V3, f))
-                    .collect();
-                match payload::encode_v3(&frames, self.supports_binary && jsonp.is_none()) {
-                    Frame::Text(text) => text,
-                    Frame::Binary(bytes) => {
-                        headers.insert("Content-Type", "application/octet-stream");
-                        return Response::new(200, headers, bytes);
-                    }
-                }
-            }
-        };
-        let body: Bytes = match jsonp {
-            Some(j) => payload::jsonp_wrap(j, &text).into_bytes(),
-            None => text.into_bytes(),
-        };
-        Response::new(200, headers, body)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     Config, Cors, Endpoint, Event, Frame, Headers, Method, Output, Request, RequestId, Response,
-    Server, Str,
+    Server, Sid, Str,
 };
 use bytes::Bytes;
 
@@ -232,17 +232,17 @@ impl<E: Endpoint> Harness<E> {
 
     /// Opens a v4 polling session and returns its sid (the handshake GET is
     /// answered and consumed).
-    pub fn open_polling(&mut self) -> String {
+    pub fn open_polling(&mut self) -> Sid {
         let id = self.get(POLL);
         let body = self.body(id);
-        sid_of_open(&body)
+        Sid::new(&sid_of_open(&body))
     }
 
     /// Opens a v4 WebSocket session; returns (ws, sid).
-    pub fn open_ws(&mut self) -> (RequestId, String) {
+    pub fn open_ws(&mut self) -> (RequestId, Sid) {
         let ws = self.ws_open(WS);
         let frames = self.ws_take(ws);
-        (ws, sid_of_open(&frames[0]))
+        (ws, Sid::new(&sid_of_open(&frames[0])))
     }
 
     /// Every event so far, taken.
@@ -254,11 +254,11 @@ impl<E: Endpoint> Harness<E> {
 /// Engine events, read the way the engine tests want them.
 impl Harness<Server> {
     /// The close reasons of the events seen so far (taken), as text.
-    pub fn closes(&mut self) -> Vec<(String, &'static str)> {
+    pub fn closes(&mut self) -> Vec<(Sid, &'static str)> {
         let mut out = Vec::new();
         self.events.retain(|e| match e {
             Event::Close { sid, reason, .. } => {
-                out.push((sid.to_string(), reason.as_str()));
+                out.push((sid.clone(), reason.as_str()));
                 false
             }
             _ => true,
@@ -267,7 +267,7 @@ impl Harness<Server> {
     }
 
     /// Text messages received so far (taken), as (sid, text).
-    pub fn messages(&mut self) -> Vec<(String, String)> {
+    pub fn messages(&mut self) -> Vec<(Sid, String)> {
         let mut out = Vec::new();
         self.events.retain(|e| match e {
             Event::Message { sid, data } => {
@@ -275,7 +275,7 @@ impl Harness<Server> {
                     crate::Data::Text(t) => t.to_string(),
                     crate::Data::Binary(b) => format!("<{}>", hex(b)),
                 };
-                out.push((sid.to_string(), text));
+                out.push((sid.clone(), text));
                 false
             }
             _ => true,
@@ -299,6 +299,6 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 /// `base` with `&sid=<sid>` appended.
-pub fn with_sid(base: &str, sid: &str) -> String {
+pub fn with_sid(base: &str, sid: &(impl std::fmt::Display + ?Sized)) -> String {
     format!("{base}&sid={sid}")
 }

@@ -6,6 +6,7 @@
 use std::io::Read;
 use std::time::Instant;
 
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{
     Config, HttpCompression, Message, Method, PerMessageDeflate, Request, Response,
@@ -175,7 +176,7 @@ fn handshakes_posts_and_errors_are_never_compressed() {
     let id = h.request(accept(Request::new(Method::Get, POLL)));
     let r = h.response(id);
     assert_eq!(r.headers.get("content-encoding"), Some("gzip"));
-    let sid = sid_of_open(&gunzip(&r.body));
+    let sid = Sid::new(&sid_of_open(&gunzip(&r.body)));
     let post = h.post_with(
         accept(Request::new(Method::Post, with_sid(POLL, &sid))),
         "4hi",

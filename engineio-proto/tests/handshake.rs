@@ -1,11 +1,12 @@
 //! Handshake bytes and every error code, with exact status, headers, body.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{Config, ErrorCode, ErrorContext, Event, Method, Request, TransportKind};
 use std::time::Instant;
 
-fn open_json(sid: &str, upgrades: &str) -> String {
+fn open_json(sid: &Sid, upgrades: &str) -> String {
     format!(
         r#"0{{"sid":"{sid}","upgrades":{upgrades},"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}}"#
     )
@@ -18,11 +19,12 @@ fn polling_handshake_bytes_and_headers() {
     let r = h.response(id);
     assert_eq!(r.status, 200);
     let body = r.body_text().into_owned();
-    let sid = sid_of_open(&body);
+    let sid = Sid::new(&sid_of_open(&body));
     assert_eq!(body, open_json(&sid, r#"["websocket"]"#));
-    assert_eq!(sid.len(), 20);
+    assert_eq!(sid.as_str().len(), 20);
     assert!(
-        sid.bytes()
+        sid.as_str()
+            .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     );
     assert_eq!(
@@ -33,7 +35,7 @@ fn polling_handshake_bytes_and_headers() {
     assert_eq!(r.headers.get("access-control-allow-origin"), Some("*"));
     match &h.take_events()[..] {
         [Event::Open { sid: s, handshake }] => {
-            assert_eq!(s.as_str(), sid);
+            assert_eq!(s, &sid);
             assert_eq!(handshake.transport, TransportKind::Polling);
             assert_eq!(handshake.query[0], ("EIO".into(), "4".into()));
             assert_eq!(handshake.time, h.now);
@@ -49,7 +51,7 @@ fn websocket_handshake_is_the_first_frame_with_no_upgrades() {
     let ws = h.ws_open(WS);
     assert!(h.accepted.contains_key(&ws));
     let frames = h.ws_take(ws);
-    let sid = sid_of_open(&frames[0]);
+    let sid = Sid::new(&sid_of_open(&frames[0]));
     assert_eq!(frames, vec![open_json(&sid, "[]")]);
     assert_eq!(h.server.transport(&sid), Some(TransportKind::WebSocket));
 }
@@ -327,7 +329,7 @@ fn upgrades_are_empty_when_upgrades_are_off() {
     );
     let id = h.get(POLL);
     let body = h.body(id);
-    let sid = sid_of_open(&body);
+    let sid = Sid::new(&sid_of_open(&body));
     assert_eq!(body, open_json(&sid, "[]"));
     // And an upgrade attempt is refused.
     let ws = h.ws_open(&with_sid(WS, &sid));
@@ -345,7 +347,7 @@ fn initial_packet_follows_the_open_packet() {
     );
     let id = h.get(POLL);
     let body = h.body(id);
-    let sid = sid_of_open(body.split('\x1e').next().unwrap());
+    let sid = Sid::new(&sid_of_open(body.split('\x1e').next().unwrap()));
     assert_eq!(
         body,
         format!("{}\x1e4welcome", open_json(&sid, r#"["websocket"]"#))

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{Config, ErrorContext, Event, MAX_SID_LEN, Message, Method, Request, Watch};
 
@@ -110,14 +111,14 @@ fn a_watched_polling_session_drains_when_a_poll_takes_the_queue() {
 #[test]
 fn watching_an_unknown_session_says_so() {
     let mut h = Harness::fixture(Instant::now());
-    assert!(!h.server.watch("nope", ALL));
+    assert!(!h.server.watch(&Sid::new("nope"), ALL));
 }
 
 #[test]
 fn hooks_replaced_while_running_apply_to_later_requests() {
     let mut h = Harness::fixture(Instant::now());
     let before = h.open_polling();
-    assert_eq!(before.len(), 20);
+    assert_eq!(before.as_str().len(), 20);
     h.server
         .set_generate_id(Some(Arc::new(|_: &Request| "fixed-id".to_owned())));
     h.server
@@ -213,7 +214,7 @@ fn a_watched_v3_session_reports_the_pong_it_creates() {
     );
     let ws = h.ws_open("/engine.io/?EIO=3&transport=websocket");
     let open = h.ws_take(ws);
-    let sid = sid_of_open(&open[0]);
+    let sid = Sid::new(&sid_of_open(&open[0]));
     h.server.watch(&sid, ALL);
     h.take_events();
     h.ws_send(ws, "2");

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{
     Config, CookieOptions, Cors, CorsOrigin, ErrorContext, Event, Message, Method, Request,
@@ -72,7 +73,7 @@ fn cors_headers_ride_on_every_response_including_errors_and_polls() {
         resp.headers.get("access-control-allow-origin"),
         Some("https://x.example")
     );
-    let sid = sid_of_open(&resp.body_text());
+    let sid = Sid::new(&sid_of_open(&resp.body_text()));
     let mut r = Request::new(Method::Get, with_sid(POLL, &sid));
     r.headers.insert("origin", "https://x.example");
     let get = h.request(r);
@@ -104,7 +105,7 @@ fn cookie_is_set_on_the_handshake_only() {
     );
     let id = h.get(POLL);
     let r = h.response(id);
-    let sid = sid_of_open(&r.body_text());
+    let sid = Sid::new(&sid_of_open(&r.body_text()));
     assert_eq!(
         r.headers.get("set-cookie"),
         Some(format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str())
@@ -115,7 +116,7 @@ fn cookie_is_set_on_the_handshake_only() {
     assert_eq!(h.response(get).headers.get("set-cookie"), None);
     // Over WebSocket it is on the 101.
     let ws = h.ws_open(WS);
-    let sid = sid_of_open(&h.ws_take(ws)[0]);
+    let sid = Sid::new(&sid_of_open(&h.ws_take(ws)[0]));
     assert_eq!(
         h.accepted[&ws].get("set-cookie"),
         Some(format!("io={sid}; Path=/; HttpOnly; SameSite=Lax").as_str())
@@ -177,7 +178,7 @@ fn allow_request_acceptance_goes_on_with_the_handshake_polling_and_websocket() {
     let id = h.get(POLL);
     h.server.allow_request(h.now, id, Ok(()));
     h.drain();
-    let sid = sid_of_open(&h.body(id));
+    let sid = Sid::new(&sid_of_open(&h.body(id)));
     assert!(h.server.contains(&sid));
     let ws = h.ws_open(WS);
     assert!(!h.accepted.contains_key(&ws));
@@ -223,7 +224,7 @@ fn initial_headers_and_headers_hooks() {
     let r = h.response(id);
     assert_eq!(r.headers.get("x-initial"), Some("1"));
     assert_eq!(r.headers.get("x-every"), Some("none"));
-    let sid = sid_of_open(&r.body_text());
+    let sid = Sid::new(&sid_of_open(&r.body_text()));
     let mut req = Request::new(Method::Get, with_sid(POLL, &sid));
     req.headers.insert("x-tag", "t");
     let get = h.request(req);
@@ -276,7 +277,7 @@ fn a_slow_websocket_reader_is_closed_at_the_byte_limit() {
     );
     h.auto_flush = false;
     let ws = h.ws_open(WS);
-    let sid = sid_of_open(&h.ws_take(ws)[0]);
+    let sid = Sid::new(&sid_of_open(&h.ws_take(ws)[0]));
     // "41234" and "4123": 9 bytes queued; "412" would make 12 > 10.
     h.server.send(&sid, Message::text("1234")).unwrap();
     h.server.send(&sid, Message::text("123")).unwrap();
@@ -294,7 +295,7 @@ fn a_slow_websocket_reader_is_closed_at_the_byte_limit() {
 fn send_to_an_unknown_session_is_an_error() {
     let mut h = Harness::fixture(Instant::now());
     assert_eq!(
-        h.server.send("nobody", Message::text("x")),
+        h.server.send(&Sid::new("nobody"), Message::text("x")),
         Err(SendError::UnknownSession)
     );
 }

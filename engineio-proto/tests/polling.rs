@@ -285,6 +285,6 @@ fn a_request_for_another_session_does_not_disturb_this_one() {
     assert!(
         events
             .iter()
-            .all(|e| !matches!(e, Event::Close { sid, .. } if sid.as_str() == a))
+            .all(|e| !matches!(e, Event::Close { sid, .. } if *sid == a))
     );
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{Config, Event, Frame, Message, Method, Request, RequestId, Str};
 use proptest::prelude::*;
@@ -67,13 +68,13 @@ fn config() -> Config {
 
 struct World {
     h: Harness,
-    sids: Vec<String>,
+    sids: Vec<Sid>,
     sockets: Vec<RequestId>,
     requests: Vec<RequestId>,
 }
 
 impl World {
-    fn sid(&self, i: usize) -> Option<String> {
+    fn sid(&self, i: usize) -> Option<Sid> {
         (!self.sids.is_empty()).then(|| self.sids[i % self.sids.len()].clone())
     }
 
@@ -88,14 +89,14 @@ impl World {
                 let id = h.get(POLL);
                 if let Some(r) = h.responses.remove(&id) {
                     if r.status == 200 {
-                        self.sids.push(sid_of_open(&r.body_text()));
+                        self.sids.push(Sid::new(&sid_of_open(&r.body_text())));
                     }
                 }
             }
             Action::OpenWs => {
                 let ws = h.ws_open(WS);
                 if let Some(f) = h.ws_take(ws).first() {
-                    self.sids.push(sid_of_open(f));
+                    self.sids.push(Sid::new(&sid_of_open(f)));
                 }
                 self.sockets.push(ws);
             }
@@ -172,7 +173,7 @@ impl World {
     fn check_invariants(&self) {
         let config = self.h.server.config();
         for sid in self.h.server.sids() {
-            let (packets, bytes) = self.h.server.buffered(sid.as_str()).unwrap();
+            let (packets, bytes) = self.h.server.buffered(sid).unwrap();
             assert!(
                 packets <= config.max_buffered_packets,
                 "{packets} packets queued"

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{Config, Message, Method, Protocol, Request};
 use std::time::Instant;
@@ -20,12 +21,12 @@ fn v3() -> Harness {
 }
 
 /// Opens a v3 polling session; returns the sid.
-fn open3(h: &mut Harness, uri: &str) -> String {
+fn open3(h: &mut Harness, uri: &str) -> Sid {
     let id = h.get(uri);
     let body = h.body(id);
     let (len, open) = body.split_once(':').unwrap();
     assert_eq!(len.parse::<usize>().unwrap(), open.encode_utf16().count());
-    sid_of_open(open)
+    Sid::new(&sid_of_open(open))
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn v3_binary_post_and_websocket_binary_frames() {
     assert_eq!(h.messages(), vec![(sid, "<0908>".into())]);
     // Over WebSocket a v3 binary message starts with its type byte.
     let ws = h.ws_open("/engine.io/?EIO=3&transport=websocket");
-    let sid = sid_of_open(&h.ws_take(ws)[0]);
+    let sid = Sid::new(&sid_of_open(&h.ws_take(ws)[0]));
     h.take_events();
     h.ws_send_binary(ws, &[4, 7]);
     assert_eq!(h.messages(), vec![(sid.clone(), "<07>".into())]);
@@ -136,7 +137,7 @@ fn jsonp_wraps_the_payload_and_reads_form_posts() {
         .unwrap();
     let payload: String = serde_json::from_str(inner).unwrap();
     let open = payload.split_once(':').unwrap().1;
-    let sid = sid_of_open(open);
+    let sid = Sid::new(&sid_of_open(open));
     h.take_events();
     let uri = format!("{}&j=1", with_sid(POLL3, &sid));
     let post = h.post(&uri, "d=6%3A4hello");

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
+use engineio_proto::Sid;
 use engineio_proto::testing::*;
 use engineio_proto::{Config, Event, Message, Method, Request, TransportKind};
 use std::time::Instant;
@@ -85,7 +86,7 @@ fn nothing_more_goes_to_a_websocket_until_it_is_flushed() {
     let mut h = Harness::fixture(Instant::now());
     h.auto_flush = false;
     let ws = h.ws_open(WS);
-    let sid = sid_of_open(&h.ws_take(ws)[0]);
+    let sid = Sid::new(&sid_of_open(&h.ws_take(ws)[0]));
     assert!(!h.server.is_writable(&sid));
     h.server.send(&sid, Message::text("a")).unwrap();
     h.server.send(&sid, Message::text("b")).unwrap();
@@ -103,7 +104,7 @@ fn server_close_on_websocket_flushes_then_closes() {
     let mut h = Harness::fixture(Instant::now());
     h.auto_flush = false;
     let ws = h.ws_open(WS);
-    let sid = sid_of_open(&h.ws_take(ws)[0]);
+    let sid = Sid::new(&sid_of_open(&h.ws_take(ws)[0]));
     h.server.send(&sid, Message::text("last")).unwrap();
     h.server.close(h.now, &sid);
     h.drain();
@@ -118,7 +119,7 @@ fn server_close_on_websocket_flushes_then_closes() {
 }
 
 /// Opens a polling session and a probe WebSocket for it.
-fn start_upgrade(h: &mut Harness) -> (String, engineio_proto::RequestId) {
+fn start_upgrade(h: &mut Harness) -> (Sid, engineio_proto::RequestId) {
     let sid = h.open_polling();
     let ws = h.ws_open(&with_sid(WS, &sid));
     assert!(h.accepted.contains_key(&ws));

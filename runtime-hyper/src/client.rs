@@ -13,7 +13,7 @@ use engineio_proto::{Cors, Request};
 use http::StatusCode;
 use socketio_proto::serve_client::{ClientFile, ClientReply, ContentEncoding, ServeClient};
 
-use crate::http::{HttpResponse, append_headers, empty};
+use crate::response::{HttpResponse, append_headers, empty};
 
 /// The files of `socket.io-client`'s `dist` directory, read once, for
 /// [`Driver::serve_client`](crate::Driver::serve_client).

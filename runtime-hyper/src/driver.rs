@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use engineio_proto::{Config, Frame, Headers, IdMap, Output, RequestId, Response};
 
@@ -28,7 +28,7 @@ use crate::runtime::{Either, Notify, Runtime, race};
 ///
 /// let echo: EventHook<Server> = Box::new(|server, _now, event| {
 ///     if let Event::Message { sid, data } = event {
-///         let _ = server.send(sid.as_str(), Message::from_data(&data));
+///         let _ = server.send(&sid, Message::from_data(&data));
 ///     }
 /// });
 /// # drop(echo);
@@ -124,7 +124,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 on_event: Box::new(on_event),
                 slots: IdMap::default(),
                 armed: None,
-                last_now: Instant::now(),
+                last_now: runtime.now(),
                 wake_timer: Arc::clone(&wake_timer),
                 wakes: Vec::new(),
                 closed: false,
@@ -374,7 +374,7 @@ impl<C: Core, R: Runtime> Shared<C, R> {
     /// consistent between two core calls, so it is used as it is.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Driven<'_, C>, Instant) -> T) -> T {
         let mut guard = self.lock();
-        let now = guard.now();
+        let now = guard.now(self.runtime.now());
         let mut driven = Driven { state: &mut guard };
         let result = f(&mut driven, now);
         guard.drive(now);
@@ -441,7 +441,7 @@ impl<C: Core, R: Runtime> Shared<C, R> {
     ) -> Poll<Option<VecDeque<Reply>>> {
         let mut state = self.lock();
         if std::mem::take(flushed) {
-            let now = state.now();
+            let now = state.now(self.runtime.now());
             state.core.handle_ws_flushed(now, id);
             state.drive(now);
         }
@@ -495,10 +495,10 @@ impl<C: Core> Driven<'_, C> {
 }
 
 impl<C: Core> State<C> {
-    /// The time to hand the core: read under the lock, so that it only
-    /// moves forward.
-    fn now(&mut self) -> Instant {
-        let now = Instant::now().max(self.last_now);
+    /// The time to hand the core, from the runtime's clock read under the
+    /// lock (`clock`): it only moves forward.
+    fn now(&mut self, clock: Instant) -> Instant {
+        let now = clock.max(self.last_now);
         self.last_now = now;
         now
     }
@@ -593,16 +593,6 @@ fn release<C: Core>(mut state: MutexGuard<'_, State<C>>) {
     SPARE_WAKES.set(wakes);
 }
 
-/// How late the timer task may wake and still hand the core the deadline it
-/// slept until as `now`. Timers wake up to a tick (1 ms with tokio) late
-/// plus scheduling, which on a loaded machine is often several
-/// milliseconds; the core's timers chain (a ping timeout counts from the
-/// ping), so without this every heartbeat would drift by that lateness, and
-/// a client that waits exactly pingInterval + pingTimeout (as the official
-/// test suite does) would find the session still open. 3 ms let that
-/// suite's ping-timeout test fail about once in six runs on two busy cores.
-const TIMER_SLACK: Duration = Duration::from_millis(20);
-
 /// The one timer task: sleeps until the core's next deadline, or until woken
 /// because it moved earlier, then lets the core act. It holds the driver
 /// only weakly, and ends once the driver is gone.
@@ -613,12 +603,10 @@ async fn run_timer<C: Core, R: Runtime>(shared: Weak<Shared<C, R>>, runtime: R, 
                 return;
             };
             let mut state = shared.lock();
-            let real = Instant::now();
-            let now = match state.armed {
-                Some(at) if at <= real && real - at <= TIMER_SLACK => at.max(state.last_now),
-                _ => real,
-            };
-            state.last_now = now;
+            // The plain clock, however late this wake-up: the core anchors
+            // its chained timers on the instants they were scheduled for,
+            // so lateness here does not shift them.
+            let now = state.now(runtime.now());
             state.drive(now);
             let next = state.core.poll_timeout();
             state.armed = next;

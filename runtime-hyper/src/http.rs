@@ -13,18 +13,9 @@ use http_body_util::{BodyExt, Full};
 
 use crate::core::Core;
 use crate::driver::{Driver, Reply, Watch, Watched};
+use crate::response::{HttpResponse, append_headers, empty};
 use crate::runtime::Runtime;
 use crate::ws;
-
-/// The response type of the driver's HTTP handler (and of a [`Route`](crate::Route)).
-///
-/// ```
-/// use runtime_hyper::HttpResponse;
-///
-/// let page: HttpResponse = http::Response::new(bytes::Bytes::from_static(b"hi").into());
-/// assert_eq!(page.status(), 200);
-/// ```
-pub type HttpResponse = http::Response<Full<Bytes>>;
 
 impl<C: Core, R: Runtime> Driver<C, R> {
     /// Serves one HTTP request for the core's path (see
@@ -136,7 +127,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
 /// case, as hyper keeps them), peer address, and whether it asks for a
 /// WebSocket upgrade.
 fn engine_request<B>(request: &http::Request<B>, remote: Option<SocketAddr>) -> Request {
-    let tls = request.extensions().get::<crate::TlsInfo>();
+    let tls = request.extensions().get::<crate::conn::TlsInfo>();
     let uri = request
         .uri()
         .path_and_query()
@@ -244,23 +235,5 @@ fn switching_protocols(accept: &str, headers: &Headers) -> HttpResponse {
         map.insert(header::SEC_WEBSOCKET_ACCEPT, value);
     }
     append_headers(map, headers);
-    out
-}
-
-pub(crate) fn append_headers(map: &mut HeaderMap, headers: &Headers) {
-    for (name, value) in headers.iter() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            map.append(name, value);
-        }
-    }
-}
-
-/// A response with no body.
-pub(crate) fn empty(status: StatusCode) -> HttpResponse {
-    let mut out = http::Response::new(Full::new(Bytes::new()));
-    *out.status_mut() = status;
     out
 }

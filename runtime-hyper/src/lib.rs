@@ -34,10 +34,16 @@
 //!   picked `h2`, HTTP/1.1 with upgrades otherwise; every request carries
 //!   the connection's [`TlsInfo`] to the core (`secure`, the peer
 //!   certificate).
-//! * Time: a single timer task for the whole server sleeps until
-//!   `poll_timeout` and is woken (a waker-based notification, no
-//!   runtime's channel) when the deadline moves earlier; every lock also
-//!   checks the clock, so a late timer never delays the core.
+//! * Time: every `now` comes from [`Runtime::now`]. A single timer task for
+//!   the whole server sleeps until `poll_timeout` and is woken (a
+//!   waker-based notification, no runtime's channel) when the deadline
+//!   moves earlier; every lock also checks the clock, so a late timer
+//!   never delays the core. The driver hands the core the plain clock,
+//!   however late it woke: the cores anchor chained timers on the instants
+//!   they were scheduled for, so no slack is needed here.
+//! * Tests: `testing::VirtualRuntime` (feature `testing`) runs the
+//!   driver on a virtual clock with in-memory connections, as
+//!   deterministic as the cores' tests.
 //!
 //! * The browser client bundle: [`Driver::serve_client`] serves npm's
 //!   `socket.io-client` files ([`ClientBundle`]) under the engine's path, as
@@ -50,6 +56,16 @@
 //!   acks timed out), taken where bytes and core events pass; the README's
 //!   "Tracing and metrics" lists them.
 //!
+//! # Layout
+//!
+//! `runtime` (the [`Runtime`] trait and runtime-neutral helpers), `driver`
+//! (the lock, routing, the timer task), `net` (the one accept loop,
+//! HTTP/1.1 and HTTP/2 per connection) and `tls` on top of it, `http` and
+//! `ws` (a request, a WebSocket), `tower` (the tower service), `client`
+//! (the browser bundle), the leaves `response` and `conn`, and `testing`.
+//! No module depends on itself through others (a test checks it with
+//! `engineio_proto::testing::assert_no_module_cycles`).
+//!
 //! # Example: an Engine.IO echo server on a binding's runtime
 //!
 //! ```no_run
@@ -61,7 +77,7 @@
 //!     let driver = Driver::with_runtime(runtime, server, |server: &mut Server, _now, event| {
 //!         if let Event::Message { sid, data } = event {
 //!             // A full queue closes the session; the hook has nothing to add.
-//!             let _ = server.send(sid.as_str(), Message::from_data(&data));
+//!             let _ = server.send(&sid, Message::from_data(&data));
 //!         }
 //!     });
 //!     driver.listen("127.0.0.1:3000".parse().unwrap()).await
@@ -69,6 +85,7 @@
 //! ```
 
 mod client;
+mod conn;
 mod core;
 mod deflate;
 mod driver;
@@ -76,6 +93,7 @@ mod http;
 mod io;
 mod net;
 mod observe;
+mod response;
 mod runtime;
 mod socketio;
 #[cfg(feature = "testing")]
@@ -85,18 +103,19 @@ mod tower;
 mod ws;
 
 pub use crate::client::ClientBundle;
+pub use crate::conn::TlsInfo;
 pub use crate::core::Core;
 pub use crate::driver::{DrainHook, Driver, EventHook};
-pub use crate::http::HttpResponse;
 pub use crate::io::FuturesIo;
 pub use crate::net::{
     BACKLOG, ConnectionOptions, Or, Route, bind_std, listen, serve, serve_connection,
 };
+pub use crate::response::HttpResponse;
 pub use crate::runtime::{Runtime, RuntimeTimer};
 pub use crate::socketio::{random_seed, serve_io};
 pub use crate::tls::{
-    ClientAuth, DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, TlsInfo, TlsOptions,
-    listen_tls, serve_tls,
+    ClientAuth, DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, TlsOptions, listen_tls,
+    serve_tls,
 };
 pub use crate::tower::{ServiceFuture, SocketIoLayer, SocketIoService};
 pub use engineio_proto;
@@ -104,3 +123,25 @@ pub use hyper;
 pub use rustls;
 pub use socketio_async;
 pub use socketio_proto;
+
+#[cfg(test)]
+mod tests {
+    use engineio_proto::testing::{assert_no_module_cycles, module_graph};
+
+    #[test]
+    fn no_module_depends_on_itself_through_others() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        assert_no_module_cycles(&src);
+        // The edges that used to close circles now point one way only: the
+        // leaves (`response`, `conn`) are used and use nothing of the crate,
+        // TLS builds on the plain listener, and the runtime knows neither.
+        let graph = module_graph(&src);
+        let uses = |a: &str, b: &str| graph.get(a).is_some_and(|s| s.contains(b));
+        assert!(uses("driver", "client") && uses("http", "driver") && uses("client", "response"));
+        assert!(!uses("client", "http"));
+        assert!(uses("tls", "net") && !uses("net", "tls"));
+        assert!(!uses("runtime", "tls") && uses("runtime", "conn"));
+        assert!(graph.get("response").is_some_and(|s| s.is_empty()));
+        assert!(graph.get("conn").is_some_and(|s| s.is_empty()));
+    }
+}

@@ -13,11 +13,11 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::conn::TlsInfo;
 use crate::core::Core;
 use crate::driver::Driver;
-use crate::http::{HttpResponse, empty};
-use crate::runtime::{Either, Runtime, RuntimeTimer, race, yield_now};
-use crate::tls::{RuntimeExecutor, TlsInfo};
+use crate::response::{HttpResponse, empty};
+use crate::runtime::{Either, Runtime, RuntimeExecutor, RuntimeTimer, race, yield_now};
 
 /// Connections the kernel keeps waiting for `accept`: a burst of clients
 /// queues instead of being refused (the default of many runtimes, 128,
@@ -30,7 +30,7 @@ pub const BACKLOG: i32 = 1024;
 
 /// How long to pause after a failed `accept` (out of file descriptors...)
 /// rather than spin on it.
-pub(crate) const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// How connections are served.
 ///
@@ -213,20 +213,36 @@ pub async fn serve<R: Runtime>(
     listener: R::Listener,
     options: ConnectionOptions,
 ) {
+    accept_each(&runtime, &route, &listener, |stream, remote| {
+        let io = runtime.io(stream, options.nodelay);
+        let route = route.clone();
+        let timer = RuntimeTimer(runtime.clone());
+        runtime.spawn(async move { serve_connection(timer, &route, io, remote).await });
+    })
+    .await;
+}
+
+/// The accept loop of every listener, plain or TLS: accepts on `listener`
+/// until `route` is closed (the listener is then dropped by the caller,
+/// freeing the port) and hands each connection to `start`, which spawns
+/// its task. A failed accept (out of file descriptors...) pauses
+/// [`ACCEPT_ERROR_PAUSE`] rather than spin.
+pub(crate) async fn accept_each<R: Runtime>(
+    runtime: &R,
+    route: &impl Route,
+    listener: &R::Listener,
+    mut start: impl FnMut(R::Stream, SocketAddr),
+) {
     let closed = route.closed();
     let mut closed = std::pin::pin!(closed);
     loop {
-        let accepted = match race(runtime.accept(&listener), closed.as_mut()).await {
+        let accepted = match race(runtime.accept(listener), closed.as_mut()).await {
             Either::Left(accepted) => accepted,
-            // Closed: the listener is dropped on return, freeing the port.
             Either::Right(()) => return,
         };
         match accepted {
             Ok((stream, remote)) => {
-                let io = runtime.io(stream, options.nodelay);
-                let route = route.clone();
-                let timer = RuntimeTimer(runtime.clone());
-                runtime.spawn(async move { serve_connection(timer, &route, io, remote).await });
+                start(stream, remote);
                 // Let the new connection run before accepting the next
                 // one: an executor that runs the task spawned last first
                 // (tokio) would serve two clients that connect back to
@@ -235,7 +251,7 @@ pub async fn serve<R: Runtime>(
             }
             Err(_) => {
                 runtime
-                    .sleep_until(std::time::Instant::now() + ACCEPT_ERROR_PAUSE)
+                    .sleep_until(runtime.now() + ACCEPT_ERROR_PAUSE)
                     .await
             }
         }

@@ -1,4 +1,5 @@
-//! What a binding supplies: the [`Runtime`] trait (spawn, sleep, accept),
+//! What a binding supplies: the [`Runtime`] trait (now, sleep until, spawn,
+//! accept, in the shape of quinn's),
 //! and the few runtime-neutral pieces the driver builds on it (a
 //! waker-based notification, a race of two futures, a yield, hyper's timer).
 
@@ -84,6 +85,14 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// writes it.
     type TlsIo: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
 
+    /// The current time: every `now` the driver hands the core, and the
+    /// base of every relative timeout, comes from here. The system's
+    /// monotonic clock by default; a virtual clock in tests
+    /// (`testing::VirtualRuntime`, feature `testing`).
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
     /// Runs `task` to completion on the executor, detached.
     fn spawn<F>(&self, task: F)
     where
@@ -109,14 +118,14 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Runs the server side of a TLS handshake on an accepted connection
     /// with `config` (tokio-rustls or futures-rustls over the runtime's
     /// socket), `TCP_NODELAY` set as asked, and returns the stream with
-    /// what the handshake settled ([`TlsInfo::from_connection`](crate::TlsInfo::from_connection)).
+    /// what the handshake settled ([`TlsInfo::from_connection`](crate::conn::TlsInfo::from_connection)).
     /// The caller bounds how long it may take.
     fn tls_accept(
         &self,
         config: std::sync::Arc<rustls::ServerConfig>,
         stream: Self::Stream,
         nodelay: bool,
-    ) -> impl Future<Output = io::Result<(Self::TlsIo, crate::TlsInfo)>> + Send;
+    ) -> impl Future<Output = io::Result<(Self::TlsIo, crate::conn::TlsInfo)>> + Send;
 }
 
 /// A single-permit, waker-based notification (the timer task's alarm): a
@@ -191,7 +200,7 @@ pub(crate) async fn timeout<R: Runtime, F: Future>(
     limit: Duration,
     future: F,
 ) -> Option<F::Output> {
-    match race(future, runtime.sleep_until(Instant::now() + limit)).await {
+    match race(future, runtime.sleep_until(runtime.now() + limit)).await {
         Either::Left(out) => Some(out),
         Either::Right(()) => None,
     }
@@ -240,11 +249,31 @@ impl<S: Future<Output = ()> + Send + Sync + 'static> hyper::rt::Sleep for HyperS
 
 impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        self.sleep_until(Instant::now() + duration)
+        self.sleep_until(self.0.now() + duration)
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         Box::pin(HyperSleep(Box::pin(self.0.sleep_until(deadline))))
+    }
+
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+/// hyper's executor (HTTP/2 spawns a task per stream) on a [`Runtime`].
+#[derive(Debug, Clone)]
+pub(crate) struct RuntimeExecutor<R>(pub(crate) R);
+
+impl<R: Runtime, F> hyper::rt::Executor<F> for RuntimeExecutor<R>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        self.0.spawn(async move {
+            drop(future.await);
+        });
     }
 }
 

@@ -2,7 +2,8 @@
 //! HTTP/1.1 helpers (the bytes of a request, the parse of a response) and
 //! [`scenarios`], every scenario over real sockets written once and run by
 //! each binding on its own runtime, and [`tls`], the same for HTTPS, WSS
-//! and HTTP/2.
+//! and HTTP/2; and [`VirtualRuntime`], a runtime on a virtual clock with
+//! in-memory connections, on which the driver's own tests run.
 
 /// An HTTP response read whole from a connection the server closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,3 +84,6 @@ pub fn open_sid(open: &str) -> Option<&str> {
 
 pub mod scenarios;
 pub mod tls;
+pub mod virtual_runtime;
+
+pub use virtual_runtime::{Pipe, VirtualListener, VirtualRuntime, VirtualSleep};

@@ -13,16 +13,15 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ServerConnection, WebPkiClientVerifier};
+use rustls::server::WebPkiClientVerifier;
 
-use crate::net::{ConnectionOptions, Route, bind_std, serve_http};
-use crate::runtime::{Either, Runtime, race, timeout, yield_now};
+use crate::net::{ConnectionOptions, Route, accept_each, bind_std, serve_http};
+use crate::runtime::{Runtime, timeout};
 
 /// How long a client may take to finish the TLS handshake by default. A
 /// connection that has not finished by then is closed, so half-open
@@ -202,39 +201,6 @@ impl TlsAcceptor {
     }
 }
 
-/// What a finished TLS handshake tells about the connection; every request
-/// on it carries a copy as an `http` request extension, which the driver
-/// reads (the engine's `secure` flag and `peer_certificate`).
-///
-/// ```
-/// let info = runtime_hyper::TlsInfo { peer_certificate: None, http2: false };
-/// let mut request = http::Request::new(());
-/// request.extensions_mut().insert(info.clone());
-/// assert_eq!(request.extensions().get::<runtime_hyper::TlsInfo>(), Some(&info));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsInfo {
-    /// The client's certificate (DER, the leaf of the chain it sent), which
-    /// rustls verified; `None` if it sent none.
-    pub peer_certificate: Option<Bytes>,
-    /// Whether ALPN picked HTTP/2.
-    pub http2: bool,
-}
-
-impl TlsInfo {
-    /// Reads a finished handshake (what a binding's
-    /// [`Runtime::tls_accept`] returns beside the stream).
-    pub fn from_connection(connection: &ServerConnection) -> Self {
-        Self {
-            peer_certificate: connection
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|leaf| Bytes::copy_from_slice(leaf.as_ref())),
-            http2: connection.alpn_protocol() == Some(b"h2"),
-        }
-    }
-}
-
 /// Binds `addr` (see [`bind_std`]) and serves every connection over TLS
 /// with `route` on `runtime`. Returns once the route is closed, or if
 /// binding fails.
@@ -270,51 +236,19 @@ pub async fn serve_tls<R: Runtime>(
     options: ConnectionOptions,
     tls: TlsAcceptor,
 ) {
-    let closed = route.closed();
-    let mut closed = std::pin::pin!(closed);
-    loop {
-        let accepted = match race(runtime.accept(&listener), closed.as_mut()).await {
-            Either::Left(accepted) => accepted,
-            Either::Right(()) => return,
-        };
-        match accepted {
-            Ok((stream, remote)) => {
-                let task_runtime = runtime.clone();
-                let route = route.clone();
-                let tls = tls.clone();
-                runtime.spawn(async move {
-                    let handshake =
-                        task_runtime.tls_accept(tls.config.clone(), stream, options.nodelay);
-                    // A failed or late handshake drops the connection.
-                    if let Some(Ok((io, info))) =
-                        timeout(&task_runtime, tls.handshake_timeout, handshake).await
-                    {
-                        serve_http(task_runtime, &route, io, remote, Some(info)).await;
-                    }
-                });
-                yield_now().await;
+    accept_each(&runtime, &route, &listener, |stream, remote| {
+        let task_runtime = runtime.clone();
+        let route = route.clone();
+        let tls = tls.clone();
+        runtime.spawn(async move {
+            let handshake = task_runtime.tls_accept(tls.config.clone(), stream, options.nodelay);
+            // A failed or late handshake drops the connection.
+            if let Some(Ok((io, info))) =
+                timeout(&task_runtime, tls.handshake_timeout, handshake).await
+            {
+                serve_http(task_runtime, &route, io, remote, Some(info)).await;
             }
-            Err(_) => {
-                runtime
-                    .sleep_until(Instant::now() + crate::net::ACCEPT_ERROR_PAUSE)
-                    .await
-            }
-        }
-    }
-}
-
-/// hyper's executor (HTTP/2 spawns a task per stream) on a [`Runtime`].
-#[derive(Debug, Clone)]
-pub(crate) struct RuntimeExecutor<R>(pub(crate) R);
-
-impl<R: Runtime, F> hyper::rt::Executor<F> for RuntimeExecutor<R>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        self.0.spawn(async move {
-            drop(future.await);
         });
-    }
+    })
+    .await;
 }

@@ -148,7 +148,7 @@ where
     B: Body + Unpin + Send + 'static,
     B::Data: Send,
 {
-    type Response = crate::http::HttpResponse;
+    type Response = crate::response::HttpResponse;
     type Error = Infallible;
     type Future = ServiceFuture<Self::Response, Infallible>;
 
@@ -161,7 +161,7 @@ where
         Box::pin(async move {
             let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
             if !driver.matches(target) {
-                return Ok(crate::http::empty(http::StatusCode::NOT_FOUND));
+                return Ok(crate::response::empty(http::StatusCode::NOT_FOUND));
             }
             let remote = request.extensions().get::<SocketAddr>().copied();
             Ok(driver.handle(request, remote).await)

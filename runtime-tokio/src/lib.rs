@@ -32,7 +32,7 @@
 //! let driver = Driver::new(server, |server: &mut Server, _now, event| {
 //!     if let Event::Message { sid, data } = event {
 //!         // A full queue closes the session; the hook has nothing to add.
-//!         let _ = server.send(sid.as_str(), Message::from_data(&data));
+//!         let _ = server.send(&sid, Message::from_data(&data));
 //!     }
 //! });
 //! driver.listen("127.0.0.1:3000".parse().unwrap()).await

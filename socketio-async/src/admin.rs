@@ -11,28 +11,46 @@
 //!   `auth.sessionId` instead of the password (at most 1 000 sessions are
 //!   kept, the oldest forgotten first).
 //! - **On connection** an admin socket gets `config`
-//!   `{"supportedFeatures":[...]}` (none in read-only mode; else `EMIT`,
-//!   `JOIN`, `LEAVE`, `DISCONNECT`, `MJOIN`, `MLEAVE`, `MDISCONNECT`), in
-//!   development mode `all_sockets` (every socket of this node, every
-//!   namespace), and a first `server_stats`.
+//!   `{"supportedFeatures":[...]}` (`EMIT`, `JOIN`, `LEAVE`, `DISCONNECT`,
+//!   `MJOIN`, `MLEAVE`, `MDISCONNECT` unless read-only, then
+//!   `AGGREGATED_EVENTS`, then `ALL_EVENTS` in development mode), in
+//!   development mode `all_sockets` (every socket of every namespace this
+//!   node has, fetched across the cluster as `fetchSockets` does: with a
+//!   cluster adapter the sockets of the other nodes are listed too), and a
+//!   first `server_stats`.
 //! - **Commands** (not in read-only mode): `emit` (nsp, room filter, event,
 //!   args...), `join` / `leave` (nsp, room, filter), `_disconnect` (nsp,
 //!   close, filter): they act on the namespace's sockets, or on those in
-//!   room `filter` (a socket id is a room).
+//!   room `filter` (a socket id is a room), on every node.
 //! - **Notifications** in development mode: `socket_connected` (the
 //!   serialized socket, date), `socket_updated` (`{id, nsp, transport}`
-//!   after an upgrade), `socket_disconnected` (nsp, id, reason, date),
-//!   `room_joined` / `room_left` (nsp, room, id, date).
+//!   after an upgrade, `{id, nsp, data}` after
+//!   [`Socket::set_data`](crate::Socket::set_data)), `socket_disconnected`
+//!   (nsp, id, reason, date), `room_joined` / `room_left` (nsp, room, id,
+//!   date), and (`ALL_EVENTS`) `event_received` / `event_sent` (nsp, id,
+//!   `[event, ...args]` with their binary attachments, date) for every
+//!   event a socket outside the admin namespace receives or is sent with
+//!   [`Socket::emit`](crate::Socket::emit). Notifications go to the admin
+//!   namespace through the adapter, so a dashboard connected to one node
+//!   hears those of every instrumented node (Rust or Node).
+//! - As Node does, a socket's `data` holds
+//!   `_admin: {clientId, transport}` (added when it connects and again
+//!   after the application replaces its data) so that other nodes can
+//!   show it; the dashboard gets `data` without it.
 //! - **`server_stats`**: `serverId`, `hostname`, `pid`, `uptime` (seconds),
-//!   `clientsCount`, `pollingClientsCount`, `aggregatedEvents` (always
-//!   empty here: the `AGGREGATED_EVENTS` feature is not announced) and
-//!   `namespaces` (`[{name, socketsCount}]`). The dashboard expects one
-//!   every 2 seconds: this crate has no timer, so the application calls
+//!   `clientsCount`, `pollingClientsCount`, `aggregatedEvents` and
+//!   `namespaces` (`[{name, socketsCount}]`). `aggregatedEvents`
+//!   (`AGGREGATED_EVENTS`) counts, per second, `rawConnection`,
+//!   `rawDisconnection` (subType: the close reason), `packetsIn` /
+//!   `bytesIn` and `packetsOut` / `bytesOut` (Engine.IO packets with data,
+//!   and the bytes of that data) since the previous `server_stats`
+//!   ([`EventBuffer`], bounded). The dashboard expects one every 2
+//!   seconds: this crate has no timer, so the application calls
 //!   [`Admin::emit_stats`] on its runtime's interval.
 //!
-//! Not implemented: the `ALL_EVENTS` (`event_received` / `event_sent`)
-//! and `AGGREGATED_EVENTS` features, `socket_updated` for `socket.data`
-//! changes, and sockets of other nodes in `all_sockets`.
+//! Differences from Node: an Engine.IO connection is counted (and its
+//! packets) from the moment its first socket connects to a namespace;
+//! `event_sent` reports what is emitted to one socket, not broadcasts.
 //!
 //! ```
 //! use socketio_async::admin::{Admin, AdminOptions};
@@ -48,6 +66,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use engineio_proto::{Data, Packet, Sid};
 use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
 
@@ -129,26 +148,114 @@ pub enum AdminError {
     InvalidHash,
 }
 
-/// The features announced in `config`.
-pub fn features(readonly: bool) -> Vec<&'static str> {
-    if readonly {
-        return Vec::new();
+/// The features announced in `config`, in Node's order.
+pub fn features(readonly: bool, mode: Mode) -> Vec<&'static str> {
+    let mut out = if readonly {
+        Vec::new()
+    } else {
+        vec![
+            "EMIT",
+            "JOIN",
+            "LEAVE",
+            "DISCONNECT",
+            "MJOIN",
+            "MLEAVE",
+            "MDISCONNECT",
+        ]
+    };
+    out.push("AGGREGATED_EVENTS");
+    if mode == Mode::Development {
+        out.push("ALL_EVENTS");
     }
-    vec![
-        "EMIT",
-        "JOIN",
-        "LEAVE",
-        "DISCONNECT",
-        "MJOIN",
-        "MLEAVE",
-        "MDISCONNECT",
-    ]
+    out
+}
+
+/// How many `(second, type, subType)` entries [`EventBuffer`] keeps
+/// between two `server_stats` (the oldest are dropped past it, so a server
+/// whose application never calls [`Admin::emit_stats`] stays bounded).
+pub const MAX_AGGREGATED: usize = 1000;
+
+/// The `AGGREGATED_EVENTS` counts: per second (the timestamp, in
+/// milliseconds, rounded down to the second), type and subType, as the
+/// entries of `aggregatedEvents`.
+#[derive(Debug, Default)]
+pub struct EventBuffer {
+    entries: VecDeque<(u64, &'static str, Option<String>, u64)>,
+}
+
+impl EventBuffer {
+    /// Counts `count` of `kind` (`subType` `sub`) at `now_ms`.
+    pub fn push(&mut self, now_ms: u64, kind: &'static str, sub: Option<&str>, count: u64) {
+        let second = now_ms - now_ms % 1000;
+        // Entries of the same second are at the end.
+        for entry in self.entries.iter_mut().rev() {
+            if entry.0 != second {
+                break;
+            }
+            if entry.1 == kind && entry.2.as_deref() == sub {
+                entry.3 += count;
+                return;
+            }
+        }
+        if self.entries.len() == MAX_AGGREGATED {
+            self.entries.pop_front();
+        }
+        self.entries
+            .push_back((second, kind, sub.map(str::to_owned), count));
+    }
+
+    /// The entries (`{timestamp, type, subType?, count}`) in the order
+    /// they were first counted; the buffer is emptied.
+    pub fn take(&mut self) -> Vec<Value> {
+        self.entries
+            .drain(..)
+            .map(|(timestamp, kind, sub, count)| {
+                let mut o = Map::new();
+                o.insert("timestamp".into(), timestamp.into());
+                o.insert("type".into(), kind.into());
+                if let Some(sub) = sub {
+                    o.insert("subType".into(), sub.into());
+                }
+                o.insert("count".into(), count.into());
+                Value::Object(o)
+            })
+            .collect()
+    }
+
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The data the dashboard shows: `data` without its `_admin` key (not an
+/// object: `{}`).
+pub fn shown_data(data: &Value) -> Value {
+    match data {
+        Value::Object(o) => {
+            let mut o = o.clone();
+            o.remove("_admin");
+            Value::Object(o)
+        }
+        _ => json!({}),
+    }
 }
 
 /// A socket as the dashboard knows it (`SerializedSocket`): `client_id` is
-/// the first 12 characters of the session id, `address` the
-/// `cf-connecting-ip` or `x-forwarded-for` header if any, else the peer.
-pub fn serialize_socket(info: &SocketInfo, sid: &str, transport: Option<&str>) -> Value {
+/// the first 12 characters of the session id (`None`: unknown, as for a
+/// socket of another node without `_admin`), `address` the
+/// `cf-connecting-ip` or `x-forwarded-for` header if any, else the peer;
+/// `data` without `_admin`.
+pub fn serialize_socket(
+    info: &SocketInfo,
+    client_id: Option<&str>,
+    transport: Option<&str>,
+) -> Value {
     let h = &info.handshake;
     let address = h
         .headers
@@ -165,16 +272,12 @@ pub fn serialize_socket(info: &SocketInfo, sid: &str, transport: Option<&str>) -
         .iter()
         .map(|(k, v)| (k.clone(), Value::from(v.clone())))
         .collect();
-    let data = match &info.data {
-        Value::Object(o) => Value::Object(o.clone()),
-        _ => json!({}),
-    };
     json!({
         "id": info.id.as_str(),
-        "clientId": sid.chars().take(12).collect::<String>(),
+        "clientId": client_id.map(|c| c.chars().take(12).collect::<String>()),
         "transport": transport,
         "nsp": &*info.nsp,
-        "data": data,
+        "data": shown_data(&info.data),
         "handshake": {
             "address": address,
             "headers": headers,
@@ -201,7 +304,12 @@ pub struct Stats {
 }
 
 /// The `server_stats` object.
-pub fn server_stats(base: &ServerIdentity, uptime: f64, stats: &Stats) -> Value {
+pub fn server_stats(
+    base: &ServerIdentity,
+    uptime: f64,
+    stats: &Stats,
+    aggregated: Vec<Value>,
+) -> Value {
     json!({
         "serverId": base.server_id,
         "hostname": base.hostname,
@@ -209,7 +317,7 @@ pub fn server_stats(base: &ServerIdentity, uptime: f64, stats: &Stats) -> Value 
         "uptime": uptime,
         "clientsCount": stats.clients,
         "pollingClientsCount": stats.polling_clients,
-        "aggregatedEvents": [],
+        "aggregatedEvents": aggregated,
         "namespaces": stats.namespaces.iter()
             .map(|(name, n)| json!({"name": name, "socketsCount": n}))
             .collect::<Vec<_>>(),
@@ -343,6 +451,10 @@ struct Shared {
     sessions: Mutex<Sessions>,
     /// Sessions opened by a socket's CONNECT, told to it once connected.
     pending: Mutex<HashMap<SocketId, String>>,
+    /// The `AGGREGATED_EVENTS` counts since the last `server_stats`.
+    events: Mutex<EventBuffer>,
+    /// The Engine.IO connections whose packets are counted (until closed).
+    counted: Mutex<HashSet<Sid>>,
 }
 
 /// An instrumented server: see the [module documentation](self).
@@ -382,11 +494,14 @@ fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now_iso() -> String {
-    let ms = SystemTime::now()
+fn now_ms() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    iso_date(ms)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn now_iso() -> String {
+    iso_date(now_ms())
 }
 
 /// A date as JavaScript's `Date.toJSON()` (what `new Date()` becomes on
@@ -437,6 +552,8 @@ impl Admin {
             started: Instant::now(),
             sessions: Mutex::new(Sessions::default()),
             pending: Mutex::new(HashMap::new()),
+            events: Mutex::new(EventBuffer::default()),
+            counted: Mutex::new(HashSet::new()),
         });
         let admin = Admin { shared };
         let nsp = io.of(&options.namespace);
@@ -466,16 +583,16 @@ impl Admin {
         let on_conn = admin.clone();
         nsp.on_connection(move |socket: Socket| {
             let admin = on_conn.clone();
-            async move { admin.admin_connected(socket) }
+            async move { admin.admin_connected(socket).await }
         });
-        if admin.shared.mode == Mode::Development {
-            let observer: Arc<dyn Observer> = Arc::new(admin.clone());
-            io.set_observer(observer);
-        }
+        // Production mode too: the aggregated events are counted from the
+        // sockets' connections.
+        let observer: Arc<dyn Observer> = Arc::new(admin.clone());
+        io.set_observer(observer);
         Ok(admin)
     }
 
-    fn admin_connected(&self, socket: Socket) {
+    async fn admin_connected(&self, socket: Socket) {
         if let Some(session) = lock(&self.shared.pending).remove(socket.id()) {
             let _ = socket.emit("session", (session,));
         }
@@ -488,12 +605,11 @@ impl Admin {
                 });
             }
         }
-        let _ = socket.emit(
-            "config",
-            (json!({ "supportedFeatures": features(self.shared.readonly) }),),
-        );
+        let features = features(self.shared.readonly, self.shared.mode);
+        let _ = socket.emit("config", (json!({ "supportedFeatures": features }),));
         if self.shared.mode == Mode::Development {
-            let _ = socket.emit("all_sockets", (self.all_sockets(),));
+            let sockets = self.all_sockets().await;
+            let _ = socket.emit("all_sockets", (sockets,));
         }
         let _ = socket.emit("server_stats", (self.stats_value(),));
     }
@@ -528,34 +644,60 @@ impl Admin {
         };
     }
 
-    fn all_sockets(&self) -> Vec<Value> {
-        self.shared
+    /// Every socket of every namespace of this node, fetched across the
+    /// cluster (`fetchSockets` per namespace, as Node's `instrument`).
+    async fn all_sockets(&self) -> Vec<Value> {
+        let io = &self.shared.io;
+        let mut names: Vec<String> = io
+            .runner()
+            .act(|core, _| {
+                core.namespace_names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        let mut out = Vec::new();
+        for nsp in names {
+            let Ok(sockets) = io.broadcast_in(&nsp).fetch_sockets().await else {
+                continue;
+            };
+            for remote in sockets {
+                let info = SocketInfo {
+                    id: remote.id.clone(),
+                    nsp: remote.nsp.clone(),
+                    handshake: remote.handshake.clone(),
+                    rooms: remote.rooms.clone(),
+                    data: remote.data.clone(),
+                };
+                out.push(self.serialize(&info));
+            }
+        }
+        out
+    }
+
+    /// A socket of this node (client id and transport from the engine) or
+    /// of another (from its `data._admin`, when that node put it there).
+    fn serialize(&self, info: &SocketInfo) -> Value {
+        let local: Option<(String, Option<&str>)> = self
+            .shared
             .io
             .runner()
             .act(|core, _| {
-                let names: Vec<String> = core
-                    .namespace_names()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
-                let mut out = Vec::new();
-                for nsp in names {
-                    for info in core.fetch_sockets(&nsp, &Target::default()) {
-                        let sid = core.socket_sid(&info.id).map(|s| s.to_string());
-                        let transport = sid
-                            .as_deref()
-                            .and_then(|s| core.engine().transport(s))
-                            .map(|t| t.name());
-                        out.push(serialize_socket(
-                            &info,
-                            sid.as_deref().unwrap_or(""),
-                            transport,
-                        ));
-                    }
-                }
-                out
+                let engine_sid = core.socket_sid(&info.id)?;
+                let transport = core.engine().transport(engine_sid).map(|t| t.name());
+                Some((engine_sid.to_string(), transport))
             })
-            .unwrap_or_default()
+            .flatten();
+        match local {
+            Some((sid, transport)) => serialize_socket(info, Some(&sid), transport),
+            None => {
+                let admin = info.data.get("_admin");
+                let field = |k: &str| admin.and_then(|a| a.get(k)).and_then(Value::as_str);
+                serialize_socket(info, field("clientId"), field("transport"))
+            }
+        }
     }
 
     /// This node's figures now.
@@ -584,8 +726,7 @@ impl Admin {
                 let polling_clients = sids
                     .iter()
                     .filter(|sid| {
-                        core.engine().transport(sid.as_str())
-                            == Some(engineio_proto::TransportKind::Polling)
+                        core.engine().transport(sid) == Some(engineio_proto::TransportKind::Polling)
                     })
                     .count();
                 Stats {
@@ -602,11 +743,84 @@ impl Admin {
     }
 
     fn stats_value(&self) -> Value {
+        let aggregated = lock(&self.shared.events).take();
         server_stats(
             &self.shared.identity,
             self.shared.started.elapsed().as_secs_f64(),
             &self.stats(),
+            aggregated,
         )
+    }
+
+    fn count(&self, kind: &'static str, sub: Option<&str>, n: u64) {
+        lock(&self.shared.events).push(now_ms(), kind, sub, n);
+    }
+
+    /// Counts the connection of `socket` from its first socket on: its
+    /// packets in and out with data, and its close.
+    fn count_connection(&self, socket: &Socket) {
+        let conn = socket.conn();
+        if !lock(&self.shared.counted).insert(conn.id().clone()) {
+            return;
+        }
+        self.count("rawConnection", None, 1);
+        let admin = self.clone();
+        conn.on_packet(move |packet| {
+            if let Some(n) = data_len(packet) {
+                admin.count("packetsIn", None, 1);
+                admin.count("bytesIn", None, n);
+            }
+        });
+        let admin = self.clone();
+        conn.on_packet_create(move |packet| {
+            if let Some(n) = data_len(packet) {
+                admin.count("packetsOut", None, 1);
+                admin.count("bytesOut", None, n);
+            }
+        });
+        let (admin, sid) = (self.clone(), conn.id().clone());
+        conn.on_close(move |reason, _| {
+            lock(&admin.shared.counted).remove(&sid);
+            admin.count("rawDisconnection", Some(reason.as_str()), 1);
+        });
+        // Closed before its handlers were taken: none will run.
+        if conn.transport().is_none() {
+            lock(&self.shared.counted).remove(conn.id());
+        }
+    }
+
+    /// `event_received` / `event_sent` for a socket outside the admin
+    /// namespace.
+    fn watch_events(&self, socket: &Socket) {
+        if socket.nsp() == self.shared.nsp {
+            return;
+        }
+        for (hook, event) in [(true, "event_received"), (false, "event_sent")] {
+            let admin = self.clone();
+            let (nsp, id) = (socket.nsp().to_owned(), socket.id().to_string());
+            let report = move |name: &str, payload: &Payload| {
+                let mut args = Vec::with_capacity(payload.args.len() + 1);
+                args.push(Value::from(name));
+                args.extend(payload.args.iter().cloned());
+                admin.notify_payload(
+                    event,
+                    Payload {
+                        args: vec![
+                            Value::from(nsp.as_str()),
+                            Value::from(id.as_str()),
+                            Value::Array(args),
+                            Value::from(now_iso()),
+                        ],
+                        binary: payload.binary.clone(),
+                    },
+                );
+            };
+            if hook {
+                socket.on_any(report);
+            } else {
+                socket.on_any_outgoing(report);
+            }
+        }
     }
 
     /// Emits `server_stats` to the admin namespace: call it every 2
@@ -621,7 +835,7 @@ impl Admin {
     }
 
     fn notify(&self, event: &str, args: Value) {
-        let _ = self.shared.io.of(&self.shared.nsp).operator().emit_payload(
+        self.notify_payload(
             event,
             Payload {
                 args: args_vec(args),
@@ -629,6 +843,50 @@ impl Admin {
             },
         );
     }
+
+    fn notify_payload(&self, event: &str, payload: Payload) {
+        let _ = self
+            .shared
+            .io
+            .broadcast_in(&self.shared.nsp)
+            .emit_payload(event, payload);
+    }
+
+    /// `_admin: {clientId, transport}` put back into the data of socket
+    /// `id` if it lacks it (data that is not an object is left alone).
+    fn mark(&self, id: &SocketId, transport: Option<&str>) {
+        self.shared.io.runner().act(|core, _| {
+            let Some(engine_sid) = core.socket_sid(id).cloned() else {
+                return;
+            };
+            let transport = transport
+                .map(str::to_owned)
+                .or_else(|| core.engine().transport(&engine_sid).map(|t| t.name().to_owned()));
+            let sid = engine_sid.to_string();
+            let mut data = match core.data(id) {
+                Some(Value::Object(o)) => o.clone(),
+                Some(Value::Null) | None => Map::new(),
+                Some(_) => return,
+            };
+            data.insert(
+                "_admin".into(),
+                json!({ "clientId": sid.chars().take(12).collect::<String>(), "transport": transport }),
+            );
+            core.set_data(id, Value::Object(data));
+        });
+    }
+}
+
+/// The length of a packet's data, as Node's `Buffer.byteLength(data)`;
+/// `None` for a packet without data.
+fn data_len(packet: &Packet) -> Option<u64> {
+    let n = match packet {
+        Packet::Message(Data::Text(t)) => t.len(),
+        Packet::Message(Data::Binary(b)) => b.len(),
+        Packet::Open(t) | Packet::Ping(t) | Packet::Pong(t) => t.len(),
+        _ => 0,
+    };
+    (n > 0).then_some(n as u64)
 }
 
 fn args_vec(args: Value) -> Vec<Value> {
@@ -640,33 +898,54 @@ fn args_vec(args: Value) -> Vec<Value> {
 
 impl Observer for Admin {
     fn connected(&self, socket: &Socket) {
+        self.count_connection(socket);
+        if self.shared.mode != Mode::Development {
+            return;
+        }
+        self.mark(socket.id(), None);
         let id = socket.id().clone();
         let found = self
             .shared
             .io
             .runner()
-            .act(|core, _| {
-                let info = core.socket(&id)?;
-                let sid = core.socket_sid(&id)?.to_string();
-                let transport = core.engine().transport(&sid).map(|t| t.name());
-                Some(serialize_socket(&info, &sid, transport))
-            })
+            .act(|core, _| core.socket(&id))
             .flatten();
-        let Some(serialized) = found else {
+        let Some(info) = found else {
             return;
         };
-        self.notify("socket_connected", json!([serialized, now_iso()]));
+        self.notify(
+            "socket_connected",
+            json!([self.serialize(&info), now_iso()]),
+        );
+        self.watch_events(socket);
         let admin = self.clone();
-        let (nsp, id) = (socket.nsp().to_owned(), socket.id().to_string());
+        let (nsp, id) = (socket.nsp().to_owned(), socket.id().clone());
         socket.conn().on_upgrade(move |transport| {
+            admin.mark(&id, Some(transport.name()));
             admin.notify(
                 "socket_updated",
-                json!([{ "id": id, "nsp": nsp, "transport": transport.name() }]),
+                json!([{ "id": id.as_str(), "nsp": nsp, "transport": transport.name() }]),
             );
         });
     }
 
+    fn data_changed(&self, socket: &Socket, data: &Value) {
+        if self.shared.mode != Mode::Development {
+            return;
+        }
+        if data.is_object() && data.get("_admin").is_none() || data.is_null() {
+            self.mark(socket.id(), None);
+        }
+        self.notify(
+            "socket_updated",
+            json!([{ "id": socket.id().as_str(), "nsp": socket.nsp(), "data": shown_data(data) }]),
+        );
+    }
+
     fn disconnected(&self, nsp: &str, id: &SocketId, reason: DisconnectReason) {
+        if self.shared.mode != Mode::Development {
+            return;
+        }
         self.notify(
             "socket_disconnected",
             json!([nsp, id.as_str(), reason.as_str(), now_iso()]),
@@ -674,6 +953,9 @@ impl Observer for Admin {
     }
 
     fn room(&self, joined: bool, nsp: &str, room: &str, id: &SocketId) {
+        if self.shared.mode != Mode::Development {
+            return;
+        }
         let event = if joined { "room_joined" } else { "room_left" };
         self.notify(event, json!([nsp, room, id.as_str(), now_iso()]));
     }
@@ -785,8 +1067,87 @@ mod tests {
         assert_eq!(Command::decode("join", &[json!("/"), json!(3)]), None);
         assert_eq!(Command::decode("_disconnect", &[json!("/")]), None);
         assert_eq!(Command::decode("eval", &[]), None);
-        assert_eq!(features(true), Vec::<&str>::new());
-        assert_eq!(features(false).len(), 7);
+        assert_eq!(
+            features(true, Mode::Development),
+            ["AGGREGATED_EVENTS", "ALL_EVENTS"]
+        );
+        assert_eq!(features(true, Mode::Production), ["AGGREGATED_EVENTS"]);
+        assert_eq!(
+            features(false, Mode::Development),
+            [
+                "EMIT",
+                "JOIN",
+                "LEAVE",
+                "DISCONNECT",
+                "MJOIN",
+                "MLEAVE",
+                "MDISCONNECT",
+                "AGGREGATED_EVENTS",
+                "ALL_EVENTS"
+            ]
+        );
+        assert_eq!(features(false, Mode::Production).len(), 8);
+    }
+
+    #[test]
+    fn aggregated_events_per_second() {
+        let mut b = EventBuffer::default();
+        b.push(5_200, "rawConnection", None, 1);
+        b.push(5_300, "packetsIn", None, 1);
+        b.push(5_300, "bytesIn", None, 12);
+        b.push(5_999, "packetsIn", None, 1);
+        b.push(5_999, "bytesIn", None, 3);
+        b.push(5_999, "rawDisconnection", Some("transport close"), 1);
+        b.push(5_999, "rawDisconnection", Some("ping timeout"), 1);
+        b.push(6_000, "packetsIn", None, 1);
+        b.push(6_001, "rawDisconnection", Some("transport close"), 1);
+        assert_eq!(
+            Value::Array(b.take()),
+            json!([
+                {"timestamp": 5000, "type": "rawConnection", "count": 1},
+                {"timestamp": 5000, "type": "packetsIn", "count": 2},
+                {"timestamp": 5000, "type": "bytesIn", "count": 15},
+                {"timestamp": 5000, "type": "rawDisconnection", "subType": "transport close", "count": 1},
+                {"timestamp": 5000, "type": "rawDisconnection", "subType": "ping timeout", "count": 1},
+                {"timestamp": 6000, "type": "packetsIn", "count": 1},
+                {"timestamp": 6000, "type": "rawDisconnection", "subType": "transport close", "count": 1},
+            ])
+        );
+        assert!(b.is_empty());
+        assert_eq!(b.take(), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn aggregated_events_are_bounded() {
+        let mut b = EventBuffer::default();
+        // One entry a second, one more than the bound: the oldest goes.
+        for s in 0..=MAX_AGGREGATED as u64 {
+            b.push(s * 1000, "packetsOut", None, 1);
+        }
+        assert_eq!(b.len(), MAX_AGGREGATED);
+        let taken = b.take();
+        assert_eq!(taken[0]["timestamp"], 1000);
+        assert_eq!(
+            taken[MAX_AGGREGATED - 1]["timestamp"],
+            MAX_AGGREGATED as u64 * 1000
+        );
+    }
+
+    #[test]
+    fn shown_data_drops_admin() {
+        assert_eq!(
+            shown_data(&json!({"_admin": {"clientId": "x"}, "name": "a"})),
+            json!({"name": "a"})
+        );
+        assert_eq!(shown_data(&json!(3)), json!({}));
+        assert_eq!(shown_data(&Value::Null), json!({}));
+        let p = Packet::Message(Data::Text("2[\"é\"]".into()));
+        assert_eq!(data_len(&p), Some(7));
+        assert_eq!(data_len(&Packet::Ping("".into())), None);
+        assert_eq!(
+            data_len(&Packet::Message(Data::Binary(vec![1, 2, 3].into()))),
+            Some(3)
+        );
     }
 
     #[test]
@@ -801,10 +1162,12 @@ mod tests {
             polling_clients: 1,
             namespaces: vec![("/".into(), 2), ("/admin".into(), 1)],
         };
+        let events = vec![json!({"timestamp": 1000, "type": "rawConnection", "count": 1})];
         assert_eq!(
-            server_stats(&id, 1.5, &stats),
+            server_stats(&id, 1.5, &stats, events),
             json!({"serverId": "node-1", "hostname": "h", "pid": 42, "uptime": 1.5,
-                "clientsCount": 3, "pollingClientsCount": 1, "aggregatedEvents": [],
+                "clientsCount": 3, "pollingClientsCount": 1,
+                "aggregatedEvents": [{"timestamp": 1000, "type": "rawConnection", "count": 1}],
                 "namespaces": [{"name": "/", "socketsCount": 2},
                                {"name": "/admin", "socketsCount": 1}]})
         );

@@ -412,6 +412,10 @@ fn socket_event(
                 }
                 _ => io.handlers(handle.nsp(), None),
             };
+            // The observer first, as the admin UI's prepended listener.
+            if let Some(observer) = io.observer() {
+                observer.connected(&handle);
+            }
             if let Some(handlers) = handlers {
                 let site = Site::socket("connection handler", handle.id().as_str(), handle.nsp());
                 let auth = Value::Object(handle.handshake().auth.clone());
@@ -428,9 +432,6 @@ fn socket_event(
                         };
                     },
                 );
-            }
-            if let Some(observer) = io.observer() {
-                observer.connected(&handle);
             }
             *socket = Some(handle);
         }

@@ -306,14 +306,14 @@ impl Conn {
     /// The transport in use now; `None` once the connection is closed.
     pub fn transport(&self) -> Option<TransportKind> {
         self.runner
-            .act(|core, _| core.engine().transport(self.sid.as_str()))
+            .act(|core, _| core.engine().transport(&self.sid))
             .flatten()
     }
 
     /// The Engine.IO revision the client speaks; `None` once closed.
     pub fn protocol(&self) -> Option<Protocol> {
         self.runner
-            .act(|core, _| core.engine().protocol(self.sid.as_str()))
+            .act(|core, _| core.engine().protocol(&self.sid))
             .flatten()
     }
 
@@ -367,7 +367,7 @@ impl Conn {
         let _ = self.runner.act_or_defer(move |core, _| {
             // Under the core's lock: the close event, if any, comes after
             // this entry exists and removes it.
-            if !core.engine().contains(sid.as_str()) {
+            if !core.engine().contains(&sid) {
                 return;
             }
             let mut conns = lock(&state.conns);

@@ -188,12 +188,14 @@ struct Inner {
 /// with no lock held, from the socket's task (`connected`,
 /// `disconnected`) or the server task (`room`).
 pub(crate) trait Observer: Send + Sync + 'static {
-    /// A socket connected (its connection handler has started).
+    /// A socket connected (called before its connection handler starts).
     fn connected(&self, socket: &Socket);
     /// A socket left.
     fn disconnected(&self, nsp: &str, id: &SocketId, reason: DisconnectReason);
     /// A socket joined (`joined`) or left a room.
     fn room(&self, joined: bool, nsp: &str, room: &str, id: &SocketId);
+    /// The application set a socket's data (from the caller's task).
+    fn data_changed(&self, _socket: &Socket, _data: &Value) {}
 }
 
 /// The server (`io`): cheap to clone, every clone is the same server.

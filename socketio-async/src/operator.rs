@@ -522,15 +522,20 @@ impl SocketIo {
     }
 
     /// `serverSideEmit` with answers: one per other node that answered
-    /// within `timeout`, each read as a `T`.
+    /// within `timeout`, each read as a `T`. When some node did not answer
+    /// in time (or an answer had another shape), the error carries the
+    /// answers that did come, as Node's callback gets `(err, responses)`.
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use socketio_async::SocketIo;
+    /// # use socketio_async::{BroadcastAckError, SocketIo};
     /// async fn count(io: SocketIo) -> usize {
     ///     // Each node answers `ack.send(n)` (see `Namespace::on_server_side`).
-    ///     let answers = io.server_side_emit_with_ack::<usize>("count", (), Duration::from_secs(2));
-    ///     answers.await.map(|counts| counts.iter().sum()).unwrap_or(0)
+    ///     match io.server_side_emit_with_ack::<usize>("count", (), Duration::from_secs(2)).await {
+    ///         Ok(counts) => counts.iter().sum(),
+    ///         // A node too slow: count those that answered.
+    ///         Err(BroadcastAckError { answers, .. }) => answers.iter().sum(),
+    ///     }
     /// }
     /// ```
     pub async fn server_side_emit_with_ack<T: DeserializeOwned>(
@@ -538,8 +543,11 @@ impl SocketIo {
         event: &str,
         args: impl Serialize,
         timeout: Duration,
-    ) -> Result<Vec<T>, AckError> {
-        let payload = Payload::new(args).map_err(EmitError::from)?;
+    ) -> Result<Vec<T>, BroadcastAckError<T>> {
+        let payload = Payload::new(args).map_err(|e| BroadcastAckError {
+            error: AckError::Emit(e.into()),
+            answers: Vec::new(),
+        })?;
         self.server_side_emit_payload_with_ack(event, payload, timeout)
             .await
     }
@@ -551,7 +559,7 @@ impl SocketIo {
         event: &str,
         payload: Payload,
         timeout: Duration,
-    ) -> Result<Vec<T>, AckError> {
+    ) -> Result<Vec<T>, BroadcastAckError<T>> {
         let mut data = vec![Value::String(event.to_owned())];
         data.extend(payload.args);
         let (tx, rx) = oneshot::channel();
@@ -561,17 +569,31 @@ impl SocketIo {
                     self.waiters().wait_request(key, tx);
                 }
             })
-            .ok_or(EmitError::NotRunning)?;
-        match rx.await {
+            .ok_or(BroadcastAckError {
+                error: AckError::Emit(EmitError::NotRunning),
+                answers: Vec::new(),
+            })?;
+        let (responses, mut error) = match rx.await {
             Ok(Event::ServerSideEmitDone {
                 responses,
-                timed_out: false,
+                timed_out,
                 ..
-            }) => responses
-                .into_iter()
-                .map(|r| decode::<T>(std::slice::from_ref(&r)).map_err(AckError::Decode))
-                .collect(),
-            _ => Err(AckError::Timeout),
+            }) => (responses, timed_out.then_some(AckError::Timeout)),
+            // The server stopped before the answers came.
+            _ => (Vec::new(), Some(AckError::Timeout)),
+        };
+        let mut answers = Vec::with_capacity(responses.len());
+        for response in responses {
+            match decode::<T>(std::slice::from_ref(&response)) {
+                Ok(answer) => answers.push(answer),
+                Err(e) => {
+                    error.get_or_insert(AckError::Decode(e));
+                }
+            }
+        }
+        match error {
+            None => Ok(answers),
+            Some(error) => Err(BroadcastAckError { error, answers }),
         }
     }
 }

@@ -284,10 +284,14 @@ impl Socket {
     pub fn set_data(&self, data: impl Serialize) -> Result<(), EmitError> {
         let data = serde_json::to_value(&data)?;
         let id = self.id().clone();
+        let seen = self.io().observer().map(|o| (Arc::clone(o), data.clone()));
         let _ = self
             .io()
             .runner()
             .act_or_defer(move |core, _| core.set_data(&id, data));
+        if let Some((observer, data)) = seen {
+            observer.data_changed(self, &data);
+        }
         Ok(())
     }
 
@@ -329,6 +333,21 @@ impl Socket {
     /// ```
     pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
+    }
+
+    /// Every socket of this socket's namespace, this one included, on
+    /// every node (Node's `socket.nsp` used as an operator). For a child
+    /// of a parent namespace this is the way to reach the child as a
+    /// whole: `io.of(name)` would make a namespace of its own.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// let _ = socket.nsp_operator().emit("announce", "everyone here");
+    /// # }
+    /// ```
+    pub fn nsp_operator(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::all())
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).

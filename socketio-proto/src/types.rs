@@ -281,6 +281,8 @@ impl DisconnectReason {
             C::ForcedClose => Self::ForcedClose,
             C::ServerShuttingDown => Self::ServerShuttingDown,
             C::SendBufferFull => Self::SendBufferFull,
+            // A reason a later engine adds: the transport ended.
+            _ => Self::TransportError,
         }
     }
 }

@@ -205,6 +205,11 @@ for (const adapter of ["classic", "sharded"]) {
         const [fromRust, fromNode] = await Promise.all(asks);
         assert.notEqual(fromRust.err, null);
         assert.notEqual(fromNode.err, null);
+        // With the error, the answers that came (Node's callback gets
+        // `(err, responses)`): the one node still running answered.
+        const pong = (n) => `pong ${n.name} [2]`;
+        assert.deepEqual(fromRust.responses, [pong(nodes[2])]);
+        if (adapter === "classic") assert.deepEqual(fromNode.responses, [pong(nodes[0])]);
         // fetchSockets ends at the timeout too: Node's rejects; ours (as
         // socketio-async documents) gives what the nodes that answered sent.
         const [rustFetch, nodeFetch] = await Promise.all(

@@ -7,6 +7,13 @@
 // and connection state recovery on, maxDisconnectionDuration 120 s).
 //
 //   node fixture.mjs --port P --redis redis://127.0.0.1:R --adapter classic|sharded|streams --name NAME [--cookie io] [--path /socket.io/]
+//                    [--subscription-mode static|dynamic|dynamic-private] [--admin none]
+//
+// As the Rust binary: the dynamic namespaces /dyn-<word> with the same
+// handlers, the `remote` event (RemoteSocket emit / join / leave /
+// disconnect on the fetched sockets), the sharded adapter's
+// subscriptionMode, and @socket.io/admin-ui's instrument (no auth, server
+// id NAME).
 //
 // Prints `listening <port>` once ready; SIGTERM / SIGINT close and exit 0.
 import { createServer } from "node:http";
@@ -14,6 +21,7 @@ import { Server } from "socket.io";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient, createCluster } from "redis";
+import { instrument } from "@socket.io/admin-ui";
 
 const args = {};
 for (let i = 2; i < process.argv.length; i += 2) {
@@ -54,7 +62,7 @@ const io = new Server(http, {
   path,
   adapter:
     args.adapter === "sharded"
-      ? createShardedAdapter(pub, sub)
+      ? createShardedAdapter(pub, sub, args["subscription-mode"] ? { subscriptionMode: args["subscription-mode"] } : {})
       : args.adapter === "streams"
         ? createStreamsAdapter(pub)
         : createAdapter(pub, sub),
@@ -65,14 +73,19 @@ const io = new Server(http, {
     : false,
 });
 
-const select = (req) => {
-  let op = io.in(req?.rooms ?? []);
+if (args.admin === "none") {
+  instrument(io, { auth: false, mode: "development", serverId: NAME });
+}
+
+// The rooms (and exceptions) of a request, on the socket's namespace.
+const select = (socket, req) => {
+  let op = socket.nsp.in(req?.rooms ?? []);
   if (req?.except?.length) op = op.except(req.except);
   return op;
 };
 const sorted = (list) => [...list].sort();
 
-io.on("connection", (socket) => {
+const onConnection = (socket) => {
   const auth = socket.handshake.auth ?? {};
   if (!socket.recovered) {
     socket.data = { node: NAME, name: auth.name ?? null };
@@ -84,12 +97,12 @@ io.on("connection", (socket) => {
     ack();
   });
   socket.on("emit", (req, ack) => {
-    select(req).emit(req.event, ...(req.args ?? []));
+    select(socket, req).emit(req.event, ...(req.args ?? []));
     ack();
   });
   socket.on("fetch", async (req, ack) => {
     try {
-      const sockets = await select(req).fetchSockets();
+      const sockets = await select(socket, req).fetchSockets();
       ack(
         sockets
           .map((s) => ({ id: s.id, rooms: sorted(s.rooms), data: s.data }))
@@ -102,29 +115,49 @@ io.on("connection", (socket) => {
   socket.on("sse", (...argv) => {
     const ack = argv.pop();
     io.serverSideEmit("ping", ...argv, (err, responses) => {
-      ack({ err: err ? err.message : null, responses: err ? [] : sorted(responses) });
+      // On a timeout Node's adapters give the error and the answers that came.
+      ack({ err: err ? err.message : null, responses: sorted(responses ?? []) });
     });
   });
   socket.on("sockets-join", (req, ack) => {
-    select(req).socketsJoin(req.room);
+    select(socket, req).socketsJoin(req.room);
     ack();
   });
   socket.on("sockets-leave", (req, ack) => {
-    select(req).socketsLeave(req.room);
+    select(socket, req).socketsLeave(req.room);
     ack();
   });
   socket.on("disconnect-sockets", (req, ack) => {
     ack();
-    select(req).disconnectSockets(true);
+    select(socket, req).disconnectSockets(true);
+  });
+  socket.on("remote", async (req, ack) => {
+    let sockets;
+    try {
+      sockets = await select(socket, req).fetchSockets();
+    } catch (e) {
+      return ack({ err: e.message });
+    }
+    const ids = sockets.map((s) => s.id).sort();
+    if (req.op === "disconnect") ack(ids);
+    for (const s of sockets) {
+      if (req.op === "emit") s.emit(req.event, ...(req.args ?? []));
+      else if (req.op === "join") s.join(req.room);
+      else if (req.op === "leave") s.leave(req.room);
+      else if (req.op === "disconnect") s.disconnect(true);
+    }
+    if (req.op !== "disconnect") ack(ids);
   });
   socket.on("ask", (req, ack) => {
-    select(req)
+    select(socket, req)
       .timeout(3000)
       .emit("question", NAME, (err, answers) => {
         ack({ err: err ? err.message : null, answers: err ? [] : sorted(answers) });
       });
   });
-});
+};
+io.on("connection", onConnection);
+io.of(/^\/dyn-\w+$/).on("connection", onConnection);
 
 io.on("ping", (...argv) => {
   const cb = argv.pop();

@@ -67,7 +67,7 @@ impl<R: Runtime> EchoServer<R> {
             Server::new(config),
             move |server: &mut Server, _now, event| {
                 if let Event::Message { sid, data } = &event {
-                    let _ = server.send(sid.as_str(), Message::from_data(data));
+                    let _ = server.send(sid, Message::from_data(data));
                 }
                 let _ = tx.send(event);
             },
@@ -329,7 +329,7 @@ pub fn held_long_poll_is_answered_when_a_message_comes<R: Runtime>(runtime: R) {
     server.until_held();
     server
         .driver
-        .act(|core, _now| core.send(&sid, Message::text("from the application")))
+        .act(|core, _now| core.send(&Sid::new(&sid), Message::text("from the application")))
         .unwrap();
     let poll = read_reply(held);
     assert_eq!(poll.status, 200);

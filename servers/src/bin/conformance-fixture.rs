@@ -41,6 +41,8 @@
 //! authentication (the password is bcrypt-hashed at start, cost 4);
 //! `--admin none` without authentication; `--admin-readonly` takes the
 //! dashboard's commands away. `server_stats` goes out every 2 seconds.
+//! Event `set-data` sets the socket's data to its argument (what the
+//! dashboard sees as `socket_updated`) and acknowledges with no argument.
 //!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
@@ -183,6 +185,15 @@ async fn on_connection(socket: Socket) {
     let _ = socket.emit("auth", (auth,));
     echo::echo(&socket, "message", "message-back");
     echo::ack_echo(&socket, "message-with-ack");
+    socket.on(
+        "set-data",
+        |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
+            let _ = socket.set_data(payload.args.into_iter().next().unwrap_or_default());
+            if let Some(ack) = ack {
+                let _ = ack.send(());
+            }
+        },
+    );
     // Over TLS with --tls-client-ca: the client certificate's subject CN.
     socket.on(
         "peer-cert",
@@ -244,7 +255,7 @@ impl Future for YieldOnce {
 fn echo(server: &mut Server, _now: Instant, event: Event) {
     if let Event::Message { sid, data } = event {
         // The session may be gone or closing; then there is no one to echo to.
-        let _ = server.send(sid.as_str(), Message::from_data(&data));
+        let _ = server.send(&sid, Message::from_data(&data));
     }
 }
 
@@ -270,6 +281,7 @@ fn log_event(at: Duration, event: &Event) {
         Event::Packet { sid, packet } => eprintln!("{at:.3} packet {sid} {packet:?}"),
         Event::PacketCreate { sid, packet } => eprintln!("{at:.3} packet create {sid} {packet:?}"),
         Event::Drain { sid } => eprintln!("{at:.3} drain {sid}"),
+        other => eprintln!("{at:.3} {other:?}"),
     }
 }
 
