@@ -249,8 +249,10 @@
 
 #[cfg(feature = "io")]
 pub mod adapter;
+#[cfg(feature = "io")]
 mod attach;
 pub mod classic;
+#[cfg(feature = "io")]
 mod classic_io;
 pub mod msgpack;
 pub mod sharded;
