@@ -89,6 +89,19 @@ pub struct BasicAuth {
 impl BasicAuth {
     /// The username and the bcrypt hash of `password` at `cost` (4 to 31;
     /// Node's examples use 10).
+    ///
+    /// ```
+    /// use socketio_async::admin::{Admin, AdminOptions, BasicAuth};
+    ///
+    /// let io = socketio_async::SocketIo::new();
+    /// let options = AdminOptions {
+    ///     // Cost 4 keeps this example fast; use 10 or more.
+    ///     auth: Some(BasicAuth::with_password("admin", "changeit", 4)?),
+    ///     ..AdminOptions::default()
+    /// };
+    /// let admin = Admin::instrument(&io, options)?;
+    /// # Ok::<(), socketio_async::admin::AdminError>(())
+    /// ```
     pub fn with_password(
         username: impl Into<String>,
         password: &str,
@@ -149,6 +162,13 @@ pub enum AdminError {
 }
 
 /// The features announced in `config`, in Node's order.
+///
+/// ```
+/// use socketio_async::admin::{Mode, features};
+///
+/// assert_eq!(features(true, Mode::Production), ["AGGREGATED_EVENTS"]);
+/// assert_eq!(features(true, Mode::Development), ["AGGREGATED_EVENTS", "ALL_EVENTS"]);
+/// ```
 pub fn features(readonly: bool, mode: Mode) -> Vec<&'static str> {
     let mut out = if readonly {
         Vec::new()
@@ -532,6 +552,19 @@ impl Admin {
     /// Instruments `io` (`instrument(io, options)`): registers the admin
     /// namespace and starts reporting. Call it before the server runs or
     /// after; once per server.
+    ///
+    /// ```
+    /// use socketio_async::admin::{Admin, AdminOptions, Mode};
+    ///
+    /// let io = socketio_async::SocketIo::new();
+    /// let admin = Admin::instrument(&io, AdminOptions {
+    ///     readonly: true,
+    ///     mode: Mode::Production,
+    ///     server_id: Some("eu-1".into()),
+    ///     ..AdminOptions::default()
+    /// })?;
+    /// # Ok::<(), socketio_async::admin::AdminError>(())
+    /// ```
     pub fn instrument(io: &SocketIo, options: AdminOptions) -> Result<Admin, AdminError> {
         if let Some(auth) = &options.auth {
             if !valid_hash(&auth.password_hash) {
@@ -701,6 +734,16 @@ impl Admin {
     }
 
     /// This node's figures now.
+    ///
+    /// ```
+    /// use socketio_async::admin::{Admin, AdminOptions};
+    ///
+    /// let io = socketio_async::SocketIo::new();
+    /// let admin = Admin::instrument(&io, AdminOptions::default())?;
+    /// let stats = admin.stats();
+    /// assert_eq!(stats.clients, 0); // not running yet
+    /// # Ok::<(), socketio_async::admin::AdminError>(())
+    /// ```
     pub fn stats(&self) -> Stats {
         let io = &self.shared.io;
         let clients = io.clients_count();
@@ -825,6 +868,20 @@ impl Admin {
 
     /// Emits `server_stats` to the admin namespace: call it every 2
     /// seconds on the application's runtime.
+    ///
+    /// ```
+    /// use socketio_async::admin::{Admin, AdminOptions};
+    ///
+    /// let io = socketio_async::SocketIo::new();
+    /// let admin = Admin::instrument(&io, AdminOptions::default())?;
+    /// // With tokio, for example:
+    /// // tokio::spawn(async move {
+    /// //     let mut every = tokio::time::interval(std::time::Duration::from_secs(2));
+    /// //     loop { every.tick().await; admin.emit_stats(); }
+    /// // });
+    /// admin.emit_stats();
+    /// # Ok::<(), socketio_async::admin::AdminError>(())
+    /// ```
     pub fn emit_stats(&self) {
         let value = self.stats_value();
         let _ = self

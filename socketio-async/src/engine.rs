@@ -162,6 +162,12 @@ impl Engine {
     /// How many Engine.IO connections are open (`clientsCount`); 0 before
     /// the server runs. Read without the core's lock: it may be called
     /// from anywhere, the engine's own hooks included.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// assert_eq!(io.engine().clients_count(), 0); // not running yet
+    /// ```
     pub fn clients_count(&self) -> usize {
         self.state.clients()
     }
@@ -172,6 +178,16 @@ impl Engine {
     /// need of URL escaping, or already in use refuses the handshake with
     /// code 3 "Bad request" (and a [`connection_error`](Self::on_connection_error)
     /// with [`ErrorContext::IdGenerationError`](engineio_proto::ErrorContext::IdGenerationError)).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let io = SocketIo::new();
+    /// let next = AtomicU64::new(0);
+    /// io.engine().generate_id(move |_request| {
+    ///     format!("node1-{}", next.fetch_add(1, Ordering::Relaxed))
+    /// });
+    /// ```
     pub fn generate_id(&self, generate: impl Fn(&Request) -> String + Send + Sync + 'static) {
         let generate: IdGenerator = Arc::new(generate);
         self.update(|hooks| hooks.generate_id = Some(generate));
@@ -179,6 +195,14 @@ impl Engine {
 
     /// Changes the headers of each handshake response (the `initial_headers`
     /// event). Hooks run in the order registered, after the config's own.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// io.engine().on_initial_headers(|headers, _request| {
+    ///     headers.insert("set-cookie", "lb=node1; Path=/");
+    /// });
+    /// ```
     pub fn on_initial_headers(
         &self,
         hook: impl Fn(&mut Headers, &Request) + Send + Sync + 'static,
@@ -189,6 +213,16 @@ impl Engine {
 
     /// Changes the headers of every response, handshakes included (the
     /// `headers` event).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// io.engine().on_headers(|headers, request| {
+    ///     if request.headers.get("x-debug").is_some() {
+    ///         headers.insert("x-served-by", "node1");
+    ///     }
+    /// });
+    /// ```
     pub fn on_headers(&self, hook: impl Fn(&mut Headers, &Request) + Send + Sync + 'static) {
         let hook: HeadersHook = Arc::new(hook);
         self.update(|hooks| hooks.headers.push(hook));
@@ -196,6 +230,14 @@ impl Engine {
 
     /// Sees every refused request (the `connection_error` event): the
     /// request, the official code (0 to 5) and message, and what was wrong.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// io.engine().on_connection_error(|error| {
+    ///     eprintln!("refused ({:?}): {} {:?}", error.code, error.message, error.context);
+    /// });
+    /// ```
     pub fn on_connection_error(&self, handler: impl Fn(&ConnectionError) + Send + Sync + 'static) {
         lock(&self.state.hooks)
             .connection_error
@@ -285,6 +327,14 @@ impl Conn {
     }
 
     /// The session id (not the socket id).
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// // Several sockets (one per namespace) share one session.
+    /// println!("socket {} on session {}", socket.id(), socket.conn().id());
+    /// # }
+    /// ```
     pub fn id(&self) -> &Sid {
         &self.sid
     }
@@ -304,6 +354,15 @@ impl Conn {
     }
 
     /// The transport in use now; `None` once the connection is closed.
+    ///
+    /// ```
+    /// # use socketio_async::{Socket, TransportKind};
+    /// # fn f(socket: Socket) {
+    /// if socket.conn().transport() == Some(TransportKind::Polling) {
+    ///     println!("{} has not upgraded (yet)", socket.id());
+    /// }
+    /// # }
+    /// ```
     pub fn transport(&self) -> Option<TransportKind> {
         self.runner
             .act(|core, _| core.engine().transport(&self.sid))
@@ -311,6 +370,15 @@ impl Conn {
     }
 
     /// The Engine.IO revision the client speaks; `None` once closed.
+    ///
+    /// ```
+    /// # use socketio_async::{Protocol, Socket};
+    /// # fn f(socket: Socket) {
+    /// if socket.conn().protocol() == Some(Protocol::V3) {
+    ///     println!("a socket.io 2.x client");
+    /// }
+    /// # }
+    /// ```
     pub fn protocol(&self) -> Option<Protocol> {
         self.runner
             .act(|core, _| core.engine().protocol(&self.sid))
@@ -318,16 +386,43 @@ impl Conn {
     }
 
     /// Runs when the client starts upgrading (its probe came): `upgrading`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.conn().on_upgrading(|to| println!("probing {}", to.name()));
+    /// # }
+    /// ```
     pub fn on_upgrading(&self, handler: impl Fn(TransportKind) + Send + Sync + 'static) {
         self.register(|c| c.upgrading.push(Arc::new(handler)));
     }
 
     /// Runs when the connection moved to a new transport: `upgrade`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.conn().on_upgrade(|to| println!("now on {}", to.name()));
+    /// # }
+    /// ```
     pub fn on_upgrade(&self, handler: impl Fn(TransportKind) + Send + Sync + 'static) {
         self.register(|c| c.upgrade.push(Arc::new(handler)));
     }
 
     /// Sees every Engine.IO packet received (pongs, messages...): `packet`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// # fn f(socket: Socket) {
+    /// let received = Arc::new(AtomicUsize::new(0));
+    /// let count = received.clone();
+    /// socket.conn().on_packet(move |_packet| {
+    ///     count.fetch_add(1, Ordering::Relaxed);
+    /// });
+    /// # }
+    /// ```
     pub fn on_packet(&self, handler: impl Fn(&Packet) + Send + Sync + 'static) {
         self.register(|c| {
             c.packet.push(Arc::new(handler));
@@ -337,6 +432,13 @@ impl Conn {
 
     /// Sees every Engine.IO packet queued for the client (pings,
     /// messages...): `packetCreate`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.conn().on_packet_create(|packet| println!("queued {packet:?}"));
+    /// # }
+    /// ```
     pub fn on_packet_create(&self, handler: impl Fn(&Packet) + Send + Sync + 'static) {
         self.register(|c| {
             c.packet_create.push(Arc::new(handler));
@@ -345,6 +447,13 @@ impl Conn {
     }
 
     /// Runs each time the queue is handed to the transport: `drain`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.conn().on_drain(|| println!("flushed to the transport"));
+    /// # }
+    /// ```
     pub fn on_drain(&self, handler: impl Fn() + Send + Sync + 'static) {
         self.register(|c| {
             c.drain.push(Arc::new(handler));
@@ -355,6 +464,13 @@ impl Conn {
     /// Runs when the connection closes, with the reason and a detail when
     /// there is one: `close`. The core reports it after the sockets'
     /// disconnects, which run on their own tasks.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # fn f(socket: Socket) {
+    /// socket.conn().on_close(|reason, detail| println!("closed: {reason:?} {detail:?}"));
+    /// # }
+    /// ```
     pub fn on_close(&self, handler: impl Fn(CloseReason, Option<&str>) + Send + Sync + 'static) {
         self.register(|c| c.close.push(Arc::new(handler)));
     }

@@ -44,12 +44,32 @@ impl std::fmt::Debug for Extensions {
 
 impl Extensions {
     /// Stores `value`, returning the value of that type it replaces.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// #[derive(Clone)]
+    /// struct User { name: String }
+    /// # fn f(socket: Socket) {
+    /// let old = socket.extensions().insert(User { name: "ann".into() });
+    /// assert!(old.is_none());
+    /// # }
+    /// ```
     pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
         let old = lock(&self.map).insert(TypeId::of::<T>(), Box::new(value));
         old.and_then(|old| old.downcast::<T>().ok()).map(|b| *b)
     }
 
     /// A copy of the value of type `T`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # #[derive(Clone)] struct User { name: String }
+    /// # fn f(socket: Socket) {
+    /// if let Some(user) = socket.extensions().get::<User>() {
+    ///     println!("{} says hi", user.name);
+    /// }
+    /// # }
+    /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         lock(&self.map)
             .get(&TypeId::of::<T>())
@@ -58,12 +78,28 @@ impl Extensions {
     }
 
     /// Removes the value of type `T`.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # #[derive(Clone)] struct User { name: String }
+    /// # fn f(socket: Socket) {
+    /// let logged_out: Option<User> = socket.extensions().remove::<User>();
+    /// # }
+    /// ```
     pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
         let old = lock(&self.map).remove(&TypeId::of::<T>());
         old.and_then(|old| old.downcast::<T>().ok()).map(|b| *b)
     }
 
     /// Whether a value of type `T` is stored.
+    ///
+    /// ```
+    /// # use socketio_async::Socket;
+    /// # #[derive(Clone)] struct User { name: String }
+    /// # fn f(socket: Socket) {
+    /// let authenticated = socket.extensions().contains::<User>();
+    /// # }
+    /// ```
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
         lock(&self.map).contains_key(&TypeId::of::<T>())
     }

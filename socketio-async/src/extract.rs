@@ -144,6 +144,15 @@ fn erase<H: Handler<T>, T>(handler: H, kind: &'static str) -> ErasedHandler {
 impl SocketIo {
     /// Connection handler of the main namespace (`io.on("connection")`);
     /// see [`Namespace::on_connection`].
+    ///
+    /// ```
+    /// use socketio_async::{Socket, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let _ = socket.emit("welcome", socket.id().as_str());
+    /// });
+    /// ```
     pub fn on_connection<H: Handler<T>, T>(&self, handler: H) {
         self.of("/").on_connection(handler);
     }
@@ -210,6 +219,20 @@ impl Socket {
 
     /// Runs when the socket starts leaving, its rooms still readable with
     /// [`rooms`](Self::rooms); extractors as for [`on_disconnect`](Self::on_disconnect).
+    ///
+    /// ```
+    /// use socketio_async::{DisconnectReason, Socket, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on_disconnecting(|socket: Socket, reason: DisconnectReason| async move {
+    ///         // Still in its rooms: tell them.
+    ///         for room in socket.rooms() {
+    ///             let _ = socket.to(room).emit("left", (socket.id().as_str(), reason.as_str()));
+    ///         }
+    ///     });
+    /// });
+    /// ```
     pub fn on_disconnecting<H: Handler<T>, T>(&self, handler: H) {
         self.add_hook(Hook::Disconnecting, erase(handler, "disconnecting handler"));
     }
@@ -233,11 +256,27 @@ impl Socket {
     }
 
     /// Sees every incoming event before its handlers (`socket.onAny`).
+    ///
+    /// ```
+    /// # use socketio_async::{Socket, SocketIo};
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on_any(|event, payload| println!("got {event} with {} args", payload.args.len()));
+    /// });
+    /// ```
     pub fn on_any(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
         self.add_any(Hook::Any, Arc::new(handler));
     }
 
     /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
+    ///
+    /// ```
+    /// # use socketio_async::{Socket, SocketIo};
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on_any_outgoing(|event, _payload| println!("sent {event}"));
+    /// });
+    /// ```
     pub fn on_any_outgoing(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
         self.add_any(Hook::AnyOutgoing, Arc::new(handler));
     }
@@ -266,6 +305,16 @@ impl Socket {
 
     /// Handles errors: packet middleware refusals, and protocol violations
     /// just before the connection closes. Several run in registration order.
+    ///
+    /// ```
+    /// # use socketio_async::{Socket, SocketIo};
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on_error(|socket: Socket, error: String| async move {
+    ///         eprintln!("{}: {error}", socket.id());
+    ///     });
+    /// });
+    /// ```
     pub fn on_error<F, Fut>(&self, handler: F)
     where
         F: Fn(Socket, String) -> Fut + Send + Sync + 'static,

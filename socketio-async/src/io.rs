@@ -43,6 +43,16 @@ pub struct ConnectError {
 
 impl ConnectError {
     /// A refusal with a message.
+    ///
+    /// ```
+    /// use socketio_async::{ConnectError, Connecting, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.use_middleware(|c: Connecting| async move {
+    ///     // The client's `connect_error` handler gets `err.message == "closed for maintenance"`.
+    ///     Err::<(), _>(ConnectError::new("closed for maintenance"))
+    /// });
+    /// ```
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -51,6 +61,14 @@ impl ConnectError {
     }
 
     /// A refusal with a message and data.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use socketio_async::ConnectError;
+    ///
+    /// // The client reads `err.data.retryIn`.
+    /// let refusal = ConnectError::with_data("too many connections", json!({"retryIn": 30}));
+    /// ```
     pub fn with_data(message: impl Into<String>, data: Value) -> Self {
         Self {
             message: message.into(),
@@ -261,12 +279,28 @@ impl std::fmt::Debug for SocketIoBuilder {
 impl SocketIoBuilder {
     /// Adds a value of application state, one per type (a second value of
     /// a type replaces the first). Handlers read it with `State<T>`.
+    ///
+    /// ```
+    /// use socketio_async::{SocketIo, State};
+    ///
+    /// struct Config { motd: String }
+    /// let io = SocketIo::builder()
+    ///     .with_state(Config { motd: "welcome".into() })
+    ///     .build();
+    /// io.on_connection(|socket: socketio_async::Socket, config: State<Config>| async move {
+    ///     let _ = socket.emit("motd", &config.motd);
+    /// });
+    /// ```
     pub fn with_state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
         self.state.insert(value);
         self
     }
 
     /// The server.
+    ///
+    /// ```
+    /// let io = socketio_async::SocketIo::builder().with_state(42_u32).build();
+    /// ```
     pub fn build(self) -> SocketIo {
         SocketIo::with_state_map(self.state)
     }
@@ -275,11 +309,29 @@ impl SocketIoBuilder {
 impl SocketIo {
     /// A server with no handlers and no state yet. A runtime binding makes
     /// it run (`attach`), usually through its own `listen` or service.
+    ///
+    /// ```
+    /// use socketio_async::{Socket, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.on("ping", |socket: Socket| async move {
+    ///         let _ = socket.emit("pong", ());
+    ///     });
+    /// });
+    /// // Then serve it with a runtime binding (runtime-tokio's `listen`, or
+    /// // its tower layer inside axum).
+    /// ```
     pub fn new() -> Self {
         Self::with_state_map(StateMap::default())
     }
 
     /// A builder, to register application state.
+    ///
+    /// ```
+    /// struct Db;
+    /// let io = socketio_async::SocketIo::builder().with_state(Db).build();
+    /// ```
     pub fn builder() -> SocketIoBuilder {
         SocketIoBuilder::default()
     }
@@ -421,6 +473,18 @@ impl SocketIo {
     }
 
     /// Connection middleware of the main namespace (`io.use`).
+    ///
+    /// ```
+    /// use socketio_async::{ConnectError, Connecting, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.use_middleware(|c: Connecting| async move {
+    ///     match c.handshake.auth.get("token").and_then(|t| t.as_str()) {
+    ///         Some("secret") => Ok(()),
+    ///         _ => Err(ConnectError::new("not authorized")),
+    ///     }
+    /// });
+    /// ```
     pub fn use_middleware<F, Fut>(&self, middleware: F)
     where
         F: Fn(Connecting) -> Fut + Send + Sync + 'static,
@@ -434,6 +498,15 @@ impl SocketIo {
     /// [`allow_request`](Self::allow_request)), which run after the
     /// config's own header hooks and replace its id generator. Called by
     /// the runtime binding.
+    ///
+    /// ```
+    /// use socketio_async::{Config, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.of("/chat");
+    /// // What a runtime binding does before it attaches the server.
+    /// let core = io.build_core(Config::default());
+    /// ```
     pub fn build_core(&self, config: Config) -> Server {
         self.inner.engine.take_config(&config);
         let mut core = Server::new(config);
@@ -449,6 +522,12 @@ impl SocketIo {
     }
 
     /// The Engine.IO server underneath (`io.engine`).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// io.engine().on_connection_error(|e| eprintln!("refused: {}", e.message));
+    /// ```
     pub fn engine(&self) -> Engine {
         Engine::new(self.inner.runner.clone(), self.inner.engine.clone())
     }
@@ -482,12 +561,27 @@ impl SocketIo {
 
     /// Number of engine connections (`io.engine.clientsCount`); the same
     /// as `io.engine().clients_count()`.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// assert_eq!(io.clients_count(), 0);
+    /// ```
     pub fn clients_count(&self) -> usize {
         self.inner.engine.clients()
     }
 
     /// Closes every socket with "server shutting down" (`io.close()`),
     /// and has the runtime binding stop accepting connections.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # async fn shutdown_signal() {}
+    /// async fn run(io: SocketIo) {
+    ///     shutdown_signal().await;
+    ///     io.close(); // every client gets "server shutting down"
+    /// }
+    /// ```
     pub fn close(&self) {
         if let Some(b) = self.runner().get() {
             b.close();
@@ -529,12 +623,25 @@ impl std::fmt::Debug for Namespace {
 
 impl Namespace {
     /// The server.
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// let chat = io.of("/chat");
+    /// let _ = chat.io().emit("news", "to the main namespace");
+    /// ```
     pub fn io(&self) -> &SocketIo {
         &self.io
     }
 
     /// Its name (`"/"` for a parent of dynamic namespaces, whose
     /// broadcasts go to the main namespace).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// assert_eq!(io.of("/chat").name(), "/chat");
+    /// ```
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("/")
     }
@@ -545,6 +652,15 @@ impl Namespace {
 
     /// Adds a connection middleware (`nsp.use`): they run in order; the
     /// first `Err` refuses the socket with its message and data.
+    ///
+    /// ```
+    /// use socketio_async::{ConnectError, Connecting, SocketIo};
+    ///
+    /// let io = SocketIo::new();
+    /// io.of("/admin").use_middleware(|c: Connecting| async move {
+    ///     if c.handshake.auth.get("admin").is_some() { Ok(()) } else { Err(ConnectError::new("admins only")) }
+    /// });
+    /// ```
     pub fn use_middleware<F, Fut>(&self, middleware: F)
     where
         F: Fn(Connecting) -> Fut + Send + Sync + 'static,
@@ -959,27 +1075,87 @@ impl HandlerContext {
     }
 
     /// The socket.
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromContext, HandlerContext};
+    ///
+    /// /// An extractor: the socket's id as a string.
+    /// struct Id(String);
+    /// impl FromContext for Id {
+    ///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+    ///         Ok(Id(cx.socket().id().as_str().to_owned()))
+    ///     }
+    /// }
+    /// ```
     pub fn socket(&self) -> &Socket {
         &self.socket
     }
 
     /// The event's name (`"connection"`, `"disconnecting"` and
     /// `"disconnect"` for those handlers).
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromContext, HandlerContext};
+    ///
+    /// /// An extractor: the event's name.
+    /// struct Name(String);
+    /// impl FromContext for Name {
+    ///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+    ///         Ok(Name(cx.event().to_owned()))
+    ///     }
+    /// }
+    /// ```
     pub fn event(&self) -> &str {
         &self.event
     }
 
     /// The event's arguments (for a connection handler, the auth object).
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromContext, HandlerContext};
+    ///
+    /// /// An extractor: how many arguments came.
+    /// struct Arity(usize);
+    /// impl FromContext for Arity {
+    ///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+    ///         Ok(Arity(cx.payload().args.len()))
+    ///     }
+    /// }
+    /// ```
     pub fn payload(&self) -> &Payload {
         &self.payload
     }
 
     /// Whether the client asked for an acknowledgement.
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromContext, HandlerContext};
+    ///
+    /// /// An extractor: whether the client waits for an answer.
+    /// struct Waits(bool);
+    /// impl FromContext for Waits {
+    ///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+    ///         Ok(Waits(cx.wants_ack()))
+    ///     }
+    /// }
+    /// ```
     pub fn wants_ack(&self) -> bool {
         self.ack.is_some()
     }
 
     /// The disconnect reason (disconnect handlers only).
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromContext, HandlerContext};
+    ///
+    /// /// An extractor: whether the client left on its own.
+    /// struct ByClient(bool);
+    /// impl FromContext for ByClient {
+    ///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+    ///         Ok(ByClient(cx.reason().is_some_and(|r| r.as_str() == "client namespace disconnect")))
+    ///     }
+    /// }
+    /// ```
     pub fn reason(&self) -> Option<DisconnectReason> {
         self.reason
     }
@@ -1009,6 +1185,17 @@ impl ServerSideAck {
     }
 
     /// Sends the answer (one value; it is what the asking node receives).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// let io = SocketIo::new();
+    /// io.of("/").on_server_side(|_payload, ack| async move {
+    ///     if let Some(ack) = ack {
+    ///         let _ = ack.send(io_count());
+    ///     }
+    /// });
+    /// # fn io_count() -> usize { 0 }
+    /// ```
     pub fn send(self, answer: impl serde::Serialize) -> Result<(), crate::payload::EmitError> {
         let value = serde_json::to_value(answer)?;
         let reply = self.reply;

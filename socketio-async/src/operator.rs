@@ -221,6 +221,19 @@ impl BroadcastOperator {
     /// first argument, or all of them for a tuple `T`), waiting at most
     /// the [`timeout`](Self::timeout) (default 5 s). If some did not
     /// answer in time, the error carries the answers that came.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::{BroadcastAckError, SocketIo};
+    /// async fn tally(io: SocketIo) -> (usize, usize) {
+    ///     let asked = io.to("voters").timeout(Duration::from_secs(5));
+    ///     match asked.emit_with_ack::<bool>("vote?", "lunch at noon?").await {
+    ///         Ok(votes) => (votes.iter().filter(|v| **v).count(), votes.len()),
+    ///         // Some did not answer in time: count those that did.
+    ///         Err(BroadcastAckError { answers, .. }) => (answers.iter().filter(|v| **v).count(), answers.len()),
+    ///     }
+    /// }
+    /// ```
     pub async fn emit_with_ack<T: DeserializeOwned>(
         self,
         event: &str,
@@ -381,6 +394,13 @@ impl Namespace {
     }
 
     /// The same as [`to`](Self::to) (`nsp.in`).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.of("/chat").in_("lobby").emit("typing", true);
+    /// # }
+    /// ```
     pub fn in_(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
@@ -410,6 +430,15 @@ impl Namespace {
     }
 
     /// Acknowledgements wait at most `timeout`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::SocketIo;
+    /// async fn poll(io: SocketIo) -> usize {
+    ///     let votes = io.of("/vote").timeout(Duration::from_secs(10)).emit_with_ack::<bool>("vote?", ());
+    ///     votes.await.map_or_else(|e| e.answers.len(), |all| all.len())
+    /// }
+    /// ```
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.operator().timeout(timeout)
     }
@@ -448,6 +477,13 @@ impl SocketIo {
     }
 
     /// The same as [`to`](Self::to) (`io.in`; `in` is a Rust keyword).
+    ///
+    /// ```
+    /// # use socketio_async::SocketIo;
+    /// # fn f(io: SocketIo) {
+    /// let _ = io.in_("lobby").emit("news", "hi lobby");
+    /// # }
+    /// ```
     pub fn in_(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.to(rooms)
     }
@@ -478,6 +514,15 @@ impl SocketIo {
 
     /// Acknowledgements of the main namespace's sockets wait at most
     /// `timeout` (`io.timeout(d).emitWithAck`).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::SocketIo;
+    /// async fn ready(io: SocketIo) -> bool {
+    ///     let answers = io.timeout(Duration::from_secs(2)).emit_with_ack::<bool>("ready?", ()).await;
+    ///     answers.is_ok_and(|all| all.iter().all(|r| *r))
+    /// }
+    /// ```
     pub fn timeout(&self, timeout: Duration) -> BroadcastOperator {
         self.broadcast_in("/").timeout(timeout)
     }
@@ -510,6 +555,13 @@ impl SocketIo {
 
     /// [`server_side_emit`](Self::server_side_emit) with the arguments as
     /// they are (binary attachments do not cross nodes this way).
+    ///
+    /// ```
+    /// # use socketio_async::{Payload, SocketIo};
+    /// # fn f(io: SocketIo) -> Result<(), socketio_async::EmitError> {
+    /// io.server_side_emit_payload("reload", Payload::new(("config", 3))?)?;
+    /// # Ok(()) }
+    /// ```
     pub fn server_side_emit_payload(&self, event: &str, payload: Payload) -> Result<(), EmitError> {
         let mut data = vec![Value::String(event.to_owned())];
         data.extend(payload.args);
@@ -554,6 +606,17 @@ impl SocketIo {
 
     /// [`server_side_emit_with_ack`](Self::server_side_emit_with_ack) with
     /// the arguments as they are.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::{Payload, SocketIo};
+    /// async fn users(io: SocketIo) -> Vec<u64> {
+    ///     let question = Payload::new("users").unwrap_or_default();
+    ///     io.server_side_emit_payload_with_ack::<u64>("count", question, Duration::from_secs(2))
+    ///         .await
+    ///         .unwrap_or_else(|partial| partial.answers)
+    /// }
+    /// ```
     pub async fn server_side_emit_payload_with_ack<T: DeserializeOwned>(
         &self,
         event: &str,

@@ -406,6 +406,15 @@ impl SocketTimeout {
     /// see [`emit_payload_with_ack`](Self::emit_payload_with_ack)).
     /// [`AckError::Timeout`] if it did not come in time,
     /// [`AckError::Decode`] if it came in another shape.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use socketio_async::{AckError, Socket};
+    /// async fn confirm(socket: Socket) -> Result<bool, AckError> {
+    ///     // The client answers `callback(true)` within 3 s, or the call fails.
+    ///     socket.timeout(Duration::from_secs(3)).emit_with_ack::<bool>("confirm?", "delete all?").await
+    /// }
+    /// ```
     pub async fn emit_with_ack<T: DeserializeOwned>(
         &self,
         event: &str,
