@@ -145,7 +145,7 @@ impl Classic {
                 }
                 let message = Pack::Array(vec![
                     Pack::Str(uid.clone()),
-                    pack_packet(packet, nsp),
+                    pack_packet(packet, Some(nsp)),
                     pack_opts(opts),
                 ]);
                 publish(channel, message.encode())
@@ -159,7 +159,7 @@ impl Classic {
                     ("uid".into(), Pack::Str(uid.clone())),
                     ("requestId".into(), Pack::Str(id.clone())),
                     ("type".into(), Pack::UInt(request_type::BROADCAST)),
-                    ("packet".into(), pack_packet(packet, nsp)),
+                    ("packet".into(), pack_packet(packet, Some(nsp))),
                     ("opts".into(), pack_opts(opts)),
                 ]);
                 Publish {
@@ -534,8 +534,11 @@ fn read_message(payload: &[u8]) -> Result<Pack, DecodeError> {
 
 /// `{type, data, nsp}`, buffers in place of the placeholders. Node's
 /// packets say EVENT (2) even with buffers: its encoder finds them.
-fn pack_packet(packet: &WirePacket, nsp: &str) -> Pack {
-    Pack::Map(vec![
+/// A packet as Node's adapters pack it: `{type: 2, data}`, with `nsp` last
+/// where the format carries it (the classic one does, the sharded one
+/// does not).
+pub(crate) fn pack_packet(packet: &WirePacket, nsp: Option<&str>) -> Pack {
+    let mut fields = vec![
         ("type".into(), Pack::UInt(2)),
         (
             "data".into(),
@@ -547,8 +550,11 @@ fn pack_packet(packet: &WirePacket, nsp: &str) -> Pack {
                     .collect(),
             ),
         ),
-        ("nsp".into(), Pack::Str(nsp.to_owned())),
-    ])
+    ];
+    if let Some(nsp) = nsp {
+        fields.push(("nsp".into(), Pack::Str(nsp.to_owned())));
+    }
+    Pack::Map(fields)
 }
 
 pub(crate) fn unpack_packet(packet: Pack) -> Result<WirePacket, DecodeError> {

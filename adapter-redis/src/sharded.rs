@@ -119,7 +119,10 @@ impl Sharded {
                 request_id,
             } => {
                 binary = !packet.attachments.is_empty();
-                let mut data = vec![("packet".to_owned(), pack_packet(packet))];
+                let mut data = vec![(
+                    "packet".to_owned(),
+                    crate::classic::pack_packet(packet, None),
+                )];
                 match request_id {
                     Some(id) => {
                         data.push(("requestId".into(), str(id)));
@@ -355,22 +358,6 @@ pub(crate) struct Parts {
 
 /// `{type: 2, data}`: Node publishes the packet before its adapter sets
 /// `nsp` on it.
-fn pack_packet(packet: &WirePacket) -> Pack {
-    Pack::Map(vec![
-        ("type".into(), Pack::UInt(2)),
-        (
-            "data".into(),
-            Pack::Array(
-                packet
-                    .data
-                    .iter()
-                    .map(|v| Pack::from_json(v, &packet.attachments))
-                    .collect(),
-            ),
-        ),
-    ])
-}
-
 fn pack_opts(opts: &WireOptions) -> Pack {
     crate::classic::pack_opts(opts)
 }
