@@ -400,7 +400,7 @@ async fn on_connection(socket: Socket, name: String) {
         |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
             let answer = match socket
                 .io()
-                .server_side_emit_with_ack("ping", payload.args, Duration::from_secs(5))
+                .server_side_emit_payload_with_ack::<Value>("ping", payload, Duration::from_secs(5))
                 .await
             {
                 Ok(responses) => json!({"err": null, "responses": sorted(responses)}),
