@@ -230,7 +230,7 @@ mod waiters;
 
 pub use backend::Backend;
 pub use contain::Task;
-pub use dispatch::EventSink;
+pub use dispatch::{EventSink, dispatch_here};
 pub use engine::{Conn, Engine};
 pub use engineio_proto::{
     CloseReason, ConnectionError, CookieOptions, Cors, CorsOrigin, ErrorCode, ErrorContext,
