@@ -488,14 +488,6 @@ impl<C: Core> Driven<'_, C> {
         &mut self.state.core
     }
 
-    /// The task owning `id` is running and takes its outputs before it
-    /// waits again: outputs routed to it need not wake it.
-    pub(crate) fn disarm(&mut self, id: RequestId) {
-        if let Some(slot) = self.state.slots.get_mut(&id) {
-            slot.armed = false;
-        }
-    }
-
     /// Forgets the slot of `id`: its task is done with it.
     pub(crate) fn close_slot(&mut self, id: RequestId) {
         self.state.slots.remove(&id);

@@ -78,11 +78,8 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 Some(Reply::ReadBody(limit)) => match read_body(&mut body, limit).await {
                     Ok(bytes) => {
                         crate::observe::polling_in(&bytes);
-                        // The events of the body run here, on this task.
-                        socketio_async::dispatch_here(|| {
-                            self.shared
-                                .with(|d, now| d.core().handle_body(now, id, bytes))
-                        });
+                        self.shared
+                            .with(|d, now| d.core().handle_body(now, id, bytes));
                     }
                     // The client is gone mid-body: dropping `watch` tells the core.
                     Err(()) => return empty(StatusCode::BAD_REQUEST),

@@ -278,22 +278,15 @@ fn read<C: Core, R: Runtime>(
 ) -> Step {
     if frames.len > 0 {
         let id = watch.id();
-        // The Socket.IO events of these messages run here, on this task,
-        // right after the lock is released: what their handlers emit to
-        // this WebSocket is taken at this task's next turn of its loop, so
-        // it needs no wake-up (`disarm`).
-        socketio_async::dispatch_here(|| {
-            watch.shared().with(|d, now| {
-                d.disarm(id);
-                // A flush not reported yet goes first, in the same lock.
-                if std::mem::take(flushed) {
-                    d.core().handle_ws_flushed(now, id);
-                }
-                for frame in frames {
-                    crate::observe::websocket_in(&frame);
-                    d.core().handle_ws_message(now, id, frame);
-                }
-            })
+        watch.shared().with(|d, now| {
+            // A flush not reported yet goes first, in the same lock.
+            if std::mem::take(flushed) {
+                d.core().handle_ws_flushed(now, id);
+            }
+            for frame in frames {
+                crate::observe::websocket_in(&frame);
+                d.core().handle_ws_message(now, id, frame);
+            }
         });
     }
     after.unwrap_or(Step::Read)

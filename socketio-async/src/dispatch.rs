@@ -39,12 +39,6 @@ use crate::sync::lock;
 pub(crate) const MIDDLEWARE_PANICKED: &str = "Internal server error";
 
 /// An ordered queue of events and the one task that takes them.
-///
-/// A socket's queue is also run inline, by the connection task whose read
-/// routed its events ([`dispatch_here`]), when no one else runs it: at most
-/// one runner at a time (`busy`), and a runner stops only once it found the
-/// queue empty under the lock, so the events still reach the handlers one
-/// by one in arrival order.
 #[derive(Default)]
 struct Mailbox {
     state: Mutex<Mail>,
@@ -56,12 +50,6 @@ struct Mail {
     waker: Option<Waker>,
     /// No more events come: the task ends once the queue is empty.
     closed: bool,
-    /// A runner (the socket's task, or a connection task inline) is taking
-    /// the events: no one else may.
-    busy: bool,
-    /// The socket's handle (made at its `Connection`) while no runner holds
-    /// it.
-    socket: Option<Socket>,
 }
 
 impl Mailbox {
@@ -72,20 +60,6 @@ impl Mailbox {
             mail.closed |= close;
             mail.waker.take()
         };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Queues `event` without waking the task: the caller runs the queue
-    /// (or wakes the task) itself right after ([`dispatch_here`]).
-    fn push_quiet(&self, event: Event) {
-        lock(&self.state).queue.push_back(event);
-    }
-
-    /// Wakes the task if it waits.
-    fn wake(&self) {
-        let waker = lock(&self.state).waker.take();
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -126,65 +100,11 @@ impl Mailbox {
         }
     }
 
-    /// A socket's task: runs its queue whenever no connection task runs it
-    /// inline, until it is closed and empty (the yield as in [`Self::run`]).
-    async fn run_socket(&self, mut handle: impl FnMut(&mut Option<Socket>, Event)) {
-        loop {
-            self.wait().await;
-            YieldOnce(false).await;
-            match self.claim() {
-                Claim::Ended => return,
-                Claim::Busy => {}
-                Claim::Claimed(mut socket) => {
-                    while let Some(event) = self.next_or_release(&mut socket) {
-                        handle(&mut socket, event);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Claims the queue to run it, with the socket's handle.
-    fn claim(&self) -> Claim {
-        let mut mail = lock(&self.state);
-        if mail.busy {
-            Claim::Busy
-        } else if mail.queue.is_empty() && mail.closed {
-            Claim::Ended
-        } else {
-            mail.busy = true;
-            Claim::Claimed(mail.socket.take())
-        }
-    }
-
-    /// The next event for the runner that claimed the queue; `None` once it
-    /// is empty, and then the queue is released (the handle put back).
-    fn next_or_release(&self, socket: &mut Option<Socket>) -> Option<Event> {
-        let waker = {
-            let mut mail = lock(&self.state);
-            if let Some(event) = mail.queue.pop_front() {
-                return Some(event);
-            }
-            mail.busy = false;
-            mail.socket = socket.take();
-            // Give the memory back: an idle socket holds no queue (events
-            // are large; four take 512 bytes).
-            mail.queue = VecDeque::new();
-            // The task waits for the runner only to end.
-            if mail.closed { mail.waker.take() } else { None }
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        None
-    }
-
-    /// Ready once an event is queued, or the queue is closed, and no other
-    /// runner holds it.
+    /// Ready once an event is queued, or the queue is closed.
     async fn wait(&self) {
         poll_fn(|cx| {
             let mut mail = lock(&self.state);
-            if (!mail.queue.is_empty() || mail.closed) && !mail.busy {
+            if !mail.queue.is_empty() || mail.closed {
                 return Poll::Ready(());
             }
             if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -193,100 +113,6 @@ impl Mailbox {
             Poll::Pending
         })
         .await
-    }
-}
-
-/// What [`Mailbox::claim`] found.
-enum Claim {
-    /// Another runner holds the queue: it runs what is queued.
-    Busy,
-    /// Closed and empty: the task is done.
-    Ended,
-    /// This runner holds it now, with the socket's handle (`None` before
-    /// its `Connection`).
-    Claimed(Option<Socket>),
-}
-
-/// The sockets whose events a [`dispatch_here`] scope of this thread queued
-/// without waking their tasks (`None`: no scope open).
-type Here = Option<Vec<(Arc<Mailbox>, SocketIo, Arc<Router>)>>;
-
-thread_local! {
-    static HERE: std::cell::RefCell<Here> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `f`, then runs right here, on the calling task, the handlers of the
-/// socket events that `f`'s lock acquisitions routed, instead of waking
-/// each socket's task to run them: a binding wraps in it the acquisition
-/// that hands the core what a connection task read (a WebSocket message, a
-/// polling POST body), so that an event costs no hop to another task. The
-/// socket's queue keeps its order: when its own task (or another
-/// connection task) is running it, the events are left to that runner.
-///
-/// Call it outside the lock around the core, from a task (not from a hook
-/// the core runs): handlers start on the calling thread, and what they
-/// await is spawned as usual. A handler that blocks its thread blocks the
-/// calling connection task with it (and the other namespaces' sockets of
-/// that connection). Nested calls run the events at the outermost one.
-///
-/// ```
-/// // The binding's read path, with `hand_in` taking the core's lock.
-/// fn read(hand_in: impl FnOnce()) {
-///     socketio_async::dispatch_here(hand_in);
-/// }
-/// # read(|| {});
-/// ```
-pub fn dispatch_here<T>(f: impl FnOnce() -> T) -> T {
-    let opened = HERE.with(|here| {
-        let mut here = here.borrow_mut();
-        if here.is_some() {
-            return false;
-        }
-        *here = Some(Vec::new());
-        true
-    });
-    if !opened {
-        return f();
-    }
-    let scope = Scope;
-    let out = f();
-    let queued = scope.close();
-    for (mailbox, io, router) in queued {
-        let Some(backend) = io.runner().get().cloned() else {
-            mailbox.wake();
-            continue;
-        };
-        if let Claim::Claimed(mut socket) = mailbox.claim() {
-            while let Some(event) = mailbox.next_or_release(&mut socket) {
-                socket_event(&io, backend.as_ref(), &router, &mut socket, event);
-            }
-        }
-    }
-    out
-}
-
-/// An open [`dispatch_here`] scope: if it ends without running its events
-/// (a panic), the sockets' tasks are woken to run them.
-struct Scope;
-
-impl Scope {
-    fn close(self) -> Vec<(Arc<Mailbox>, SocketIo, Arc<Router>)> {
-        let queued = HERE
-            .with(|here| here.borrow_mut().take())
-            .unwrap_or_default();
-        std::mem::forget(self);
-        queued
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        let queued = HERE
-            .with(|here| here.borrow_mut().take())
-            .unwrap_or_default();
-        for (mailbox, _, _) in queued {
-            mailbox.wake();
-        }
     }
 }
 
@@ -329,33 +155,15 @@ impl Router {
         }));
     }
 
-    fn to_socket(self: &Arc<Self>, io: &SocketIo, id: &SocketId, event: Event, last: bool) {
+    fn to_socket(&self, id: &SocketId, event: Event, last: bool) {
         let mailbox = if last {
             lock(&self.sockets).remove(id)
         } else {
             lock(&self.sockets).get(id).cloned()
         };
-        let Some(mailbox) = mailbox else {
-            return;
-        };
-        if !last {
-            // In a `dispatch_here` scope: run by the reading task after it.
-            let quiet = HERE.with(|here| {
-                let mut here = here.borrow_mut();
-                let Some(queued) = here.as_mut() else {
-                    return false;
-                };
-                if !queued.iter().any(|(m, _, _)| Arc::ptr_eq(m, &mailbox)) {
-                    queued.push((mailbox.clone(), io.clone(), self.clone()));
-                }
-                true
-            });
-            if quiet {
-                mailbox.push_quiet(event);
-                return;
-            }
+        if let Some(mailbox) = mailbox {
+            mailbox.push(event, last);
         }
-        mailbox.push(event, last);
     }
 }
 
@@ -427,9 +235,16 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
             let task_backend = backend.clone();
             let task_router = router.clone();
             backend.spawn(Box::pin(async move {
+                let mut socket = None;
                 mailbox
-                    .run_socket(|socket, event| {
-                        socket_event(&task_io, task_backend.as_ref(), &task_router, socket, event)
+                    .run(|event| {
+                        socket_event(
+                            &task_io,
+                            task_backend.as_ref(),
+                            &task_router,
+                            &mut socket,
+                            event,
+                        )
                     })
                     .await;
             }));
@@ -438,11 +253,11 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
         | Event::Error { ref socket, .. }
         | Event::Disconnecting { ref socket, .. } => {
             let id = socket.clone();
-            router.to_socket(io, &id, event, false);
+            router.to_socket(&id, event, false);
         }
         Event::Disconnect { ref socket, .. } => {
             let id = socket.clone();
-            router.to_socket(io, &id, event, true);
+            router.to_socket(&id, event, true);
         }
         Event::Ack {
             socket,

@@ -98,12 +98,6 @@
 //!   in that worker's own slot until it returns: what the handler emitted
 //!   goes out late. A panic's backtrace (`RUST_BACKTRACE=1`) takes long
 //!   enough to resolve to count as blocking.
-//! - The events a connection task reads (a WebSocket message, a polling
-//!   POST) run on that task, right after it handed them to the core, when
-//!   no other runner holds the socket's queue ([`dispatch_here`], which the
-//!   bindings call): no hop to the socket's task, in the same order. A
-//!   handler that blocks there also stalls the reads and writes of its
-//!   connection (the other namespaces' sockets of the same client too).
 //! - Connection middlewares and `allowRequest` decisions run on a task per
 //!   request; `serverSideEmit` listeners, `connection_error` and
 //!   [`Conn`] handlers on one server task, in order (not ordered with the
@@ -236,7 +230,7 @@ mod waiters;
 
 pub use backend::Backend;
 pub use contain::Task;
-pub use dispatch::{EventSink, dispatch_here};
+pub use dispatch::EventSink;
 pub use engine::{Conn, Engine};
 pub use engineio_proto::{
     CloseReason, ConnectionError, CookieOptions, Cors, CorsOrigin, ErrorCode, ErrorContext,
