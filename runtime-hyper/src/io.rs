@@ -333,7 +333,7 @@ pub(crate) enum Conn<I> {
 impl<I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static> Conn<I> {
     /// The stream of a completed upgrade, with what hyper had already read
     /// past the request.
-    pub(crate) fn unwrap(upgraded: Upgraded) -> HyperIo<Self> {
+    pub(crate) fn from_upgraded(upgraded: Upgraded) -> HyperIo<Self> {
         match upgraded.downcast::<I>() {
             Ok(parts) => HyperIo::new(Conn::Io(parts.io), parts.read_buf),
             Err(upgraded) => HyperIo::new(Conn::Upgraded(upgraded), Bytes::new()),

@@ -129,7 +129,7 @@ pub(crate) fn serve<C: Core, R: Runtime>(
             .as_ref()
             .map(|d| (max.saturating_add(MESSAGE_SIZE_SLACK), d.client_takeover()));
         let mut ws: Ws<R::Io> = Box::pin(WebSocketStream::from_raw_socket(
-            Inflating::new(Conn::unwrap(upgraded), inflate),
+            Inflating::new(Conn::from_upgraded(upgraded), inflate),
             Role::Server,
             Some(config),
         ))
@@ -458,7 +458,11 @@ mod tests {
             ));
             // Appended after what was there.
             assert_eq!(out.get(..3).unwrap(), &[1, 2, 3]);
-            assert_eq!(out.get(3..).unwrap(), &expected[..], "text of {len} bytes");
+            assert_eq!(
+                out.get(3..).unwrap(),
+                expected.as_slice(),
+                "text of {len} bytes"
+            );
 
             let mut out = Vec::new();
             encode(&mut out, message(Frame::Binary(data.clone())));
