@@ -271,7 +271,7 @@ pub(crate) fn install_outbox<R: Runtime>(
         if core.namespaces_count() != namespaces_seen {
             namespaces_seen = core.namespaces_count();
             for nsp in core.namespace_names() {
-                new_namespace(nsp.to_owned());
+                new_namespace(nsp.to_string());
             }
         }
         let push = |outgoing: Outgoing| {

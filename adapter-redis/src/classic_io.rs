@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::{Either, select};
 use futures_util::{FutureExt, StreamExt};
 use runtime_hyper::{Driver, Runtime};
-use socketio_proto::{Server, Target};
+use socketio_proto::{Nsp, Server, Target};
 
 use crate::adapter::{
     AdapterError, OUTBOX_LIMIT, Outgoing, RedisAdapter, connect_publisher, install_outbox, timed,
@@ -385,14 +385,14 @@ fn answer_local_query(
                 except: Vec::new(),
                 local: true,
             };
-            core.fetch_sockets(nsp, &target)
+            core.fetch_sockets(&Nsp::from(nsp.to_owned()), &target)
                 .iter()
                 .map(|s| s.id.as_str().to_owned())
                 .collect()
         }
         LocalQuery::AllRooms { .. } => {
             let rooms: BTreeSet<String> = core
-                .fetch_sockets(nsp, &Target::all())
+                .fetch_sockets(&Nsp::from(nsp.to_owned()), &Target::all())
                 .iter()
                 .flat_map(|s| s.rooms.iter().map(|r| r.to_string()))
                 .collect();

@@ -200,10 +200,13 @@ impl<R: Runtime> State<R> {
                 // A socket's own room is private: its id names a socket
                 // (when the room is deleted the socket is already gone:
                 // unsubscribing a channel never subscribed is a no-op).
-                let own = socketio_proto::SocketId::new(&change.room);
+                let own = socketio_proto::SocketId::new(change.room.as_str());
                 let private =
                     change.created && self.driver.act(|core, _| core.data(&own).is_some());
-                if let Some(channel) = self.codec.room_channel(&change.nsp, &change.room, private) {
+                if let Some(channel) =
+                    self.codec
+                        .room_channel(change.nsp.as_str(), change.room.as_str(), private)
+                {
                     self.subscribe(channel, change.created).await;
                 }
             }

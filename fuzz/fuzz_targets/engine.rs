@@ -43,8 +43,8 @@ use serde_json::{Value, json};
 use socketio_proto::binary::attach;
 use socketio_proto::packet::{Decoder, Event as EventPacket, Limits, Payload};
 use socketio_proto::{
-    BroadcastOptions, Config, DisconnectReason, Event, NamespaceMatcher, RecoveryConfig, Server,
-    SocketId, Target,
+    BroadcastOptions, ClientAckId, Config, DisconnectReason, Event, NamespaceMatcher, Nsp,
+    RecoveryConfig, Room, Server, SocketId, Target,
 };
 
 // ----- configuration -----
@@ -268,7 +268,7 @@ struct World {
     sockets: Vec<SocketId>,
     waiting: Vec<SocketId>,
     /// Events from clients that asked for an ack.
-    client_acks: Vec<(SocketId, u64)>,
+    client_acks: Vec<(SocketId, ClientAckId)>,
     /// Ack ids the server asked clients for.
     server_acks: Vec<u64>,
     pids: Vec<String>,
@@ -673,7 +673,7 @@ impl World {
                 if !event.attachments().is_empty() {
                     count(Stat::BinaryEvents);
                 }
-                if let Some(id) = event.id {
+                if let Some(id) = event.ack_id() {
                     remember(&mut self.client_acks, (socket, id), 16);
                 }
             }
@@ -747,7 +747,7 @@ impl World {
         assert_eq!(engine.clients_count(), 0, "sessions outlived every timeout");
         for nsp in NSPS {
             assert!(
-                self.server.sockets_of(nsp).is_empty(),
+                self.server.sockets_of(&Nsp::from(nsp)).is_empty(),
                 "sockets left in {nsp}"
             );
         }
@@ -1011,7 +1011,7 @@ impl World {
             }
             20 => {
                 let (n, t, flags, arg) = (c.byte(), c.byte(), c.byte(), c.byte());
-                let nsp = NSPS[usize::from(n) % NSPS.len()];
+                let nsp = &Nsp::from(NSPS[usize::from(n) % NSPS.len()]);
                 let options = BroadcastOptions {
                     target: self.target(t),
                     volatile: flags & 0x01 != 0,
@@ -1032,9 +1032,9 @@ impl World {
                 if let Some(id) = pick(&self.sockets, b) {
                     let room = self.room(r);
                     if op % 27 == 21 {
-                        self.server.join(&id, Str::from(room));
+                        self.server.join(&id, Room::from(room));
                     } else {
-                        self.server.leave(&id, &room);
+                        self.server.leave(&id, &Room::from(room));
                     }
                 }
             }
@@ -1047,15 +1047,15 @@ impl World {
             }
             24 => {
                 let (n, t, flags) = (c.byte(), c.byte(), c.byte());
-                let nsp = NSPS[usize::from(n) % NSPS.len()];
+                let nsp = &Nsp::from(NSPS[usize::from(n) % NSPS.len()]);
                 let target = self.target(t);
                 match flags % 4 {
                     0 => {
-                        let rooms = [Str::from(self.room(flags >> 2))];
+                        let rooms = [Room::from(self.room(flags >> 2))];
                         self.server.sockets_join(nsp, &target, &rooms);
                     }
                     1 => {
-                        let rooms = [Str::from(self.room(flags >> 2))];
+                        let rooms = [Room::from(self.room(flags >> 2))];
                         self.server.sockets_leave(nsp, &target, &rooms);
                     }
                     2 => {

@@ -68,7 +68,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use engineio_proto::{Data, Packet, Sid};
 use serde_json::{Map, Value, json};
-use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
+use socketio_proto::{DisconnectReason, Nsp, Room, SocketId, SocketInfo, Target};
 
 use crate::io::{ConnectError, Connecting, Observer, Socket, SocketIo};
 use crate::payload::Payload;
@@ -296,7 +296,7 @@ pub fn serialize_socket(
         "id": info.id.as_str(),
         "clientId": client_id.map(|c| c.chars().take(12).collect::<String>()),
         "transport": transport,
-        "nsp": &*info.nsp,
+        "nsp": info.nsp.as_str(),
         "data": shown_data(&info.data),
         "handshake": {
             "address": address,
@@ -308,7 +308,7 @@ pub fn serialize_socket(
             "url": h.url,
             "xdomain": h.xdomain,
         },
-        "rooms": info.rooms.iter().map(|r| &**r).collect::<Vec<_>>(),
+        "rooms": info.rooms.iter().map(Room::as_str).collect::<Vec<_>>(),
     })
 }
 
@@ -686,7 +686,7 @@ impl Admin {
             .act(|core, _| {
                 core.namespace_names()
                     .into_iter()
-                    .map(str::to_owned)
+                    .map(ToString::to_string)
                     .collect()
             })
             .unwrap_or_default();
@@ -752,13 +752,13 @@ impl Admin {
                 let mut names: Vec<String> = core
                     .namespace_names()
                     .into_iter()
-                    .map(str::to_owned)
+                    .map(ToString::to_string)
                     .collect();
                 names.sort();
                 let mut sids = HashSet::new();
                 let mut namespaces = Vec::new();
                 for nsp in names {
-                    let sockets = core.fetch_sockets(&nsp, &Target::default());
+                    let sockets = core.fetch_sockets(&Nsp::from(&nsp), &Target::default());
                     for info in &sockets {
                         if let Some(sid) = core.socket_sid(&info.id) {
                             sids.insert(sid.clone());

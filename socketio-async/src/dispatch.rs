@@ -218,7 +218,9 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
             parent,
             handshake,
         } => {
-            let middlewares = io.handlers(&nsp, parent).map(|h| h.middlewares().to_vec());
+            let middlewares = io
+                .handlers(nsp.as_str(), parent)
+                .map(|h| h.middlewares().to_vec());
             let connecting = Connecting::new(io, socket, nsp, handshake);
             backend.spawn(Box::pin(connect(
                 backend.clone(),
@@ -346,7 +348,7 @@ async fn connect(
 ) {
     let id = connecting.id.clone();
     let nsp = connecting.nsp.clone();
-    let site = Site::socket("connection middleware", id.as_str(), &nsp);
+    let site = Site::socket("connection middleware", id.as_str(), nsp.as_str());
     for middleware in middlewares {
         let verdict = match contain::call(&site, || middleware(connecting.clone())) {
             None => Err(ConnectError::new(MIDDLEWARE_PANICKED)),
@@ -445,7 +447,7 @@ fn socket_event(
                 Some(Value::String(_)) => None,
                 _ => Some(event.name_str().map(|n| n.into_owned()).unwrap_or_default()),
             };
-            let ack_id = event.id;
+            let ack_id = event.ack_id();
             let (mut args, binary) = event.into_parts();
             let first = (!args.is_empty()).then(|| args.remove(0));
             let name = match (number_name, first) {
@@ -566,10 +568,10 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
     match event {
         Event::ServerSideEmit { nsp, data, reply } => {
             let handlers = io
-                .handlers(&nsp, None)
+                .handlers(nsp.as_str(), None)
                 .map(|h| h.server_side().to_vec())
                 .unwrap_or_default();
-            let site = Site::socket("server_side_emit listener", "", &nsp);
+            let site = Site::socket("server_side_emit listener", "", nsp.as_str());
             for handler in handlers {
                 let ack = reply.clone().map(|reply| ServerSideAck::new(io, reply));
                 let payload = Payload {
@@ -582,12 +584,12 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
         Event::Engine(event) => conn_event(io.engine_state(), event),
         Event::RoomJoined { socket, nsp, room } => {
             if let Some(observer) = io.observer() {
-                observer.room(true, &nsp, &room, &socket);
+                observer.room(true, nsp.as_str(), room.as_str(), &socket);
             }
         }
         Event::RoomLeft { socket, nsp, room } => {
             if let Some(observer) = io.observer() {
-                observer.room(false, &nsp, &room, &socket);
+                observer.room(false, nsp.as_str(), room.as_str(), &socket);
             }
         }
         _ => {}

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use engineio_proto::{Request, Sid};
 use serde_json::Value;
 use socketio_proto::{
-    Config, DisconnectReason, Handshake, NamespaceMatcher, ParentId, Room, Server, SocketId, Str,
+    Config, DisconnectReason, Handshake, NamespaceMatcher, Nsp, ParentId, Room, Server, SocketId,
+    Str,
 };
 
 use crate::backend::Runner;
@@ -101,7 +102,7 @@ pub struct Connecting {
     /// Its id (final).
     pub id: SocketId,
     /// Its namespace.
-    pub nsp: Str,
+    pub nsp: Nsp,
     /// Its handshake, auth included.
     pub handshake: Arc<Handshake>,
     /// The socket's typed storage, handed to the socket once it connects.
@@ -119,7 +120,7 @@ impl std::fmt::Debug for Connecting {
 }
 
 impl Connecting {
-    pub(crate) fn new(io: &SocketIo, id: SocketId, nsp: Str, handshake: Arc<Handshake>) -> Self {
+    pub(crate) fn new(io: &SocketIo, id: SocketId, nsp: Nsp, handshake: Arc<Handshake>) -> Self {
         Self {
             id,
             nsp,
@@ -419,13 +420,14 @@ impl SocketIo {
             .entry(name.to_owned())
             .or_default()
             .clone();
-        let owned = name.to_owned();
+        let nsp = Nsp::from(name.to_owned());
+        let owned = nsp.clone();
         let _ = self
             .runner()
-            .act_or_defer(move |core, _| core.add_namespace(&owned));
+            .act_or_defer(move |core, _| core.add_namespace(owned));
         Namespace {
             io: self.clone(),
-            name: Some(Str::from(name.to_owned())),
+            name: Some(nsp),
             handlers,
         }
     }
@@ -513,7 +515,7 @@ impl SocketIo {
         core.set_room_events(self.inner.observer.get().is_some());
         self.inner.engine.install(&mut core);
         for name in lock(&self.inner.namespaces).keys() {
-            core.add_namespace(name);
+            core.add_namespace(name.clone());
         }
         for matcher in lock(&self.inner.pending_parents).drain(..) {
             core.add_parent(matcher);
@@ -609,7 +611,7 @@ impl SocketIo {
 pub struct Namespace {
     io: SocketIo,
     /// `None` for a parent.
-    name: Option<Str>,
+    name: Option<Nsp>,
     handlers: Arc<Registry<NsHandlers>>,
 }
 
@@ -643,7 +645,12 @@ impl Namespace {
     /// assert_eq!(io.of("/chat").name(), "/chat");
     /// ```
     pub fn name(&self) -> &str {
-        self.name.as_deref().unwrap_or("/")
+        self.name.as_ref().map_or("/", Nsp::as_str)
+    }
+
+    /// The name, typed, for the core (`/` for a parent).
+    pub(crate) fn nsp_name(&self) -> Nsp {
+        self.name.clone().unwrap_or(Nsp::MAIN)
     }
 
     pub(crate) fn add_connection_handler(&self, handler: ErasedHandler) {
@@ -821,7 +828,7 @@ struct SocketState {
 pub struct Socket {
     io: SocketIo,
     id: SocketId,
-    nsp: Str,
+    nsp: Nsp,
     handshake: Arc<Handshake>,
     recovered: bool,
     sid: Sid,
@@ -842,7 +849,7 @@ impl std::fmt::Debug for Socket {
 /// What a socket is made of, as the core reports it.
 pub(crate) struct SocketParts {
     pub(crate) id: SocketId,
-    pub(crate) nsp: Str,
+    pub(crate) nsp: Nsp,
     pub(crate) handshake: Arc<Handshake>,
     pub(crate) recovered: bool,
     pub(crate) sid: Sid,
@@ -981,6 +988,11 @@ impl Socket {
     /// # }
     /// ```
     pub fn nsp(&self) -> &str {
+        self.nsp.as_str()
+    }
+
+    /// The namespace, typed, for the core.
+    pub(crate) fn nsp_name(&self) -> &Nsp {
         &self.nsp
     }
 
@@ -1059,12 +1071,12 @@ impl Socket {
 /// first to send it consumes it.
 #[derive(Debug)]
 pub(crate) struct AckSlot {
-    pub(crate) id: u64,
+    pub(crate) id: socketio_proto::ClientAckId,
     sent: AtomicBool,
 }
 
 impl AckSlot {
-    pub(crate) fn new(id: u64) -> Arc<Self> {
+    pub(crate) fn new(id: socketio_proto::ClientAckId) -> Arc<Self> {
         Arc::new(Self {
             id,
             sent: AtomicBool::new(false),

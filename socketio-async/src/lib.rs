@@ -250,5 +250,5 @@ pub use remote::RemoteSocket;
 pub use rooms::IntoRooms;
 pub use socket::{Ack, AckSender, SocketTimeout};
 pub use socketio_proto::{
-    Config, DisconnectReason, Handshake, NamespaceMatcher, SocketId, SocketInfo,
+    Config, DisconnectReason, Handshake, NamespaceMatcher, Nsp, Room, SocketId, SocketInfo,
 };

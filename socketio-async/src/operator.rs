@@ -7,7 +7,7 @@ use futures_channel::oneshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use socketio_proto::{BroadcastOptions, Event, Target};
+use socketio_proto::{BroadcastOptions, Event, Nsp, Target};
 
 use crate::io::{Namespace, SocketIo};
 use crate::payload::{AckError, EmitError, Payload, decode};
@@ -34,7 +34,7 @@ use crate::rooms::IntoRooms;
 #[derive(Clone)]
 pub struct BroadcastOperator {
     io: SocketIo,
-    nsp: String,
+    nsp: Nsp,
     options: BroadcastOptions,
 }
 
@@ -61,10 +61,10 @@ pub struct BroadcastAckError<T> {
 }
 
 impl BroadcastOperator {
-    pub(crate) fn new(io: SocketIo, nsp: &str, target: Target) -> Self {
+    pub(crate) fn new(io: SocketIo, nsp: Nsp, target: Target) -> Self {
         Self {
             io,
-            nsp: nsp.to_owned(),
+            nsp,
             options: BroadcastOptions {
                 target,
                 ..BroadcastOptions::default()
@@ -164,7 +164,7 @@ impl BroadcastOperator {
         self
     }
 
-    pub(crate) fn nsp(&self) -> &str {
+    pub(crate) fn nsp(&self) -> &Nsp {
         &self.nsp
     }
 
@@ -378,7 +378,7 @@ impl Namespace {
     /// # }
     /// ```
     pub fn operator(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.io().clone(), self.name(), Target::all())
+        BroadcastOperator::new(self.io().clone(), self.nsp_name(), Target::all())
     }
 
     /// Targets the sockets of this namespace in `rooms`.
@@ -458,8 +458,8 @@ impl Namespace {
 
 impl SocketIo {
     /// A broadcast operator over namespace `nsp`.
-    pub(crate) fn broadcast_in(&self, nsp: &str) -> BroadcastOperator {
-        BroadcastOperator::new(self.clone(), nsp, Target::all())
+    pub(crate) fn broadcast_in(&self, nsp: impl Into<Nsp>) -> BroadcastOperator {
+        BroadcastOperator::new(self.clone(), nsp.into(), Target::all())
     }
 
     /// Targets the sockets of the main namespace in `rooms` (`io.to`):
@@ -567,7 +567,7 @@ impl SocketIo {
         data.extend(payload.args);
         self.runner()
             .act_or_defer(move |core, now| {
-                core.server_side_emit(now, "/", data, None);
+                core.server_side_emit(now, &Nsp::MAIN, data, None);
             })
             .map_err(|_| EmitError::NotRunning)?;
         Ok(())
@@ -628,7 +628,7 @@ impl SocketIo {
         let (tx, rx) = oneshot::channel();
         self.runner()
             .act(|core, now| {
-                if let Some(key) = core.server_side_emit(now, "/", data, Some(timeout)) {
+                if let Some(key) = core.server_side_emit(now, &Nsp::MAIN, data, Some(timeout)) {
                     self.waiters().wait_request(key, tx);
                 }
             })

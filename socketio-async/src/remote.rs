@@ -7,7 +7,7 @@ use futures_channel::oneshot;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use socketio_proto::{Event, Handshake, Room, SocketId, SocketInfo, Str, Target};
+use socketio_proto::{Event, Handshake, Nsp, Room, SocketId, SocketInfo, Target};
 
 use crate::io::SocketIo;
 use crate::operator::BroadcastOperator;
@@ -38,7 +38,7 @@ pub struct RemoteSocket {
     /// Its id.
     pub id: SocketId,
     /// Its namespace.
-    pub nsp: Str,
+    pub nsp: Nsp,
     /// Its handshake.
     pub handshake: Arc<Handshake>,
     /// Its rooms at the time of the fetch.
@@ -161,7 +161,7 @@ impl RemoteSocket {
     fn operator(&self) -> BroadcastOperator {
         BroadcastOperator::new(
             self.io.clone(),
-            &self.nsp,
+            self.nsp.clone(),
             Target::room(self.id.to_string()),
         )
     }

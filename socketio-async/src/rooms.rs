@@ -3,12 +3,14 @@
 
 use socketio_proto::Room;
 
-/// One room or several: a `&str`, a `String`, or a slice, array or `Vec`
-/// of them.
+/// One room or several: a `&str`, a `String`, a [`Room`], or a slice,
+/// array or `Vec` of them. The core takes typed [`Room`]s; this is where
+/// text becomes one.
 ///
 /// ```
-/// use socketio_async::IntoRooms;
+/// use socketio_async::{IntoRooms, Room};
 ///
+/// assert_eq!(Room::from("a").into_rooms(), [Room::from("a")]);
 /// assert_eq!("a".into_rooms().len(), 1);
 /// assert_eq!(["a", "b"].into_rooms().len(), 2);
 /// assert_eq!(vec!["a".to_owned(), "b".to_owned()].into_rooms().len(), 2);
@@ -40,6 +42,12 @@ impl IntoRooms for &String {
 impl IntoRooms for Room {
     fn into_rooms(self) -> Vec<Room> {
         vec![self]
+    }
+}
+
+impl IntoRooms for &Room {
+    fn into_rooms(self) -> Vec<Room> {
+        vec![self.clone()]
     }
 }
 

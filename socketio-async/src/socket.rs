@@ -87,7 +87,7 @@ impl Socket {
         if self.compress_flag() == Some(false) {
             // The core's single-socket emit has no options: the socket's own
             // room, on this node only, carries the flag.
-            let (nsp, options) = (Str::from(self.nsp().to_owned()), own_room(&id, Some(false)));
+            let (nsp, options) = (self.nsp_name().clone(), own_room(&id, Some(false)));
             return match self
                 .io()
                 .runner()
@@ -220,7 +220,7 @@ impl Socket {
     /// # use socketio_async::Socket;
     /// # fn f(socket: Socket) {
     /// // Every socket is in the room of its own id.
-    /// assert!(socket.rooms().iter().any(|r| &**r == socket.id().as_str()) || socket.rooms().is_empty());
+    /// assert!(socket.rooms().iter().any(|r| r.as_str() == socket.id().as_str()) || socket.rooms().is_empty());
     /// # }
     /// ```
     pub fn rooms(&self) -> Vec<Room> {
@@ -305,9 +305,13 @@ impl Socket {
     /// # }
     /// ```
     pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
-        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::default())
-            .to(rooms)
-            .except(self.id().as_str())
+        BroadcastOperator::new(
+            self.io().clone(),
+            self.nsp_name().clone(),
+            Target::default(),
+        )
+        .to(rooms)
+        .except(self.id().as_str())
     }
 
     /// The same as [`to`](Self::to) (`socket.in`).
@@ -347,7 +351,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn nsp_operator(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::all())
+        BroadcastOperator::new(self.io().clone(), self.nsp_name().clone(), Target::all())
     }
 
     /// Every other socket of the namespace (`socket.broadcast`).
@@ -359,7 +363,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.io().clone(), self.nsp(), Target::all())
+        BroadcastOperator::new(self.io().clone(), self.nsp_name().clone(), Target::all())
             .except(self.id().as_str())
     }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use engineio_proto::testing::Harness;
 use engineio_proto::{Frame, Output, RequestId, Str};
 use socketio_proto::packet::Event as EventPacket;
-use socketio_proto::{BroadcastOptions, Config, Event, Server, Target};
+use socketio_proto::{BroadcastOptions, Config, Event, Nsp, Server, Target};
 
 const WS: &str = "/socket.io/?EIO=4&transport=websocket";
 
@@ -86,7 +86,9 @@ fn broadcast_round(
     let mut delivered = 0usize;
     for i in 0..rounds {
         let event = EventPacket::from_data(vec!["broadcast".into(), (i as u64).into()]).unwrap();
-        let sent = server.broadcast(now, "/", &options, event).unwrap();
+        let sent = server
+            .broadcast(now, &Nsp::from("/"), &options, event)
+            .unwrap();
         delivered += sent.recipients;
         drain(server);
         for (ws, _) in sockets {

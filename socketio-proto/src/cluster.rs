@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use engineio_proto::{Headers, Str};
+use engineio_proto::Headers;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::{Handshake, SocketId, SocketInfo, Target};
+use crate::types::{Handshake, Nsp, Room, SocketId, SocketInfo, Target};
 
 /// Joining a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub struct SessionRecord {
 pub struct RestoreRequest {
     /// Names the waiting connect in
     /// [`Server::handle_restore`](crate::Server::handle_restore).
-    pub key: u64,
+    pub key: crate::RestoreKey,
     /// The namespace.
     pub nsp: String,
     /// The private id the client sent.
@@ -168,8 +168,8 @@ impl WireOptions {
 
     pub(crate) fn target(&self) -> Target {
         Target {
-            rooms: self.rooms.iter().map(|r| Str::from(r.clone())).collect(),
-            except: self.except.iter().map(|r| Str::from(r.clone())).collect(),
+            rooms: self.rooms.iter().map(|r| Room::from(r.clone())).collect(),
+            except: self.except.iter().map(|r| Room::from(r.clone())).collect(),
             local: true,
         }
     }
@@ -211,7 +211,7 @@ impl WireSocket {
     /// The socket as this node's API shows sockets, in namespace `nsp`:
     /// the handshake fields the other node sent (missing or mistyped ones
     /// are left empty; headers with a list value are joined with `, `).
-    pub fn to_info(&self, nsp: &str) -> SocketInfo {
+    pub fn to_info(&self, nsp: &Nsp) -> SocketInfo {
         let h = &self.handshake;
         let text = |key: &str| h.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
         let headers: Headers = h
@@ -261,9 +261,9 @@ impl WireSocket {
         };
         SocketInfo {
             id: SocketId::new(&self.id),
-            nsp: Str::from(nsp.to_owned()),
+            nsp: nsp.clone(),
             handshake: Arc::new(handshake),
-            rooms: self.rooms.iter().map(|r| Str::from(r.clone())).collect(),
+            rooms: self.rooms.iter().map(|r| Room::from(r.clone())).collect(),
             data: self.data.clone(),
         }
     }
@@ -427,9 +427,9 @@ mod tests {
             rooms: vec!["abc".into(), "red".into()],
             data: serde_json::json!({"k": 1}),
         };
-        let info = wire.to_info("/custom");
+        let info = wire.to_info(&Nsp::from("/custom"));
         assert_eq!(info.id.as_str(), "abc");
-        assert_eq!(&*info.nsp, "/custom");
+        assert_eq!(info.nsp, "/custom");
         let h = &info.handshake;
         let headers: Vec<(&str, &str)> = h.headers.iter().collect();
         assert_eq!(headers, vec![("accept", "*/*"), ("x-list", "a, b")]);
@@ -440,13 +440,13 @@ mod tests {
         assert_eq!(h.url, "");
         assert_eq!(h.query, vec![("EIO".to_owned(), "4".to_owned())]);
         assert_eq!(h.auth.get("token"), Some(&serde_json::json!("t")));
-        assert_eq!(info.rooms, vec![Str::from("abc"), Str::from("red")]);
+        assert_eq!(info.rooms, vec![Room::from("abc"), Room::from("red")]);
         assert_eq!(info.data, serde_json::json!({"k": 1}));
         // Not an object at all: every field empty, nothing panics.
         let odd = WireSocket {
             handshake: Value::Null,
             ..wire
         };
-        assert_eq!(odd.to_info("/").handshake.issued, 0);
+        assert_eq!(odd.to_info(&Nsp::from("/")).handshake.issued, 0);
     }
 }

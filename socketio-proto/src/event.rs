@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use engineio_proto::Str;
 use serde_json::Value;
 
 use crate::cluster::{RequestKey, ServerSideReply, WireSocket};
 use crate::types::{
-    AckId, BroadcastId, DisconnectReason, Handshake, ParentId, Room, SocketId, SocketInfo,
+    AckId, BroadcastId, DisconnectReason, Handshake, Nsp, ParentId, Room, SocketId, SocketInfo,
 };
 
 /// Something the application should know or decide. Drain with
@@ -24,7 +23,7 @@ pub enum Event {
         /// The socket to be (its id is final).
         socket: SocketId,
         /// The namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// For a dynamic namespace, the parent it was created from.
         parent: Option<ParentId>,
         /// The socket's handshake, auth included.
@@ -35,7 +34,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// Its namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// Restored by connection state recovery.
         recovered: bool,
     },
@@ -44,7 +43,7 @@ pub enum Event {
         /// From this socket.
         socket: SocketId,
         /// In this namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// The event: name, arguments, binary attachments, and the ack id
         /// when the client waits for an answer
         /// ([`Server::ack`](crate::Server::ack)).
@@ -102,7 +101,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// Its namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// Why.
         reason: DisconnectReason,
         /// Its rooms just before it left them.
@@ -114,7 +113,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// Its namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// The room.
         room: Room,
     },
@@ -124,7 +123,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// Its namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// The room.
         room: Room,
     },
@@ -133,7 +132,7 @@ pub enum Event {
         /// The socket.
         socket: SocketId,
         /// Its namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// Why.
         reason: DisconnectReason,
     },
@@ -152,7 +151,7 @@ pub enum Event {
     /// Another node's `serverSideEmit`.
     ServerSideEmit {
         /// The namespace.
-        nsp: Str,
+        nsp: Nsp,
         /// Event name and arguments.
         data: Vec<Value>,
         /// Set when the sender waits for an answer:

@@ -75,9 +75,11 @@
 //! ([`Config::max_outstanding_acks`]), the replay buffer
 //! ([`RecoveryConfig::max_stored_packets`], `max_disconnection_duration`).
 //!
-//! **Unknown or stale ids.** Ids are typed: a [`SocketId`] is not an engine
-//! session id ([`engineio_proto::Sid`]) nor a room name, an [`AckId`] is
-//! not a client's ack id. An action on a socket that is unknown, gone or not
+//! **Unknown or stale ids.** Ids and names are typed: a [`SocketId`] is not
+//! an engine session id ([`engineio_proto::Sid`]) nor a [`Room`], a [`Room`]
+//! is not a namespace ([`Nsp`]), an [`AckId`] (this server's) is not a
+//! [`ClientAckId`] (what [`Server::ack`] answers), and a [`RestoreKey`] is
+//! none of them. An action on a socket that is unknown, gone or not
 //! connected is refused with [`EmitError::UnknownSocket`] when it returns a
 //! result ([`Server::accept`], [`Server::emit`], [`Server::emit_with_ack`],
 //! [`Server::ack`]) and does nothing otherwise ([`Server::reject`],
@@ -197,6 +199,6 @@ pub use packet::{Decoder, Limits, Packet, Payload};
 pub use parser::{JsonParser, PacketDecoder, ParseError, Parser, Sender};
 pub use server::{RoomChange, Server};
 pub use types::{
-    AckId, Broadcast, BroadcastId, BroadcastOptions, DisconnectReason, EmitError, Handshake,
-    ParentId, Room, SocketId, SocketInfo, Target,
+    AckId, Broadcast, BroadcastId, BroadcastOptions, ClientAckId, DisconnectReason, EmitError,
+    Handshake, Nsp, ParentId, RestoreKey, Room, SocketId, SocketInfo, Target,
 };

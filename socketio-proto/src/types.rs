@@ -66,7 +66,7 @@ impl fmt::Display for SocketId {
 impl From<&SocketId> for Room {
     /// The socket's own room, named by its id.
     fn from(id: &SocketId) -> Self {
-        Room::from(id.as_str().to_owned())
+        Room(Str::from(id.as_str().to_owned()))
     }
 }
 
@@ -74,9 +74,9 @@ impl From<&SocketId> for Room {
 /// ([`Server::emit_with_ack`](crate::Server::emit_with_ack)), as its
 /// [`Event::Ack`](crate::Event::Ack) or
 /// [`Event::AckTimeout`](crate::Event::AckTimeout) carries it. Ids count up
-/// per namespace. (The id of an event a client sent and that the server
-/// answers with [`Server::ack`](crate::Server::ack) is the client's: the
-/// `u64` of [`packet::Event::id`](crate::packet::Event::id).)
+/// per namespace. The id of an event a client sent and that the server
+/// answers with [`Server::ack`](crate::Server::ack) is the client's, a
+/// [`ClientAckId`]: the two count apart and cannot be mixed up.
 ///
 /// ```compile_fail
 /// // A client's ack id is not an ack id of this server.
@@ -93,8 +93,183 @@ impl fmt::Display for AckId {
     }
 }
 
-/// A room name. Every socket is in the room named by its own id.
-pub type Room = Str;
+/// The id under which a client's event asked for an answer
+/// ([`packet::Event::ack_id`](crate::packet::Event::ack_id)), which
+/// [`Server::ack`](crate::Server::ack) answers. The client counts these
+/// ids itself: one of this server's own [`AckId`]s is not one of them.
+///
+/// ```
+/// # use std::time::Instant;
+/// fn answer(server: &mut socketio_proto::Server, socket: &socketio_proto::SocketId,
+///           event: &socketio_proto::packet::Event) {
+///     if let Some(id) = event.ack_id() {
+///         let _ = server.ack(Instant::now(), socket, id, vec![], vec![]);
+///     }
+/// }
+/// ```
+///
+/// Answering with the id of an ack this server asked for does not compile:
+///
+/// ```compile_fail
+/// # use std::time::Instant;
+/// fn answer(server: &mut socketio_proto::Server, socket: &socketio_proto::SocketId,
+///           asked: socketio_proto::AckId) {
+///     let _ = server.ack(Instant::now(), socket, asked, vec![], vec![]);
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientAckId(pub u64);
+
+impl fmt::Display for ClientAckId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Names one session lookup of stream recovery: the key of a
+/// [`RestoreRequest`](crate::RestoreRequest), given back with the answer to
+/// [`Server::handle_restore`](crate::Server::handle_restore).
+///
+/// ```compile_fail
+/// // An ack id is not a restore key.
+/// fn answer(server: &mut socketio_proto::Server, id: socketio_proto::AckId) {
+///     server.handle_restore(std::time::Instant::now(), id, None);
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RestoreKey(pub u64);
+
+/// Implements the text conversions of a name type over [`Str`].
+macro_rules! name_type {
+    ($name:ident) => {
+        impl $name {
+            /// Wraps a name (cheap from a `&'static str`, a `String` or a
+            /// [`Str`]).
+            pub fn new(name: impl Into<Str>) -> Self {
+                Self(name.into())
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            /// The name as a shared [`Str`] (no copy).
+            pub fn as_text(&self) -> &Str {
+                &self.0
+            }
+        }
+
+        impl From<&'static str> for $name {
+            fn from(name: &'static str) -> Self {
+                Self(Str::from(name))
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(name: String) -> Self {
+                Self(Str::from(name))
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(name: &String) -> Self {
+                Self(Str::from(name.clone()))
+            }
+        }
+
+        impl From<Str> for $name {
+            fn from(name: Str) -> Self {
+                Self(name)
+            }
+        }
+
+        impl From<$name> for Str {
+            fn from(name: $name) -> Self {
+                name.0
+            }
+        }
+
+        impl From<&$name> for $name {
+            fn from(name: &$name) -> Self {
+                name.clone()
+            }
+        }
+
+        // Hashes as the text it holds: maps keyed by it are looked up by
+        // `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                self.0.as_str()
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0.as_str() == *other
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.0.as_str(), f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0.as_str())
+            }
+        }
+    };
+}
+
+/// A room name. Every socket is in the room named by its own id. Cheap to
+/// clone; a type of its own, so that a room cannot be passed where a
+/// namespace ([`Nsp`]) or a socket id is expected.
+///
+/// ```compile_fail
+/// // A room is not a namespace.
+/// fn sockets(server: &socketio_proto::Server, room: &socketio_proto::Room) -> usize {
+///     server.sockets_of(room).len()
+/// }
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Room(Str);
+
+name_type!(Room);
+
+/// A namespace name (`/`, `/chat`...). Cheap to clone; a type of its own, so
+/// that a namespace cannot be passed where a [`Room`] is expected.
+///
+/// ```
+/// fn sockets(server: &socketio_proto::Server, nsp: &socketio_proto::Nsp) -> usize {
+///     server.sockets_of(nsp).len()
+/// }
+/// ```
+///
+/// ```compile_fail
+/// // A namespace is not a room.
+/// fn leave(server: &mut socketio_proto::Server, id: &socketio_proto::SocketId,
+///          nsp: &socketio_proto::Nsp) {
+///     server.leave(id, nsp);
+/// }
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nsp(Str);
+
+name_type!(Nsp);
+
+impl Nsp {
+    /// The main namespace, `/`.
+    pub const MAIN: Nsp = Nsp(Str::from_static("/"));
+}
 
 /// Names a parent namespace: dynamic namespaces created from it share its
 /// middlewares and handlers in the runtime.
@@ -202,7 +377,7 @@ pub struct SocketInfo {
     /// Its id.
     pub id: SocketId,
     /// Its namespace.
-    pub nsp: Str,
+    pub nsp: Nsp,
     /// Its handshake.
     pub handshake: Arc<Handshake>,
     /// Its rooms.

@@ -11,7 +11,7 @@ use common::*;
 use engineio_proto::RequestId;
 use serde_json::json;
 use socketio_proto::{
-    BroadcastOptions, ClusterConfig, ClusterMessage, Event, Server, SocketId, Target,
+    BroadcastOptions, ClusterConfig, ClusterMessage, Event, Nsp, Server, SocketId, Target,
 };
 
 type Node = Harness<Server>;
@@ -99,7 +99,7 @@ fn a_broadcast_reaches_clients_on_every_node_once() {
     a.server
         .broadcast(
             a.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 target: Target::room("red"),
                 ..all()
@@ -122,7 +122,7 @@ fn a_broadcast_reaches_clients_on_every_node_once() {
         ..all()
     };
     a.server
-        .broadcast(a.now, "/", &local, ev("only-a", vec![]))
+        .broadcast(a.now, &Nsp::from("/"), &local, ev("only-a", vec![]))
         .unwrap();
     assert_eq!(relay(&mut [&mut a, &mut b], &[]), 0);
     a.drain();
@@ -142,7 +142,7 @@ fn broadcast_acks_gather_answers_from_every_node() {
     };
     let sent = a
         .server
-        .broadcast(a.now, "/", &with_ack, ev("vote", vec![]))
+        .broadcast(a.now, &Nsp::from("/"), &with_ack, ev("vote", vec![]))
         .unwrap();
     relay(&mut [&mut a, &mut b], &[]);
     let id = sent.ack.unwrap();
@@ -204,7 +204,7 @@ fn broadcast_acks_time_out_when_a_remote_client_is_silent() {
         ..all()
     };
     a.server
-        .broadcast(a.now, "/", &with_ack, ev("q", vec![]))
+        .broadcast(a.now, &Nsp::from("/"), &with_ack, ev("q", vec![]))
         .unwrap();
     relay(&mut [&mut a, &mut b], &[]);
     a.drain();
@@ -231,16 +231,20 @@ fn sockets_join_leave_and_disconnect_across_nodes() {
     let (mut a, mut b) = cluster_of_two();
     let (_, sa) = client(&mut a);
     let (wb, sb) = client(&mut b);
-    a.server.sockets_join("/", &Target::all(), &["team".into()]);
+    a.server
+        .sockets_join(&Nsp::from("/"), &Target::all(), &["team".into()]);
     relay(&mut [&mut a, &mut b], &[]);
     assert!(a.server.rooms(&sa).contains(&"team".into()));
     assert!(b.server.rooms(&sb).contains(&"team".into()));
-    b.server
-        .sockets_leave("/", &Target::room(sa.to_string()), &["team".into()]);
+    b.server.sockets_leave(
+        &Nsp::from("/"),
+        &Target::room(sa.to_string()),
+        &["team".into()],
+    );
     relay(&mut [&mut a, &mut b], &[]);
     assert!(!a.server.rooms(&sa).contains(&"team".into()));
     a.server
-        .disconnect_sockets(a.now, "/", &Target::room("team"), false);
+        .disconnect_sockets(a.now, &Nsp::from("/"), &Target::room("team"), false);
     relay(&mut [&mut a, &mut b], &[]);
     b.drain();
     assert_eq!(b.ws_take(wb), vec!["41"]);
@@ -261,7 +265,9 @@ fn fetch_sockets_across_nodes_and_with_a_silent_node() {
     let (_, sa) = client(&mut a);
     let (_, sb) = client(&mut b);
     b.server.set_data(&sb, json!({"name":"bee"}));
-    let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
+    let key = a
+        .server
+        .fetch_sockets_cluster(a.now, &Nsp::from("/"), &Target::all());
     relay(&mut [&mut a, &mut b, &mut c], &[]);
     a.drain();
     let events = a.take_events();
@@ -288,7 +294,7 @@ fn fetch_sockets_across_nodes_and_with_a_silent_node() {
     assert_eq!(remote[0].data, json!({"name":"bee"}));
     assert_eq!(remote[0].handshake["issued"], json!(1_795_328_105_123u64));
     // Read back on this node, the remote socket is what B sees of it.
-    let info = remote[0].to_info("/");
+    let info = remote[0].to_info(&Nsp::from("/"));
     let own = b.server.socket(&sb).unwrap();
     assert_eq!(
         (&info.id, &info.nsp, &info.data),
@@ -297,7 +303,9 @@ fn fetch_sockets_across_nodes_and_with_a_silent_node() {
     assert_eq!(info.rooms, own.rooms);
     assert_eq!(info.handshake, own.handshake);
     // C stops answering: the request ends at its timeout with what came.
-    let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
+    let key = a
+        .server
+        .fetch_sockets_cluster(a.now, &Nsp::from("/"), &Target::all());
     relay(&mut [&mut a, &mut b, &mut c], &[2]);
     a.drain();
     assert!(
@@ -314,7 +322,7 @@ fn fetch_sockets_across_nodes_and_with_a_silent_node() {
 fn server_side_emit_with_and_without_answers() {
     let (mut a, mut b) = cluster_of_two();
     a.server
-        .server_side_emit(a.now, "/", vec![json!("hello"), json!(1)], None);
+        .server_side_emit(a.now, &Nsp::from("/"), vec![json!("hello"), json!(1)], None);
     relay(&mut [&mut a, &mut b], &[]);
     let events = b.take_events();
     assert!(
@@ -324,7 +332,7 @@ fn server_side_emit_with_and_without_answers() {
         .server
         .server_side_emit(
             a.now,
-            "/",
+            &Nsp::from("/"),
             vec![json!("ping")],
             Some(Duration::from_secs(1)),
         )
@@ -353,14 +361,21 @@ fn a_single_node_answers_cluster_requests_at_once() {
     let (_, s) = client(&mut h);
     assert_eq!(
         h.server
-            .server_side_emit(h.now, "/", vec![json!("x")], None),
+            .server_side_emit(h.now, &Nsp::from("/"), vec![json!("x")], None),
         None
     );
     let key = h
         .server
-        .server_side_emit(h.now, "/", vec![json!("x")], Some(Duration::from_secs(1)))
+        .server_side_emit(
+            h.now,
+            &Nsp::from("/"),
+            vec![json!("x")],
+            Some(Duration::from_secs(1)),
+        )
         .unwrap();
-    let fetch = h.server.fetch_sockets_cluster(h.now, "/", &Target::all());
+    let fetch = h
+        .server
+        .fetch_sockets_cluster(h.now, &Nsp::from("/"), &Target::all());
     h.drain();
     let events = h.take_events();
     assert!(
@@ -463,7 +478,9 @@ fn counted_membership_sends_no_heartbeats_and_waits_for_the_count() {
     let (wb, sb) = client(&mut b);
     while b.server.poll_cluster().is_some() {}
     // fetchSockets: published, but not complete until counted.
-    let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
+    let key = a
+        .server
+        .fetch_sockets_cluster(a.now, &Nsp::from("/"), &Target::all());
     let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
     let ids = published_requests(&out);
     assert_eq!(ids.len(), 1);
@@ -491,7 +508,9 @@ fn counted_membership_sends_no_heartbeats_and_waits_for_the_count() {
         "{events:?}"
     );
     // Counted as zero other nodes: done at once with the local sockets.
-    let key = a.server.fetch_sockets_cluster(a.now, "/", &Target::all());
+    let key = a
+        .server
+        .fetch_sockets_cluster(a.now, &Nsp::from("/"), &Target::all());
     let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
     let ids = published_requests(&out);
     let now = a.now;
@@ -505,7 +524,7 @@ fn counted_membership_sends_no_heartbeats_and_waits_for_the_count() {
         .server
         .server_side_emit(
             a.now,
-            "/",
+            &Nsp::from("/"),
             vec![json!("ping")],
             Some(Duration::from_secs(1)),
         )
@@ -551,7 +570,7 @@ fn counted_membership_sends_no_heartbeats_and_waits_for_the_count() {
     };
     let sent = a
         .server
-        .broadcast(a.now, "/", &with_ack, ev("vote", vec![]))
+        .broadcast(a.now, &Nsp::from("/"), &with_ack, ev("vote", vec![]))
         .unwrap();
     let out: Vec<_> = std::iter::from_fn(|| a.server.poll_cluster()).collect();
     let ids = published_requests(&out);

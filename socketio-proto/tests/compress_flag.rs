@@ -9,6 +9,7 @@ use common::*;
 use engineio_proto::{Method, Request};
 use serde_json::json;
 use socketio_proto::BroadcastOptions;
+use socketio_proto::Nsp;
 
 /// A polling client joined to `/`, then the long-poll answer (asked with
 /// gzip) to a broadcast of a 3000-character event with `compress`.
@@ -31,7 +32,7 @@ fn broadcast_over_polling(compress: Option<bool>) -> engineio_proto::Response {
         .server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &options,
             ev("big", vec![json!("x".repeat(3000))]),
         )

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use socketio_proto::{Event, NamespaceMatcher, Target};
+use socketio_proto::{Event, NamespaceMatcher, Nsp, Target};
 
 #[test]
 fn connect_to_main_and_custom_with_auth() {
@@ -26,7 +26,7 @@ fn connect_to_main_and_custom_with_auth() {
     );
     assert_eq!(
         h.server.rooms(&socket),
-        vec![socketio_proto::Str::from(socket.to_string())]
+        vec![socketio_proto::Room::from(&socket)]
     );
     h.take_events();
     h.ws_send(ws, r#"40/custom,{"token":"abc"}"#);
@@ -39,7 +39,7 @@ fn connect_to_main_and_custom_with_auth() {
         vec![format!(r#"40/custom,{{"sid":"{custom}"}}"#)]
     );
     assert_ne!(socket, custom);
-    assert_eq!(h.server.sockets_of("/custom"), vec![custom]);
+    assert_eq!(h.server.sockets_of(&Nsp::from("/custom")), vec![custom]);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn unknown_namespace_is_refused_and_the_connection_stays() {
     );
     assert!(h.take_events().is_empty());
     assert!(!h.ws_closed.contains_key(&ws));
-    assert!(!h.server.has_namespace("/random"));
+    assert!(!h.server.has_namespace(&Nsp::from("/random")));
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn dynamic_namespaces_by_pattern_and_predicate_and_cleanup() {
         disconnects(&mut h),
         vec![(socket, "client namespace disconnect")]
     );
-    assert!(!h.server.has_namespace("/dyn-42"));
+    assert!(!h.server.has_namespace(&Nsp::from("/dyn-42")));
 }
 
 #[test]
@@ -308,11 +308,14 @@ fn utility_operations_fetch_join_leave_disconnect() {
     let (_, b) = client(&mut h);
     let (_, c) = client(&mut h);
     h.server.set_data(&a, json!({"name":"ann"}));
-    h.server
-        .sockets_join("/", &Target::all().except(c.to_string()), &["team".into()]);
+    h.server.sockets_join(
+        &Nsp::from("/"),
+        &Target::all().except(c.to_string()),
+        &["team".into()],
+    );
     let mut team: Vec<_> = h
         .server
-        .fetch_sockets("/", &Target::room("team"))
+        .fetch_sockets(&Nsp::from("/"), &Target::room("team"))
         .into_iter()
         .map(|s| s.id)
         .collect();
@@ -320,20 +323,30 @@ fn utility_operations_fetch_join_leave_disconnect() {
     let mut want = vec![a.clone(), b.clone()];
     want.sort();
     assert_eq!(team, want);
-    let ann = h.server.fetch_sockets("/", &Target::room(a.to_string()));
+    let ann = h
+        .server
+        .fetch_sockets(&Nsp::from("/"), &Target::room(a.to_string()));
     assert_eq!(ann[0].data, json!({"name":"ann"}));
     assert!(ann[0].rooms.contains(&"team".into()));
+    h.server.sockets_leave(
+        &Nsp::from("/"),
+        &Target::room(b.to_string()),
+        &["team".into()],
+    );
+    assert_eq!(
+        h.server
+            .fetch_sockets(&Nsp::from("/"), &Target::room("team"))
+            .len(),
+        1
+    );
     h.server
-        .sockets_leave("/", &Target::room(b.to_string()), &["team".into()]);
-    assert_eq!(h.server.fetch_sockets("/", &Target::room("team")).len(), 1);
-    h.server
-        .disconnect_sockets(h.now, "/", &Target::room("team"), false);
+        .disconnect_sockets(h.now, &Nsp::from("/"), &Target::room("team"), false);
     h.drain();
     assert_eq!(
         disconnects(&mut h),
         vec![(a, "server namespace disconnect")]
     );
-    assert_eq!(h.server.sockets_of("/").len(), 2);
+    assert_eq!(h.server.sockets_of(&Nsp::from("/")).len(), 2);
 }
 
 #[test]

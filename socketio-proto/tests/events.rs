@@ -11,7 +11,7 @@ use common::*;
 use serde_json::json;
 use socketio_proto::binary::attach;
 use socketio_proto::packet::Event as EventPacket;
-use socketio_proto::{AckId, EmitError, Event, SocketId};
+use socketio_proto::{AckId, ClientAckId, EmitError, Event, SocketId};
 
 #[test]
 fn client_event_then_server_emit_exact_bytes() {
@@ -60,7 +60,7 @@ fn client_ack_request_and_server_answer() {
     let got = client_events(&mut h);
     assert_eq!(got[0].3, Some(17));
     h.server
-        .ack(h.now, &custom, 17, got[0].2.clone(), vec![])
+        .ack(h.now, &custom, ClientAckId(17), got[0].2.clone(), vec![])
         .unwrap();
     h.drain();
     assert_eq!(h.ws_take(ws), vec![r#"43/custom,17[1,"2"]"#]);

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use socketio_proto::binary::attach;
 use socketio_proto::msgpack::{self, MsgpackParser};
 use socketio_proto::packet::{Ack, ConnectErrorData, Packet, Payload};
-use socketio_proto::{BroadcastOptions, Config, Event, Sender, Server, SocketId};
+use socketio_proto::{BroadcastOptions, ClientAckId, Config, Event, Nsp, Sender, Server, SocketId};
 
 fn config() -> Config {
     let mut c = fixture_config();
@@ -109,7 +109,7 @@ fn events_with_binary_and_acks_both_ways() {
     // Acked with the same arguments: {id, type, data, nsp}, binary in place.
     let (data, att) = got.clone().into_parts();
     h.server
-        .ack(h.now, &socket, 4, data.clone(), att.clone())
+        .ack(h.now, &socket, ClientAckId(4), data.clone(), att.clone())
         .unwrap();
     h.drain();
     let ack = Ack::new(4, data.clone()).with_attachments(att).unwrap();
@@ -158,7 +158,12 @@ fn broadcasts_are_encoded_once_with_nsp_before_id() {
     };
     let sent = h
         .server
-        .broadcast(h.now, "/", &options, ev("vote", vec![json!("yes")]))
+        .broadcast(
+            h.now,
+            &Nsp::from("/"),
+            &options,
+            ev("vote", vec![json!("yes")]),
+        )
         .unwrap();
     assert_eq!(sent.recipients, 2);
     h.drain();

@@ -11,7 +11,7 @@ use common::*;
 use engineio_proto::RequestId;
 use proptest::prelude::*;
 use serde_json::json;
-use socketio_proto::{BroadcastOptions, SocketId, Target};
+use socketio_proto::{BroadcastOptions, Nsp, Room, SocketId, Target};
 
 const ROOMS: [&str; 3] = ["r0", "r1", "r2"];
 const SLOTS: usize = 5;
@@ -71,7 +71,7 @@ proptest! {
                 }
                 Action::Leave(i, r) => {
                     if let Some(s) = &slots[i].socket {
-                        h.server.leave(s, ROOMS[r]);
+                        h.server.leave(s, &Room::from(ROOMS[r]));
                         slots[i].rooms.remove(&r);
                     }
                 }
@@ -83,7 +83,7 @@ proptest! {
                         local: false,
                     };
                     let options = BroadcastOptions { target, ..BroadcastOptions::default() };
-                    let sent = h.server.broadcast(h.now, "/", &options, ev("b", vec![json!(tag)])).unwrap();
+                    let sent = h.server.broadcast(h.now, &Nsp::from("/"), &options, ev("b", vec![json!(tag)])).unwrap();
                     h.drain();
                     let expected: Vec<bool> = slots
                         .iter()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use engineio_proto::RequestId;
 use serde_json::{Value, json};
-use socketio_proto::{BroadcastOptions, Config, Event, RecoveryConfig, SocketId, Target};
+use socketio_proto::{BroadcastOptions, Config, Event, Nsp, RecoveryConfig, SocketId, Target};
 
 fn recovery_config(skip_middlewares: bool) -> Config {
     let mut c = fixture_config();
@@ -66,7 +66,7 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
     h.server.set_data(&socket, json!({"user":"ann"}));
     for name in ["e1", "e2"] {
         h.server
-            .broadcast(h.now, "/", &all(), ev(name, vec![]))
+            .broadcast(h.now, &Nsp::from("/"), &all(), ev(name, vec![]))
             .unwrap();
     }
     h.drain();
@@ -89,12 +89,12 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
     // What happens while it is away.
     h.advance(1000);
     h.server
-        .broadcast(h.now, "/", &all(), ev("e3", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &all(), ev("e3", vec![]))
         .unwrap();
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 target: Target::room("red"),
                 ..all()
@@ -105,7 +105,7 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 target: Target::room("blue"),
                 ..all()
@@ -116,7 +116,7 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 target: Target::all().except("red"),
                 ..all()
@@ -127,7 +127,7 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 volatile: true,
                 ..all()
@@ -135,11 +135,11 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
             ev("volatile", vec![]),
         )
         .unwrap();
-    let direct = socketio_proto::Str::from(socket.to_string());
+    let direct = socketio_proto::Room::from(&socket);
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 target: Target::room(direct),
                 ..all()
@@ -181,7 +181,7 @@ fn a_dropped_client_gets_every_missed_event_in_order_exactly_once() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 target: Target::room("red"),
                 ..all()
@@ -198,14 +198,14 @@ fn without_skip_middlewares_the_app_decides_and_missed_packets_still_come_first(
     let mut h = harness(recovery_config(false));
     let (ws, socket, pid) = connect(&mut h);
     h.server
-        .broadcast(h.now, "/", &all(), ev("e1", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &all(), ev("e1", vec![]))
         .unwrap();
     h.drain();
     let offset = received(&h.ws_take(ws))[0].1.clone();
     h.server.handle_ws_closed(h.now, ws, true);
     h.drain();
     h.server
-        .broadcast(h.now, "/", &all(), ev("e2", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &all(), ev("e2", vec![]))
         .unwrap();
     let ws2 = open_ws(&mut h);
     h.ws_send(ws2, &format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#));
@@ -227,7 +227,7 @@ fn no_recovery_after_max_disconnection_duration_or_with_an_unknown_offset() {
     let mut h = harness(recovery_config(true));
     let (ws, socket, pid) = connect(&mut h);
     h.server
-        .broadcast(h.now, "/", &all(), ev("e1", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &all(), ev("e1", vec![]))
         .unwrap();
     h.drain();
     let offset = received(&h.ws_take(ws))[0].1.clone();
@@ -252,7 +252,7 @@ fn a_client_that_left_on_purpose_is_not_recovered() {
     let mut h = harness(recovery_config(true));
     let (ws, socket, pid) = connect(&mut h);
     h.server
-        .broadcast(h.now, "/", &all(), ev("e1", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &all(), ev("e1", vec![]))
         .unwrap();
     h.drain();
     let offset = received(&h.ws_take(ws))[0].1.clone();
@@ -285,7 +285,7 @@ fn stored_packets_are_bounded() {
     let mut h = harness(config);
     let (ws, socket, pid) = connect(&mut h);
     h.server
-        .broadcast(h.now, "/", &all(), ev("e0", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &all(), ev("e0", vec![]))
         .unwrap();
     h.drain();
     let offset = received(&h.ws_take(ws))[0].1.clone();
@@ -293,7 +293,7 @@ fn stored_packets_are_bounded() {
     h.drain();
     for i in 1..=3 {
         h.server
-            .broadcast(h.now, "/", &all(), ev(&format!("e{i}"), vec![]))
+            .broadcast(h.now, &Nsp::from("/"), &all(), ev(&format!("e{i}"), vec![]))
             .unwrap();
     }
     // e0 was forgotten to keep three: its offset is unknown now.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use engineio_proto::Frame;
 use serde_json::json;
-use socketio_proto::{BroadcastOptions, EmitError, Event, Target};
+use socketio_proto::{BroadcastOptions, EmitError, Event, Nsp, Room, Target};
 
 fn opts(target: Target) -> BroadcastOptions {
     BroadcastOptions {
@@ -33,7 +33,7 @@ fn rooms_several_and_except() {
         .server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &opts(Target::room("red").to("blue").except(a.to_string())),
             ev("hi", vec![json!(1)]),
         )
@@ -52,7 +52,7 @@ fn rooms_several_and_except() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &opts(Target::all().except("blue")),
             ev("x", vec![]),
         )
@@ -63,9 +63,14 @@ fn rooms_several_and_except() {
     assert!(h.ws_take(wc).is_empty());
     assert_eq!(h.ws_take(wd).len(), 1);
     // After leaving, no more.
-    h.server.leave(&b, "red");
+    h.server.leave(&b, &Room::from("red"));
     h.server
-        .broadcast(h.now, "/", &opts(Target::room("red")), ev("y", vec![]))
+        .broadcast(
+            h.now,
+            &Nsp::from("/"),
+            &opts(Target::room("red")),
+            ev("y", vec![]),
+        )
         .unwrap();
     h.drain();
     assert_eq!(h.ws_take(wa).len(), 1);
@@ -80,13 +85,22 @@ fn namespaces_are_separate() {
     let custom = join(&mut h, ws, "/custom", "");
     h.server.join(&custom, "r");
     h.server
-        .broadcast(h.now, "/custom", &opts(Target::all()), ev("c", vec![]))
+        .broadcast(
+            h.now,
+            &Nsp::from("/custom"),
+            &opts(Target::all()),
+            ev("c", vec![]),
+        )
         .unwrap();
     h.drain();
     assert_eq!(h.ws_take(ws), vec![r#"42/custom,["c"]"#]);
     assert_eq!(
-        h.server
-            .broadcast(h.now, "/none", &opts(Target::all()), ev("c", vec![])),
+        h.server.broadcast(
+            h.now,
+            &Nsp::from("/none"),
+            &opts(Target::all()),
+            ev("c", vec![])
+        ),
         Err(EmitError::UnknownNamespace)
     );
 }
@@ -100,7 +114,7 @@ fn a_broadcast_is_encoded_once_and_shared() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &opts(Target::all()),
             ev("shared", vec![json!("x")]),
         )
@@ -133,7 +147,7 @@ fn volatile_is_dropped_where_the_transport_is_busy() {
     };
     let sent = h
         .server
-        .broadcast(h.now, "/", &volatile, ev("v", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &volatile, ev("v", vec![]))
         .unwrap();
     h.drain();
     assert_eq!(sent.recipients, 1);
@@ -143,7 +157,12 @@ fn volatile_is_dropped_where_the_transport_is_busy() {
     assert!(h.ws_take(wb).is_empty(), "dropped, not queued");
     // A non-volatile one waits for b instead.
     h.server
-        .broadcast(h.now, "/", &opts(Target::all()), ev("kept", vec![]))
+        .broadcast(
+            h.now,
+            &Nsp::from("/"),
+            &opts(Target::all()),
+            ev("kept", vec![]),
+        )
         .unwrap();
     h.drain();
     assert_eq!(h.ws_take(wb), vec![r#"42["kept"]"#]);
@@ -161,7 +180,7 @@ fn broadcast_acks_with_one_socket_timing_out() {
     };
     let sent = h
         .server
-        .broadcast(h.now, "/", &with_ack, ev("vote", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &with_ack, ev("vote", vec![]))
         .unwrap();
     h.drain();
     assert_eq!(sent.recipients, 3);
@@ -210,7 +229,7 @@ fn broadcast_acks_finish_early_when_everyone_answers_and_at_once_when_nobody_is_
     };
     let sent = h
         .server
-        .broadcast(h.now, "/", &with_ack, ev("q", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &with_ack, ev("q", vec![]))
         .unwrap();
     h.ws_take(wa);
     h.ws_send(wa, r#"430[1]"#);
@@ -229,7 +248,7 @@ fn broadcast_acks_finish_early_when_everyone_answers_and_at_once_when_nobody_is_
     };
     let sent2 = h
         .server
-        .broadcast(h.now, "/", &empty, ev("q", vec![]))
+        .broadcast(h.now, &Nsp::from("/"), &empty, ev("q", vec![]))
         .unwrap();
     assert_eq!(sent2.recipients, 0);
     h.drain();
@@ -252,7 +271,12 @@ fn a_slow_reader_is_closed_at_its_queue_limit_not_silently_skipped() {
     // queue up for b, and the seventh crosses its limit of five.
     for i in 0..7 {
         h.server
-            .broadcast(h.now, "/", &opts(Target::all()), ev("n", vec![json!(i)]))
+            .broadcast(
+                h.now,
+                &Nsp::from("/"),
+                &opts(Target::all()),
+                ev("n", vec![json!(i)]),
+            )
             .unwrap();
         h.drain();
         h.ws_take(wa);
@@ -299,11 +323,11 @@ fn room_changes_once_tracked() {
     // "red" existed already: only "blue" is new.
     assert_eq!(h.server.poll_room_change(), Some(change("blue", true)));
     assert_eq!(h.server.poll_room_change(), None);
-    h.server.leave(&a, "red");
+    h.server.leave(&a, &Room::from("red"));
     assert_eq!(h.server.poll_room_change(), None, "b is still in red");
-    h.server.leave(&b, "red");
+    h.server.leave(&b, &Room::from("red"));
     assert_eq!(h.server.poll_room_change(), Some(change("red", false)));
-    h.server.leave(&b, "nowhere");
+    h.server.leave(&b, &Room::from("nowhere"));
     assert_eq!(h.server.poll_room_change(), None);
     // A disconnection deletes the rooms it empties.
     h.server.disconnect(h.now, &b, true);
@@ -349,11 +373,15 @@ fn room_events_report_real_changes_only_when_asked() {
     h.server.set_room_events(true);
     h.server.join(&a, "red");
     h.server.join(&a, "red"); // already in: nothing
-    h.server.leave(&b, "red"); // not in: nothing
+    h.server.leave(&b, &Room::from("red")); // not in: nothing
+    h.server.sockets_join(
+        &Nsp::from("/"),
+        &Target::room(b.to_string()),
+        &["blue".into()],
+    );
     h.server
-        .sockets_join("/", &Target::room(b.to_string()), &["blue".into()]);
-    h.server.sockets_leave("/", &Target::all(), &["red".into()]);
-    h.server.leave(&a, "quiet");
+        .sockets_leave(&Nsp::from("/"), &Target::all(), &["red".into()]);
+    h.server.leave(&a, &Room::from("quiet"));
     h.drain();
     let (a, b) = (a.to_string(), b.to_string());
     let t = |j, s: &str, r: &str| (j, s.to_owned(), "/".to_owned(), r.to_owned());

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use socketio_proto::cluster::{WireOptions, WirePacket};
 use socketio_proto::{
     BroadcastOptions, ClusterConfig, ClusterEnvelope, ClusterMessage, Config, Event, Membership,
-    RecoveryConfig, RestoredSession, SessionRecord, SocketId,
+    Nsp, RecoveryConfig, RestoredSession, SessionRecord, SocketId,
 };
 
 fn config() -> Config {
@@ -78,7 +78,7 @@ fn own_broadcasts_wait_for_the_transport_and_carry_its_offsets() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions::default(),
             ev("hello", vec![json!(1)]),
         )
@@ -127,7 +127,7 @@ fn own_broadcasts_wait_for_the_transport_and_carry_its_offsets() {
     h.server
         .broadcast(
             h.now,
-            "/",
+            &Nsp::from("/"),
             &BroadcastOptions {
                 timeout: Some(Duration::from_secs(1)),
                 ..BroadcastOptions::default()

@@ -334,6 +334,12 @@ impl Packet {
 }
 
 impl Event {
+    /// The id the sender waits for an answer on, typed for
+    /// [`Server::ack`](crate::Server::ack).
+    pub fn ack_id(&self) -> Option<crate::ClientAckId> {
+        self.id.map(crate::ClientAckId)
+    }
+
     /// The event `name` with `args`, no ack asked, no attachments.
     pub fn new(name: impl Into<String>, args: Vec<Value>) -> Result<Self, PayloadError> {
         let name = name.into();

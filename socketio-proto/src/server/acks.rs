@@ -15,7 +15,7 @@ use super::{Server, Timer};
 use crate::cluster::{ClusterMessage, ServerSideReply};
 use crate::event::Event;
 use crate::packet::{Ack, Event as EventPacket, Packet};
-use crate::types::{AckId, BroadcastId, EmitError, SocketId};
+use crate::types::{AckId, BroadcastId, ClientAckId, EmitError, SocketId};
 
 /// Every answer awaited, by socket, and the broadcasts gathering answers.
 #[derive(Debug, Default)]
@@ -259,7 +259,8 @@ impl Server {
         sent.map(|()| AckId(ack_id)).map_err(EmitError::from)
     }
 
-    /// Answers an event that asked for an acknowledgement.
+    /// Answers an event that asked for an acknowledgement under `ack_id`
+    /// ([`packet::Event::ack_id`](crate::packet::Event::ack_id)).
     ///
     /// # Errors
     ///
@@ -271,12 +272,12 @@ impl Server {
         &mut self,
         now: Instant,
         id: &SocketId,
-        ack_id: u64,
+        ack_id: ClientAckId,
         data: Vec<Value>,
         attachments: Vec<Bytes>,
     ) -> Result<(), EmitError> {
         let (_, socket) = self.connected(id)?;
-        let ack = Ack::new(ack_id, data).with_attachments(attachments)?;
+        let ack = Ack::new(ack_id.0, data).with_attachments(attachments)?;
         let packet = Packet::ack(socket.nsp.clone(), ack);
         let sid = socket.sid.clone();
         let result = self.send_packet(&sid, &packet);

@@ -11,7 +11,9 @@ use super::{Server, Socket, Timer};
 use crate::cluster::{ClusterMessage, ServerSideReply, WireFlags, WireOptions, WirePacket};
 use crate::packet::{Event as EventPacket, Packet};
 use crate::parser::Sender;
-use crate::types::{Broadcast, BroadcastOptions, EmitError, SocketId, Target};
+#[cfg(test)]
+use crate::types::ClientAckId;
+use crate::types::{Broadcast, BroadcastOptions, EmitError, Nsp, SocketId, Target};
 
 impl Server {
     /// Sends an event to socket `id`. With connection state recovery on, it
@@ -58,7 +60,7 @@ impl Server {
     pub fn broadcast(
         &mut self,
         now: Instant,
-        nsp: &str,
+        nsp: &Nsp,
         options: &BroadcastOptions,
         event: EventPacket,
     ) -> Result<Broadcast, EmitError> {
@@ -67,7 +69,7 @@ impl Server {
         let wire = publish.then(|| WirePacket {
             kind: if event.attachments().is_empty() { 2 } else { 5 },
             data: event.data().to_vec(),
-            nsp: nsp.to_owned(),
+            nsp: nsp.to_string(),
             id: None,
             attachments: event.attachments().to_vec(),
         });
@@ -103,7 +105,7 @@ impl Server {
             };
             let opts = WireOptions::from_target(&options.target, flags);
             self.publish(
-                nsp,
+                nsp.as_str(),
                 ClusterMessage::Broadcast {
                     opts,
                     packet,
@@ -121,7 +123,7 @@ impl Server {
     pub(super) fn deliver(
         &mut self,
         now: Instant,
-        nsp: &str,
+        nsp: &Nsp,
         options: &BroadcastOptions,
         mut event: EventPacket,
         origin: Option<ServerSideReply>,
@@ -234,7 +236,10 @@ mod tests {
             target: Target::room("r"),
             ..BroadcastOptions::default()
         };
-        let sent = h.server.broadcast(h.now, "/", &options, hello()).unwrap();
+        let sent = h
+            .server
+            .broadcast(h.now, &Nsp::from("/"), &options, hello())
+            .unwrap();
         assert_eq!(
             sent,
             Broadcast {
@@ -263,12 +268,13 @@ mod tests {
             Err(EmitError::UnknownSocket)
         );
         assert_eq!(
-            h.server.ack(now, &nobody, 0, vec![], vec![]),
+            h.server.ack(now, &nobody, ClientAckId(0), vec![], vec![]),
             Err(EmitError::UnknownSocket)
         );
         let options = BroadcastOptions::default();
         assert_eq!(
-            h.server.broadcast(now, "/nowhere", &options, hello()),
+            h.server
+                .broadcast(now, &Nsp::from("/nowhere"), &options, hello()),
             Err(EmitError::UnknownNamespace)
         );
         // An ack whose attachments have no placeholder is a payload error,
@@ -277,7 +283,7 @@ mod tests {
             h.server.ack(
                 now,
                 &socket,
-                0,
+                ClientAckId(0),
                 vec![json!(1)],
                 vec![Bytes::from_static(b"x")]
             ),

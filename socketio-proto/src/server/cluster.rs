@@ -7,7 +7,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use engineio_proto::Str;
 use serde_json::{Map, Value};
 
 use super::{Server, Timer};
@@ -17,7 +16,7 @@ use crate::cluster::{
 };
 use crate::event::Event;
 use crate::packet::Event as EventPacket;
-use crate::types::{BroadcastOptions, Room, SocketInfo, Target};
+use crate::types::{BroadcastOptions, Nsp, Room, SocketInfo, Target};
 
 /// This node's view of the cluster (unused on a single node).
 #[derive(Debug, Default)]
@@ -164,7 +163,7 @@ impl Server {
     pub fn fetch_sockets_cluster(
         &mut self,
         now: Instant,
-        nsp: &str,
+        nsp: &Nsp,
         target: &Target,
     ) -> RequestKey {
         self.ensure_started(now);
@@ -187,7 +186,7 @@ impl Server {
         if expected != Some(0) {
             let opts = WireOptions::from_target(target, WireFlags::default());
             self.publish(
-                nsp,
+                nsp.as_str(),
                 ClusterMessage::FetchSockets {
                     opts,
                     request_id: wire_id,
@@ -204,7 +203,7 @@ impl Server {
     pub fn server_side_emit(
         &mut self,
         now: Instant,
-        nsp: &str,
+        nsp: &Nsp,
         data: Vec<Value>,
         timeout: Option<Duration>,
     ) -> Option<RequestKey> {
@@ -217,7 +216,7 @@ impl Server {
         if clustered {
             let request_id = request.as_ref().map(|(_, id)| id.clone());
             self.publish(
-                nsp,
+                nsp.as_str(),
                 ClusterMessage::ServerSideEmit {
                     request_id,
                     packet: data,
@@ -252,10 +251,10 @@ impl Server {
             return;
         }
         self.cluster.nodes.insert(envelope.uid.clone(), now);
-        let (node, nsp) = (envelope.uid, envelope.nsp);
+        let (node, nsp) = (envelope.uid, Nsp::from(envelope.nsp));
         match envelope.message {
             ClusterMessage::InitialHeartbeat => {
-                self.publish(&nsp, ClusterMessage::Heartbeat);
+                self.publish(nsp.as_str(), ClusterMessage::Heartbeat);
             }
             ClusterMessage::Heartbeat => {}
             ClusterMessage::AdapterClose => {
@@ -284,7 +283,7 @@ impl Server {
                 };
                 let origin = request_id.map(|request_id| ServerSideReply {
                     node: node.clone(),
-                    nsp: nsp.clone(),
+                    nsp: nsp.to_string(),
                     request_id,
                 });
                 if let Ok(sent) = self.deliver(now, &nsp, &options, event, origin.clone(), Some(0))
@@ -292,7 +291,7 @@ impl Server {
                     if let Some(origin) = origin {
                         self.respond_to(
                             &node,
-                            &nsp,
+                            nsp.as_str(),
                             ClusterMessage::BroadcastClientCount {
                                 request_id: origin.request_id,
                                 client_count: sent.recipients,
@@ -302,11 +301,11 @@ impl Server {
                 }
             }
             ClusterMessage::SocketsJoin { opts, rooms } => {
-                let rooms: Vec<Room> = rooms.into_iter().map(Str::from).collect();
+                let rooms: Vec<Room> = rooms.into_iter().map(Room::from).collect();
                 self.sockets_join(&nsp, &opts.target(), &rooms);
             }
             ClusterMessage::SocketsLeave { opts, rooms } => {
-                let rooms: Vec<Room> = rooms.into_iter().map(Str::from).collect();
+                let rooms: Vec<Room> = rooms.into_iter().map(Room::from).collect();
                 self.sockets_leave(&nsp, &opts.target(), &rooms);
             }
             ClusterMessage::DisconnectSockets { opts, close } => {
@@ -320,7 +319,7 @@ impl Server {
                     .collect();
                 self.respond_to(
                     &node,
-                    &nsp,
+                    nsp.as_str(),
                     ClusterMessage::FetchSocketsResponse {
                         request_id,
                         sockets,
@@ -330,11 +329,11 @@ impl Server {
             ClusterMessage::ServerSideEmit { request_id, packet } => {
                 let reply = request_id.map(|request_id| ServerSideReply {
                     node: node.clone(),
-                    nsp: nsp.clone(),
+                    nsp: nsp.to_string(),
                     request_id,
                 });
                 self.events.push_back(Event::ServerSideEmit {
-                    nsp: Str::from(nsp),
+                    nsp,
                     data: packet,
                     reply,
                 });

@@ -4,7 +4,9 @@
 //! middlewares ran) and the connect timeout of a connection that joins
 //! nothing.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,12 +20,12 @@ use crate::config::{NamespaceMatcher, js_date_string};
 use crate::event::Event;
 use crate::packet::{ConnectErrorData, Event as EventPacket, Limits, Packet};
 use crate::parser::Sender;
-use crate::types::{EmitError, Handshake, ParentId, Room, SocketId};
+use crate::types::{EmitError, Handshake, Nsp, ParentId, Room, SocketId};
 
 /// One namespace: its members and rooms, its ack id counter.
 #[derive(Debug)]
 pub(super) struct Namespace {
-    pub(super) name: Str,
+    pub(super) name: Nsp,
     pub(super) parent: Option<ParentId>,
     /// Connected sockets and their rooms.
     pub(super) rooms: RoomIndex,
@@ -33,7 +35,7 @@ pub(super) struct Namespace {
 }
 
 impl Namespace {
-    fn new(name: Str, parent: Option<ParentId>) -> Self {
+    fn new(name: Nsp, parent: Option<ParentId>) -> Self {
         Self {
             name,
             parent,
@@ -53,14 +55,13 @@ impl Namespace {
 /// Every namespace by name, and the parents dynamic ones come from.
 #[derive(Debug, Default)]
 pub(super) struct Namespaces {
-    by_name: HashMap<Str, Namespace>,
+    by_name: HashMap<Nsp, Namespace>,
     parents: Vec<NamespaceMatcher>,
 }
 
 impl Namespaces {
     /// Creates `name` unless it exists.
-    pub(super) fn add(&mut self, name: &str) {
-        let name = Str::from(name.to_owned());
+    pub(super) fn add(&mut self, name: Nsp) {
         self.by_name
             .entry(name.clone())
             .or_insert_with(|| Namespace::new(name, None));
@@ -71,15 +72,25 @@ impl Namespaces {
         ParentId(self.parents.len() as u32 - 1)
     }
 
-    pub(super) fn get(&self, name: &str) -> Option<&Namespace> {
+    // By `&Nsp` or by `&str` (a name from the wire).
+    pub(super) fn get<Q: Hash + Eq + ?Sized>(&self, name: &Q) -> Option<&Namespace>
+    where
+        Nsp: Borrow<Q>,
+    {
         self.by_name.get(name)
     }
 
-    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Namespace> {
+    pub(super) fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, name: &Q) -> Option<&mut Namespace>
+    where
+        Nsp: Borrow<Q>,
+    {
         self.by_name.get_mut(name)
     }
 
-    pub(super) fn contains(&self, name: &str) -> bool {
+    pub(super) fn contains<Q: Hash + Eq + ?Sized>(&self, name: &Q) -> bool
+    where
+        Nsp: Borrow<Q>,
+    {
         self.by_name.contains_key(name)
     }
 
@@ -87,15 +98,18 @@ impl Namespaces {
         self.by_name.len()
     }
 
-    pub(super) fn names(&self) -> Vec<&str> {
-        self.by_name.keys().map(|k| &**k).collect()
+    pub(super) fn names(&self) -> Vec<&Nsp> {
+        self.by_name.keys().collect()
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &Namespace> {
         self.by_name.values()
     }
 
-    pub(super) fn remove(&mut self, name: &str) {
+    pub(super) fn remove<Q: Hash + Eq + ?Sized>(&mut self, name: &Q)
+    where
+        Nsp: Borrow<Q>,
+    {
         self.by_name.remove(name);
     }
 
@@ -104,13 +118,16 @@ impl Namespaces {
     /// "Invalid namespace". Returns the parent it comes from, if any.
     pub(super) fn resolve(
         &mut self,
-        name: &Str,
+        name: &Nsp,
         auth: &Map<String, Value>,
     ) -> Option<Option<ParentId>> {
         if let Some(ns) = self.by_name.get(name) {
             return Some(ns.parent);
         }
-        let index = self.parents.iter().position(|m| m.matches(name, auth))?;
+        let index = self
+            .parents
+            .iter()
+            .position(|m| m.matches(name.as_str(), auth))?;
         let parent = Some(ParentId(index as u32));
         self.by_name
             .insert(name.clone(), Namespace::new(name.clone(), parent));
@@ -201,7 +218,7 @@ impl Server {
         );
         if protocol == Protocol::V3 {
             // socket.io 2.x clients are in the main namespace from the start.
-            self.connect(now, &sid, Str::from("/"), Map::new());
+            self.connect(now, &sid, Nsp::MAIN, Map::new());
         }
     }
 
@@ -219,7 +236,7 @@ impl Server {
     }
 
     /// A CONNECT for namespace `nsp` (`client.connect`).
-    pub(super) fn connect(&mut self, now: Instant, sid: &Sid, nsp: Str, auth: Map<String, Value>) {
+    pub(super) fn connect(&mut self, now: Instant, sid: &Sid, nsp: Nsp, auth: Map<String, Value>) {
         let Some(parent) = self.namespaces.resolve(&nsp, &auth) else {
             let error = ConnectErrorData::new("Invalid namespace", None);
             let packet = Packet::connect_error(nsp, error);
@@ -261,7 +278,7 @@ impl Server {
         &mut self,
         now: Instant,
         sid: &Sid,
-        nsp: Str,
+        nsp: Nsp,
         auth: Map<String, Value>,
         parent: Option<ParentId>,
         restored: Option<(Str, StoredSession, Vec<EventPacket>)>,
@@ -340,7 +357,7 @@ impl Server {
             return;
         };
         socket.connected = true;
-        socket.rooms.insert(Str::from(id.to_string()));
+        socket.rooms.insert(Room::from(id));
         let (nsp, sid) = (socket.nsp.clone(), socket.sid.clone());
         let missed = std::mem::take(&mut socket.missed);
         let reply = match socket.pid.as_ref() {
@@ -389,27 +406,27 @@ mod tests {
     #[test]
     fn resolve_finds_static_creates_dynamic_and_refuses_unknown() {
         let mut ns = Namespaces::default();
-        ns.add("/");
-        ns.add("/");
+        ns.add(Nsp::from("/"));
+        ns.add(Nsp::from("/"));
         assert_eq!(ns.len(), 1);
         let first = ns.add_parent(matcher("/dyn"));
         let second = ns.add_parent(matcher("/d"));
         assert_eq!((first, second), (ParentId(0), ParentId(1)));
         let auth = Map::new();
-        assert_eq!(ns.resolve(&Str::from("/"), &auth), Some(None));
+        assert_eq!(ns.resolve(&Nsp::from("/"), &auth), Some(None));
         // The first parent that matches wins, and the child is kept.
-        assert_eq!(ns.resolve(&Str::from("/dyn-1"), &auth), Some(Some(first)));
+        assert_eq!(ns.resolve(&Nsp::from("/dyn-1"), &auth), Some(Some(first)));
         assert!(ns.contains("/dyn-1"));
         assert_eq!(ns.get("/dyn-1").unwrap().parent, Some(first));
-        assert_eq!(ns.resolve(&Str::from("/d2"), &auth), Some(Some(second)));
-        assert_eq!(ns.resolve(&Str::from("/other"), &auth), None);
+        assert_eq!(ns.resolve(&Nsp::from("/d2"), &auth), Some(Some(second)));
+        assert_eq!(ns.resolve(&Nsp::from("/other"), &auth), None);
         assert!(!ns.contains("/other"));
         assert_eq!(ns.len(), 3);
     }
 
     #[test]
     fn ack_ids_count_per_namespace() {
-        let mut ns = Namespace::new(Str::from("/"), None);
+        let mut ns = Namespace::new(Nsp::from("/"), None);
         assert_eq!(ns.next_ack_id(), 0);
         assert_eq!(ns.next_ack_id(), 1);
         assert_eq!(ns.next_ack_id(), 2);

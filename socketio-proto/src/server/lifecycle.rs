@@ -12,7 +12,7 @@ use super::{Server, Timer};
 use crate::cluster::{ClusterMessage, SessionRecord, WireFlags, WireOptions};
 use crate::event::Event;
 use crate::packet::Packet;
-use crate::types::{AckId, DisconnectReason, Room, SocketId, Target};
+use crate::types::{AckId, DisconnectReason, Nsp, Room, SocketId, Target};
 
 impl Server {
     /// Disconnects socket `id`: with `close` false it leaves its namespace
@@ -48,13 +48,16 @@ impl Server {
 
     /// Disconnects the selected sockets (`disconnectSockets`), here and,
     /// unless `local`, on the other nodes.
-    pub fn disconnect_sockets(&mut self, now: Instant, nsp: &str, target: &Target, close: bool) {
+    pub fn disconnect_sockets(&mut self, now: Instant, nsp: &Nsp, target: &Target, close: bool) {
         for id in self.select(nsp, target) {
             self.disconnect(now, &id, close);
         }
         if self.publishes(target) {
             let opts = WireOptions::from_target(target, WireFlags::default());
-            self.publish(nsp, ClusterMessage::DisconnectSockets { opts, close });
+            self.publish(
+                nsp.as_str(),
+                ClusterMessage::DisconnectSockets { opts, close },
+            );
         }
     }
 

@@ -46,7 +46,7 @@ use crate::event::Event;
 use crate::packet::{Packet, Payload};
 use crate::parser::{PacketDecoder, Sender};
 use crate::types::{
-    BroadcastId, DisconnectReason, Handshake, ParentId, Room, SocketId, SocketInfo,
+    BroadcastId, DisconnectReason, Handshake, Nsp, ParentId, Room, SocketId, SocketInfo,
 };
 
 use acks::Acks;
@@ -127,14 +127,14 @@ struct Client {
     protocol: Protocol,
     decoder: Box<dyn PacketDecoder>,
     /// Namespace -> its socket, connected or waiting for the verdict.
-    nsps: HashMap<Str, SocketId>,
+    nsps: HashMap<Nsp, SocketId>,
     /// The handshake without auth.
     handshake: Arc<Handshake>,
 }
 
 #[derive(Debug)]
 struct Socket {
-    nsp: Str,
+    nsp: Nsp,
     sid: Sid,
     pid: Option<Str>,
     rooms: HashSet<Room>,
@@ -169,15 +169,15 @@ impl Server {
             timers: Deadlines::new(),
             events: VecDeque::new(),
         };
-        server.add_namespace("/");
+        server.add_namespace(Nsp::MAIN);
         server
     }
 
     // ----- setup -----
 
     /// Creates the namespace `name` (`io.of(name)`); existing ones stay.
-    pub fn add_namespace(&mut self, name: &str) {
-        self.namespaces.add(name);
+    pub fn add_namespace(&mut self, name: impl Into<Nsp>) {
+        self.namespaces.add(name.into());
     }
 
     /// Adds a parent namespace (`io.of(regex | fn)`): a CONNECT to an unknown
@@ -199,7 +199,7 @@ impl Server {
     }
 
     /// Whether namespace `name` exists.
-    pub fn has_namespace(&self, name: &str) -> bool {
+    pub fn has_namespace(&self, name: &Nsp) -> bool {
         self.namespaces.contains(name)
     }
 
@@ -210,17 +210,17 @@ impl Server {
     }
 
     /// The names of every namespace.
-    pub fn namespace_names(&self) -> Vec<&str> {
+    pub fn namespace_names(&self) -> Vec<&Nsp> {
         self.namespaces.names()
     }
 
     /// The parent a dynamic namespace was created from.
-    pub fn parent_of(&self, nsp: &str) -> Option<ParentId> {
+    pub fn parent_of(&self, nsp: &Nsp) -> Option<ParentId> {
         self.namespaces.get(nsp).and_then(|ns| ns.parent)
     }
 
     /// The connected sockets of namespace `nsp`.
-    pub fn sockets_of(&self, nsp: &str) -> Vec<SocketId> {
+    pub fn sockets_of(&self, nsp: &Nsp) -> Vec<SocketId> {
         self.namespaces
             .get(nsp)
             .map(|ns| ns.rooms.members().cloned().collect())
@@ -443,7 +443,7 @@ impl Server {
         };
         let (nsp, v3_auth) = match client.protocol {
             // Shares the decoded message's storage: no copy per packet.
-            Protocol::V4 => (packet.nsp.clone(), None),
+            Protocol::V4 => (Nsp::from(packet.nsp.clone()), None),
             // socket.io 2.x puts the CONNECT's query in the namespace.
             Protocol::V3 => match packet.nsp.split_once('?') {
                 Some((path, query)) => {
@@ -453,9 +453,9 @@ impl Server {
                             .into_iter()
                             .map(|(k, v)| (k, Value::String(v)))
                             .collect();
-                    (Str::from(path.to_owned()), Some(auth))
+                    (Nsp::from(path.to_owned()), Some(auth))
                 }
-                None => (packet.nsp.clone(), None),
+                None => (Nsp::from(packet.nsp.clone()), None),
             },
         };
         let socket = client
@@ -469,7 +469,7 @@ impl Server {
                 let auth = v3_auth.or(auth).unwrap_or_default();
                 // Kept as long as the socket: a copy of its own, not a view
                 // holding the whole CONNECT message.
-                self.connect(now, sid, Str::from(nsp.to_string()), auth);
+                self.connect(now, sid, Nsp::from(nsp.to_string()), auth);
             }
             (Some(id), Payload::Event(event)) => {
                 self.events.push_back(Event::Event {

@@ -11,7 +11,7 @@ use engineio_proto::Str;
 use serde_json::Value;
 
 use crate::config::RecoveryConfig;
-use crate::types::{Room, SocketId, Target};
+use crate::types::{Nsp, Room, SocketId, Target};
 
 /// The recovery state of every namespace; inert when recovery is off.
 #[derive(Debug)]
@@ -20,7 +20,7 @@ pub(super) struct Recovery {
     /// The next offset, shared by every namespace (as one counter per
     /// server in the official adapter).
     next_offset: u64,
-    stores: HashMap<Str, Store>,
+    stores: HashMap<Nsp, Store>,
 }
 
 /// A disconnected session kept for recovery.
@@ -76,7 +76,7 @@ impl Recovery {
     /// recovery is off.
     pub(super) fn keep(
         &mut self,
-        nsp: &Str,
+        nsp: &Nsp,
         now: Instant,
         target: &Target,
         mut data: Vec<Value>,
@@ -103,7 +103,7 @@ impl Recovery {
     }
 
     /// Keeps the session of a socket that left for a recoverable reason.
-    pub(super) fn persist(&mut self, nsp: &Str, now: Instant, pid: Str, session: StoredSession) {
+    pub(super) fn persist(&mut self, nsp: &Nsp, now: Instant, pid: Str, session: StoredSession) {
         let Some(config) = &self.config else {
             return;
         };
@@ -117,7 +117,7 @@ impl Recovery {
     /// socket id is free.
     pub(super) fn restore(
         &mut self,
-        nsp: &str,
+        nsp: &Nsp,
         now: Instant,
         pid: &str,
         offset: &str,
@@ -130,7 +130,7 @@ impl Recovery {
     }
 
     /// Forgets what a removed namespace kept.
-    pub(super) fn forget(&mut self, nsp: &str) {
+    pub(super) fn forget(&mut self, nsp: &Nsp) {
         self.stores.remove(nsp);
     }
 }
@@ -206,7 +206,7 @@ mod tests {
     fn session(id: &str, rooms: &[&str], at: Instant) -> StoredSession {
         StoredSession {
             sid: SocketId::new(id),
-            rooms: rooms.iter().map(|r| Str::from(r.to_string())).collect(),
+            rooms: rooms.iter().map(|r| Room::from(r.to_string())).collect(),
             data: json!({"n": 1}),
             disconnected_at: at,
         }
@@ -216,13 +216,16 @@ mod tests {
     fn off_keeps_nothing() {
         let mut r = Recovery::new(None);
         let t0 = Instant::now();
-        let nsp = Str::from("/");
+        let nsp = Nsp::from("/");
         assert_eq!(
             r.keep(&nsp, t0, &Target::all(), vec![json!("e")]),
             Err(vec![json!("e")])
         );
         r.persist(&nsp, t0, Str::from("p"), session("s", &[], t0));
-        assert!(r.restore("/", t0, "p", "0", |_| false).is_none());
+        assert!(
+            r.restore(&Nsp::from("/"), t0, "p", "0", |_| false)
+                .is_none()
+        );
         assert!(!r.enabled() && !r.skips_middlewares());
     }
 
@@ -230,7 +233,7 @@ mod tests {
     fn offsets_count_in_hex_and_replay_follows_rooms() {
         let mut r = Recovery::new(Some(config(100)));
         let t0 = Instant::now();
-        let nsp = Str::from("/");
+        let nsp = Nsp::from("/");
         let mut last = None;
         for i in 0..17 {
             let data = r.keep(&nsp, t0, &Target::all(), vec![json!("e"), json!(i)]);
@@ -247,7 +250,9 @@ mod tests {
         sent(&mut r, &Target::all().except("red"), 3);
         sent(&mut r, &Target::all(), 4);
         r.persist(&nsp, t0, Str::from("pid"), session("sock", &["red"], t0));
-        let (s, missed) = r.restore("/", t0, "pid", "10", |_| false).unwrap();
+        let (s, missed) = r
+            .restore(&Nsp::from("/"), t0, "pid", "10", |_| false)
+            .unwrap();
         assert_eq!(s.sid, SocketId::new("sock"));
         assert_eq!(
             missed,
@@ -257,32 +262,50 @@ mod tests {
             ]
         );
         // Restored once: the session is gone.
-        assert!(r.restore("/", t0, "pid", "10", |_| false).is_none());
+        assert!(
+            r.restore(&Nsp::from("/"), t0, "pid", "10", |_| false)
+                .is_none()
+        );
     }
 
     #[test]
     fn unknown_offset_expiry_and_taken_ids_restore_nothing() {
         let mut r = Recovery::new(Some(config(2)));
         let t0 = Instant::now();
-        let nsp = Str::from("/");
+        let nsp = Nsp::from("/");
         for _ in 0..3 {
             r.keep(&nsp, t0, &Target::all(), vec![json!("e")]).unwrap();
         }
         r.persist(&nsp, t0, Str::from("pid"), session("sock", &[], t0));
         // Offset 0 was dropped to keep 2 packets.
-        assert!(r.restore("/", t0, "pid", "0", |_| false).is_none());
+        assert!(
+            r.restore(&Nsp::from("/"), t0, "pid", "0", |_| false)
+                .is_none()
+        );
         // A socket id in use is not handed out twice.
-        assert!(r.restore("/", t0, "pid", "1", |_| true).is_none());
+        assert!(
+            r.restore(&Nsp::from("/"), t0, "pid", "1", |_| true)
+                .is_none()
+        );
         // Within the maximum disconnection duration a session comes back;
         // past it, sessions and packets are forgotten.
         r.persist(&nsp, t0, Str::from("a"), session("sa", &[], t0));
         r.persist(&nsp, t0, Str::from("b"), session("sb", &[], t0));
         let within = t0 + Duration::from_secs(10);
-        assert!(r.restore("/", within, "a", "1", |_| false).is_some());
+        assert!(
+            r.restore(&Nsp::from("/"), within, "a", "1", |_| false)
+                .is_some()
+        );
         let late = t0 + Duration::from_secs(11);
-        assert!(r.restore("/", late, "b", "1", |_| false).is_none());
+        assert!(
+            r.restore(&Nsp::from("/"), late, "b", "1", |_| false)
+                .is_none()
+        );
         r.persist(&nsp, late, Str::from("pid2"), session("s2", &[], late));
-        r.forget("/");
-        assert!(r.restore("/", late, "pid2", "1", |_| false).is_none());
+        r.forget(&Nsp::from("/"));
+        assert!(
+            r.restore(&Nsp::from("/"), late, "pid2", "1", |_| false)
+                .is_none()
+        );
     }
 }

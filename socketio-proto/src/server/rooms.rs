@@ -4,12 +4,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use engineio_proto::{IdSet, Str};
+use engineio_proto::IdSet;
 
 use super::{Server, info};
 use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
 use crate::event::Event;
-use crate::types::{Room, SocketId, SocketInfo, Target};
+use crate::types::{Nsp, Room, SocketId, SocketInfo, Target};
 
 /// A room came to exist (its first member joined) or ceased to (its last
 /// member left): Node's `create-room` / `delete-room` adapter events, which
@@ -17,7 +17,7 @@ use crate::types::{Room, SocketId, SocketInfo, Target};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomChange {
     /// The namespace.
-    pub nsp: Str,
+    pub nsp: Nsp,
     /// The room (a socket's own room is its id).
     pub room: Room,
     /// Created (true) or deleted (false).
@@ -65,7 +65,7 @@ impl RoomIndex {
     }
 
     /// Whether the room was deleted by this leave (its last member left).
-    pub(super) fn leave(&mut self, socket: &SocketId, room: &str) -> bool {
+    pub(super) fn leave(&mut self, socket: &SocketId, room: &Room) -> bool {
         if let Some(members) = self.rooms.get_mut(room) {
             members.remove(socket);
             if members.is_empty() {
@@ -124,7 +124,7 @@ pub(super) struct RoomChanges {
 }
 
 impl RoomChanges {
-    pub(super) fn changed(&mut self, nsp: &Str, room: &Room, created: bool) {
+    pub(super) fn changed(&mut self, nsp: &Nsp, room: &Room, created: bool) {
         if self.track {
             self.queue.push_back(RoomChange {
                 nsp: nsp.clone(),
@@ -174,15 +174,14 @@ impl Server {
     }
 
     /// Makes socket `id` leave `room`. An unknown socket is ignored.
-    pub fn leave(&mut self, id: &SocketId, room: &str) {
+    pub fn leave(&mut self, id: &SocketId, room: &Room) {
         let Some((id, socket)) = self.sockets.get_key_value(id) else {
             return;
         };
         let (id, nsp) = (id.clone(), socket.nsp.clone());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
             if ns.rooms.leave(&id, room) {
-                self.room_changes
-                    .changed(&nsp, &Room::from(room.to_owned()), false);
+                self.room_changes.changed(&nsp, room, false);
             }
         }
         if let Some(socket) = self.sockets.get_mut(&id) {
@@ -190,14 +189,14 @@ impl Server {
                 self.events.push_back(Event::RoomLeft {
                     socket: id,
                     nsp,
-                    room: Room::from(room.to_owned()),
+                    room: room.clone(),
                 });
             }
         }
     }
 
     /// Snapshots of the sockets `target` selects in `nsp` (`fetchSockets`).
-    pub fn fetch_sockets(&self, nsp: &str, target: &Target) -> Vec<SocketInfo> {
+    pub fn fetch_sockets(&self, nsp: &Nsp, target: &Target) -> Vec<SocketInfo> {
         let Some(ns) = self.namespaces.get(nsp) else {
             return Vec::new();
         };
@@ -210,7 +209,7 @@ impl Server {
 
     /// Makes the selected sockets join `rooms` (`socketsJoin`), here and,
     /// unless `local`, on the other nodes.
-    pub fn sockets_join(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
+    pub fn sockets_join(&mut self, nsp: &Nsp, target: &Target, rooms: &[Room]) {
         for id in self.select(nsp, target) {
             for room in rooms {
                 self.join(&id, room.clone());
@@ -219,13 +218,13 @@ impl Server {
         if self.publishes(target) {
             let opts = WireOptions::from_target(target, WireFlags::default());
             let rooms = rooms.iter().map(|r| r.to_string()).collect();
-            self.publish(nsp, ClusterMessage::SocketsJoin { opts, rooms });
+            self.publish(nsp.as_str(), ClusterMessage::SocketsJoin { opts, rooms });
         }
     }
 
     /// Makes the selected sockets leave `rooms` (`socketsLeave`), here and,
     /// unless `local`, on the other nodes.
-    pub fn sockets_leave(&mut self, nsp: &str, target: &Target, rooms: &[Room]) {
+    pub fn sockets_leave(&mut self, nsp: &Nsp, target: &Target, rooms: &[Room]) {
         for id in self.select(nsp, target) {
             for room in rooms {
                 self.leave(&id, room);
@@ -234,7 +233,7 @@ impl Server {
         if self.publishes(target) {
             let opts = WireOptions::from_target(target, WireFlags::default());
             let rooms = rooms.iter().map(|r| r.to_string()).collect();
-            self.publish(nsp, ClusterMessage::SocketsLeave { opts, rooms });
+            self.publish(nsp.as_str(), ClusterMessage::SocketsLeave { opts, rooms });
         }
     }
 
@@ -261,7 +260,7 @@ impl Server {
         self.room_changes.queue.pop_front()
     }
 
-    pub(super) fn select(&self, nsp: &str, target: &Target) -> Vec<SocketId> {
+    pub(super) fn select(&self, nsp: &Nsp, target: &Target) -> Vec<SocketId> {
         self.namespaces
             .get(nsp)
             .map(|ns| ns.rooms.select(target))
@@ -282,12 +281,12 @@ mod tests {
         let mut ns = RoomIndex::default();
         for s in ["a", "b", "c", "d"] {
             ns.add_member(id(s));
-            ns.join(&id(s), Str::from(s.to_owned()));
+            ns.join(&id(s), Room::from(s.to_owned()));
         }
-        ns.join(&id("a"), Str::from("red"));
-        ns.join(&id("b"), Str::from("red"));
-        ns.join(&id("b"), Str::from("blue"));
-        ns.join(&id("c"), Str::from("blue"));
+        ns.join(&id("a"), Room::from("red"));
+        ns.join(&id("b"), Room::from("red"));
+        ns.join(&id("b"), Room::from("blue"));
+        ns.join(&id("c"), Room::from("blue"));
         ns
     }
 
@@ -316,31 +315,31 @@ mod tests {
     #[test]
     fn joins_and_leaves_say_when_a_room_is_created_and_deleted() {
         let mut ns = index();
-        assert!(!ns.join(&id("c"), Str::from("red")));
-        assert!(ns.join(&id("c"), Str::from("green")));
-        assert!(!ns.leave(&id("a"), "red"));
-        assert!(!ns.leave(&id("b"), "red"));
-        assert!(ns.leave(&id("c"), "red"));
+        assert!(!ns.join(&id("c"), Room::from("red")));
+        assert!(ns.join(&id("c"), Room::from("green")));
+        assert!(!ns.leave(&id("a"), &Room::from("red")));
+        assert!(!ns.leave(&id("b"), &Room::from("red")));
+        assert!(ns.leave(&id("c"), &Room::from("red")));
         assert!(!ns.names().any(|r| r == "red"));
         // Leaving a room one is not in, or that does not exist, deletes
         // nothing.
-        assert!(!ns.leave(&id("a"), "blue"));
-        assert!(!ns.leave(&id("a"), "none"));
+        assert!(!ns.leave(&id("a"), &Room::from("blue")));
+        assert!(!ns.leave(&id("a"), &Room::from("none")));
     }
 
     #[test]
     fn room_changes_are_kept_only_once_tracked() {
         let mut changes = RoomChanges::default();
-        let nsp = Str::from("/");
-        changes.changed(&nsp, &Str::from("r"), true);
+        let nsp = Nsp::from("/");
+        changes.changed(&nsp, &Room::from("r"), true);
         assert!(changes.queue.is_empty());
         changes.track = true;
-        changes.changed(&nsp, &Str::from("r"), false);
+        changes.changed(&nsp, &Room::from("r"), false);
         assert_eq!(
             changes.queue.pop_front(),
             Some(RoomChange {
                 nsp,
-                room: Str::from("r"),
+                room: Room::from("r"),
                 created: false
             })
         );

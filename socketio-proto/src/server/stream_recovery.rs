@@ -15,7 +15,7 @@ use crate::cluster::{
     ClusterEnvelope, ClusterMessage, RestoreRequest, RestoredSession, SessionRecord,
 };
 use crate::packet::Event as EventPacket;
-use crate::types::{BroadcastOptions, ParentId, SocketId};
+use crate::types::{BroadcastOptions, Nsp, ParentId, RestoreKey, Room, SocketId};
 
 /// Restores waited for at most: a CONNECT beyond it connects as a new
 /// socket at once (the transport is not answering fast enough).
@@ -29,14 +29,14 @@ pub(super) struct StreamState {
     /// Lookups to hand to the transport.
     restores: VecDeque<RestoreRequest>,
     /// CONNECTs waiting for their lookup, by key.
-    waiting: HashMap<u64, WaitingConnect>,
+    waiting: HashMap<RestoreKey, WaitingConnect>,
     next_key: u64,
 }
 
 #[derive(Debug)]
 struct WaitingConnect {
     sid: Sid,
-    nsp: Str,
+    nsp: Nsp,
     auth: Map<String, Value>,
     parent: Option<ParentId>,
     pid: String,
@@ -57,7 +57,7 @@ impl Server {
         &mut self,
         now: Instant,
         sid: &Sid,
-        nsp: Str,
+        nsp: Nsp,
         auth: Map<String, Value>,
         parent: Option<ParentId>,
         pid: String,
@@ -69,7 +69,7 @@ impl Server {
             self.connect_socket(now, sid, nsp, auth, parent, None);
             return;
         }
-        let key = state.next_key;
+        let key = RestoreKey(state.next_key);
         state.next_key += 1;
         state.restores.push_back(RestoreRequest {
             key,
@@ -106,7 +106,12 @@ impl Server {
     /// packets sent before the CONNECT reply; or `None` (unknown, expired,
     /// offset gone): a new socket, as if no `pid` had been sent. A client
     /// that left meanwhile is forgotten.
-    pub fn handle_restore(&mut self, now: Instant, key: u64, session: Option<RestoredSession>) {
+    pub fn handle_restore(
+        &mut self,
+        now: Instant,
+        key: RestoreKey,
+        session: Option<RestoredSession>,
+    ) {
         let Some(waiting) = self.cluster.stream.waiting.remove(&key) else {
             return;
         };
@@ -138,7 +143,7 @@ impl Server {
                     .collect();
                 let stored = StoredSession {
                     sid: SocketId::new(&s.id),
-                    rooms: s.rooms.into_iter().map(Str::from).collect(),
+                    rooms: s.rooms.into_iter().map(Room::from).collect(),
                     data: s.data,
                     disconnected_at: now,
                 };
@@ -186,7 +191,14 @@ impl Server {
             compress: opts.flags.compress,
             timeout: None,
         };
-        let _ = self.deliver(now, &envelope.nsp, &options, event, None, Some(0));
+        let _ = self.deliver(
+            now,
+            &Nsp::from(envelope.nsp),
+            &options,
+            event,
+            None,
+            Some(0),
+        );
         self.pump(now);
     }
 }
