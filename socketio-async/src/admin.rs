@@ -48,9 +48,12 @@
 //!   seconds: this crate has no timer, so the application calls
 //!   [`Admin::emit_stats`] on its runtime's interval.
 //!
-//! Differences from Node: an Engine.IO connection is counted (and its
-//! packets) from the moment its first socket connects to a namespace;
-//! `event_sent` reports what is emitted to one socket, not broadcasts.
+//! As on Node, an Engine.IO connection is counted (`rawConnection`,
+//! `pollingClientsCount`, its packets) from its handshake
+//! ([`Engine::on_connection`](crate::Engine::on_connection)), whether or
+//! not a socket joins a namespace, and `event_sent` is reported for every
+//! recipient of a broadcast as for a socket's own emits (through
+//! [`Socket::on_any_outgoing`](crate::Socket::on_any_outgoing)).
 //!
 //! ```
 //! use socketio_async::admin::{Admin, AdminOptions};
@@ -66,10 +69,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use engineio_proto::{Data, Packet, Sid};
+use engineio_proto::{Data, Packet, Sid, TransportKind};
 use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, SocketId, SocketInfo, Target};
 
+use crate::engine::Conn;
 use crate::io::{ConnectError, Connecting, Observer, Socket, SocketIo};
 use crate::payload::Payload;
 use crate::sync::lock;
@@ -473,8 +477,8 @@ struct Shared {
     pending: Mutex<HashMap<SocketId, String>>,
     /// The `AGGREGATED_EVENTS` counts since the last `server_stats`.
     events: Mutex<EventBuffer>,
-    /// The Engine.IO connections whose packets are counted (until closed).
-    counted: Mutex<HashSet<Sid>>,
+    /// The Engine.IO connections on polling (not upgraded, not closed).
+    polling: Mutex<HashSet<Sid>>,
 }
 
 /// An instrumented server: see the [module documentation](self).
@@ -586,7 +590,7 @@ impl Admin {
             sessions: Mutex::new(Sessions::default()),
             pending: Mutex::new(HashMap::new()),
             events: Mutex::new(EventBuffer::default()),
-            counted: Mutex::new(HashSet::new()),
+            polling: Mutex::new(HashSet::new()),
         });
         let admin = Admin { shared };
         let nsp = io.of(&options.namespace);
@@ -619,7 +623,16 @@ impl Admin {
             async move { admin.admin_connected(socket).await }
         });
         // Production mode too: the aggregated events are counted from the
-        // sockets' connections.
+        // engine's connections.
+        let engine_admin = admin.clone();
+        let engine = io.engine();
+        // Every packet from the handshake on, as Node counts them.
+        engine.watch_from_handshake(engineio_proto::Watch {
+            packet: true,
+            packet_create: true,
+            drain: false,
+        });
+        engine.on_connection(move |conn| engine_admin.count_connection(&conn));
         let observer: Arc<dyn Observer> = Arc::new(admin.clone());
         io.set_observer(observer);
         Ok(admin)
@@ -747,7 +760,10 @@ impl Admin {
     pub fn stats(&self) -> Stats {
         let io = &self.shared.io;
         let clients = io.clients_count();
-        io.runner()
+        // Counted from the engine's connections, as Node does.
+        let polling_clients = lock(&self.shared.polling).len();
+        let namespaces = io
+            .runner()
             .act(|core, _| {
                 let mut names: Vec<String> = core
                     .namespace_names()
@@ -755,34 +771,20 @@ impl Admin {
                     .map(str::to_owned)
                     .collect();
                 names.sort();
-                let mut sids = HashSet::new();
-                let mut namespaces = Vec::new();
-                for nsp in names {
-                    let sockets = core.fetch_sockets(&nsp, &Target::default());
-                    for info in &sockets {
-                        if let Some(sid) = core.socket_sid(&info.id) {
-                            sids.insert(sid.clone());
-                        }
-                    }
-                    namespaces.push((nsp, sockets.len()));
-                }
-                let polling_clients = sids
-                    .iter()
-                    .filter(|sid| {
-                        core.engine().transport(sid) == Some(engineio_proto::TransportKind::Polling)
+                names
+                    .into_iter()
+                    .map(|nsp| {
+                        let count = core.fetch_sockets(&nsp, &Target::default()).len();
+                        (nsp, count)
                     })
-                    .count();
-                Stats {
-                    clients,
-                    polling_clients,
-                    namespaces,
-                }
+                    .collect()
             })
-            .unwrap_or(Stats {
-                clients,
-                polling_clients: 0,
-                namespaces: Vec::new(),
-            })
+            .unwrap_or_default();
+        Stats {
+            clients,
+            polling_clients,
+            namespaces,
+        }
     }
 
     fn stats_value(&self) -> Value {
@@ -799,14 +801,21 @@ impl Admin {
         lock(&self.shared.events).push(now_ms(), kind, sub, n);
     }
 
-    /// Counts the connection of `socket` from its first socket on: its
-    /// packets in and out with data, and its close.
-    fn count_connection(&self, socket: &Socket) {
-        let conn = socket.conn();
-        if !lock(&self.shared.counted).insert(conn.id().clone()) {
-            return;
-        }
+    /// Counts an Engine.IO connection from its handshake on, as Node's
+    /// instrumentation does from `io.engine.on("connection")`: the
+    /// connection, its packets in and out with data, its close, and (while
+    /// it has not upgraded) its polling transport.
+    fn count_connection(&self, conn: &Conn) {
         self.count("rawConnection", None, 1);
+        let sid = conn.id().clone();
+        let polling = conn.transport() == Some(TransportKind::Polling);
+        if polling {
+            lock(&self.shared.polling).insert(sid.clone());
+            let (admin, sid) = (self.clone(), sid.clone());
+            conn.on_upgrade(move |_| {
+                lock(&admin.shared.polling).remove(&sid);
+            });
+        }
         let admin = self.clone();
         conn.on_packet(move |packet| {
             if let Some(n) = data_len(packet) {
@@ -821,14 +830,14 @@ impl Admin {
                 admin.count("bytesOut", None, n);
             }
         });
-        let (admin, sid) = (self.clone(), conn.id().clone());
+        let (admin, closed) = (self.clone(), sid.clone());
         conn.on_close(move |reason, _| {
-            lock(&admin.shared.counted).remove(&sid);
+            lock(&admin.shared.polling).remove(&closed);
             admin.count("rawDisconnection", Some(reason.as_str()), 1);
         });
         // Closed before its handlers were taken: none will run.
         if conn.transport().is_none() {
-            lock(&self.shared.counted).remove(conn.id());
+            lock(&self.shared.polling).remove(&sid);
         }
     }
 
@@ -955,7 +964,6 @@ fn args_vec(args: Value) -> Vec<Value> {
 
 impl Observer for Admin {
     fn connected(&self, socket: &Socket) {
-        self.count_connection(socket);
         if self.shared.mode != Mode::Development {
             return;
         }

@@ -25,7 +25,7 @@ use socketio_proto::{Event, SocketId, Str};
 
 use crate::backend::{Backend, act, start};
 use crate::contain::{self, Site};
-use crate::engine::conn_event;
+use crate::engine::{conn_event, session_open};
 use crate::extensions::Extensions;
 use crate::io::{
     AckSlot, ConnectError, Connecting, ErasedHandler, HandlerContext, Middleware, ServerSideAck,
@@ -259,6 +259,22 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
             let id = socket.clone();
             router.to_socket(&id, event, true);
         }
+        // A broadcast's recipients, for their `on_any_outgoing` handlers:
+        // each socket's task sees it in order with its other events.
+        Event::Outgoing {
+            nsp,
+            sockets,
+            event,
+        } => {
+            for id in &sockets {
+                let one = Event::Outgoing {
+                    nsp: nsp.clone(),
+                    sockets: Vec::new(),
+                    event: event.clone(),
+                };
+                router.to_socket(id, one, false);
+            }
+        }
         Event::Ack {
             socket,
             id,
@@ -435,25 +451,22 @@ fn socket_event(
             }
             *socket = Some(handle);
         }
+        Event::Outgoing { event, .. } => {
+            let Some(socket) = socket else {
+                return;
+            };
+            if socket.handlers().any_outgoing().is_empty() {
+                return;
+            }
+            let event = Arc::unwrap_or_clone(event);
+            let (name, _, payload) = split_event(event);
+            socket.outgoing(&name, &payload);
+        }
         Event::Event { event, .. } => {
             let Some(socket) = socket else {
                 return;
             };
-            // A string name (the usual case) is moved out of the array
-            // rather than copied; a number gets its JavaScript form.
-            let number_name = match event.name() {
-                Some(Value::String(_)) => None,
-                _ => Some(event.name_str().map(|n| n.into_owned()).unwrap_or_default()),
-            };
-            let ack_id = event.id;
-            let (mut args, binary) = event.into_parts();
-            let first = (!args.is_empty()).then(|| args.remove(0));
-            let name = match (number_name, first) {
-                (Some(name), _) => name,
-                (None, Some(Value::String(name))) => name,
-                (None, _) => String::new(),
-            };
-            let payload = Payload { args, binary };
+            let (name, ack_id, payload) = split_event(event);
             let site = Site::socket("", socket.id().as_str(), socket.nsp()).event(&name);
             let handlers = socket.handlers();
             for middleware in handlers.middlewares() {
@@ -580,6 +593,7 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
             }
         }
         Event::Engine(event) => conn_event(io.engine_state(), event),
+        Event::SessionOpen { sid, handshake } => session_open(&io.engine(), sid, handshake),
         Event::RoomJoined { socket, nsp, room } => {
             if let Some(observer) = io.observer() {
                 observer.room(true, &nsp, &room, &socket);
@@ -592,6 +606,26 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
         }
         _ => {}
     }
+}
+
+/// An event packet as a handler sees it: its name (a number in its
+/// JavaScript form), its ack id, its arguments after the name.
+fn split_event(event: socketio_proto::packet::Event) -> (String, Option<u64>, Payload) {
+    // A string name (the usual case) is moved out of the array rather
+    // than copied.
+    let number_name = match event.name() {
+        Some(Value::String(_)) => None,
+        _ => Some(event.name_str().map(|n| n.into_owned()).unwrap_or_default()),
+    };
+    let ack_id = event.id;
+    let (mut args, binary) = event.into_parts();
+    let first = (!args.is_empty()).then(|| args.remove(0));
+    let name = match (number_name, first) {
+        (Some(name), _) => name,
+        (None, Some(Value::String(name))) => name,
+        (None, _) => String::new(),
+    };
+    (name, ack_id, Payload { args, binary })
 }
 
 /// Runs every handler of a list, in order, each with a context of its own

@@ -13,7 +13,8 @@
 //! | [`TryData<T>`] | the same, as a `Result` the handler sees | ✓ | ✓ | — |
 //! | [`Payload`] | the arguments untyped, with their binary attachments | ✓ | ✓ | — |
 //! | [`Bin`] | the binary attachments | — | ✓ | — |
-//! | [`AckSender`] / `Option<AckSender>` | the acknowledgement | — | ✓ | — |
+//! | [`AckSender`] | the acknowledgement; the handler does not run when the client asked for none | — | ✓ | — |
+//! | `Option<AckSender>` | the acknowledgement, `None` when the client asked for none | — | ✓ | — |
 //! | [`State<T>`] | application state (`SocketIo::builder().with_state`) | ✓ | ✓ | ✓ |
 //! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage | ✓ | ✓ | ✓ |
 //! | `Arc<Handshake>` | the handshake | ✓ | ✓ | ✓ |
@@ -51,6 +52,10 @@ pub enum ExtractError {
     /// The socket has no extension of that type.
     #[error("the socket has no extension of type {0}")]
     NoExtension(&'static str),
+    /// The handler takes an [`AckSender`] and the client asked for no
+    /// acknowledgement (take `Option<AckSender>` to run either way).
+    #[error("the event did not ask for an acknowledgement")]
+    NoAck,
     /// The extractor does not apply to this kind of handler.
     #[error("{0} is not available to this handler")]
     NotHere(&'static str),
@@ -268,7 +273,11 @@ impl Socket {
         self.add_any(Hook::Any, Arc::new(handler));
     }
 
-    /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
+    /// Sees every event sent to this socket (`socket.onAnyOutgoing`): its
+    /// own emits, and, as Node's adapter does, every broadcast that reaches
+    /// it (`io.emit`, `to(room).emit`..., from this node or another),
+    /// with the packet as sent. Until a socket registers one, the core
+    /// does not collect broadcast recipients at all.
     ///
     /// ```
     /// # use socketio_async::{Socket, SocketIo};
@@ -415,7 +424,8 @@ impl FromContext for Bin {
 
 impl FromContext for AckSender {
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(AckSender::new(cx.socket.clone(), cx.ack.clone()))
+        let slot = cx.ack.clone().ok_or(ExtractError::NoAck)?;
+        Ok(AckSender::new(cx.socket.clone(), slot))
     }
 }
 
@@ -424,7 +434,7 @@ impl FromContext for Option<AckSender> {
         Ok(cx
             .ack
             .clone()
-            .map(|slot| AckSender::new(cx.socket.clone(), Some(slot))))
+            .map(|slot| AckSender::new(cx.socket.clone(), slot)))
     }
 }
 
