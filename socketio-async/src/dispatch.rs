@@ -170,6 +170,54 @@ impl Router {
 impl SocketIo {
     /// Starts serving through `backend`: returns the sink the binding's
     /// event hook feeds every core event into. Called once by the binding.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use socketio_async::{Backend, Config, EventSink, Socket, SocketIo, Task};
+    /// use socketio_proto::Server;
+    ///
+    /// /// The smallest binding: the core behind a lock, every event it
+    /// /// reports handed to the sink after each action (a real binding
+    /// /// also carries out the core's outputs: writes, timers).
+    /// struct Binding {
+    ///     core: Mutex<Server>,
+    ///     sink: Mutex<Option<EventSink>>,
+    ///     tasks: Mutex<Vec<Task>>,
+    /// }
+    ///
+    /// impl Backend for Binding {
+    ///     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
+    ///         let mut core = self.core.lock().unwrap();
+    ///         action(&mut core, Instant::now());
+    ///         let sink = self.sink.lock().unwrap();
+    ///         while let Some(event) = core.poll_event() {
+    ///             if let Some(sink) = sink.as_ref() {
+    ///                 sink.push(event); // under the core's lock: it never blocks
+    ///             }
+    ///         }
+    ///     }
+    ///
+    ///     fn spawn(&self, task: Task) {
+    ///         self.tasks.lock().unwrap().push(task); // a runtime would run it
+    ///     }
+    /// }
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let _ = socket.emit("hello", ());
+    /// });
+    /// let binding = Arc::new(Binding {
+    ///     core: Mutex::new(io.build_core(Config::default())),
+    ///     sink: Mutex::new(None),
+    ///     tasks: Mutex::new(Vec::new()),
+    /// });
+    /// let sink = io.attach(binding.clone());
+    /// *binding.sink.lock().unwrap() = Some(sink);
+    /// // The server task was spawned; the server is running.
+    /// assert!(!binding.tasks.lock().unwrap().is_empty());
+    /// assert_eq!(io.engine().clients_count(), 0);
+    /// ```
     pub fn attach(&self, backend: Arc<dyn Backend>) -> EventSink {
         let router = Arc::new(Router::default());
         if self.runner().set(backend.clone()) {
@@ -182,7 +230,15 @@ impl SocketIo {
     }
 }
 
-/// Where the binding's event hook puts the core's events.
+/// Where the binding's event hook puts the core's events (from
+/// [`SocketIo::attach`], whose example is a whole binding).
+///
+/// ```
+/// # use socketio_async::EventSink;
+/// fn hook(sink: &EventSink, event: socketio_proto::Event) {
+///     sink.push(event);
+/// }
+/// ```
 #[derive(Clone)]
 pub struct EventSink {
     io: SocketIo,
@@ -200,6 +256,19 @@ impl EventSink {
     /// for it (the socket's own task, for a socket's events). Never blocks
     /// and runs no application code: the binding calls it under the lock
     /// around the core.
+    ///
+    /// ```
+    /// use socketio_async::{EventSink, SocketIo};
+    /// use socketio_proto::Server;
+    ///
+    /// /// A binding's event hook, after each action on the core (see
+    /// /// [`SocketIo::attach`] for a whole binding).
+    /// fn forward(core: &mut Server, sink: &EventSink) {
+    ///     while let Some(event) = core.poll_event() {
+    ///         sink.push(event);
+    ///     }
+    /// }
+    /// ```
     pub fn push(&self, event: Event) {
         route(&self.io, &self.router, event);
     }
