@@ -671,7 +671,11 @@ impl Namespace {
         F: Fn(Connecting) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        let middleware: Middleware = Arc::new(move |c| Box::pin(middleware(c)));
+        self.add_middleware(Arc::new(move |c| Box::pin(middleware(c))));
+    }
+
+    /// Adds a connection middleware, after those it has.
+    pub(crate) fn add_middleware(&self, middleware: Middleware) {
         self.handlers.update(|h| h.middlewares.push(middleware));
     }
 

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketio_async::{
     Ack, AckError, AckSender, Backend, Bin, BroadcastAckError, ConnectError, Connecting, Data,
-    DataError, DisconnectReason, EmitError, Event, Extension, Payload, Socket, SocketIo, State,
-    TryData,
+    DataError, DisconnectReason, EmitError, Event, Extension, Extensions, Payload, Socket,
+    SocketIo, State, TryData,
 };
 
 use common::*;
@@ -525,4 +525,97 @@ fn typed_socket_data_crosses_fetch_sockets() {
     }));
     b.settle();
     assert_eq!(*found.lock().unwrap(), vec![Profile { nick: "ann".into() }]);
+}
+
+#[test]
+fn connection_middlewares_take_extractors() {
+    struct Allowed {
+        names: Vec<String>,
+    }
+    struct Unset;
+    #[derive(Clone)]
+    struct Checked(bool);
+    let io = SocketIo::builder()
+        .with_state(Allowed {
+            names: vec!["ann".into(), "bob".into()],
+        })
+        .build();
+    // The simple form and the extractor form run in registration order.
+    io.use_middleware(|c: Connecting| async move {
+        c.extensions.insert(Checked(false));
+        Ok(())
+    });
+    io.use_middleware_with(
+        |Data(auth): Data<Auth>, allowed: State<Allowed>, ext: Extensions| async move {
+            if !allowed.names.contains(&auth.name) {
+                return Err(ConnectError::with_data(
+                    "unknown user",
+                    json!({"name": auth.name}),
+                ));
+            }
+            ext.insert(User(auth.name));
+            ext.insert(Checked(true));
+            Ok(())
+        },
+    );
+    // Reads what the one before stored; sees the handshake and the id.
+    io.use_middleware_with(
+        |Extension(user): Extension<User>,
+         Extension(checked): Extension<Checked>,
+         handshake: Arc<socketio_async::Handshake>,
+         id: socketio_async::SocketId| async move {
+            assert!(checked.0);
+            assert!(!id.as_str().is_empty());
+            match handshake.auth.get("ban").and_then(Value::as_bool) {
+                Some(true) => Err(ConnectError::new(format!("{} is banned", user.0))),
+                _ => Ok(()),
+            }
+        },
+    );
+    io.on_connection(
+        |socket: Socket, Extension(user): Extension<User>| async move {
+            socket.emit("welcome", user.0).unwrap();
+        },
+    );
+    // A namespace whose middleware asks for state never registered.
+    io.of("/unset")
+        .use_middleware_with(|_: State<Unset>| async move { Ok(()) });
+    // TryData: the middleware answers malformed auth itself.
+    io.of("/try")
+        .use_middleware_with(|TryData(auth): TryData<Auth>| async move {
+            match auth {
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConnectError::new(format!("auth: {e}"))),
+            }
+        });
+    let b = start(&io);
+    let (_, frames) = connect(&b, "/", r#"{"name":"ann"}"#);
+    assert_eq!(frames[1], r#"42["welcome","ann"]"#);
+    let (_, refused) = connect(&b, "/", r#"{"name":"eve"}"#);
+    assert_eq!(
+        refused,
+        vec![r#"44{"message":"unknown user","data":{"name":"eve"}}"#]
+    );
+    let (_, refused) = connect(&b, "/", r#"{"name":"bob","ban":true}"#);
+    assert_eq!(refused, vec![r#"44{"message":"bob is banned"}"#]);
+    // Malformed auth for Data<Auth>: refused with the extractor's error.
+    let (_, refused) = connect(&b, "/", r#"{"nom":"ann"}"#);
+    assert_eq!(
+        refused,
+        vec![r#"44{"message":"invalid arguments: missing field `name`"}"#]
+    );
+    let (_, refused) = connect(&b, "/unset", "");
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].starts_with(r#"44/unset,{"message":"no state of type "#),
+        "{refused:?}"
+    );
+    let (_, frames) = connect(&b, "/try", r#"{"name":"x"}"#);
+    assert!(frames[0].starts_with(r#"40/try,{"sid":""#), "{frames:?}");
+    let (_, refused) = connect(&b, "/try", r#"{"name":5}"#);
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].starts_with(r#"44/try,{"message":"auth: "#),
+        "{refused:?}"
+    );
 }
