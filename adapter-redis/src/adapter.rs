@@ -73,9 +73,9 @@ pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 ///
 /// ```no_run
 /// use adapter_redis::RedisAdapter;
-/// use runtime_hyper::{Runtime, serve_io, socketio_async::SocketIo};
+/// use runtime_hyper::{Sockets, serve_io, socketio_async::SocketIo};
 ///
-/// async fn run<R: Runtime>(runtime: R) -> Result<(), Box<dyn std::error::Error>> {
+/// async fn run<R: Sockets>(runtime: R) -> Result<(), Box<dyn std::error::Error>> {
 ///     let io = SocketIo::new();
 ///     let adapter = RedisAdapter::classic("redis://127.0.0.1:6379");
 ///     let mut config = runtime_hyper::socketio_proto::Config::default();
