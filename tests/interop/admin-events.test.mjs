@@ -6,35 +6,16 @@
 // crossed with real logins.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { RUNTIME, connect, next, withTimeout } from "./common.mjs";
+import { connect, next, startFixture, withTimeout } from "./common.mjs";
 
-const FIXTURE = process.env.FIXTURE_SERVER ?? "../../target/release/conformance-fixture";
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const started = [];
 
-async function startFixture(extra) {
-  const proc = spawn(
-    FIXTURE,
-    ["--runtime", RUNTIME, "--host", "127.0.0.1", "--port", "0", ...extra],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+/** The fixture with `extra` flags, killed after the tests; resolves with its URL. */
+async function startAdmin(extra) {
+  const { proc, url } = await startFixture(extra);
   started.push(proc);
-  let seen = "";
-  await withTimeout(
-    (async () => {
-      while (!/listening on 127\.0\.0\.1:\d+/.test(seen)) {
-        const [chunk] = await once(proc.stderr, "data");
-        seen += chunk.toString();
-      }
-    })(),
-    10000,
-    "fixture listening",
-  );
-  proc.stderr.resume();
-  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(seen)[1]);
-  return `http://127.0.0.1:${port}`;
+  return url;
 }
 
 after(() => started.forEach((p) => p.kill("SIGKILL")));
@@ -76,7 +57,7 @@ function countIncoming(socket) {
 }
 
 test("ALL_EVENTS: event_received and event_sent for a user socket, binary included; none for /admin", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const received = record(dash, "event_received");
   const sent = record(dash, "event_sent");
@@ -123,7 +104,7 @@ test("ALL_EVENTS: event_received and event_sent for a user socket, binary includ
 });
 
 test("socket_updated with the data the application set (without _admin); all_sockets lists it", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const updated = record(dash, "socket_updated");
   await withTimeout(next(dash, "config"), 3000, "admin config");
@@ -152,7 +133,7 @@ test("socket_updated with the data the application set (without _admin); all_soc
 });
 
 test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both ways, and closes", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const dashIn = countIncoming(dash);
   const stats = [];
@@ -211,7 +192,7 @@ test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both
 });
 
 test("the session cap: the 1,001st login forgets the first session, the second still logs in", async () => {
-  const url = await startFixture(["--admin", "admin:pw"]);
+  const url = await startAdmin(["--admin", "admin:pw"]);
   const login = async (auth) => {
     const socket = connect(url, "websocket", "/admin", { auth });
     const session = new Promise((resolve) => socket.once("session", resolve));
