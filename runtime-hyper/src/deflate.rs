@@ -128,6 +128,11 @@ impl<S> Inflating<S> {
             }),
         }
     }
+
+    /// The stream under it (the WebSocket task writes its frames there).
+    pub(crate) fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {

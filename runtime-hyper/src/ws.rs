@@ -7,19 +7,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use async_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame};
 use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 use bytes::Bytes;
 use engineio_proto::{Frame, Str};
 use futures_util::{SinkExt, StreamExt};
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 
 use crate::core::Core;
 use crate::deflate::{Inflating, Outgoing};
 use crate::driver::{Reply, Watch};
-use crate::io::HyperIo;
+use crate::io::{Conn, HyperIo};
 use crate::runtime::{Runtime, timeout, yield_now};
 
 /// How much larger than `max_http_buffer_size` a message may be before the
@@ -38,7 +38,8 @@ const READS_PER_TURN: u32 = 64;
 /// the core under one lock acquisition, at most.
 const READ_BATCH: usize = 16;
 
-type Ws = WebSocketStream<Inflating<HyperIo<Upgraded>>>;
+/// The WebSocket over `I`, the runtime's connection type (see [`Conn`]).
+type Ws<I> = WebSocketStream<Inflating<HyperIo<Conn<I>>>>;
 
 /// tungstenite's read buffer, allocated up front for every connection and
 /// kept for its life: what one read call takes at most. Small, because an
@@ -47,16 +48,18 @@ type Ws = WebSocketStream<Inflating<HyperIo<Upgraded>>>;
 /// without keeping them, so small reads cost no extra system calls.
 const READ_BUFFER: usize = 128;
 
-/// Frames are gathered up to this size before a write; a batch is flushed
-/// at its end anyway.
-const WRITE_BUFFER: usize = 8 * 1024;
-
 /// The WebSocket settings for a core whose largest message is `max`.
+///
+/// tungstenite buffers none of its writes (its write buffer would keep the
+/// capacity of the largest batch for the connection's life): the core's
+/// frames are encoded by this task straight into [`HyperIo`]'s write
+/// buffer, which exists only while it holds bytes; the frames tungstenite
+/// writes itself (pongs, closes) go through to the same buffer in order.
 fn config(max: usize) -> WebSocketConfig {
     let limit = max.saturating_add(MESSAGE_SIZE_SLACK);
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
+        .write_buffer_size(0)
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit))
 }
@@ -125,8 +128,8 @@ pub(crate) fn serve<C: Core, R: Runtime>(
         let inflate = deflate
             .as_ref()
             .map(|d| (max.saturating_add(MESSAGE_SIZE_SLACK), d.client_takeover()));
-        let mut ws: Ws = Box::pin(WebSocketStream::from_raw_socket(
-            Inflating::new(HyperIo::new(upgraded), inflate),
+        let mut ws: Ws<R::Io> = Box::pin(WebSocketStream::from_raw_socket(
+            Inflating::new(Conn::from_upgraded(upgraded), inflate),
             Role::Server,
             Some(config),
         ))
@@ -236,7 +239,7 @@ impl IntoIterator for Frames {
 /// Reads every message the stream has ready, at most [`READ_BATCH`]:
 /// pending only if none is. A batch ends early at anything that is not a
 /// message, which comes back beside it.
-fn poll_reads(ws: &mut Ws, cx: &mut Context<'_>) -> Poll<(Frames, Option<Step>)> {
+fn poll_reads<I: IoBounds>(ws: &mut Ws<I>, cx: &mut Context<'_>) -> Poll<(Frames, Option<Step>)> {
     let mut frames = Frames::default();
     while (frames.len as usize) < READ_BATCH {
         let incoming = match ws.poll_next_unpin(cx) {
@@ -294,7 +297,7 @@ fn read<C: Core, R: Runtime>(
 
 /// Ends the WebSocket: tells the core what it does not know yet, then
 /// closes the connection as `end` requires.
-async fn finish<C: Core, R: Runtime>(watch: Watch<C, R>, mut ws: Ws, end: End) {
+async fn finish<C: Core, R: Runtime>(watch: Watch<C, R>, mut ws: Ws<R::Io>, end: End) {
     let runtime = watch.shared().runtime.clone();
     match end {
         End::Closed => {
@@ -323,8 +326,8 @@ async fn finish<C: Core, R: Runtime>(watch: Watch<C, R>, mut ws: Ws, end: End) {
 /// Writes the messages of `batch` in order, then flushes them once: ready
 /// with `None` once flushed, or with how the WebSocket ends. A message
 /// leaves `batch` only once the stream is ready for it.
-fn poll_write_batch(
-    ws: &mut Ws,
+fn poll_write_batch<I: IoBounds>(
+    ws: &mut Ws<I>,
     batch: &mut VecDeque<Reply>,
     mut deflate: Option<&mut Outgoing>,
     cx: &mut Context<'_>,
@@ -332,7 +335,8 @@ fn poll_write_batch(
     loop {
         match batch.front() {
             Some(Reply::WsSend(..)) => {
-                match ws.poll_ready_unpin(cx) {
+                let io = ws.get_mut().get_mut();
+                match io.poll_ready(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(_)) => return Poll::Ready(Some(End::WriteFailed)),
                     Poll::Ready(Ok(())) => {}
@@ -343,9 +347,7 @@ fn poll_write_batch(
                         Some(deflate) if compress => deflate.message(frame, message),
                         _ => message(frame),
                     };
-                    if ws.start_send_unpin(message).is_err() {
-                        return Poll::Ready(Some(End::WriteFailed));
-                    }
+                    encode(io.out(), message);
                 }
             }
             Some(Reply::WsClose(code)) => return Poll::Ready(Some(End::Close(*code))),
@@ -353,6 +355,8 @@ fn poll_write_batch(
             Some(Reply::Respond(_) | Reply::ReadBody(_) | Reply::AcceptWebSocket(_)) => {
                 batch.pop_front();
             }
+            // tungstenite's flush writes what it has queued itself (a pong)
+            // after the frames above, then flushes the buffer they are in.
             None => {
                 return ws.poll_flush_unpin(cx).map(|flushed| match flushed {
                     Ok(()) => None,
@@ -365,12 +369,35 @@ fn poll_write_batch(
 
 /// Sends a close frame with `code` (after what is already written), within
 /// [`CLOSE_GRACE`]; the connection is dropped after it either way.
-async fn close<R: Runtime>(runtime: &R, ws: &mut Ws, code: u16) {
+async fn close<R: Runtime>(runtime: &R, ws: &mut Ws<R::Io>, code: u16) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: Utf8Bytes::default(),
     };
     let _ = timeout(runtime, CLOSE_GRACE, ws.close(Some(frame))).await;
+}
+
+/// What the connection under a WebSocket must be.
+trait IoBounds: hyper::rt::Read + hyper::rt::Write + Unpin {}
+
+impl<I: hyper::rt::Read + hyper::rt::Write + Unpin> IoBounds for I {}
+
+/// Appends `message` to `out` as one final, unmasked frame (what a server
+/// sends). The core's frames are text or binary, and compressed ones come
+/// as ready frames (RSV1 set); nothing else is ever handed here.
+fn encode(out: &mut Vec<u8>, message: Message) {
+    let frame = match message {
+        Message::Text(text) => WsFrame::message(text, OpCode::Data(Data::Text), true),
+        Message::Binary(data) => WsFrame::message(data, OpCode::Data(Data::Binary), true),
+        Message::Frame(frame) => frame,
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return,
+    };
+    let payload = frame.payload();
+    let len = payload.len() as u64;
+    out.reserve(frame.header().len(len) + payload.len());
+    // Writing into a vector cannot fail.
+    let _ = frame.header().format(len, out);
+    out.extend_from_slice(payload);
 }
 
 /// A core frame as a WebSocket message.
@@ -399,4 +426,63 @@ fn is_protocol_error(error: &Error) -> bool {
             | Error::Io(_)
             | Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// What tungstenite itself writes for `frame`.
+    fn tungstenite_bytes(frame: WsFrame) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame.format(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn frames_are_encoded_as_tungstenite_encodes_them() {
+        // Every length form: 7 bits, 16 bits, 64 bits, at their edges.
+        for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70000] {
+            let data = Bytes::from(vec![b'a'; len]);
+            let mut out = vec![1, 2, 3];
+            encode(
+                &mut out,
+                message(Frame::Text(Str::from_utf8_lossy(data.clone()))),
+            );
+            let expected = tungstenite_bytes(WsFrame::message(
+                data.clone(),
+                OpCode::Data(Data::Text),
+                true,
+            ));
+            // Appended after what was there.
+            assert_eq!(out.get(..3).unwrap(), &[1, 2, 3]);
+            assert_eq!(
+                out.get(3..).unwrap(),
+                expected.as_slice(),
+                "text of {len} bytes"
+            );
+
+            let mut out = Vec::new();
+            encode(&mut out, message(Frame::Binary(data.clone())));
+            let expected =
+                tungstenite_bytes(WsFrame::message(data, OpCode::Data(Data::Binary), true));
+            assert_eq!(out, expected, "binary of {len} bytes");
+        }
+        // Exact bytes: FIN + text, no mask, length 2.
+        let mut out = Vec::new();
+        encode(&mut out, Message::text("40"));
+        assert_eq!(out, b"\x81\x0240");
+        // A compressed frame keeps its RSV1 bit: FIN + RSV1 + binary.
+        let mut frame = WsFrame::message(vec![9u8; 3], OpCode::Data(Data::Binary), true);
+        frame.header_mut().rsv1 = true;
+        let mut out = Vec::new();
+        encode(&mut out, Message::Frame(frame));
+        assert_eq!(out, b"\xc2\x03\x09\x09\x09");
+        // Control messages are never the core's: nothing is written.
+        let mut out = Vec::new();
+        encode(&mut out, Message::Ping(Bytes::from_static(b"x")));
+        assert!(out.is_empty());
+    }
 }

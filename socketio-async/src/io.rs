@@ -695,9 +695,20 @@ impl Namespace {
 
 /// What a socket's handlers are: several per event, in registration
 /// order.
+///
+/// Every connected socket keeps one, so it stays small: a socket has a few
+/// event names (a list is smaller than a map, and as quick to search at
+/// that size), and the other lists live in a box made with the first of
+/// them.
 #[derive(Default, Clone)]
 pub(crate) struct SocketHandlers {
-    events: HashMap<String, Vec<ErasedHandler>>,
+    events: Vec<(Box<str>, Vec<ErasedHandler>)>,
+    hooks: Option<Box<Hooks>>,
+}
+
+/// A socket's handlers other than its event handlers.
+#[derive(Default, Clone)]
+struct Hooks {
     any: Vec<AnyHandler>,
     any_outgoing: Vec<AnyHandler>,
     middlewares: Vec<PacketMiddleware>,
@@ -721,31 +732,59 @@ pub(crate) enum Hook {
 
 impl SocketHandlers {
     pub(crate) fn event(&self, name: &str) -> &[ErasedHandler] {
-        self.events.get(name).map_or(&[], Vec::as_slice)
+        self.events
+            .iter()
+            .find(|(event, _)| &**event == name)
+            .map_or(&[], |(_, handlers)| handlers.as_slice())
+    }
+
+    /// Adds a handler of `event`, after those it has.
+    fn add_event(&mut self, event: &str, handler: ErasedHandler) {
+        match self.events.iter_mut().find(|(e, _)| &**e == event) {
+            Some((_, handlers)) => handlers.push(handler),
+            None => self.events.push((event.into(), vec![handler])),
+        }
+    }
+
+    /// Removes the handlers of `event`; how many there were.
+    fn remove_event(&mut self, event: &str) -> usize {
+        match self.events.iter().position(|(e, _)| &**e == event) {
+            Some(at) => self.events.remove(at).1.len(),
+            None => 0,
+        }
+    }
+
+    /// The other lists, to add to.
+    fn hooks_mut(&mut self) -> &mut Hooks {
+        self.hooks.get_or_insert_with(Box::default)
+    }
+
+    fn hook<T>(&self, list: impl FnOnce(&Hooks) -> &[T]) -> &[T] {
+        self.hooks.as_deref().map_or(&[], list)
     }
 
     pub(crate) fn any(&self) -> &[AnyHandler] {
-        &self.any
+        self.hook(|h| &h.any)
     }
 
     pub(crate) fn any_outgoing(&self) -> &[AnyHandler] {
-        &self.any_outgoing
+        self.hook(|h| &h.any_outgoing)
     }
 
     pub(crate) fn middlewares(&self) -> &[PacketMiddleware] {
-        &self.middlewares
+        self.hook(|h| &h.middlewares)
     }
 
     pub(crate) fn on_error(&self) -> &[ErrorHandler] {
-        &self.on_error
+        self.hook(|h| &h.on_error)
     }
 
     pub(crate) fn on_disconnecting(&self) -> &[ErasedHandler] {
-        &self.on_disconnecting
+        self.hook(|h| &h.on_disconnecting)
     }
 
     pub(crate) fn on_disconnect(&self) -> &[ErasedHandler] {
-        &self.on_disconnect
+        self.hook(|h| &h.on_disconnect)
     }
 }
 
@@ -848,17 +887,14 @@ impl Socket {
 
     /// Adds a handler of `event`, after those it has.
     pub(crate) fn add_event_handler(&self, event: &str, handler: ErasedHandler) {
-        let event = event.to_owned();
-        self.state
-            .handlers
-            .update(|h| h.events.entry(event).or_default().push(handler));
+        self.state.handlers.update(|h| h.add_event(event, handler));
     }
 
     /// Adds a handler to one of its lists.
     pub(crate) fn add_hook(&self, hook: Hook, handler: ErasedHandler) {
         self.state.handlers.update(|h| match hook {
-            Hook::Disconnecting => h.on_disconnecting.push(handler),
-            Hook::Disconnect => h.on_disconnect.push(handler),
+            Hook::Disconnecting => h.hooks_mut().on_disconnecting.push(handler),
+            Hook::Disconnect => h.hooks_mut().on_disconnect.push(handler),
             Hook::Any | Hook::AnyOutgoing => {}
         });
     }
@@ -866,8 +902,8 @@ impl Socket {
     /// Adds an `on_any` or `on_any_outgoing` handler.
     pub(crate) fn add_any(&self, hook: Hook, handler: AnyHandler) {
         self.state.handlers.update(|h| match hook {
-            Hook::Any => h.any.push(handler),
-            Hook::AnyOutgoing => h.any_outgoing.push(handler),
+            Hook::Any => h.hooks_mut().any.push(handler),
+            Hook::AnyOutgoing => h.hooks_mut().any_outgoing.push(handler),
             Hook::Disconnecting | Hook::Disconnect => {}
         });
     }
@@ -876,12 +912,14 @@ impl Socket {
     pub(crate) fn add_middleware(&self, middleware: PacketMiddleware) {
         self.state
             .handlers
-            .update(|h| h.middlewares.push(middleware));
+            .update(|h| h.hooks_mut().middlewares.push(middleware));
     }
 
     /// Adds an error handler.
     pub(crate) fn add_error_handler(&self, handler: ErrorHandler) {
-        self.state.handlers.update(|h| h.on_error.push(handler));
+        self.state
+            .handlers
+            .update(|h| h.hooks_mut().on_error.push(handler));
     }
 
     /// Removes the handlers of `event` (`socket.off(event)`); returns how
@@ -896,9 +934,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn off(&self, event: &str) -> usize {
-        self.state
-            .handlers
-            .update(|h| h.events.remove(event).map_or(0, |v| v.len()))
+        self.state.handlers.update(|h| h.remove_event(event))
     }
 
     /// Removes the handlers of every event (`socket.removeAllListeners()`);

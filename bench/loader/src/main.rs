@@ -209,18 +209,25 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
         };
         list.push(s(id, Kind::Idle(n), &SIO_RAW));
     }
+    // An A/B run's second build of ours goes beside ours-tokio.
+    let ab = |mut sc: Scenario| {
+        if std::env::var_os(server::OURS_B_ENV).is_some() {
+            sc.servers.insert(1, server::OURS_B);
+        }
+        sc
+    };
     for n in if quick { vec![100] } else { vec![100, 1000] } {
-        list.push(s(format!("echo-{n}"), Kind::Echo(n), &ECHO));
+        list.push(ab(s(format!("echo-{n}"), Kind::Echo(n), &ECHO)));
     }
     for n in if quick { vec![200] } else { vec![1000, 10_000] } {
         list.push(s(format!("broadcast-{n}"), Kind::Broadcast(n), &BROADCAST));
     }
     let polling = if quick { 100 } else { 1000 };
-    list.push(s(
+    list.push(ab(s(
         format!("polling-{polling}"),
         Kind::Polling(polling),
         &SIO,
-    ));
+    )));
     list.push(s("handshake-ws".into(), Kind::HandshakeWs, &SIO_RAW));
     list.push(s("handshake-upgrade".into(), Kind::HandshakeUpgrade, &SIO));
     // Issue 18: permessage-deflate and the msgpack parser.

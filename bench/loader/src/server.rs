@@ -270,9 +270,29 @@ impl ServerSpec {
                 &[],
             )),
         ]);
+        // A/B runs: another build of `bench-ours` (say main's, copied
+        // aside) as `ours-tokio-b`, run beside `ours-tokio` in the echo and
+        // polling scenarios (bench/README.md).
+        if let Some(program) = std::env::var_os(OURS_B_ENV) {
+            all.push(ServerSpec {
+                name: OURS_B,
+                about: "the bench-ours binary named by $BENCH_OURS_B (an A/B run), on tokio, the same handlers and config",
+                program: PathBuf::from(program),
+                args: vec!["--runtime".into(), "tokio".into()],
+                socketio: true,
+                tls: false,
+                msgpack: false,
+                nodes: 1,
+            });
+        }
         all
     }
 }
+
+/// The environment variable naming the `bench-ours` binary of an A/B run.
+pub const OURS_B_ENV: &str = "BENCH_OURS_B";
+/// That binary's name in the tables.
+pub const OURS_B: &str = "ours-tokio-b";
 
 /// A server process the harness started.
 pub struct Running {
