@@ -205,6 +205,7 @@ pub struct AsyncIo<E>(pub E);
 
 impl<E: Executor> Runtime for AsyncIo<E> {
     type Sleep = Sleep;
+    type Io = FuturesIo<Async<TcpStream>>;
 
     fn spawn<F>(&self, task: F)
     where
@@ -221,7 +222,6 @@ impl<E: Executor> Runtime for AsyncIo<E> {
 impl<E: Executor> Sockets for AsyncIo<E> {
     type Listener = Async<TcpListener>;
     type Stream = Async<TcpStream>;
-    type Io = FuturesIo<Async<TcpStream>>;
     type TlsIo = FuturesIo<futures_rustls::server::TlsStream<Async<TcpStream>>>;
 
     fn listener(&self, listener: TcpListener) -> io::Result<Async<TcpListener>> {

@@ -7,7 +7,7 @@
 //! sans-IO [`Core`] (an [`engineio_proto::Server`], or the Socket.IO core
 //! that owns one), carries out the core's outputs, and sleeps until its
 //! next deadline. It reaches an executor and timers only through the small
-//! [`Runtime`] trait (now, sleep until, spawn: all the driver needs), and
+//! [`Runtime`] trait (now, sleep until, spawn, and the stream type: all the driver needs), and
 //! sockets through [`Sockets`] (listener, accept, connection I/O, TLS
 //! handshake: what the listener loop needs on top of it), in the shape of
 //! quinn's runtime layer. Each binding implements both in a few lines and

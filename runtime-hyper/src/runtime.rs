@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 ///
 /// impl runtime_hyper::Runtime for Manual {
 ///     type Sleep = Instantly;
+///     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
 ///
 ///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
 ///         drop(task); // a real runtime runs it
@@ -57,6 +58,14 @@ use std::time::{Duration, Instant};
 pub trait Runtime: Clone + Send + Sync + 'static {
     /// What [`sleep_until`](Runtime::sleep_until) returns.
     type Sleep: Future<Output = ()> + Send + Sync + 'static;
+    /// A plain accepted connection as hyper reads and writes it (what
+    /// [`Sockets::io`] makes). It is named here rather than on
+    /// [`Sockets`] because the driver needs it too: after a WebSocket
+    /// upgrade it takes the connection back as this type, so an idle
+    /// WebSocket holds the runtime's stream and not hyper's box around it
+    /// (a connection of another type, e.g. served through tower, keeps the
+    /// box).
+    type Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
 
     /// The current time: every `now` the driver hands the core, and the
     /// base of every relative timeout, comes from here. The system's
@@ -91,6 +100,7 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 /// # struct Manual;
 /// # impl runtime_hyper::Runtime for Manual {
 /// #     type Sleep = std::future::Ready<()>;
+/// #     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
 /// #     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) { drop(task); }
 /// #     fn sleep_until(&self, _: Instant) -> Self::Sleep { std::future::ready(()) }
 /// # }
@@ -99,7 +109,6 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 /// impl runtime_hyper::Sockets for Manual {
 ///     type Listener = std::net::TcpListener;
 ///     type Stream = std::convert::Infallible;
-///     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
 ///     type TlsIo = Self::Io;
 ///
 ///     fn listener(&self, listener: std::net::TcpListener) -> std::io::Result<Self::Listener> {
@@ -126,8 +135,6 @@ pub trait Sockets: Runtime {
     type Listener: Send + Sync + 'static;
     /// An accepted TCP connection.
     type Stream: Send + 'static;
-    /// An accepted connection as hyper reads and writes it.
-    type Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
     /// An accepted connection after its TLS handshake, as hyper reads and
     /// writes it.
     type TlsIo: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;

@@ -138,6 +138,7 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     type Sleep = tokio::time::Sleep;
+    type Io = TokioIo<TcpStream>;
 
     fn spawn<F>(&self, task: F)
     where
@@ -154,7 +155,6 @@ impl Runtime for Tokio {
 impl Sockets for Tokio {
     type Listener = TcpListener;
     type Stream = TcpStream;
-    type Io = TokioIo<TcpStream>;
     type TlsIo = TokioIo<tokio_rustls::server::TlsStream<TcpStream>>;
 
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {

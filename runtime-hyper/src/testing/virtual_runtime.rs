@@ -302,6 +302,7 @@ impl Future for VirtualSleep {
 
 impl Runtime for VirtualRuntime {
     type Sleep = VirtualSleep;
+    type Io = FuturesIo<Pipe>;
 
     fn now(&self) -> Instant {
         lock(&self.inner.clock).now
@@ -334,7 +335,6 @@ impl Runtime for VirtualRuntime {
 impl Sockets for VirtualRuntime {
     type Listener = VirtualListener;
     type Stream = Pipe;
-    type Io = FuturesIo<Pipe>;
     type TlsIo = FuturesIo<Pipe>;
 
     /// A listener of this runtime's [`connect`](VirtualRuntime::connect)ed
