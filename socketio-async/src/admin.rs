@@ -780,7 +780,7 @@ fn now_iso() -> String {
 }
 
 /// A date as JavaScript's `Date.toJSON()` (what `new Date()` becomes on
-/// the wire).
+/// the wire; empty past JavaScript's dates, year 275760).
 ///
 /// ```
 /// use socketio_async::admin::iso_date;
@@ -789,25 +789,7 @@ fn now_iso() -> String {
 /// assert_eq!(iso_date(1_795_328_105_123), "2026-11-22T06:15:05.123Z");
 /// ```
 pub fn iso_date(ms: u64) -> String {
-    let (secs, milli) = (ms / 1000, ms % 1000);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    socketio_proto::msgpack::js_date_json(i128::from(ms)).unwrap_or_default()
 }
 
 impl Admin {

@@ -40,6 +40,18 @@ fn taken(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
 }
 
+/// A server whose connection handler gets each socket and the shared `log`.
+fn logging<F, Fut>(log: &Log, on_connection: F) -> SocketIo
+where
+    F: Fn(Socket, Log) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let io = SocketIo::new();
+    let log = log.clone();
+    io.on_connection(move |socket: Socket| on_connection(socket, log.clone()));
+    io
+}
+
 #[test]
 fn data_runs_the_handler_only_for_the_right_shape() {
     let io = SocketIo::new();
@@ -154,10 +166,7 @@ fn binary_attachments_and_payload() {
 #[test]
 fn an_ack_is_sent_once_and_only_when_asked() {
     let results = log();
-    let io = SocketIo::new();
-    let r = results.clone();
-    io.on_connection(move |socket: Socket| {
-        let r = r.clone();
+    let io = logging(&results, |socket, r| {
         async move {
             // Two handlers of one event hold the same acknowledgement.
             let first = r.clone();
@@ -203,31 +212,26 @@ fn an_ack_is_sent_once_and_only_when_asked() {
 #[test]
 fn handlers_of_one_event_run_in_order_and_can_be_removed() {
     let seen = log();
-    let io = SocketIo::new();
-    let s = seen.clone();
-    io.on_connection(move |socket: Socket| {
-        let s = s.clone();
-        async move {
-            for name in ["a", "b", "c"] {
+    let io = logging(&seen, |socket, s| async move {
+        for name in ["a", "b", "c"] {
+            let s = s.clone();
+            socket.on("e", move |Data(n): Data<u32>| {
                 let s = s.clone();
-                socket.on("e", move |Data(n): Data<u32>| {
-                    let s = s.clone();
-                    async move { push(&s, format!("{name}{n}")) }
-                });
-            }
-            let s2 = s.clone();
-            socket.on("other", move |Event(name): Event| {
-                let s = s2.clone();
-                async move { push(&s, format!("other:{name}")) }
-            });
-            socket.on("off", |socket: Socket, ack: AckSender| async move {
-                let removed = socket.off("e");
-                ack.send(removed).unwrap();
-            });
-            socket.on("remove-all", |socket: Socket| async move {
-                socket.remove_all();
+                async move { push(&s, format!("{name}{n}")) }
             });
         }
+        let s2 = s.clone();
+        socket.on("other", move |Event(name): Event| {
+            let s = s2.clone();
+            async move { push(&s, format!("other:{name}")) }
+        });
+        socket.on("off", |socket: Socket, ack: AckSender| async move {
+            let removed = socket.off("e");
+            ack.send(removed).unwrap();
+        });
+        socket.on("remove-all", |socket: Socket| async move {
+            socket.remove_all();
+        });
     });
     let b = start(&io);
     let (ws, _) = connect(&b, "/", "");
@@ -379,19 +383,14 @@ fn one_value_is_one_argument_and_a_tuple_several() {
 #[test]
 fn typed_acks_from_the_client() {
     let results = log();
-    let io = SocketIo::new();
-    let r = results.clone();
-    io.on_connection(move |socket: Socket| {
-        let r = r.clone();
-        async move {
-            let t = socket.timeout(Duration::from_millis(100));
-            let msg = t.emit_with_ack::<Msg>("q1", ()).await;
-            push(&r, format!("{msg:?}"));
-            let wrong = t.emit_with_ack::<Msg>("q2", ()).await;
-            push(&r, format!("{}", matches!(wrong, Err(AckError::Decode(_)))));
-            let late = t.emit_with_ack::<u8>("q3", ()).await;
-            push(&r, format!("{late:?}"));
-        }
+    let io = logging(&results, |socket, r| async move {
+        let t = socket.timeout(Duration::from_millis(100));
+        let msg = t.emit_with_ack::<Msg>("q1", ()).await;
+        push(&r, format!("{msg:?}"));
+        let wrong = t.emit_with_ack::<Msg>("q2", ()).await;
+        push(&r, format!("{}", matches!(wrong, Err(AckError::Decode(_)))));
+        let late = t.emit_with_ack::<u8>("q3", ()).await;
+        push(&r, format!("{late:?}"));
     });
     let b = start(&io);
     let (ws, frames) = connect(&b, "/", "");

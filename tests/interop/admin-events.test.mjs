@@ -6,36 +6,18 @@
 // crossed with real logins.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { Socket as EngineSocket } from "engine.io-client";
-import { RUNTIME, connect, next, withTimeout } from "./common.mjs";
+import { connect, next, startFixture, withTimeout } from "./common.mjs";
 
-const FIXTURE = process.env.FIXTURE_SERVER ?? "../../target/release/conformance-fixture";
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const started = [];
 
-async function startFixture(extra) {
-  const proc = spawn(
-    FIXTURE,
-    ["--runtime", RUNTIME, "--host", "127.0.0.1", "--port", "0", ...extra],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+/** The fixture with `extra` flags, killed after the tests; resolves with its URL. */
+async function startAdmin(extra) {
+  const { proc, url } = await startFixture(extra);
   started.push(proc);
-  let seen = "";
-  await withTimeout(
-    (async () => {
-      while (!/listening on 127\.0\.0\.1:\d+/.test(seen)) {
-        const [chunk] = await once(proc.stderr, "data");
-        seen += chunk.toString();
-      }
-    })(),
-    10000,
-    "fixture listening",
-  );
-  proc.stderr.resume();
-  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(seen)[1]);
-  return `http://127.0.0.1:${port}`;
+  return url;
 }
 
 after(() => started.forEach((p) => p.kill("SIGKILL")));
@@ -76,7 +58,7 @@ function countIncoming(socket) {
 }
 
 test("ALL_EVENTS: event_received and event_sent for a user socket, binary included; none for /admin", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const received = record(dash, "event_received");
   const sent = record(dash, "event_sent");
@@ -123,7 +105,7 @@ test("ALL_EVENTS: event_received and event_sent for a user socket, binary includ
 });
 
 test("ALL_EVENTS: a broadcast is reported as event_sent once per recipient, binary included", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const sent = record(dash, "event_sent");
   const connected = record(dash, "socket_connected");
@@ -172,7 +154,7 @@ test("ALL_EVENTS: a broadcast is reported as event_sent once per recipient, bina
 
 test("AGGREGATED_EVENTS: a connection is counted from its handshake, even if it never joins a namespace", async () => {
   // A long connect timeout: the bare session stays until it closes itself.
-  const url = await startFixture(["--admin", "none", "--connect-timeout-ms", "60000"]);
+  const url = await startAdmin(["--admin", "none", "--connect-timeout-ms", "60000"]);
   const dash = connect(url, "websocket", "/admin");
   const stats = [];
   dash.on("server_stats", (s) => stats.push(s));
@@ -208,7 +190,7 @@ test("AGGREGATED_EVENTS: a connection is counted from its handshake, even if it 
 });
 
 test("socket_updated with the data the application set (without _admin); all_sockets lists it", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const updated = record(dash, "socket_updated");
   await withTimeout(next(dash, "config"), 3000, "admin config");
@@ -237,7 +219,7 @@ test("socket_updated with the data the application set (without _admin); all_soc
 });
 
 test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both ways, and closes", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const dashIn = countIncoming(dash);
   const stats = [];
@@ -299,7 +281,7 @@ test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both
 });
 
 test("the session cap: the 1,001st login forgets the first session, the second still logs in", async () => {
-  const url = await startFixture(["--admin", "admin:pw"]);
+  const url = await startAdmin(["--admin", "admin:pw"]);
   const login = async (auth) => {
     const socket = connect(url, "websocket", "/admin", { auth });
     const session = new Promise((resolve) => socket.once("session", resolve));

@@ -76,7 +76,7 @@ use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, PerMessageDefl
 use runtime_hyper::socketio_async::admin::{Admin, AdminOptions, BasicAuth};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
 use runtime_hyper::socketio_proto::MsgpackParser;
-use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
+use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Sockets, bind_std, serve_io};
 use servers::{App, Health, RuntimeKind, TlsArgs};
 
 const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--admin USER:PASSWORD|none] [--admin-readonly] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--connect-timeout-ms MS] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
@@ -328,7 +328,7 @@ fn main() -> ExitCode {
 struct Fixture(Args);
 
 impl App for Fixture {
-    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+    async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
         let args = self.0;
         let bundle = match args.serve_client.as_deref().map(ClientBundle::from_dir) {
             None => None,
