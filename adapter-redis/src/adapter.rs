@@ -73,9 +73,9 @@ pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 ///
 /// ```no_run
 /// use adapter_redis::RedisAdapter;
-/// use runtime_hyper::{Runtime, serve_io, socketio_async::SocketIo};
+/// use runtime_hyper::{Sockets, serve_io, socketio_async::SocketIo};
 ///
-/// async fn run<R: Runtime>(runtime: R) -> Result<(), Box<dyn std::error::Error>> {
+/// async fn run<R: Sockets>(runtime: R) -> Result<(), Box<dyn std::error::Error>> {
 ///     let io = SocketIo::new();
 ///     let adapter = RedisAdapter::classic("redis://127.0.0.1:6379");
 ///     let mut config = runtime_hyper::socketio_proto::Config::default();
@@ -329,4 +329,67 @@ pub(crate) async fn connect_publisher<R: Runtime>(
         client.get_multiplexed_async_connection_with_config(&config),
     )
     .await
+}
+
+/// What a subscriber loop wakes up for ([`next_wake`]).
+pub(crate) enum Wake {
+    /// A message on a subscribed channel.
+    Message(redis::Msg),
+    /// A namespace to subscribe to now.
+    Namespace(String),
+    /// The subscription connection is gone (already reported).
+    Lost,
+    /// The driver closed: the loop ends.
+    Closed,
+}
+
+/// Waits for what comes first on a subscriber connection: a message on
+/// `stream`, a new namespace on `namespaces` (while `joining`: once its
+/// sender is gone, `joining` turns false and it is no longer waited on),
+/// or the driver's close. A lost connection is reported with `report`.
+pub(crate) async fn next_wake<R: Runtime>(
+    stream: &mut redis::aio::PubSubStream,
+    namespaces: &async_channel::Receiver<String>,
+    joining: &mut bool,
+    driver: &Driver<Server, R>,
+    report: impl Fn(&AdapterError),
+) -> Wake {
+    use futures_util::{FutureExt, StreamExt};
+    loop {
+        let next = {
+            let message = stream.next().fuse();
+            let namespace = async {
+                if *joining {
+                    namespaces.recv().await
+                } else {
+                    std::future::pending().await
+                }
+            }
+            .fuse();
+            let closed = driver.closed().fuse();
+            futures_util::pin_mut!(message, namespace, closed);
+            futures_util::select! {
+                m = message => Some(Either::Left(m)),
+                n = namespace => Some(Either::Right(n)),
+                _ = closed => None,
+            }
+        };
+        return match next {
+            None => Wake::Closed,
+            Some(Either::Left(Some(msg))) => Wake::Message(msg),
+            Some(Either::Left(None)) => {
+                report(&AdapterError::Redis(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "subscription connection lost",
+                ))));
+                Wake::Lost
+            }
+            Some(Either::Right(Ok(nsp))) => Wake::Namespace(nsp),
+            // The publisher is gone: nothing new will be joined.
+            Some(Either::Right(Err(_))) => {
+                *joining = false;
+                continue;
+            }
+        };
+    }
 }

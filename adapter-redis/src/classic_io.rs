@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
-use futures_util::{FutureExt, StreamExt};
 use runtime_hyper::{Driver, Runtime};
 use socketio_proto::{Nsp, Server, Target};
 
 use crate::adapter::{
-    AdapterError, OUTBOX_LIMIT, Outgoing, RedisAdapter, connect_publisher, install_outbox, timed,
+    AdapterError, OUTBOX_LIMIT, Outgoing, RedisAdapter, Wake, connect_publisher, install_outbox,
+    next_wake, timed,
 };
 use crate::classic::{ChannelKind, LocalQuery, Publish};
 
@@ -290,27 +290,17 @@ async fn subscribe_loop<R: Runtime>(
         let mut routes_now = routes(&adapter, &namespaces);
         let mut joining = true;
         loop {
-            let next = {
-                let message = stream.next().fuse();
-                let namespace = async {
-                    if joining {
-                        new_namespaces.recv().await
-                    } else {
-                        std::future::pending().await
-                    }
-                }
-                .fuse();
-                let closed = driver.closed().fuse();
-                futures_util::pin_mut!(message, namespace, closed);
-                futures_util::select! {
-                    m = message => Some(Either::Left(m)),
-                    n = namespace => Some(Either::Right(n)),
-                    _ = closed => None,
-                }
-            };
-            match next {
-                None => return,
-                Some(Either::Right(Ok(nsp))) => {
+            match next_wake(
+                &mut stream,
+                &new_namespaces,
+                &mut joining,
+                &driver,
+                &*adapter.on_error,
+            )
+            .await
+            {
+                Wake::Closed => return,
+                Wake::Namespace(nsp) => {
                     if namespaces.insert(nsp.clone()) {
                         routes_now = routes(&adapter, &namespaces);
                         if let Err(e) = subscribe(&mut sink, &adapter, &nsp, &runtime).await {
@@ -319,17 +309,11 @@ async fn subscribe_loop<R: Runtime>(
                         }
                     }
                 }
-                // The publisher is gone: nothing new will be joined.
-                Some(Either::Right(Err(_))) => joining = false,
-                Some(Either::Left(None)) => {
-                    (adapter.on_error)(&AdapterError::Redis(redis::RedisError::from((
-                        redis::ErrorKind::Io,
-                        "subscription connection lost",
-                    ))));
+                Wake::Lost => {
                     drop(sink);
                     break;
                 }
-                Some(Either::Left(Some(msg))) => {
+                Wake::Message(msg) => {
                     let key = if msg.from_pattern() {
                         msg.get_pattern::<String>().unwrap_or_default()
                     } else {

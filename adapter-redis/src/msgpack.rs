@@ -18,6 +18,8 @@
 use bytes::Bytes;
 use serde_json::{Map, Number, Value};
 
+pub use socketio_proto::msgpack::js_date_json;
+
 /// A MessagePack value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pack {
@@ -422,39 +424,4 @@ impl Reader<'_> {
         }
         Ok(Pack::Map(entries))
     }
-}
-
-/// `JSON.stringify(new Date(ms))` without its quotes: `Date.toISOString`
-/// (years past 9999 or before 0 with a sign and six digits); `None` past
-/// JavaScript's dates (±8.64e15 ms), whose JSON is `null`.
-pub fn js_date_json(ms: i128) -> Option<String> {
-    if ms.abs() > 8_640_000_000_000_000 {
-        return None;
-    }
-    let ms = ms as i64;
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let year = if (0..=9999).contains(&y) {
-        format!("{y:04}")
-    } else if y < 0 {
-        format!("-{:06}", -y)
-    } else {
-        format!("+{y:06}")
-    };
-    Some(format!(
-        "{year}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    ))
 }

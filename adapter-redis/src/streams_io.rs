@@ -17,14 +17,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
-use futures_util::{FutureExt, StreamExt};
 use redis::Value;
 use runtime_hyper::{Driver, Runtime};
 use socketio_proto::cluster::WirePacket;
 use socketio_proto::{ClusterMessage, RecoveryConfig, RestoreRequest, RestoredSession, Server};
 
 use crate::adapter::{
-    AdapterError, OUTBOX_LIMIT, Outgoing, RedisAdapter, connect_publisher, install_outbox, timed,
+    AdapterError, OUTBOX_LIMIT, Outgoing, RedisAdapter, Wake, connect_publisher, install_outbox,
+    next_wake, timed,
 };
 use crate::classic::Publish;
 use crate::streams::{Streams, StreamsOut, next_offset, parse_id, valid_offset};
@@ -658,27 +658,18 @@ async fn subscribe_loop<R: Runtime>(
             },
         };
         loop {
-            let next = {
-                let message = stream.next().fuse();
-                let namespace = async {
-                    if joining {
-                        new_namespaces.recv().await
-                    } else {
-                        std::future::pending().await
-                    }
-                }
-                .fuse();
-                let closed = shared.driver.closed().fuse();
-                futures_util::pin_mut!(message, namespace, closed);
-                futures_util::select! {
-                    m = message => Some(Either::Left(m)),
-                    n = namespace => Some(Either::Right(n)),
-                    _ = closed => None,
-                }
-            };
-            match next {
-                None => return,
-                Some(Either::Right(Ok(nsp))) => {
+            let report = &*shared.adapter.on_error;
+            match next_wake(
+                &mut stream,
+                &new_namespaces,
+                &mut joining,
+                &shared.driver,
+                report,
+            )
+            .await
+            {
+                Wake::Closed => return,
+                Wake::Namespace(nsp) => {
                     if namespaces.insert(nsp.clone()) {
                         if let Err(e) = subscribe(&shared, &mut sink, &nsp).await {
                             shared.report(&e);
@@ -686,25 +677,16 @@ async fn subscribe_loop<R: Runtime>(
                         }
                     }
                 }
-                Some(Either::Right(Err(_))) => joining = false,
-                Some(Either::Left(None)) => {
-                    shared.report(&AdapterError::Redis(redis::RedisError::from((
-                        redis::ErrorKind::Io,
-                        "subscription connection lost",
-                    ))));
-                    break;
-                }
-                Some(Either::Left(Some(msg))) => {
-                    match shared.codec.decode_message(msg.get_payload_bytes()) {
-                        Ok(envelope) => shared
-                            .driver
-                            .act(|core, now| core.handle_cluster(now, envelope)),
-                        Err(error) => shared.report(&AdapterError::Ignored {
-                            channel: msg.get_channel_name().to_owned(),
-                            error,
-                        }),
-                    }
-                }
+                Wake::Lost => break,
+                Wake::Message(msg) => match shared.codec.decode_message(msg.get_payload_bytes()) {
+                    Ok(envelope) => shared
+                        .driver
+                        .act(|core, now| core.handle_cluster(now, envelope)),
+                    Err(error) => shared.report(&AdapterError::Ignored {
+                        channel: msg.get_channel_name().to_owned(),
+                        error,
+                    }),
+                },
             }
         }
     }

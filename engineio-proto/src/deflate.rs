@@ -16,7 +16,10 @@
 //! an inflater keep their window and tables between messages: hundreds of
 //! kilobytes), so the defaults answer with `server_no_context_takeover` and
 //! `client_no_context_takeover` (RFC 7692 lets a server add both): nothing
-//! is kept between messages.
+//! is kept between messages. Making and freeing those contexts for every
+//! message costs more than compressing a 2 KB message, so without takeover
+//! the contexts are lent by a [`Spare`] the runtime keeps (one per thread,
+//! not per connection) and come back to it reset.
 //!
 //! [`Config::per_message_deflate`]: crate::Config::per_message_deflate
 
@@ -174,6 +177,56 @@ fn parse_offer(text: &str) -> Option<Offer> {
 /// receiver puts back (RFC 7692 section 7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// Contexts lent to connections without context takeover between their
+/// messages: a compressor (its window, hash chains and buffers, about 300 KB
+/// with the Rust backend) and a decompressor (its 32 KiB window and tables).
+/// A runtime keeps one per thread (or per server) and passes it to
+/// [`Deflater::deflate_with`] and [`Inflater::feed_with`]: the cost of
+/// setting up a context is paid once per thread instead of once per
+/// message, and an idle connection still holds none. A context comes back
+/// reset (flate2's `reset`, which clears the window and tables), so what is
+/// compressed is byte for byte what a new context would make.
+///
+/// ```
+/// use engineio_proto::deflate::{Deflater, Spare};
+/// let mut spare = Spare::default();
+/// let (mut a, mut b) = (Deflater::default(), Deflater::default());
+/// let text = "hello hello hello hello".repeat(50);
+/// let first = a.deflate_with(text.as_bytes(), 6, false, &mut spare);
+/// assert!(spare.holds_compressor());
+/// // Another connection's message, on the same (reset) context: the same bytes.
+/// assert_eq!(b.deflate_with(text.as_bytes(), 6, false, &mut spare), first);
+/// assert_eq!(first, Deflater::default().deflate(text.as_bytes(), 6, false));
+/// ```
+#[derive(Default)]
+pub struct Spare {
+    /// A reset compressor and its level.
+    compress: Option<(u32, Box<Compress>)>,
+    /// A reset decompressor.
+    decompress: Option<Box<Decompress>>,
+}
+
+impl std::fmt::Debug for Spare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spare")
+            .field("compress", &self.compress.as_ref().map(|(level, _)| level))
+            .field("decompress", &self.decompress.is_some())
+            .finish()
+    }
+}
+
+impl Spare {
+    /// Whether a compressor is kept.
+    pub fn holds_compressor(&self) -> bool {
+        self.compress.is_some()
+    }
+
+    /// Whether a decompressor is kept.
+    pub fn holds_decompressor(&self) -> bool {
+        self.decompress.is_some()
+    }
+}
+
 /// Compresses the messages one connection sends.
 #[derive(Default)]
 pub struct Deflater {
@@ -191,12 +244,35 @@ impl std::fmt::Debug for Deflater {
 
 impl Deflater {
     /// The payload of a compressed message (to send with RSV1 set) for
-    /// `data`. Without context takeover nothing stays allocated afterwards.
+    /// `data`. Without context takeover nothing stays allocated afterwards
+    /// (a context is made and freed for this message: see
+    /// [`deflate_with`](Self::deflate_with) to reuse one).
     pub fn deflate(&mut self, data: &[u8], level: u32, takeover: bool) -> Bytes {
-        let mut compress = self
-            .context
-            .take()
-            .unwrap_or_else(|| Box::new(Compress::new(Compression::new(level.min(9)), false)));
+        self.deflate_with(data, level, takeover, &mut Spare::default())
+    }
+
+    /// [`deflate`](Self::deflate), the compressor taken from `spare` when
+    /// the connection keeps none, and given back to it reset when there is
+    /// no context takeover.
+    pub fn deflate_with(
+        &mut self,
+        data: &[u8],
+        level: u32,
+        takeover: bool,
+        spare: &mut Spare,
+    ) -> Bytes {
+        let level = level.min(9);
+        let mut compress = match (self.context.take(), spare.compress.take()) {
+            (Some(kept), lent) => {
+                spare.compress = lent;
+                kept
+            }
+            (None, Some((lent_level, lent))) if lent_level == level && !takeover => lent,
+            (None, lent) => {
+                spare.compress = lent;
+                Box::new(Compress::new(Compression::new(level), false))
+            }
+        };
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut input = data;
         loop {
@@ -219,6 +295,9 @@ impl Deflater {
         }
         if takeover {
             self.context = Some(compress);
+        } else {
+            compress.reset();
+            spare.compress = Some((level, compress));
         }
         Bytes::from(out)
     }
@@ -293,9 +372,32 @@ impl Inflater {
         }
     }
 
+    /// [`feed`](Self::feed), the decompressor taken from `spare` when a
+    /// compressed message needs one, and given back to it (reset) once no
+    /// message is under way when there is no context takeover.
+    pub fn feed_with(&mut self, input: &[u8], out: &mut Vec<u8>, spare: &mut Spare) {
+        if self.decompress.is_none() && !self.takeover {
+            self.decompress = spare.decompress.take();
+        }
+        self.feed_frames(input, out);
+        // Between messages without takeover it is reset (`end_frame`) and
+        // goes back, or is freed if the spare holds one already.
+        if !self.takeover && self.message.is_none() {
+            if let Some(decompress) = self.decompress.take() {
+                spare.decompress.get_or_insert(decompress);
+            }
+        }
+    }
+
     /// Takes bytes read from the socket; appends to `out` what the parser
-    /// should read.
-    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+    /// should read. Without context takeover a decompressor is made and
+    /// freed per compressed message (see [`feed_with`](Self::feed_with) to
+    /// reuse one).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        self.feed_with(input, out, &mut Spare::default());
+    }
+
+    fn feed_frames(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         while !input.is_empty() && !self.failed {
             // Between frames: a header comes next.
             if self.remaining == 0 {
@@ -482,7 +584,10 @@ impl Inflater {
         out.extend_from_slice(&data);
         self.payload = Payload::Pass;
         if !self.takeover {
-            self.decompress = None;
+            // Reset rather than dropped: `feed_with` lends it on.
+            if let Some(decompress) = self.decompress.as_mut() {
+                decompress.reset(false);
+            }
         }
     }
 
@@ -655,6 +760,78 @@ mod tests {
             assert_eq!(out, expected, "pieces of {piece}");
             assert!(inf.decompress.is_none(), "nothing kept without takeover");
         }
+    }
+
+    #[test]
+    fn a_spare_compressor_is_reused_reset_and_only_at_its_level() {
+        let mut spare = Spare::default();
+        let text = "a spare compressor, lent and reset; ".repeat(60);
+        let fresh = deflate(text.as_bytes());
+        // Three connections in turn: the same bytes as a new compressor,
+        // and none of them keeps a context.
+        for _ in 0..3 {
+            let mut d = Deflater::default();
+            assert_eq!(d.deflate_with(text.as_bytes(), 6, false, &mut spare), fresh);
+            assert!(d.context.is_none());
+            assert_eq!(spare.compress.as_ref().map(|(l, _)| *l), Some(6));
+        }
+        // Another level gets a compressor of its own, which replaces it.
+        let fast = Deflater::default().deflate(text.as_bytes(), 1, false);
+        let mut d = Deflater::default();
+        assert_eq!(d.deflate_with(text.as_bytes(), 1, false, &mut spare), fast);
+        assert_eq!(spare.compress.as_ref().map(|(l, _)| *l), Some(1));
+        // With takeover the connection keeps its own, and the spare stays.
+        let mut keep = Deflater::default();
+        keep.deflate_with(text.as_bytes(), 1, true, &mut spare);
+        assert!(keep.context.is_some());
+        let second = keep.deflate_with(text.as_bytes(), 1, true, &mut spare);
+        assert!(second.len() < fast.len(), "{} {}", second.len(), fast.len());
+        assert!(spare.holds_compressor());
+    }
+
+    #[test]
+    fn a_spare_decompressor_is_lent_per_message_and_comes_back() {
+        let mut spare = Spare::default();
+        let text = "4".to_owned() + &"lent per message ".repeat(100);
+        let z = deflate(text.as_bytes());
+        let (a, b) = z.split_at(z.len() / 2);
+        let mut input = client_frame(0x42, a); // RSV1 + binary, not final
+        input.extend(client_frame(0x80, b));
+        input.extend(client_frame(0xc1, &z));
+        let mut expected = plain(2, text.as_bytes());
+        expected.extend(plain(1, text.as_bytes()));
+        // Two connections in turn on one spare, each fed in pieces.
+        for piece in [7, 1000] {
+            let mut inf = Inflater::new(10_000, false);
+            let mut out = Vec::new();
+            for chunk in input.chunks(piece) {
+                inf.feed_with(chunk, &mut out, &mut spare);
+                // Kept only while a compressed message is under way.
+                assert_eq!(inf.decompress.is_some(), inf.message.is_some());
+            }
+            assert_eq!(out, expected, "pieces of {piece}");
+            assert!(inf.decompress.is_none());
+            assert!(spare.holds_decompressor());
+        }
+        // A broken stream drops the lent context; the next one is new.
+        let mut inf = Inflater::new(1000, false);
+        let mut out = Vec::new();
+        inf.feed_with(
+            &client_frame(0xc2, &[0xff, 0xff, 0xff]),
+            &mut out,
+            &mut spare,
+        );
+        assert_eq!(out, [0xf2, 0x80, 0, 0, 0, 0]);
+        assert!(!spare.holds_decompressor());
+        // With takeover the connection keeps its own, and the spare stays.
+        let mut other = Inflater::new(10_000, false);
+        other.feed_with(&client_frame(0xc1, &z), &mut Vec::new(), &mut spare);
+        let mut inf = Inflater::new(10_000, true);
+        let mut out = Vec::new();
+        inf.feed_with(&client_frame(0xc1, &z), &mut out, &mut spare);
+        assert_eq!(out, plain(1, text.as_bytes()));
+        assert!(inf.decompress.is_some());
+        assert!(spare.holds_decompressor());
     }
 
     #[test]

@@ -78,7 +78,7 @@ use std::sync::Arc;
 
 pub use runtime_hyper::{
     BACKLOG, ClientAuth, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route,
-    Runtime, TlsAcceptor, TlsError, TlsOptions, random_seed,
+    Runtime, Sockets, TlsAcceptor, TlsError, TlsOptions, random_seed,
 };
 pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 
@@ -188,7 +188,7 @@ impl Executor for std::sync::Arc<smol::Executor<'static>> {
     }
 }
 
-/// async-io as a [`Runtime`]: its timers and TCP sockets, with tasks
+/// async-io as a [`Runtime`] and its [`Sockets`]: its timers and TCP sockets, with tasks
 /// spawned on the executor `E`.
 ///
 /// ```
@@ -205,10 +205,7 @@ pub struct AsyncIo<E>(pub E);
 
 impl<E: Executor> Runtime for AsyncIo<E> {
     type Sleep = Sleep;
-    type Listener = Async<TcpListener>;
-    type Stream = Async<TcpStream>;
     type Io = FuturesIo<Async<TcpStream>>;
-    type TlsIo = FuturesIo<futures_rustls::server::TlsStream<Async<TcpStream>>>;
 
     fn spawn<F>(&self, task: F)
     where
@@ -220,6 +217,12 @@ impl<E: Executor> Runtime for AsyncIo<E> {
     fn sleep_until(&self, deadline: Instant) -> Sleep {
         Sleep(Timer::at(deadline))
     }
+}
+
+impl<E: Executor> Sockets for AsyncIo<E> {
+    type Listener = Async<TcpListener>;
+    type Stream = Async<TcpStream>;
+    type TlsIo = FuturesIo<futures_rustls::server::TlsStream<Async<TcpStream>>>;
 
     fn listener(&self, listener: TcpListener) -> io::Result<Async<TcpListener>> {
         Async::new(listener)

@@ -1,5 +1,5 @@
 //! What a finished TLS handshake tells about a connection (a leaf: a
-//! binding's [`Runtime::tls_accept`](crate::Runtime::tls_accept) produces
+//! binding's [`Sockets::tls_accept`](crate::Sockets::tls_accept) produces
 //! it, the HTTP layer attaches it to every request of the connection).
 
 use bytes::Bytes;
@@ -26,7 +26,7 @@ pub struct TlsInfo {
 
 impl TlsInfo {
     /// Reads a finished handshake (what a binding's
-    /// [`Runtime::tls_accept`](crate::Runtime::tls_accept) returns beside the stream).
+    /// [`Sockets::tls_accept`](crate::Sockets::tls_accept) returns beside the stream).
     pub fn from_connection(connection: &ServerConnection) -> Self {
         Self {
             peer_certificate: connection

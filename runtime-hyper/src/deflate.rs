@@ -4,7 +4,14 @@
 //! compressed messages are inflated before tungstenite parses them (it
 //! knows no extension and would refuse their RSV1 bit), and the server's
 //! messages from the threshold up are sent compressed.
+//!
+//! Without context takeover (the default) the compressor and decompressor
+//! of each message are lent by a [`Spare`] per thread and come back reset:
+//! an idle connection holds none, and a message does not pay for setting up
+//! a context (a few hundred kilobytes to allocate and zero). At most one of
+//! each stays per thread that compressed or inflated a message.
 
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -12,9 +19,23 @@ use std::task::{Context, Poll};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use engineio_proto::deflate::{Agreement, Deflater, Inflater, PerMessageDeflate};
+use engineio_proto::deflate::{Agreement, Deflater, Inflater, PerMessageDeflate, Spare};
 use engineio_proto::{Frame, Headers};
 use futures_io::{AsyncRead, AsyncWrite};
+
+thread_local! {
+    /// The contexts lent to connections without context takeover.
+    static SPARE: RefCell<Spare> = RefCell::new(Spare::default());
+}
+
+/// Runs `f` with this thread's [`Spare`] (a fresh one, not kept, if it is
+/// borrowed already, which no caller here does).
+fn with_spare<T>(f: impl FnOnce(&mut Spare) -> T) -> T {
+    SPARE.with(|spare| match spare.try_borrow_mut() {
+        Ok(mut spare) => f(&mut spare),
+        Err(_) => f(&mut Spare::default()),
+    })
+}
 
 /// What a WebSocket that negotiated permessage-deflate needs: the settings
 /// and the agreement, and the server's compression context when it is kept.
@@ -63,7 +84,8 @@ impl Outgoing {
             Frame::Binary(data) => (Data::Binary, &data[..]),
         };
         let takeover = !self.agreement.server_no_context_takeover;
-        let compressed = self.deflater.deflate(data, self.settings.level, takeover);
+        let (deflater, level) = (&mut self.deflater, self.settings.level);
+        let compressed = with_spare(|spare| deflater.deflate_with(data, level, takeover, spare));
         let mut out = WsFrame::message(compressed, OpCode::Data(opcode), true);
         out.header_mut().rsv1 = true;
         Message::Frame(out)
@@ -147,9 +169,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
                 Poll::Ready(Ok(n)) => n,
                 other => return other,
             };
-            state
-                .inflater
-                .feed(buf.get(..n).unwrap_or_default(), &mut state.out);
+            let (inflater, out) = (&mut state.inflater, &mut state.out);
+            with_spare(|spare| inflater.feed_with(buf.get(..n).unwrap_or_default(), out, spare));
         }
     }
 }

@@ -47,12 +47,12 @@ pub type EventHook<C> =
 /// is `Driver<C, Tokio>`).
 ///
 /// ```
-/// use runtime_hyper::{Driver, Runtime};
+/// use runtime_hyper::{Driver, Sockets};
 /// use runtime_hyper::engineio_proto::{Config, Server};
 ///
 /// // Serve the engine on a runtime; tell the application how many
 /// // sessions are open.
-/// async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
+/// async fn run<R: Sockets>(runtime: R) -> std::io::Result<()> {
 ///     let driver = Driver::with_runtime(runtime, Server::new(Config::default()), |_, _, _| {});
 ///     let clients = driver.act(|server, _now| server.clients_count());
 ///     assert_eq!(clients, 0);

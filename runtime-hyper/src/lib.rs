@@ -6,9 +6,12 @@
 //! futures-io), hands every request, body, message, flush and close to a
 //! sans-IO [`Core`] (an [`engineio_proto::Server`], or the Socket.IO core
 //! that owns one), carries out the core's outputs, and sleeps until its
-//! next deadline. It reaches an executor, timers and sockets only through
-//! the [`Runtime`] trait, which each binding implements in a few lines; a
-//! binding adds nothing else but its own names for these items.
+//! next deadline. It reaches an executor and timers only through the small
+//! [`Runtime`] trait (now, sleep until, spawn, and the stream type: all the driver needs), and
+//! sockets through [`Sockets`] (listener, accept, connection I/O, TLS
+//! handshake: what the listener loop needs on top of it), in the shape of
+//! quinn's runtime layer. Each binding implements both in a few lines and
+//! adds nothing else but its own names for these items.
 //!
 //! # How it drives the core
 //!
@@ -30,7 +33,7 @@
 //!   little (README, "Memory").
 //! * TLS ([`TlsOptions`], [`serve_tls`]): rustls with optional client
 //!   certificates; each connection's handshake (bounded by a timeout) runs
-//!   through [`Runtime::tls_accept`], then hyper serves HTTP/2 if ALPN
+//!   through [`Sockets::tls_accept`], then hyper serves HTTP/2 if ALPN
 //!   picked `h2`, HTTP/1.1 with upgrades otherwise; every request carries
 //!   the connection's [`TlsInfo`] to the core (`secure`, the peer
 //!   certificate).
@@ -58,7 +61,7 @@
 //!
 //! # Layout
 //!
-//! `runtime` (the [`Runtime`] trait and runtime-neutral helpers), `driver`
+//! `runtime` (the [`Runtime`] and [`Sockets`] traits and runtime-neutral helpers), `driver`
 //! (the lock, routing, the timer task), `net` (the one accept loop,
 //! HTTP/1.1 and HTTP/2 per connection) and `tls` on top of it, `http` and
 //! `ws` (a request, a WebSocket), `tower` (the tower service), `client`
@@ -69,10 +72,10 @@
 //! # Example: an Engine.IO echo server on a binding's runtime
 //!
 //! ```no_run
-//! use runtime_hyper::{Driver, Runtime};
+//! use runtime_hyper::{Driver, Sockets};
 //! use runtime_hyper::engineio_proto::{Config, Event, Message, Server};
 //!
-//! async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
+//! async fn run<R: Sockets>(runtime: R) -> std::io::Result<()> {
 //!     let server = Server::new(Config::default());
 //!     let driver = Driver::with_runtime(runtime, server, |server: &mut Server, _now, event| {
 //!         if let Event::Message { sid, data } = event {
@@ -111,7 +114,7 @@ pub use crate::net::{
     BACKLOG, ConnectionOptions, Or, Route, bind_std, listen, serve, serve_connection,
 };
 pub use crate::response::HttpResponse;
-pub use crate::runtime::{Runtime, RuntimeTimer};
+pub use crate::runtime::{Runtime, RuntimeTimer, Sockets};
 pub use crate::socketio::{random_seed, serve_io};
 pub use crate::tls::{
     ClientAuth, DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, TlsOptions, listen_tls,

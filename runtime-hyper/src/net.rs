@@ -17,7 +17,7 @@ use crate::conn::TlsInfo;
 use crate::core::Core;
 use crate::driver::Driver;
 use crate::response::{HttpResponse, empty};
-use crate::runtime::{Either, Runtime, RuntimeExecutor, RuntimeTimer, race, yield_now};
+use crate::runtime::{Either, Runtime, RuntimeExecutor, RuntimeTimer, Sockets, race, yield_now};
 
 /// Connections the kernel keeps waiting for `accept`: a burst of clients
 /// queues instead of being refused (the default of many runtimes, 128,
@@ -182,12 +182,12 @@ impl<A: Route, B: Route> Route for Or<A, B> {
 /// `route` on `runtime`. Returns once the route is closed, or if binding fails.
 ///
 /// ```
-/// async fn run<R: runtime_hyper::Runtime>(runtime: R, route: impl runtime_hyper::Route) {
+/// async fn run<R: runtime_hyper::Sockets>(runtime: R, route: impl runtime_hyper::Route) {
 ///     let addr = "127.0.0.1:3201".parse().unwrap();
 ///     runtime_hyper::listen(runtime, route, addr).await.unwrap();
 /// }
 /// ```
-pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr) -> io::Result<()> {
+pub async fn listen<R: Sockets>(runtime: R, route: impl Route, addr: SocketAddr) -> io::Result<()> {
     let listener = runtime.listener(bind_std(addr)?)?;
     serve(runtime, route, listener, ConnectionOptions::default()).await;
     Ok(())
@@ -197,9 +197,9 @@ pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr)
 /// a task of its own.
 ///
 /// ```
-/// use runtime_hyper::{ConnectionOptions, Route, Runtime};
+/// use runtime_hyper::{ConnectionOptions, Route, Sockets};
 ///
-/// async fn run<R: Runtime>(runtime: R, route: impl Route) -> std::io::Result<()> {
+/// async fn run<R: Sockets>(runtime: R, route: impl Route) -> std::io::Result<()> {
 ///     let listener = runtime_hyper::bind_std("127.0.0.1:3201".parse().unwrap())?;
 ///     let listener = runtime.listener(listener)?;
 ///     let options = ConnectionOptions { nodelay: false };
@@ -207,7 +207,7 @@ pub async fn listen<R: Runtime>(runtime: R, route: impl Route, addr: SocketAddr)
 ///     Ok(())
 /// }
 /// ```
-pub async fn serve<R: Runtime>(
+pub async fn serve<R: Sockets>(
     runtime: R,
     route: impl Route,
     listener: R::Listener,
@@ -227,7 +227,7 @@ pub async fn serve<R: Runtime>(
 /// freeing the port) and hands each connection to `start`, which spawns
 /// its task. A failed accept (out of file descriptors...) pauses
 /// [`ACCEPT_ERROR_PAUSE`] rather than spin.
-pub(crate) async fn accept_each<R: Runtime>(
+pub(crate) async fn accept_each<R: Sockets>(
     runtime: &R,
     route: &impl Route,
     listener: &R::Listener,
@@ -354,14 +354,14 @@ fn service(
     })
 }
 
-impl<C: Core, R: Runtime> Driver<C, R> {
+impl<C: Core, R: Sockets> Driver<C, R> {
     /// Binds `addr` (see [`bind_std`]) and serves every connection on this
     /// driver's runtime. Returns once the route is closed, or if binding fails.
     ///
     /// ```
-    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::{Driver, Sockets};
     /// # use runtime_hyper::engineio_proto::Server;
-    /// async fn run<R: Runtime>(driver: Driver<Server, R>) -> std::io::Result<()> {
+    /// async fn run<R: Sockets>(driver: Driver<Server, R>) -> std::io::Result<()> {
     ///     driver.listen("127.0.0.1:3201".parse().unwrap()).await
     /// }
     /// ```
@@ -372,9 +372,9 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     /// Accepts connections on `listener` forever, each on a task of its own.
     ///
     /// ```
-    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::{Driver, Sockets};
     /// # use runtime_hyper::engineio_proto::Server;
-    /// async fn run<R: Runtime>(driver: Driver<Server, R>) -> std::io::Result<()> {
+    /// async fn run<R: Sockets>(driver: Driver<Server, R>) -> std::io::Result<()> {
     ///     let listener = runtime_hyper::bind_std("127.0.0.1:3201".parse().unwrap())?;
     ///     let listener = driver.runtime().listener(listener)?;
     ///     driver.serve(listener).await;
@@ -395,9 +395,9 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     /// `TCP_NODELAY` on.
     ///
     /// ```
-    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::{Driver, Sockets};
     /// # use runtime_hyper::engineio_proto::Server;
-    /// async fn run<R: Runtime>(driver: Driver<Server, R>, listener: R::Listener) -> std::io::Result<()> {
+    /// async fn run<R: Sockets>(driver: Driver<Server, R>, listener: R::Listener) -> std::io::Result<()> {
     ///     let (stream, remote) = driver.runtime().accept(&listener).await?;
     ///     driver.serve_connection(stream, remote).await;
     ///     Ok(())

@@ -1,7 +1,9 @@
-//! What a binding supplies: the [`Runtime`] trait (now, sleep until, spawn,
-//! accept, in the shape of quinn's),
-//! and the few runtime-neutral pieces the driver builds on it (a
-//! waker-based notification, a race of two futures, a yield, hyper's timer).
+//! What a binding supplies, in the shape of quinn's runtime layer: the small
+//! [`Runtime`] trait (now, sleep until, spawn) that the driver needs, and
+//! [`Sockets`] (listener, accept, connection I/O, TLS handshake) that the
+//! listener loop needs on top of it; and the few runtime-neutral pieces the
+//! driver builds on them (a waker-based notification, a race of two
+//! futures, a yield, hyper's timer).
 
 use std::future::{Future, poll_fn};
 use std::io;
@@ -11,9 +13,11 @@ use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// How a binding reaches its executor, its timers and its sockets: the only
-/// things that differ between tokio, async-std and smol. Everything else
-/// (the driver, HTTP, WebSocket, the listener loop) is written once over it.
+/// How a binding reaches its executor and its timers: what the
+/// [`Driver`](crate::Driver) needs, and the only things besides sockets
+/// ([`Sockets`]) that differ between tokio, async-std and smol. Everything
+/// else (the driver, HTTP, WebSocket, the listener loop) is written once
+/// over it.
 ///
 /// A runtime value is cheap to clone (a unit type, or a handle to an
 /// executor); a [`Driver`](crate::Driver) keeps one and spawns every task
@@ -23,10 +27,9 @@ use std::time::{Duration, Instant};
 ///
 /// ```
 /// use std::future::Future;
-/// use std::net::SocketAddr;
 /// use std::time::Instant;
 ///
-/// /// A runtime that serves no sockets: enough for a driver fed by hand.
+/// /// A runtime that runs nothing: enough for a driver fed by hand.
 /// #[derive(Clone, Default)]
 /// struct Manual;
 ///
@@ -42,10 +45,7 @@ use std::time::{Duration, Instant};
 ///
 /// impl runtime_hyper::Runtime for Manual {
 ///     type Sleep = Instantly;
-///     type Listener = std::net::TcpListener;
-///     type Stream = std::convert::Infallible;
 ///     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
-///     type TlsIo = Self::Io;
 ///
 ///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
 ///         drop(task); // a real runtime runs it
@@ -53,6 +53,64 @@ use std::time::{Duration, Instant};
 ///     fn sleep_until(&self, _: Instant) -> Instantly {
 ///         Instantly
 ///     }
+/// }
+/// ```
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// What [`sleep_until`](Runtime::sleep_until) returns.
+    type Sleep: Future<Output = ()> + Send + Sync + 'static;
+    /// A plain accepted connection as hyper reads and writes it (what
+    /// [`Sockets::io`] makes). It is named here rather than on
+    /// [`Sockets`] because the driver needs it too: after a WebSocket
+    /// upgrade it takes the connection back as this type, so an idle
+    /// WebSocket holds the runtime's stream and not hyper's box around it
+    /// (a connection of another type, e.g. served through tower, keeps the
+    /// box).
+    type Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
+
+    /// The current time: every `now` the driver hands the core, and the
+    /// base of every relative timeout, comes from here. The system's
+    /// monotonic clock by default; a virtual clock in tests
+    /// (`testing::VirtualRuntime`, feature `testing`).
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// Runs `task` to completion on the executor, detached.
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// A future that completes at `deadline` (at once if it passed).
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
+}
+
+/// A [`Runtime`]'s TCP sockets: what the listener loop
+/// ([`listen`](crate::listen), [`serve`](crate::serve),
+/// [`serve_tls`](crate::serve_tls), [`Driver::listen`](crate::Driver::listen))
+/// needs on top of it. A driver mounted elsewhere (a tower layer, a
+/// connection accepted by the application) needs only the [`Runtime`].
+///
+/// # Example: the shape of an implementation
+///
+/// ```
+/// use std::net::SocketAddr;
+/// # use std::future::Future;
+/// # use std::time::Instant;
+/// # #[derive(Clone, Default)]
+/// # struct Manual;
+/// # impl runtime_hyper::Runtime for Manual {
+/// #     type Sleep = std::future::Ready<()>;
+/// #     type Io = runtime_hyper::FuturesIo<futures_util::io::Cursor<Vec<u8>>>;
+/// #     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) { drop(task); }
+/// #     fn sleep_until(&self, _: Instant) -> Self::Sleep { std::future::ready(()) }
+/// # }
+///
+/// /// No connection ever comes: enough for a driver fed by hand.
+/// impl runtime_hyper::Sockets for Manual {
+///     type Listener = std::net::TcpListener;
+///     type Stream = std::convert::Infallible;
+///     type TlsIo = Self::Io;
+///
 ///     fn listener(&self, listener: std::net::TcpListener) -> std::io::Result<Self::Listener> {
 ///         Ok(listener)
 ///     }
@@ -72,34 +130,14 @@ use std::time::{Duration, Instant};
 ///     }
 /// }
 /// ```
-pub trait Runtime: Clone + Send + Sync + 'static {
-    /// What [`sleep_until`](Runtime::sleep_until) returns.
-    type Sleep: Future<Output = ()> + Send + Sync + 'static;
+pub trait Sockets: Runtime {
     /// A bound TCP listener.
     type Listener: Send + Sync + 'static;
     /// An accepted TCP connection.
     type Stream: Send + 'static;
-    /// An accepted connection as hyper reads and writes it.
-    type Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
     /// An accepted connection after its TLS handshake, as hyper reads and
     /// writes it.
     type TlsIo: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
-
-    /// The current time: every `now` the driver hands the core, and the
-    /// base of every relative timeout, comes from here. The system's
-    /// monotonic clock by default; a virtual clock in tests
-    /// (`testing::VirtualRuntime`, feature `testing`).
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    /// Runs `task` to completion on the executor, detached.
-    fn spawn<F>(&self, task: F)
-    where
-        F: Future<Output = ()> + Send + 'static;
-
-    /// A future that completes at `deadline` (at once if it passed).
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
 
     /// Registers a bound, non-blocking standard listener with the runtime.
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<Self::Listener>;

@@ -37,10 +37,10 @@ impl<R: Runtime> Backend for DriverBackend<R> {
 /// Handlers run on tasks spawned through `runtime`.
 ///
 /// ```
-/// use runtime_hyper::Runtime;
+/// use runtime_hyper::Sockets;
 /// use runtime_hyper::socketio_async::{Socket, SocketIo};
 ///
-/// async fn run<R: Runtime>(runtime: R) -> std::io::Result<()> {
+/// async fn run<R: Sockets>(runtime: R) -> std::io::Result<()> {
 ///     let io = SocketIo::new();
 ///     io.on_connection(|socket: Socket| async move {
 ///         let _ = socket.emit("hello", ("world",));

@@ -3,7 +3,7 @@
 //! certificates verified against given CA certificates, ALPN `h2` and
 //! `http/1.1`), the accept loop with a bounded handshake, and the choice of
 //! HTTP/1.1 or HTTP/2 per connection. A binding supplies only the
-//! handshake itself on its own sockets ([`Runtime::tls_accept`]: tokio-rustls
+//! handshake itself on its own sockets ([`Sockets::tls_accept`]: tokio-rustls
 //! or futures-rustls, a few lines).
 //!
 //! The verified client certificate reaches the core on every request of
@@ -21,7 +21,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
 use crate::net::{ConnectionOptions, Route, accept_each, bind_std, serve_http};
-use crate::runtime::{Runtime, timeout};
+use crate::runtime::{Sockets, timeout};
 
 /// How long a client may take to finish the TLS handshake by default. A
 /// connection that has not finished by then is closed, so half-open
@@ -206,7 +206,7 @@ impl TlsAcceptor {
 /// binding fails.
 ///
 /// ```no_run
-/// async fn run<R: runtime_hyper::Runtime>(runtime: R, route: impl runtime_hyper::Route) {
+/// async fn run<R: runtime_hyper::Sockets>(runtime: R, route: impl runtime_hyper::Route) {
 ///     let pem = std::fs::read("cert.pem").unwrap();
 ///     let key = std::fs::read("key.pem").unwrap();
 ///     let tls = runtime_hyper::TlsOptions::new(pem, key).acceptor().unwrap();
@@ -214,7 +214,7 @@ impl TlsAcceptor {
 ///     runtime_hyper::listen_tls(runtime, route, addr, tls).await.unwrap();
 /// }
 /// ```
-pub async fn listen_tls<R: Runtime>(
+pub async fn listen_tls<R: Sockets>(
     runtime: R,
     route: impl Route,
     addr: SocketAddr,
@@ -229,7 +229,7 @@ pub async fn listen_tls<R: Runtime>(
 /// task of its own: the TLS handshake (at most the acceptor's handshake
 /// timeout; a failed or late one closes that connection and nothing
 /// else), then HTTP/2 if ALPN picked it, HTTP/1.1 with upgrades otherwise.
-pub async fn serve_tls<R: Runtime>(
+pub async fn serve_tls<R: Sockets>(
     runtime: R,
     route: impl Route,
     listener: R::Listener,

@@ -1,7 +1,10 @@
 //! An authentication middleware: it checks the token the client sends in
 //! its `auth`, refuses strangers with a CONNECT_ERROR the client sees, and
 //! stores who the user is in the socket's extensions, where every handler
-//! finds it with `Extension<T>`.
+//! finds it with `Extension<T>`. The middleware's arguments are
+//! extractors (`use_middleware_with`): the auth object typed, the token
+//! store, the socket's storage to fill; a malformed auth object is refused
+//! before it runs.
 //!
 //! ```text
 //! cargo run -p runtime-tokio --example auth_middleware
@@ -14,7 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use runtime_tokio::socketio_async::{
-    ConnectError, Connecting, Data, Extension, Socket, SocketIo, State,
+    ConnectError, Data, Extension, Extensions, Socket, SocketIo, State,
 };
 use runtime_tokio::socketio_proto::Config;
 use runtime_tokio::{listen, serve_io};
@@ -29,18 +32,21 @@ struct User {
 /// The tokens we know (a database, in a real application).
 struct Tokens(HashMap<&'static str, &'static str>);
 
-async fn authenticate(connecting: Connecting) -> Result<(), ConnectError> {
-    let Some(tokens) = connecting.state::<Tokens>() else {
-        return Err(ConnectError::new("no token store"));
-    };
-    let token = connecting
-        .handshake
-        .auth
-        .get("token")
-        .and_then(|t| t.as_str());
-    match token.and_then(|t| tokens.0.get(t)) {
+/// What the client sends as `auth`.
+#[derive(serde::Deserialize)]
+struct Auth {
+    token: String,
+}
+
+async fn authenticate(
+    Data(auth): Data<Auth>,
+    tokens: State<Tokens>,
+    extensions: Extensions,
+) -> Result<(), ConnectError> {
+    let State(tokens) = tokens;
+    match tokens.0.get(auth.token.as_str()) {
         Some(name) => {
-            connecting.extensions.insert(User {
+            extensions.insert(User {
                 name: (*name).to_owned(),
             });
             Ok(())
@@ -75,7 +81,7 @@ async fn main() -> std::io::Result<()> {
         ("secret-bob", "bob"),
     ]));
     let io = SocketIo::builder().with_state(tokens).build();
-    io.use_middleware(authenticate);
+    io.use_middleware_with(authenticate);
     io.on_connection(on_connection);
     let driver = serve_io(&io, Config::default());
     listen(driver, SocketAddr::from(([127, 0, 0, 1], 3000))).await

@@ -70,7 +70,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub use runtime_hyper::{
     BACKLOG, ClientAuth, ClientBundle, ConnectionOptions, Core, EventHook, HttpResponse, Or, Route,
-    Runtime, ServiceFuture, TlsAcceptor, TlsError, TlsOptions, random_seed,
+    Runtime, ServiceFuture, Sockets, TlsAcceptor, TlsError, TlsOptions, random_seed,
 };
 pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 
@@ -119,8 +119,8 @@ pub type SocketIoService<C, S> = runtime_hyper::SocketIoService<C, Tokio, S>;
 /// ```
 pub type Driver<C> = runtime_hyper::Driver<C, Tokio>;
 
-/// tokio as a [`Runtime`]: `tokio::spawn`, `tokio::time::sleep_until` and
-/// tokio's TCP sockets. Every method must run within a tokio runtime.
+/// tokio as a [`Runtime`] (`tokio::spawn`, `tokio::time::sleep_until`)
+/// and its [`Sockets`] (tokio's TCP sockets). Every method must run within a tokio runtime.
 ///
 /// ```
 /// use runtime_tokio::{Driver, Tokio};
@@ -138,10 +138,7 @@ pub struct Tokio;
 
 impl Runtime for Tokio {
     type Sleep = tokio::time::Sleep;
-    type Listener = TcpListener;
-    type Stream = TcpStream;
     type Io = TokioIo<TcpStream>;
-    type TlsIo = TokioIo<tokio_rustls::server::TlsStream<TcpStream>>;
 
     fn spawn<F>(&self, task: F)
     where
@@ -153,6 +150,12 @@ impl Runtime for Tokio {
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         tokio::time::sleep_until(deadline.into())
     }
+}
+
+impl Sockets for Tokio {
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+    type TlsIo = TokioIo<tokio_rustls::server::TlsStream<TcpStream>>;
 
     fn listener(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
         TcpListener::from_std(listener)

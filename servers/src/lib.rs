@@ -5,7 +5,7 @@
 //!
 //! The library holds what lets one binary serve on any of the three
 //! runtimes (`--runtime tokio|async-std|smol`): an [`App`] is written once,
-//! generic over [`Runtime`], and [`run`] starts the chosen runtime and runs
+//! generic over [`Sockets`] (a [`Runtime`] with TCP sockets), and [`run`] starts the chosen runtime and runs
 //! it there.
 
 use std::future::Future;
@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use runtime_async_std::{AsyncIo, AsyncStd};
-pub use runtime_hyper::Runtime;
+pub use runtime_hyper::{Runtime, Sockets};
 use runtime_tokio::Tokio;
 
 /// Which runtime a binary serves on.
@@ -71,12 +71,12 @@ impl FromStr for RuntimeKind {
 ///
 /// ```no_run
 /// use std::process::ExitCode;
-/// use servers::{App, Runtime, RuntimeKind};
+/// use servers::{App, RuntimeKind, Sockets};
 ///
 /// struct Echo;
 ///
 /// impl App for Echo {
-///     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+///     async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
 ///         let io = runtime_hyper::socketio_async::SocketIo::new();
 ///         let driver = runtime_hyper::serve_io(&io, Default::default(), runtime);
 ///         match driver.listen("127.0.0.1:3201".parse().unwrap()).await {
@@ -91,7 +91,7 @@ impl FromStr for RuntimeKind {
 pub trait App {
     /// Serves on `runtime` (spawn through it, bind with its listener) until
     /// done.
-    fn run<R: Runtime>(self, runtime: R) -> impl Future<Output = ExitCode>;
+    fn run<R: Sockets>(self, runtime: R) -> impl Future<Output = ExitCode>;
 }
 
 /// Starts `kind` with `workers` worker threads (at least one) and runs
@@ -102,13 +102,13 @@ pub trait App {
 ///
 /// ```
 /// use std::process::ExitCode;
-/// use servers::{App, Runtime, RuntimeKind};
+/// use servers::{App, RuntimeKind, Sockets};
 ///
 /// /// Checks that the runtime's timer and spawn work, then ends.
 /// struct Tick;
 ///
 /// impl App for Tick {
-///     async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+///     async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
 ///         let at = std::time::Instant::now() + std::time::Duration::from_millis(1);
 ///         runtime.sleep_until(at).await;
 ///         ExitCode::SUCCESS

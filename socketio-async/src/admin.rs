@@ -48,9 +48,12 @@
 //!   seconds: this crate has no timer, so the application calls
 //!   [`Admin::emit_stats`] on its runtime's interval.
 //!
-//! Differences from Node: an Engine.IO connection is counted (and its
-//! packets) from the moment its first socket connects to a namespace;
-//! `event_sent` reports what is emitted to one socket, not broadcasts.
+//! As on Node, an Engine.IO connection is counted (`rawConnection`,
+//! `pollingClientsCount`, its packets) from its handshake
+//! ([`Engine::on_connection`](crate::Engine::on_connection)), whether or
+//! not a socket joins a namespace, and `event_sent` is reported for every
+//! recipient of a broadcast as for a socket's own emits (through
+//! [`Socket::on_any_outgoing`](crate::Socket::on_any_outgoing)).
 //!
 //! ```
 //! use socketio_async::admin::{Admin, AdminOptions};
@@ -66,18 +69,36 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use engineio_proto::{Data, Packet, Sid};
+use engineio_proto::{Data, Packet, Sid, TransportKind};
 use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, Nsp, Room, SocketId, SocketInfo, Target};
 
+use crate::engine::Conn;
 use crate::io::{ConnectError, Connecting, Observer, Socket, SocketIo};
 use crate::payload::Payload;
 use crate::sync::lock;
 
-/// How many sessions are remembered.
+/// How many sessions are remembered ([`Sessions`] forgets the oldest past
+/// it).
+///
+/// ```
+/// assert_eq!(socketio_async::admin::MAX_SESSIONS, 1000);
+/// ```
 pub const MAX_SESSIONS: usize = 1000;
 
 /// Basic authentication: a username and the bcrypt hash of the password.
+///
+/// ```
+/// use socketio_async::admin::{AdminOptions, BasicAuth};
+///
+/// // A bcrypt hash made beforehand (with `bcryptjs`, `htpasswd -B`...), as
+/// // given to Node's `instrument(io, { auth: { type: "basic", ... } })`.
+/// let auth = BasicAuth {
+///     username: "admin".into(),
+///     password_hash: "$2b$10$heqvAkYMez.Va6Et2uXInOnkCT6/uQj1brkrbyG3LpopDklcq7ZOS".into(),
+/// };
+/// let options = AdminOptions { auth: Some(auth), ..AdminOptions::default() };
+/// ```
 #[derive(Debug, Clone)]
 pub struct BasicAuth {
     /// The username.
@@ -117,6 +138,13 @@ impl BasicAuth {
 
 /// Development (every socket and its events reported) or production
 /// (commands and `server_stats` only).
+///
+/// ```
+/// use socketio_async::admin::{AdminOptions, Mode};
+///
+/// let options = AdminOptions { mode: Mode::Production, ..AdminOptions::default() };
+/// assert_eq!(AdminOptions::default().mode, Mode::Development);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// Sockets, their rooms and their comings and goings are reported.
@@ -127,6 +155,20 @@ pub enum Mode {
 }
 
 /// The options of [`Admin::instrument`].
+///
+/// ```
+/// use socketio_async::admin::{Admin, AdminOptions};
+///
+/// let io = socketio_async::SocketIo::new();
+/// let options = AdminOptions {
+///     namespace: "/dashboard".into(),
+///     readonly: true,
+///     server_id: Some("node-1".into()),
+///     ..AdminOptions::default()
+/// };
+/// let admin = Admin::instrument(&io, options)?;
+/// # Ok::<(), socketio_async::admin::AdminError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct AdminOptions {
     /// The admin namespace; `/admin` by default.
@@ -154,6 +196,15 @@ impl Default for AdminOptions {
 }
 
 /// Why [`Admin::instrument`] refused its options.
+///
+/// ```
+/// use socketio_async::admin::{Admin, AdminError, AdminOptions, BasicAuth};
+///
+/// let io = socketio_async::SocketIo::new();
+/// let auth = BasicAuth { username: "admin".into(), password_hash: "plain text".into() };
+/// let options = AdminOptions { auth: Some(auth), ..AdminOptions::default() };
+/// assert_eq!(Admin::instrument(&io, options).unwrap_err(), AdminError::InvalidHash);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
     /// As Node: "the `password` field must be a valid bcrypt hash".
@@ -193,11 +244,39 @@ pub fn features(readonly: bool, mode: Mode) -> Vec<&'static str> {
 /// How many `(second, type, subType)` entries [`EventBuffer`] keeps
 /// between two `server_stats` (the oldest are dropped past it, so a server
 /// whose application never calls [`Admin::emit_stats`] stays bounded).
+///
+/// ```
+/// use socketio_async::admin::{EventBuffer, MAX_AGGREGATED};
+///
+/// let mut buffer = EventBuffer::default();
+/// for second in 0..MAX_AGGREGATED as u64 + 5 {
+///     buffer.push(second * 1000, "rawConnection", None, 1);
+/// }
+/// assert_eq!(buffer.len(), MAX_AGGREGATED);
+/// ```
 pub const MAX_AGGREGATED: usize = 1000;
 
 /// The `AGGREGATED_EVENTS` counts: per second (the timestamp, in
 /// milliseconds, rounded down to the second), type and subType, as the
 /// entries of `aggregatedEvents`.
+///
+/// ```
+/// use serde_json::json;
+/// use socketio_async::admin::EventBuffer;
+///
+/// let mut buffer = EventBuffer::default();
+/// buffer.push(5_100, "packetsIn", None, 1);
+/// buffer.push(5_900, "packetsIn", None, 1); // the same second: added up
+/// buffer.push(6_000, "rawDisconnection", Some("ping timeout"), 1);
+/// assert_eq!(
+///     buffer.take(),
+///     [
+///         json!({"timestamp": 5000, "type": "packetsIn", "count": 2}),
+///         json!({"timestamp": 6000, "type": "rawDisconnection", "subType": "ping timeout", "count": 1}),
+///     ]
+/// );
+/// assert!(buffer.is_empty());
+/// ```
 #[derive(Debug, Default)]
 pub struct EventBuffer {
     entries: VecDeque<(u64, &'static str, Option<String>, u64)>,
@@ -205,6 +284,14 @@ pub struct EventBuffer {
 
 impl EventBuffer {
     /// Counts `count` of `kind` (`subType` `sub`) at `now_ms`.
+    ///
+    /// ```
+    /// # use socketio_async::admin::EventBuffer;
+    /// let mut buffer = EventBuffer::default();
+    /// buffer.push(1_234, "bytesOut", None, 120);
+    /// buffer.push(1_999, "bytesOut", None, 30);
+    /// assert_eq!(buffer.take()[0]["count"], 150);
+    /// ```
     pub fn push(&mut self, now_ms: u64, kind: &'static str, sub: Option<&str>, count: u64) {
         let second = now_ms - now_ms % 1000;
         // Entries of the same second are at the end.
@@ -226,6 +313,14 @@ impl EventBuffer {
 
     /// The entries (`{timestamp, type, subType?, count}`) in the order
     /// they were first counted; the buffer is emptied.
+    ///
+    /// ```
+    /// # use socketio_async::admin::EventBuffer;
+    /// let mut buffer = EventBuffer::default();
+    /// buffer.push(2_000, "rawConnection", None, 1);
+    /// assert_eq!(buffer.take().len(), 1);
+    /// assert_eq!(buffer.take().len(), 0); // taken already
+    /// ```
     pub fn take(&mut self) -> Vec<Value> {
         self.entries
             .drain(..)
@@ -243,11 +338,24 @@ impl EventBuffer {
     }
 
     /// How many entries are held.
+    ///
+    /// ```
+    /// # use socketio_async::admin::EventBuffer;
+    /// let mut buffer = EventBuffer::default();
+    /// buffer.push(0, "packetsIn", None, 1);
+    /// buffer.push(0, "packetsOut", None, 1);
+    /// assert_eq!(buffer.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether none is.
+    ///
+    /// ```
+    /// # use socketio_async::admin::EventBuffer;
+    /// assert!(EventBuffer::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -255,6 +363,15 @@ impl EventBuffer {
 
 /// The data the dashboard shows: `data` without its `_admin` key (not an
 /// object: `{}`).
+///
+/// ```
+/// use serde_json::json;
+/// use socketio_async::admin::shown_data;
+///
+/// let data = json!({"name": "ann", "_admin": {"clientId": "abc", "transport": "polling"}});
+/// assert_eq!(shown_data(&data), json!({"name": "ann"}));
+/// assert_eq!(shown_data(&json!(7)), json!({}));
+/// ```
 pub fn shown_data(data: &Value) -> Value {
     match data {
         Value::Object(o) => {
@@ -271,6 +388,39 @@ pub fn shown_data(data: &Value) -> Value {
 /// socket of another node without `_admin`), `address` the
 /// `cf-connecting-ip` or `x-forwarded-for` header if any, else the peer;
 /// `data` without `_admin`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::{Map, json};
+/// use socketio_async::admin::serialize_socket;
+/// use socketio_async::{Handshake, Headers, SocketId, SocketInfo};
+///
+/// let mut headers = Headers::default();
+/// headers.insert("x-forwarded-for", "203.0.113.7");
+/// let info = SocketInfo {
+///     id: SocketId::new("s1"),
+///     nsp: "/".into(),
+///     handshake: Arc::new(Handshake {
+///         headers,
+///         time: "Thu Nov 23 2026 10:00:00 GMT+0000 (Coordinated Universal Time)".into(),
+///         address: "127.0.0.1".into(),
+///         xdomain: false,
+///         secure: false,
+///         peer_certificate: None,
+///         issued: 1_795_000_000_000,
+///         url: "/socket.io/?EIO=4&transport=polling".into(),
+///         query: vec![("EIO".into(), "4".into())],
+///         auth: Map::new(),
+///     }),
+///     rooms: vec!["s1".into(), "lobby".into()],
+///     data: json!({"name": "ann", "_admin": {}}),
+/// };
+/// let shown = serialize_socket(&info, Some("0123456789abcdef"), Some("polling"));
+/// assert_eq!(shown["clientId"], "0123456789ab");
+/// assert_eq!(shown["handshake"]["address"], "203.0.113.7");
+/// assert_eq!(shown["data"], json!({"name": "ann"}));
+/// assert_eq!(shown["rooms"], json!(["s1", "lobby"]));
+/// ```
 pub fn serialize_socket(
     info: &SocketInfo,
     client_id: Option<&str>,
@@ -312,7 +462,14 @@ pub fn serialize_socket(
     })
 }
 
-/// What `server_stats` reports at one moment.
+/// What `server_stats` reports at one moment ([`Admin::stats`]).
+///
+/// ```
+/// use socketio_async::admin::Stats;
+///
+/// let stats = Stats { clients: 3, polling_clients: 1, namespaces: vec![("/".into(), 2)] };
+/// assert_eq!(stats.clients - stats.polling_clients, 2); // on WebSocket
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Engine.IO sessions.
@@ -324,6 +481,23 @@ pub struct Stats {
 }
 
 /// The `server_stats` object.
+///
+/// ```
+/// use serde_json::json;
+/// use socketio_async::admin::{ServerIdentity, Stats, server_stats};
+///
+/// let me = ServerIdentity { server_id: "node-1".into(), hostname: "box".into(), pid: 42 };
+/// let stats = Stats { clients: 2, polling_clients: 1, namespaces: vec![("/".into(), 2)] };
+/// let value = server_stats(&me, 12.5, &stats, vec![]);
+/// assert_eq!(
+///     value,
+///     json!({
+///         "serverId": "node-1", "hostname": "box", "pid": 42, "uptime": 12.5,
+///         "clientsCount": 2, "pollingClientsCount": 1, "aggregatedEvents": [],
+///         "namespaces": [{"name": "/", "socketsCount": 2}],
+///     })
+/// );
+/// ```
 pub fn server_stats(
     base: &ServerIdentity,
     uptime: f64,
@@ -345,6 +519,16 @@ pub fn server_stats(
 }
 
 /// Who this server is, in `server_stats`.
+///
+/// ```
+/// use socketio_async::admin::ServerIdentity;
+///
+/// let me = ServerIdentity {
+///     server_id: "node-1".into(),
+///     hostname: "box".into(),
+///     pid: std::process::id(),
+/// };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerIdentity {
     /// `serverId`.
@@ -355,7 +539,17 @@ pub struct ServerIdentity {
     pub pid: u32,
 }
 
-/// The verdict on an admin socket's CONNECT auth.
+/// The verdict on an admin socket's CONNECT auth ([`Sessions::check`]).
+///
+/// ```
+/// use serde_json::{Map, json};
+/// use socketio_async::admin::{Sessions, Verdict};
+///
+/// let mut sessions = Sessions::default();
+/// let auth: Map<_, _> = json!({"username": "admin", "password": "nope"}).as_object().unwrap().clone();
+/// let verdict = sessions.check(&auth, "admin", |p| p == "pw", || "s1".into());
+/// assert_eq!(verdict, Verdict::Refused);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Let in, with no new session (no auth configured, or a known session id).
@@ -368,6 +562,20 @@ pub enum Verdict {
 
 /// The remembered sessions and the credential check, without I/O: the
 /// password check is passed in (bcrypt in [`Admin`]).
+///
+/// ```
+/// use serde_json::{Map, Value, json};
+/// use socketio_async::admin::{Sessions, Verdict};
+///
+/// let object = |v: Value| v.as_object().unwrap().clone();
+/// let mut sessions = Sessions::default();
+/// let login = object(json!({"username": "admin", "password": "pw"}));
+/// let verdict = sessions.check(&login, "admin", |p| p == "pw", || "s1".into());
+/// assert_eq!(verdict, Verdict::NewSession("s1".into()));
+/// // Later the dashboard sends the session id instead of the password.
+/// let again = object(json!({"sessionId": "s1"}));
+/// assert_eq!(sessions.check(&again, "admin", |_| false, String::new), Verdict::Known);
+/// ```
 #[derive(Debug, Default)]
 pub struct Sessions {
     known: HashSet<String>,
@@ -377,6 +585,17 @@ pub struct Sessions {
 impl Sessions {
     /// Decides on `auth` for `username`; `verify` checks a password, and
     /// `new_id` makes a session id.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use socketio_async::admin::{Sessions, Verdict};
+    ///
+    /// let mut sessions = Sessions::default();
+    /// let auth = json!({"username": "root", "password": "pw"});
+    /// let auth = auth.as_object().unwrap();
+    /// // A right password for the wrong user is refused.
+    /// assert_eq!(sessions.check(auth, "admin", |p| p == "pw", || "s".into()), Verdict::Refused);
+    /// ```
     pub fn check(
         &mut self,
         auth: &Map<String, Value>,
@@ -408,17 +627,42 @@ impl Sessions {
     }
 
     /// How many sessions are remembered.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use socketio_async::admin::Sessions;
+    ///
+    /// let mut sessions = Sessions::default();
+    /// let auth = json!({"username": "admin", "password": "pw"});
+    /// let auth = auth.as_object().unwrap();
+    /// sessions.check(auth, "admin", |_| true, || "a".into());
+    /// sessions.check(auth, "admin", |_| true, || "b".into());
+    /// assert_eq!(sessions.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.order.len()
     }
 
     /// Whether none is.
+    ///
+    /// ```
+    /// assert!(socketio_async::admin::Sessions::default().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
 }
 
 /// A command from the dashboard, decoded from its event and arguments.
+///
+/// ```
+/// use serde_json::json;
+/// use socketio_async::admin::Command;
+///
+/// // The dashboard's "disconnect" button on socket "s1", connection closed.
+/// let command = Command::decode("_disconnect", &[json!("/"), json!(true), json!("s1")]);
+/// assert_eq!(command, Some(Command::Disconnect("/".into(), true, Some("s1".into()))));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `emit`: nsp, room filter, event, arguments.
@@ -434,6 +678,17 @@ pub enum Command {
 impl Command {
     /// Decodes event `event` with `args`; `None` when the arguments do not
     /// have the expected types.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use socketio_async::admin::Command;
+    ///
+    /// let emit = Command::decode("emit", &[json!("/"), json!(""), json!("hi"), json!(1)]);
+    /// assert_eq!(emit, Some(Command::Emit("/".into(), None, "hi".into(), vec![json!(1)])));
+    /// // A room that is not a string: not a command.
+    /// assert_eq!(Command::decode("join", &[json!("/"), json!(5)]), None);
+    /// assert_eq!(Command::decode("unknown", &[]), None);
+    /// ```
     pub fn decode(event: &str, args: &[Value]) -> Option<Self> {
         let s = |i: usize| args.get(i).and_then(Value::as_str).map(str::to_owned);
         let filter = |i: usize| match args.get(i) {
@@ -473,8 +728,8 @@ struct Shared {
     pending: Mutex<HashMap<SocketId, String>>,
     /// The `AGGREGATED_EVENTS` counts since the last `server_stats`.
     events: Mutex<EventBuffer>,
-    /// The Engine.IO connections whose packets are counted (until closed).
-    counted: Mutex<HashSet<Sid>>,
+    /// The Engine.IO connections on polling (not upgraded, not closed).
+    polling: Mutex<HashSet<Sid>>,
 }
 
 /// An instrumented server: see the [module documentation](self).
@@ -525,27 +780,16 @@ fn now_iso() -> String {
 }
 
 /// A date as JavaScript's `Date.toJSON()` (what `new Date()` becomes on
-/// the wire).
+/// the wire; empty past JavaScript's dates, year 275760).
+///
+/// ```
+/// use socketio_async::admin::iso_date;
+///
+/// assert_eq!(iso_date(0), "1970-01-01T00:00:00.000Z");
+/// assert_eq!(iso_date(1_795_328_105_123), "2026-11-22T06:15:05.123Z");
+/// ```
 pub fn iso_date(ms: u64) -> String {
-    let (secs, milli) = (ms / 1000, ms % 1000);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    socketio_proto::msgpack::js_date_json(i128::from(ms)).unwrap_or_default()
 }
 
 impl Admin {
@@ -586,7 +830,7 @@ impl Admin {
             sessions: Mutex::new(Sessions::default()),
             pending: Mutex::new(HashMap::new()),
             events: Mutex::new(EventBuffer::default()),
-            counted: Mutex::new(HashSet::new()),
+            polling: Mutex::new(HashSet::new()),
         });
         let admin = Admin { shared };
         let nsp = io.of(&options.namespace);
@@ -619,7 +863,16 @@ impl Admin {
             async move { admin.admin_connected(socket).await }
         });
         // Production mode too: the aggregated events are counted from the
-        // sockets' connections.
+        // engine's connections.
+        let engine_admin = admin.clone();
+        let engine = io.engine();
+        // Every packet from the handshake on, as Node counts them.
+        engine.watch_from_handshake(engineio_proto::Watch {
+            packet: true,
+            packet_create: true,
+            drain: false,
+        });
+        engine.on_connection(move |conn| engine_admin.count_connection(&conn));
         let observer: Arc<dyn Observer> = Arc::new(admin.clone());
         io.set_observer(observer);
         Ok(admin)
@@ -747,7 +1000,10 @@ impl Admin {
     pub fn stats(&self) -> Stats {
         let io = &self.shared.io;
         let clients = io.clients_count();
-        io.runner()
+        // Counted from the engine's connections, as Node does.
+        let polling_clients = lock(&self.shared.polling).len();
+        let namespaces = io
+            .runner()
             .act(|core, _| {
                 let mut names: Vec<String> = core
                     .namespace_names()
@@ -755,34 +1011,22 @@ impl Admin {
                     .map(ToString::to_string)
                     .collect();
                 names.sort();
-                let mut sids = HashSet::new();
-                let mut namespaces = Vec::new();
-                for nsp in names {
-                    let sockets = core.fetch_sockets(&Nsp::from(&nsp), &Target::default());
-                    for info in &sockets {
-                        if let Some(sid) = core.socket_sid(&info.id) {
-                            sids.insert(sid.clone());
-                        }
-                    }
-                    namespaces.push((nsp, sockets.len()));
-                }
-                let polling_clients = sids
-                    .iter()
-                    .filter(|sid| {
-                        core.engine().transport(sid) == Some(engineio_proto::TransportKind::Polling)
+                names
+                    .into_iter()
+                    .map(|nsp| {
+                        let count = core
+                            .fetch_sockets(&Nsp::from(&nsp), &Target::default())
+                            .len();
+                        (nsp, count)
                     })
-                    .count();
-                Stats {
-                    clients,
-                    polling_clients,
-                    namespaces,
-                }
+                    .collect()
             })
-            .unwrap_or(Stats {
-                clients,
-                polling_clients: 0,
-                namespaces: Vec::new(),
-            })
+            .unwrap_or_default();
+        Stats {
+            clients,
+            polling_clients,
+            namespaces,
+        }
     }
 
     fn stats_value(&self) -> Value {
@@ -799,14 +1043,21 @@ impl Admin {
         lock(&self.shared.events).push(now_ms(), kind, sub, n);
     }
 
-    /// Counts the connection of `socket` from its first socket on: its
-    /// packets in and out with data, and its close.
-    fn count_connection(&self, socket: &Socket) {
-        let conn = socket.conn();
-        if !lock(&self.shared.counted).insert(conn.id().clone()) {
-            return;
-        }
+    /// Counts an Engine.IO connection from its handshake on, as Node's
+    /// instrumentation does from `io.engine.on("connection")`: the
+    /// connection, its packets in and out with data, its close, and (while
+    /// it has not upgraded) its polling transport.
+    fn count_connection(&self, conn: &Conn) {
         self.count("rawConnection", None, 1);
+        let sid = conn.id().clone();
+        let polling = conn.transport() == Some(TransportKind::Polling);
+        if polling {
+            lock(&self.shared.polling).insert(sid.clone());
+            let (admin, sid) = (self.clone(), sid.clone());
+            conn.on_upgrade(move |_| {
+                lock(&admin.shared.polling).remove(&sid);
+            });
+        }
         let admin = self.clone();
         conn.on_packet(move |packet| {
             if let Some(n) = data_len(packet) {
@@ -821,14 +1072,14 @@ impl Admin {
                 admin.count("bytesOut", None, n);
             }
         });
-        let (admin, sid) = (self.clone(), conn.id().clone());
+        let (admin, closed) = (self.clone(), sid.clone());
         conn.on_close(move |reason, _| {
-            lock(&admin.shared.counted).remove(&sid);
+            lock(&admin.shared.polling).remove(&closed);
             admin.count("rawDisconnection", Some(reason.as_str()), 1);
         });
         // Closed before its handlers were taken: none will run.
         if conn.transport().is_none() {
-            lock(&self.shared.counted).remove(conn.id());
+            lock(&self.shared.polling).remove(&sid);
         }
     }
 
@@ -955,7 +1206,6 @@ fn args_vec(args: Value) -> Vec<Value> {
 
 impl Observer for Admin {
     fn connected(&self, socket: &Socket) {
-        self.count_connection(socket);
         if self.shared.mode != Mode::Development {
             return;
         }

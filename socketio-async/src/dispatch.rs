@@ -25,7 +25,7 @@ use socketio_proto::{Event, SocketId, Str};
 
 use crate::backend::{Backend, act, start};
 use crate::contain::{self, Site};
-use crate::engine::conn_event;
+use crate::engine::{conn_event, session_open};
 use crate::extensions::Extensions;
 use crate::io::{
     AckSlot, ConnectError, Connecting, ErasedHandler, HandlerContext, Middleware, ServerSideAck,
@@ -170,6 +170,54 @@ impl Router {
 impl SocketIo {
     /// Starts serving through `backend`: returns the sink the binding's
     /// event hook feeds every core event into. Called once by the binding.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Instant;
+    /// use socketio_async::{Backend, Config, EventSink, Socket, SocketIo, Task};
+    /// use socketio_proto::Server;
+    ///
+    /// /// The smallest binding: the core behind a lock, every event it
+    /// /// reports handed to the sink after each action (a real binding
+    /// /// also carries out the core's outputs: writes, timers).
+    /// struct Binding {
+    ///     core: Mutex<Server>,
+    ///     sink: Mutex<Option<EventSink>>,
+    ///     tasks: Mutex<Vec<Task>>,
+    /// }
+    ///
+    /// impl Backend for Binding {
+    ///     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
+    ///         let mut core = self.core.lock().unwrap();
+    ///         action(&mut core, Instant::now());
+    ///         let sink = self.sink.lock().unwrap();
+    ///         while let Some(event) = core.poll_event() {
+    ///             if let Some(sink) = sink.as_ref() {
+    ///                 sink.push(event); // under the core's lock: it never blocks
+    ///             }
+    ///         }
+    ///     }
+    ///
+    ///     fn spawn(&self, task: Task) {
+    ///         self.tasks.lock().unwrap().push(task); // a runtime would run it
+    ///     }
+    /// }
+    ///
+    /// let io = SocketIo::new();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     let _ = socket.emit("hello", ());
+    /// });
+    /// let binding = Arc::new(Binding {
+    ///     core: Mutex::new(io.build_core(Config::default())),
+    ///     sink: Mutex::new(None),
+    ///     tasks: Mutex::new(Vec::new()),
+    /// });
+    /// let sink = io.attach(binding.clone());
+    /// *binding.sink.lock().unwrap() = Some(sink);
+    /// // The server task was spawned; the server is running.
+    /// assert!(!binding.tasks.lock().unwrap().is_empty());
+    /// assert_eq!(io.engine().clients_count(), 0);
+    /// ```
     pub fn attach(&self, backend: Arc<dyn Backend>) -> EventSink {
         let router = Arc::new(Router::default());
         if self.runner().set(backend.clone()) {
@@ -182,7 +230,15 @@ impl SocketIo {
     }
 }
 
-/// Where the binding's event hook puts the core's events.
+/// Where the binding's event hook puts the core's events (from
+/// [`SocketIo::attach`], whose example is a whole binding).
+///
+/// ```
+/// # use socketio_async::EventSink;
+/// fn hook(sink: &EventSink, event: socketio_proto::Event) {
+///     sink.push(event);
+/// }
+/// ```
 #[derive(Clone)]
 pub struct EventSink {
     io: SocketIo,
@@ -200,6 +256,19 @@ impl EventSink {
     /// for it (the socket's own task, for a socket's events). Never blocks
     /// and runs no application code: the binding calls it under the lock
     /// around the core.
+    ///
+    /// ```
+    /// use socketio_async::{EventSink, SocketIo};
+    /// use socketio_proto::Server;
+    ///
+    /// /// A binding's event hook, after each action on the core (see
+    /// /// [`SocketIo::attach`] for a whole binding).
+    /// fn forward(core: &mut Server, sink: &EventSink) {
+    ///     while let Some(event) = core.poll_event() {
+    ///         sink.push(event);
+    ///     }
+    /// }
+    /// ```
     pub fn push(&self, event: Event) {
         route(&self.io, &self.router, event);
     }
@@ -260,6 +329,22 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
         Event::Disconnect { ref socket, .. } => {
             let id = socket.clone();
             router.to_socket(&id, event, true);
+        }
+        // A broadcast's recipients, for their `on_any_outgoing` handlers:
+        // each socket's task sees it in order with its other events.
+        Event::Outgoing {
+            nsp,
+            sockets,
+            event,
+        } => {
+            for id in &sockets {
+                let one = Event::Outgoing {
+                    nsp: nsp.clone(),
+                    sockets: Vec::new(),
+                    event: event.clone(),
+                };
+                router.to_socket(id, one, false);
+            }
         }
         Event::Ack {
             socket,
@@ -437,25 +522,22 @@ fn socket_event(
             }
             *socket = Some(handle);
         }
+        Event::Outgoing { event, .. } => {
+            let Some(socket) = socket else {
+                return;
+            };
+            if socket.handlers().any_outgoing().is_empty() {
+                return;
+            }
+            let event = Arc::unwrap_or_clone(event);
+            let (name, _, payload) = split_event(event);
+            socket.outgoing(&name, &payload);
+        }
         Event::Event { event, .. } => {
             let Some(socket) = socket else {
                 return;
             };
-            // A string name (the usual case) is moved out of the array
-            // rather than copied; a number gets its JavaScript form.
-            let number_name = match event.name() {
-                Some(Value::String(_)) => None,
-                _ => Some(event.name_str().map(|n| n.into_owned()).unwrap_or_default()),
-            };
-            let ack_id = event.ack_id();
-            let (mut args, binary) = event.into_parts();
-            let first = (!args.is_empty()).then(|| args.remove(0));
-            let name = match (number_name, first) {
-                (Some(name), _) => name,
-                (None, Some(Value::String(name))) => name,
-                (None, _) => String::new(),
-            };
-            let payload = Payload { args, binary };
+            let (name, ack_id, payload) = split_event(event);
             let site = Site::socket("", socket.id().as_str(), socket.nsp()).event(&name);
             let handlers = socket.handlers();
             for middleware in handlers.middlewares() {
@@ -582,6 +664,7 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
             }
         }
         Event::Engine(event) => conn_event(io.engine_state(), event),
+        Event::SessionOpen { sid, handshake } => session_open(&io.engine(), sid, handshake),
         Event::RoomJoined { socket, nsp, room } => {
             if let Some(observer) = io.observer() {
                 observer.room(true, nsp.as_str(), room.as_str(), &socket);
@@ -594,6 +677,28 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
         }
         _ => {}
     }
+}
+
+/// An event packet as a handler sees it: its name (a number in its
+/// JavaScript form), its ack id, its arguments after the name.
+fn split_event(
+    event: socketio_proto::packet::Event,
+) -> (String, Option<socketio_proto::ClientAckId>, Payload) {
+    // A string name (the usual case) is moved out of the array rather
+    // than copied.
+    let number_name = match event.name() {
+        Some(Value::String(_)) => None,
+        _ => Some(event.name_str().map(|n| n.into_owned()).unwrap_or_default()),
+    };
+    let ack_id = event.ack_id();
+    let (mut args, binary) = event.into_parts();
+    let first = (!args.is_empty()).then(|| args.remove(0));
+    let name = match (number_name, first) {
+        (Some(name), _) => name,
+        (None, Some(Value::String(name))) => name,
+        (None, _) => String::new(),
+    };
+    (name, ack_id, Payload { args, binary })
 }
 
 /// Runs every handler of a list, in order, each with a context of its own

@@ -21,6 +21,7 @@ use crate::sync::lock;
 pub(crate) type AllowRequestFn =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 type ConnectionErrorHandler = Arc<dyn Fn(&ConnectionError) + Send + Sync>;
+type ConnectionHandler = Arc<dyn Fn(Conn) + Send + Sync>;
 
 /// The engine's state on the API side, owned by this module: the hooks
 /// the application registered, the connections that have handlers, and
@@ -71,6 +72,9 @@ struct EngineHooks {
     headers: Vec<HeadersHook>,
     allow_request: Option<AllowRequestFn>,
     connection_error: Vec<ConnectionErrorHandler>,
+    connection: Vec<ConnectionHandler>,
+    /// What every connection is watched for from its handshake.
+    watch: Watch,
 }
 
 impl EngineHooks {
@@ -101,6 +105,10 @@ impl EngineHooks {
         if self.allow_request.is_some() {
             core.set_allow_request(true);
         }
+        if !self.connection.is_empty() {
+            core.set_session_events(true);
+        }
+        core.set_session_watch(self.watch);
     }
 }
 
@@ -242,6 +250,47 @@ impl Engine {
         lock(&self.state.hooks)
             .connection_error
             .push(Arc::new(handler));
+    }
+
+    /// Runs for every new Engine.IO connection, when its handshake is
+    /// done and before its sockets connect (`io.engine.on("connection")`):
+    /// the place to watch every connection, those that never join a
+    /// namespace included. Handlers run on the server's task, in order;
+    /// packets the connection exchanged before they ran are not seen by
+    /// the `on_packet` handlers they register.
+    ///
+    /// ```
+    /// # use socketio_async::{SocketIo, TransportKind};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let io = SocketIo::new();
+    /// let polling = Arc::new(AtomicUsize::new(0));
+    /// let count = polling.clone();
+    /// io.engine().on_connection(move |conn| {
+    ///     if conn.transport() == Some(TransportKind::Polling) {
+    ///         count.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    ///     conn.on_close(|reason, _| println!("closed: {reason}"));
+    /// });
+    /// ```
+    pub fn on_connection(&self, handler: impl Fn(Conn) + Send + Sync + 'static) {
+        let handler: ConnectionHandler = Arc::new(handler);
+        self.update(|hooks| hooks.connection.push(handler));
+    }
+
+    /// Watches every connection opened from now on for `watch` from its
+    /// handshake, so that the `on_packet` / `on_packet_create` handlers an
+    /// [`on_connection`](Self::on_connection) handler registers see every
+    /// packet (the events wait in order on the server task until it has
+    /// run).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    pub(crate) fn watch_from_handshake(&self, watch: Watch) {
+        self.update(|hooks| {
+            hooks.watch.packet |= watch.packet;
+            hooks.watch.packet_create |= watch.packet_create;
+            hooks.watch.drain |= watch.drain;
+        });
     }
 
     /// Sets the `allowRequest` decision (see `SocketIo::allow_request`).
@@ -486,12 +535,29 @@ impl Conn {
             if !core.engine().contains(&sid) {
                 return;
             }
+            // What every connection is watched for stays watched.
+            let all = lock(&state.hooks).watch;
             let mut conns = lock(&state.conns);
             let state = conns.entry(sid.clone()).or_default();
             let mut state = lock(state);
             add(&mut state);
-            core.watch_conn(&sid, state.watch);
+            let watch = Watch {
+                packet: state.watch.packet || all.packet,
+                packet_create: state.watch.packet_create || all.packet_create,
+                drain: state.watch.drain || all.drain,
+            };
+            core.watch_conn(&sid, watch);
         });
+    }
+}
+
+/// A new Engine.IO session, on the server task: the engine's
+/// `connection` handlers run, in order, each with its panic contained.
+pub(crate) fn session_open(engine: &Engine, sid: Sid, handshake: Arc<socketio_proto::Handshake>) {
+    let handlers = lock(&engine.state.hooks).connection.clone();
+    for handler in handlers {
+        let conn = Conn::new(engine, sid.clone(), handshake.clone());
+        contain::call(&Site::of("engine connection handler"), || handler(conn));
     }
 }
 

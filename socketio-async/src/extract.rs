@@ -13,11 +13,18 @@
 //! | [`TryData<T>`] | the same, as a `Result` the handler sees | ✓ | ✓ | — |
 //! | [`Payload`] | the arguments untyped, with their binary attachments | ✓ | ✓ | — |
 //! | [`Bin`] | the binary attachments | — | ✓ | — |
-//! | [`AckSender`] / `Option<AckSender>` | the acknowledgement | — | ✓ | — |
+//! | [`AckSender`] | the acknowledgement; the handler does not run when the client asked for none | — | ✓ | — |
+//! | `Option<AckSender>` | the acknowledgement, `None` when the client asked for none | — | ✓ | — |
 //! | [`State<T>`] | application state (`SocketIo::builder().with_state`) | ✓ | ✓ | ✓ |
 //! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage | ✓ | ✓ | ✓ |
 //! | `Arc<Handshake>` | the handshake | ✓ | ✓ | ✓ |
 //! | [`DisconnectReason`] | why it left | — | — | ✓ |
+//!
+//! Connection middlewares take extractors too
+//! ([`Namespace::use_middleware_with`], [`FromConnecting`]): the auth
+//! object (`Data<T>`, `TryData<T>`), `State<T>`, `Extension<T>` stored by
+//! an earlier middleware, `Extensions` to store into, `Arc<Handshake>`,
+//! the `SocketId`, or the whole `Connecting`.
 //!
 //! An extractor that cannot give its value (a `Data<T>` whose arguments
 //! have another shape, a `State<T>` never registered, an `Extension<T>`
@@ -32,10 +39,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use socketio_proto::{DisconnectReason, Handshake, Str};
+use serde_json::Value;
+use socketio_proto::{DisconnectReason, Handshake, SocketId, Str};
 
 use crate::contain::Task;
-use crate::io::{ErasedHandler, HandlerContext, Hook, Namespace, Socket, SocketIo};
+use crate::extensions::Extensions;
+use crate::io::{
+    ConnectError, Connecting, ErasedHandler, HandlerContext, Hook, Namespace, Socket, SocketIo,
+};
 use crate::payload::{DataError, Payload, decode};
 use crate::socket::AckSender;
 
@@ -51,6 +62,10 @@ pub enum ExtractError {
     /// The socket has no extension of that type.
     #[error("the socket has no extension of type {0}")]
     NoExtension(&'static str),
+    /// The handler takes an [`AckSender`] and the client asked for no
+    /// acknowledgement (take `Option<AckSender>` to run either way).
+    #[error("the event did not ask for an acknowledgement")]
+    NoAck,
     /// The extractor does not apply to this kind of handler.
     #[error("{0} is not available to this handler")]
     NotHere(&'static str),
@@ -268,7 +283,11 @@ impl Socket {
         self.add_any(Hook::Any, Arc::new(handler));
     }
 
-    /// Sees every event emitted to this socket (`socket.onAnyOutgoing`).
+    /// Sees every event sent to this socket (`socket.onAnyOutgoing`): its
+    /// own emits, and, as Node's adapter does, every broadcast that reaches
+    /// it (`io.emit`, `to(room).emit`..., from this node or another),
+    /// with the packet as sent. Until a socket registers one, the core
+    /// does not collect broadcast recipients at all.
     ///
     /// ```
     /// # use socketio_async::{Socket, SocketIo};
@@ -415,7 +434,8 @@ impl FromContext for Bin {
 
 impl FromContext for AckSender {
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(AckSender::new(cx.socket.clone(), cx.ack.clone()))
+        let slot = cx.ack.clone().ok_or(ExtractError::NoAck)?;
+        Ok(AckSender::new(cx.socket.clone(), slot))
     }
 }
 
@@ -424,7 +444,7 @@ impl FromContext for Option<AckSender> {
         Ok(cx
             .ack
             .clone()
-            .map(|slot| AckSender::new(cx.socket.clone(), Some(slot))))
+            .map(|slot| AckSender::new(cx.socket.clone(), slot)))
     }
 }
 
@@ -547,5 +567,202 @@ pub struct Event(pub Str);
 impl FromContext for Event {
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         Ok(Event(cx.event.clone()))
+    }
+}
+
+/// Takes one argument of a connection middleware from the socket to be
+/// ([`Connecting`]): the same extractors as handlers where they apply.
+///
+/// | extractor | gives |
+/// |---|---|
+/// | [`Connecting`] | everything (the common case, see [`Namespace::use_middleware`]) |
+/// | `Arc<Handshake>` | the handshake, auth included |
+/// | [`Data<T>`] / [`TryData<T>`] | the auth object as a `T` |
+/// | [`State<T>`] | application state |
+/// | [`Extension<T>`] / `Option<Extension<T>>` | what an earlier middleware stored |
+/// | [`Extensions`] | the socket's typed storage, to store into |
+/// | [`SocketId`] | its id (final) |
+///
+/// An extractor that cannot give its value refuses the socket: the
+/// client gets CONNECT_ERROR with the extractor's error as its message
+/// (a malformed auth object for `Data<T>`:
+/// `"invalid arguments: missing field ..."`).
+pub trait FromConnecting: Sized {
+    /// The value, or why there is none.
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError>;
+}
+
+impl FromConnecting for Connecting {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(c.clone())
+    }
+}
+
+impl FromConnecting for Arc<Handshake> {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(c.handshake.clone())
+    }
+}
+
+impl FromConnecting for SocketId {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(c.id.clone())
+    }
+}
+
+impl FromConnecting for Extensions {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(c.extensions.clone())
+    }
+}
+
+fn auth_args(c: &Connecting) -> [Value; 1] {
+    [Value::Object(c.handshake.auth.clone())]
+}
+
+impl<T: DeserializeOwned> FromConnecting for Data<T> {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(Data(decode(&auth_args(c))?))
+    }
+}
+
+impl<T: DeserializeOwned> FromConnecting for TryData<T> {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(TryData(decode(&auth_args(c))))
+    }
+}
+
+impl<T: Send + Sync + 'static> FromConnecting for State<T> {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        c.state::<T>()
+            .map(State)
+            .ok_or(ExtractError::NoState(std::any::type_name::<T>()))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromConnecting for Extension<T> {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        c.extensions
+            .get::<T>()
+            .map(Extension)
+            .ok_or(ExtractError::NoExtension(std::any::type_name::<T>()))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> FromConnecting for Option<Extension<T>> {
+    fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+        Ok(c.extensions.get::<T>().map(Extension))
+    }
+}
+
+/// A connection middleware whose arguments are all [`FromConnecting`]
+/// extractors (up to eight) and whose future gives
+/// `Result<(), ConnectError>`. `T` is the tuple of its arguments; you never
+/// name it.
+pub trait ConnectMiddleware<T>: Send + Sync + 'static {
+    /// Extracts the arguments and starts the middleware; an extractor's
+    /// refusal is the socket's refusal.
+    fn call(&self, c: Connecting) -> MiddlewareFuture;
+}
+
+/// What a connection middleware runs.
+type MiddlewareFuture =
+    std::pin::Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send + 'static>>;
+
+macro_rules! connect_middleware {
+    ($($t:ident),*) => {
+        impl<F, Fut, $($t,)*> ConnectMiddleware<($($t,)*)> for F
+        where
+            F: Fn($($t),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
+            $($t: FromConnecting,)*
+        {
+            #[allow(non_snake_case, unused_variables)]
+            fn call(&self, c: Connecting) -> MiddlewareFuture {
+                $(let $t = match $t::from_connecting(&c) {
+                    Ok(value) => value,
+                    Err(error) => {
+                        let refusal = ConnectError::new(error.to_string());
+                        return Box::pin(async move { Err(refusal) });
+                    }
+                };)*
+                Box::pin(self($($t),*))
+            }
+        }
+    };
+}
+
+connect_middleware!();
+connect_middleware!(T1);
+connect_middleware!(T1, T2);
+connect_middleware!(T1, T2, T3);
+connect_middleware!(T1, T2, T3, T4);
+connect_middleware!(T1, T2, T3, T4, T5);
+connect_middleware!(T1, T2, T3, T4, T5, T6);
+connect_middleware!(T1, T2, T3, T4, T5, T6, T7);
+connect_middleware!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+impl SocketIo {
+    /// A connection middleware of the main namespace whose arguments are
+    /// extractors; see [`Namespace::use_middleware_with`].
+    ///
+    /// ```
+    /// use socketio_async::{ConnectError, Data, SocketIo};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Auth { token: String }
+    ///
+    /// let io = SocketIo::new();
+    /// io.use_middleware_with(|Data(auth): Data<Auth>| async move {
+    ///     if auth.token == "secret" { Ok(()) } else { Err(ConnectError::new("bad token")) }
+    /// });
+    /// ```
+    pub fn use_middleware_with<M: ConnectMiddleware<T>, T>(&self, middleware: M) {
+        self.of("/").use_middleware_with(middleware);
+    }
+}
+
+impl Namespace {
+    /// Adds a connection middleware (`nsp.use`) whose arguments are
+    /// extractors ([`FromConnecting`]): the auth object typed
+    /// (`Data<T>`), the application state, the socket's storage to fill,
+    /// what an earlier middleware stored... They run in order with those
+    /// of [`use_middleware`](Self::use_middleware) (the simple form, one
+    /// [`Connecting`] argument); the first `Err`, or an extractor that
+    /// cannot give its value, refuses the socket. The future must give
+    /// `Result<(), ConnectError>`: where Rust cannot infer it (a `?` in the
+    /// body), end with `Ok::<(), ConnectError>(())`.
+    ///
+    /// ```
+    /// use socketio_async::{ConnectError, Data, Extension, Extensions, Socket, SocketIo, State};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Auth { user: u64, token: String }
+    /// struct Tokens { by_user: std::collections::HashMap<u64, String> }
+    /// #[derive(Clone)]
+    /// struct UserId(u64);
+    ///
+    /// let tokens = Tokens { by_user: [(7, "t7".to_owned())].into() };
+    /// let io = SocketIo::builder().with_state(tokens).build();
+    /// let chat = io.of("/chat");
+    /// chat.use_middleware_with(
+    ///     |Data(auth): Data<Auth>, tokens: State<Tokens>, ext: Extensions| async move {
+    ///         if tokens.by_user.get(&auth.user) != Some(&auth.token) {
+    ///             return Err(ConnectError::new("not authorized"));
+    ///         }
+    ///         ext.insert(UserId(auth.user));
+    ///         Ok(())
+    ///     },
+    /// );
+    /// // A later middleware reads what the first stored.
+    /// chat.use_middleware_with(|Extension(user): Extension<UserId>| async move {
+    ///     if user.0 == 0 { Err(ConnectError::new("no root")) } else { Ok(()) }
+    /// });
+    /// chat.on_connection(|socket: Socket, Extension(user): Extension<UserId>| async move {
+    ///     socket.join(format!("user:{}", user.0));
+    /// });
+    /// ```
+    pub fn use_middleware_with<M: ConnectMiddleware<T>, T>(&self, middleware: M) {
+        self.add_middleware(Arc::new(move |c| middleware.call(c)));
     }
 }

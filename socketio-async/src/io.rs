@@ -200,6 +200,9 @@ struct Inner {
     /// Who is told of sockets coming and going and of room changes (the
     /// admin instrumentation).
     observer: OnceLock<Arc<dyn Observer>>,
+    /// Some socket has an `on_any_outgoing` handler: the core reports the
+    /// recipients of broadcasts.
+    outgoing: AtomicBool,
     state: Arc<StateMap>,
 }
 
@@ -346,6 +349,7 @@ impl SocketIo {
             parents: Mutex::new(Vec::new()),
             pending_parents: Mutex::new(Vec::new()),
             observer: OnceLock::new(),
+            outgoing: AtomicBool::new(false),
             state: Arc::new(state),
         };
         Self {
@@ -513,6 +517,7 @@ impl SocketIo {
         self.inner.engine.take_config(&config);
         let mut core = Server::new(config);
         core.set_room_events(self.inner.observer.get().is_some());
+        core.set_outgoing_events(self.inner.outgoing.load(Ordering::Acquire));
         self.inner.engine.install(&mut core);
         for name in lock(&self.inner.namespaces).keys() {
             core.add_namespace(name.clone());
@@ -673,7 +678,11 @@ impl Namespace {
         F: Fn(Connecting) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), ConnectError>> + Send + 'static,
     {
-        let middleware: Middleware = Arc::new(move |c| Box::pin(middleware(c)));
+        self.add_middleware(Arc::new(move |c| Box::pin(middleware(c))));
+    }
+
+    /// Adds a connection middleware, after those it has.
+    pub(crate) fn add_middleware(&self, middleware: Middleware) {
         self.handlers.update(|h| h.middlewares.push(middleware));
     }
 
@@ -906,8 +915,18 @@ impl Socket {
         });
     }
 
-    /// Adds an `on_any` or `on_any_outgoing` handler.
+    /// Adds an `on_any` or `on_any_outgoing` handler. The first
+    /// `on_any_outgoing` asks the core for the recipients of broadcasts
+    /// (until then a broadcast pays nothing for them).
     pub(crate) fn add_any(&self, hook: Hook, handler: AnyHandler) {
+        if let Hook::AnyOutgoing = hook {
+            if !self.io.inner.outgoing.swap(true, Ordering::AcqRel) {
+                let _ = self
+                    .io
+                    .runner()
+                    .act_or_defer(|core, _| core.set_outgoing_events(true));
+            }
+        }
         self.state.handlers.update(|h| match hook {
             Hook::Any => h.hooks_mut().any.push(handler),
             Hook::AnyOutgoing => h.hooks_mut().any_outgoing.push(handler),

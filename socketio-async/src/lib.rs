@@ -238,7 +238,8 @@ pub use engineio_proto::{
 };
 pub use extensions::Extensions;
 pub use extract::{
-    Bin, Data, Event, Extension, ExtractError, FromContext, Handler, State, TryData,
+    Bin, ConnectMiddleware, Data, Event, Extension, ExtractError, FromConnecting, FromContext,
+    Handler, State, TryData,
 };
 pub use io::{
     ConnectError, Connecting, HandlerContext, Namespace, ServerSideAck, Socket, SocketIo,

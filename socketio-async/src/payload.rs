@@ -162,9 +162,6 @@ pub enum EmitError {
     /// The server is not running.
     #[error("the server is not running")]
     NotRunning,
-    /// An acknowledgement was sent for an event that did not ask for one.
-    #[error("the event did not ask for an acknowledgement")]
-    NoAck,
     /// The event was acknowledged already (by another handler of it).
     #[error("the event was acknowledged already")]
     AlreadyAcked,

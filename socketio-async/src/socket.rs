@@ -383,7 +383,8 @@ impl Socket {
             .act_or_defer(move |core, now| core.disconnect(now, &id, close));
     }
 
-    fn outgoing(&self, event: &str, payload: &Payload) {
+    /// Runs its `on_any_outgoing` handlers for an event sent to it.
+    pub(crate) fn outgoing(&self, event: &str, payload: &Payload) {
         let handlers = self.handlers();
         if handlers.any_outgoing().is_empty() {
             return;
@@ -453,9 +454,17 @@ impl SocketTimeout {
 /// Answers one event that asked for an acknowledgement (the `Ack` /
 /// `AckSender` extractor). Sending consumes it, and an event is answered
 /// once: when several handlers of the event hold one, the first send wins
-/// and the others get [`EmitError::AlreadyAcked`]. For an event that asked
-/// for none, `send` returns [`EmitError::NoAck`] (extract
-/// `Option<AckSender>` to know beforehand).
+/// and the others get [`EmitError::AlreadyAcked`].
+///
+/// An `AckSender` exists only for an event that asked for an
+/// acknowledgement, so answering an event that asked for none cannot be
+/// written. A handler that takes `AckSender` (or `Ack`) **does not run**
+/// for an event sent without a callback (an extractor refusal,
+/// [`ExtractError::NoAck`](crate::ExtractError::NoAck), logged at debug
+/// level); a handler that serves both kinds takes `Option<AckSender>`,
+/// `None` when the client asked for nothing. (On Node the handler would
+/// run with no callback argument and fail calling it; socketioxide runs it
+/// and drops the answer silently.)
 ///
 /// ```
 /// use socketio_async::{AckSender, Data, Socket, SocketIo};
@@ -466,11 +475,18 @@ impl SocketTimeout {
 ///     socket.on("add", |Data(terms): Data<Vec<i64>>, ack: AckSender| async move {
 ///         let _ = ack.send(terms.iter().sum::<i64>());
 ///     });
+///     // client: socket.emit("log", "text") or socket.emit("log", "text", () => ...)
+///     socket.on("log", |Data(line): Data<String>, ack: Option<AckSender>| async move {
+///         println!("{line}");
+///         if let Some(ack) = ack {
+///             let _ = ack.send("logged");
+///         }
+///     });
 /// });
 /// ```
 pub struct AckSender {
     socket: Socket,
-    slot: Option<Arc<AckSlot>>,
+    slot: Arc<AckSlot>,
 }
 
 /// The same as [`AckSender`], by the name socketioxide's users know.
@@ -479,30 +495,14 @@ pub type Ack = AckSender;
 impl std::fmt::Debug for AckSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AckSender")
-            .field("id", &self.slot.as_ref().map(|s| s.id))
+            .field("id", &self.slot.id)
             .finish()
     }
 }
 
 impl AckSender {
-    pub(crate) fn new(socket: Socket, slot: Option<Arc<AckSlot>>) -> Self {
+    pub(crate) fn new(socket: Socket, slot: Arc<AckSlot>) -> Self {
         Self { socket, slot }
-    }
-
-    /// Whether the client asked for an acknowledgement.
-    ///
-    /// ```
-    /// # use socketio_async::{AckSender, Socket};
-    /// # fn f(socket: Socket) {
-    /// socket.on("maybe", |ack: AckSender| async move {
-    ///     if ack.requested() {
-    ///         let _ = ack.send("ok");
-    ///     }
-    /// });
-    /// # }
-    /// ```
-    pub fn requested(&self) -> bool {
-        self.slot.is_some()
     }
 
     /// Answers with `args`: one value is one argument, a tuple several.
@@ -531,7 +531,7 @@ impl AckSender {
     /// # }
     /// ```
     pub fn send_payload(self, payload: Payload) -> Result<(), EmitError> {
-        let slot = self.slot.ok_or(EmitError::NoAck)?;
+        let slot = self.slot;
         if !slot.take() {
             return Err(EmitError::AlreadyAcked);
         }

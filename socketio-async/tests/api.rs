@@ -247,3 +247,85 @@ fn fetch_sockets_and_utility_operations() {
     assert_eq!(b.frames(w2), Vec::<String>::new());
     assert_eq!(io.clients_count(), 2);
 }
+
+#[test]
+fn on_any_outgoing_sees_broadcasts_per_recipient_and_direct_emits_once() {
+    for recovery in [false, true] {
+        let io = SocketIo::new();
+        let seen = Arc::new(Mutex::new(Vec::<(String, Vec<Value>)>::new()));
+        let s = seen.clone();
+        io.on_connection(move |socket: Socket| {
+            let s = s.clone();
+            async move {
+                // Only the client that asks is watched.
+                if socket.handshake().auth.get("watch").is_some() {
+                    socket.on_any_outgoing(move |event, payload| {
+                        s.lock()
+                            .unwrap()
+                            .push((event.to_owned(), payload.args.clone()));
+                    });
+                }
+                socket.join("room");
+                socket.on("shout", |socket: Socket| async move {
+                    socket.broadcast().emit("shout", "hey").unwrap();
+                });
+                socket.on("me", |socket: Socket| async move {
+                    socket.emit("me", 7).unwrap();
+                });
+            }
+        });
+        let mut config = config();
+        if recovery {
+            config.recovery = Some(socketio_proto::RecoveryConfig::default());
+        }
+        let b = start_with(&io, config);
+        let (wa, _) = connect(&b, "/", r#"{"watch":true}"#);
+        let (wb, _) = connect(&b, "/", "");
+        // With recovery, each event ends with its offset (a string).
+        let strip = |frames: Vec<String>| -> Vec<String> {
+            frames
+                .into_iter()
+                .map(|f| {
+                    if !recovery {
+                        return f;
+                    }
+                    let mut v: Vec<Value> = serde_json::from_str(&f[2..]).unwrap();
+                    assert!(v.pop().unwrap().is_string(), "{f}");
+                    format!("42{}", serde_json::to_string(&v).unwrap())
+                })
+                .collect()
+        };
+        // The server broadcasts to everyone, then to a room.
+        io.emit("news", (1, "a")).unwrap();
+        io.to("room").emit("room-news", json!({"k": true})).unwrap();
+        b.settle();
+        let both = vec![r#"42["news",1,"a"]"#, r#"42["room-news",{"k":true}]"#];
+        assert_eq!(strip(b.frames(wa)), both);
+        assert_eq!(strip(b.frames(wb)), both);
+        // B's broadcast reaches A (and A's handler), not B.
+        b.client(|h| h.ws_send(wb, r#"42["shout"]"#));
+        assert_eq!(strip(b.frames(wa)), vec![r#"42["shout","hey"]"#]);
+        assert_eq!(b.frames(wb), Vec::<String>::new());
+        // A's own emit: reported once, with or without recovery.
+        b.client(|h| h.ws_send(wa, r#"42["me"]"#));
+        assert_eq!(strip(b.frames(wa)), vec![r#"42["me",7]"#]);
+        let mut seen = std::mem::take(&mut *seen.lock().unwrap());
+        // Broadcasts are reported as sent (Node's adapter does the same):
+        // with their offset; A's own emit as the handler gave it.
+        for (event, args) in &mut seen {
+            if recovery && event != "me" {
+                assert!(args.pop().unwrap().is_string(), "{event}");
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![
+                ("news".to_owned(), vec![json!(1), json!("a")]),
+                ("room-news".to_owned(), vec![json!({"k": true})]),
+                ("shout".to_owned(), vec![json!("hey")]),
+                ("me".to_owned(), vec![json!(7)]),
+            ],
+            "recovery {recovery}"
+        );
+    }
+}

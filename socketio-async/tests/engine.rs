@@ -475,3 +475,43 @@ fn fetched_sockets_emit_join_leave_and_disconnect() {
     assert!(b.frames(w1).is_empty());
     assert!(b.frames(w2).is_empty());
 }
+
+#[test]
+fn engine_connection_runs_at_the_handshake_before_any_namespace() {
+    let io = SocketIo::new();
+    let events = log();
+    let e = events.clone();
+    io.engine().on_connection(move |conn| {
+        let transport = conn.transport().map(|t| t.name());
+        e.lock().unwrap().push(format!("open {transport:?}"));
+        let (e1, e2) = (e.clone(), e.clone());
+        conn.on_packet(move |p| e1.lock().unwrap().push(format!("packet {p:?}")));
+        conn.on_close(move |reason, _| e2.lock().unwrap().push(format!("close {reason}")));
+    });
+    let joined = log();
+    let j = joined.clone();
+    io.on_connection(move |socket: Socket| {
+        j.lock().unwrap().push(format!("socket {}", socket.nsp()));
+        async {}
+    });
+    let b = start(&io);
+    // A polling handshake: the handler runs though no socket joined.
+    let mut id = None;
+    b.client(|h| id = Some(h.get(POLL)));
+    let body = b.h.lock().unwrap().body(id.unwrap());
+    let sid = sid_of_open(&body);
+    assert_eq!(take(&events), vec![r#"open Some("polling")"#]);
+    assert_eq!(take(&joined), Vec::<String>::new());
+    // Its packets are seen from then on; then the socket joins.
+    b.client(|h| {
+        h.post(&format!("{POLL}&sid={sid}"), "40");
+    });
+    assert_eq!(take(&events), vec![r#"packet Message(Text("0"))"#]);
+    assert_eq!(take(&joined), vec!["socket /"]);
+    // A WebSocket handshake too; then both close.
+    let mut ws = None;
+    b.client(|h| ws = Some(h.ws_open(WS)));
+    assert_eq!(take(&events), vec![r#"open Some("websocket")"#]);
+    b.client(|h| h.ws_send(ws.unwrap(), "1"));
+    assert_eq!(take(&events), vec!["close transport close"]);
+}

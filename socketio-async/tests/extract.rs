@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketio_async::{
     Ack, AckError, AckSender, Backend, Bin, BroadcastAckError, ConnectError, Connecting, Data,
-    DataError, DisconnectReason, EmitError, Event, Extension, Payload, Socket, SocketIo, State,
-    TryData,
+    DataError, DisconnectReason, EmitError, Event, Extension, Extensions, Payload, Socket,
+    SocketIo, State, TryData,
 };
 
 use common::*;
@@ -38,6 +38,18 @@ fn push(log: &Log, entry: impl Into<String>) {
 
 fn taken(log: &Log) -> Vec<String> {
     std::mem::take(&mut *log.lock().unwrap())
+}
+
+/// A server whose connection handler gets each socket and the shared `log`.
+fn logging<F, Fut>(log: &Log, on_connection: F) -> SocketIo
+where
+    F: Fn(Socket, Log) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let io = SocketIo::new();
+    let log = log.clone();
+    io.on_connection(move |socket: Socket| on_connection(socket, log.clone()));
+    io
 }
 
 #[test]
@@ -154,10 +166,7 @@ fn binary_attachments_and_payload() {
 #[test]
 fn an_ack_is_sent_once_and_only_when_asked() {
     let results = log();
-    let io = SocketIo::new();
-    let r = results.clone();
-    io.on_connection(move |socket: Socket| {
-        let r = r.clone();
+    let io = logging(&results, |socket, r| {
         async move {
             // Two handlers of one event hold the same acknowledgement.
             let first = r.clone();
@@ -189,47 +198,40 @@ fn an_ack_is_sent_once_and_only_when_asked() {
             "third true".to_owned(),
         ]
     );
-    // No acknowledgement asked: sending is an error, nothing goes out.
+    // No acknowledgement asked: the handlers that take an AckSender do
+    // not run (an answer cannot be written), `Option<AckSender>` is None.
     b.client(|h| h.ws_send(ws, r#"42["q"]"#));
     assert_eq!(b.frames(ws), Vec::<String>::new());
-    assert_eq!(
-        taken(&results),
-        vec![
-            format!("first {:?}", Err::<(), _>(EmitError::NoAck)),
-            format!("second {:?}", Err::<(), _>(EmitError::NoAck)),
-            "third false".to_owned(),
-        ]
-    );
+    assert_eq!(taken(&results), vec!["third false".to_owned()]);
+    // The next event with an ack id is answered as usual.
+    b.client(|h| h.ws_send(ws, r#"428["q"]"#));
+    assert_eq!(b.frames(ws), vec![r#"438["one"]"#]);
+    assert_eq!(taken(&results).len(), 3);
 }
 
 #[test]
 fn handlers_of_one_event_run_in_order_and_can_be_removed() {
     let seen = log();
-    let io = SocketIo::new();
-    let s = seen.clone();
-    io.on_connection(move |socket: Socket| {
-        let s = s.clone();
-        async move {
-            for name in ["a", "b", "c"] {
+    let io = logging(&seen, |socket, s| async move {
+        for name in ["a", "b", "c"] {
+            let s = s.clone();
+            socket.on("e", move |Data(n): Data<u32>| {
                 let s = s.clone();
-                socket.on("e", move |Data(n): Data<u32>| {
-                    let s = s.clone();
-                    async move { push(&s, format!("{name}{n}")) }
-                });
-            }
-            let s2 = s.clone();
-            socket.on("other", move |Event(name): Event| {
-                let s = s2.clone();
-                async move { push(&s, format!("other:{name}")) }
-            });
-            socket.on("off", |socket: Socket, ack: AckSender| async move {
-                let removed = socket.off("e");
-                ack.send(removed).unwrap();
-            });
-            socket.on("remove-all", |socket: Socket| async move {
-                socket.remove_all();
+                async move { push(&s, format!("{name}{n}")) }
             });
         }
+        let s2 = s.clone();
+        socket.on("other", move |Event(name): Event| {
+            let s = s2.clone();
+            async move { push(&s, format!("other:{name}")) }
+        });
+        socket.on("off", |socket: Socket, ack: AckSender| async move {
+            let removed = socket.off("e");
+            ack.send(removed).unwrap();
+        });
+        socket.on("remove-all", |socket: Socket| async move {
+            socket.remove_all();
+        });
     });
     let b = start(&io);
     let (ws, _) = connect(&b, "/", "");
@@ -381,19 +383,14 @@ fn one_value_is_one_argument_and_a_tuple_several() {
 #[test]
 fn typed_acks_from_the_client() {
     let results = log();
-    let io = SocketIo::new();
-    let r = results.clone();
-    io.on_connection(move |socket: Socket| {
-        let r = r.clone();
-        async move {
-            let t = socket.timeout(Duration::from_millis(100));
-            let msg = t.emit_with_ack::<Msg>("q1", ()).await;
-            push(&r, format!("{msg:?}"));
-            let wrong = t.emit_with_ack::<Msg>("q2", ()).await;
-            push(&r, format!("{}", matches!(wrong, Err(AckError::Decode(_)))));
-            let late = t.emit_with_ack::<u8>("q3", ()).await;
-            push(&r, format!("{late:?}"));
-        }
+    let io = logging(&results, |socket, r| async move {
+        let t = socket.timeout(Duration::from_millis(100));
+        let msg = t.emit_with_ack::<Msg>("q1", ()).await;
+        push(&r, format!("{msg:?}"));
+        let wrong = t.emit_with_ack::<Msg>("q2", ()).await;
+        push(&r, format!("{}", matches!(wrong, Err(AckError::Decode(_)))));
+        let late = t.emit_with_ack::<u8>("q3", ()).await;
+        push(&r, format!("{late:?}"));
     });
     let b = start(&io);
     let (ws, frames) = connect(&b, "/", "");
@@ -527,4 +524,97 @@ fn typed_socket_data_crosses_fetch_sockets() {
     }));
     b.settle();
     assert_eq!(*found.lock().unwrap(), vec![Profile { nick: "ann".into() }]);
+}
+
+#[test]
+fn connection_middlewares_take_extractors() {
+    struct Allowed {
+        names: Vec<String>,
+    }
+    struct Unset;
+    #[derive(Clone)]
+    struct Checked(bool);
+    let io = SocketIo::builder()
+        .with_state(Allowed {
+            names: vec!["ann".into(), "bob".into()],
+        })
+        .build();
+    // The simple form and the extractor form run in registration order.
+    io.use_middleware(|c: Connecting| async move {
+        c.extensions.insert(Checked(false));
+        Ok(())
+    });
+    io.use_middleware_with(
+        |Data(auth): Data<Auth>, allowed: State<Allowed>, ext: Extensions| async move {
+            if !allowed.names.contains(&auth.name) {
+                return Err(ConnectError::with_data(
+                    "unknown user",
+                    json!({"name": auth.name}),
+                ));
+            }
+            ext.insert(User(auth.name));
+            ext.insert(Checked(true));
+            Ok(())
+        },
+    );
+    // Reads what the one before stored; sees the handshake and the id.
+    io.use_middleware_with(
+        |Extension(user): Extension<User>,
+         Extension(checked): Extension<Checked>,
+         handshake: Arc<socketio_async::Handshake>,
+         id: socketio_async::SocketId| async move {
+            assert!(checked.0);
+            assert!(!id.as_str().is_empty());
+            match handshake.auth.get("ban").and_then(Value::as_bool) {
+                Some(true) => Err(ConnectError::new(format!("{} is banned", user.0))),
+                _ => Ok(()),
+            }
+        },
+    );
+    io.on_connection(
+        |socket: Socket, Extension(user): Extension<User>| async move {
+            socket.emit("welcome", user.0).unwrap();
+        },
+    );
+    // A namespace whose middleware asks for state never registered.
+    io.of("/unset")
+        .use_middleware_with(|_: State<Unset>| async move { Ok(()) });
+    // TryData: the middleware answers malformed auth itself.
+    io.of("/try")
+        .use_middleware_with(|TryData(auth): TryData<Auth>| async move {
+            match auth {
+                Ok(_) => Ok(()),
+                Err(e) => Err(ConnectError::new(format!("auth: {e}"))),
+            }
+        });
+    let b = start(&io);
+    let (_, frames) = connect(&b, "/", r#"{"name":"ann"}"#);
+    assert_eq!(frames[1], r#"42["welcome","ann"]"#);
+    let (_, refused) = connect(&b, "/", r#"{"name":"eve"}"#);
+    assert_eq!(
+        refused,
+        vec![r#"44{"message":"unknown user","data":{"name":"eve"}}"#]
+    );
+    let (_, refused) = connect(&b, "/", r#"{"name":"bob","ban":true}"#);
+    assert_eq!(refused, vec![r#"44{"message":"bob is banned"}"#]);
+    // Malformed auth for Data<Auth>: refused with the extractor's error.
+    let (_, refused) = connect(&b, "/", r#"{"nom":"ann"}"#);
+    assert_eq!(
+        refused,
+        vec![r#"44{"message":"invalid arguments: missing field `name`"}"#]
+    );
+    let (_, refused) = connect(&b, "/unset", "");
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].starts_with(r#"44/unset,{"message":"no state of type "#),
+        "{refused:?}"
+    );
+    let (_, frames) = connect(&b, "/try", r#"{"name":"x"}"#);
+    assert!(frames[0].starts_with(r#"40/try,{"sid":""#), "{frames:?}");
+    let (_, refused) = connect(&b, "/try", r#"{"name":5}"#);
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].starts_with(r#"44/try,{"message":"auth: "#),
+        "{refused:?}"
+    );
 }

@@ -168,6 +168,32 @@ pub enum Event {
         /// Some node did not answer in time.
         timed_out: bool,
     },
+    /// A broadcast was queued for these sockets of this node (only with
+    /// [`Server::set_outgoing_events`](crate::Server::set_outgoing_events)):
+    /// what Node's adapter tells each recipient's `onAnyOutgoing`
+    /// listeners. The packet is as sent (with its ack id or recovery
+    /// offset); one event per broadcast, whatever the number of
+    /// recipients. [`Server::emit`](crate::Server::emit) to one socket is
+    /// not reported: its caller knows it.
+    Outgoing {
+        /// The namespace.
+        nsp: Nsp,
+        /// The sockets it was queued for.
+        sockets: Vec<SocketId>,
+        /// The event packet.
+        event: Arc<crate::packet::Event>,
+    },
+    /// An Engine.IO session completed its handshake (Node's
+    /// `io.engine.on("connection")`; only with
+    /// [`Server::set_session_events`](crate::Server::set_session_events));
+    /// its sockets connect afterwards. It comes before any other event of
+    /// the session.
+    SessionOpen {
+        /// The session.
+        sid: engineio_proto::Sid,
+        /// Its handshake, as its sockets will have it (auth empty).
+        handshake: Arc<Handshake>,
+    },
     /// An engine event for the application: `connection_error`,
     /// `allowRequest` decisions, upgrades, the per-packet events of watched
     /// sessions, and each session's close (after its sockets'

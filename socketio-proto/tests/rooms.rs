@@ -395,3 +395,135 @@ fn room_events_report_real_changes_only_when_asked() {
         ]
     );
 }
+
+/// The `Outgoing` events: (namespace, sorted recipients, packet data, ack id).
+fn outgoing(
+    h: &mut common::Harness<socketio_proto::Server>,
+) -> Vec<(String, Vec<String>, String, Option<u64>)> {
+    h.take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Outgoing {
+                nsp,
+                sockets,
+                event,
+            } => {
+                let mut ids: Vec<String> = sockets.iter().map(|s| s.to_string()).collect();
+                ids.sort();
+                Some((
+                    nsp.to_string(),
+                    ids,
+                    serde_json::to_string(event.data()).unwrap(),
+                    event.id,
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn outgoing_events_name_each_broadcast_recipient_only_when_asked() {
+    let mut h = fixture();
+    let (wa, a) = client(&mut h);
+    let (wb, b) = client(&mut h);
+    let (wc, _c) = client(&mut h);
+    h.server.join(&a, "red");
+    h.server.join(&b, "red");
+    // Off by default: the broadcast goes out, nothing is reported.
+    h.server
+        .broadcast(
+            h.now,
+            &Nsp::from("/"),
+            &opts(Target::room("red")),
+            ev("hi", vec![json!(1)]),
+        )
+        .unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(wa), vec![r#"42["hi",1]"#]);
+    assert_eq!(h.ws_take(wb), vec![r#"42["hi",1]"#]);
+    assert_eq!(outgoing(&mut h), vec![]);
+    h.server.set_outgoing_events(true);
+    h.server
+        .broadcast(
+            h.now,
+            &Nsp::from("/"),
+            &opts(Target::room("red")),
+            ev("hi", vec![json!(2)]),
+        )
+        .unwrap();
+    h.drain();
+    // The same bytes on the wire; one event naming both recipients.
+    assert_eq!(h.ws_take(wa), vec![r#"42["hi",2]"#]);
+    assert_eq!(h.ws_take(wb), vec![r#"42["hi",2]"#]);
+    assert_eq!(h.ws_take(wc), Vec::<String>::new());
+    let mut ab = vec![a.to_string(), b.to_string()];
+    ab.sort();
+    assert_eq!(
+        outgoing(&mut h),
+        vec![("/".to_owned(), ab.clone(), r#"["hi",2]"#.to_owned(), None)]
+    );
+    // With acks: the packet as sent, its ack id included.
+    let options = BroadcastOptions {
+        timeout: Some(Duration::from_secs(5)),
+        ..opts(Target::room("red"))
+    };
+    h.server
+        .broadcast(h.now, &Nsp::from("/"), &options, ev("q", vec![]))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(wa), vec![r#"420["q"]"#]);
+    let reported = outgoing(&mut h);
+    assert_eq!(
+        reported,
+        vec![("/".to_owned(), ab, r#"["q"]"#.to_owned(), Some(0))]
+    );
+    // No recipient: no event. An emit to one socket: its caller reports it.
+    h.server
+        .broadcast(
+            h.now,
+            &Nsp::from("/"),
+            &opts(Target::room("nobody")),
+            ev("x", vec![]),
+        )
+        .unwrap();
+    h.server.emit(h.now, &a, ev("direct", vec![])).unwrap();
+    h.drain();
+    assert_eq!(h.ws_take(wa), vec![r#"42["direct"]"#]);
+    assert_eq!(outgoing(&mut h), vec![]);
+}
+
+#[test]
+fn session_events_come_at_the_handshake_only_when_asked() {
+    let mut h = fixture();
+    let sessions = |h: &mut common::Harness<socketio_proto::Server>| {
+        h.take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::SessionOpen { sid, handshake } => {
+                    Some((sid.as_str().to_owned(), handshake.url.clone()))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let _ = open_ws(&mut h);
+    h.drain();
+    assert_eq!(sessions(&mut h), vec![]);
+    h.server.set_session_events(true);
+    let ws = h.ws_open("/socket.io/?EIO=4&transport=websocket");
+    let open = h.ws_take(ws).remove(0);
+    let sid = open[open.find("\"sid\":\"").unwrap() + 7..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    h.drain();
+    assert_eq!(
+        sessions(&mut h),
+        vec![(sid, "/socket.io/?EIO=4&transport=websocket".to_owned())]
+    );
+    // Before the namespace's Connect, which needs the client's CONNECT.
+    h.ws_send(ws, "40");
+    let (_socket, _) = take_connect(&mut h);
+}

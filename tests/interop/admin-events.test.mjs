@@ -6,35 +6,18 @@
 // crossed with real logins.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { RUNTIME, connect, next, withTimeout } from "./common.mjs";
+import { Socket as EngineSocket } from "engine.io-client";
+import { connect, next, startFixture, withTimeout } from "./common.mjs";
 
-const FIXTURE = process.env.FIXTURE_SERVER ?? "../../target/release/conformance-fixture";
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const started = [];
 
-async function startFixture(extra) {
-  const proc = spawn(
-    FIXTURE,
-    ["--runtime", RUNTIME, "--host", "127.0.0.1", "--port", "0", ...extra],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
+/** The fixture with `extra` flags, killed after the tests; resolves with its URL. */
+async function startAdmin(extra) {
+  const { proc, url } = await startFixture(extra);
   started.push(proc);
-  let seen = "";
-  await withTimeout(
-    (async () => {
-      while (!/listening on 127\.0\.0\.1:\d+/.test(seen)) {
-        const [chunk] = await once(proc.stderr, "data");
-        seen += chunk.toString();
-      }
-    })(),
-    10000,
-    "fixture listening",
-  );
-  proc.stderr.resume();
-  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(seen)[1]);
-  return `http://127.0.0.1:${port}`;
+  return url;
 }
 
 after(() => started.forEach((p) => p.kill("SIGKILL")));
@@ -56,19 +39,18 @@ async function until(what, check, ms = 3000) {
 }
 
 /**
- * Every Engine.IO message with data a client receives after its CONNECT
- * (the server counts a connection from its socket's connection on): all of
- * them, less the first, which is the CONNECT. (The client hands packets to
- * its sockets a tick later, so its `connect` event cannot mark the start.)
+ * Every Engine.IO message with data a client receives (the server counts a
+ * connection from its Engine.IO handshake on, as Node's instrumentation
+ * does from `io.engine.on("connection")`): the CONNECT reply included.
  */
 function countIncoming(socket) {
-  const seen = { packets: -1, bytes: 0, last: 0 };
+  const seen = { packets: 0, bytes: 0, last: 0 };
   socket.io.on("open", () => {
     socket.io.engine.on("packet", (p) => {
       if (p.type !== "message" || !p.data) return;
       seen.packets += 1;
       const n = typeof p.data === "string" ? Buffer.byteLength(p.data) : p.data.byteLength;
-      if (seen.packets > 0) seen.bytes += n;
+      seen.bytes += n;
       seen.last = n;
     });
   });
@@ -76,7 +58,7 @@ function countIncoming(socket) {
 }
 
 test("ALL_EVENTS: event_received and event_sent for a user socket, binary included; none for /admin", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const received = record(dash, "event_received");
   const sent = record(dash, "event_sent");
@@ -122,8 +104,93 @@ test("ALL_EVENTS: event_received and event_sent for a user socket, binary includ
   dash.close();
 });
 
+test("ALL_EVENTS: a broadcast is reported as event_sent once per recipient, binary included", async () => {
+  const url = await startAdmin(["--admin", "none"]);
+  const dash = connect(url, "websocket", "/admin");
+  const sent = record(dash, "event_sent");
+  const connected = record(dash, "socket_connected");
+  await withTimeout(next(dash, "config"), 3000, "admin config");
+  const ann = connect(url, "websocket");
+  const bob = connect(url, "polling");
+  await withTimeout(Promise.all([next(ann, "auth"), next(bob, "auth")]), 3000, "users connected");
+  await until("socket_connected", () =>
+    [ann.id, bob.id].every((id) => connected.some(([s]) => s.id === id)),
+  );
+  await until("their auth events", () => sent.length === 2);
+  sent.length = 0;
+
+  // Exact bytes on each client's wire.
+  const frames = [];
+  ann.io.engine.on("packet", (p) => p.type === "message" && frames.push(p.data));
+  const annGot = next(ann, "broadcast");
+  const bobGot = next(bob, "broadcast");
+  ann.emit("broadcast-all", "hi", Buffer.from([9, 8]));
+  const [[annText, annBin], [bobText, bobBin]] = await withTimeout(
+    Promise.all([annGot, bobGot]),
+    3000,
+    "broadcast delivered",
+  );
+  assert.deepEqual([annText, [...new Uint8Array(annBin)]], ["hi", [9, 8]]);
+  assert.deepEqual([bobText, [...new Uint8Array(bobBin)]], ["hi", [9, 8]]);
+  assert.equal(frames[0], '51-["broadcast","hi",{"_placeholder":true,"num":0}]');
+  assert.deepEqual([...new Uint8Array(frames[1])], [9, 8]);
+
+  // One event_sent per recipient (as Node's adapter tells each socket's
+  // onAnyOutgoing), the dashboard's namespace not among them.
+  await until("event_sent for both", () => sent.length === 2);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(sent.length, 2, "exactly one per recipient");
+  const byId = new Map(sent.map((e) => [e[1], e]));
+  assert.deepEqual([...byId.keys()].sort(), [ann.id, bob.id].sort());
+  for (const [nsp, , [name, text, bin], date] of sent) {
+    assert.deepEqual([nsp, name, text], ["/", "broadcast", "hi"]);
+    assert.deepEqual([...Buffer.from(bin)], [9, 8]);
+    assert.match(date, ISO_DATE);
+  }
+  ann.close();
+  bob.close();
+  dash.close();
+});
+
+test("AGGREGATED_EVENTS: a connection is counted from its handshake, even if it never joins a namespace", async () => {
+  // A long connect timeout: the bare session stays until it closes itself.
+  const url = await startAdmin(["--admin", "none", "--connect-timeout-ms", "60000"]);
+  const dash = connect(url, "websocket", "/admin");
+  const stats = [];
+  dash.on("server_stats", (s) => stats.push(s));
+  await withTimeout(next(dash, "config"), 3000, "admin config");
+  // A bare Engine.IO session on polling (the official engine.io-client,
+  // which answers the pings): a handshake, never a Socket.IO CONNECT.
+  const bare = new EngineSocket(url, { path: "/socket.io/", transports: ["polling"] });
+  await withTimeout(once(bare, "open"), 3000, "bare session open");
+  // A second dashboard gets a server_stats as it connects.
+  const again = connect(url, "websocket", "/admin");
+  const [first] = await withTimeout(next(again, "server_stats"), 3000, "first server_stats");
+  assert.equal(first.clientsCount, 3, "two dashboards and the bare session");
+  assert.equal(first.pollingClientsCount, 1, "the bare session, on polling");
+  assert.deepEqual(
+    first.namespaces.find((n) => n.name === "/"),
+    { name: "/", socketsCount: 0 },
+    "no socket joined the main namespace",
+  );
+  again.close();
+  bare.close();
+  const events = () => stats.flatMap((s) => s.aggregatedEvents).concat(first.aggregatedEvents);
+  const sum = (type) => events().filter((e) => e.type === type).reduce((n, e) => n + e.count, 0);
+  // Both closes reach a server_stats; then one more, made after them.
+  await until("both closes counted", () => sum("rawDisconnection") >= 2, 8000);
+  const seen = stats.length;
+  await until("the next server_stats", () => stats.length > seen, 5000);
+  assert.equal(sum("rawConnection"), 3, "both dashboards' and the bare session's");
+  assert.equal(sum("rawDisconnection"), 2, "the second dashboard's and the bare session's");
+  const last = stats[stats.length - 1];
+  assert.equal(last.clientsCount, 1);
+  assert.equal(last.pollingClientsCount, 0);
+  dash.close();
+});
+
 test("socket_updated with the data the application set (without _admin); all_sockets lists it", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const updated = record(dash, "socket_updated");
   await withTimeout(next(dash, "config"), 3000, "admin config");
@@ -152,7 +219,7 @@ test("socket_updated with the data the application set (without _admin); all_soc
 });
 
 test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both ways, and closes", async () => {
-  const url = await startFixture(["--admin", "none"]);
+  const url = await startAdmin(["--admin", "none"]);
   const dash = connect(url, "websocket", "/admin");
   const dashIn = countIncoming(dash);
   const stats = [];
@@ -173,8 +240,10 @@ test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both
   const userIn = countIncoming(user);
   await withTimeout(next(user, "auth"), 3000, "user connected");
   await until("socket_connected", () => connected.some(([s]) => s.id === user.id));
-  // Its two events, then the DISCONNECT its close() sends first.
-  const sentByUser = ['2["message","abc"]', '2["message","é"]', "1"];
+  // Its CONNECT, its two events, then the DISCONNECT its close() sends
+  // first; the dashboard's CONNECT.
+  const sentByUser = ["0", '2["message","abc"]', '2["message","é"]', "1"];
+  const sentByDash = ["0/admin,"];
   user.emit("message", "abc");
   await withTimeout(next(user, "message-back"), 3000, "echo 1");
   user.emit("message", "é");
@@ -199,19 +268,20 @@ test("AGGREGATED_EVENTS: server_stats counts connections, packets and bytes both
     [...new Set(events.filter((e) => e.type === "rawDisconnection").map((e) => e.subType))],
     ["transport close"],
   );
-  assert.equal(sum("packetsIn"), 3, "the user's two events and its DISCONNECT (pongs have no data)");
-  assert.equal(sum("bytesIn"), sentByUser.reduce((n, s) => n + Buffer.byteLength(s), 0));
-  // Out: every message with data both clients received after their
-  // CONNECT, up to the last server_stats.
+  const bothSent = [...sentByUser, ...sentByDash];
+  assert.equal(sum("packetsIn"), 5, "both CONNECTs, the user's two events and its DISCONNECT (pongs have no data)");
+  assert.equal(sum("bytesIn"), bothSent.reduce((n, s) => n + Buffer.byteLength(s), 0));
+  // Out: every message with data both clients received from their
+  // handshake on (CONNECT replies included), up to the last server_stats.
   const last = counted[counted.length - 1];
   assert.equal(sum("packetsOut"), last.packets + userIn.packets);
   assert.equal(sum("bytesOut"), last.bytes + userIn.bytes);
-  assert.ok(userIn.packets >= 3, "auth and two echoes");
+  assert.ok(userIn.packets >= 4, "the CONNECT reply, auth and two echoes");
   dash.close();
 });
 
 test("the session cap: the 1,001st login forgets the first session, the second still logs in", async () => {
-  const url = await startFixture(["--admin", "admin:pw"]);
+  const url = await startAdmin(["--admin", "admin:pw"]);
   const login = async (auth) => {
     const socket = connect(url, "websocket", "/admin", { auth });
     const session = new Promise((resolve) => socket.once("session", resolve));

@@ -5,38 +5,13 @@
 // the commands acting on real sockets.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { RUNTIME, connect, next, withTimeout } from "./common.mjs";
+import { connect, next, startFixture, withTimeout } from "./common.mjs";
 
-const FIXTURE = process.env.FIXTURE_SERVER ?? "../../target/release/conformance-fixture";
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const ALL_FEATURES = [
   "EMIT", "JOIN", "LEAVE", "DISCONNECT", "MJOIN", "MLEAVE", "MDISCONNECT",
   "AGGREGATED_EVENTS", "ALL_EVENTS",
 ];
-
-async function startFixture(extra) {
-  const proc = spawn(
-    FIXTURE,
-    ["--runtime", RUNTIME, "--host", "127.0.0.1", "--port", "0", ...extra],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let seen = "";
-  await withTimeout(
-    (async () => {
-      while (!/listening on 127\.0\.0\.1:\d+/.test(seen)) {
-        const [chunk] = await once(proc.stderr, "data");
-        seen += chunk.toString();
-      }
-    })(),
-    10000,
-    "fixture listening",
-  );
-  proc.stderr.resume();
-  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(seen)[1]);
-  return { proc, url: `http://127.0.0.1:${port}` };
-}
 
 let fixture;
 let url;

@@ -77,6 +77,36 @@ export function withTimeout(promise, ms, what) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** The conformance fixture (servers/src/bin/conformance-fixture.rs). */
+export const FIXTURE = process.env.FIXTURE_SERVER ?? "../../target/release/conformance-fixture";
+
+/**
+ * Starts the conformance fixture on RUNTIME on a free port of 127.0.0.1
+ * with `extra` flags; resolves with its process, its URL and its port once
+ * it listens. Its stderr (where panics are logged) is kept drained.
+ */
+export async function startFixture(extra = []) {
+  const proc = spawn(
+    FIXTURE,
+    ["--runtime", RUNTIME, "--host", "127.0.0.1", "--port", "0", ...extra],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let seen = "";
+  await withTimeout(
+    (async () => {
+      while (!/listening on 127\.0\.0\.1:\d+/.test(seen)) {
+        const [chunk] = await once(proc.stderr, "data");
+        seen += chunk.toString();
+      }
+    })(),
+    10000,
+    "fixture listening",
+  );
+  proc.stderr.resume();
+  const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(seen)[1]);
+  return { proc, url: `http://127.0.0.1:${port}`, port };
+}
+
 /**
  * A connected client of the main namespace that records every `left`
  * (socket id, reason) the server announces, and waits for ids.

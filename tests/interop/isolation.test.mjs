@@ -4,36 +4,14 @@
 // worker threads, so that a blocked thread leaves another to serve.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { RUNTIME, connect, next, withTimeout, httpRequest } from "./common.mjs";
+import { connect, next, withTimeout, httpRequest, startFixture } from "./common.mjs";
 
-const FIXTURE = process.env.FIXTURE_SERVER ?? "../../target/release/conformance-fixture";
 let fixture;
 let url;
 let port;
 
 before(async () => {
-  fixture = spawn(
-    FIXTURE,
-    ["--runtime", RUNTIME, "--host", "127.0.0.1", "--port", "0", "--workers", "2"],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let seen = "";
-  await withTimeout(
-    (async () => {
-      while (!/listening on 127\.0\.0\.1:\d+/.test(seen)) {
-        const [chunk] = await once(fixture.stderr, "data");
-        seen += chunk.toString();
-      }
-    })(),
-    10000,
-    "fixture listening",
-  );
-  port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(seen)[1]);
-  url = `http://127.0.0.1:${port}`;
-  // Panics are logged on stderr: keep reading it so the pipe never fills.
-  fixture.stderr.resume();
+  ({ proc: fixture, url, port } = await startFixture(["--workers", "2"]));
 });
 
 after(() => fixture.kill("SIGKILL"));

@@ -132,7 +132,7 @@ test("a broadcast with acks gives the answers received and the timeout", async (
   }
 });
 
-test("binary in and out; several handlers of one event in order", async () => {
+test("binary in and out; several handlers of one event in order; AckSender only with a callback", async () => {
   const { socket } = await join("eve");
   try {
     const [name, size, file] = await new Promise((resolve) =>
@@ -146,6 +146,11 @@ test("binary in and out; several handlers of one event in order", async () => {
     const done = await socket.timeout(2000).emitWithAck("twice");
     assert.equal(done, "done");
     assert.deepEqual(order, ["first", "second"]);
+    // Without a callback, the handler that takes an AckSender does not
+    // run; the other one does.
+    socket.emit("twice");
+    assert.equal(await socket.timeout(2000).emitWithAck("twice"), "done");
+    assert.deepEqual(order, ["first", "second", "first", "first", "second"]);
   } finally {
     socket.disconnect();
   }

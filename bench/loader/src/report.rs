@@ -19,32 +19,54 @@ enum Better {
 /// (key, column label, decimals, better)
 type Column = (&'static str, &'static str, usize, Better);
 
+// The columns several scenarios share.
+const CLIENTS: Column = ("clients", "clients", 0, Better::Neither);
+const SETUP: Column = ("setup_per_s", "setup (conn/s)", 0, Better::Higher);
+const RSS_TOTAL: Column = ("rss_after_mib", "RSS total (MiB)", 1, Better::Lower);
+const SERVER_CPU: Column = ("server_cpu_pct", "server CPU (%)", 0, Better::Neither);
+const LOADER_CPU: Column = ("loader_cpu_pct", "loader CPU (%)", 0, Better::Neither);
+const LOST: Column = ("lost_sessions", "lost sessions", 0, Better::Lower);
+const RATE_KEPT: Column = (
+    "rate_msg_per_s",
+    "highest rate kept up (msg/s)",
+    0,
+    Better::Higher,
+);
+const DELIVERIES: Column = ("deliveries_per_s", "deliveries/s at it", 0, Better::Higher);
+const P99_DELIVERY: Column = ("p99_ms", "p99 delivery (ms)", 2, Better::Lower);
+const DELIVERED: Column = (
+    "delivered_ratio",
+    "delivered/expected (all steps)",
+    5,
+    Better::Higher,
+);
+
 fn columns(kind: Kind) -> &'static [Column] {
     use Better::*;
     match kind {
         Kind::Idle(_) => &[
-            ("clients", "clients", 0, Neither),
-            ("setup_per_s", "setup (conn/s)", 0, Higher),
+            CLIENTS,
+            SETUP,
             ("kb_per_client", "RSS per client (KB)", 2, Lower),
-            ("rss_after_mib", "RSS total (MiB)", 1, Lower),
+            RSS_TOTAL,
             ("server_cpu_pct", "server CPU idle (%)", 1, Lower),
             ("pings", "pings answered", 0, Neither),
-            ("lost_sessions", "lost sessions", 0, Lower),
-            ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
+            LOST,
+            LOADER_CPU,
         ],
         Kind::Echo(_) | Kind::Polling(_) => &[
-            ("clients", "clients", 0, Neither),
+            CLIENTS,
             ("rtt_per_s", "round trips/s", 0, Higher),
             ("p50_ms", "p50 (ms)", 2, Lower),
             ("p99_ms", "p99 (ms)", 2, Lower),
             ("cpu_us_per_rtt", "server CPU per round trip (µs)", 2, Lower),
-            ("server_cpu_pct", "server CPU (%)", 0, Neither),
-            ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
-            ("lost_sessions", "lost sessions", 0, Lower),
+            SERVER_CPU,
+            LOADER_CPU,
+            LOST,
         ],
         Kind::DeflateIdle(_) => &[
-            ("clients", "clients", 0, Neither),
-            ("setup_per_s", "setup (conn/s)", 0, Higher),
+            CLIENTS,
+            SETUP,
             ("kb_per_client_idle", "RSS per idle client (KB)", 2, Lower),
             (
                 "kb_per_client_active",
@@ -59,14 +81,14 @@ fn columns(kind: Kind) -> &'static [Column] {
                 Lower,
             ),
             ("cpu_us_per_echo", "server CPU per echo (µs)", 1, Lower),
-            ("rss_after_mib", "RSS total (MiB)", 1, Lower),
-            ("lost_sessions", "lost sessions", 0, Lower),
+            RSS_TOTAL,
+            LOST,
         ],
         Kind::ClusterBroadcast(_) => &[
             ("clients", "clients (both nodes)", 0, Neither),
-            ("rate_msg_per_s", "highest rate kept up (msg/s)", 0, Higher),
-            ("deliveries_per_s", "deliveries/s at it", 0, Higher),
-            ("p99_ms", "p99 delivery (ms)", 2, Lower),
+            RATE_KEPT,
+            DELIVERIES,
+            P99_DELIVERY,
             (
                 "cpu_ns_per_delivery",
                 "CPU of both nodes per delivery (ns)",
@@ -79,34 +101,24 @@ fn columns(kind: Kind) -> &'static [Column] {
                 0,
                 Lower,
             ),
-            (
-                "delivered_ratio",
-                "delivered/expected (all steps)",
-                5,
-                Higher,
-            ),
-            ("lost_sessions", "lost sessions", 0, Lower),
-            ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
+            DELIVERED,
+            LOST,
+            LOADER_CPU,
         ],
         Kind::Broadcast(_) => &[
-            ("clients", "clients", 0, Neither),
-            ("rate_msg_per_s", "highest rate kept up (msg/s)", 0, Higher),
-            ("deliveries_per_s", "deliveries/s at it", 0, Higher),
-            ("p99_ms", "p99 delivery (ms)", 2, Lower),
+            CLIENTS,
+            RATE_KEPT,
+            DELIVERIES,
+            P99_DELIVERY,
             (
                 "cpu_ns_per_delivery",
                 "server CPU per delivery (ns)",
                 0,
                 Lower,
             ),
-            (
-                "delivered_ratio",
-                "delivered/expected (all steps)",
-                5,
-                Higher,
-            ),
-            ("lost_sessions", "lost sessions", 0, Lower),
-            ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
+            DELIVERED,
+            LOST,
+            LOADER_CPU,
         ],
         Kind::HandshakeWs | Kind::HandshakeUpgrade => &[
             ("conn_per_s", "connections/s", 0, Higher),
@@ -116,8 +128,8 @@ fn columns(kind: Kind) -> &'static [Column] {
                 1,
                 Lower,
             ),
-            ("server_cpu_pct", "server CPU (%)", 0, Neither),
-            ("loader_cpu_pct", "loader CPU (%)", 0, Neither),
+            SERVER_CPU,
+            LOADER_CPU,
             ("failed", "failed", 0, Lower),
         ],
     }

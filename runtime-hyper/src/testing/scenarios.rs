@@ -23,7 +23,7 @@ use engineio_proto::{CloseReason, Config, Cors, Data, Event, Message, Server, Si
 use socketio_async::SocketIo;
 
 use super::{HttpReply, open_sid, request_head};
-use crate::{Driver, Runtime, bind_std, serve_io};
+use crate::{Driver, Sockets, bind_std, serve_io};
 
 /// How long any single wait may take before the scenario fails.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -50,7 +50,7 @@ pub fn quiet_config() -> Config {
 
 /// An Engine.IO echo server: every message comes back to its session, and
 /// every event is also kept for the scenario to read.
-pub struct EchoServer<R: Runtime> {
+pub struct EchoServer<R: Sockets> {
     /// Where it listens (127.0.0.1, a port the system chose).
     pub addr: SocketAddr,
     /// Its driver, to act on the core.
@@ -58,7 +58,7 @@ pub struct EchoServer<R: Runtime> {
     events: mpsc::Receiver<Event>,
 }
 
-impl<R: Runtime> EchoServer<R> {
+impl<R: Sockets> EchoServer<R> {
     /// Starts one on `runtime` with `config`.
     pub fn start(runtime: R, config: Config) -> Self {
         let (tx, events) = mpsc::channel();
@@ -120,7 +120,7 @@ impl<R: Runtime> EchoServer<R> {
 }
 
 /// Binds 127.0.0.1 on a free port and serves `driver` there on `runtime`.
-fn listen<C: crate::Core, R: Runtime>(runtime: &R, driver: &Driver<C, R>) -> SocketAddr {
+fn listen<C: crate::Core, R: Sockets>(runtime: &R, driver: &Driver<C, R>) -> SocketAddr {
     let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let addr = listener.local_addr().unwrap();
     let listener = runtime.listener(listener).unwrap();
@@ -158,7 +158,7 @@ pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Htt
 }
 
 /// Opens a polling session; returns its sid.
-pub fn handshake<R: Runtime>(server: &EchoServer<R>) -> String {
+pub fn handshake<R: Sockets>(server: &EchoServer<R>) -> String {
     let reply = request(server.addr, "GET", &server.url("transport=polling"), b"");
     assert_eq!(reply.status, 200);
     open_sid(&reply.text()).unwrap().to_owned()
@@ -251,7 +251,7 @@ pub fn server_texts(raw: &[u8]) -> Vec<String> {
 // ----- the scenarios -----
 
 /// The polling handshake's open packet and headers, byte for byte.
-pub fn polling_handshake_answers_the_open_packet<R: Runtime>(runtime: R) {
+pub fn polling_handshake_answers_the_open_packet<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, fixture_config());
     let reply = request(server.addr, "GET", &server.url("transport=polling"), b"");
     assert_eq!(reply.status, 200);
@@ -281,7 +281,7 @@ pub fn polling_handshake_answers_the_open_packet<R: Runtime>(runtime: R) {
 
 /// A bad protocol version gets the official 400 body; other paths are not
 /// the engine's (404).
-pub fn refused_requests_and_other_paths<R: Runtime>(runtime: R) {
+pub fn refused_requests_and_other_paths<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let reply = request(server.addr, "GET", "/engine.io/?transport=polling", b"");
     assert_eq!(reply.status, 400);
@@ -307,7 +307,7 @@ pub fn refused_requests_and_other_paths<R: Runtime>(runtime: R) {
 }
 
 /// A POST of text and binary comes back on the next GET.
-pub fn polling_echoes_text_and_binary<R: Runtime>(runtime: R) {
+pub fn polling_echoes_text_and_binary<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let sid = handshake(&server);
     let target = server.url(&format!("transport=polling&sid={sid}"));
@@ -321,7 +321,7 @@ pub fn polling_echoes_text_and_binary<R: Runtime>(runtime: R) {
 }
 
 /// A GET with nothing to carry is held until the application sends.
-pub fn held_long_poll_is_answered_when_a_message_comes<R: Runtime>(runtime: R) {
+pub fn held_long_poll_is_answered_when_a_message_comes<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let sid = handshake(&server);
     let target = server.url(&format!("transport=polling&sid={sid}"));
@@ -337,7 +337,7 @@ pub fn held_long_poll_is_answered_when_a_message_comes<R: Runtime>(runtime: R) {
 }
 
 /// A body one byte over `max_http_buffer_size` gets 413; the session lives on.
-pub fn oversized_post_gets_413_and_the_session_survives<R: Runtime>(runtime: R) {
+pub fn oversized_post_gets_413_and_the_session_survives<R: Sockets>(runtime: R) {
     let server = EchoServer::start(
         runtime,
         Config {
@@ -356,7 +356,7 @@ pub fn oversized_post_gets_413_and_the_session_survives<R: Runtime>(runtime: R) 
 }
 
 /// A long-poll whose connection goes away closes the session.
-pub fn dropped_long_poll_closes_the_session<R: Runtime>(runtime: R) {
+pub fn dropped_long_poll_closes_the_session<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let sid = handshake(&server);
     let target = server.url(&format!("transport=polling&sid={sid}"));
@@ -374,7 +374,7 @@ pub fn dropped_long_poll_closes_the_session<R: Runtime>(runtime: R) {
 
 /// The open packet over WebSocket, then text, binary and 100 messages in a
 /// row echoed in order.
-pub fn websocket_echoes_text_and_binary<R: Runtime>(runtime: R) {
+pub fn websocket_echoes_text_and_binary<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let mut ws = websocket(server.addr, &server.url("transport=websocket"));
     let open = text(next_message(&mut ws));
@@ -402,7 +402,7 @@ pub fn websocket_echoes_text_and_binary<R: Runtime>(runtime: R) {
 }
 
 /// A close packet closes the WebSocket (1000) and the session.
-pub fn websocket_close_packet_closes_the_socket<R: Runtime>(runtime: R) {
+pub fn websocket_close_packet_closes_the_socket<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let mut ws = websocket(server.addr, &server.url("transport=websocket"));
     next_message(&mut ws).unwrap();
@@ -417,7 +417,7 @@ pub fn websocket_close_packet_closes_the_socket<R: Runtime>(runtime: R) {
 }
 
 /// The client's closing handshake is a "transport close".
-pub fn client_closing_the_websocket_closes_the_session<R: Runtime>(runtime: R) {
+pub fn client_closing_the_websocket_closes_the_session<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let mut ws = websocket(server.addr, &server.url("transport=websocket"));
     next_message(&mut ws).unwrap();
@@ -429,7 +429,7 @@ pub fn client_closing_the_websocket_closes_the_session<R: Runtime>(runtime: R) {
 
 /// As on the official server: only a protocol violation is a transport
 /// error; a connection that just ends (no close frame) is a close.
-pub fn a_websocket_dropped_without_closing_is_a_transport_close<R: Runtime>(runtime: R) {
+pub fn a_websocket_dropped_without_closing_is_a_transport_close<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let mut ws = websocket(server.addr, &server.url("transport=websocket"));
     next_message(&mut ws).unwrap();
@@ -439,7 +439,7 @@ pub fn a_websocket_dropped_without_closing_is_a_transport_close<R: Runtime>(runt
 }
 
 /// An unmasked client frame (RFC 6455, 5.1) is a "transport error".
-pub fn a_websocket_protocol_violation_is_a_transport_error<R: Runtime>(runtime: R) {
+pub fn a_websocket_protocol_violation_is_a_transport_error<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let (mut stream, _) = raw_websocket(server.addr, &server.url("transport=websocket"));
     stream.write_all(&[0x81, 0x02, b'4', b'x']).unwrap();
@@ -449,7 +449,7 @@ pub fn a_websocket_protocol_violation_is_a_transport_error<R: Runtime>(runtime: 
 
 /// Over the engine's limit but under the WebSocket layer's: the engine's
 /// rule answers, 1009 and "max payload exceeded".
-pub fn oversized_websocket_message_closes_with_1009<R: Runtime>(runtime: R) {
+pub fn oversized_websocket_message_closes_with_1009<R: Sockets>(runtime: R) {
     let server = EchoServer::start(
         runtime,
         Config {
@@ -472,7 +472,7 @@ pub fn oversized_websocket_message_closes_with_1009<R: Runtime>(runtime: R) {
 
 /// Forty messages in one TCP write: the connection task hands them to the
 /// core in batches (one lock each), and every one is echoed, in order.
-pub fn messages_arriving_together_are_all_handled_in_order<R: Runtime>(runtime: R) {
+pub fn messages_arriving_together_are_all_handled_in_order<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let (mut stream, mut raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
     let sent: Vec<String> = (0..40).map(|i| format!("4m{i}")).collect();
@@ -494,7 +494,7 @@ pub fn messages_arriving_together_are_all_handled_in_order<R: Runtime>(runtime: 
 
 /// Messages and a close frame in one read: every message reaches the core
 /// before the close.
-pub fn messages_before_a_close_in_the_same_read_reach_the_core<R: Runtime>(runtime: R) {
+pub fn messages_before_a_close_in_the_same_read_reach_the_core<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let (mut stream, _) = raw_websocket(server.addr, &server.url("transport=websocket"));
     let mut burst: Vec<u8> = (0..20)
@@ -521,7 +521,7 @@ pub fn messages_before_a_close_in_the_same_read_reach_the_core<R: Runtime>(runti
 
 /// Polling, then the WebSocket probe and upgrade; polling is refused after
 /// it, and a second WebSocket for the same sid is closed at once.
-pub fn polling_upgrades_to_websocket<R: Runtime>(runtime: R) {
+pub fn polling_upgrades_to_websocket<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let sid = handshake(&server);
     let polling = server.url(&format!("transport=polling&sid={sid}"));
@@ -550,7 +550,7 @@ pub fn polling_upgrades_to_websocket<R: Runtime>(runtime: R) {
 
 /// Answered pings keep the session open; an unanswered one closes it with
 /// "ping timeout".
-pub fn heartbeat_runs_on_the_timer_task<R: Runtime>(runtime: R) {
+pub fn heartbeat_runs_on_the_timer_task<R: Sockets>(runtime: R) {
     let server = EchoServer::start(
         runtime,
         Config {
@@ -576,7 +576,7 @@ pub fn heartbeat_runs_on_the_timer_task<R: Runtime>(runtime: R) {
 
 /// Messages close to `maxHttpBufferSize` (1 MB) echo whole over both
 /// transports.
-pub fn large_messages_echo_whole<R: Runtime>(runtime: R) {
+pub fn large_messages_echo_whole<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let data: Vec<u8> = (0..900_000u32).map(|i| (i % 251) as u8).collect();
     let mut ws = websocket(server.addr, &server.url("transport=websocket"));
@@ -597,7 +597,7 @@ pub fn large_messages_echo_whole<R: Runtime>(runtime: R) {
 
 /// The async API on the runtime: a Socket.IO echo whose handler runs on
 /// the runtime's tasks, over WebSocket.
-pub fn socketio_handlers_run_on_the_runtime<R: Runtime>(runtime: R) {
+pub fn socketio_handlers_run_on_the_runtime<R: Sockets>(runtime: R) {
     let io = SocketIo::new();
     io.on_connection(|socket: Socket| async move {
         socket.on("message", |socket: Socket, payload: Payload| async move {
@@ -622,7 +622,7 @@ pub fn socketio_handlers_run_on_the_runtime<R: Runtime>(runtime: R) {
 }
 
 /// A Socket.IO server on the runtime, on an ephemeral port.
-fn socketio_server<R: Runtime>(runtime: R, io: &SocketIo) -> SocketAddr {
+fn socketio_server<R: Sockets>(runtime: R, io: &SocketIo) -> SocketAddr {
     let mut config = socketio_proto::Config::default();
     config.engine.ping_interval = Duration::from_secs(60);
     let driver = serve_io(io, config, runtime.clone());
@@ -655,7 +655,7 @@ fn ack_echo(socket: &socketio_async::Socket) {
 /// Handlers that panic, before their first `.await` and after it, end
 /// that one invocation: their socket stays connected and is served, and so
 /// is every other socket.
-pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
+pub fn a_panicking_handler_harms_no_one<R: Sockets>(runtime: R) {
     let io = SocketIo::new();
     io.on_connection(|socket: Socket| async move {
         socket.on("panic", |socket: Socket| async move {
@@ -694,7 +694,7 @@ pub fn a_panicking_handler_harms_no_one<R: Runtime>(runtime: R) {
 
 /// 1,000 events sent at once reach the socket's handler in the order sent,
 /// on every worker count.
-pub fn events_of_one_socket_reach_their_handler_in_order<R: Runtime>(runtime: R) {
+pub fn events_of_one_socket_reach_their_handler_in_order<R: Sockets>(runtime: R) {
     let io = SocketIo::new();
     io.on_connection(|socket: Socket| async move {
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -730,7 +730,7 @@ pub fn events_of_one_socket_reach_their_handler_in_order<R: Runtime>(runtime: R)
 /// the other socket has its answer (no timing involved): if the other
 /// socket waited for it, neither would ever finish and the client's read
 /// would time out.
-pub fn a_blocking_handler_stalls_only_its_own_socket<R: Runtime>(runtime: R) {
+pub fn a_blocking_handler_stalls_only_its_own_socket<R: Sockets>(runtime: R) {
     let (blocked_tx, blocked) = mpsc::channel::<()>();
     let (release, released) = mpsc::channel::<()>();
     let hold = std::sync::Arc::new(std::sync::Mutex::new((blocked_tx, released)));

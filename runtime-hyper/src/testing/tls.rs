@@ -20,7 +20,7 @@ use socketio_async::SocketIo;
 
 use super::scenarios::WAIT;
 use super::{HttpReply, open_sid, request_head};
-use crate::{ClientAuth, ConnectionOptions, Runtime, TlsOptions, bind_std, serve_io, serve_tls};
+use crate::{ClientAuth, ConnectionOptions, Sockets, TlsOptions, bind_std, serve_io, serve_tls};
 
 /// A certificate and its key, PEM and DER.
 pub struct Issued {
@@ -110,7 +110,7 @@ pub struct TlsServer {
 impl TlsServer {
     /// Starts one on `runtime`, with `client_auth` built from its CA's
     /// certificate, `http2` as asked and a handshake limit of `handshake`.
-    pub fn start<R: Runtime>(
+    pub fn start<R: Sockets>(
         runtime: R,
         client_auth: fn(Vec<u8>) -> ClientAuth,
         http2: bool,
@@ -229,7 +229,7 @@ pub fn refused(mut tls: Tls) -> bool {
 /// Polling over HTTPS (with a client certificate the server requires),
 /// then WSS on the same session id, and the certificate on
 /// `socket.conn()`.
-pub fn tls_polling_and_websocket_with_a_client_certificate<R: Runtime>(runtime: R) {
+pub fn tls_polling_and_websocket_with_a_client_certificate<R: Sockets>(runtime: R) {
     let server = TlsServer::start(runtime, ClientAuth::Required, false, Duration::from_secs(5));
     let client = server.ca.client("client one");
     let config = server.client_config(Some(&client), &[]);
@@ -283,7 +283,7 @@ pub fn tls_polling_and_websocket_with_a_client_certificate<R: Runtime>(runtime: 
 
 /// Client certificates required: a client without one, and one with a
 /// certificate from another CA, are refused; a good one still gets in.
-pub fn tls_refuses_a_missing_or_foreign_client_certificate<R: Runtime>(runtime: R) {
+pub fn tls_refuses_a_missing_or_foreign_client_certificate<R: Sockets>(runtime: R) {
     let server = TlsServer::start(runtime, ClientAuth::Required, false, Duration::from_secs(5));
     assert!(refused(server.connect(server.client_config(None, &[]))));
     let other = TestCa::new("another CA");
@@ -303,7 +303,7 @@ pub fn tls_refuses_a_missing_or_foreign_client_certificate<R: Runtime>(runtime: 
 
 /// Client certificates optional: a client without one gets in, and
 /// `socket.conn()` has no certificate.
-pub fn tls_optional_client_certificate<R: Runtime>(runtime: R) {
+pub fn tls_optional_client_certificate<R: Sockets>(runtime: R) {
     let server = TlsServer::start(runtime, ClientAuth::Optional, false, Duration::from_secs(5));
     let tls = server.connect(server.client_config(None, &[]));
     let (mut ws, _): (WebSocket<Tls>, _) = tungstenite::client(
@@ -324,7 +324,7 @@ pub fn tls_optional_client_certificate<R: Runtime>(runtime: R) {
 /// A handshake that never finishes is closed at the handshake timeout
 /// (and one stalled mid-record too); plain HTTP on the TLS port gets no
 /// HTTP answer; meanwhile a good client is served.
-pub fn tls_bad_handshakes_are_closed_and_others_served<R: Runtime>(runtime: R) {
+pub fn tls_bad_handshakes_are_closed_and_others_served<R: Sockets>(runtime: R) {
     let server = TlsServer::start(
         runtime,
         |_| ClientAuth::None,
@@ -375,7 +375,7 @@ pub fn tls_bad_handshakes_are_closed_and_others_served<R: Runtime>(runtime: R) {
 /// With HTTP/2 on, ALPN picks `h2` for a client that offers it (the
 /// server opens with its SETTINGS frame) and `http/1.1` for one that
 /// offers only that.
-pub fn tls_alpn_offers_http2_and_http1<R: Runtime>(runtime: R) {
+pub fn tls_alpn_offers_http2_and_http1<R: Sockets>(runtime: R) {
     let server = TlsServer::start(runtime, |_| ClientAuth::None, true, Duration::from_secs(5));
     let mut h2 = server.connect(server.client_config(None, &[b"h2", b"http/1.1"]));
     h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();

@@ -1,4 +1,4 @@
-//! A [`Runtime`] on a virtual clock, for driver tests as deterministic as
+//! A [`Runtime`] (and [`Sockets`]) on a virtual clock, for driver tests as deterministic as
 //! the cores' (feature `testing`).
 //!
 //! * Time moves only when the test says so ([`VirtualRuntime::advance`]):
@@ -13,7 +13,7 @@
 //!   listener of [`VirtualRuntime::virtual_listener`], where the driver's
 //!   accept loop takes it. No port, no socket, no OS timer.
 //!
-//! TLS is not simulated: [`Runtime::tls_accept`] fails with
+//! TLS is not simulated: [`Sockets::tls_accept`] fails with
 //! `Unsupported` (the TLS suites run on the real runtimes).
 //!
 //! ```
@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::{FuturesIo, Runtime, TlsInfo};
+use crate::{FuturesIo, Runtime, Sockets, TlsInfo};
 
 /// How many rounds of polling [`VirtualRuntime::run_until_stalled`] allows
 /// before it decides that some task wakes itself forever.
@@ -302,10 +302,7 @@ impl Future for VirtualSleep {
 
 impl Runtime for VirtualRuntime {
     type Sleep = VirtualSleep;
-    type Listener = VirtualListener;
-    type Stream = Pipe;
     type Io = FuturesIo<Pipe>;
-    type TlsIo = FuturesIo<Pipe>;
 
     fn now(&self) -> Instant {
         lock(&self.inner.clock).now
@@ -333,6 +330,12 @@ impl Runtime for VirtualRuntime {
             id,
         }
     }
+}
+
+impl Sockets for VirtualRuntime {
+    type Listener = VirtualListener;
+    type Stream = Pipe;
+    type TlsIo = FuturesIo<Pipe>;
 
     /// A listener of this runtime's [`connect`](VirtualRuntime::connect)ed
     /// connections; the real socket given is closed unused.

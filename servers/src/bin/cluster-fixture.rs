@@ -61,7 +61,7 @@ use runtime_hyper::socketio_async::admin::{Admin, AdminOptions};
 use runtime_hyper::socketio_async::{AckSender, BroadcastOperator, Payload, Socket, SocketIo};
 use runtime_hyper::socketio_proto::{Config, NamespaceMatcher, RecoveryConfig, Server};
 use runtime_hyper::{
-    ConnectionOptions, Driver, HttpResponse, Or, Route, Runtime, bind_std, serve, serve_io,
+    ConnectionOptions, Driver, HttpResponse, Or, Route, Sockets, bind_std, serve, serve_io,
 };
 use serde_json::{Value, json};
 use servers::{App, RuntimeKind};
@@ -159,7 +159,7 @@ fn main() -> ExitCode {
 struct Fixture(Args);
 
 impl App for Fixture {
-    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+    async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
         match start(runtime, self.0).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -173,9 +173,9 @@ impl App for Fixture {
 /// `GET` / `HEAD /health`: 200. It closes with the driver, so that the
 /// accept loop stops on SIGTERM.
 #[derive(Clone)]
-struct Health<R: Runtime>(Driver<Server, R>);
+struct Health<R: Sockets>(Driver<Server, R>);
 
-impl<R: Runtime> Route for Health<R> {
+impl<R: Sockets> Route for Health<R> {
     fn matches(&self, target: &str) -> bool {
         target == "/health" || target.starts_with("/health?")
     }
@@ -195,7 +195,7 @@ impl<R: Runtime> Route for Health<R> {
     }
 }
 
-async fn start<R: Runtime>(runtime: R, args: Args) -> Result<(), Box<dyn std::error::Error>> {
+async fn start<R: Sockets>(runtime: R, args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let io = SocketIo::new();
     let name = args.name.clone();
     io.on_connection(move |socket: Socket| on_connection(socket, name.clone()));

@@ -42,7 +42,11 @@
 //! `--admin none` without authentication; `--admin-readonly` takes the
 //! dashboard's commands away. `server_stats` goes out every 2 seconds.
 //! Event `set-data` sets the socket's data to its argument (what the
-//! dashboard sees as `socket_updated`) and acknowledges with no argument.
+//! dashboard sees as `socket_updated`) and acknowledges with no argument;
+//! event `broadcast-all` broadcasts its arguments as event `broadcast` to
+//! the whole namespace, the sender included (`event_sent` per recipient).
+//! `--connect-timeout-ms MS` changes the Socket.IO connect timeout (1 s by
+//! default, as the conformance suite expects).
 //!
 //! `--runtime` is `tokio`, `async-std` or `smol`: the same fixture, the
 //! same handlers, on each binding. Without `--host` it listens on the
@@ -72,10 +76,10 @@ use runtime_hyper::engineio_proto::{Config, Cors, Event, Message, PerMessageDefl
 use runtime_hyper::socketio_async::admin::{Admin, AdminOptions, BasicAuth};
 use runtime_hyper::socketio_async::{Socket, SocketIo};
 use runtime_hyper::socketio_proto::MsgpackParser;
-use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Runtime, bind_std, serve_io};
+use runtime_hyper::{ClientBundle, ConnectionOptions, Driver, Or, Sockets, bind_std, serve_io};
 use servers::{App, Health, RuntimeKind, TlsArgs};
 
-const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--admin USER:PASSWORD|none] [--admin-readonly] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
+const USAGE: &str = "usage: conformance-fixture [--runtime tokio|async-std|smol] [--port PORT] [--host ADDR] [--workers N] [--serve-client DIR] [--admin USER:PASSWORD|none] [--admin-readonly] [--parser json|msgpack] [--no-http-compression] [--per-message-deflate] [--connect-timeout-ms MS] [--verbose] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE] [--http2] [--tls-handshake-timeout-ms MS]]";
 
 struct Args {
     runtime: RuntimeKind,
@@ -90,6 +94,9 @@ struct Args {
     msgpack: bool,
     no_http_compression: bool,
     per_message_deflate: bool,
+    /// The Socket.IO connect timeout (1 s by default, as the conformance
+    /// suite expects).
+    connect_timeout: Duration,
     tls: TlsArgs,
 }
 
@@ -106,6 +113,7 @@ fn parse_args() -> Result<Args, String> {
         msgpack: false,
         no_http_compression: false,
         per_message_deflate: false,
+        connect_timeout: Duration::from_millis(1000),
         tls: TlsArgs::default(),
     };
     let mut it = std::env::args().skip(1);
@@ -142,6 +150,12 @@ fn parse_args() -> Result<Args, String> {
             }
             "--no-http-compression" => args.no_http_compression = true,
             "--per-message-deflate" => args.per_message_deflate = true,
+            "--connect-timeout-ms" => {
+                let ms = value()?
+                    .parse()
+                    .map_err(|e| format!("--connect-timeout-ms: {e}"))?;
+                args.connect_timeout = Duration::from_millis(ms);
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             flag if args.tls.parse_flag(flag, &mut value)? => {}
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -185,6 +199,14 @@ async fn on_connection(socket: Socket) {
     let _ = socket.emit("auth", (auth,));
     echo::echo(&socket, "message", "message-back");
     echo::ack_echo(&socket, "message-with-ack");
+    // A broadcast to the whole namespace, the sender included (the admin
+    // dashboard's `event_sent` for each recipient).
+    socket.on(
+        "broadcast-all",
+        |socket: Socket, payload: Payload| async move {
+            let _ = socket.nsp_operator().emit_payload("broadcast", payload);
+        },
+    );
     socket.on(
         "set-data",
         |socket: Socket, payload: Payload, ack: Option<AckSender>| async move {
@@ -306,7 +328,7 @@ fn main() -> ExitCode {
 struct Fixture(Args);
 
 impl App for Fixture {
-    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+    async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
         let args = self.0;
         let bundle = match args.serve_client.as_deref().map(ClientBundle::from_dir) {
             None => None,
@@ -429,6 +451,7 @@ impl App for Fixture {
             }
         });
         let mut config = socketio_config(runtime_hyper::random_seed());
+        config.connect_timeout = args.connect_timeout;
         if args.msgpack {
             config.parser = std::sync::Arc::new(MsgpackParser::default());
         }

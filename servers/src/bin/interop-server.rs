@@ -38,7 +38,7 @@ use std::time::Duration;
 use std::process::ExitCode;
 
 use runtime_hyper::engineio_proto::{CookieOptions, Cors, CorsOrigin};
-use runtime_hyper::{ConnectionOptions, Or, Runtime, bind_std, serve, serve_io};
+use runtime_hyper::{ConnectionOptions, Or, Sockets, bind_std, serve, serve_io};
 use runtime_tokio::engineio_proto::PerMessageDeflate;
 use runtime_tokio::socketio_async::{
     AckSender, ConnectError, Data, DisconnectReason, NamespaceMatcher, Payload, Socket, SocketIo,
@@ -321,7 +321,7 @@ struct Interop {
 }
 
 impl App for Interop {
-    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+    async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
         match start(runtime, self.port, self.options, self.deploy).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -332,7 +332,7 @@ impl App for Interop {
     }
 }
 
-async fn start<R: Runtime>(
+async fn start<R: Sockets>(
     runtime: R,
     port: u16,
     options: Options,

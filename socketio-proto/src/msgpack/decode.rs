@@ -335,7 +335,9 @@ impl Reader<'_> {
                         .try_into()
                         .map_err(|_| MsgpackError::Truncated)?,
                 );
-                Ok(Read::Value(Value::String(iso_date(ms))))
+                Ok(Read::Value(
+                    js_date_json(i128::from(ms)).map_or(Value::Null, Value::String),
+                ))
             }
             _ => Err(MsgpackError::UnsupportedExt),
         }
@@ -438,8 +440,25 @@ fn float(f: f64) -> Value {
     Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
-/// `Date.prototype.toISOString` of a time in milliseconds since the epoch.
-fn iso_date(ms: i64) -> String {
+/// `JSON.stringify(new Date(ms))` without its quotes, for a time in
+/// milliseconds since the epoch: `Date.prototype.toISOString` (years past
+/// 9999 or before 0 with a sign and six digits); `None` past JavaScript's
+/// dates (±8.64e15 ms), whose JSON is `null`. What a decoded msgpack `Date`
+/// becomes, here and in adapter-redis, and the admin UI's timestamps.
+///
+/// ```
+/// use socketio_proto::msgpack::js_date_json;
+/// assert_eq!(js_date_json(0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+/// assert_eq!(js_date_json(-1).as_deref(), Some("1969-12-31T23:59:59.999Z"));
+/// assert_eq!(js_date_json(253_402_300_800_000).as_deref(), Some("+010000-01-01T00:00:00.000Z"));
+/// assert_eq!(js_date_json(8_640_000_000_000_001), None);
+/// ```
+pub fn js_date_json(ms: i128) -> Option<String> {
+    if ms.abs() > 8_640_000_000_000_000 {
+        return None;
+    }
+    // In range: fits an i64 with room to spare.
+    let ms = ms as i64;
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
@@ -463,5 +482,7 @@ fn iso_date(ms: i64) -> String {
     } else {
         format!("{}{:06}", if year < 0 { '-' } else { '+' }, year.abs())
     };
-    format!("{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
+    Some(format!(
+        "{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z"
+    ))
 }

@@ -51,7 +51,7 @@ use crate::packet::{ConnectErrorData, Limits, Packet, Payload};
 use crate::parser::{PacketDecoder, ParseError, Parser, Sender};
 
 pub use crate::error::MsgpackError;
-pub use decode::decode;
+pub use decode::{decode, js_date_json};
 
 /// The npm `socket.io-msgpack-parser`, with limits on what it decodes.
 ///

@@ -3,12 +3,14 @@
 //! connection state recovery, kept for replay with its offset; in a
 //! cluster, published for the other nodes.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use engineio_proto::Str;
 
 use super::{Server, Socket, Timer};
 use crate::cluster::{ClusterMessage, ServerSideReply, WireFlags, WireOptions, WirePacket};
+use crate::event::Event;
 use crate::packet::{Event as EventPacket, Packet};
 use crate::parser::Sender;
 #[cfg(test)]
@@ -37,7 +39,11 @@ impl Server {
                 target: Target::room(Str::from(socket_id.to_string())),
                 ..BroadcastOptions::default()
             };
-            self.broadcast(now, &nsp, &options, event)?;
+            // Its caller reports it: not again as a broadcast.
+            let outgoing = std::mem::replace(&mut self.reports.outgoing, false);
+            let sent = self.broadcast(now, &nsp, &options, event);
+            self.reports.outgoing = outgoing;
+            sent?;
             return Ok(());
         }
         let packet = Packet::event(socket.nsp.clone(), event);
@@ -152,6 +158,8 @@ impl Server {
             // The name was valid before the offset was appended.
             event = EventPacket::from_data(data)?;
         }
+        // Kept for the report only when it is asked for.
+        let reported = self.reports.outgoing.then(|| Arc::new(event.clone()));
         let packet = Packet::event(ns.name.clone(), event);
         // Encoded once: every recipient gets clones of the same messages.
         let mut messages = self.config.parser.encode(&packet, Sender::Broadcast);
@@ -166,6 +174,7 @@ impl Server {
         };
         let (engine, sockets, acks) = (&mut self.engine, &self.sockets, &mut self.acks);
         let mut recipients = 0;
+        let mut reached = Vec::new();
         ns.rooms.each_target(&options.target, |id| {
             let Some(socket) = sockets.get(id) else {
                 return;
@@ -186,7 +195,19 @@ impl Server {
             if let Some(b) = broadcast {
                 acks.reached(b, id);
             }
+            if reported.is_some() {
+                reached.push(id.clone());
+            }
         });
+        if let Some(event) = reported {
+            if !reached.is_empty() {
+                self.events.push_back(Event::Outgoing {
+                    nsp: ns.name.clone(),
+                    sockets: reached,
+                    event,
+                });
+            }
+        }
         if let (Some((_, deadline)), Some(b)) = (ack, broadcast) {
             if self.acks.is_complete(b) {
                 self.finish_broadcast(b);

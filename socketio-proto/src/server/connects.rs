@@ -200,6 +200,7 @@ impl Server {
             query: handshake.query,
             auth: Map::new(),
         };
+        let handshake = Arc::new(record);
         self.clients.insert(
             sid.clone(),
             Box::new(Client {
@@ -209,9 +210,18 @@ impl Server {
                     max_binary_bytes: self.config.engine.max_http_buffer_size,
                 }),
                 nsps: HashMap::new(),
-                handshake: Arc::new(record),
+                handshake: handshake.clone(),
             }),
         );
+        if self.reports.watch != engineio_proto::Watch::default() {
+            self.engine.watch(&sid, self.reports.watch);
+        }
+        if self.reports.sessions {
+            self.events.push_back(Event::SessionOpen {
+                sid: sid.clone(),
+                handshake,
+            });
+        }
         self.timers.insert(
             Timer::Connect(sid.clone()),
             now + self.config.connect_timeout,

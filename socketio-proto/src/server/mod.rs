@@ -100,10 +100,23 @@ pub struct Server {
     acks: Acks,
     recovery: Recovery,
     room_changes: RoomChanges,
+    reports: Reports,
     cluster: ClusterState,
     /// Every timer of this layer (the engine keeps its own).
     timers: Deadlines<Timer>,
     events: VecDeque<Event>,
+}
+
+/// Which optional events are reported (all off by default: nothing is
+/// paid for them then).
+#[derive(Debug, Default, Clone, Copy)]
+struct Reports {
+    /// [`Event::SessionOpen`].
+    sessions: bool,
+    /// [`Event::Outgoing`].
+    outgoing: bool,
+    /// What every new session is watched for from its handshake.
+    watch: engineio_proto::Watch,
 }
 
 /// What a timer of this layer is for: one deadline per key.
@@ -165,6 +178,7 @@ impl Server {
             sockets: IdMap::default(),
             acks: Acks::default(),
             room_changes: RoomChanges::default(),
+            reports: Reports::default(),
             cluster: ClusterState::default(),
             timers: Deadlines::new(),
             events: VecDeque::new(),
@@ -372,6 +386,27 @@ impl Server {
     /// [`Event::Engine`]. See [`engineio_proto::Server::watch`].
     pub fn watch_conn(&mut self, sid: &Sid, watch: engineio_proto::Watch) -> bool {
         self.engine.watch(sid, watch)
+    }
+
+    /// Reports each new Engine.IO session as [`Event::SessionOpen`]
+    /// (`io.engine.on("connection")`); off by default.
+    pub fn set_session_events(&mut self, on: bool) {
+        self.reports.sessions = on;
+    }
+
+    /// Watches every session opened from now on for `watch`'s per-packet
+    /// events from its handshake (before its first packet), as
+    /// [`watch_conn`](Self::watch_conn) would; a later `watch_conn`
+    /// replaces it for that session. Default: nothing watched.
+    pub fn set_session_watch(&mut self, watch: engineio_proto::Watch) {
+        self.reports.watch = watch;
+    }
+
+    /// Reports each broadcast's recipients on this node as
+    /// [`Event::Outgoing`] (for `onAnyOutgoing` listeners); off by
+    /// default, and then a broadcast pays nothing for it.
+    pub fn set_outgoing_events(&mut self, on: bool) {
+        self.reports.outgoing = on;
     }
 
     /// See [`engineio_proto::Server::set_generate_id`].

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use adapter_redis::RedisAdapter;
 use bench_servers::{Args, announce, ours, raise_fd_limit};
-use runtime_hyper::{ConnectionOptions, Runtime, bind_std, serve, serve_io, serve_tls};
+use runtime_hyper::{ConnectionOptions, Sockets, bind_std, serve, serve_io, serve_tls};
 use servers::{App, RuntimeKind};
 
 struct Bench {
@@ -29,7 +29,7 @@ struct Bench {
 }
 
 impl App for Bench {
-    async fn run<R: Runtime>(self, runtime: R) -> ExitCode {
+    async fn run<R: Sockets>(self, runtime: R) -> ExitCode {
         let io = ours::app();
         let mut config = ours::config(&self.args);
         let adapter = self.args.redis.clone().map(RedisAdapter::classic);
