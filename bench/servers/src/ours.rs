@@ -42,11 +42,14 @@ async fn on_connection(socket: Socket) {
         // A full queue closes the session with a reason; nothing to add.
         let _ = socket.emit_payload("echo", payload);
     });
-    socket.on("echo-ack", |payload: Payload, ack: Option<AckSender>| async move {
-        if let Some(ack) = ack {
-            let _ = ack.send_payload(payload);
-        }
-    });
+    socket.on(
+        "echo-ack",
+        |payload: Payload, ack: Option<AckSender>| async move {
+            if let Some(ack) = ack {
+                let _ = ack.send_payload(payload);
+            }
+        },
+    );
     socket.on("broadcast", |socket: Socket, payload: Payload| async move {
         let _ = socket.io().to("all").emit_payload("broadcast", payload);
     });
