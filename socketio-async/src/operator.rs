@@ -244,23 +244,11 @@ impl BroadcastOperator {
             answers: Vec::new(),
         })?;
         let result = self.emit_payload_with_ack(event, payload).await;
-        let (payloads, mut error) = match result {
+        let (payloads, error) = match result {
             Ok(answers) => (answers, None),
             Err(BroadcastAckError { error, answers }) => (answers, Some(error)),
         };
-        let mut answers = Vec::with_capacity(payloads.len());
-        for payload in payloads {
-            match payload.decode::<T>() {
-                Ok(answer) => answers.push(answer),
-                Err(e) => {
-                    error.get_or_insert(AckError::Decode(e));
-                }
-            }
-        }
-        match error {
-            None => Ok(answers),
-            Some(error) => Err(BroadcastAckError { error, answers }),
-        }
+        gather_answers(payloads, error, |payload| payload.decode::<T>())
     }
 
     /// [`emit_with_ack`](Self::emit_with_ack) with binary attachments, the
@@ -636,7 +624,7 @@ impl SocketIo {
                 error: AckError::Emit(EmitError::NotRunning),
                 answers: Vec::new(),
             })?;
-        let (responses, mut error) = match rx.await {
+        let (responses, error) = match rx.await {
             Ok(Event::ServerSideEmitDone {
                 responses,
                 timed_out,
@@ -645,18 +633,32 @@ impl SocketIo {
             // The server stopped before the answers came.
             _ => (Vec::new(), Some(AckError::Timeout)),
         };
-        let mut answers = Vec::with_capacity(responses.len());
-        for response in responses {
-            match decode::<T>(std::slice::from_ref(&response)) {
-                Ok(answer) => answers.push(answer),
-                Err(e) => {
-                    error.get_or_insert(AckError::Decode(e));
-                }
+        gather_answers(responses, error, |response| {
+            decode::<T>(std::slice::from_ref(&response))
+        })
+    }
+}
+
+/// The typed answers of a broadcast or server-side emit with acks: every
+/// answer that decodes is kept, and the first error (`error` if the
+/// gathering itself failed, else the first answer of the wrong shape) comes
+/// with them, as Node hands `(err, responses)`.
+fn gather_answers<A, T>(
+    raw: Vec<A>,
+    mut error: Option<AckError>,
+    decode: impl Fn(A) -> Result<T, crate::payload::DataError>,
+) -> Result<Vec<T>, BroadcastAckError<T>> {
+    let mut answers = Vec::with_capacity(raw.len());
+    for item in raw {
+        match decode(item) {
+            Ok(answer) => answers.push(answer),
+            Err(e) => {
+                error.get_or_insert(AckError::Decode(e));
             }
         }
-        match error {
-            None => Ok(answers),
-            Some(error) => Err(BroadcastAckError { error, answers }),
-        }
+    }
+    match error {
+        None => Ok(answers),
+        Some(error) => Err(BroadcastAckError { error, answers }),
     }
 }
