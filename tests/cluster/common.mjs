@@ -1,11 +1,12 @@
 // Helpers of the mixed-cluster tests: a redis-server of their own on a free
 // port, cluster nodes (the Rust cluster-fixture on a runtime, or the Node
 // fixture.mjs), and official socket.io-client clients.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { io } from "socket.io-client";
 
 export const FIXTURE =
@@ -131,4 +132,93 @@ export async function eventually(f, check, tries = 50) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return last;
+}
+
+const execFileP = promisify(execFile);
+
+/** `redis-cli -p port args...`; resolves with its stdout and stderr. */
+export const redisCli = (port, ...args) => execFileP("redis-cli", ["-p", String(port), ...args]);
+
+/** Starts (or restarts, with its cluster state) the redis-server of master `m`; resolves once it accepts connections. */
+export async function spawnRedisMaster(m) {
+  m.child = spawn("redis-server", [m.conf], { stdio: ["ignore", "pipe", "pipe"] });
+  m.child.stdout.setEncoding("utf8");
+  await new Promise((resolve, reject) => {
+    let seen = "";
+    m.child.stdout.on("data", (d) => {
+      seen += d;
+      if (/Ready to accept connections/.test(seen)) resolve();
+    });
+    m.child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${seen}`)));
+  });
+}
+
+/** Kills master `m` (SIGKILL) and waits for it to exit; nothing if it is not running. */
+export async function killRedisMaster(m) {
+  if (m.child.exitCode !== null || m.child.signalCode) return;
+  const exited = new Promise((r) => m.child.once("exit", r));
+  m.child.kill("SIGKILL");
+  await exited;
+}
+
+/** `cluster info` of master `m` once it reports `cluster_state:ok` with every master known (or the last answer after `tries`). */
+export const redisClusterOk = (m, known, tries = 150) =>
+  eventually(
+    async () => (await redisCli(m.port, "cluster", "info")).stdout,
+    (out) => /cluster_state:ok/.test(out) && out.includes(`cluster_known_nodes:${known}`),
+    tries,
+  );
+
+/**
+ * A Redis Cluster of `count` masters and no replicas: redis-server with
+ * `cluster-enabled yes` on free ports, each with its config and files in a
+ * temp dir, joined by `redis-cli --cluster create`. Resolves once every
+ * master reports `cluster_state:ok`, with `masters` ({ port, conf, child }),
+ * `urls` (comma-separated, as the nodes take them) and `stop()`.
+ */
+export async function startRedisCluster({ count = 3, nodeTimeoutMs = 5000 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "redis-cluster-"));
+  const masters = await Promise.all(
+    [...Array(count).keys()].map(async (i) => {
+      const [port, busPort] = [await freePort(), await freePort()];
+      const home = join(dir, `m${i}`);
+      mkdirSync(home);
+      const conf = join(home, "redis.conf");
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          `cluster-port ${busPort}`,
+          "bind 127.0.0.1",
+          "cluster-enabled yes",
+          "cluster-config-file nodes.conf",
+          `cluster-node-timeout ${nodeTimeoutMs}`,
+          'save ""',
+          "appendonly no",
+          `dir ${home}`,
+        ].join("\n") + "\n",
+      );
+      const m = { port, conf };
+      await spawnRedisMaster(m);
+      return m;
+    }),
+  );
+  const stop = async () => {
+    await Promise.all(masters.map(killRedisMaster));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await execFileP("redis-cli", [
+      "--cluster", "create", ...masters.map((m) => `127.0.0.1:${m.port}`), "--cluster-replicas", "0", "--cluster-yes",
+    ]);
+    for (const m of masters) {
+      const info = await redisClusterOk(m, count);
+      if (!/cluster_state:ok/.test(info)) throw new Error(`master on ${m.port} not ready: ${info}`);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const urls = masters.map((m) => `redis://127.0.0.1:${m.port}`).join(",");
+  return { masters, urls, stop };
 }

@@ -12,78 +12,29 @@
 // resubscribe, see below.)
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
-import { ClusterNode, client, closeClients, eventually, freePort } from "./common.mjs";
+import {
+  ClusterNode,
+  client,
+  closeClients,
+  eventually,
+  killRedisMaster as kill,
+  redisCli as cli,
+  redisClusterOk,
+  spawnRedisMaster,
+  startRedisCluster,
+} from "./common.mjs";
 
-const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), "redis-cluster-faults-"));
-const masters = [];
+let redis;
+let masters = [];
 let nodes = [];
 const users = {};
-
-async function spawnMaster(m) {
-  m.child = spawn("redis-server", [m.conf], { stdio: ["ignore", "pipe", "pipe"] });
-  m.child.stdout.setEncoding("utf8");
-  await new Promise((resolve, reject) => {
-    let seen = "";
-    m.child.stdout.on("data", (d) => {
-      seen += d;
-      if (/Ready to accept connections/.test(seen)) resolve();
-    });
-    m.child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${seen}`)));
-  });
-}
-
-async function startMaster(i) {
-  const [port, busPort] = [await freePort(), await freePort()];
-  const home = join(dir, `m${i}`);
-  mkdirSync(home);
-  const conf = join(home, "redis.conf");
-  writeFileSync(
-    conf,
-    [
-      `port ${port}`,
-      `cluster-port ${busPort}`,
-      "bind 127.0.0.1",
-      "cluster-enabled yes",
-      "cluster-config-file nodes.conf",
-      "cluster-node-timeout 2000",
-      'save ""',
-      "appendonly no",
-      `dir ${home}`,
-    ].join("\n") + "\n",
-  );
-  const m = { port, conf };
-  await spawnMaster(m);
-  return m;
-}
-
-async function kill(m) {
-  if (m.child.exitCode !== null || m.child.signalCode) return;
-  const exited = new Promise((r) => m.child.once("exit", r));
-  m.child.kill("SIGKILL");
-  await exited;
-}
-
-const cli = (port, ...args) => run("redis-cli", ["-p", String(port), ...args]);
-const clusterOk = (m) =>
-  eventually(
-    async () => (await cli(m.port, "cluster", "info")).stdout,
-    (out) => /cluster_state:ok/.test(out) && /cluster_known_nodes:3/.test(out),
-    150,
-  );
+const clusterOk = (m) => redisClusterOk(m, 3);
 
 before(async () => {
-  masters.push(...(await Promise.all([0, 1, 2].map(startMaster))));
-  await run("redis-cli", [
-    "--cluster", "create", ...masters.map((m) => `127.0.0.1:${m.port}`), "--cluster-replicas", "0", "--cluster-yes",
-  ]);
-  for (const m of masters) assert.match(await clusterOk(m), /cluster_state:ok/);
-  const urls = masters.map((m) => `redis://127.0.0.1:${m.port}`).join(",");
+  // A short node timeout: the killed master is noticed within the test.
+  redis = await startRedisCluster({ nodeTimeoutMs: 2000 });
+  ({ masters } = redis);
+  const { urls } = redis;
   nodes = await Promise.all(
     [
       ["tokio", "rust-tokio"],
@@ -97,8 +48,7 @@ before(async () => {
 after(async () => {
   closeClients();
   await Promise.all(nodes.map((n) => n.stop()));
-  await Promise.all(masters.map(kill));
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.stop();
 });
 
 const all = () => Object.values(users);
@@ -181,7 +131,7 @@ test("a master killed and restarted: nodes carry on, report the failure, then de
     assert.match(said, /adapter-redis: /, `${node.name} reported the failure`);
   }
 
-  await spawnMaster(victim);
+  await spawnRedisMaster(victim);
   for (const m of masters) assert.match(await clusterOk(m), /cluster_state:ok/);
   // Delivery resumes between every pair of nodes (the nodes reconnect and
   // subscribe again by themselves).

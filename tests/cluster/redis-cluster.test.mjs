@@ -7,72 +7,18 @@
 // channels land on different masters.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { createCluster } from "redis";
-import { ClusterNode, client, closeClients, eventually, freePort } from "./common.mjs";
+import { ClusterNode, client, closeClients, eventually, redisCli as cli, startRedisCluster } from "./common.mjs";
 
-const run = promisify(execFile);
-const dir = mkdtempSync(join(tmpdir(), "redis-cluster-"));
-const masters = [];
+let redis;
+let masters = [];
 let nodes = [];
 const byNode = {};
 
-async function startMaster(i) {
-  const [port, busPort] = [await freePort(), await freePort()];
-  const home = join(dir, `m${i}`);
-  mkdirSync(home);
-  const conf = join(home, "redis.conf");
-  writeFileSync(
-    conf,
-    [
-      `port ${port}`,
-      `cluster-port ${busPort}`,
-      "bind 127.0.0.1",
-      "cluster-enabled yes",
-      "cluster-config-file nodes.conf",
-      "cluster-node-timeout 5000",
-      'save ""',
-      "appendonly no",
-      `dir ${home}`,
-    ].join("\n") + "\n",
-  );
-  const child = spawn("redis-server", [conf], { stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout.setEncoding("utf8");
-  await new Promise((resolve, reject) => {
-    let seen = "";
-    child.stdout.on("data", (d) => {
-      seen += d;
-      if (/Ready to accept connections/.test(seen)) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${seen}`)));
-  });
-  return { port, child };
-}
-
-const cli = (port, ...args) => run("redis-cli", ["-p", String(port), ...args]);
-
 before(async () => {
-  masters.push(...(await Promise.all([0, 1, 2].map(startMaster))));
-  await run("redis-cli", [
-    "--cluster",
-    "create",
-    ...masters.map((m) => `127.0.0.1:${m.port}`),
-    "--cluster-replicas",
-    "0",
-    "--cluster-yes",
-  ]);
-  for (const m of masters) {
-    const info = await eventually(
-      async () => (await cli(m.port, "cluster", "info")).stdout,
-      (out) => /cluster_state:ok/.test(out) && /cluster_known_nodes:3/.test(out),
-    );
-    assert.match(info, /cluster_state:ok/, `master on ${m.port}`);
-  }
-  const urls = masters.map((m) => `redis://127.0.0.1:${m.port}`).join(",");
+  redis = await startRedisCluster();
+  ({ masters } = redis);
+  const { urls } = redis;
   nodes = await Promise.all(
     [
       ["tokio", "rust-tokio"],
@@ -91,15 +37,7 @@ before(async () => {
 after(async () => {
   closeClients();
   await Promise.all(nodes.map((n) => n.stop()));
-  await Promise.all(
-    masters.map((m) => {
-      if (m.child.exitCode !== null) return null;
-      const exited = new Promise((r) => m.child.once("exit", r));
-      m.child.kill("SIGKILL");
-      return exited;
-    }),
-  );
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.stop();
 });
 
 const first = (node) => byNode[node.name][0];
