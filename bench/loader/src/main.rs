@@ -195,6 +195,14 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
         sc.pad = DEFLATE_PAD;
         sc
     };
+    // An A/B run's second build of ours goes beside ours-tokio in the plain
+    // (WebSocket and polling) scenarios.
+    let ab = |mut sc: Scenario| {
+        if std::env::var_os(server::OURS_B_ENV).is_some() {
+            sc.servers.insert(1, server::OURS_B);
+        }
+        sc
+    };
     let mut list = Vec::new();
     let idle: Vec<usize> = if quick {
         vec![200, 1000]
@@ -207,20 +215,17 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
         } else {
             format!("idle-{n}")
         };
-        list.push(s(id, Kind::Idle(n), &SIO_RAW));
+        list.push(ab(s(id, Kind::Idle(n), &SIO_RAW)));
     }
-    // An A/B run's second build of ours goes beside ours-tokio.
-    let ab = |mut sc: Scenario| {
-        if std::env::var_os(server::OURS_B_ENV).is_some() {
-            sc.servers.insert(1, server::OURS_B);
-        }
-        sc
-    };
     for n in if quick { vec![100] } else { vec![100, 1000] } {
         list.push(ab(s(format!("echo-{n}"), Kind::Echo(n), &ECHO)));
     }
     for n in if quick { vec![200] } else { vec![1000, 10_000] } {
-        list.push(s(format!("broadcast-{n}"), Kind::Broadcast(n), &BROADCAST));
+        list.push(ab(s(
+            format!("broadcast-{n}"),
+            Kind::Broadcast(n),
+            &BROADCAST,
+        )));
     }
     let polling = if quick { 100 } else { 1000 };
     list.push(ab(s(
@@ -228,8 +233,12 @@ fn scenarios(quick: bool, max: usize) -> Vec<Scenario> {
         Kind::Polling(polling),
         &SIO,
     )));
-    list.push(s("handshake-ws".into(), Kind::HandshakeWs, &SIO_RAW));
-    list.push(s("handshake-upgrade".into(), Kind::HandshakeUpgrade, &SIO));
+    list.push(ab(s("handshake-ws".into(), Kind::HandshakeWs, &SIO_RAW)));
+    list.push(ab(s(
+        "handshake-upgrade".into(),
+        Kind::HandshakeUpgrade,
+        &SIO,
+    )));
     // Issue 18: permessage-deflate and the msgpack parser.
     let idle_n = if quick { 200 } else { 1000 };
     list.push(deflated(s(
