@@ -205,7 +205,7 @@ pub use output::{
 };
 pub use packet::{Data, DecodeError, Frame, Packet, Protocol};
 pub use rng::RandomIds;
-pub use server::{ClientsCount, MAX_SID_LEN, Server};
+pub use server::{ClientsCount, MAX_SID_LEN, Server, SessionKey};
 pub use str::Str;
 
 /// The hasher of the maps keyed by ids that the server generates itself

@@ -10,11 +10,14 @@
 //! * `websocket`: WebSocket messages, flushes and closes, and the upgrade of
 //!   a polling session (probe, `5`, aborts);
 //! * `lifecycle`: the session's timers (heartbeat, upgrade checks, close
-//!   timeouts), packets, queue, flush and close.
+//!   timeouts), packets, queue, flush and close;
+//! * `sessions`: the session table, by id and by [`SessionKey`] (a small
+//!   handle that a caller sending to one session many times keeps).
 
 mod handshake;
 mod lifecycle;
 mod polling;
+mod sessions;
 mod websocket;
 
 use std::collections::VecDeque;
@@ -32,10 +35,13 @@ use crate::output::{
 };
 use crate::packet::Protocol;
 use crate::rng::RandomIds;
-use crate::session::{Session, Timer, Transport};
+use crate::session::{Timer, Transport};
 
 use lifecycle::packet_created;
+use sessions::Sessions;
 use websocket::flush_ws;
+
+pub use sessions::SessionKey;
 
 /// The longest session id a custom generator may give. Ours are 20
 /// characters; the bound keeps ids fit for URLs, cookies and logs.
@@ -69,9 +75,8 @@ const UPGRADE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 pub struct Server {
     config: Arc<Config>,
     rng: RandomIds,
-    /// Boxed: the table keeps spare slots, and an empty slot then costs a
-    /// pointer rather than a whole session.
-    sessions: IdMap<Sid, Box<Session>>,
+    /// The open sessions, by id and by [`SessionKey`].
+    sessions: Sessions,
     /// `sessions.len()`, readable without the engine at hand.
     clients: ClientsCount,
     requests: IdMap<RequestId, Pending>,
@@ -110,7 +115,7 @@ impl Server {
         Self {
             config: Arc::new(config),
             rng,
-            sessions: IdMap::default(),
+            sessions: Sessions::default(),
             clients: ClientsCount::default(),
             requests: IdMap::default(),
             next_request: 0,
@@ -172,6 +177,20 @@ impl Server {
     /// wait in its queue (what a volatile emit checks).
     pub fn is_writable(&self, sid: &Sid) -> bool {
         self.sessions.get(sid).is_some_and(|s| s.is_writable())
+    }
+
+    /// The key of open session `sid`: a small handle that reaches the
+    /// session without hashing its id, for a caller that sends to it many
+    /// times ([`send_to`](Self::send_to), [`is_writable_to`](Self::is_writable_to)).
+    /// It names nothing once the session closes.
+    pub fn session_key(&self, sid: &Sid) -> Option<SessionKey> {
+        self.sessions.key(sid)
+    }
+
+    /// [`is_writable`](Self::is_writable) by key: false for a key of a
+    /// closed session.
+    pub fn is_writable_to(&self, key: SessionKey) -> bool {
+        self.sessions.by_key(key).is_some_and(|s| s.is_writable())
     }
 
     /// Packets and bytes queued for `sid` and not yet handed to a transport.
@@ -306,9 +325,18 @@ impl Server {
     /// transport can take it, else waits in the session's queue. A queue
     /// past its limit closes the session (see [`SendError::BufferFull`]).
     pub fn send(&mut self, sid: &Sid, message: Message) -> Result<(), SendError> {
-        // One lookup on the common path (every recipient of a broadcast
-        // comes through here): queue and flush on the session at hand.
-        let Some(session) = self.sessions.get_mut(sid) else {
+        match self.sessions.key(sid) {
+            Some(key) => self.send_to(key, message),
+            None => Err(SendError::UnknownSession),
+        }
+    }
+
+    /// [`send`](Self::send) by key ([`session_key`](Self::session_key)): no
+    /// id is hashed, the path of every recipient of a broadcast. A key of
+    /// a closed session is [`SendError::UnknownSession`].
+    pub fn send_to(&mut self, key: SessionKey, message: Message) -> Result<(), SendError> {
+        // Queue and flush on the session at hand.
+        let Some(session) = self.sessions.by_key_mut(key) else {
             return Err(SendError::UnknownSession);
         };
         if session.closing {
