@@ -11,6 +11,7 @@ use bytes::Bytes;
 use engineio_proto::IdMap;
 use serde_json::Value;
 
+use super::sockets::SocketKey;
 use super::{Server, Timer};
 use crate::cluster::{ClusterMessage, ServerSideReply};
 use crate::event::Event;
@@ -18,11 +19,13 @@ use crate::packet::{Ack, Event as EventPacket, Packet};
 use crate::types::{AckId, BroadcastId, ClientAckId, EmitError, SocketId};
 
 /// Every answer awaited, by socket, and the broadcasts gathering answers.
+/// Sockets are named by key: an integer hash per recipient of a broadcast
+/// with acks, no id hashed.
 #[derive(Debug, Default)]
 pub(super) struct Acks {
     /// Socket -> ack id -> the broadcast it belongs to (`None`: its own
-    /// `emit_with_ack`).
-    by_socket: HashMap<SocketId, HashMap<u64, Option<BroadcastId>>>,
+    /// `emit_with_ack`). Keys and ack ids are the server's own.
+    by_socket: IdMap<SocketKey, IdMap<u64, Option<BroadcastId>>>,
     broadcasts: IdMap<BroadcastId, PendingBroadcast>,
     next_broadcast: u64,
     /// Broadcasts published to the other nodes, by wire request id.
@@ -34,7 +37,7 @@ pub(super) struct Acks {
 pub(super) struct PendingBroadcast {
     ack_id: u64,
     /// Local recipients.
-    targets: Vec<SocketId>,
+    targets: Vec<SocketKey>,
     /// Answers received, local and remote.
     received: usize,
     /// Nodes that will say how many clients they reached; `None` until
@@ -69,35 +72,35 @@ impl PendingBroadcast {
 
 impl Acks {
     /// How many answers `socket` owes.
-    pub(super) fn outstanding(&self, socket: &SocketId) -> usize {
-        self.by_socket.get(socket).map_or(0, HashMap::len)
+    pub(super) fn outstanding(&self, socket: SocketKey) -> usize {
+        self.by_socket.get(&socket).map_or(0, |owed| owed.len())
     }
 
     /// `socket` owes an answer to ack `id`.
-    pub(super) fn expect(&mut self, socket: &SocketId, id: u64, broadcast: Option<BroadcastId>) {
+    pub(super) fn expect(&mut self, socket: SocketKey, id: u64, broadcast: Option<BroadcastId>) {
         self.by_socket
-            .entry(socket.clone())
+            .entry(socket)
             .or_default()
             .insert(id, broadcast);
     }
 
     /// The answer to ack `id` came: what it was for, or `None` for an
     /// unknown or repeated id.
-    pub(super) fn answer(&mut self, socket: &SocketId, id: u64) -> Option<Option<BroadcastId>> {
-        let owed = self.by_socket.get_mut(socket)?;
+    pub(super) fn answer(&mut self, socket: SocketKey, id: u64) -> Option<Option<BroadcastId>> {
+        let owed = self.by_socket.get_mut(&socket)?;
         let broadcast = owed.remove(&id)?;
         if owed.is_empty() {
-            self.by_socket.remove(socket);
+            self.by_socket.remove(&socket);
         }
         Some(broadcast)
     }
 
     /// `socket` left: the ids of its own acks, ascending (their waiters
     /// learn that no answer comes); its part in broadcasts is forgotten.
-    pub(super) fn socket_gone(&mut self, socket: &SocketId) -> Vec<u64> {
+    pub(super) fn socket_gone(&mut self, socket: SocketKey) -> Vec<u64> {
         let mut own: Vec<u64> = self
             .by_socket
-            .remove(socket)
+            .remove(&socket)
             .into_iter()
             .flatten()
             .filter(|(_, b)| b.is_none())
@@ -108,7 +111,8 @@ impl Acks {
     }
 
     /// Starts gathering the answers of a broadcast sent with ack id
-    /// `ack_id`; its recipients are added with [`reached`](Self::reached).
+    /// `ack_id`; its recipients are added with [`reached`](Self::reached)
+    /// once it was sent to them all.
     pub(super) fn open_broadcast(
         &mut self,
         ack_id: u64,
@@ -133,14 +137,24 @@ impl Acks {
         id
     }
 
-    /// Broadcast `b` reached `socket`, which now owes an answer.
-    pub(super) fn reached(&mut self, b: BroadcastId, socket: &SocketId) {
+    /// Broadcast `b` reached `sockets`, which now owe an answer: one
+    /// call after the fan-out (the broadcast is looked up once).
+    pub(super) fn reached(&mut self, b: BroadcastId, sockets: Vec<SocketKey>) {
         let Some(pending) = self.broadcasts.get_mut(&b) else {
             return;
         };
-        pending.targets.push(socket.clone());
         let ack_id = pending.ack_id;
-        self.expect(socket, ack_id, Some(b));
+        for &socket in &sockets {
+            self.by_socket
+                .entry(socket)
+                .or_default()
+                .insert(ack_id, Some(b));
+        }
+        if pending.targets.is_empty() {
+            pending.targets = sockets;
+        } else {
+            pending.targets.extend(sockets);
+        }
     }
 
     /// Broadcast `b` was published with `wire_id`: its ack id.
@@ -236,11 +250,11 @@ impl Server {
         event: EventPacket,
         timeout: Option<Duration>,
     ) -> Result<AckId, EmitError> {
-        let (socket_id, socket) = self.connected(id)?;
-        if self.acks.outstanding(id) >= self.config.max_outstanding_acks {
+        let (key, socket) = self.connected(id)?;
+        if self.acks.outstanding(key) >= self.config.max_outstanding_acks {
             return Err(EmitError::TooManyAcks);
         }
-        let (socket_id, nsp, sid) = (socket_id.clone(), socket.nsp.clone(), socket.sid.clone());
+        let (socket_id, nsp, sid) = (socket.id.clone(), socket.nsp.clone(), socket.sid.clone());
         let ns = self
             .namespaces
             .get_mut(&nsp)
@@ -249,7 +263,7 @@ impl Server {
         let packet = Packet::event(nsp, event.with_id(ack_id));
         let sent = self.send_packet(&sid, &packet);
         if sent.is_ok() {
-            self.acks.expect(&socket_id, ack_id, None);
+            self.acks.expect(key, ack_id, None);
             if let Some(timeout) = timeout {
                 self.timers
                     .insert(Timer::Ack(socket_id, ack_id), now + timeout);
@@ -291,7 +305,10 @@ impl Server {
             return;
         };
         // Unknown and repeated ids are ignored.
-        let Some(broadcast) = self.acks.answer(&socket, ack_id) else {
+        let Some(key) = self.sockets.key(&socket) else {
+            return;
+        };
+        let Some(broadcast) = self.acks.answer(key, ack_id) else {
             return;
         };
         let (data, attachments) = ack.into_parts();
@@ -327,7 +344,10 @@ impl Server {
 
     /// The timeout of an `emit_with_ack` passed.
     pub(super) fn on_ack_timeout(&mut self, socket: SocketId, id: u64) {
-        if self.acks.answer(&socket, id).is_some() {
+        let Some(key) = self.sockets.key(&socket) else {
+            return;
+        };
+        if self.acks.answer(key, id).is_some() {
             self.events.push_back(Event::AckTimeout {
                 socket,
                 id: AckId(id),
@@ -362,33 +382,37 @@ impl Server {
 mod tests {
     use super::*;
 
-    fn id(s: &str) -> SocketId {
-        SocketId::new(s)
+    /// Two socket keys (the table's own make them).
+    fn keys() -> (SocketKey, SocketKey) {
+        let mut table = slotmap::SlotMap::<SocketKey, ()>::with_key();
+        (table.insert(()), table.insert(()))
     }
 
     #[test]
     fn an_answer_is_taken_once() {
         let mut acks = Acks::default();
-        acks.expect(&id("a"), 7, None);
-        acks.expect(&id("a"), 8, None);
-        assert_eq!(acks.outstanding(&id("a")), 2);
-        assert_eq!(acks.answer(&id("a"), 7), Some(None));
-        assert_eq!(acks.answer(&id("a"), 7), None);
-        assert_eq!(acks.answer(&id("b"), 8), None);
-        assert_eq!(acks.outstanding(&id("a")), 1);
+        let (sa, sb) = keys();
+        acks.expect(sa, 7, None);
+        acks.expect(sa, 8, None);
+        assert_eq!(acks.outstanding(sa), 2);
+        assert_eq!(acks.answer(sa, 7), Some(None));
+        assert_eq!(acks.answer(sa, 7), None);
+        assert_eq!(acks.answer(sb, 8), None);
+        assert_eq!(acks.outstanding(sa), 1);
     }
 
     #[test]
     fn a_socket_that_leaves_reports_its_own_acks_in_order() {
         let mut acks = Acks::default();
+        let (sa, _) = keys();
         let b = acks.open_broadcast(5, Some(0), None);
         for n in [9, 2, 4] {
-            acks.expect(&id("a"), n, None);
+            acks.expect(sa, n, None);
         }
-        acks.reached(b, &id("a"));
-        assert_eq!(acks.outstanding(&id("a")), 4);
-        assert_eq!(acks.socket_gone(&id("a")), [2, 4, 9]);
-        assert_eq!(acks.outstanding(&id("a")), 0);
+        acks.reached(b, vec![sa]);
+        assert_eq!(acks.outstanding(sa), 4);
+        assert_eq!(acks.socket_gone(sa), [2, 4, 9]);
+        assert_eq!(acks.outstanding(sa), 0);
         // The broadcast still counts it as asked, never answered.
         assert_eq!(
             acks.finish(b),
@@ -403,15 +427,16 @@ mod tests {
     #[test]
     fn a_broadcast_completes_with_every_local_and_remote_answer() {
         let mut acks = Acks::default();
+        let (sa, sb) = keys();
         // Counted membership: the number of nodes is not known yet.
         let b = acks.open_broadcast(3, None, None);
-        acks.reached(b, &id("a"));
-        acks.reached(b, &id("b"));
+        // Every recipient noted in one call, after the fan-out.
+        acks.reached(b, vec![sa, sb]);
         assert_eq!(acks.published(b, "n1:1".into()), Some(3));
         assert_eq!(acks.by_wire_id("n1:1"), Some(b));
-        assert_eq!(acks.answer(&id("a"), 3), Some(Some(b)));
+        assert_eq!(acks.answer(sa, 3), Some(Some(b)));
         assert!(!acks.count_answer(b));
-        assert_eq!(acks.answer(&id("b"), 3), Some(Some(b)));
+        assert_eq!(acks.answer(sb, 3), Some(Some(b)));
         // Both local answers, but the other nodes are not counted yet.
         assert!(!acks.count_answer(b));
         assert!(!acks.nodes_counted(b, 1));
@@ -433,21 +458,22 @@ mod tests {
     #[test]
     fn finishing_a_broadcast_forgets_what_its_recipients_owe() {
         let mut acks = Acks::default();
+        let (sa, _) = keys();
         let origin = ServerSideReply {
             node: "other".into(),
             nsp: "/".into(),
             request_id: "other:1".into(),
         };
         let b = acks.open_broadcast(0, Some(0), Some(origin.clone()));
-        acks.reached(b, &id("a"));
-        acks.expect(&id("a"), 1, None);
+        acks.reached(b, vec![sa]);
+        acks.expect(sa, 1, None);
         assert_eq!(acks.origin(b), Some(&origin));
         let done = acks.finish(b).unwrap();
         assert!(done.relayed);
         assert_eq!((done.expected, done.received), (1, 0));
         // The late answer matches nothing; the socket's own ack stays.
-        assert_eq!(acks.answer(&id("a"), 0), None);
-        assert_eq!(acks.outstanding(&id("a")), 1);
+        assert_eq!(acks.answer(sa, 0), None);
+        assert_eq!(acks.outstanding(sa), 1);
     }
 
     #[test]

@@ -2,12 +2,18 @@
 //! rooms, encoded once and the same bytes queued for every recipient; with
 //! connection state recovery, kept for replay with its offset; in a
 //! cluster, published for the other nodes.
+//!
+//! The fan-out hashes no id per recipient: the room index yields socket
+//! keys, each reaches its socket by index, and the socket's session key
+//! reaches its engine session by index. A broadcast with acks notes its
+//! recipients once, after the loop.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use engineio_proto::Str;
 
+use super::sockets::SocketKey;
 use super::{Server, Socket, Timer};
 use crate::cluster::{ClusterMessage, ServerSideReply, WireFlags, WireOptions, WirePacket};
 use crate::event::Event;
@@ -32,11 +38,11 @@ impl Server {
         id: &SocketId,
         event: EventPacket,
     ) -> Result<(), EmitError> {
-        let (socket_id, socket) = self.connected(id)?;
+        let (_, socket) = self.connected(id)?;
         if self.recovery.enabled() && event.id.is_none() && event.attachments().is_empty() {
             let nsp = socket.nsp.clone();
             let options = BroadcastOptions {
-                target: Target::room(Str::from(socket_id.to_string())),
+                target: Target::room(Str::from(socket.id.to_string())),
                 ..BroadcastOptions::default()
             };
             // Its caller reports it: not again as a broadcast.
@@ -47,8 +53,8 @@ impl Server {
             return Ok(());
         }
         let packet = Packet::event(socket.nsp.clone(), event);
-        let sid = socket.sid.clone();
-        let result = self.send_packet(&sid, &packet);
+        let session = socket.session;
+        let result = self.send_packet_to(session, &packet);
         self.pump(now);
         result.map_err(EmitError::from)
     }
@@ -172,41 +178,43 @@ impl Server {
         let Some(ns) = self.namespaces.get(nsp) else {
             return Err(EmitError::UnknownNamespace);
         };
-        let (engine, sockets, acks) = (&mut self.engine, &self.sockets, &mut self.acks);
+        let (engine, sockets) = (&mut self.engine, &self.sockets);
         let mut recipients = 0;
-        let mut reached = Vec::new();
-        ns.rooms.each_target(&options.target, |id| {
-            let Some(socket) = sockets.get(id) else {
+        // Kept only when a broadcast with acks or the report needs them.
+        let keep = broadcast.is_some() || reported.is_some();
+        let mut reached: Vec<SocketKey> = Vec::new();
+        ns.rooms.each_target(&options.target, |key| {
+            let Some(socket) = sockets.by_key(key) else {
                 return;
             };
-            if options.volatile && !engine.is_writable(&socket.sid) {
+            if options.volatile && !engine.is_writable_to(socket.session) {
                 return;
             }
             let Some((first, rest)) = messages.split_first() else {
                 return;
             };
-            if engine.send(&socket.sid, first.clone()).is_err() {
+            if engine.send_to(socket.session, first.clone()).is_err() {
                 return;
             }
             for m in rest {
-                let _ = engine.send(&socket.sid, m.clone());
+                let _ = engine.send_to(socket.session, m.clone());
             }
             recipients += 1;
-            if let Some(b) = broadcast {
-                acks.reached(b, id);
-            }
-            if reported.is_some() {
-                reached.push(id.clone());
+            if keep {
+                reached.push(key);
             }
         });
         if let Some(event) = reported {
             if !reached.is_empty() {
                 self.events.push_back(Event::Outgoing {
                     nsp: ns.name.clone(),
-                    sockets: reached,
+                    sockets: self.sockets.ids_of(reached.iter().copied()),
                     event,
                 });
             }
+        }
+        if let Some(b) = broadcast {
+            self.acks.reached(b, reached);
         }
         if let (Some((_, deadline)), Some(b)) = (ack, broadcast) {
             if self.acks.is_complete(b) {
@@ -221,11 +229,10 @@ impl Server {
         })
     }
 
-    /// The connected socket `id`.
-    pub(super) fn connected(&self, id: &SocketId) -> Result<(&SocketId, &Socket), EmitError> {
+    /// The connected socket `id`, with its key.
+    pub(super) fn connected(&self, id: &SocketId) -> Result<(SocketKey, &Socket), EmitError> {
         self.sockets
-            .get_key_value(id)
-            .map(|(id, s)| (id, &**s))
+            .entry(id)
             .filter(|(_, s)| s.connected)
             .ok_or(EmitError::UnknownSocket)
     }

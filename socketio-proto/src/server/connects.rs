@@ -145,10 +145,10 @@ impl Server {
     /// [`EmitError::UnknownSocket`] when no socket `id` waits for a verdict
     /// (unknown, gone, or already connected).
     pub fn accept(&mut self, now: Instant, id: &SocketId) -> Result<(), EmitError> {
-        let Some((id, _)) = self.sockets.get_key_value(id).filter(|(_, s)| !s.connected) else {
+        let Some(socket) = self.sockets.get(id).filter(|s| !s.connected) else {
             return Err(EmitError::UnknownSocket);
         };
-        let id = id.clone();
+        let id = socket.id.clone();
         self.do_connect(now, &id);
         self.pump(now);
         Ok(())
@@ -162,7 +162,7 @@ impl Server {
         if self.sockets.get(id).is_none_or(|s| s.connected) {
             return;
         }
-        let Some(socket) = self.sockets.remove(id) else {
+        let Some((_, socket)) = self.sockets.remove(id) else {
             return;
         };
         if let Some(client) = self.clients.get_mut(&socket.sid) {
@@ -306,48 +306,49 @@ impl Server {
                 ..(*client.handshake).clone()
             })
         };
-        let (id, socket) = match restored {
-            Some((pid, stored, missed)) => (
-                stored.sid,
-                Socket {
-                    nsp: nsp.clone(),
-                    sid: sid.clone(),
-                    pid: Some(pid),
-                    rooms: stored.rooms.into_iter().collect(),
-                    data: stored.data,
-                    handshake: handshake.clone(),
-                    connected: false,
-                    recovered: true,
-                    missed,
-                },
-            ),
+        // The null key if the session closed meanwhile (its close comes
+        // next): sends then fail as they would by id.
+        let session = self.engine.session_key(sid).unwrap_or_default();
+        let socket = match restored {
+            Some((pid, stored, missed)) => Socket {
+                id: stored.sid,
+                nsp: nsp.clone(),
+                sid: sid.clone(),
+                session,
+                pid: Some(pid),
+                rooms: stored.rooms.into_iter().collect(),
+                data: stored.data,
+                handshake: handshake.clone(),
+                connected: false,
+                recovered: true,
+                missed,
+            },
             None => {
                 let id = SocketId::new(&self.ids.next_id());
                 let pid = self
                     .recovery
                     .enabled()
                     .then(|| Str::from(self.ids.next_id()));
-                (
+                Socket {
                     id,
-                    Socket {
-                        nsp: nsp.clone(),
-                        sid: sid.clone(),
-                        pid,
-                        rooms: HashSet::new(),
-                        data: Value::Null,
-                        handshake: handshake.clone(),
-                        connected: false,
-                        recovered: false,
-                        missed: Vec::new(),
-                    },
-                )
+                    nsp: nsp.clone(),
+                    sid: sid.clone(),
+                    session,
+                    pid,
+                    rooms: HashSet::new(),
+                    data: Value::Null,
+                    handshake: handshake.clone(),
+                    connected: false,
+                    recovered: false,
+                    missed: Vec::new(),
+                }
             }
         };
-        let recovered = socket.recovered;
+        let (id, recovered) = (socket.id.clone(), socket.recovered);
         if let Some(client) = self.clients.get_mut(sid) {
             client.nsps.insert(nsp.clone(), id.clone());
         }
-        self.sockets.insert(id.clone(), Box::new(socket));
+        self.sockets.insert(Box::new(socket));
         if recovered && self.recovery.skips_middlewares() {
             self.do_connect(now, &id);
         } else {
@@ -363,7 +364,10 @@ impl Server {
     /// The socket enters its namespace (`_doConnect` and `_onconnect`).
     pub(super) fn do_connect(&mut self, now: Instant, id: &SocketId) {
         let _ = now;
-        let Some(socket) = self.sockets.get_mut(id) else {
+        let Some(key) = self.sockets.key(id) else {
+            return;
+        };
+        let Some(socket) = self.sockets.by_key_mut(key) else {
             return;
         };
         socket.connected = true;
@@ -377,9 +381,9 @@ impl Server {
         let rooms: Vec<Room> = socket.rooms.iter().cloned().collect();
         let recovered = socket.recovered;
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            ns.rooms.add_member(id.clone());
+            ns.rooms.add_member(key);
             for room in rooms {
-                if ns.rooms.join(id, room.clone()) {
+                if ns.rooms.join(key, room.clone()) {
                     self.room_changes.changed(&nsp, &room, true);
                 }
             }

@@ -20,10 +20,10 @@ impl Server {
     /// `close` true every socket of its connection leaves and the
     /// connection closes. An unknown or not connected socket is ignored.
     pub fn disconnect(&mut self, now: Instant, id: &SocketId, close: bool) {
-        let Some((id, socket)) = self.sockets.get_key_value(id).filter(|(_, s)| s.connected) else {
+        let Some(socket) = self.sockets.get(id).filter(|s| s.connected) else {
             return;
         };
-        let sid = socket.sid.clone();
+        let (id, sid) = (&socket.id, socket.sid.clone());
         let ids: Vec<SocketId> = if close {
             self.clients
                 .get(&sid)
@@ -64,7 +64,7 @@ impl Server {
     /// Closes every socket with "server shutting down", then every
     /// connection.
     pub fn shutdown(&mut self, now: Instant) {
-        let ids: Vec<SocketId> = self.sockets.keys().cloned().collect();
+        let ids: Vec<SocketId> = self.sockets.ids().cloned().collect();
         for id in ids {
             self.close_socket(now, &id, DisconnectReason::ServerShuttingDown);
         }
@@ -108,7 +108,7 @@ impl Server {
 
     /// The socket leaves its namespace (`socket._onclose`).
     pub(super) fn close_socket(&mut self, now: Instant, id: &SocketId, reason: DisconnectReason) {
-        let Some(socket) = self.sockets.remove(id) else {
+        let Some((key, socket)) = self.sockets.remove(id) else {
             return;
         };
         if let Some(client) = self.clients.get_mut(&socket.sid) {
@@ -130,11 +130,11 @@ impl Server {
         let stream = self.stream_recovery();
         if let Some(ns) = self.namespaces.get_mut(&socket.nsp) {
             for room in &rooms {
-                if ns.rooms.leave(id, room) {
+                if ns.rooms.leave(key, room) {
                     self.room_changes.changed(&socket.nsp, room, false);
                 }
             }
-            ns.rooms.remove_member(id);
+            ns.rooms.remove_member(key);
             let pid = socket.pid.clone().filter(|_| reason.is_recoverable());
             if let (Some(pid), true) = (&pid, stream) {
                 // Kept by the transport: handed out with `poll_session`.
@@ -164,7 +164,7 @@ impl Server {
             }
         }
         // An answer can no longer come: the waiters learn it now.
-        for ack in self.acks.socket_gone(id) {
+        for ack in self.acks.socket_gone(key) {
             self.timers.cancel(&Timer::Ack(id.clone(), ack));
             self.events.push_back(Event::AckTimeout {
                 socket: id.clone(),

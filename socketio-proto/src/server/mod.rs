@@ -26,6 +26,7 @@ mod connects;
 mod lifecycle;
 mod recovery;
 mod rooms;
+mod sockets;
 mod stream_recovery;
 #[cfg(test)]
 mod test_util;
@@ -36,8 +37,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use engineio_proto::{
-    Data, Deadlines, Frame, IdMap, Output, Protocol, RandomIds, Request, RequestId, SendError, Sid,
-    Str,
+    Data, Deadlines, Frame, IdMap, Output, Protocol, RandomIds, Request, RequestId, SendError,
+    SessionKey, Sid, Str,
 };
 use serde_json::{Map, Value};
 
@@ -54,6 +55,7 @@ use cluster::ClusterState;
 use connects::Namespaces;
 use recovery::Recovery;
 use rooms::RoomChanges;
+use sockets::Sockets;
 
 pub use rooms::RoomChange;
 
@@ -96,7 +98,8 @@ pub struct Server {
     // Boxed: the tables keep spare slots, and an empty slot then costs a
     // pointer rather than a whole client or socket.
     clients: IdMap<Sid, Box<Client>>,
-    sockets: IdMap<SocketId, Box<Socket>>,
+    /// By id and by [`SocketKey`] (what the room index holds).
+    sockets: Sockets,
     acks: Acks,
     recovery: Recovery,
     room_changes: RoomChanges,
@@ -147,8 +150,12 @@ struct Client {
 
 #[derive(Debug)]
 struct Socket {
+    id: SocketId,
     nsp: Nsp,
     sid: Sid,
+    /// The engine session's key: a broadcast sends through it without
+    /// hashing `sid` (the null key when the session was already gone).
+    session: SessionKey,
     pid: Option<Str>,
     rooms: HashSet<Room>,
     data: Value,
@@ -175,7 +182,7 @@ impl Server {
             ids: RandomIds::from_seed(seed),
             namespaces: Namespaces::default(),
             clients: IdMap::default(),
-            sockets: IdMap::default(),
+            sockets: Sockets::default(),
             acks: Acks::default(),
             room_changes: RoomChanges::default(),
             reports: Reports::default(),
@@ -237,14 +244,13 @@ impl Server {
     pub fn sockets_of(&self, nsp: &Nsp) -> Vec<SocketId> {
         self.namespaces
             .get(nsp)
-            .map(|ns| ns.rooms.members().cloned().collect())
+            .map(|ns| self.sockets.ids_of(ns.rooms.members()))
             .unwrap_or_default()
     }
 
     /// A snapshot of socket `id` (connected or waiting to be).
     pub fn socket(&self, id: &SocketId) -> Option<SocketInfo> {
-        let (id, s) = self.sockets.get_key_value(id)?;
-        Some(info(id, s))
+        self.sockets.get(id).map(info)
     }
 
     /// Whether socket `id` is connected.
@@ -264,7 +270,9 @@ impl Server {
 
     /// How many acknowledgements socket `id` still waits for.
     pub fn pending_acks(&self, id: &SocketId) -> usize {
-        self.acks.outstanding(id)
+        self.sockets
+            .key(id)
+            .map_or(0, |key| self.acks.outstanding(key))
     }
 
     /// The rooms of socket `id`.
@@ -528,6 +536,14 @@ impl Server {
         self.send_packet_from(sid, packet, Sender::Socket)
     }
 
+    /// [`send_packet`](Self::send_packet) through the session's key.
+    fn send_packet_to(&mut self, session: SessionKey, packet: &Packet) -> Result<(), SendError> {
+        for message in self.config.parser.encode(packet, Sender::Socket) {
+            self.engine.send_to(session, message)?;
+        }
+        Ok(())
+    }
+
     /// Encodes and queues one packet that `sender` sends.
     fn send_packet_from(
         &mut self,
@@ -542,9 +558,9 @@ impl Server {
     }
 }
 
-fn info(id: &SocketId, s: &Socket) -> SocketInfo {
+fn info(s: &Socket) -> SocketInfo {
     SocketInfo {
-        id: id.clone(),
+        id: s.id.clone(),
         nsp: s.nsp.clone(),
         handshake: s.handshake.clone(),
         rooms: s.rooms.iter().cloned().collect(),

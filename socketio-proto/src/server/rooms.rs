@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use engineio_proto::IdSet;
 
+use super::sockets::SocketKey;
 use super::{Server, info};
 use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
 use crate::event::Event;
@@ -24,27 +25,28 @@ pub struct RoomChange {
     pub created: bool,
 }
 
-/// The connected sockets of one namespace and its rooms.
+/// The connected sockets of one namespace and its rooms, by socket key
+/// (an integer: visiting, testing and deduplicating members hashes no id).
 #[derive(Debug, Default)]
 pub(super) struct RoomIndex {
-    members: IdSet<SocketId>,
+    members: IdSet<SocketKey>,
     /// Room -> members. A room exists while it has members. Room names may
     /// come from peers: the outer map keeps the DoS-resistant hasher.
-    rooms: HashMap<Room, IdSet<SocketId>>,
+    rooms: HashMap<Room, IdSet<SocketKey>>,
 }
 
 impl RoomIndex {
-    pub(super) fn add_member(&mut self, socket: SocketId) {
+    pub(super) fn add_member(&mut self, socket: SocketKey) {
         self.members.insert(socket);
     }
 
-    pub(super) fn remove_member(&mut self, socket: &SocketId) {
-        self.members.remove(socket);
+    pub(super) fn remove_member(&mut self, socket: SocketKey) {
+        self.members.remove(&socket);
     }
 
     /// The connected sockets.
-    pub(super) fn members(&self) -> impl Iterator<Item = &SocketId> {
-        self.members.iter()
+    pub(super) fn members(&self) -> impl Iterator<Item = SocketKey> + '_ {
+        self.members.iter().copied()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -57,17 +59,17 @@ impl RoomIndex {
     }
 
     /// Whether the room was created by this join.
-    pub(super) fn join(&mut self, socket: &SocketId, room: Room) -> bool {
+    pub(super) fn join(&mut self, socket: SocketKey, room: Room) -> bool {
         let members = self.rooms.entry(room).or_default();
         let created = members.is_empty();
-        members.insert(socket.clone());
+        members.insert(socket);
         created
     }
 
     /// Whether the room was deleted by this leave (its last member left).
-    pub(super) fn leave(&mut self, socket: &SocketId, room: &Room) -> bool {
+    pub(super) fn leave(&mut self, socket: SocketKey, room: &Room) -> bool {
         if let Some(members) = self.rooms.get_mut(room) {
-            members.remove(socket);
+            members.remove(&socket);
             if members.is_empty() {
                 self.rooms.remove(room);
                 return true;
@@ -77,34 +79,42 @@ impl RoomIndex {
     }
 
     /// The connected sockets `target` reaches, each once.
-    pub(super) fn select(&self, target: &Target) -> Vec<SocketId> {
+    pub(super) fn select(&self, target: &Target) -> Vec<SocketKey> {
         let mut out = Vec::new();
-        self.each_target(target, |id| out.push(id.clone()));
+        self.each_target(target, |key| out.push(key));
         out
     }
 
     /// Calls `f` on each connected socket `target` reaches, once each,
     /// without collecting them (a broadcast visits every member).
-    pub(super) fn each_target(&self, target: &Target, mut f: impl FnMut(&SocketId)) {
-        let excluded = |id: &SocketId| {
-            target
-                .except
-                .iter()
-                .any(|room| self.rooms.get(room).is_some_and(|m| m.contains(id)))
-        };
+    pub(super) fn each_target(&self, target: &Target, mut f: impl FnMut(SocketKey)) {
+        // The excepted rooms are looked up once, not per member.
+        let except: Vec<&IdSet<SocketKey>> = target
+            .except
+            .iter()
+            .filter_map(|room| self.rooms.get(room))
+            .collect();
+        let excluded = |key: &SocketKey| except.iter().any(|m| m.contains(key));
         match target.rooms.as_slice() {
-            [] => self.members.iter().filter(|id| !excluded(id)).for_each(f),
+            [] => self
+                .members
+                .iter()
+                .filter(|key| !excluded(key))
+                .for_each(|key| f(*key)),
             [room] => {
                 if let Some(members) = self.rooms.get(room) {
-                    members.iter().filter(|id| !excluded(id)).for_each(f);
+                    members
+                        .iter()
+                        .filter(|key| !excluded(key))
+                        .for_each(|key| f(*key));
                 }
             }
             rooms => {
                 let mut seen = IdSet::default();
                 for room in rooms {
-                    for id in self.rooms.get(room).into_iter().flatten() {
-                        if !excluded(id) && seen.insert(id) {
-                            f(id);
+                    for key in self.rooms.get(room).into_iter().flatten() {
+                        if !excluded(key) && seen.insert(*key) {
+                            f(*key);
                         }
                     }
                 }
@@ -150,19 +160,19 @@ impl Server {
     /// socket is ignored.
     pub fn join(&mut self, id: &SocketId, room: impl Into<Room>) {
         let room = room.into();
-        let Some((id, socket)) = self.sockets.get_key_value(id) else {
+        let Some((key, socket)) = self.sockets.entry(id) else {
             return;
         };
         if !socket.connected {
             return;
         }
-        let (id, nsp) = (id.clone(), socket.nsp.clone());
+        let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            if ns.rooms.join(&id, room.clone()) {
+            if ns.rooms.join(key, room.clone()) {
                 self.room_changes.changed(&nsp, &room, true);
             }
         }
-        if let Some(socket) = self.sockets.get_mut(&id) {
+        if let Some(socket) = self.sockets.by_key_mut(key) {
             if socket.rooms.insert(room.clone()) && self.room_changes.events {
                 self.events.push_back(Event::RoomJoined {
                     socket: id,
@@ -175,16 +185,16 @@ impl Server {
 
     /// Makes socket `id` leave `room`. An unknown socket is ignored.
     pub fn leave(&mut self, id: &SocketId, room: &Room) {
-        let Some((id, socket)) = self.sockets.get_key_value(id) else {
+        let Some((key, socket)) = self.sockets.entry(id) else {
             return;
         };
-        let (id, nsp) = (id.clone(), socket.nsp.clone());
+        let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            if ns.rooms.leave(&id, room) {
+            if ns.rooms.leave(key, room) {
                 self.room_changes.changed(&nsp, room, false);
             }
         }
-        if let Some(socket) = self.sockets.get_mut(&id) {
+        if let Some(socket) = self.sockets.by_key_mut(key) {
             if socket.rooms.remove(room) && self.room_changes.events && socket.connected {
                 self.events.push_back(Event::RoomLeft {
                     socket: id,
@@ -202,8 +212,8 @@ impl Server {
         };
         ns.rooms
             .select(target)
-            .iter()
-            .filter_map(|id| self.sockets.get(id).map(|s| info(id, s)))
+            .into_iter()
+            .filter_map(|key| self.sockets.by_key(key).map(info))
             .collect()
     }
 
@@ -263,7 +273,7 @@ impl Server {
     pub(super) fn select(&self, nsp: &Nsp, target: &Target) -> Vec<SocketId> {
         self.namespaces
             .get(nsp)
-            .map(|ns| ns.rooms.select(target))
+            .map(|ns| self.sockets.ids_of(ns.rooms.select(target)))
             .unwrap_or_default()
     }
 }
@@ -273,58 +283,85 @@ impl Server {
 mod tests {
     use super::*;
 
-    fn id(s: &str) -> SocketId {
-        SocketId::new(s)
+    /// Sockets "a" to "d", each in its own room; red: a, b; blue: b, c.
+    struct Fixture {
+        ns: RoomIndex,
+        names: slotmap::SlotMap<SocketKey, &'static str>,
     }
 
-    fn index() -> RoomIndex {
-        let mut ns = RoomIndex::default();
-        for s in ["a", "b", "c", "d"] {
-            ns.add_member(id(s));
-            ns.join(&id(s), Room::from(s.to_owned()));
+    impl Fixture {
+        fn key(&self, name: &str) -> SocketKey {
+            self.names
+                .iter()
+                .find(|(_, n)| **n == name)
+                .map(|(k, _)| k)
+                .unwrap()
         }
-        ns.join(&id("a"), Room::from("red"));
-        ns.join(&id("b"), Room::from("red"));
-        ns.join(&id("b"), Room::from("blue"));
-        ns.join(&id("c"), Room::from("blue"));
-        ns
+
+        fn select(&self, target: &Target) -> Vec<&'static str> {
+            let mut v: Vec<_> = self
+                .ns
+                .select(target)
+                .into_iter()
+                .map(|k| self.names[k])
+                .collect();
+            v.sort_unstable();
+            v
+        }
     }
 
-    fn sorted(mut v: Vec<SocketId>) -> Vec<String> {
-        v.sort();
-        v.into_iter().map(|s| s.to_string()).collect()
+    fn index() -> Fixture {
+        let mut f = Fixture {
+            ns: RoomIndex::default(),
+            names: slotmap::SlotMap::with_key(),
+        };
+        for s in ["a", "b", "c", "d"] {
+            let key = f.names.insert(s);
+            f.ns.add_member(key);
+            f.ns.join(key, Room::from(s.to_owned()));
+        }
+        for (s, room) in [("a", "red"), ("b", "red"), ("b", "blue"), ("c", "blue")] {
+            let key = f.key(s);
+            f.ns.join(key, Room::from(room));
+        }
+        f
     }
 
     #[test]
     fn select_rooms_except_and_dedup() {
-        let ns = index();
-        assert_eq!(sorted(ns.select(&Target::all())), ["a", "b", "c", "d"]);
-        assert_eq!(sorted(ns.select(&Target::room("red"))), ["a", "b"]);
+        let f = index();
+        assert_eq!(f.select(&Target::all()), ["a", "b", "c", "d"]);
+        assert_eq!(f.select(&Target::room("red")), ["a", "b"]);
+        assert_eq!(f.select(&Target::room("red").to("blue")), ["a", "b", "c"]);
         assert_eq!(
-            sorted(ns.select(&Target::room("red").to("blue"))),
-            ["a", "b", "c"]
-        );
-        assert_eq!(
-            sorted(ns.select(&Target::room("red").to("blue").except("b"))),
+            f.select(&Target::room("red").to("blue").except("b")),
             ["a", "c"]
         );
-        assert_eq!(sorted(ns.select(&Target::all().except("blue"))), ["a", "d"]);
-        assert!(ns.select(&Target::room("none")).is_empty());
+        assert_eq!(f.select(&Target::all().except("blue")), ["a", "d"]);
+        assert_eq!(f.select(&Target::room("red").except("none")), ["a", "b"]);
+        assert!(f.select(&Target::room("none")).is_empty());
+        // A socket that left its namespace is no member any more.
+        let mut f = f;
+        let b = f.key("b");
+        f.ns.remove_member(b);
+        assert_eq!(f.select(&Target::all()), ["a", "c", "d"]);
     }
 
     #[test]
     fn joins_and_leaves_say_when_a_room_is_created_and_deleted() {
-        let mut ns = index();
-        assert!(!ns.join(&id("c"), Room::from("red")));
-        assert!(ns.join(&id("c"), Room::from("green")));
-        assert!(!ns.leave(&id("a"), &Room::from("red")));
-        assert!(!ns.leave(&id("b"), &Room::from("red")));
-        assert!(ns.leave(&id("c"), &Room::from("red")));
+        let mut f = index();
+        let (a, b, c) = (f.key("a"), f.key("b"), f.key("c"));
+        let ns = &mut f.ns;
+        assert!(!ns.join(c, Room::from("red")));
+        assert!(ns.join(c, Room::from("green")));
+        assert!(!ns.leave(a, &Room::from("red")));
+        assert!(!ns.leave(b, &Room::from("red")));
+        assert!(ns.leave(c, &Room::from("red")));
         assert!(!ns.names().any(|r| r == "red"));
         // Leaving a room one is not in, or that does not exist, deletes
         // nothing.
-        assert!(!ns.leave(&id("a"), &Room::from("blue")));
-        assert!(!ns.leave(&id("a"), &Room::from("none")));
+        assert!(!ns.leave(a, &Room::from("blue")));
+        assert!(!ns.leave(a, &Room::from("none")));
     }
 
     #[test]
