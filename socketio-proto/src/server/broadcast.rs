@@ -244,6 +244,8 @@ mod tests {
     use bytes::Bytes;
     use serde_json::json;
 
+    use slotmap::Key;
+
     use super::super::test_util::{client, config, harness};
     use super::*;
     use crate::packet::PayloadError;
@@ -279,6 +281,83 @@ mod tests {
         assert_eq!(h.ws_take(a), [r#"42["hello",1]"#]);
         assert_eq!(h.ws_take(b), [r#"42["hello",1]"#]);
         assert!(h.ws_take(c).is_empty());
+    }
+
+    #[test]
+    fn a_broadcast_reaches_sockets_by_key_not_a_stale_one_in_a_reused_slot() {
+        let mut h = harness(config());
+        h.server.set_outgoing_events(true);
+        let (a, sa) = client(&mut h);
+        let (b, sb) = client(&mut h);
+        // b leaves; c's socket takes the freed slot, under a new key.
+        let old = h.server.sockets.key(&sb).unwrap();
+        h.server.disconnect(h.now, &sb, true);
+        h.drain();
+        h.ws_take(b);
+        h.take_events();
+        let (c, sc) = client(&mut h);
+        let new = h.server.sockets.key(&sc).unwrap();
+        let slot = |k: SocketKey| k.data().as_ffi() & 0xffff_ffff;
+        assert_eq!(slot(old), slot(new));
+        assert_ne!(old, new);
+        let options = BroadcastOptions {
+            timeout: Some(std::time::Duration::from_secs(5)),
+            ..BroadcastOptions::default()
+        };
+        let sent = h
+            .server
+            .broadcast(h.now, &Nsp::from("/"), &options, hello())
+            .unwrap();
+        assert_eq!(sent.recipients, 2);
+        let broadcast = sent.ack.unwrap();
+        h.drain();
+        // The ack id is the namespace's first: 0.
+        assert_eq!(h.ws_take(a), [r#"420["hello",1]"#]);
+        assert_eq!(h.ws_take(c), [r#"420["hello",1]"#]);
+        assert!(h.ws_take(b).is_empty());
+        // Each recipient owes one answer, noted once.
+        assert_eq!(h.server.pending_acks(&sa), 1);
+        assert_eq!(h.server.pending_acks(&sc), 1);
+        assert_eq!(h.server.pending_acks(&sb), 0);
+        let outgoing: Vec<Vec<SocketId>> = h
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Outgoing { mut sockets, .. } => {
+                    sockets.sort();
+                    Some(sockets)
+                }
+                _ => None,
+            })
+            .collect();
+        let mut both = vec![sa.clone(), sc.clone()];
+        both.sort();
+        assert_eq!(outgoing, [both]);
+        h.ws_send(a, r#"430["ok"]"#);
+        h.ws_send(c, r#"430["ok"]"#);
+        let answers: Vec<(Option<SocketId>, bool)> = h
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::BroadcastAck { socket, .. } => Some((socket, false)),
+                Event::BroadcastAckDone {
+                    broadcast: done,
+                    expected: 2,
+                    received: 2,
+                } if done == broadcast => Some((None, true)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (Some(sa.clone()), false),
+                (Some(sc.clone()), false),
+                (None, true)
+            ]
+        );
+        assert_eq!(h.server.pending_acks(&sa), 0);
+        assert_eq!(h.server.pending_acks(&sc), 0);
     }
 
     #[test]

@@ -98,3 +98,74 @@ impl Sockets {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashSet;
+
+    use engineio_proto::{SessionKey, Sid};
+    use serde_json::Value;
+
+    use super::super::test_util::{client, config, harness};
+    use super::*;
+    use crate::types::Nsp;
+
+    fn socket(id: &str) -> Box<Socket> {
+        // A real handshake, from a real connection.
+        let mut h = harness(config());
+        let (_, real) = client(&mut h);
+        let handshake = h.server.socket(&real).unwrap().handshake;
+        Box::new(Socket {
+            id: SocketId::new(id),
+            nsp: Nsp::MAIN,
+            sid: Sid::new("s"),
+            session: SessionKey::default(),
+            pid: None,
+            rooms: HashSet::new(),
+            data: Value::Null,
+            handshake,
+            connected: true,
+            recovered: false,
+            missed: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_key_names_its_socket_and_no_later_one_in_its_slot() {
+        let mut table = Sockets::default();
+        let a = table.insert(socket("a"));
+        let b = table.insert(socket("b"));
+        assert_eq!(table.key(&SocketId::new("a")), Some(a));
+        assert_eq!(table.by_key(b).unwrap().id.as_str(), "b");
+        assert_eq!(table.entry(&SocketId::new("b")).unwrap().0, b);
+        let (gone, _) = table.remove(&SocketId::new("a")).unwrap();
+        assert_eq!(gone, a);
+        assert!(!table.contains_key(&SocketId::new("a")));
+        // "c" takes a's slot under a new generation: a's key misses.
+        let c = table.insert(socket("c"));
+        assert_ne!(a, c);
+        assert!(table.by_key(a).is_none());
+        assert!(table.by_key_mut(a).is_none());
+        let ids: Vec<String> = table
+            .ids_of([a, b, c])
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        assert_eq!(ids, ["b", "c"]);
+        assert_eq!(table.len(), 2);
+        assert!(table.remove(&SocketId::new("a")).is_none());
+    }
+
+    #[test]
+    fn a_socket_inserted_again_under_its_id_replaces_the_old_one() {
+        let mut table = Sockets::default();
+        let old = table.insert(socket("a"));
+        let new = table.insert(socket("a"));
+        assert_eq!(table.len(), 1);
+        assert!(table.by_key(old).is_none());
+        assert_eq!(table.key(&SocketId::new("a")), Some(new));
+        assert_eq!(table.values().count(), 1);
+        assert_eq!(table.ids().count(), 1);
+    }
+}
