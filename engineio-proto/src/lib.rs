@@ -118,8 +118,12 @@
 //! file of `src/server/`: `handshake` (the checks of a new request,
 //! refusals, the open packet), `polling` (long-poll GETs, POST bodies, the
 //! one builder of a long-poll response, compressed as negotiated),
-//! `websocket` (messages, flushes, closes, the upgrade from polling), and
-//! `lifecycle` (timers, heartbeat, queue, flush, close). Beside it:
+//! `websocket` (messages, flushes, closes, the upgrade from polling),
+//! `lifecycle` (timers, heartbeat, queue, flush, close) and `sessions` (the
+//! session table: a slot map with an index by id; a [`SessionKey`], a slot
+//! index and a generation, reaches a session without hashing its id, for
+//! a caller that sends to it many times, [`Server::send_to`]; a key of a
+//! closed session misses even once its slot is reused). Beside it:
 //! `session` (one session's state and fixed timer table), `deadlines`,
 //! `packet` and `payload` (the codecs), `deflate` and `compression`
 //! (permessage-deflate and HTTP compression), `http`, `cors`, `cookie`,

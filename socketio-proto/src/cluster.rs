@@ -7,7 +7,9 @@
 //! [`Server::handle_cluster`](crate::Server::handle_cluster). A transport
 //! (Redis pub/sub, ...) only moves these messages; the logic is here. Field
 //! names follow the official messages so that a transport can encode them
-//! as the Node adapters do.
+//! as the Node adapters do. Socket ids, rooms and request ids in them are
+//! `String`s, not the server's typed ids or internal keys: they are wire
+//! data, read and written by other nodes.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -86,7 +86,19 @@
 //! [`Server::join`], [`Server::leave`], [`Server::set_data`],
 //! [`Server::disconnect`]); getters answer `None`, `false` or empty. A
 //! broadcast to a namespace that does not exist is
-//! [`EmitError::UnknownNamespace`]. From peers, an ACK with an unknown or
+//! [`EmitError::UnknownNamespace`].
+//!
+//! **Handles.** Ids are the public names and the wire data; inside, each
+//! socket also has a small key (a slot index and a generation, not public)
+//! and keeps its engine session's [`engineio_proto::SessionKey`]. The room
+//! index holds keys, so a broadcast visits its recipients, reaches each
+//! socket and its engine session by index ([`engineio_proto::Server::send_to`])
+//! and hashes no id per recipient; a broadcast with acks notes its
+//! recipients once, after the fan-out. One lookup by id is made per call
+//! that names a socket. A key outlives nothing: once its socket (or
+//! session) is gone the key misses, even when its slot holds a newer one,
+//! so a stale key can only fail as an unknown id would. The cluster
+//! messages ([`cluster`]) keep ids as strings: they are wire data. From peers, an ACK with an unknown or
 //! repeated id, an answer to a finished broadcast and a cluster message
 //! for an unknown request are ignored; a timer that fires for something
 //! already gone does nothing.
@@ -112,7 +124,7 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | `server` | [`Server`]: the handle/poll surface, routing to one file per concern: `connects` (namespaces, CONNECT, verdicts, connect timeouts), `acks` (ids, timeouts, broadcast-ack gathering), `rooms` (the room index, joins, room events), `broadcast` (encode once, fan out), `recovery` (offsets, replay buffer, kept sessions), `cluster` (requests, responses, remote sockets, heartbeats), `lifecycle` (disconnects, reasons, close, shutdown), `stream_recovery` (recovery kept by the cluster transport); all timers in one [`engineio_proto::Deadlines`] table |
+//! | `server` | [`Server`]: the handle/poll surface, routing to one file per concern: `connects` (namespaces, CONNECT, verdicts, connect timeouts), `acks` (ids, timeouts, broadcast-ack gathering), `sockets` (the socket table, by id and by key), `rooms` (the room index by socket key, joins, room events), `broadcast` (encode once, fan out by key), `recovery` (offsets, replay buffer, kept sessions), `cluster` (requests, responses, remote sockets, heartbeats), `lifecycle` (disconnects, reasons, close, shutdown), `stream_recovery` (recovery kept by the cluster transport); all timers in one [`engineio_proto::Deadlines`] table |
 //! | [`packet`] | the packet model and its text codec (`packet/decode.rs`, `packet/json.rs`) |
 //! | [`binary`] | binary attachments and their placeholders |
 //! | [`msgpack`] | the msgpack codec and parser (`msgpack/decode.rs`) |

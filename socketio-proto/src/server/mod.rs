@@ -8,8 +8,9 @@
 //! | --- | --- |
 //! | `connects.rs` | namespaces (static, dynamic from a parent), CONNECT, middleware verdicts ([`Server::accept`] / [`Server::reject`]), connect timeouts |
 //! | `acks.rs` | ack ids, ack timeouts, gathering the answers of a broadcast with acks |
-//! | `rooms.rs` | the room index of a namespace, joins and leaves, room events |
-//! | `broadcast.rs` | emits and broadcasts: encoded once, fanned out to the room index's members |
+//! | `sockets.rs` | the socket table: sockets by id and by [`SocketKey`](sockets::SocketKey) (slot index + generation) |
+//! | `rooms.rs` | the room index of a namespace (by socket key), joins and leaves, room events |
+//! | `broadcast.rs` | emits and broadcasts: encoded once, fanned out by key to the room index's members and their engine sessions ([`engineio_proto::SessionKey`]) |
 //! | `recovery.rs` | connection state recovery: offsets, the replay buffer, the sessions kept |
 //! | `cluster.rs` | the other nodes: requests, responses, remote sockets, heartbeats |
 //! | `lifecycle.rs` | leaving: disconnecting, disconnect reasons, closing connections, shutdown |

@@ -303,7 +303,7 @@ mod tests {
                 .ns
                 .select(target)
                 .into_iter()
-                .map(|k| self.names[k])
+                .map(|k| *self.names.get(k).unwrap())
                 .collect();
             v.sort_unstable();
             v
