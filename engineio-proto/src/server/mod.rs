@@ -352,13 +352,17 @@ impl Server {
             packet_created(&mut self.events, &session.sid, &frame);
         }
         session.push(frame, compress);
-        if matches!(session.transport, Transport::WebSocket { .. }) {
+        match &session.transport {
             // Not closing (checked above) and not empty: flushing a
             // WebSocket only hands its queue out, when it is writable.
-            flush_ws(session, &mut self.outputs, &mut self.events);
-        } else {
-            let sid = session.sid.clone();
-            self.flush(&sid);
+            Transport::WebSocket { .. } => flush_ws(session, &mut self.outputs, &mut self.events),
+            // No long-poll held: the message waits for the next GET (and
+            // the id is not looked up again for nothing).
+            Transport::Polling(p) if p.get.is_none() => {}
+            Transport::Polling(_) => {
+                let sid = session.sid.clone();
+                self.flush(&sid);
+            }
         }
         Ok(())
     }
