@@ -238,12 +238,13 @@ pub use engineio_proto::{
 };
 pub use extensions::Extensions;
 pub use extract::{
-    Bin, ConnectMiddleware, Data, Event, Extension, ExtractError, FromConnecting, FromContext,
-    Handler, State, TryData,
+    AnyHandler, Bin, ConnectMiddleware, Data, ErrorMessage, Event, Extension, ExtractError,
+    FromConnecting, FromContext, FromServerSide, Handler, PacketMiddleware, ServerSideHandler,
+    State, TryData,
 };
 pub use io::{
-    ConnectError, Connecting, HandlerContext, Namespace, ServerSideAck, Socket, SocketIo,
-    SocketIoBuilder,
+    ConnectError, Connecting, HandlerContext, Namespace, ServerSideAck, ServerSideContext, Socket,
+    SocketIo, SocketIoBuilder,
 };
 pub use operator::{BroadcastAckError, BroadcastOperator};
 pub use payload::{AckError, DataError, EmitError, Payload};

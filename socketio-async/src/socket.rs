@@ -392,7 +392,7 @@ impl Socket {
         let site =
             Site::socket("on_any_outgoing handler", self.id().as_str(), self.nsp()).event(event);
         for hook in handlers.any_outgoing() {
-            contain::call(&site, || hook(event, payload));
+            contain::call(&site, || hook(self, event, payload));
         }
     }
 }
