@@ -1,37 +1,9 @@
 //! Extractors: a handler states what it needs in its arguments, and the
 //! server supplies it, in the manner of axum (and socketioxide).
 //!
-//! A handler is a plain async function or closure whose arguments all
-//! implement [`FromContext`] (up to eight). The same extractors serve
-//! connection handlers, event handlers and disconnect handlers, where they
-//! apply:
-//!
-//! | extractor | gives | connection | event | disconnect |
-//! |---|---|---|---|---|
-//! | [`Socket`] | the socket | ✓ | ✓ | ✓ |
-//! | [`Data<T>`] | the arguments as a `T` (see [`Payload::decode`]); on failure the handler does not run | the auth object | the event's arguments | — |
-//! | [`TryData<T>`] | the same, as a `Result` the handler sees | ✓ | ✓ | — |
-//! | [`Payload`] | the arguments untyped, with their binary attachments | ✓ | ✓ | — |
-//! | [`Bin`] | the binary attachments | — | ✓ | — |
-//! | [`AckSender`] | the acknowledgement; the handler does not run when the client asked for none | — | ✓ | — |
-//! | `Option<AckSender>` | the acknowledgement, `None` when the client asked for none | — | ✓ | — |
-//! | [`State<T>`] | application state (`SocketIo::builder().with_state`) | ✓ | ✓ | ✓ |
-//! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage | ✓ | ✓ | ✓ |
-//! | `Arc<Handshake>` | the handshake | ✓ | ✓ | ✓ |
-//! | [`DisconnectReason`] | why it left | — | — | ✓ |
-//!
-//! Connection middlewares take extractors too
-//! ([`Namespace::use_middleware_with`], [`FromConnecting`]): the auth
-//! object (`Data<T>`, `TryData<T>`), `State<T>`, `Extension<T>` stored by
-//! an earlier middleware, `Extensions` to store into, `Arc<Handshake>`,
-//! the `SocketId`, or the whole `Connecting`.
-//!
-//! An extractor that cannot give its value (a `Data<T>` whose arguments
-//! have another shape, a `State<T>` never registered, an `Extension<T>`
-//! never set...) stops that handler before it runs; the reason is logged
-//! with `tracing` at debug level (the client can cause it: an error level
-//! would let anyone fill the logs), with the socket id, namespace and
-//! event.
+//! Which extractor serves which kind of handler, and what happens when
+//! one cannot give its value, is the crate doc's "Extractors" section
+//! (this module's private doc would not be rendered).
 
 use std::future::Future;
 use std::ops::Deref;
@@ -1105,17 +1077,17 @@ impl Namespace {
     /// ```
     /// use socketio_async::{Data, Event, ServerSideAck, SocketIo, State};
     ///
-    /// struct NodeName(String);
+    /// struct Node { name: String }
     ///
-    /// let io = SocketIo::builder().with_state(NodeName("eu-1".into())).build();
+    /// let io = SocketIo::builder().with_state(Node { name: "eu-1".into() }).build();
     /// // io.server_side_emit("invalidate", ("users", 42)) on another node:
     /// io.of("/").on_server_side(|Event(event): Event, Data((table, id)): Data<(String, u64)>| async move {
     ///     println!("{event}: {table} {id}");
     /// });
     /// // io.server_side_emit_with_ack::<String>("who", ()) on another node:
-    /// io.of("/").on_server_side(|Event(event): Event, ack: Option<ServerSideAck>, name: State<NodeName>| async move {
+    /// io.of("/").on_server_side(|Event(event): Event, ack: Option<ServerSideAck>, node: State<Node>| async move {
     ///     if let (true, Some(ack)) = (&*event == "who", ack) {
-    ///         let _ = ack.send(&name.0);
+    ///         let _ = ack.send(&node.name);
     ///     }
     /// });
     /// ```

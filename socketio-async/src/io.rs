@@ -1148,7 +1148,7 @@ impl HandlerContext {
         &self.socket
     }
 
-    /// The event's name (`"connection"`, `"disconnecting"` and
+    /// The event's name (`"connection"`, `"error"`, `"disconnecting"` and
     /// `"disconnect"` for those handlers).
     ///
     /// ```
