@@ -733,6 +733,17 @@ struct Shared {
 }
 
 /// An instrumented server: see the [module documentation](self).
+///
+/// ```
+/// use socketio_async::admin::{Admin, AdminOptions};
+///
+/// let io = socketio_async::SocketIo::new();
+/// let admin = Admin::instrument(&io, AdminOptions::default())?;
+/// // Every 2 s or so (Node's interval), a timer of the application calls:
+/// admin.emit_stats();
+/// assert_eq!(admin.stats().clients, 0);
+/// # Ok::<(), socketio_async::admin::AdminError>(())
+/// ```
 #[derive(Clone)]
 pub struct Admin {
     shared: Arc<Shared>,

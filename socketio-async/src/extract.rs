@@ -24,6 +24,19 @@ use crate::payload::{DataError, Payload, decode};
 use crate::socket::AckSender;
 
 /// Why an extractor could not give its value: the handler does not run.
+/// Extractors of your own return it ([`FromContext`]); a packet
+/// middleware's refusal carries its text.
+///
+/// ```
+/// use socketio_async::{DataError, ExtractError};
+///
+/// let missing: ExtractError = DataError::Missing.into();
+/// assert_eq!(missing.to_string(), "missing argument");
+/// assert_eq!(
+///     ExtractError::NoAck.to_string(),
+///     "the event did not ask for an acknowledgement"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtractError {
     /// The arguments have another shape than the handler asked for.
@@ -72,6 +85,26 @@ pub trait FromContext: Sized {
 /// A handler: an async function or closure whose arguments are all
 /// extractors ([`FromContext`]). `T` is the tuple of those arguments; you
 /// never name it.
+///
+/// ```
+/// use socketio_async::{Data, Handler, Socket, SocketIo};
+///
+/// // A named async function is a handler too.
+/// async fn on_chat(socket: Socket, Data(text): Data<String>) {
+///     let _ = socket.broadcast().emit("chat", text);
+/// }
+///
+/// // A helper that registers any handler on every socket.
+/// fn on_every_socket<H: Handler<T> + Clone, T: 'static>(io: &SocketIo, event: &'static str, handler: H) {
+///     io.on_connection(move |socket: Socket| {
+///         socket.on(event, handler.clone());
+///         async {}
+///     });
+/// }
+///
+/// let io = SocketIo::new();
+/// on_every_socket(&io, "chat", on_chat);
+/// ```
 pub trait Handler<T>: Send + Sync + 'static {
     /// Extracts the arguments and starts the handler.
     fn call(&self, cx: HandlerContext) -> Result<Task, ExtractError>;
@@ -434,6 +467,24 @@ fn erase_any<H: AnyHandler<T>, T>(handler: H, kind: &'static str) -> AnyHook {
 /// An `on_any` / `on_any_outgoing` handler: a plain (not async) function
 /// or closure whose arguments are all extractors ([`FromContext`], up to
 /// eight). `T` is the tuple of those arguments; you never name it.
+///
+/// ```
+/// use socketio_async::{AnyHandler, Event, Socket, SocketIo};
+///
+/// // A named function is one too.
+/// fn trace(socket: Socket, Event(event): Event) {
+///     println!("{} {event}", socket.id());
+/// }
+///
+/// fn traced<H: AnyHandler<T> + Clone, T: 'static>(io: &SocketIo, hook: H) {
+///     io.on_connection(move |socket: Socket| {
+///         socket.on_any(hook.clone());
+///         async {}
+///     });
+/// }
+///
+/// traced(&SocketIo::new(), trace);
+/// ```
 pub trait AnyHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments and runs the handler; `Err` when an
     /// extractor refused (the handler did not run).
@@ -471,6 +522,24 @@ any_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
 /// async) function or closure whose arguments are all extractors
 /// ([`FromContext`], up to eight) and which returns `Result<(), E>` for
 /// any `E: Display`. `T` is the tuple of its arguments; you never name it.
+///
+/// ```
+/// use socketio_async::{Data, Socket, SocketIo};
+///
+/// /// Events whose first argument is a string longer than 1 000 bytes
+/// /// are refused (the others pass: `TryData` never refuses).
+/// fn not_too_long(socketio_async::TryData(text): socketio_async::TryData<String>) -> Result<(), String> {
+///     match text {
+///         Ok(text) if text.len() > 1000 => Err(format!("{} bytes: too long", text.len())),
+///         _ => Ok(()),
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.use_middleware_with(not_too_long);
+/// });
+/// ```
 pub trait PacketMiddleware<T>: Send + Sync + 'static {
     /// Extracts the arguments and runs the middleware: `Err` with the
     /// message the `error` handlers get, from the middleware or from an
@@ -779,6 +848,26 @@ impl FromContext for Event {
 /// client gets CONNECT_ERROR with the extractor's error as its message
 /// (a malformed auth object for `Data<T>`:
 /// `"invalid arguments: missing field ..."`).
+///
+/// ```
+/// use socketio_async::{ConnectError, Connecting, ExtractError, FromConnecting, SocketIo};
+///
+/// /// The `x-api-key` header; a socket without one is refused.
+/// struct ApiKey(String);
+///
+/// impl FromConnecting for ApiKey {
+///     fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+///         c.handshake.headers.get("x-api-key")
+///             .map(|k| ApiKey(k.to_owned()))
+///             .ok_or(ExtractError::NotHere("x-api-key"))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.use_middleware_with(|ApiKey(key): ApiKey| async move {
+///     if key.len() == 32 { Ok(()) } else { Err(ConnectError::new("bad key")) }
+/// });
+/// ```
 pub trait FromConnecting: Sized {
     /// The value, or why there is none.
     fn from_connecting(c: &Connecting) -> Result<Self, ExtractError>;
@@ -851,6 +940,21 @@ impl<T: Clone + Send + Sync + 'static> FromConnecting for Option<Extension<T>> {
 /// extractors (up to eight) and whose future gives
 /// `Result<(), ConnectError>`. `T` is the tuple of its arguments; you never
 /// name it.
+///
+/// ```
+/// use socketio_async::{ConnectError, Data, SocketIo};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Auth { token: String }
+///
+/// // A named async function is a middleware too.
+/// async fn check(Data(auth): Data<Auth>) -> Result<(), ConnectError> {
+///     if auth.token.is_empty() { Err(ConnectError::new("token required")) } else { Ok(()) }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/private").use_middleware_with(check);
+/// ```
 pub trait ConnectMiddleware<T>: Send + Sync + 'static {
     /// Extracts the arguments and starts the middleware; an extractor's
     /// refusal is the socket's refusal.
@@ -972,6 +1076,27 @@ impl Namespace {
 /// | [`SocketIo`] | this server |
 ///
 /// There is no socket: the emit comes from a node, not a client.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromServerSide, ServerSideContext, SocketIo};
+///
+/// /// Only `cache:*` events (the listener does not run for the others).
+/// struct CacheEvent(String);
+///
+/// impl FromServerSide for CacheEvent {
+///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+///         cx.event()
+///             .strip_prefix("cache:")
+///             .map(|key| CacheEvent(key.to_owned()))
+///             .ok_or(ExtractError::NotHere("CacheEvent"))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/").on_server_side(|CacheEvent(key): CacheEvent| async move {
+///     println!("drop {key}");
+/// });
+/// ```
 pub trait FromServerSide: Sized {
     /// The value, or why there is none.
     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError>;
@@ -1031,6 +1156,18 @@ impl FromServerSide for SocketIo {
 /// A `serverSideEmit` listener: an async function or closure whose
 /// arguments are all [`FromServerSide`] extractors (up to eight). `T` is
 /// the tuple of those arguments; you never name it.
+///
+/// ```
+/// use socketio_async::{Data, Event, SocketIo};
+///
+/// // A named async function is a listener too.
+/// async fn invalidate(Event(event): Event, Data(key): Data<String>) {
+///     println!("{event}: {key}");
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/").on_server_side(invalidate);
+/// ```
 pub trait ServerSideHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments and starts the listener.
     fn call(&self, cx: ServerSideContext) -> Result<Task, ExtractError>;

@@ -1099,6 +1099,24 @@ impl AckSlot {
 /// What a handler is called with, from which its extractors take their
 /// values (see `FromContext`): the socket, the event and its arguments,
 /// the acknowledgement asked for, the disconnect reason.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromContext, HandlerContext, Socket, SocketIo};
+///
+/// /// An extractor: the event's name and how many arguments it has.
+/// struct Shape(String, usize);
+///
+/// impl FromContext for Shape {
+///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+///         Ok(Shape(cx.event().to_owned(), cx.payload().args.len()))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on_any(|Shape(event, n): Shape| println!("{event}/{n}"));
+/// });
+/// ```
 pub struct HandlerContext {
     pub(crate) socket: Socket,
     pub(crate) event: Str,
@@ -1218,7 +1236,19 @@ impl HandlerContext {
     }
 }
 
-/// Answers another node's `serverSideEmit` (see [`Namespace::on_server_side`]).
+/// Answers another node's `serverSideEmit` (see [`Namespace::on_server_side`]):
+/// the extractor `ServerSideAck` is there only when the sender waits for
+/// an answer (`Option<ServerSideAck>` runs the listener either way).
+///
+/// ```
+/// use socketio_async::{Data, ServerSideAck, SocketIo};
+///
+/// let io = SocketIo::new();
+/// // Another node: io.server_side_emit_with_ack::<usize>("count", ("room-1",), timeout)
+/// io.of("/").on_server_side(|Data(room): Data<String>, ack: ServerSideAck| async move {
+///     let _ = ack.send(room.len());
+/// });
+/// ```
 #[derive(Clone)]
 pub struct ServerSideAck {
     runner: Arc<Runner>,
@@ -1265,6 +1295,24 @@ impl ServerSideAck {
 /// extractors ([`FromServerSide`](crate::FromServerSide)) take their
 /// values: the server, the namespace, the event's name and arguments, the
 /// answer asked for.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromServerSide, ServerSideContext, SocketIo};
+///
+/// /// An extractor: the namespace and the event's name.
+/// struct Origin(String, String);
+///
+/// impl FromServerSide for Origin {
+///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+///         Ok(Origin(cx.nsp().to_owned(), cx.event().to_owned()))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/").on_server_side(|Origin(nsp, event): Origin| async move {
+///     println!("{nsp} {event}");
+/// });
+/// ```
 pub struct ServerSideContext {
     pub(crate) io: SocketIo,
     pub(crate) nsp: Nsp,
