@@ -999,3 +999,56 @@ fn server_side_listeners_take_extractors() {
     );
     assert_eq!(taken(&seen), vec![r#"raw who [String("anyone")] ack=true"#]);
 }
+
+#[test]
+fn typed_socket_data_crosses_nodes() {
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Profile {
+        nick: String,
+        level: u8,
+    }
+    let node = |uid: &'static str| {
+        let io = SocketIo::new();
+        let mut config = config();
+        config.cluster = Some(socketio_proto::ClusterConfig::new(uid));
+        let b = start_with(&io, config);
+        (io, b)
+    };
+    let (a_io, a) = node("A");
+    let (b_io, b) = node("B");
+    b_io.on_connection(|socket: Socket| async move {
+        socket
+            .set_data(Profile {
+                nick: "bob".into(),
+                level: 3,
+            })
+            .unwrap();
+    });
+    let _ = connect(&b, "/", "");
+    // Each node announces itself with its first cluster message.
+    a_io.server_side_emit("hello", ()).unwrap();
+    b_io.server_side_emit("hello", ()).unwrap();
+    relay([&a, &b]);
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let (io, f) = (a_io.clone(), found.clone());
+    a.spawn(Box::pin(async move {
+        for socket in io.fetch_sockets().await.unwrap() {
+            // Typed, and the untyped Value path.
+            let typed = socket.data_as::<Profile>().unwrap();
+            f.lock().unwrap().push((typed, socket.data.clone()));
+        }
+    }));
+    a.settle();
+    relay([&a, &b]);
+    a.settle();
+    assert_eq!(
+        *found.lock().unwrap(),
+        vec![(
+            Profile {
+                nick: "bob".into(),
+                level: 3
+            },
+            json!({"nick": "bob", "level": 3})
+        )]
+    );
+}
