@@ -1052,3 +1052,77 @@ fn typed_socket_data_crosses_nodes() {
         )]
     );
 }
+
+#[test]
+fn hooks_see_binary_attachments_and_the_handshake() {
+    let seen = log();
+    let s = seen.clone();
+    let io = SocketIo::new();
+    io.on_connection(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            let s1 = s.clone();
+            socket.on_any(
+                move |Event(event): Event, Bin(files): Bin, payload: Payload| {
+                    let sizes: Vec<usize> = files.iter().map(|f| f.len()).collect();
+                    let first = payload.args.first();
+                    let resolved = first.and_then(|v| payload.binary_of(v)).map(|b| b.to_vec());
+                    push(&s1, format!("any {event} {sizes:?} {resolved:?}"));
+                },
+            );
+            let s2 = s.clone();
+            socket.use_middleware_with(move |Bin(files): Bin| {
+                push(&s2, format!("middleware {} files", files.len()));
+                if files.len() > 1 {
+                    Err("one file at a time")
+                } else {
+                    Ok(())
+                }
+            });
+            // The handshake in an event handler; a disconnect reason is
+            // not there (the handler does not run).
+            socket.on(
+                "whoami",
+                |socket: Socket, handshake: Arc<socketio_async::Handshake>| async move {
+                    socket
+                        .emit("auth", Value::Object(handshake.auth.clone()))
+                        .unwrap();
+                },
+            );
+            let s3 = s.clone();
+            socket.on("whoami", move |_: DisconnectReason| {
+                let s3 = s3.clone();
+                async move { push(&s3, "never (reason)") }
+            });
+            socket.on_error(|socket: Socket, ErrorMessage(e): ErrorMessage| async move {
+                socket.emit("refused", e).unwrap();
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", r#"{"name":"ann"}"#);
+    b.client(|h| {
+        h.ws_send(ws, r#"451-["file",{"_placeholder":true,"num":0}]"#);
+        h.ws_send_binary(ws, &[1, 2, 3]);
+    });
+    assert_eq!(
+        taken(&seen),
+        vec!["middleware 1 files", "any file [3] Some([1, 2, 3])"]
+    );
+    b.client(|h| {
+        h.ws_send(
+            ws,
+            r#"452-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+        );
+        h.ws_send_binary(ws, &[1]);
+        h.ws_send_binary(ws, &[2]);
+    });
+    assert_eq!(taken(&seen), vec!["middleware 2 files"]);
+    assert_eq!(b.frames(ws), vec![r#"42["refused","one file at a time"]"#]);
+    b.client(|h| h.ws_send(ws, r#"42["whoami"]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["auth",{"name":"ann"}]"#]);
+    assert_eq!(
+        taken(&seen),
+        vec!["middleware 0 files", "any whoami [] None"]
+    );
+}
