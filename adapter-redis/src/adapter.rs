@@ -18,6 +18,15 @@ use crate::sharded::{Sharded, SubscriptionMode};
 
 /// What went wrong on the way to or from Redis. None of it stops the
 /// adapter: it reconnects, and what could not be sent is reported here.
+///
+/// ```
+/// use adapter_redis::{AdapterError, RedisAdapter};
+///
+/// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379").on_error(|error| match error {
+///     AdapterError::Dropped(what) => eprintln!("lost: {what}"),
+///     other => eprintln!("redis: {other}"),
+/// });
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum AdapterError {
     /// Connecting, publishing or subscribing failed.
@@ -61,6 +70,13 @@ pub(crate) enum Outgoing {
 }
 
 /// How to report [`AdapterError`]s (default: one line on stderr).
+///
+/// ```
+/// use std::sync::Arc;
+/// use adapter_redis::{AdapterError, ErrorHook};
+///
+/// let hook: ErrorHook = Arc::new(|error: &AdapterError| eprintln!("redis: {error}"));
+/// ```
 pub type ErrorHook = Arc<dyn Fn(&AdapterError) + Send + Sync>;
 
 /// A node's membership of a cluster on Redis, classic mode
@@ -117,6 +133,13 @@ impl RedisAdapter {
     /// The classic adapter on the Redis at `url` with Node's defaults:
     /// key `socket.io`, requests timeout 5 s, responses on the shared
     /// channel, namespace `/`. The node's uid is drawn from the OS.
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379");
+    /// assert_eq!(adapter.cluster_config().uid, adapter.node_uid());
+    /// ```
     pub fn classic(url: impl Into<String>) -> Self {
         let mut seed = [0u8; 8];
         let uid = if getrandom::fill(&mut seed).is_ok() {
@@ -141,6 +164,13 @@ impl RedisAdapter {
     /// The sharded adapter (Redis 7 `SPUBLISH` / `SSUBSCRIBE`) on the Redis
     /// at `url`, with Node's defaults: channel prefix `socket.io`, dynamic
     /// subscriptions, requests timeout 5 s.
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// // Redis 7 or later: SPUBLISH / SSUBSCRIBE.
+    /// let adapter = RedisAdapter::sharded("redis://127.0.0.1:6379");
+    /// ```
     pub fn sharded(url: impl Into<String>) -> Self {
         let mut adapter = Self::classic(url);
         adapter.sharded = Some(Sharded::default());
@@ -150,6 +180,12 @@ impl RedisAdapter {
     /// The sharded adapter on a Redis Cluster, reached through any of
     /// `nodes` (`redis://host:port` each); the cluster's topology is
     /// discovered, and subscriptions follow it (redis-rs's cluster client).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::sharded_cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]);
+    /// ```
     pub fn sharded_cluster<S: Into<String>>(nodes: impl IntoIterator<Item = S>) -> Self {
         let mut adapter = Self::sharded(String::new());
         adapter.cluster_nodes = nodes.into_iter().map(Into::into).collect();
@@ -163,6 +199,13 @@ impl RedisAdapter {
     /// requests timeout 5 s. With connection state recovery on in the core's
     /// config, the stream and Redis keep what a client missed and its
     /// session, so that it can come back to any node (Rust or Node).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// // With `config.recovery` on, a client may come back to any node.
+    /// let adapter = RedisAdapter::streams("redis://127.0.0.1:6379");
+    /// ```
     pub fn streams(url: impl Into<String>) -> Self {
         let mut adapter = Self::classic(url);
         adapter.streams = Some(crate::streams::Streams::default());
@@ -171,6 +214,15 @@ impl RedisAdapter {
 
     /// Streams mode: its codec's settings (stream name, `maxLen`,
     /// `readCount`, `blockTimeInMs`, channel and session key prefixes).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::streams("redis://127.0.0.1:6379").streams_options(|s| {
+    ///     s.stream_name = "chat-events".into();
+    ///     s.max_len = 50_000;
+    /// });
+    /// ```
     pub fn streams_options(mut self, f: impl FnOnce(&mut crate::streams::Streams)) -> Self {
         if let Some(codec) = self.streams.as_mut() {
             f(codec);
@@ -180,6 +232,12 @@ impl RedisAdapter {
 
     /// Sharded and streams modes: the channel prefix (`channelPrefix`,
     /// default `socket.io`).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::sharded("redis://127.0.0.1:6379").channel_prefix("chat");
+    /// ```
     pub fn channel_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         if let Some(codec) = self.sharded.as_mut() {
@@ -193,6 +251,15 @@ impl RedisAdapter {
 
     /// Sharded mode: which room channels the node subscribes to
     /// (`subscriptionMode`, default dynamic).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// use adapter_redis::SubscriptionMode;
+    ///
+    /// let adapter = RedisAdapter::sharded("redis://127.0.0.1:6379")
+    ///     .subscription_mode(SubscriptionMode::Static);
+    /// ```
     pub fn subscription_mode(mut self, mode: SubscriptionMode) -> Self {
         if let Some(codec) = self.sharded.as_mut() {
             codec.mode = mode;
@@ -201,12 +268,28 @@ impl RedisAdapter {
     }
 
     /// The channel prefix (`key`).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// // Two applications on one Redis, apart.
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379").key("chat-app");
+    /// ```
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.codec.key = key.into();
         self
     }
 
     /// How long requests wait for the other nodes (`requestsTimeout`).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// use std::time::Duration;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379")
+    ///     .requests_timeout(Duration::from_secs(2));
+    /// ```
     pub fn requests_timeout(mut self, timeout: Duration) -> Self {
         self.requests_timeout = timeout;
         self
@@ -214,6 +297,12 @@ impl RedisAdapter {
 
     /// Answer on the asking node's own response channel
     /// (`publishOnSpecificResponseChannel`).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379").specific_response_channel(true);
+    /// ```
     pub fn specific_response_channel(mut self, on: bool) -> Self {
         self.codec.specific_response_channel = on;
         self
@@ -221,30 +310,67 @@ impl RedisAdapter {
 
     /// Also serve namespace `nsp` from the start (namespaces are also
     /// joined the first time this node publishes for them).
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379").namespace("/admin");
+    /// ```
     pub fn namespace(mut self, nsp: impl Into<String>) -> Self {
         self.namespaces.insert(nsp.into());
         self
     }
 
     /// Sets the node's uid.
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379").uid("eu-1");
+    /// assert_eq!(adapter.node_uid(), "eu-1");
+    /// ```
     pub fn uid(mut self, uid: impl Into<String>) -> Self {
         self.uid = uid.into();
         self
     }
 
     /// Reports problems through `hook` instead of stderr.
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379")
+    ///     .on_error(|error| eprintln!("redis: {error}"));
+    /// ```
     pub fn on_error(mut self, hook: impl Fn(&AdapterError) + Send + Sync + 'static) -> Self {
         self.on_error = Arc::new(hook);
         self
     }
 
     /// The node's uid.
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379");
+    /// println!("this node is {}", adapter.node_uid());
+    /// ```
     pub fn node_uid(&self) -> &str {
         &self.uid
     }
 
     /// The core's cluster settings for this node: put it in
     /// `Config::cluster` before the core is built.
+    ///
+    /// ```
+    /// use adapter_redis::RedisAdapter;
+    ///
+    /// use socketio_proto::Config;
+    ///
+    /// let adapter = RedisAdapter::classic("redis://127.0.0.1:6379");
+    /// let mut config = Config::default();
+    /// config.cluster = Some(adapter.cluster_config());
+    /// ```
     pub fn cluster_config(&self) -> ClusterConfig {
         let mut config = ClusterConfig::new(self.uid.clone());
         config.requests_timeout = self.requests_timeout;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapter_redis::{AdapterError, RedisAdapter};
-use runtime_tokio::socketio_async::SocketIo;
+use runtime_tokio::socketio_async::{Event, Payload, ServerSideAck, SocketIo};
 use runtime_tokio::socketio_proto::Config;
 use serde_json::json;
 
@@ -94,14 +94,14 @@ fn numsub(url: &str, channel: &str) -> usize {
 /// A node that answers `ping` with `pong <name> <args>`.
 fn pinged(name: &'static str) -> SocketIo {
     let io = SocketIo::new();
-    io.of("/").on_server_side(move |payload, ack| async move {
-        if let Some(ack) = ack {
+    io.of("/").on_server_side(
+        move |Event(event): Event, payload: Payload, ack: ServerSideAck| async move {
             let _ = ack.send(format!(
                 "pong {name} {}",
-                serde_json::Value::Array(payload.args)
+                serde_json::Value::Array([vec![event.to_string().into()], payload.args].concat())
             ));
-        }
-    });
+        },
+    );
     io
 }
 

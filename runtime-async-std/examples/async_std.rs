@@ -7,7 +7,7 @@
 //!
 //! Any official client connects to `http://localhost:PORT` (default 3203).
 
-use runtime_async_std::socketio_async::{AckSender, Payload};
+use runtime_async_std::socketio_async::{AckSender, Data, Payload};
 use std::net::SocketAddr;
 
 use runtime_async_std::AsyncStd;
@@ -27,10 +27,14 @@ async fn on_connection(socket: Socket) {
             }
         },
     );
-    socket.on("chat", |socket: Socket, payload: Payload| async move {
-        let text = payload.arg::<String>(0).ok().unwrap_or_default();
-        let _ = socket.to("chat").emit("chat", (socket.id().as_str(), text));
-    });
+    // Typed data: a `chat` whose first argument is not a string does not
+    // run the handler.
+    socket.on(
+        "chat",
+        |socket: Socket, Data(text): Data<String>| async move {
+            let _ = socket.to("chat").emit("chat", (socket.id().as_str(), text));
+        },
+    );
 }
 
 #[async_std::main]

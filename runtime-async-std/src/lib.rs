@@ -350,6 +350,17 @@ pub async fn listen_tls<E: Executor>(
 
 /// [`serve_with`] over TLS, each handshake bounded by the acceptor's
 /// timeout.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_async_std::Driver<runtime_async_std::engineio_proto::Server, runtime_async_std::Smol>) {
+/// use runtime_async_std::{ConnectionOptions, Smol, TlsOptions};
+///
+/// let tls = TlsOptions::new(std::fs::read("server.pem").unwrap(), std::fs::read("server.key").unwrap());
+/// let listener = runtime_async_std::bind("127.0.0.1:3443".parse().unwrap()).unwrap();
+/// let acceptor = tls.acceptor().unwrap();
+/// runtime_async_std::serve_tls(driver, listener, ConnectionOptions::default(), acceptor, Smol).await;
+/// # }
+/// ```
 pub async fn serve_tls<E: Executor>(
     route: impl Route,
     listener: Async<TcpListener>,

@@ -45,6 +45,11 @@ struct Bundle {
 impl ClientBundle {
     /// Reads the eight bundle files from `dist` and the version from
     /// `dist/../package.json`. Fails if a file or the version is missing.
+    ///
+    /// ```no_run
+    /// let bundle = runtime_hyper::ClientBundle::from_dir("node_modules/socket.io-client/dist")?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_dir(dist: impl AsRef<Path>) -> io::Result<Self> {
         let dist = dist.as_ref();
         let manifest: PathBuf = dist.join("..").join("package.json");
@@ -69,6 +74,17 @@ impl ClientBundle {
     /// A bundle from bytes already at hand (tests, bundles embedded by the
     /// application). Files left out answer like any other target of the
     /// engine's path.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use runtime_hyper::ClientBundle;
+    /// use runtime_hyper::socketio_proto::serve_client::ClientFile;
+    ///
+    /// // A bundle embedded in the binary (here: a stand-in).
+    /// let files = HashMap::from([(ClientFile::Js, bytes::Bytes::from_static(b"/* socket.io.js */"))]);
+    /// let bundle = ClientBundle::from_files("4.8.1", files);
+    /// assert_eq!(bundle.version(), "4.8.1");
+    /// ```
     pub fn from_files(version: impl Into<String>, files: HashMap<ClientFile, Bytes>) -> Self {
         Self {
             inner: Arc::new(Bundle {
@@ -80,6 +96,13 @@ impl ClientBundle {
     }
 
     /// The package version, sent quoted as the `ETag`.
+    ///
+    /// ```
+    /// use runtime_hyper::ClientBundle;
+    ///
+    /// let bundle = ClientBundle::from_files("4.8.1", Default::default());
+    /// assert_eq!(bundle.version(), "4.8.1"); // the ETag is "4.8.1", quoted
+    /// ```
     pub fn version(&self) -> &str {
         &self.inner.version
     }

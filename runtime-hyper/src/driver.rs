@@ -228,6 +228,15 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     /// what they are doing. Calling it again does nothing more.
     ///
     /// `SocketIo::close` on the async API does the same.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::socketio_proto::Server;
+    /// fn shut_down<R: Runtime>(driver: &Driver<Server, R>) {
+    ///     driver.close();
+    ///     assert!(driver.is_closed());
+    /// }
+    /// ```
     pub fn close(&self) {
         self.shared.with(|d, now| {
             if !d.state.closed {
@@ -264,11 +273,28 @@ impl<C: Core, R: Runtime> Driver<C, R> {
     }
 
     /// Whether [`close`](Self::close) ran.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::socketio_proto::Server;
+    /// fn still_serving<R: Runtime>(driver: &Driver<Server, R>) -> bool {
+    ///     !driver.is_closed()
+    /// }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
 
     /// Completes once [`close`](Self::close) has run.
+    ///
+    /// ```
+    /// # use runtime_hyper::{Driver, Runtime};
+    /// # use runtime_hyper::socketio_proto::Server;
+    /// async fn wait_for_shutdown<R: Runtime>(driver: Driver<Server, R>) {
+    ///     driver.closed().await;
+    ///     println!("closed: the port is free");
+    /// }
+    /// ```
     pub async fn closed(&self) {
         poll_fn(|cx| {
             let mut state = self.shared.lock();
@@ -326,6 +352,15 @@ struct State<C: Core> {
 }
 
 /// A hook that runs after every drive ([`Driver::on_drained`]).
+///
+/// ```
+/// use runtime_hyper::DrainHook;
+/// use runtime_hyper::socketio_proto::Server;
+///
+/// let hook: DrainHook<Server> = Box::new(|core, _now| {
+///     let _ = core.engine().clients_count();
+/// });
+/// ```
 pub type DrainHook<C> = Box<dyn FnMut(&mut C, Instant) + Send>;
 
 /// The outputs for one request or WebSocket, and the task waiting for them.

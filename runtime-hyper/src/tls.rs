@@ -38,6 +38,14 @@ const ALPN_H2_AND_H1: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// Whether clients must present a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// ```
+/// use runtime_hyper::{ClientAuth, TlsOptions};
+///
+/// let mut options = TlsOptions::new(std::fs::read("server.pem").unwrap_or_default(), Vec::new());
+/// // Mutual TLS: clients present a certificate signed by this CA.
+/// options.client_auth = ClientAuth::Required(std::fs::read("clients-ca.pem").unwrap_or_default());
+/// ```
 pub enum ClientAuth {
     /// Clients are not asked for one (plain HTTPS).
     None,
@@ -86,6 +94,14 @@ pub struct TlsOptions {
 impl TlsOptions {
     /// HTTPS with this certificate chain and key (PEM), no client
     /// certificates, HTTP/1.1 only, the default handshake timeout.
+    ///
+    /// ```
+    /// use runtime_hyper::TlsOptions;
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let options = TlsOptions::new(cert.cert.pem(), cert.key_pair.serialize_pem());
+    /// assert!(!options.http2);
+    /// ```
     pub fn new(cert_chain_pem: impl Into<Vec<u8>>, key_pem: impl Into<Vec<u8>>) -> Self {
         Self {
             cert_chain_pem: cert_chain_pem.into(),
@@ -98,6 +114,16 @@ impl TlsOptions {
 
     /// Parses the PEM and builds the rustls configuration (ring's
     /// cryptography, TLS 1.2 and 1.3).
+    ///
+    /// ```
+    /// use runtime_hyper::TlsOptions;
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let options = TlsOptions::new(cert.cert.pem(), cert.key_pair.serialize_pem());
+    /// assert!(options.acceptor().is_ok());
+    /// // Not PEM: refused with the reason.
+    /// assert!(TlsOptions::new("nope", "nope").acceptor().is_err());
+    /// ```
     pub fn acceptor(&self) -> Result<TlsAcceptor, TlsError> {
         let chain = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
             .collect::<Result<Vec<_>, _>>()
@@ -153,6 +179,15 @@ impl TlsOptions {
 
 /// Why a TLS configuration was refused.
 #[derive(Debug, thiserror::Error)]
+///
+/// ```
+/// use runtime_hyper::TlsOptions;
+///
+/// match TlsOptions::new("not pem", "not pem").acceptor() {
+///     Ok(_) => unreachable!(),
+///     Err(error) => eprintln!("TLS refused: {error}"),
+/// }
+/// ```
 pub enum TlsError {
     /// Unreadable PEM.
     #[error("bad PEM: {0}")]
@@ -174,6 +209,15 @@ pub enum TlsError {
 /// A rustls server configuration and a handshake time limit: what the TLS
 /// accept loops ([`serve_tls`], [`listen_tls`]) take. Cheap to clone.
 #[derive(Debug, Clone)]
+///
+/// ```
+/// use runtime_hyper::TlsOptions;
+///
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+/// let acceptor = TlsOptions::new(cert.cert.pem(), cert.key_pair.serialize_pem()).acceptor().unwrap();
+/// let copy = acceptor.clone(); // one per accept loop
+/// assert_eq!(copy.handshake_timeout(), acceptor.handshake_timeout());
+/// ```
 pub struct TlsAcceptor {
     config: Arc<rustls::ServerConfig>,
     handshake_timeout: Duration,
@@ -183,6 +227,17 @@ impl TlsAcceptor {
     /// A rustls configuration built elsewhere (another crypto provider,
     /// certificate resolver...). HTTP/2 is served on connections whose ALPN
     /// picked `h2`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runtime_hyper::{TlsAcceptor, TlsOptions};
+    ///
+    /// // A rustls configuration at hand (here: the one TlsOptions built).
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let built = TlsOptions::new(cert.cert.pem(), cert.key_pair.serialize_pem()).acceptor().unwrap();
+    /// let acceptor = TlsAcceptor::from_rustls(built.rustls_config().clone(), Duration::from_secs(5));
+    /// assert_eq!(acceptor.handshake_timeout(), Duration::from_secs(5));
+    /// ```
     pub fn from_rustls(config: Arc<rustls::ServerConfig>, handshake_timeout: Duration) -> Self {
         Self {
             config,
@@ -191,11 +246,27 @@ impl TlsAcceptor {
     }
 
     /// The rustls configuration.
+    ///
+    /// ```
+    /// use runtime_hyper::TlsOptions;
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let acceptor = TlsOptions::new(cert.cert.pem(), cert.key_pair.serialize_pem()).acceptor().unwrap();
+    /// assert_eq!(acceptor.rustls_config().alpn_protocols, [b"http/1.1".to_vec()]);
+    /// ```
     pub fn rustls_config(&self) -> &Arc<rustls::ServerConfig> {
         &self.config
     }
 
     /// The handshake time limit.
+    ///
+    /// ```
+    /// use runtime_hyper::TlsOptions;
+    ///
+    /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// let acceptor = TlsOptions::new(cert.cert.pem(), cert.key_pair.serialize_pem()).acceptor().unwrap();
+    /// assert!(acceptor.handshake_timeout().as_secs() > 0);
+    /// ```
     pub fn handshake_timeout(&self) -> Duration {
         self.handshake_timeout
     }

@@ -4,20 +4,24 @@
 //! finds it with `Extension<T>`. The middleware's arguments are
 //! extractors (`use_middleware_with`): the auth object typed, the token
 //! store, the socket's storage to fill; a malformed auth object is refused
-//! before it runs.
+//! before it runs. Then, per event, a packet middleware (extractors too:
+//! the event's name, the user) keeps `admin:*` events for admins; a
+//! refusal reaches the error handler (`ErrorMessage`), which tells the
+//! client.
 //!
 //! ```text
 //! cargo run -p runtime-tokio --example auth_middleware
 //! ```
 //!
 //! Client: `io(url, {auth: {token: "secret-ann"}})` connects as ann;
-//! `io(url, {auth: {token: "nope"}})` gets `connect_error` "invalid token".
+//! `io(url, {auth: {token: "nope"}})` gets `connect_error` "invalid token";
+//! ann's `socket.emit("admin:kick", "bob")` gets `refused` back.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use runtime_tokio::socketio_async::{
-    ConnectError, Data, Extension, Extensions, Socket, SocketIo, State,
+    ConnectError, Data, ErrorMessage, Event, Extension, Extensions, Socket, SocketIo, State,
 };
 use runtime_tokio::socketio_proto::Config;
 use runtime_tokio::{listen, serve_io};
@@ -27,6 +31,7 @@ use serde_json::json;
 #[derive(Clone)]
 struct User {
     name: String,
+    admin: bool,
 }
 
 /// The tokens we know (a database, in a real application).
@@ -48,6 +53,7 @@ async fn authenticate(
         Some(name) => {
             extensions.insert(User {
                 name: (*name).to_owned(),
+                admin: *name == "bob",
             });
             Ok(())
         }
@@ -58,7 +64,30 @@ async fn authenticate(
     }
 }
 
+/// A packet middleware: every event passes here before its handlers.
+fn authorize(Event(event): Event, Extension(user): Extension<User>) -> Result<(), String> {
+    if event.starts_with("admin:") && !user.admin {
+        return Err(format!("{event} is for admins"));
+    }
+    Ok(())
+}
+
 async fn on_connection(socket: Socket, Extension(user): Extension<User>, _: State<Tokens>) {
+    socket.use_middleware_with(authorize);
+    socket.on_error(
+        |socket: Socket, ErrorMessage(error): ErrorMessage| async move {
+            let _ = socket.emit("refused", error);
+        },
+    );
+    socket.on(
+        "admin:kick",
+        |socket: Socket, Data(name): Data<String>| async move {
+            let _ = socket
+                .nsp_operator()
+                .to(format!("user:{name}"))
+                .disconnect_sockets(false);
+        },
+    );
     // A room per user: every tab of one user.
     socket.join(format!("user:{}", user.name));
     let _ = socket.emit("welcome", &user.name);

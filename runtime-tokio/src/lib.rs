@@ -101,7 +101,20 @@ pub use runtime_hyper::{engineio_proto, socketio_async, socketio_proto};
 /// ```
 pub type SocketIoLayer<C> = runtime_hyper::SocketIoLayer<C, Tokio>;
 
-/// The service a [`SocketIoLayer`] makes around `S`.
+/// The service a [`SocketIoLayer`] makes around `S` (`layer.layer(s)`,
+/// what axum's `Router::layer` does with it): Socket.IO requests go to the
+/// server, the others to `S`. You name it only in signatures.
+///
+/// ```
+/// use axum::Router;
+/// use runtime_tokio::SocketIoService;
+/// use runtime_tokio::socketio_proto::Server;
+///
+/// /// An application that keeps its composed service.
+/// struct App {
+///     service: SocketIoService<Server, Router>,
+/// }
+/// ```
 pub type SocketIoService<C, S> = runtime_hyper::SocketIoService<C, Tokio, S>;
 
 /// Serves one sans-IO [`Core`] on tokio (see [`runtime_hyper::Driver`]):
@@ -235,6 +248,16 @@ pub async fn listen_tls(route: impl Route, addr: SocketAddr, tls: TlsAcceptor) -
 
 /// [`serve_with`] over TLS: accepts connections on `listener` until the
 /// route is closed, each handshake bounded by the acceptor's timeout.
+///
+/// ```no_run
+/// # async fn run(driver: runtime_tokio::Driver<runtime_tokio::engineio_proto::Server>) {
+/// use runtime_tokio::{ConnectionOptions, TlsOptions};
+///
+/// let tls = TlsOptions::new(std::fs::read("server.pem").unwrap(), std::fs::read("server.key").unwrap());
+/// let listener = runtime_tokio::bind("127.0.0.1:3443".parse().unwrap()).unwrap();
+/// runtime_tokio::serve_tls(driver, listener, ConnectionOptions::default(), tls.acceptor().unwrap()).await;
+/// # }
+/// ```
 pub async fn serve_tls(
     route: impl Route,
     listener: TcpListener,

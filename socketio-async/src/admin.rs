@@ -74,7 +74,7 @@ use serde_json::{Map, Value, json};
 use socketio_proto::{DisconnectReason, Nsp, Room, SocketId, SocketInfo, Target};
 
 use crate::engine::Conn;
-use crate::io::{ConnectError, Connecting, Observer, Socket, SocketIo};
+use crate::io::{ConnectError, Connecting, Hook, Observer, Socket, SocketIo};
 use crate::payload::Payload;
 use crate::sync::lock;
 
@@ -733,6 +733,17 @@ struct Shared {
 }
 
 /// An instrumented server: see the [module documentation](self).
+///
+/// ```
+/// use socketio_async::admin::{Admin, AdminOptions};
+///
+/// let io = socketio_async::SocketIo::new();
+/// let admin = Admin::instrument(&io, AdminOptions::default())?;
+/// // Every 2 s or so (Node's interval), a timer of the application calls:
+/// admin.emit_stats();
+/// assert_eq!(admin.stats().clients, 0);
+/// # Ok::<(), socketio_async::admin::AdminError>(())
+/// ```
 #[derive(Clone)]
 pub struct Admin {
     shared: Arc<Shared>,
@@ -1109,11 +1120,12 @@ impl Admin {
                     },
                 );
             };
-            if hook {
-                socket.on_any(report);
-            } else {
-                socket.on_any_outgoing(report);
-            }
+            // The hook's own shape (no extractors): the arguments are
+            // read where they are, not copied first.
+            let report = Arc::new(move |_: &Socket, name: &str, payload: &Payload| {
+                report(name, payload);
+            });
+            socket.add_any(if hook { Hook::Any } else { Hook::AnyOutgoing }, report);
         }
     }
 

@@ -9,7 +9,32 @@ use socketio_proto::Server;
 
 use crate::contain::{self, Site, Task};
 
-/// A runtime binding, as the async API sees it.
+/// A runtime binding, as the async API sees it: runtime-tokio and
+/// runtime-async-std implement it; applications never do. The smallest
+/// one is in [`SocketIo::attach`](crate::SocketIo::attach)'s example.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use std::time::Instant;
+/// use socketio_async::{Backend, Task};
+/// use socketio_proto::Server;
+///
+/// /// The core behind a lock; tasks handed to an executor.
+/// struct Binding {
+///     core: Mutex<Server>,
+///     spawn: fn(Task),
+/// }
+///
+/// impl Backend for Binding {
+///     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
+///         action(&mut self.core.lock().unwrap(), Instant::now());
+///         // ...then carry out the core's outputs and events.
+///     }
+///     fn spawn(&self, task: Task) {
+///         (self.spawn)(task)
+///     }
+/// }
+/// ```
 pub trait Backend: Send + Sync + 'static {
     /// Runs `action` on the core with the current time, under the lock the
     /// binding keeps around it; the binding then writes what the core asked

@@ -12,7 +12,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// A boxed task.
+/// A boxed task: what a handler starts and a [`Backend`](crate::Backend)
+/// spawns.
+///
+/// ```
+/// use socketio_async::Task;
+///
+/// let task: Task = Box::pin(async { println!("ran") });
+/// # drop(task);
+/// ```
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Where application code runs: what is logged when it panics.

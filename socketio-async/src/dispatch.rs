@@ -29,7 +29,7 @@ use crate::engine::{conn_event, session_open};
 use crate::extensions::Extensions;
 use crate::io::{
     AckSlot, ConnectError, Connecting, ErasedHandler, HandlerContext, Middleware, ServerSideAck,
-    Socket, SocketIo, SocketParts,
+    ServerSideContext, Socket, SocketIo, SocketParts,
 };
 use crate::payload::{AckError, Payload};
 use crate::sync::lock;
@@ -545,7 +545,7 @@ fn socket_event(
                     kind: "packet middleware",
                     ..site
                 };
-                match contain::call(&site, || middleware(&name, &payload)) {
+                match contain::call(&site, || middleware(socket, &name, &payload)) {
                     Some(Ok(())) => {}
                     Some(Err(error)) => {
                         let site = Site {
@@ -568,7 +568,7 @@ fn socket_event(
                     kind: "on_any handler",
                     ..site
                 };
-                contain::call(&site, || hook(&name, &payload));
+                contain::call(&site, || hook(socket, &name, &payload));
             }
             let site = Site {
                 kind: "event handler",
@@ -656,11 +656,8 @@ fn server_event(io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
             let site = Site::socket("server_side_emit listener", "", nsp.as_str());
             for handler in handlers {
                 let ack = reply.clone().map(|reply| ServerSideAck::new(io, reply));
-                let payload = Payload {
-                    args: data.clone(),
-                    binary: Vec::new(),
-                };
-                start(backend.as_ref(), &site, || Some(handler(payload, ack)));
+                let cx = ServerSideContext::new(io, nsp.clone(), data.clone(), ack);
+                start(backend.as_ref(), &site, || handler(cx));
             }
         }
         Event::Engine(event) => conn_event(io.engine_state(), event),

@@ -1,37 +1,9 @@
 //! Extractors: a handler states what it needs in its arguments, and the
 //! server supplies it, in the manner of axum (and socketioxide).
 //!
-//! A handler is a plain async function or closure whose arguments all
-//! implement [`FromContext`] (up to eight). The same extractors serve
-//! connection handlers, event handlers and disconnect handlers, where they
-//! apply:
-//!
-//! | extractor | gives | connection | event | disconnect |
-//! |---|---|---|---|---|
-//! | [`Socket`] | the socket | ✓ | ✓ | ✓ |
-//! | [`Data<T>`] | the arguments as a `T` (see [`Payload::decode`]); on failure the handler does not run | the auth object | the event's arguments | — |
-//! | [`TryData<T>`] | the same, as a `Result` the handler sees | ✓ | ✓ | — |
-//! | [`Payload`] | the arguments untyped, with their binary attachments | ✓ | ✓ | — |
-//! | [`Bin`] | the binary attachments | — | ✓ | — |
-//! | [`AckSender`] | the acknowledgement; the handler does not run when the client asked for none | — | ✓ | — |
-//! | `Option<AckSender>` | the acknowledgement, `None` when the client asked for none | — | ✓ | — |
-//! | [`State<T>`] | application state (`SocketIo::builder().with_state`) | ✓ | ✓ | ✓ |
-//! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage | ✓ | ✓ | ✓ |
-//! | `Arc<Handshake>` | the handshake | ✓ | ✓ | ✓ |
-//! | [`DisconnectReason`] | why it left | — | — | ✓ |
-//!
-//! Connection middlewares take extractors too
-//! ([`Namespace::use_middleware_with`], [`FromConnecting`]): the auth
-//! object (`Data<T>`, `TryData<T>`), `State<T>`, `Extension<T>` stored by
-//! an earlier middleware, `Extensions` to store into, `Arc<Handshake>`,
-//! the `SocketId`, or the whole `Connecting`.
-//!
-//! An extractor that cannot give its value (a `Data<T>` whose arguments
-//! have another shape, a `State<T>` never registered, an `Extension<T>`
-//! never set...) stops that handler before it runs; the reason is logged
-//! with `tracing` at debug level (the client can cause it: an error level
-//! would let anyone fill the logs), with the socket id, namespace and
-//! event.
+//! Which extractor serves which kind of handler, and what happens when
+//! one cannot give its value, is the crate doc's "Extractors" section
+//! (this module's private doc would not be rendered).
 
 use std::future::Future;
 use std::ops::Deref;
@@ -45,12 +17,26 @@ use socketio_proto::{DisconnectReason, Handshake, SocketId, Str};
 use crate::contain::Task;
 use crate::extensions::Extensions;
 use crate::io::{
-    ConnectError, Connecting, ErasedHandler, HandlerContext, Hook, Namespace, Socket, SocketIo,
+    AnyHook, ConnectError, Connecting, ErasedHandler, HandlerContext, Hook, Namespace,
+    ServerSideAck, ServerSideContext, Socket, SocketIo,
 };
 use crate::payload::{DataError, Payload, decode};
 use crate::socket::AckSender;
 
 /// Why an extractor could not give its value: the handler does not run.
+/// Extractors of your own return it ([`FromContext`]); a packet
+/// middleware's refusal carries its text.
+///
+/// ```
+/// use socketio_async::{DataError, ExtractError};
+///
+/// let missing: ExtractError = DataError::Missing.into();
+/// assert_eq!(missing.to_string(), "missing argument");
+/// assert_eq!(
+///     ExtractError::NoAck.to_string(),
+///     "the event did not ask for an acknowledgement"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtractError {
     /// The arguments have another shape than the handler asked for.
@@ -99,6 +85,26 @@ pub trait FromContext: Sized {
 /// A handler: an async function or closure whose arguments are all
 /// extractors ([`FromContext`]). `T` is the tuple of those arguments; you
 /// never name it.
+///
+/// ```
+/// use socketio_async::{Data, Handler, Socket, SocketIo};
+///
+/// // A named async function is a handler too.
+/// async fn on_chat(socket: Socket, Data(text): Data<String>) {
+///     let _ = socket.broadcast().emit("chat", text);
+/// }
+///
+/// // A helper that registers any handler on every socket.
+/// fn on_every_socket<H: Handler<T> + Clone, T: 'static>(io: &SocketIo, event: &'static str, handler: H) {
+///     io.on_connection(move |socket: Socket| {
+///         socket.on(event, handler.clone());
+///         async {}
+///     });
+/// }
+///
+/// let io = SocketIo::new();
+/// on_every_socket(&io, "chat", on_chat);
+/// ```
 pub trait Handler<T>: Send + Sync + 'static {
     /// Extracts the arguments and starts the handler.
     fn call(&self, cx: HandlerContext) -> Result<Task, ExtractError>;
@@ -270,47 +276,84 @@ impl Socket {
         self.add_hook(Hook::Disconnect, erase(handler, "disconnect handler"));
     }
 
-    /// Sees every incoming event before its handlers (`socket.onAny`).
+    /// Sees every incoming event before its handlers (`socket.onAny`),
+    /// after the packet middlewares let it through. A plain (not async)
+    /// function or closure whose arguments are extractors
+    /// ([`AnyHandler`]): [`Socket`], [`Event`] (the name), [`Data<T>`] /
+    /// [`TryData<T>`] / [`Payload`] / [`Bin`] (the arguments), [`State<T>`],
+    /// [`Extension<T>`], `Arc<Handshake>`. It runs inline, before the
+    /// event's handlers start: keep it short (spawn longer work). It
+    /// cannot answer the event (an `AckSender` argument never runs it,
+    /// `Option<AckSender>` is `None`): the event's handlers do. An
+    /// extractor that cannot give its value skips this handler for this
+    /// event (logged at debug level).
     ///
     /// ```
-    /// # use socketio_async::{Socket, SocketIo};
+    /// use serde_json::Value;
+    /// use socketio_async::{Data, Event, Payload, Socket, SocketIo};
+    ///
     /// let io = SocketIo::new();
     /// io.on_connection(|socket: Socket| async move {
-    ///     socket.on_any(|event, payload| println!("got {event} with {} args", payload.args.len()));
+    ///     // Every event, untyped.
+    ///     socket.on_any(|Event(event): Event, payload: Payload| {
+    ///         println!("got {event} with {} args", payload.args.len());
+    ///     });
+    ///     // Only events whose first argument is a string (the others skip it).
+    ///     socket.on_any(|socket: Socket, Event(event): Event, Data(text): Data<String>| {
+    ///         println!("{}: {event} {text}", socket.id());
+    ///     });
+    ///     // The raw first argument, whatever it is.
+    ///     socket.on_any(|Data(first): Data<Value>| println!("{first}"));
     /// });
     /// ```
-    pub fn on_any(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
-        self.add_any(Hook::Any, Arc::new(handler));
+    pub fn on_any<H: AnyHandler<T>, T>(&self, handler: H) {
+        self.add_any(Hook::Any, erase_any(handler, "on_any handler"));
     }
 
     /// Sees every event sent to this socket (`socket.onAnyOutgoing`): its
     /// own emits, and, as Node's adapter does, every broadcast that reaches
     /// it (`io.emit`, `to(room).emit`..., from this node or another),
     /// with the packet as sent. Until a socket registers one, the core
-    /// does not collect broadcast recipients at all.
+    /// does not collect broadcast recipients at all. Extractors as for
+    /// [`on_any`](Self::on_any) ([`Event`] is the name sent, [`Data<T>`]
+    /// its arguments); it runs inline, where the emit is made (own emits)
+    /// or in the socket's turn (broadcasts).
     ///
     /// ```
-    /// # use socketio_async::{Socket, SocketIo};
+    /// use socketio_async::{Data, Event, Socket, SocketIo};
+    ///
     /// let io = SocketIo::new();
     /// io.on_connection(|socket: Socket| async move {
-    ///     socket.on_any_outgoing(|event, _payload| println!("sent {event}"));
+    ///     socket.on_any_outgoing(|Event(event): Event| println!("sent {event}"));
+    ///     // Typed: runs only for emits whose first argument is a number.
+    ///     socket.on_any_outgoing(|Event(event): Event, Data(n): Data<u64>| {
+    ///         println!("sent {event} {n}");
+    ///     });
     /// });
     /// ```
-    pub fn on_any_outgoing(&self, handler: impl Fn(&str, &Payload) + Send + Sync + 'static) {
-        self.add_any(Hook::AnyOutgoing, Arc::new(handler));
+    pub fn on_any_outgoing<H: AnyHandler<T>, T>(&self, handler: H) {
+        self.add_any(
+            Hook::AnyOutgoing,
+            erase_any(handler, "on_any_outgoing handler"),
+        );
     }
 
-    /// A packet middleware (`socket.use`): an `Err` stops the event and
-    /// reaches the `error` handlers.
+    /// A packet middleware (`socket.use`), the short form: the event's
+    /// name and arguments; an `Err` stops the event and reaches the
+    /// `error` handlers ([`on_error`](Self::on_error), [`ErrorMessage`]).
+    /// Middlewares run in registration order, with those of
+    /// [`use_middleware_with`](Self::use_middleware_with), before
+    /// [`on_any`](Self::on_any) and the event's handlers.
     ///
     /// ```
-    /// # use socketio_async::{Socket, SocketIo};
+    /// use socketio_async::{ErrorMessage, Socket, SocketIo};
+    ///
     /// let io = SocketIo::new();
     /// io.on_connection(|socket: Socket| async move {
     ///     socket.use_middleware(|event, _payload| {
     ///         if event.starts_with("admin:") { Err("forbidden".into()) } else { Ok(()) }
     ///     });
-    ///     socket.on_error(|socket: Socket, error: String| async move {
+    ///     socket.on_error(|socket: Socket, ErrorMessage(error): ErrorMessage| async move {
     ///         let _ = socket.emit("refused", error);
     ///     });
     /// });
@@ -319,27 +362,245 @@ impl Socket {
         &self,
         middleware: impl Fn(&str, &Payload) -> Result<(), String> + Send + Sync + 'static,
     ) {
-        self.add_middleware(Arc::new(middleware));
+        self.add_middleware(Arc::new(
+            move |_socket: &Socket, event: &str, payload: &Payload| middleware(event, payload),
+        ));
+    }
+
+    /// A packet middleware whose arguments are extractors
+    /// ([`PacketMiddleware`]): [`Socket`], [`Event`], [`Data<T>`] /
+    /// [`TryData<T>`] / [`Payload`] / [`Bin`], [`State<T>`],
+    /// [`Extension<T>`], `Arc<Handshake>`. A plain (not async) function or
+    /// closure returning `Result<(), E>` with any `E: Display` (`&str`,
+    /// `String`, an error type); an `Err`, or an extractor that cannot give
+    /// its value (a `Data<T>` of another shape...), stops the event and
+    /// its message reaches the `error` handlers. Where Rust cannot infer
+    /// `E` (a bare `Err("x".into())`, a `?`), use the short form
+    /// [`use_middleware`](Self::use_middleware) or name the type
+    /// (`Err::<(), String>(..)`).
+    ///
+    /// ```
+    /// use socketio_async::{ErrorMessage, Event, Extension, Socket, SocketIo, State};
+    ///
+    /// #[derive(Clone)]
+    /// struct Role(&'static str);
+    /// struct Limits { max_args: usize }
+    ///
+    /// let io = SocketIo::builder().with_state(Limits { max_args: 4 }).build();
+    /// io.on_connection(|socket: Socket| async move {
+    ///     socket.extensions().insert(Role("guest"));
+    ///     // Guests may not send `admin:*` events.
+    ///     socket.use_middleware_with(|Event(event): Event, Extension(role): Extension<Role>| {
+    ///         if event.starts_with("admin:") && role.0 != "admin" {
+    ///             return Err(format!("{event}: forbidden"));
+    ///         }
+    ///         Ok(())
+    ///     });
+    ///     // Nobody sends more than `max_args` arguments.
+    ///     socket.use_middleware_with(
+    ///         |payload: socketio_async::Payload, limits: State<Limits>| {
+    ///             if payload.args.len() > limits.max_args { Err("too many arguments") } else { Ok(()) }
+    ///         },
+    ///     );
+    ///     socket.on_error(|socket: Socket, ErrorMessage(error): ErrorMessage| async move {
+    ///         let _ = socket.emit("refused", error);
+    ///     });
+    /// });
+    /// ```
+    pub fn use_middleware_with<M: PacketMiddleware<T>, T>(&self, middleware: M) {
+        self.add_middleware(Arc::new(
+            move |socket: &Socket, event: &str, payload: &Payload| {
+                let mut cx = HandlerContext::new(
+                    socket.clone(),
+                    Str::from(event.to_owned()),
+                    payload.clone(),
+                );
+                middleware.call(&mut cx)
+            },
+        ));
     }
 
     /// Handles errors: packet middleware refusals, and protocol violations
-    /// just before the connection closes. Several run in registration order.
+    /// just before the connection closes. Several run in registration
+    /// order. Its arguments are extractors: [`ErrorMessage`] (the error),
+    /// [`Socket`], [`State<T>`], [`Extension<T>`], `Arc<Handshake>`.
     ///
     /// ```
-    /// # use socketio_async::{Socket, SocketIo};
+    /// use socketio_async::{ErrorMessage, Socket, SocketIo};
+    ///
     /// let io = SocketIo::new();
     /// io.on_connection(|socket: Socket| async move {
-    ///     socket.on_error(|socket: Socket, error: String| async move {
+    ///     socket.on_error(|socket: Socket, ErrorMessage(error): ErrorMessage| async move {
     ///         eprintln!("{}: {error}", socket.id());
     ///     });
     /// });
     /// ```
-    pub fn on_error<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Socket, String) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        self.add_error_handler(Arc::new(move |s, e| Box::pin(handler(s, e))));
+    pub fn on_error<H: Handler<T>, T>(&self, handler: H) {
+        let handler = erase(handler, "error handler");
+        self.add_error_handler(Arc::new(move |socket: Socket, error: String| {
+            let mut cx = HandlerContext::new(socket, Str::from("error"), Payload::default());
+            cx.error = Some(error);
+            // An extractor refused (logged): nothing to run.
+            handler(cx).unwrap_or_else(|| Box::pin(async {}))
+        }));
+    }
+}
+
+/// A synchronous hook ([`AnyHandler`]) made runnable: an extractor's
+/// refusal is logged and the hook skipped for that event.
+fn erase_any<H: AnyHandler<T>, T>(handler: H, kind: &'static str) -> AnyHook {
+    Arc::new(move |socket: &Socket, event: &str, payload: &Payload| {
+        let mut cx =
+            HandlerContext::new(socket.clone(), Str::from(event.to_owned()), payload.clone());
+        if let Err(error) = handler.call(&mut cx) {
+            tracing::debug!(
+                socket = socket.id().as_str(),
+                nsp = socket.nsp(),
+                event,
+                %error,
+                "{kind} not run: an extractor refused"
+            );
+        }
+    })
+}
+
+/// An `on_any` / `on_any_outgoing` handler: a plain (not async) function
+/// or closure whose arguments are all extractors ([`FromContext`], up to
+/// eight). `T` is the tuple of those arguments; you never name it.
+///
+/// ```
+/// use socketio_async::{AnyHandler, Event, Socket, SocketIo};
+///
+/// // A named function is one too.
+/// fn trace(socket: Socket, Event(event): Event) {
+///     println!("{} {event}", socket.id());
+/// }
+///
+/// fn traced<H: AnyHandler<T> + Clone, T: 'static>(io: &SocketIo, hook: H) {
+///     io.on_connection(move |socket: Socket| {
+///         socket.on_any(hook.clone());
+///         async {}
+///     });
+/// }
+///
+/// traced(&SocketIo::new(), trace);
+/// ```
+pub trait AnyHandler<T>: Send + Sync + 'static {
+    /// Extracts the arguments and runs the handler; `Err` when an
+    /// extractor refused (the handler did not run).
+    fn call(&self, cx: &mut HandlerContext) -> Result<(), ExtractError>;
+}
+
+macro_rules! any_handler {
+    ($($t:ident),*) => {
+        impl<F, $($t,)*> AnyHandler<($($t,)*)> for F
+        where
+            F: Fn($($t),*) + Send + Sync + 'static,
+            $($t: FromContext,)*
+        {
+            #[allow(non_snake_case, unused_variables)]
+            fn call(&self, cx: &mut HandlerContext) -> Result<(), ExtractError> {
+                $(let $t = $t::from_context(cx)?;)*
+                self($($t),*);
+                Ok(())
+            }
+        }
+    };
+}
+
+any_handler!();
+any_handler!(T1);
+any_handler!(T1, T2);
+any_handler!(T1, T2, T3);
+any_handler!(T1, T2, T3, T4);
+any_handler!(T1, T2, T3, T4, T5);
+any_handler!(T1, T2, T3, T4, T5, T6);
+any_handler!(T1, T2, T3, T4, T5, T6, T7);
+any_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+/// A packet middleware ([`Socket::use_middleware_with`]): a plain (not
+/// async) function or closure whose arguments are all extractors
+/// ([`FromContext`], up to eight) and which returns `Result<(), E>` for
+/// any `E: Display`. `T` is the tuple of its arguments; you never name it.
+///
+/// ```
+/// use socketio_async::{Data, Socket, SocketIo};
+///
+/// /// Events whose first argument is a string longer than 1 000 bytes
+/// /// are refused (the others pass: `TryData` never refuses).
+/// fn not_too_long(socketio_async::TryData(text): socketio_async::TryData<String>) -> Result<(), String> {
+///     match text {
+///         Ok(text) if text.len() > 1000 => Err(format!("{} bytes: too long", text.len())),
+///         _ => Ok(()),
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.use_middleware_with(not_too_long);
+/// });
+/// ```
+pub trait PacketMiddleware<T>: Send + Sync + 'static {
+    /// Extracts the arguments and runs the middleware: `Err` with the
+    /// message the `error` handlers get, from the middleware or from an
+    /// extractor that refused.
+    fn call(&self, cx: &mut HandlerContext) -> Result<(), String>;
+}
+
+macro_rules! packet_middleware {
+    ($($t:ident),*) => {
+        impl<F, E, $($t,)*> PacketMiddleware<($($t,)*)> for F
+        where
+            F: Fn($($t),*) -> Result<(), E> + Send + Sync + 'static,
+            E: std::fmt::Display,
+            $($t: FromContext,)*
+        {
+            #[allow(non_snake_case, unused_variables)]
+            fn call(&self, cx: &mut HandlerContext) -> Result<(), String> {
+                $(let $t = $t::from_context(cx).map_err(|e| e.to_string())?;)*
+                self($($t),*).map_err(|e| e.to_string())
+            }
+        }
+    };
+}
+
+packet_middleware!();
+packet_middleware!(T1);
+packet_middleware!(T1, T2);
+packet_middleware!(T1, T2, T3);
+packet_middleware!(T1, T2, T3, T4);
+packet_middleware!(T1, T2, T3, T4, T5);
+packet_middleware!(T1, T2, T3, T4, T5, T6);
+packet_middleware!(T1, T2, T3, T4, T5, T6, T7);
+packet_middleware!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+/// The error an `error` handler handles ([`Socket::on_error`]): a packet
+/// middleware's refusal, or the protocol violation that closes the
+/// connection. Only error handlers have one (elsewhere the handler does
+/// not run).
+///
+/// ```
+/// use socketio_async::{ErrorMessage, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.use_middleware(|_event, payload| {
+///         if payload.args.is_empty() { Err("arguments required".into()) } else { Ok(()) }
+///     });
+///     socket.on_error(|socket: Socket, ErrorMessage(message): ErrorMessage| async move {
+///         let _ = socket.emit("error-seen", message);
+///     });
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorMessage(pub String);
+
+impl FromContext for ErrorMessage {
+    fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+        cx.error
+            .clone()
+            .map(ErrorMessage)
+            .ok_or(ExtractError::NotHere("ErrorMessage"))
     }
 }
 
@@ -587,6 +848,26 @@ impl FromContext for Event {
 /// client gets CONNECT_ERROR with the extractor's error as its message
 /// (a malformed auth object for `Data<T>`:
 /// `"invalid arguments: missing field ..."`).
+///
+/// ```
+/// use socketio_async::{ConnectError, Connecting, ExtractError, FromConnecting, SocketIo};
+///
+/// /// The `x-api-key` header; a socket without one is refused.
+/// struct ApiKey(String);
+///
+/// impl FromConnecting for ApiKey {
+///     fn from_connecting(c: &Connecting) -> Result<Self, ExtractError> {
+///         c.handshake.headers.get("x-api-key")
+///             .map(|k| ApiKey(k.to_owned()))
+///             .ok_or(ExtractError::NotHere("x-api-key"))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.use_middleware_with(|ApiKey(key): ApiKey| async move {
+///     if key.len() == 32 { Ok(()) } else { Err(ConnectError::new("bad key")) }
+/// });
+/// ```
 pub trait FromConnecting: Sized {
     /// The value, or why there is none.
     fn from_connecting(c: &Connecting) -> Result<Self, ExtractError>;
@@ -659,6 +940,21 @@ impl<T: Clone + Send + Sync + 'static> FromConnecting for Option<Extension<T>> {
 /// extractors (up to eight) and whose future gives
 /// `Result<(), ConnectError>`. `T` is the tuple of its arguments; you never
 /// name it.
+///
+/// ```
+/// use socketio_async::{ConnectError, Data, SocketIo};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Auth { token: String }
+///
+/// // A named async function is a middleware too.
+/// async fn check(Data(auth): Data<Auth>) -> Result<(), ConnectError> {
+///     if auth.token.is_empty() { Err(ConnectError::new("token required")) } else { Ok(()) }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/private").use_middleware_with(check);
+/// ```
 pub trait ConnectMiddleware<T>: Send + Sync + 'static {
     /// Extracts the arguments and starts the middleware; an extractor's
     /// refusal is the socket's refusal.
@@ -764,5 +1060,189 @@ impl Namespace {
     /// ```
     pub fn use_middleware_with<M: ConnectMiddleware<T>, T>(&self, middleware: M) {
         self.add_middleware(Arc::new(move |c| middleware.call(c)));
+    }
+}
+
+/// Takes one argument of a `serverSideEmit` listener
+/// ([`Namespace::on_server_side`]) from what another node sent:
+///
+/// | extractor | gives |
+/// |---|---|
+/// | [`Event`] | the event's name |
+/// | [`Data<T>`] / [`TryData<T>`] / [`Payload`] | its arguments, after the name (as for events: a tuple takes them all, another type the first) |
+/// | [`ServerSideAck`] | the answer the sender waits for; the listener does not run when it waits for none |
+/// | `Option<ServerSideAck>` | the same, `None` when it waits for none |
+/// | [`State<T>`] | application state |
+/// | [`SocketIo`] | this server |
+///
+/// There is no socket: the emit comes from a node, not a client.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromServerSide, ServerSideContext, SocketIo};
+///
+/// /// Only `cache:*` events (the listener does not run for the others).
+/// struct CacheEvent(String);
+///
+/// impl FromServerSide for CacheEvent {
+///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+///         cx.event()
+///             .strip_prefix("cache:")
+///             .map(|key| CacheEvent(key.to_owned()))
+///             .ok_or(ExtractError::NotHere("CacheEvent"))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/").on_server_side(|CacheEvent(key): CacheEvent| async move {
+///     println!("drop {key}");
+/// });
+/// ```
+pub trait FromServerSide: Sized {
+    /// The value, or why there is none.
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError>;
+}
+
+impl FromServerSide for Event {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        Ok(Event(cx.event.clone()))
+    }
+}
+
+impl<T: DeserializeOwned> FromServerSide for Data<T> {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        Ok(Data(decode(&cx.payload.args)?))
+    }
+}
+
+impl<T: DeserializeOwned> FromServerSide for TryData<T> {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        Ok(TryData(decode(&cx.payload.args)))
+    }
+}
+
+impl FromServerSide for Payload {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        Ok(cx.payload.clone())
+    }
+}
+
+impl FromServerSide for ServerSideAck {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        cx.ack.clone().ok_or(ExtractError::NoAck)
+    }
+}
+
+impl FromServerSide for Option<ServerSideAck> {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        Ok(cx.ack.clone())
+    }
+}
+
+impl<T: Send + Sync + 'static> FromServerSide for State<T> {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        cx.io
+            .state::<T>()
+            .map(State)
+            .ok_or(ExtractError::NoState(std::any::type_name::<T>()))
+    }
+}
+
+impl FromServerSide for SocketIo {
+    fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+        Ok(cx.io.clone())
+    }
+}
+
+/// A `serverSideEmit` listener: an async function or closure whose
+/// arguments are all [`FromServerSide`] extractors (up to eight). `T` is
+/// the tuple of those arguments; you never name it.
+///
+/// ```
+/// use socketio_async::{Data, Event, SocketIo};
+///
+/// // A named async function is a listener too.
+/// async fn invalidate(Event(event): Event, Data(key): Data<String>) {
+///     println!("{event}: {key}");
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/").on_server_side(invalidate);
+/// ```
+pub trait ServerSideHandler<T>: Send + Sync + 'static {
+    /// Extracts the arguments and starts the listener.
+    fn call(&self, cx: ServerSideContext) -> Result<Task, ExtractError>;
+}
+
+macro_rules! server_side_handler {
+    ($($t:ident),*) => {
+        impl<F, Fut, $($t,)*> ServerSideHandler<($($t,)*)> for F
+        where
+            F: Fn($($t),*) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = ()> + Send + 'static,
+            $($t: FromServerSide,)*
+        {
+            #[allow(non_snake_case, unused_variables)]
+            fn call(&self, cx: ServerSideContext) -> Result<Task, ExtractError> {
+                $(let $t = $t::from_server_side(&cx)?;)*
+                Ok(Box::pin(self($($t),*)))
+            }
+        }
+    };
+}
+
+server_side_handler!();
+server_side_handler!(T1);
+server_side_handler!(T1, T2);
+server_side_handler!(T1, T2, T3);
+server_side_handler!(T1, T2, T3, T4);
+server_side_handler!(T1, T2, T3, T4, T5);
+server_side_handler!(T1, T2, T3, T4, T5, T6);
+server_side_handler!(T1, T2, T3, T4, T5, T6, T7);
+server_side_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+
+impl Namespace {
+    /// Handles `serverSideEmit`s from other nodes for this namespace
+    /// (`io.on(event)` on Node's side: one listener sees every event, its
+    /// name in [`Event`]). Several run in registration order, on the
+    /// server task. Its arguments are [`FromServerSide`] extractors: the
+    /// arguments typed (`Data<T>`), the answer (`ServerSideAck`, or
+    /// `Option<ServerSideAck>` to run whether or not one is awaited), the
+    /// state, the server. An extractor that cannot give its value skips
+    /// the listener (logged at debug level): the sender's wait for an
+    /// answer then ends at its timeout.
+    ///
+    /// ```
+    /// use socketio_async::{Data, Event, ServerSideAck, SocketIo, State};
+    ///
+    /// struct Node { name: String }
+    ///
+    /// let io = SocketIo::builder().with_state(Node { name: "eu-1".into() }).build();
+    /// // io.server_side_emit("invalidate", ("users", 42)) on another node:
+    /// io.of("/").on_server_side(|Event(event): Event, Data((table, id)): Data<(String, u64)>| async move {
+    ///     println!("{event}: {table} {id}");
+    /// });
+    /// // io.server_side_emit_with_ack::<String>("who", ()) on another node:
+    /// io.of("/").on_server_side(|Event(event): Event, ack: Option<ServerSideAck>, node: State<Node>| async move {
+    ///     if let (true, Some(ack)) = (&*event == "who", ack) {
+    ///         let _ = ack.send(&node.name);
+    ///     }
+    /// });
+    /// ```
+    pub fn on_server_side<H: ServerSideHandler<T>, T>(&self, handler: H) {
+        self.add_server_side(Arc::new(move |cx: ServerSideContext| {
+            let (nsp, event) = (cx.nsp.clone(), cx.event.clone());
+            match handler.call(cx) {
+                Ok(task) => Some(task),
+                Err(error) => {
+                    tracing::debug!(
+                        nsp = nsp.as_str(),
+                        event = &*event,
+                        %error,
+                        "server_side_emit listener not run: an extractor refused"
+                    );
+                    None
+                }
+            }
+        }));
     }
 }

@@ -154,8 +154,9 @@ impl Connecting {
 type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) type Middleware =
     Arc<dyn Fn(Connecting) -> BoxFuture<Result<(), ConnectError>> + Send + Sync>;
-pub(crate) type ServerSideHandler =
-    Arc<dyn Fn(Payload, Option<ServerSideAck>) -> Task + Send + Sync>;
+/// A `serverSideEmit` listener: `None` when an extractor refused (logged
+/// by the listener).
+pub(crate) type ServerSideHook = Arc<dyn Fn(ServerSideContext) -> Option<Task> + Send + Sync>;
 /// A handler whose arguments are extracted from a [`HandlerContext`]:
 /// `None` when an extractor refused (logged by the handler).
 pub(crate) type ErasedHandler = Arc<dyn Fn(HandlerContext) -> Option<Task> + Send + Sync>;
@@ -166,7 +167,7 @@ pub(crate) type ErasedHandler = Arc<dyn Fn(HandlerContext) -> Option<Task> + Sen
 pub(crate) struct NsHandlers {
     middlewares: Vec<Middleware>,
     on_connection: Vec<ErasedHandler>,
-    server_side: Vec<ServerSideHandler>,
+    server_side: Vec<ServerSideHook>,
 }
 
 impl NsHandlers {
@@ -178,7 +179,7 @@ impl NsHandlers {
         &self.on_connection
     }
 
-    pub(crate) fn server_side(&self) -> &[ServerSideHandler] {
+    pub(crate) fn server_side(&self) -> &[ServerSideHook] {
         &self.server_side
     }
 }
@@ -686,25 +687,8 @@ impl Namespace {
         self.handlers.update(|h| h.middlewares.push(middleware));
     }
 
-    /// Handles `serverSideEmit`s from other nodes for this namespace; `ack`
-    /// is set when the sender waits for an answer.
-    ///
-    /// ```
-    /// use socketio_async::{Payload, ServerSideAck, SocketIo};
-    ///
-    /// let io = SocketIo::new();
-    /// io.of("/").on_server_side(|payload: Payload, ack: Option<ServerSideAck>| async move {
-    ///     if let (Ok(question), Some(ack)) = (payload.decode::<String>(), ack) {
-    ///         let _ = ack.send(format!("{question}: fine"));
-    ///     }
-    /// });
-    /// ```
-    pub fn on_server_side<F, Fut>(&self, handler: F)
-    where
-        F: Fn(Payload, Option<ServerSideAck>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler: ServerSideHandler = Arc::new(move |p, a| Box::pin(handler(p, a)));
+    /// Adds a `serverSideEmit` listener, after those it has.
+    pub(crate) fn add_server_side(&self, handler: ServerSideHook) {
         self.handlers.update(|h| h.server_side.push(handler));
     }
 }
@@ -725,16 +709,20 @@ pub(crate) struct SocketHandlers {
 /// A socket's handlers other than its event handlers.
 #[derive(Default, Clone)]
 struct Hooks {
-    any: Vec<AnyHandler>,
-    any_outgoing: Vec<AnyHandler>,
-    middlewares: Vec<PacketMiddleware>,
+    any: Vec<AnyHook>,
+    any_outgoing: Vec<AnyHook>,
+    middlewares: Vec<PacketHook>,
     on_error: Vec<ErrorHandler>,
     on_disconnecting: Vec<ErasedHandler>,
     on_disconnect: Vec<ErasedHandler>,
 }
 
-pub(crate) type AnyHandler = Arc<dyn Fn(&str, &Payload) + Send + Sync>;
-pub(crate) type PacketMiddleware = Arc<dyn Fn(&str, &Payload) -> Result<(), String> + Send + Sync>;
+/// An `on_any` / `on_any_outgoing` handler, given the socket, the event's
+/// name and its arguments.
+pub(crate) type AnyHook = Arc<dyn Fn(&Socket, &str, &Payload) + Send + Sync>;
+/// A packet middleware: `Err` stops the event.
+pub(crate) type PacketHook =
+    Arc<dyn Fn(&Socket, &str, &Payload) -> Result<(), String> + Send + Sync>;
 pub(crate) type ErrorHandler = Arc<dyn Fn(Socket, String) -> Task + Send + Sync>;
 
 /// Which list of a socket's handlers.
@@ -779,15 +767,15 @@ impl SocketHandlers {
         self.hooks.as_deref().map_or(&[], list)
     }
 
-    pub(crate) fn any(&self) -> &[AnyHandler] {
+    pub(crate) fn any(&self) -> &[AnyHook] {
         self.hook(|h| &h.any)
     }
 
-    pub(crate) fn any_outgoing(&self) -> &[AnyHandler] {
+    pub(crate) fn any_outgoing(&self) -> &[AnyHook] {
         self.hook(|h| &h.any_outgoing)
     }
 
-    pub(crate) fn middlewares(&self) -> &[PacketMiddleware] {
+    pub(crate) fn middlewares(&self) -> &[PacketHook] {
         self.hook(|h| &h.middlewares)
     }
 
@@ -918,7 +906,7 @@ impl Socket {
     /// Adds an `on_any` or `on_any_outgoing` handler. The first
     /// `on_any_outgoing` asks the core for the recipients of broadcasts
     /// (until then a broadcast pays nothing for them).
-    pub(crate) fn add_any(&self, hook: Hook, handler: AnyHandler) {
+    pub(crate) fn add_any(&self, hook: Hook, handler: AnyHook) {
         if let Hook::AnyOutgoing = hook {
             if !self.io.inner.outgoing.swap(true, Ordering::AcqRel) {
                 let _ = self
@@ -935,7 +923,7 @@ impl Socket {
     }
 
     /// Adds a packet middleware.
-    pub(crate) fn add_middleware(&self, middleware: PacketMiddleware) {
+    pub(crate) fn add_middleware(&self, middleware: PacketHook) {
         self.state
             .handlers
             .update(|h| h.hooks_mut().middlewares.push(middleware));
@@ -1111,12 +1099,31 @@ impl AckSlot {
 /// What a handler is called with, from which its extractors take their
 /// values (see `FromContext`): the socket, the event and its arguments,
 /// the acknowledgement asked for, the disconnect reason.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromContext, HandlerContext, Socket, SocketIo};
+///
+/// /// An extractor: the event's name and how many arguments it has.
+/// struct Shape(String, usize);
+///
+/// impl FromContext for Shape {
+///     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
+///         Ok(Shape(cx.event().to_owned(), cx.payload().args.len()))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on_any(|Shape(event, n): Shape| println!("{event}/{n}"));
+/// });
+/// ```
 pub struct HandlerContext {
     pub(crate) socket: Socket,
     pub(crate) event: Str,
     pub(crate) payload: Payload,
     pub(crate) ack: Option<Arc<AckSlot>>,
     pub(crate) reason: Option<DisconnectReason>,
+    pub(crate) error: Option<String>,
 }
 
 impl std::fmt::Debug for HandlerContext {
@@ -1138,6 +1145,7 @@ impl HandlerContext {
             payload,
             ack: None,
             reason: None,
+            error: None,
         }
     }
 
@@ -1158,7 +1166,7 @@ impl HandlerContext {
         &self.socket
     }
 
-    /// The event's name (`"connection"`, `"disconnecting"` and
+    /// The event's name (`"connection"`, `"error"`, `"disconnecting"` and
     /// `"disconnect"` for those handlers).
     ///
     /// ```
@@ -1228,7 +1236,19 @@ impl HandlerContext {
     }
 }
 
-/// Answers another node's `serverSideEmit` (see [`Namespace::on_server_side`]).
+/// Answers another node's `serverSideEmit` (see [`Namespace::on_server_side`]):
+/// the extractor `ServerSideAck` is there only when the sender waits for
+/// an answer (`Option<ServerSideAck>` runs the listener either way).
+///
+/// ```
+/// use socketio_async::{Data, ServerSideAck, SocketIo};
+///
+/// let io = SocketIo::new();
+/// // Another node: io.server_side_emit_with_ack::<usize>("count", ("room-1",), timeout)
+/// io.of("/").on_server_side(|Data(room): Data<String>, ack: ServerSideAck| async move {
+///     let _ = ack.send(room.len());
+/// });
+/// ```
 #[derive(Clone)]
 pub struct ServerSideAck {
     runner: Arc<Runner>,
@@ -1254,12 +1274,10 @@ impl ServerSideAck {
     /// Sends the answer (one value; it is what the asking node receives).
     ///
     /// ```
-    /// # use socketio_async::SocketIo;
+    /// # use socketio_async::{ServerSideAck, SocketIo};
     /// let io = SocketIo::new();
-    /// io.of("/").on_server_side(|_payload, ack| async move {
-    ///     if let Some(ack) = ack {
-    ///         let _ = ack.send(io_count());
-    ///     }
+    /// io.of("/").on_server_side(|ack: ServerSideAck| async move {
+    ///     let _ = ack.send(io_count());
     /// });
     /// # fn io_count() -> usize { 0 }
     /// ```
@@ -1270,5 +1288,159 @@ impl ServerSideAck {
             .act_or_defer(move |core, _| core.server_side_reply(&reply, value))
             .map_err(|_| crate::payload::EmitError::NotRunning)?;
         Ok(())
+    }
+}
+
+/// What a `serverSideEmit` listener is called with, from which its
+/// extractors ([`FromServerSide`](crate::FromServerSide)) take their
+/// values: the server, the namespace, the event's name and arguments, the
+/// answer asked for.
+///
+/// ```
+/// use socketio_async::{ExtractError, FromServerSide, ServerSideContext, SocketIo};
+///
+/// /// An extractor: the namespace and the event's name.
+/// struct Origin(String, String);
+///
+/// impl FromServerSide for Origin {
+///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+///         Ok(Origin(cx.nsp().to_owned(), cx.event().to_owned()))
+///     }
+/// }
+///
+/// let io = SocketIo::new();
+/// io.of("/").on_server_side(|Origin(nsp, event): Origin| async move {
+///     println!("{nsp} {event}");
+/// });
+/// ```
+pub struct ServerSideContext {
+    pub(crate) io: SocketIo,
+    pub(crate) nsp: Nsp,
+    pub(crate) event: Str,
+    pub(crate) payload: Payload,
+    pub(crate) ack: Option<ServerSideAck>,
+}
+
+impl std::fmt::Debug for ServerSideContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSideContext")
+            .field("nsp", &self.nsp)
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSideContext {
+    /// The context of one `serverSideEmit`, whose `data` is the event's
+    /// name then its arguments (a first element that is not a string is
+    /// an argument, and the name is empty).
+    pub(crate) fn new(
+        io: &SocketIo,
+        nsp: Nsp,
+        mut data: Vec<Value>,
+        ack: Option<ServerSideAck>,
+    ) -> Self {
+        let event = match data.first() {
+            Some(Value::String(_)) => match data.remove(0) {
+                Value::String(name) => Str::from(name),
+                _ => Str::from(""),
+            },
+            _ => Str::from(""),
+        };
+        Self {
+            io: io.clone(),
+            nsp,
+            event,
+            payload: Payload {
+                args: data,
+                binary: Vec::new(),
+            },
+            ack,
+        }
+    }
+
+    /// The server.
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromServerSide, ServerSideContext};
+    ///
+    /// /// An extractor: how many clients this node has.
+    /// struct Clients(usize);
+    /// impl FromServerSide for Clients {
+    ///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+    ///         Ok(Clients(cx.io().clients_count()))
+    ///     }
+    /// }
+    /// ```
+    pub fn io(&self) -> &SocketIo {
+        &self.io
+    }
+
+    /// The namespace the emit was made on.
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromServerSide, ServerSideContext};
+    ///
+    /// /// An extractor: the namespace's name.
+    /// struct NspName(String);
+    /// impl FromServerSide for NspName {
+    ///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+    ///         Ok(NspName(cx.nsp().to_owned()))
+    ///     }
+    /// }
+    /// ```
+    pub fn nsp(&self) -> &str {
+        self.nsp.as_str()
+    }
+
+    /// The event's name (`io.server_side_emit(name, ..)`).
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromServerSide, ServerSideContext};
+    ///
+    /// /// An extractor: whether the event is a cache command.
+    /// struct CacheCommand(bool);
+    /// impl FromServerSide for CacheCommand {
+    ///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+    ///         Ok(CacheCommand(cx.event().starts_with("cache:")))
+    ///     }
+    /// }
+    /// ```
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The event's arguments, after its name.
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromServerSide, ServerSideContext};
+    ///
+    /// /// An extractor: how many arguments came.
+    /// struct Arity(usize);
+    /// impl FromServerSide for Arity {
+    ///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+    ///         Ok(Arity(cx.payload().args.len()))
+    ///     }
+    /// }
+    /// ```
+    pub fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// Whether the sending node waits for an answer.
+    ///
+    /// ```
+    /// use socketio_async::{ExtractError, FromServerSide, ServerSideContext};
+    ///
+    /// /// An extractor: whether an answer is awaited.
+    /// struct Waits(bool);
+    /// impl FromServerSide for Waits {
+    ///     fn from_server_side(cx: &ServerSideContext) -> Result<Self, ExtractError> {
+    ///         Ok(Waits(cx.wants_ack()))
+    ///     }
+    /// }
+    /// ```
+    pub fn wants_ack(&self) -> bool {
+        self.ack.is_some()
     }
 }

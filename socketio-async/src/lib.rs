@@ -19,22 +19,61 @@
 //!
 //! # Extractors
 //!
-//! A handler is a plain async function or closure whose arguments say what
-//! it needs; the server supplies them (as axum does for HTTP handlers):
+//! A handler is a plain async function or closure whose arguments all
+//! implement [`FromContext`] (up to eight); the server supplies them, as
+//! axum does for HTTP handlers. The same extractors serve
+//! connection, event, `on_any` / `on_any_outgoing`, packet middleware,
+//! error and disconnect handlers, where they apply (columns: connection,
+//! event, `on_any` and `on_any_outgoing`, packet middleware, error,
+//! disconnect):
 //!
-//! | extractor | gives |
-//! |---|---|
-//! | [`Socket`] | the socket |
-//! | [`Data<T>`] | the event's arguments as a `T` (the auth object, in a connection handler); on a shape mismatch the handler does not run (logged) |
-//! | [`TryData<T>`] | the same as a `Result`, for handlers that answer bad input themselves |
-//! | [`Payload`] | the arguments untyped, with their binary attachments |
-//! | [`Bin`] | the binary attachments |
-//! | [`AckSender`] (alias [`Ack`]) / `Option<AckSender>` | the acknowledgement: consumed when sent, once per event |
-//! | [`State<T>`] | application state, registered once with [`SocketIo::builder`] |
-//! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage ([`Socket::extensions`]), filled by middlewares |
-//! | `Arc<Handshake>` | the handshake |
-//! | [`DisconnectReason`] | why the socket left (disconnect handlers) |
-//! | [`Event`] | the event's name |
+//! | extractor | gives | conn. | event | any | packet mw | error | disc. |
+//! |---|---|---|---|---|---|---|---|
+//! | [`Socket`] | the socket | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | [`Event`] | the event's name (`"connection"`, `"error"`, `"disconnect"` in those handlers) | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | [`Data<T>`] | the arguments as a `T` (see [`Payload::decode`]); on failure the handler does not run | the auth object | ✓ | ✓ | ✓ (refuses the event) | — | — |
+//! | [`TryData<T>`] | the same, as a `Result` the handler sees | ✓ | ✓ | ✓ | ✓ | — | — |
+//! | [`Payload`] | the arguments untyped, with their binary attachments | ✓ | ✓ | ✓ | ✓ | — | — |
+//! | [`Bin`] | the binary attachments | — | ✓ | ✓ | ✓ | — | — |
+//! | [`AckSender`] (alias [`Ack`]) | the acknowledgement, consumed when sent; the handler does not run when the client asked for none | — | ✓ | — | — | — | — |
+//! | `Option<AckSender>` | the acknowledgement, `None` when the client asked for none | — | ✓ | `None` | `None` | `None` | `None` |
+//! | [`State<T>`] | application state (`SocketIo::builder().with_state`) | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | [`Extension<T>`] / `Option<Extension<T>>` | the socket's typed storage | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | `Arc<Handshake>` | the handshake | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | [`ErrorMessage`] | the error | — | — | — | — | ✓ | — |
+//! | [`DisconnectReason`] | why it left | — | — | — | — | — | ✓ |
+//!
+//! Connection, event, error and disconnect handlers are async ([`Handler`]);
+//! `on_any`, `on_any_outgoing` ([`AnyHandler`]) and packet middlewares
+//! ([`PacketMiddleware`], [`Socket::use_middleware_with`]) are plain
+//! functions run inline, before the event's handlers or where the emit is
+//! made. The ack belongs to the event's handlers: an `on_any` or a packet
+//! middleware cannot answer.
+//!
+//! Connection middlewares take extractors too
+//! ([`Namespace::use_middleware_with`], [`FromConnecting`]): the auth
+//! object (`Data<T>`, `TryData<T>`), `State<T>`, `Extension<T>` stored by
+//! an earlier middleware, `Extensions` to store into, `Arc<Handshake>`,
+//! the `SocketId`, or the whole `Connecting`. So do `serverSideEmit`
+//! listeners ([`Namespace::on_server_side`], [`FromServerSide`]): the
+//! event's name (`Event`), its arguments (`Data<T>`, `TryData<T>`,
+//! `Payload`), the answer (`ServerSideAck`, `Option<ServerSideAck>`),
+//! `State<T>`, the `SocketIo`.
+//!
+//! An extractor that cannot give its value (a `Data<T>` whose arguments
+//! have another shape, a `State<T>` never registered, an `Extension<T>`
+//! never set...) stops that handler before it runs; the reason is logged
+//! with `tracing` at debug level (the client can cause it: an error level
+//! would let anyone fill the logs), with the socket id, namespace and
+//! event. In a middleware it is a refusal: a connection middleware's
+//! refuses the socket (CONNECT_ERROR with the reason), a packet
+//! middleware's stops the event (the error handlers get the reason).
+//!
+//! Where a closure's return type cannot be inferred through a generic
+//! handler trait (a middleware whose body uses `?` or ends in
+//! `Err("..".into())`), the short forms stay: [`Namespace::use_middleware`]
+//! (one `Connecting`) and [`Socket::use_middleware`] (the event's name and
+//! arguments).
 //!
 //! [`FromContext`] makes an extractor of your own. Several handlers of one
 //! event run in registration order ([`Socket::off`] and
@@ -238,12 +277,13 @@ pub use engineio_proto::{
 };
 pub use extensions::Extensions;
 pub use extract::{
-    Bin, ConnectMiddleware, Data, Event, Extension, ExtractError, FromConnecting, FromContext,
-    Handler, State, TryData,
+    AnyHandler, Bin, ConnectMiddleware, Data, ErrorMessage, Event, Extension, ExtractError,
+    FromConnecting, FromContext, FromServerSide, Handler, PacketMiddleware, ServerSideHandler,
+    State, TryData,
 };
 pub use io::{
-    ConnectError, Connecting, HandlerContext, Namespace, ServerSideAck, Socket, SocketIo,
-    SocketIoBuilder,
+    ConnectError, Connecting, HandlerContext, Namespace, ServerSideAck, ServerSideContext, Socket,
+    SocketIo, SocketIoBuilder,
 };
 pub use operator::{BroadcastAckError, BroadcastOperator};
 pub use payload::{AckError, DataError, EmitError, Payload};

@@ -50,6 +50,20 @@ impl std::fmt::Debug for BroadcastOperator {
 /// The answers of a broadcast with acknowledgements when not every socket
 /// answered (or one answered in another shape): the error, and the answers
 /// that did come, as Node gives them.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketio_async::{BroadcastAckError, SocketIo};
+///
+/// async fn poll(io: SocketIo) {
+///     match io.timeout(Duration::from_secs(5)).emit_with_ack::<String>("vote", ()).await {
+///         Ok(votes) => println!("everyone voted: {votes:?}"),
+///         Err(BroadcastAckError { error, answers }) => {
+///             println!("{error}; the votes that came: {answers:?}")
+///         }
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{error} ({} answers received)", answers.len())]
 pub struct BroadcastAckError<T> {

@@ -137,6 +137,21 @@ impl Payload {
 }
 
 /// Why arguments could not be read as the type a handler asked for.
+///
+/// ```
+/// use socketio_async::{AckSender, DataError, Socket, SocketIo, TryData};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("age", |TryData(age): TryData<u8>, ack: AckSender| async move {
+///         let _ = match age {
+///             Ok(age) => ack.send(age),
+///             Err(DataError::Missing) => ack.send("age required"),
+///             Err(DataError::Invalid(why)) => ack.send(format!("bad age: {why}")),
+///         };
+///     });
+/// });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DataError {
     /// The argument is not there.
@@ -148,6 +163,18 @@ pub enum DataError {
 }
 
 /// Why an emit failed.
+///
+/// ```
+/// use socketio_async::{EmitError, Socket};
+///
+/// fn greet(socket: &Socket) {
+///     match socket.emit("hello", "world") {
+///         Ok(()) => {}
+///         Err(EmitError::NotRunning) => eprintln!("the server is not running"),
+///         Err(error) => eprintln!("not sent: {error}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmitError {
     /// The arguments are not JSON.
@@ -174,6 +201,20 @@ impl From<serde_json::Error> for EmitError {
 }
 
 /// Why an acknowledgement did not come.
+///
+/// ```
+/// use std::time::Duration;
+/// use socketio_async::{AckError, Socket};
+///
+/// async fn ask(socket: Socket) {
+///     match socket.timeout(Duration::from_secs(2)).emit_with_ack::<u32>("count?", ()).await {
+///         Ok(n) => println!("{n}"),
+///         Err(AckError::Timeout) => println!("no answer in time"),
+///         Err(AckError::Decode(why)) => println!("answered in another shape: {why}"),
+///         Err(error) => println!("{error}"),
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AckError {
     /// No answer within the timeout, or the socket left first.

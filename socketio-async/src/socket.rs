@@ -392,13 +392,26 @@ impl Socket {
         let site =
             Site::socket("on_any_outgoing handler", self.id().as_str(), self.nsp()).event(event);
         for hook in handlers.any_outgoing() {
-            contain::call(&site, || hook(event, payload));
+            contain::call(&site, || hook(self, event, payload));
         }
     }
 }
 
 /// A socket with a time limit on acknowledgements, from
 /// [`Socket::timeout`].
+///
+/// ```
+/// use std::time::Duration;
+/// use socketio_async::{Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     let asking = socket.timeout(Duration::from_secs(3));
+///     if let Ok(name) = asking.emit_with_ack::<String>("name?", ()).await {
+///         let _ = socket.emit("hello", name);
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone)]
 pub struct SocketTimeout {
     socket: Socket,
@@ -490,6 +503,17 @@ pub struct AckSender {
 }
 
 /// The same as [`AckSender`], by the name socketioxide's users know.
+///
+/// ```
+/// use socketio_async::{Ack, Socket, SocketIo};
+///
+/// let io = SocketIo::new();
+/// io.on_connection(|socket: Socket| async move {
+///     socket.on("ping", |ack: Ack| async move {
+///         let _ = ack.send("pong");
+///     });
+/// });
+/// ```
 pub type Ack = AckSender;
 
 impl std::fmt::Debug for AckSender {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use socketio_async::{AckSender, DisconnectReason, Socket};
+use socketio_async::{AckSender, DisconnectReason, Event, Socket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -259,10 +259,8 @@ fn on_any_outgoing_sees_broadcasts_per_recipient_and_direct_emits_once() {
             async move {
                 // Only the client that asks is watched.
                 if socket.handshake().auth.get("watch").is_some() {
-                    socket.on_any_outgoing(move |event, payload| {
-                        s.lock()
-                            .unwrap()
-                            .push((event.to_owned(), payload.args.clone()));
+                    socket.on_any_outgoing(move |Event(event): Event, payload: Payload| {
+                        s.lock().unwrap().push((event.to_string(), payload.args));
                     });
                 }
                 socket.join("room");

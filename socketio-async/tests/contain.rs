@@ -8,7 +8,7 @@
 
 mod common;
 
-use socketio_async::{AckSender, DisconnectReason, Payload, Socket};
+use socketio_async::{AckSender, DisconnectReason, ErrorMessage, Event, Payload, Socket};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
@@ -233,13 +233,15 @@ fn panicking_packet_middlewares_any_hooks_and_error_handlers_are_contained() {
             "refused" => Err("refused".into()),
             _ => Ok(()),
         });
-        socket.on_error(|_, error| async move { panic!("error handler boom: {error}") });
-        socket.on_any(|event, _| {
-            if event == "message-with-ack" {
+        socket.on_error(|ErrorMessage(error): ErrorMessage| async move {
+            panic!("error handler boom: {error}")
+        });
+        socket.on_any(|Event(event): Event| {
+            if &*event == "message-with-ack" {
                 panic!("on_any boom")
             }
         });
-        socket.on_any_outgoing(|event, _| panic!("on_any_outgoing boom {event}"));
+        socket.on_any_outgoing(|Event(event): Event| panic!("on_any_outgoing boom {event}"));
         socket.on("bad", |socket: Socket| async move {
             socket.emit("should-not-run", ()).unwrap();
         });
@@ -264,7 +266,7 @@ fn panicking_packet_middlewares_any_hooks_and_error_handlers_are_contained() {
 fn a_panicking_on_any_outgoing_does_not_stop_the_emit() {
     let io = server();
     io.on_connection(|socket: Socket| async move {
-        socket.on_any_outgoing(|event, _| panic!("outgoing boom {event}"));
+        socket.on_any_outgoing(|Event(event): Event| panic!("outgoing boom {event}"));
         socket.emit("hello", ("world",)).unwrap();
     });
     let b = start(&io);
@@ -551,18 +553,16 @@ fn handlers_call_every_kind_of_method() {
         let i = i.clone();
         async move {
             socket.join("room");
-            let s = socket.clone();
-            socket.on_any(move |event, _| {
+            socket.on_any(move |s: Socket, Event(event): Event| {
                 let rooms: Vec<String> = s
                     .rooms()
                     .iter()
                     .filter(|r| **r != *s.id().as_str())
                     .map(|r| r.to_string())
                     .collect();
-                s.emit("any", (event, rooms)).unwrap();
+                s.emit("any", (&*event, rooms)).unwrap();
             });
-            let s = socket.clone();
-            socket.on_any_outgoing(move |_, _| {
+            socket.on_any_outgoing(move |s: Socket| {
                 let _ = s.data_value();
             });
             socket.conn().on_packet({
@@ -630,30 +630,6 @@ fn handlers_call_every_kind_of_method() {
 
 // ----- serverSideEmit listeners -----
 
-/// Carries each node's cluster messages to the other until all is quiet.
-fn relay(nodes: [&TestBackend; 2]) {
-    loop {
-        let mut carried = false;
-        for (from, to) in [(0, 1), (1, 0)] {
-            let out: Vec<_> = {
-                let mut h = nodes[from].h.lock().unwrap();
-                std::iter::from_fn(|| h.server.poll_cluster()).collect()
-            };
-            for message in out {
-                carried = true;
-                let mut h = nodes[to].h.lock().unwrap();
-                let now = h.now;
-                h.server.handle_cluster(now, message);
-                nodes[to].forward(&mut h);
-            }
-            nodes[to].settle();
-        }
-        if !carried {
-            return;
-        }
-    }
-}
-
 #[test]
 fn a_panicking_server_side_emit_listener_is_contained() {
     let node = |uid: &str| {
@@ -666,14 +642,19 @@ fn a_panicking_server_side_emit_listener_is_contained() {
     let (a_io, a) = node("A");
     let (b_io, b) = node("B");
     let heard = Arc::new(Mutex::new(Vec::new()));
-    b_io.of("/").on_server_side(|payload, _| async move {
+    b_io.of("/").on_server_side(|payload: Payload| async move {
         panic!("listener boom {:?}", payload.args);
     });
     let h = heard.clone();
-    b_io.of("/").on_server_side(move |payload, _| {
-        let h = h.clone();
-        async move { h.lock().unwrap().push(payload.args) }
-    });
+    b_io.of("/")
+        .on_server_side(move |Event(event): Event, payload: Payload| {
+            let h = h.clone();
+            async move {
+                let mut args = vec![json!(&*event)];
+                args.extend(payload.args);
+                h.lock().unwrap().push(args)
+            }
+        });
     relay([&a, &b]);
     a_io.server_side_emit("ping", (1,)).unwrap();
     relay([&a, &b]);

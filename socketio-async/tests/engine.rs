@@ -4,7 +4,7 @@
 
 mod common;
 
-use socketio_async::{DisconnectReason, Socket};
+use socketio_async::{DisconnectReason, ErrorMessage, Socket};
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -402,7 +402,7 @@ fn packet_middleware_errors_reach_the_error_handler() {
             async move { e.lock().unwrap().push(format!("fine {:?}", p.args)) }
         });
         let e = e.clone();
-        socket.on_error(move |_, error| {
+        socket.on_error(move |ErrorMessage(error): ErrorMessage| {
             let e = e.clone();
             async move { e.lock().unwrap().push(format!("error {error}")) }
         });

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketio_async::{
     Ack, AckError, AckSender, Backend, Bin, BroadcastAckError, ConnectError, Connecting, Data,
-    DataError, DisconnectReason, EmitError, Event, Extension, Extensions, Payload, Socket,
-    SocketIo, State, TryData,
+    DataError, DisconnectReason, EmitError, ErrorMessage, Event, Extension, Extensions, Payload,
+    ServerSideAck, Socket, SocketIo, State, TryData,
 };
 
 use common::*;
@@ -616,5 +616,513 @@ fn connection_middlewares_take_extractors() {
     assert!(
         refused[0].starts_with(r#"44/try,{"message":"auth: "#),
         "{refused:?}"
+    );
+}
+
+// ----- on_any, on_any_outgoing, packet middlewares, error handlers,
+// serverSideEmit listeners: their extractors -----
+
+#[derive(Clone)]
+struct Role(&'static str);
+struct Limits {
+    max: u32,
+}
+
+#[test]
+fn on_any_takes_extractors() {
+    let seen = log();
+    let s = seen.clone();
+    let io = SocketIo::builder().with_state(Greeting("hi")).build();
+    io.on_connection(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            socket.extensions().insert(Role("guest"));
+            let s1 = s.clone();
+            // Success: the socket, the name, the first argument typed,
+            // state and extension; it runs before the event's handler.
+            socket.on_any(
+                move |socket: Socket,
+                      Event(event): Event,
+                      Data(text): Data<String>,
+                      greeting: State<Greeting>,
+                      Extension(role): Extension<Role>| {
+                    push(
+                        &s1,
+                        format!("any {event} {text} {} {}", greeting.0.0, role.0),
+                    );
+                    socket.emit("seen", (&*event, text)).unwrap();
+                },
+            );
+            // Every event, untyped; the ack is not offered to on_any.
+            let s2 = s.clone();
+            socket.on_any(
+                move |Event(event): Event, payload: Payload, ack: Option<AckSender>| {
+                    push(
+                        &s2,
+                        format!("raw {event} {:?} ack={}", payload.args, ack.is_some()),
+                    );
+                },
+            );
+            // Never runs: no such extension, an AckSender, another kind's
+            // extractor.
+            let s3 = s.clone();
+            socket.on_any(move |_: Extension<Never>| push(&s3, "never (extension)"));
+            let s4 = s.clone();
+            socket.on_any(move |_: AckSender| push(&s4, "never (ack)"));
+            let s5 = s.clone();
+            socket.on_any(move |_: DisconnectReason| push(&s5, "never (reason)"));
+            socket.on("hello", |socket: Socket, ack: AckSender| async move {
+                socket.emit("handler", ()).unwrap();
+                ack.send("answered").unwrap();
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"421["hello","world"]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"42["seen","hello","world"]"#,
+            r#"42["handler"]"#,
+            r#"431["answered"]"#
+        ]
+    );
+    assert_eq!(
+        taken(&seen),
+        vec![
+            "any hello world hi guest",
+            r#"raw hello [String("world")] ack=false"#
+        ]
+    );
+    // Wrong shape (a number for Data<String>): only the untyped one runs.
+    b.client(|h| h.ws_send(ws, r#"42["n",5]"#));
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+    assert_eq!(taken(&seen), vec!["raw n [Number(5)] ack=false"]);
+    // Missing argument: the same.
+    b.client(|h| h.ws_send(ws, r#"42["empty"]"#));
+    assert_eq!(b.frames(ws), Vec::<String>::new());
+    assert_eq!(taken(&seen), vec!["raw empty [] ack=false"]);
+}
+
+#[test]
+fn on_any_outgoing_takes_extractors() {
+    let seen = log();
+    let s = seen.clone();
+    let io = SocketIo::builder().with_state(Limits { max: 10 }).build();
+    io.on_connection(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            let s1 = s.clone();
+            socket.on_any_outgoing(
+                move |socket: Socket,
+                      Event(event): Event,
+                      Data(n): Data<u32>,
+                      limits: State<Limits>| {
+                    let over = n > limits.max;
+                    push(
+                        &s1,
+                        format!("{} sent {event} {n} over={over}", socket.nsp()),
+                    );
+                },
+            );
+            let s2 = s.clone();
+            socket.on_any_outgoing(move |Event(event): Event, Bin(files): Bin| {
+                push(&s2, format!("{event}: {} attachments", files.len()));
+            });
+            let s3 = s.clone();
+            socket.on_any_outgoing(move |_: State<Unregistered>| push(&s3, "never"));
+            socket.on("go", |socket: Socket| async move {
+                socket.emit("n", 12).unwrap();
+                socket.emit("s", "text").unwrap();
+                socket.emit("none", ()).unwrap();
+                socket.broadcast().emit("all", 3).unwrap();
+                socket.io().emit("all", 4).unwrap();
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"42["go"]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"42["n",12]"#,
+            r#"42["s","text"]"#,
+            r#"42["none"]"#,
+            r#"42["all",4]"#
+        ]
+    );
+    // Typed: only `n` and the broadcast that reaches it (not `s`, wrong
+    // shape; not `none`, missing; not the broadcast that excludes it).
+    assert_eq!(
+        taken(&seen),
+        vec![
+            "/ sent n 12 over=true",
+            "n: 0 attachments",
+            "s: 0 attachments",
+            "none: 0 attachments",
+            "/ sent all 4 over=false",
+            "all: 0 attachments",
+        ]
+    );
+}
+
+#[test]
+fn packet_middlewares_take_extractors() {
+    let seen = log();
+    let s = seen.clone();
+    let io = SocketIo::builder().with_state(Limits { max: 10 }).build();
+    let on_connection = move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            socket.extensions().insert(Role("guest"));
+            let s1 = s.clone();
+            // The short form and the extractor form run in registration
+            // order.
+            socket.use_middleware(move |event, _| {
+                push(&s1, format!("short {event}"));
+                Ok(())
+            });
+            match socket.nsp() {
+                "/" => socket.use_middleware_with(
+                    |Event(event): Event, Extension(role): Extension<Role>| {
+                        if event.starts_with("admin:") && role.0 != "admin" {
+                            return Err(format!("{event}: forbidden for {}", role.0));
+                        }
+                        Ok(())
+                    },
+                ),
+                // The first argument must be a number under the limit.
+                "/typed" => {
+                    socket.use_middleware_with(|Data(n): Data<u32>, limits: State<Limits>| {
+                        if n > limits.max {
+                            Err("too big")
+                        } else {
+                            Ok(())
+                        }
+                    })
+                }
+                _ => socket.use_middleware_with(|_: State<Unregistered>| Ok::<(), String>(())),
+            }
+            socket.on_error(
+                |socket: Socket, ErrorMessage(error): ErrorMessage| async move {
+                    socket.emit("refused", error).unwrap();
+                },
+            );
+            socket.on_any(|socket: Socket, Event(event): Event| {
+                socket.emit("through", &*event).unwrap();
+            });
+        }
+    };
+    io.on_connection(on_connection.clone());
+    io.of("/typed").on_connection(on_connection.clone());
+    io.of("/unset").on_connection(on_connection);
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"42["chat","x"]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["through","chat"]"#]);
+    b.client(|h| h.ws_send(ws, r#"42["admin:kick","bob"]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![r#"42["refused","admin:kick: forbidden for guest"]"#]
+    );
+    assert_eq!(taken(&seen), vec!["short chat", "short admin:kick"]);
+    let (ws, _) = connect(&b, "/typed", "");
+    b.client(|h| h.ws_send(ws, r#"42/typed,["n",3]"#));
+    assert_eq!(b.frames(ws), vec![r#"42/typed,["through","n"]"#]);
+    b.client(|h| h.ws_send(ws, r#"42/typed,["n",11]"#));
+    assert_eq!(b.frames(ws), vec![r#"42/typed,["refused","too big"]"#]);
+    // Wrong shape: the extractor's error is the refusal.
+    b.client(|h| h.ws_send(ws, r#"42/typed,["n","3"]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"42/typed,["refused","invalid arguments: invalid type: string \"3\", expected u32"]"#
+        ]
+    );
+    // Missing argument.
+    b.client(|h| h.ws_send(ws, r#"42/typed,["n"]"#));
+    assert_eq!(
+        b.frames(ws),
+        vec![r#"42/typed,["refused","missing argument"]"#]
+    );
+    // Missing state.
+    let (ws, _) = connect(&b, "/unset", "");
+    b.client(|h| h.ws_send(ws, r#"42/unset,["n"]"#));
+    let frames = b.frames(ws);
+    assert_eq!(frames.len(), 1);
+    assert!(
+        frames[0].starts_with(r#"42/unset,["refused","no state of type "#),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn error_handlers_take_extractors() {
+    let seen = log();
+    let s = seen.clone();
+    let io = SocketIo::builder().with_state(Greeting("hi")).build();
+    io.on_connection(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            socket.extensions().insert(Role("guest"));
+            socket.use_middleware(|event, _| Err(format!("{event} refused")));
+            let s1 = s.clone();
+            socket.on_error(
+                move |socket: Socket,
+                      ErrorMessage(error): ErrorMessage,
+                      greeting: State<Greeting>,
+                      Extension(role): Extension<Role>| {
+                    let s1 = s1.clone();
+                    async move {
+                        push(
+                            &s1,
+                            format!("{} {error} {} {}", socket.nsp(), greeting.0.0, role.0),
+                        );
+                    }
+                },
+            );
+            // Never run: no such extension; arguments an error has not.
+            let s2 = s.clone();
+            socket.on_error(move |_: Extension<Never>| {
+                let s2 = s2.clone();
+                async move { push(&s2, "never (extension)") }
+            });
+            let s3 = s.clone();
+            socket.on_error(move |_: ErrorMessage, Data(_): Data<String>| {
+                let s3 = s3.clone();
+                async move { push(&s3, "never (data)") }
+            });
+            // ErrorMessage elsewhere: the handler does not run.
+            let s4 = s.clone();
+            socket.on("x", move |_: ErrorMessage| {
+                let s4 = s4.clone();
+                async move { push(&s4, "never (event)") }
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| h.ws_send(ws, r#"42["x",1]"#));
+    assert_eq!(taken(&seen), vec!["/ x refused hi guest"]);
+    // A protocol violation reaches them too, before the close.
+    b.client(|h| h.ws_send(ws, r#"4["#));
+    assert_eq!(taken(&seen), vec!["/ unknown packet type hi guest"]);
+}
+
+#[test]
+fn server_side_listeners_take_extractors() {
+    struct NodeName(&'static str);
+    let node = |uid: &'static str| {
+        let io = SocketIo::builder().with_state(NodeName(uid)).build();
+        let mut config = config();
+        config.cluster = Some(socketio_proto::ClusterConfig::new(uid));
+        let b = start_with(&io, config);
+        (io, b)
+    };
+    let (a_io, a) = node("A");
+    let (b_io, b) = node("B");
+    let seen = log();
+    let s = seen.clone();
+    b_io.of("/").on_server_side(
+        move |Event(event): Event, Data((table, id)): Data<(String, u64)>| {
+            let s = s.clone();
+            async move { push(&s, format!("typed {event} {table} {id}")) }
+        },
+    );
+    let s = seen.clone();
+    b_io.of("/").on_server_side(
+        move |Event(event): Event, payload: Payload, ack: Option<ServerSideAck>| {
+            let s = s.clone();
+            async move {
+                push(
+                    &s,
+                    format!("raw {event} {:?} ack={}", payload.args, ack.is_some()),
+                );
+            }
+        },
+    );
+    // Answers only when asked (the others skip it).
+    b_io.of("/").on_server_side(
+        |ack: ServerSideAck, Data(question): Data<String>, name: State<NodeName>| async move {
+            ack.send(format!("{question}? {}", name.0.0)).unwrap();
+        },
+    );
+    // The server: tell this node's clients.
+    b_io.of("/")
+        .on_server_side(|io: SocketIo, Event(event): Event| async move {
+            io.emit("relayed", &*event).unwrap();
+        });
+    let s = seen.clone();
+    b_io.of("/").on_server_side(move |_: State<Unregistered>| {
+        let s = s.clone();
+        async move { push(&s, "never") }
+    });
+    let (ws, _) = connect(&b, "/", "");
+    relay([&a, &b]);
+    a_io.server_side_emit("invalidate", ("users", 42)).unwrap();
+    relay([&a, &b]);
+    assert_eq!(
+        taken(&seen),
+        vec![
+            "typed invalidate users 42",
+            r#"raw invalidate [String("users"), Number(42)] ack=false"#
+        ]
+    );
+    assert_eq!(b.frames(ws), vec![r#"42["relayed","invalidate"]"#]);
+    // Wrong shape for the typed one; missing argument.
+    a_io.server_side_emit("invalidate", ("users", "x")).unwrap();
+    a_io.server_side_emit("flush", ()).unwrap();
+    relay([&a, &b]);
+    assert_eq!(
+        taken(&seen),
+        vec![
+            r#"raw invalidate [String("users"), String("x")] ack=false"#,
+            "raw flush [] ack=false"
+        ]
+    );
+    // Asked: the answering listener runs and its answer comes back.
+    let answers = Arc::new(Mutex::new(None));
+    let (io, out) = (a_io.clone(), answers.clone());
+    a.spawn(Box::pin(async move {
+        let got = io
+            .server_side_emit_with_ack::<String>("who", ("anyone",), Duration::from_secs(5))
+            .await;
+        *out.lock().unwrap() = Some(got);
+    }));
+    a.settle();
+    relay([&a, &b]);
+    assert_eq!(
+        *answers.lock().unwrap(),
+        Some(Ok(vec!["anyone? B".to_owned()]))
+    );
+    assert_eq!(taken(&seen), vec![r#"raw who [String("anyone")] ack=true"#]);
+}
+
+#[test]
+fn typed_socket_data_crosses_nodes() {
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Profile {
+        nick: String,
+        level: u8,
+    }
+    let node = |uid: &'static str| {
+        let io = SocketIo::new();
+        let mut config = config();
+        config.cluster = Some(socketio_proto::ClusterConfig::new(uid));
+        let b = start_with(&io, config);
+        (io, b)
+    };
+    let (a_io, a) = node("A");
+    let (b_io, b) = node("B");
+    b_io.on_connection(|socket: Socket| async move {
+        socket
+            .set_data(Profile {
+                nick: "bob".into(),
+                level: 3,
+            })
+            .unwrap();
+    });
+    let _ = connect(&b, "/", "");
+    // Each node announces itself with its first cluster message.
+    a_io.server_side_emit("hello", ()).unwrap();
+    b_io.server_side_emit("hello", ()).unwrap();
+    relay([&a, &b]);
+    let found = Arc::new(Mutex::new(Vec::new()));
+    let (io, f) = (a_io.clone(), found.clone());
+    a.spawn(Box::pin(async move {
+        for socket in io.fetch_sockets().await.unwrap() {
+            // Typed, and the untyped Value path.
+            let typed = socket.data_as::<Profile>().unwrap();
+            f.lock().unwrap().push((typed, socket.data.clone()));
+        }
+    }));
+    a.settle();
+    relay([&a, &b]);
+    a.settle();
+    assert_eq!(
+        *found.lock().unwrap(),
+        vec![(
+            Profile {
+                nick: "bob".into(),
+                level: 3
+            },
+            json!({"nick": "bob", "level": 3})
+        )]
+    );
+}
+
+#[test]
+fn hooks_see_binary_attachments_and_the_handshake() {
+    let seen = log();
+    let s = seen.clone();
+    let io = SocketIo::new();
+    io.on_connection(move |socket: Socket| {
+        let s = s.clone();
+        async move {
+            let s1 = s.clone();
+            socket.on_any(
+                move |Event(event): Event, Bin(files): Bin, payload: Payload| {
+                    let sizes: Vec<usize> = files.iter().map(|f| f.len()).collect();
+                    let first = payload.args.first();
+                    let resolved = first.and_then(|v| payload.binary_of(v)).map(|b| b.to_vec());
+                    push(&s1, format!("any {event} {sizes:?} {resolved:?}"));
+                },
+            );
+            let s2 = s.clone();
+            socket.use_middleware_with(move |Bin(files): Bin| {
+                push(&s2, format!("middleware {} files", files.len()));
+                if files.len() > 1 {
+                    Err("one file at a time")
+                } else {
+                    Ok(())
+                }
+            });
+            // The handshake in an event handler; a disconnect reason is
+            // not there (the handler does not run).
+            socket.on(
+                "whoami",
+                |socket: Socket, handshake: Arc<socketio_async::Handshake>| async move {
+                    socket
+                        .emit("auth", Value::Object(handshake.auth.clone()))
+                        .unwrap();
+                },
+            );
+            let s3 = s.clone();
+            socket.on("whoami", move |_: DisconnectReason| {
+                let s3 = s3.clone();
+                async move { push(&s3, "never (reason)") }
+            });
+            socket.on_error(|socket: Socket, ErrorMessage(e): ErrorMessage| async move {
+                socket.emit("refused", e).unwrap();
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", r#"{"name":"ann"}"#);
+    b.client(|h| {
+        h.ws_send(ws, r#"451-["file",{"_placeholder":true,"num":0}]"#);
+        h.ws_send_binary(ws, &[1, 2, 3]);
+    });
+    assert_eq!(
+        taken(&seen),
+        vec!["middleware 1 files", "any file [3] Some([1, 2, 3])"]
+    );
+    b.client(|h| {
+        h.ws_send(
+            ws,
+            r#"452-["file",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+        );
+        h.ws_send_binary(ws, &[1]);
+        h.ws_send_binary(ws, &[2]);
+    });
+    assert_eq!(taken(&seen), vec!["middleware 2 files"]);
+    assert_eq!(b.frames(ws), vec![r#"42["refused","one file at a time"]"#]);
+    b.client(|h| h.ws_send(ws, r#"42["whoami"]"#));
+    assert_eq!(b.frames(ws), vec![r#"42["auth",{"name":"ann"}]"#]);
+    assert_eq!(
+        taken(&seen),
+        vec!["middleware 0 files", "any whoami [] None"]
     );
 }

@@ -155,3 +155,39 @@ test("binary in and out; several handlers of one event in order; AckSender only 
     socket.disconnect();
   }
 });
+
+test("packet middleware, error handler and on_any take extractors: exact frames", async () => {
+  const { socket: eve } = await join("eve");
+  const { socket: root } = await join("root");
+  try {
+    // The Socket.IO packets each client receives (its Engine.IO messages).
+    const frames = [];
+    eve.io.engine.on("packet", (p) => p.type === "message" && frames.push(p.data));
+    const rootFrames = [];
+    root.io.engine.on("packet", (p) => p.type === "message" && rootFrames.push(p.data));
+    // Refused by the middleware (Event + Extension<User>): no ack, the
+    // error handler (ErrorMessage) emits the reason.
+    const refused = next(eve, "refused");
+    await assert.rejects(eve.timeout(300).emitWithAck("admin:kick", "bob"), /operation has timed out/);
+    const [reason, offset] = await withTimeout(refused, 2000, "refused");
+    assert.equal(reason, "admin:kick: eve may not");
+    assert.deepEqual(frames, [`2/typed,${JSON.stringify(["refused", reason, offset])}`]);
+    // Let through for root: the handler answers (two arguments; the
+    // client's promise gives the first, the frame shows both).
+    assert.equal(await root.timeout(2000).emitWithAck("admin:kick", "bob"), "kicked");
+    assert.deepEqual(rootFrames, ['3/typed,0["kicked","bob"]']);
+    // on_any with Data<Probe>: a probe of another shape, or none, does not
+    // run it; the next good probe is the only frame.
+    frames.length = 0;
+    eve.emit("ping", { probe: 5 });
+    eve.emit("ping");
+    const probed = next(eve, "probed");
+    eve.emit("ping", { probe: "p1" });
+    const args = await withTimeout(probed, 2000, "probed");
+    assert.deepEqual(args.slice(0, 3), ["ping", "p1", "eve"]);
+    assert.deepEqual(frames, [`2/typed,${JSON.stringify(["probed", ...args])}`]);
+  } finally {
+    eve.disconnect();
+    root.disconnect();
+  }
+});

@@ -58,7 +58,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use runtime_hyper::engineio_proto::CookieOptions;
 use runtime_hyper::socketio_async::admin::{Admin, AdminOptions};
-use runtime_hyper::socketio_async::{AckSender, BroadcastOperator, Payload, Socket, SocketIo};
+use runtime_hyper::socketio_async::{
+    AckSender, BroadcastOperator, Event, Payload, ServerSideAck, Socket, SocketIo,
+};
 use runtime_hyper::socketio_proto::{Config, NamespaceMatcher, RecoveryConfig, Server};
 use runtime_hyper::{
     ConnectionOptions, Driver, HttpResponse, Or, Route, Sockets, bind_std, serve, serve_io,
@@ -204,20 +206,18 @@ async fn start<R: Sockets>(runtime: R, args: Args) -> Result<(), Box<dyn std::er
     io.of_dynamic(dynamic)
         .on_connection(move |socket: Socket| on_connection(socket, name.clone()));
     let name = args.name.clone();
-    io.of("/").on_server_side(move |payload, ack| {
-        let name = name.clone();
-        async move {
-            // The handler sees every server-side event: [event, ...args].
-            let mut args = payload.args.into_iter();
-            if args.next().as_ref().and_then(Value::as_str) != Some("ping") {
-                return;
+    // The listener sees every server-side event: answer `ping` only.
+    io.of("/").on_server_side(
+        move |Event(event): Event, payload: Payload, ack: ServerSideAck| {
+            let name = name.clone();
+            async move {
+                if &*event == "ping" {
+                    let args = Value::Array(payload.args).to_string();
+                    let _ = ack.send(format!("pong {name} {args}"));
+                }
             }
-            if let Some(ack) = ack {
-                let args = Value::Array(args.collect()).to_string();
-                let _ = ack.send(format!("pong {name} {args}"));
-            }
-        }
-    });
+        },
+    );
     let adapter = match (args.adapter.as_str(), args.redis.contains(',')) {
         ("sharded", true) => RedisAdapter::sharded_cluster(args.redis.split(',')),
         ("sharded", false) => RedisAdapter::sharded(args.redis.clone()),

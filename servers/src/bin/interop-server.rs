@@ -41,7 +41,8 @@ use runtime_hyper::engineio_proto::{CookieOptions, Cors, CorsOrigin};
 use runtime_hyper::{ConnectionOptions, Or, Sockets, bind_std, serve, serve_io};
 use runtime_tokio::engineio_proto::PerMessageDeflate;
 use runtime_tokio::socketio_async::{
-    AckSender, ConnectError, Data, DisconnectReason, NamespaceMatcher, Payload, Socket, SocketIo,
+    AckSender, ConnectError, Data, DisconnectReason, ErrorMessage, NamespaceMatcher, Payload,
+    Socket, SocketIo,
 };
 use runtime_tokio::socketio_proto::{Config, MsgpackParser, RecoveryConfig};
 use serde_json::{Value, json};
@@ -155,11 +156,13 @@ async fn on_connection(socket: Socket) {
             }
         },
     );
-    socket.on_error(|socket: Socket, message: String| async move {
-        let _ = socket
-            .io()
-            .emit("socket-error", (socket.id().as_str(), message));
-    });
+    socket.on_error(
+        |socket: Socket, ErrorMessage(message): ErrorMessage| async move {
+            let _ = socket
+                .io()
+                .emit("socket-error", (socket.id().as_str(), message));
+        },
+    );
     let conn_socket = socket.clone();
     socket.conn().on_upgrade(move |transport| {
         let _ = conn_socket.emit("conn-upgrade", (transport.name(),));

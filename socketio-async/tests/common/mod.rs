@@ -129,3 +129,27 @@ pub fn sid_of(reply: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Carries each node's cluster messages to the other until all is quiet.
+pub fn relay(nodes: [&TestBackend; 2]) {
+    loop {
+        let mut carried = false;
+        for (from, to) in [(0, 1), (1, 0)] {
+            let out: Vec<_> = {
+                let mut h = nodes[from].h.lock().unwrap();
+                std::iter::from_fn(|| h.server.poll_cluster()).collect()
+            };
+            for message in out {
+                carried = true;
+                let mut h = nodes[to].h.lock().unwrap();
+                let now = h.now;
+                h.server.handle_cluster(now, message);
+                nodes[to].forward(&mut h);
+            }
+            nodes[to].settle();
+        }
+        if !carried {
+            return;
+        }
+    }
+}

@@ -2,14 +2,15 @@
 //! with the official client (tests/interop/typed.test.mjs). Every handler
 //! states what it needs with extractors: typed data, the ack, the
 //! application state, the user a middleware put in the socket's
-//! extensions, binary attachments.
+//! extensions, binary attachments; the packet middleware, `on_any` and
+//! the error handler too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use runtime_tokio::socketio_async::{
-    AckError, AckSender, Bin, BroadcastAckError, ConnectError, Connecting, Data, Extension,
-    Payload, Socket, SocketIo, State, TryData,
+    AckError, AckSender, Bin, BroadcastAckError, ConnectError, Connecting, Data, ErrorMessage,
+    Event, Extension, Payload, Socket, SocketIo, State, TryData,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -34,6 +35,13 @@ struct Chat {
 struct Relayed<'a> {
     from: &'a str,
     text: &'a str,
+}
+
+/// What `on_any` reacts to: events whose first argument is
+/// `{"probe": "..."}`.
+#[derive(Deserialize)]
+struct Probe {
+    probe: String,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +70,35 @@ async fn on_connection(socket: Socket, Extension(user): Extension<User>, stats: 
     let _ = socket.emit(
         "hello",
         json!({ "user": user.0, "chats": stats.chats.load(Ordering::Relaxed) }),
+    );
+    // Every event passes the packet middleware: `admin:*` is for `root`
+    // only; a refusal reaches the error handler, which tells the client.
+    socket.use_middleware_with(|Event(event): Event, Extension(user): Extension<User>| {
+        if event.starts_with("admin:") && user.0 != "root" {
+            return Err(format!("{event}: {} may not", user.0));
+        }
+        Ok(())
+    });
+    socket.on_error(
+        |socket: Socket, ErrorMessage(error): ErrorMessage| async move {
+            let _ = socket.emit("refused", error);
+        },
+    );
+    // Sees every event before its handlers; runs only for those whose
+    // first argument is a probe.
+    socket.on_any(
+        |socket: Socket,
+         Event(event): Event,
+         Data(probe): Data<Probe>,
+         Extension(user): Extension<User>| {
+            let _ = socket.emit("probed", (&*event, probe.probe, user.0));
+        },
+    );
+    socket.on(
+        "admin:kick",
+        |Data(who): Data<String>, ack: AckSender| async move {
+            let _ = ack.send(("kicked", who));
+        },
     );
     socket.on(
         "chat",
