@@ -27,6 +27,19 @@ pub struct TlsInfo {
 impl TlsInfo {
     /// Reads a finished handshake (what a binding's
     /// [`Sockets::tls_accept`](crate::Sockets::tls_accept) returns beside the stream).
+    ///
+    /// ```
+    /// use runtime_hyper::TlsInfo;
+    /// use runtime_hyper::rustls::server::ServerConnection;
+    ///
+    /// // Called by a binding once its TLS handshake is done.
+    /// fn info(connection: &ServerConnection) -> TlsInfo {
+    ///     let info = TlsInfo::from_connection(connection);
+    ///     assert_eq!(info.http2, connection.alpn_protocol() == Some(&b"h2"[..]));
+    ///     info
+    /// }
+    /// # drop(info);
+    /// ```
     pub fn from_connection(connection: &ServerConnection) -> Self {
         Self {
             peer_certificate: connection

@@ -34,11 +34,24 @@ pub struct FuturesIo<T> {
 
 impl<T> FuturesIo<T> {
     /// Wraps `inner`.
+    ///
+    /// ```
+    /// let io = runtime_hyper::FuturesIo::new(futures_util::io::Cursor::new(vec![1u8, 2]));
+    /// assert_eq!(io.into_inner().into_inner(), [1, 2]);
+    /// ```
     pub fn new(inner: T) -> Self {
         Self { inner }
     }
 
     /// The wrapped stream.
+    ///
+    /// ```
+    /// use futures_util::io::Cursor;
+    ///
+    /// let io = runtime_hyper::FuturesIo::new(Cursor::new(Vec::<u8>::new()));
+    /// let cursor: Cursor<Vec<u8>> = io.into_inner();
+    /// assert_eq!(cursor.position(), 0);
+    /// ```
     pub fn into_inner(self) -> T {
         self.inner
     }

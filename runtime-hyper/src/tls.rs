@@ -300,6 +300,21 @@ pub async fn listen_tls<R: Sockets>(
 /// task of its own: the TLS handshake (at most the acceptor's handshake
 /// timeout; a failed or late one closes that connection and nothing
 /// else), then HTTP/2 if ALPN picked it, HTTP/1.1 with upgrades otherwise.
+///
+/// ```no_run
+/// use runtime_hyper::{ConnectionOptions, Route, Sockets, TlsOptions, bind_std};
+///
+/// // Serve on a listener made elsewhere (here: bound by hand).
+/// async fn run<R: Sockets>(runtime: R, route: impl Route) -> std::io::Result<()> {
+///     let tls = TlsOptions::new(std::fs::read("cert.pem")?, std::fs::read("key.pem")?)
+///         .acceptor()
+///         .expect("a valid certificate and key");
+///     let listener = runtime.listener(bind_std("127.0.0.1:3443".parse().unwrap())?)?;
+///     let options = ConnectionOptions::default(); // TCP_NODELAY on
+///     runtime_hyper::serve_tls(runtime, route, listener, options, tls).await;
+///     Ok(())
+/// }
+/// ```
 pub async fn serve_tls<R: Sockets>(
     runtime: R,
     route: impl Route,

@@ -34,12 +34,38 @@ use crate::runtime::Runtime;
 ///
 /// Each binding names it for its runtime, with an example:
 /// `runtime_tokio::SocketIoLayer` mounts the server in axum.
+///
+/// ```
+/// use runtime_hyper::engineio_proto::{Config, Server};
+/// use tower_layer::Layer;
+/// use runtime_hyper::{Driver, Runtime, SocketIoLayer, SocketIoService};
+///
+/// // Any service `app` keeps its routes; `/engine.io/` goes to the driver.
+/// fn mount<R: Runtime, S>(driver: Driver<Server, R>, app: S) -> SocketIoService<Server, R, S> {
+///     SocketIoLayer::new(driver).layer(app)
+/// }
+/// # fn check<R: Runtime + Default>() {
+/// #     let driver = Driver::<Server, R>::new(Server::new(Config::default()), |_, _, _| {});
+/// #     let _service = mount(driver, ());
+/// # }
+/// ```
 pub struct SocketIoLayer<C: Core, R: Runtime> {
     driver: Driver<C, R>,
 }
 
 impl<C: Core, R: Runtime> SocketIoLayer<C, R> {
     /// A layer that serves `driver`'s path.
+    ///
+    /// ```
+    /// use runtime_hyper::engineio_proto::{Config, Server};
+    /// use runtime_hyper::{Driver, Runtime, SocketIoLayer};
+    ///
+    /// fn layer<R: Runtime + Default>() -> SocketIoLayer<Server, R> {
+    ///     let driver = Driver::new(Server::new(Config::default()), |_, _, _| {});
+    ///     // Clones share the driver: one per router is fine.
+    ///     SocketIoLayer::new(driver)
+    /// }
+    /// ```
     pub fn new(driver: Driver<C, R>) -> Self {
         Self { driver }
     }
@@ -75,6 +101,37 @@ impl<C: Core, R: Runtime, S> Layer<S> for SocketIoLayer<C, R> {
 /// The service a [`SocketIoLayer`] makes: the core's requests to the
 /// driver, the rest to `inner`. Its response body is the driver's
 /// [`Full`] body or the inner service's, as [`Either`].
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use runtime_hyper::engineio_proto::{Config, Server};
+/// use tower_layer::Layer;
+/// use tower_service::Service;
+/// use runtime_hyper::{Driver, Runtime, SocketIoLayer};
+///
+/// // A request outside the engine's path reaches the wrapped service.
+/// #[derive(Clone)]
+/// struct Hello;
+/// impl Service<http::Request<String>> for Hello {
+///     type Response = http::Response<String>;
+///     type Error = Infallible;
+///     type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+///     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+///         std::task::Poll::Ready(Ok(()))
+///     }
+///     fn call(&mut self, _: http::Request<String>) -> Self::Future {
+///         std::future::ready(Ok(http::Response::new("hello".to_owned())))
+///     }
+/// }
+///
+/// async fn hello<R: Runtime + Default>() {
+///     let driver = Driver::<Server, R>::new(Server::new(Config::default()), |_, _, _| {});
+///     let mut service = SocketIoLayer::new(driver).layer(Hello);
+///     let response = service.call(http::Request::new(String::new())).await.unwrap();
+///     assert!(matches!(response.into_body(), http_body_util::Either::Right(body) if body == "hello"));
+/// }
+/// ```
 pub struct SocketIoService<C: Core, R: Runtime, S> {
     driver: Driver<C, R>,
     inner: S,
@@ -97,7 +154,15 @@ impl<C: Core, R: Runtime, S> std::fmt::Debug for SocketIoService<C, R, S> {
     }
 }
 
-/// The future of a [`SocketIoService`] call.
+/// The future of a [`SocketIoService`] call: boxed, so the service's type
+/// does not depend on the wrapped service's future.
+///
+/// ```
+/// use runtime_hyper::ServiceFuture;
+///
+/// let future: ServiceFuture<u16, std::convert::Infallible> = Box::pin(async { Ok(200) });
+/// # drop(future);
+/// ```
 pub type ServiceFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<C, R, S, ReqBody, ResBody> Service<http::Request<ReqBody>> for SocketIoService<C, R, S>
