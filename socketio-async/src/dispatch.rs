@@ -75,27 +75,34 @@ impl Mailbox {
     /// leave tokio's other workers asleep with no one polling for I/O: the
     /// task woken by a connection's task goes to that worker's own slot,
     /// which wakes no one.
+    ///
+    /// The events queued so far are taken together, in one lock
+    /// acquisition: the queue's buffer is swapped with the task's own
+    /// (empty) one, so a busy socket reuses two buffers and allocates none.
     async fn run(&self, mut handle: impl FnMut(Event)) {
+        let mut batch = VecDeque::new();
         loop {
-            let next = {
+            {
                 let mut mail = lock(&self.state);
-                match mail.queue.pop_front() {
-                    Some(event) => Some(event),
-                    None if mail.closed => return,
-                    None => {
-                        // Give the memory back: an idle socket holds no
-                        // queue (events are large; four take 512 bytes).
-                        mail.queue = VecDeque::new();
-                        None
+                if mail.queue.is_empty() {
+                    if mail.closed {
+                        return;
                     }
+                    // Give the memory back: an idle socket holds no
+                    // queue (events are large; four take 512 bytes).
+                    mail.queue = VecDeque::new();
+                    batch = VecDeque::new();
+                } else {
+                    std::mem::swap(&mut mail.queue, &mut batch);
                 }
-            };
-            match next {
-                Some(event) => handle(event),
-                None => {
-                    self.wait().await;
-                    YieldOnce(false).await;
-                }
+            }
+            if batch.is_empty() {
+                self.wait().await;
+                YieldOnce(false).await;
+                continue;
+            }
+            while let Some(event) = batch.pop_front() {
+                handle(event);
             }
         }
     }
@@ -570,25 +577,28 @@ fn socket_event(
                 };
                 contain::call(&site, || hook(socket, &name, &payload));
             }
-            let site = Site {
-                kind: "event handler",
-                ..site
+            let Some((registered, list)) = handlers.event_entry(&name) else {
+                return;
             };
+            let Some((last, others)) = list.split_last() else {
+                return;
+            };
+            // The name moves into the contexts (no copy of the string).
+            let event_name = Str::from(name);
+            let site = Site::socket("event handler", socket.id().as_str(), socket.nsp())
+                .event(registered);
             let ack = ack_id.map(AckSlot::new);
-            let event_name = Str::from(name.clone());
-            let mut payload = Some(payload);
-            let list = handlers.event(&name);
-            for (i, handler) in list.iter().enumerate() {
-                // The last handler takes the payload, the others a copy.
-                let payload = if i + 1 == list.len() {
-                    payload.take().unwrap_or_default()
-                } else {
-                    payload.clone().unwrap_or_default()
-                };
-                let mut cx = HandlerContext::new(socket.clone(), event_name.clone(), payload);
+            for handler in others {
+                let mut cx =
+                    HandlerContext::new(socket.clone(), event_name.clone(), payload.clone());
                 cx.ack = ack.clone();
                 start(backend, &site, || handler(cx));
             }
+            // The last handler takes the name, the payload and the ack
+            // slot, the others a copy.
+            let mut cx = HandlerContext::new(socket.clone(), event_name, payload);
+            cx.ack = ack;
+            start(backend, &site, || last(cx));
         }
         Event::Error { message, .. } => {
             let Some(socket) = socket else {

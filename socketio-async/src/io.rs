@@ -735,11 +735,13 @@ pub(crate) enum Hook {
 }
 
 impl SocketHandlers {
-    pub(crate) fn event(&self, name: &str) -> &[ErasedHandler] {
+    /// The handlers of `name`, with the name as registered (a string
+    /// the dispatcher borrows rather than copies); `None` if it has none.
+    pub(crate) fn event_entry(&self, name: &str) -> Option<(&str, &[ErasedHandler])> {
         self.events
             .iter()
-            .find(|(event, _)| &**event == name)
-            .map_or(&[], |(_, handlers)| handlers.as_slice())
+            .find(|(event, handlers)| &**event == name && !handlers.is_empty())
+            .map(|(event, handlers)| (&**event, handlers.as_slice()))
     }
 
     /// Adds a handler of `event`, after those it has.
@@ -792,9 +794,16 @@ impl SocketHandlers {
     }
 }
 
-/// What every handle of one socket shares.
-#[derive(Default)]
+/// What every handle of one socket shares: one allocation, so that a
+/// handle costs one reference count to clone (a handler context is made
+/// per event).
 struct SocketState {
+    io: SocketIo,
+    id: SocketId,
+    nsp: Nsp,
+    handshake: Arc<Handshake>,
+    recovered: bool,
+    sid: Sid,
     handlers: Registry<SocketHandlers>,
     /// The rooms the socket had when it started leaving.
     last_rooms: Mutex<Vec<Room>>,
@@ -823,12 +832,6 @@ struct SocketState {
 /// ```
 #[derive(Clone)]
 pub struct Socket {
-    io: SocketIo,
-    id: SocketId,
-    nsp: Nsp,
-    handshake: Arc<Handshake>,
-    recovered: bool,
-    sid: Sid,
     state: Arc<SocketState>,
     /// The `compress` flag of this handle's emits (see `Socket::compress`).
     compress: Option<bool>,
@@ -837,8 +840,8 @@ pub struct Socket {
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
-            .field("id", &self.id)
-            .field("nsp", &self.nsp)
+            .field("id", &self.state.id)
+            .field("nsp", &self.state.nsp)
             .finish_non_exhaustive()
     }
 }
@@ -856,16 +859,17 @@ pub(crate) struct SocketParts {
 impl Socket {
     pub(crate) fn new(io: SocketIo, parts: SocketParts) -> Self {
         let state = SocketState {
-            extensions: parts.extensions,
-            ..SocketState::default()
-        };
-        Self {
             io,
             id: parts.id,
             nsp: parts.nsp,
             handshake: parts.handshake,
             recovered: parts.recovered,
             sid: parts.sid,
+            handlers: Registry::default(),
+            last_rooms: Mutex::new(Vec::new()),
+            extensions: parts.extensions,
+        };
+        Self {
             state: Arc::new(state),
             compress: None,
         }
@@ -908,8 +912,9 @@ impl Socket {
     /// (until then a broadcast pays nothing for them).
     pub(crate) fn add_any(&self, hook: Hook, handler: AnyHook) {
         if let Hook::AnyOutgoing = hook {
-            if !self.io.inner.outgoing.swap(true, Ordering::AcqRel) {
+            if !self.state.io.inner.outgoing.swap(true, Ordering::AcqRel) {
                 let _ = self
+                    .state
                     .io
                     .runner()
                     .act_or_defer(|core, _| core.set_outgoing_events(true));
@@ -983,7 +988,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn id(&self) -> &SocketId {
-        &self.id
+        &self.state.id
     }
 
     /// Its namespace.
@@ -995,12 +1000,12 @@ impl Socket {
     /// # }
     /// ```
     pub fn nsp(&self) -> &str {
-        self.nsp.as_str()
+        self.state.nsp.as_str()
     }
 
     /// The namespace, typed, for the core.
     pub(crate) fn nsp_name(&self) -> &Nsp {
-        &self.nsp
+        &self.state.nsp
     }
 
     /// Its handshake (headers, query, auth, address...).
@@ -1013,16 +1018,16 @@ impl Socket {
     /// # }
     /// ```
     pub fn handshake(&self) -> &Handshake {
-        &self.handshake
+        &self.state.handshake
     }
 
     pub(crate) fn handshake_arc(&self) -> &Arc<Handshake> {
-        &self.handshake
+        &self.state.handshake
     }
 
     /// Its engine session id.
     pub(crate) fn sid(&self) -> &Sid {
-        &self.sid
+        &self.state.sid
     }
 
     /// Whether connection state recovery restored it.
@@ -1036,7 +1041,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn recovered(&self) -> bool {
-        self.recovered
+        self.state.recovered
     }
 
     /// The server.
@@ -1048,7 +1053,7 @@ impl Socket {
     /// # }
     /// ```
     pub fn io(&self) -> &SocketIo {
-        &self.io
+        &self.state.io
     }
 
     /// Its typed storage on this node (see [`Extensions`]): what
