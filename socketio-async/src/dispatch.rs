@@ -23,6 +23,7 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use socketio_proto::{Event, SocketId, Str};
 
+use crate::backend::batch;
 use crate::backend::{Backend, act, start};
 use crate::contain::{self, Site};
 use crate::engine::{conn_event, session_open};
@@ -79,7 +80,11 @@ impl Mailbox {
     /// The events queued so far are taken together, in one lock
     /// acquisition: the queue's buffer is swapped with the task's own
     /// (empty) one, so a busy socket reuses two buffers and allocates none.
-    async fn run(&self, mut handle: impl FnMut(Event)) {
+    ///
+    /// With `batch`, what the handlers of one batch send before their first
+    /// `.await` goes to that core in one lock acquisition at its end (see
+    /// `batch`).
+    async fn run(&self, batch_for: Option<&Arc<dyn Backend>>, mut handle: impl FnMut(Event)) {
         let mut batch = VecDeque::new();
         loop {
             {
@@ -101,6 +106,7 @@ impl Mailbox {
                 YieldOnce(false).await;
                 continue;
             }
+            let _scope = batch_for.map(batch::begin);
             while let Some(event) = batch.pop_front() {
                 handle(event);
             }
@@ -157,7 +163,7 @@ impl Router {
         let task_backend = backend.clone();
         backend.spawn(Box::pin(async move {
             mailbox
-                .run(|event| server_event(&task_io, &task_backend, event))
+                .run(None, |event| server_event(&task_io, &task_backend, event))
                 .await;
         }));
     }
@@ -315,7 +321,7 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
             backend.spawn(Box::pin(async move {
                 let mut socket = None;
                 mailbox
-                    .run(|event| {
+                    .run(Some(&task_backend), |event| {
                         socket_event(
                             &task_io,
                             task_backend.as_ref(),
@@ -585,8 +591,8 @@ fn socket_event(
             };
             // The name moves into the contexts (no copy of the string).
             let event_name = Str::from(name);
-            let site = Site::socket("event handler", socket.id().as_str(), socket.nsp())
-                .event(registered);
+            let site =
+                Site::socket("event handler", socket.id().as_str(), socket.nsp()).event(registered);
             let ack = ack_id.map(AckSlot::new);
             for handler in others {
                 let mut cx =
