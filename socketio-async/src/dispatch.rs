@@ -66,8 +66,8 @@ impl Mailbox {
         }
     }
 
-    /// Takes the events one by one and hands each to `handle`, until the
-    /// queue is closed and empty.
+    /// Takes the events and hands each to `handle`, until the queue is
+    /// closed and empty.
     ///
     /// Each time the queue was empty and an event came, the task yields
     /// once before it runs any handler: it goes to the back of the
@@ -77,40 +77,52 @@ impl Mailbox {
     /// task woken by a connection's task goes to that worker's own slot,
     /// which wakes no one.
     ///
-    /// The events queued so far are taken together, in one lock
-    /// acquisition: the queue's buffer is swapped with the task's own
-    /// (empty) one, so a busy socket reuses two buffers and allocates none.
-    ///
-    /// With `batch`, what the handlers of one batch send before their first
-    /// `.await` goes to that core in one lock acquisition at its end (see
-    /// `batch`).
+    /// With `batch_for`, what the handlers of one chunk send before their
+    /// first `.await` goes to that core in one lock acquisition at the
+    /// chunk's end (see `backend::batch`).
     async fn run(&self, batch_for: Option<&Arc<dyn Backend>>, mut handle: impl FnMut(Event)) {
-        let mut batch = VecDeque::new();
         loop {
-            {
-                let mut mail = lock(&self.state);
-                if mail.queue.is_empty() {
-                    if mail.closed {
-                        return;
-                    }
-                    // Give the memory back: an idle socket holds no
-                    // queue (events are large; four take 512 bytes).
-                    mail.queue = VecDeque::new();
-                    batch = VecDeque::new();
-                } else {
-                    std::mem::swap(&mut mail.queue, &mut batch);
+            match self.run_chunk(batch_for, &mut handle) {
+                Chunk::Ran => {}
+                Chunk::Closed => return,
+                Chunk::Empty => {
+                    self.wait().await;
+                    YieldOnce(false).await;
                 }
             }
-            if batch.is_empty() {
-                self.wait().await;
-                YieldOnce(false).await;
-                continue;
+        }
+    }
+
+    /// Takes up to [`CHUNK`] queued events in one lock acquisition and
+    /// hands each to `handle`. The chunk lives on the stack only while it
+    /// runs: an idle socket's task holds no buffer for it.
+    fn run_chunk(
+        &self,
+        batch_for: Option<&Arc<dyn Backend>>,
+        handle: &mut impl FnMut(Event),
+    ) -> Chunk {
+        let mut chunk: [Option<Event>; CHUNK] = [const { None }; CHUNK];
+        {
+            let mut mail = lock(&self.state);
+            if mail.queue.is_empty() {
+                if mail.closed {
+                    return Chunk::Closed;
+                }
+                // Give the memory back: an idle socket holds no queue
+                // (events are large; four take 512 bytes).
+                mail.queue = VecDeque::new();
+                return Chunk::Empty;
             }
-            let _scope = batch_for.map(batch::begin);
-            while let Some(event) = batch.pop_front() {
-                handle(event);
+            let n = mail.queue.len().min(CHUNK);
+            for (slot, event) in chunk.iter_mut().zip(mail.queue.drain(..n)) {
+                *slot = Some(event);
             }
         }
+        let _scope = batch_for.map(batch::begin);
+        for event in chunk.iter_mut().map_while(Option::take) {
+            handle(event);
+        }
+        Chunk::Ran
     }
 
     /// Ready once an event is queued, or the queue is closed.
@@ -127,6 +139,20 @@ impl Mailbox {
         })
         .await
     }
+}
+
+/// The most events a socket's task takes from its queue at once (their
+/// sends then go to the core together).
+const CHUNK: usize = 8;
+
+/// What [`Mailbox::run_chunk`] found.
+enum Chunk {
+    /// It ran the handlers of some events.
+    Ran,
+    /// The queue is empty.
+    Empty,
+    /// The queue is empty and closed.
+    Closed,
 }
 
 /// Pending once (waking itself at once), then ready.
@@ -336,8 +362,10 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
         Event::Event { ref socket, .. }
         | Event::Error { ref socket, .. }
         | Event::Disconnecting { ref socket, .. } => {
-            let id = socket.clone();
-            router.to_socket(&id, event, false);
+            let mailbox = lock(&router.sockets).get(socket).cloned();
+            if let Some(mailbox) = mailbox {
+                mailbox.push(event, false);
+            }
         }
         Event::Disconnect { ref socket, .. } => {
             let id = socket.clone();

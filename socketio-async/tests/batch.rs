@@ -172,3 +172,16 @@ fn emits_outside_a_batch_are_sent_at_once() {
     assert_eq!(c.acts.load(Ordering::SeqCst) - before, 1);
     assert_eq!(b.frames(ws), vec![r#"42["direct","x"]"#]);
 }
+
+#[test]
+fn a_batch_holds_at_most_eight_events() {
+    let io = server();
+    let (b, c) = start_counting(&io);
+    let (ws, _) = connect(&b, "/", "");
+    let sent: Vec<String> = (0..10).map(|i| format!(r#"42["echo",{i}]"#)).collect();
+    let refs: Vec<&str> = sent.iter().map(String::as_str).collect();
+    let (acts, frames) = step(&b, &c, ws, &refs);
+    assert_eq!(frames, sent);
+    // Eight, then two.
+    assert_eq!(acts, 2);
+}
