@@ -137,19 +137,6 @@
 //!   in that worker's own slot until it returns: what the handler emitted
 //!   goes out late. A panic's backtrace (`RUST_BACKTRACE=1`) takes long
 //!   enough to resolve to count as blocking.
-//! - A socket's task takes the events queued for it in chunks (up to
-//!   eight). What their handlers send before their first `.await`
-//!   ([`Socket::emit`], [`AckSender::send`]) reaches the core together, in
-//!   one acquisition of the binding's lock at the end of the chunk, in the
-//!   order it was sent; anything else the handler does on the core first
-//!   (a broadcast, a join, an emit with an ack, a disconnect) and a handler
-//!   going on after an `.await` send what waits first, so the order of one
-//!   handler's actions is kept. `Ok(())` from such an emit means "queued":
-//!   if the socket is gone by the end of the chunk the packet goes
-//!   nowhere, and a full send buffer closes the session with its reason,
-//!   as for any emit. A handler that blocks its thread holds what it sent
-//!   until it returns (as the previous point says, on tokio it went out
-//!   late already).
 //! - Connection middlewares and `allowRequest` decisions run on a task per
 //!   request; `serverSideEmit` listeners, `connection_error` and
 //!   [`Conn`] handlers on one server task, in order (not ordered with the
