@@ -2,8 +2,6 @@
 //! core under its lock (after which the binding carries out the outputs),
 //! and a way to spawn tasks. Nothing else here knows about a runtime.
 
-pub(crate) mod batch;
-
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -69,13 +67,9 @@ pub(crate) fn act<R>(
     if contain::in_core() {
         return None;
     }
-    // What this thread's batch holds for this core goes first (see
-    // `batch`): the order of this thread's actions is kept.
-    let mut pending = batch::take(backend);
     let mut f = Some(f);
     let mut out = None;
     backend.act_dyn(&mut |core, now| {
-        batch::send_all(&mut pending, core, now);
         if let Some(f) = f.take() {
             out = Some(f(core, now));
         }
@@ -109,9 +103,6 @@ pub(crate) fn act_or_defer<R: 'static>(
 pub(crate) fn start(backend: &dyn Backend, site: &Site<'_>, task: impl FnOnce() -> Option<Task>) {
     if let Some(Some(task)) = contain::call(site, task) {
         if let Some(rest) = contain::poll_once(site, task) {
-            // What it sent so far goes out before its rest can run on
-            // another thread and send more (see `batch`).
-            flush(backend);
             backend.spawn(rest);
         }
     }
@@ -119,17 +110,6 @@ pub(crate) fn start(backend: &dyn Backend, site: &Site<'_>, task: impl FnOnce() 
 
 /// The binding the server runs on, once it runs: set once by `attach`,
 /// shared by every handle that acts on the core.
-/// Sends what this thread's batch holds for `backend`'s core, now.
-pub(crate) fn flush(backend: &dyn Backend) {
-    if contain::in_core() {
-        return;
-    }
-    let mut pending = batch::take(backend);
-    if !pending.is_empty() {
-        backend.act_dyn(&mut |core, now| batch::send_all(&mut pending, core, now));
-    }
-}
-
 #[derive(Default)]
 pub(crate) struct Runner {
     backend: OnceLock<Arc<dyn Backend>>,

@@ -23,7 +23,6 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use socketio_proto::{Event, SocketId, Str};
 
-use crate::backend::batch;
 use crate::backend::{Backend, act, start};
 use crate::contain::{self, Site};
 use crate::engine::{conn_event, session_open};
@@ -76,13 +75,9 @@ impl Mailbox {
     /// leave tokio's other workers asleep with no one polling for I/O: the
     /// task woken by a connection's task goes to that worker's own slot,
     /// which wakes no one.
-    ///
-    /// With `batch_for`, what the handlers of one chunk send before their
-    /// first `.await` goes to that core in one lock acquisition at the
-    /// chunk's end (see `backend::batch`).
-    async fn run(&self, batch_for: Option<&Arc<dyn Backend>>, mut handle: impl FnMut(Event)) {
+    async fn run(&self, mut handle: impl FnMut(Event)) {
         loop {
-            match self.run_chunk(batch_for, &mut handle) {
+            match self.run_chunk(&mut handle) {
                 Chunk::Ran => {}
                 Chunk::Closed => return,
                 Chunk::Empty => {
@@ -96,11 +91,7 @@ impl Mailbox {
     /// Takes up to [`CHUNK`] queued events in one lock acquisition and
     /// hands each to `handle`. The chunk lives on the stack only while it
     /// runs: an idle socket's task holds no buffer for it.
-    fn run_chunk(
-        &self,
-        batch_for: Option<&Arc<dyn Backend>>,
-        handle: &mut impl FnMut(Event),
-    ) -> Chunk {
+    fn run_chunk(&self, handle: &mut impl FnMut(Event)) -> Chunk {
         let mut chunk: [Option<Event>; CHUNK] = [const { None }; CHUNK];
         {
             let mut mail = lock(&self.state);
@@ -118,7 +109,6 @@ impl Mailbox {
                 *slot = Some(event);
             }
         }
-        let _scope = batch_for.map(batch::begin);
         for event in chunk.iter_mut().map_while(Option::take) {
             handle(event);
         }
@@ -141,8 +131,7 @@ impl Mailbox {
     }
 }
 
-/// The most events a socket's task takes from its queue at once (their
-/// sends then go to the core together).
+/// The most events a socket's task takes from its queue at once.
 const CHUNK: usize = 8;
 
 /// What [`Mailbox::run_chunk`] found.
@@ -189,7 +178,7 @@ impl Router {
         let task_backend = backend.clone();
         backend.spawn(Box::pin(async move {
             mailbox
-                .run(None, |event| server_event(&task_io, &task_backend, event))
+                .run(|event| server_event(&task_io, &task_backend, event))
                 .await;
         }));
     }
@@ -347,7 +336,7 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
             backend.spawn(Box::pin(async move {
                 let mut socket = None;
                 mailbox
-                    .run(Some(&task_backend), |event| {
+                    .run(|event| {
                         socket_event(
                             &task_io,
                             task_backend.as_ref(),

@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketio_proto::{Room, SocketId, Str, Target};
 
-use crate::backend::batch::{self, Deferred};
 use crate::contain::{self, Site};
 use crate::engine::Conn;
 use crate::io::{AckSlot, Socket};
@@ -101,13 +100,6 @@ impl Socket {
                 Some(sent) => sent.map(drop).map_err(EmitError::from),
                 None => Ok(()),
             };
-        }
-        // From a handler of this socket's batch: sent with the batch's
-        // other sends, in one lock acquisition at its end.
-        let backend = self.io().runner().get().ok_or(EmitError::NotRunning)?;
-        if batch::open_for(backend) {
-            batch::push(Deferred::Emit(id, packet));
-            return Ok(());
         }
         match self
             .io()
@@ -569,16 +561,6 @@ impl AckSender {
         }
         let Payload { args, binary } = payload;
         let (socket, id) = (self.socket.id().clone(), slot.id);
-        let backend = self
-            .socket
-            .io()
-            .runner()
-            .get()
-            .ok_or(EmitError::NotRunning)?;
-        if batch::open_for(backend) {
-            batch::push(Deferred::Ack(socket, id, args, binary));
-            return Ok(());
-        }
         match self
             .socket
             .io()
