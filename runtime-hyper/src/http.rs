@@ -66,10 +66,14 @@ impl<C: Core, R: Runtime> Driver<C, R> {
         });
         let mut body = request.into_body();
 
-        let id = self.shared.handle_request(head);
+        let (id, mut ready) = self.shared.handle_request(head);
         let mut watch = Watch::new(self.shared.clone(), id, Watched::Request);
         loop {
-            match self.shared.next_reply(id).await {
+            let reply = match ready.take() {
+                Some(reply) => Some(reply),
+                None => self.shared.next_reply(id).await,
+            };
+            match reply {
                 Some(Reply::Respond(response)) => {
                     watch.disarm();
                     crate::observe::polling_out(response.status, &response.body);
@@ -78,8 +82,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 Some(Reply::ReadBody(limit)) => match read_body(&mut body, limit).await {
                     Ok(bytes) => {
                         crate::observe::polling_in(&bytes);
-                        self.shared
-                            .with(|d, now| d.core().handle_body(now, id, bytes));
+                        ready = self.shared.handle_body(id, bytes);
                     }
                     // The client is gone mid-body: dropping `watch` tells the core.
                     Err(()) => return empty(StatusCode::BAD_REQUEST),
@@ -133,16 +136,18 @@ fn engine_request<B>(request: &http::Request<B>, remote: Option<SocketAddr>) -> 
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let headers: Headers = request
-        .headers()
+    // Copied straight into the engine's one buffer: no text of its own per
+    // header (a value that is not UTF-8 is replaced lossily, and may then
+    // outgrow the room reserved).
+    let map = request.headers();
+    let bytes = map
         .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let mut headers = Headers::with_capacity(bytes, map.len());
+    for (name, value) in map {
+        headers.append_str(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+    }
     Request {
         method: Method::from_name(request.method().as_str()),
         uri,
