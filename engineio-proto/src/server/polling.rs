@@ -140,7 +140,9 @@ impl Server {
                     return;
                 }
                 let mut headers = cors;
-                // Its `Content-Type` comes with the answer (`text/html`).
+                // Its `Content-Type` comes with the answer (`text/html`);
+                // one set earlier (by CORS) goes all the same.
+                headers.remove("Content-Type");
                 polling_headers_without_type(&mut headers, request);
                 if let Some(hook) = &self.config.headers {
                     if run_hook(|| hook(&mut headers, request)).is_none() {
@@ -243,9 +245,8 @@ pub(super) fn polling_headers(headers: &mut Headers, request: &Request) {
 }
 
 /// [`polling_headers`] but `Content-Type`, which a POST's answer sets
-/// itself; an earlier `Content-Type` (from CORS) is dropped all the same.
+/// itself.
 fn polling_headers_without_type(headers: &mut Headers, request: &Request) {
-    headers.remove("Content-Type");
     if request
         .headers
         .get("user-agent")
