@@ -424,9 +424,14 @@ impl<C: Core, R: Runtime> Shared<C, R> {
     /// Opens a slot for `id` (before the core can answer it), and takes
     /// the first output the core routed to it under the same acquisition
     /// (most requests are answered, or asked for their body, at once).
+    ///
+    /// When nothing came yet (a long-poll with nothing to send), the task
+    /// of `cx` is registered to be woken at the first output, under the
+    /// same acquisition too.
     pub(crate) fn handle_request(
         &self,
         request: engineio_proto::Request,
+        cx: &Context<'_>,
     ) -> (RequestId, Option<Reply>) {
         let mut guard = self.lock();
         let now = guard.now(self.runtime.now());
@@ -434,6 +439,11 @@ impl<C: Core, R: Runtime> Shared<C, R> {
         guard.slots.insert(id, Slot::default());
         guard.drive(now);
         let first = guard.take_reply(id);
+        if first.is_none() {
+            if let Some(slot) = guard.slots.get_mut(&id) {
+                slot.arm(cx);
+            }
+        }
         release(guard);
         (id, first)
     }
