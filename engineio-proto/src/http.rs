@@ -95,6 +95,13 @@ impl Headers {
         }
     }
 
+    /// Gives back the spare capacity: for headers kept for a session's
+    /// life (the handshake's), which grew by doubling as they were read.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
     fn push(&mut self, name: &str, value: &str) {
         let name_end = self.text.len() + name.len();
         let value_end = name_end + value.len();
