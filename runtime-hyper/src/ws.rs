@@ -217,8 +217,10 @@ enum End {
 ///
 /// The task's future is what an idle connection costs, so it stays small:
 /// the waits are poll functions over the stream and the driver rather than
-/// nested futures, nothing large lives across a wait, and what runs once
-/// (the stream's construction, the end) runs in a box of its own.
+/// nested futures, nothing large lives across a wait, the stream is built
+/// without one, and the end runs in a box of its own. tokio's task cell
+/// grows in 128-byte steps: at 528 bytes (measured) this future keeps the
+/// WebSocket task in the 640-byte class.
 // Not an `async fn`: that would keep a second copy of its arguments in the
 // future (they are moved into locals), a dead 32 bytes per connection.
 #[allow(clippy::manual_async_fn)]
