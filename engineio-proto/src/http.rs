@@ -102,6 +102,22 @@ impl Headers {
         self.ends.shrink_to_fit();
     }
 
+    /// No headers, with room for `count` headers of `bytes` bytes of
+    /// names and values in all (what a runtime knows before copying a
+    /// request's headers in).
+    pub fn with_capacity(bytes: usize, count: usize) -> Self {
+        Self {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(count),
+        }
+    }
+
+    /// Adds a value for `name`, copied from borrowed text ([`append`](Self::append)
+    /// takes owned or static text).
+    pub fn append_str(&mut self, name: &str, value: &str) {
+        self.push(name, value);
+    }
+
     fn push(&mut self, name: &str, value: &str) {
         let name_end = self.text.len() + name.len();
         let value_end = name_end + value.len();
@@ -260,32 +276,56 @@ impl Response {
 
 /// The query parameters the engine reads. As with the JavaScript server
 /// (`Object.fromEntries(url.searchParams)`), the last value of a repeated
-/// key wins.
+/// key wins. Values borrow the query string unless they had escapes to
+/// decode: a long-poll's query costs no allocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct EngineQuery {
-    pub(crate) eio: Option<String>,
-    pub(crate) transport: Option<String>,
-    pub(crate) sid: Option<String>,
+pub(crate) struct EngineQuery<'a> {
+    pub(crate) eio: Option<Cow<'a, str>>,
+    pub(crate) transport: Option<Cow<'a, str>>,
+    pub(crate) sid: Option<Cow<'a, str>>,
     pub(crate) b64: bool,
-    pub(crate) j: Option<String>,
+    pub(crate) j: Option<Cow<'a, str>>,
 }
 
-impl EngineQuery {
-    pub(crate) fn parse(query: &str) -> Self {
+impl<'a> EngineQuery<'a> {
+    pub(crate) fn parse(query: &'a str) -> Self {
         let mut q = Self::default();
-        for (key, value) in parse_query(query) {
-            match key.as_str() {
-                "EIO" => q.eio = Some(value),
-                "transport" => q.transport = Some(value),
+        for part in query.split('&').filter(|part| !part.is_empty()) {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            let value = || percent_decode_cow(value);
+            match &*percent_decode_cow(key) {
+                "EIO" => q.eio = Some(value()),
+                "transport" => q.transport = Some(value()),
                 // An empty sid is "no sid", as a falsy value in JavaScript.
-                "sid" => q.sid = Some(value).filter(|s| !s.is_empty()),
+                "sid" => q.sid = Some(value()).filter(|s| !s.is_empty()),
                 // Any value, even empty, is truthy for `b64` only if non-empty.
-                "b64" => q.b64 = !value.is_empty(),
-                "j" => q.j = Some(value),
+                "b64" => q.b64 = !value().is_empty(),
+                "j" => q.j = Some(value()),
                 _ => {}
             }
         }
         q
+    }
+
+    /// The same parameters, owning their text.
+    pub(crate) fn into_owned(self) -> EngineQuery<'static> {
+        let own = |v: Option<Cow<'a, str>>| v.map(|v| Cow::Owned(v.into_owned()));
+        EngineQuery {
+            eio: own(self.eio),
+            transport: own(self.transport),
+            sid: own(self.sid),
+            b64: self.b64,
+            j: own(self.j),
+        }
+    }
+}
+
+/// [`percent_decode`], borrowing `s` when it has nothing to decode.
+fn percent_decode_cow(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b == b'%' || b == b'+') {
+        Cow::Owned(percent_decode(s))
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -406,6 +446,39 @@ mod tests {
         assert_eq!(q.sid.as_deref(), Some("a+b"));
         assert!(!q.b64);
         assert_eq!(q.j, None);
+    }
+
+    #[test]
+    fn query_values_borrow_unless_escaped_and_can_be_owned() {
+        let text = String::from("EIO=4&transport=polling&sid=a%2Bb&j=1+2&%73id2=x");
+        let q = EngineQuery::parse(&text);
+        assert!(matches!(q.eio, Some(Cow::Borrowed("4"))));
+        assert!(matches!(q.transport, Some(Cow::Borrowed("polling"))));
+        assert!(matches!(&q.sid, Some(Cow::Owned(s)) if s == "a+b"));
+        assert!(matches!(&q.j, Some(Cow::Owned(s)) if s == "1 2"));
+        // An escaped key is decoded before it is matched.
+        let q2 = EngineQuery::parse("%73id=x&%74ransport=websocket");
+        assert_eq!(q2.sid.as_deref(), Some("x"));
+        assert_eq!(q2.transport.as_deref(), Some("websocket"));
+        let owned: EngineQuery<'static> = q.clone().into_owned();
+        drop(text);
+        assert_eq!(owned.eio.as_deref(), Some("4"));
+        assert_eq!(owned.transport.as_deref(), Some("polling"));
+        assert_eq!(owned.sid.as_deref(), Some("a+b"));
+        assert_eq!(owned.j.as_deref(), Some("1 2"));
+        assert!(!owned.b64);
+    }
+
+    #[test]
+    fn headers_copied_from_borrowed_text_equal_collected_ones() {
+        let pairs = [("host", "localhost:3000"), ("accept", "*/*"), ("x-e", "")];
+        let mut h = Headers::with_capacity(10, 1);
+        for (name, value) in pairs {
+            h.append_str(name, value);
+        }
+        assert_eq!(h, pairs.into_iter().collect::<Headers>());
+        assert_eq!(h.get("HOST"), Some("localhost:3000"));
+        assert_eq!(h.len(), 3);
     }
 
     #[test]

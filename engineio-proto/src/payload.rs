@@ -46,6 +46,10 @@ pub struct V4Packets {
 /// assert_eq!(encode_v4(&frames), "4hello\x1ebAQIDBA==");
 /// ```
 pub fn encode_v4(frames: &[Frame]) -> Str {
+    if let [Frame::Text(text)] = frames {
+        // One text packet is its own payload: shared, not copied.
+        return text.clone();
+    }
     let size = frames
         .iter()
         .map(|frame| match frame {

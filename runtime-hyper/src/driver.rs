@@ -421,13 +421,44 @@ impl<C: Core, R: Runtime> Shared<C, R> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Opens a slot for `id` (before the core can answer it).
-    pub(crate) fn handle_request(&self, request: engineio_proto::Request) -> RequestId {
-        self.with(|d, now| {
-            let id = d.state.core.handle_request(now, request);
-            d.state.slots.insert(id, Slot::default());
-            id
-        })
+    /// Opens a slot for `id` (before the core can answer it), and takes
+    /// the first output the core routed to it under the same acquisition
+    /// (most requests are answered, or asked for their body, at once).
+    ///
+    /// When nothing came yet (a long-poll with nothing to send), the task
+    /// of `cx` is registered to be woken at the first output, under the
+    /// same acquisition too.
+    pub(crate) fn handle_request(
+        &self,
+        request: engineio_proto::Request,
+        cx: &Context<'_>,
+    ) -> (RequestId, Option<Reply>) {
+        let mut guard = self.lock();
+        let now = guard.now(self.runtime.now());
+        let id = guard.core.handle_request(now, request);
+        guard.slots.insert(id, Slot::default());
+        guard.drive(now);
+        let first = guard.take_reply(id);
+        if first.is_none() {
+            if let Some(slot) = guard.slots.get_mut(&id) {
+                slot.arm(cx);
+            }
+        }
+        release(guard);
+        (id, first)
+    }
+
+    /// Hands request `id`'s body to the core and takes the next output
+    /// routed to the request (usually its response) under the same
+    /// acquisition.
+    pub(crate) fn handle_body(&self, id: RequestId, body: bytes::Bytes) -> Option<Reply> {
+        let mut guard = self.lock();
+        let now = guard.now(self.runtime.now());
+        guard.core.handle_body(now, id, body);
+        guard.drive(now);
+        let next = guard.take_reply(id);
+        release(guard);
+        next
     }
 
     /// Waits for the next output routed to `id`; `None` once its slot is
@@ -439,22 +470,15 @@ impl<C: Core, R: Runtime> Shared<C, R> {
 
     fn poll_reply(&self, id: RequestId, cx: &mut Context<'_>) -> Poll<Option<Reply>> {
         let mut state = self.lock();
-        let Some(slot) = state.slots.get_mut(&id) else {
+        if !state.slots.contains_key(&id) {
             return Poll::Ready(None);
-        };
-        match slot.outputs.pop_front() {
-            Some(reply) => {
-                if matches!(reply, Reply::Respond(_)) {
-                    // A response ends the request: nothing more comes for it.
-                    state.slots.remove(&id);
-                } else if slot.outputs.is_empty() {
-                    // Give the memory back: an idle connection holds none.
-                    slot.outputs = VecDeque::new();
-                }
-                Poll::Ready(Some(reply))
-            }
+        }
+        match state.take_reply(id) {
+            Some(reply) => Poll::Ready(Some(reply)),
             None => {
-                slot.arm(cx);
+                if let Some(slot) = state.slots.get_mut(&id) {
+                    slot.arm(cx);
+                }
                 Poll::Pending
             }
         }
@@ -530,6 +554,21 @@ impl<C: Core> Driven<'_, C> {
 }
 
 impl<C: Core> State<C> {
+    /// Takes the next output routed to `id`, if one is waiting. A response
+    /// is the last output of a request: taking it forgets the slot.
+    fn take_reply(&mut self, id: RequestId) -> Option<Reply> {
+        let slot = self.slots.get_mut(&id)?;
+        let reply = slot.outputs.pop_front()?;
+        if matches!(reply, Reply::Respond(_)) {
+            // A response ends the request: nothing more comes for it.
+            self.slots.remove(&id);
+        } else if slot.outputs.is_empty() {
+            // Give the memory back: an idle connection holds none.
+            slot.outputs = VecDeque::new();
+        }
+        Some(reply)
+    }
+
     /// The time to hand the core, from the runtime's clock read under the
     /// lock (`clock`): it only moves forward.
     fn now(&mut self, clock: Instant) -> Instant {

@@ -66,10 +66,19 @@ impl<C: Core, R: Runtime> Driver<C, R> {
         });
         let mut body = request.into_body();
 
-        let id = self.shared.handle_request(head);
+        let mut head = Some(head);
+        let (id, mut ready) = std::future::poll_fn(|cx| match head.take() {
+            Some(head) => std::task::Poll::Ready(self.shared.handle_request(head, cx)),
+            None => std::task::Poll::Pending,
+        })
+        .await;
         let mut watch = Watch::new(self.shared.clone(), id, Watched::Request);
         loop {
-            match self.shared.next_reply(id).await {
+            let reply = match ready.take() {
+                Some(reply) => Some(reply),
+                None => self.shared.next_reply(id).await,
+            };
+            match reply {
                 Some(Reply::Respond(response)) => {
                     watch.disarm();
                     crate::observe::polling_out(response.status, &response.body);
@@ -78,8 +87,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                 Some(Reply::ReadBody(limit)) => match read_body(&mut body, limit).await {
                     Ok(bytes) => {
                         crate::observe::polling_in(&bytes);
-                        self.shared
-                            .with(|d, now| d.core().handle_body(now, id, bytes));
+                        ready = self.shared.handle_body(id, bytes);
                     }
                     // The client is gone mid-body: dropping `watch` tells the core.
                     Err(()) => return empty(StatusCode::BAD_REQUEST),
@@ -139,25 +147,55 @@ fn engine_request<B>(request: &http::Request<B>, remote: Option<SocketAddr>) -> 
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let headers: Headers = request
-        .headers()
+    // Copied straight into the engine's one buffer: no text of its own per
+    // header (a value that is not UTF-8 is replaced lossily, and may then
+    // outgrow the room reserved).
+    let map = request.headers();
+    let bytes = map
         .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let mut headers = Headers::with_capacity(bytes, map.len());
+    for (name, value) in map {
+        headers.append_str(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+    }
     Request {
         method: Method::from_name(request.method().as_str()),
         uri,
         websocket: is_websocket_upgrade(request.headers()),
         headers,
-        remote_address: remote.map(|a| a.to_string()).unwrap_or_default(),
+        remote_address: remote.map(address_text).unwrap_or_default(),
         secure: tls.is_some(),
         peer_certificate: tls.and_then(|info| info.peer_certificate.clone()),
     }
+}
+
+/// A peer address as text, as `SocketAddr`'s `Display` writes it
+/// (`127.0.0.1:54321`), without the formatting machinery for IPv4 (every
+/// request carries its peer's address).
+fn address_text(addr: SocketAddr) -> String {
+    let SocketAddr::V4(v4) = addr else {
+        return addr.to_string();
+    };
+    let mut out = String::with_capacity(21);
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_decimal(&mut out, u32::from(octet));
+    }
+    out.push(':');
+    push_decimal(&mut out, u32::from(v4.port()));
+    out
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: u32) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    // One digit: `n % 10` is below 10.
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// `Upgrade: websocket` with `Connection: upgrade`: what makes Node's HTTP
@@ -242,4 +280,25 @@ fn switching_protocols(accept: &str, headers: &Headers) -> HttpResponse {
     }
     append_headers(map, headers);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_address_reads_as_display_writes_it() {
+        for text in [
+            "127.0.0.1:54321",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.0.200.9:80",
+            "[::1]:3000",
+            "[2001:db8::7]:443",
+        ] {
+            let addr: SocketAddr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(address_text(addr), addr.to_string());
+            assert_eq!(address_text(addr), text);
+        }
+    }
 }

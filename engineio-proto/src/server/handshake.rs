@@ -33,7 +33,7 @@ impl Server {
                 (
                     ErrorCode::UnknownTransport,
                     ErrorContext::UnknownTransport {
-                        transport: query.transport.clone(),
+                        transport: query.transport.as_deref().map(str::to_owned),
                     },
                 )
             })?;

@@ -252,7 +252,11 @@ impl Server {
         };
         match query.sid.as_deref() {
             Some(sid) => {
-                let sid = Sid::new(sid);
+                // `verify` found the session: share its id rather than copy it.
+                let sid = match self.sessions.get(sid) {
+                    Some(session) => session.sid.clone(),
+                    None => Sid::new(sid),
+                };
                 if request.websocket {
                     self.on_upgrade_request(now, id, &request, sid, cors);
                 } else {
@@ -267,7 +271,10 @@ impl Server {
                 self.requests
                     .insert(id, Pending::Decision(Box::new(request)));
             }
-            None => self.handshake(now, id, request, &query, kind, cors),
+            None => {
+                let query = query.into_owned();
+                self.handshake(now, id, request, &query, kind, cors);
+            }
         }
         id
     }
@@ -293,7 +300,7 @@ impl Server {
                 cors,
             ),
             Ok(()) => {
-                let query = EngineQuery::parse(head.query_string());
+                let query = EngineQuery::parse(head.query_string()).into_owned();
                 match self.verify(&head, &query) {
                     Ok(kind) => self.handshake(now, request, head, &query, kind, cors),
                     Err((code, context)) => self.refuse(request, head, code, context, cors),

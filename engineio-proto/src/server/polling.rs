@@ -140,8 +140,10 @@ impl Server {
                     return;
                 }
                 let mut headers = cors;
-                polling_headers(&mut headers, request);
+                // Its `Content-Type` comes with the answer (`text/html`);
+                // one set earlier (by CORS) goes all the same.
                 headers.remove("Content-Type");
+                polling_headers_without_type(&mut headers, request);
                 if let Some(hook) = &self.config.headers {
                     if run_hook(|| hook(&mut headers, request)).is_none() {
                         return self.internal_error(id, headers);
@@ -239,6 +241,12 @@ pub(super) fn accepted_encoding(config: &Config, request: &Request) -> Option<Co
 /// The headers every long-poll response carries.
 pub(super) fn polling_headers(headers: &mut Headers, request: &Request) {
     headers.insert("Content-Type", "text/plain; charset=UTF-8");
+    polling_headers_without_type(headers, request);
+}
+
+/// [`polling_headers`] but `Content-Type`, which a POST's answer sets
+/// itself.
+fn polling_headers_without_type(headers: &mut Headers, request: &Request) {
     if request
         .headers
         .get("user-agent")
