@@ -95,6 +95,13 @@ impl Headers {
         }
     }
 
+    /// Gives back the spare capacity: for headers kept for a session's
+    /// life (the handshake's), which grew by doubling as they were read.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
     /// No headers, with room for `count` headers of `bytes` bytes of
     /// names and values in all (what a runtime knows before copying a
     /// request's headers in).

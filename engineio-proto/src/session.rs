@@ -85,9 +85,12 @@ pub(crate) struct Polling {
     pub(crate) should_close: bool,
 }
 
+/// The session's transport. The polling state (a pending GET with its
+/// headers) is boxed: a WebSocket session, the usual idle one, keeps 16
+/// bytes here instead of 88.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    Polling(Polling),
+    Polling(Box<Polling>),
     WebSocket { ws: RequestId, writable: bool },
 }
 

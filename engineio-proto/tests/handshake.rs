@@ -373,3 +373,52 @@ fn generated_ids_are_used_and_a_taken_one_is_refused() {
     let ctx = expect_error(&mut h, r, 400, 3, "Bad request");
     assert_eq!(ctx, ErrorContext::IdGenerationError);
 }
+
+#[test]
+fn the_handshake_kept_for_the_session_has_every_part_and_no_spare_capacity() {
+    let mut h = Harness::fixture(Instant::now());
+    let mut request = Request::new(Method::Get, format!("{WS}&token=a%20b"));
+    request.websocket = true;
+    request.remote_address = "127.0.0.1:5000".into();
+    for (name, value) in [
+        ("Host", "example.com"),
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ] {
+        request.headers.append(name, value);
+    }
+    h.request(request);
+    match &h.take_events()[..] {
+        [Event::Open { handshake, .. }] => {
+            let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+                v.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            };
+            assert_eq!(
+                handshake.query,
+                pairs(&[("EIO", "4"), ("transport", "websocket"), ("token", "a b"),])
+            );
+            // Kept for the session's life: no room left from growing.
+            assert_eq!(handshake.query.capacity(), handshake.query.len());
+            let headers: Vec<(&str, &str)> = handshake.request.headers.iter().collect();
+            assert_eq!(
+                headers,
+                vec![
+                    ("Host", "example.com"),
+                    ("Upgrade", "websocket"),
+                    ("Connection", "Upgrade"),
+                    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+                    ("Sec-WebSocket-Version", "13"),
+                ]
+            );
+            assert_eq!(handshake.request.uri, format!("{WS}&token=a%20b"));
+            assert_eq!(handshake.request.remote_address, "127.0.0.1:5000");
+            assert_eq!(handshake.transport, TransportKind::WebSocket);
+            assert_eq!(handshake.time, h.now);
+        }
+        other => panic!("unexpected events {other:?}"),
+    }
+}

@@ -104,10 +104,16 @@ impl<C: Core, R: Runtime> Driver<C, R> {
                                 Box::new(crate::deflate::Outgoing::new(settings, agreement))
                             });
                             let task = ws::serve(watch, on_upgrade, deflate);
-                            self.shared.runtime.spawn(tracing::Instrument::instrument(
-                                task,
-                                span.clone().unwrap_or_else(tracing::Span::none),
-                            ));
+                            // The span is only worn by the task when a
+                            // subscriber records it: it would cost every
+                            // idle WebSocket's task its size otherwise.
+                            match span.clone().filter(|span| !span.is_disabled()) {
+                                Some(span) => self
+                                    .shared
+                                    .runtime
+                                    .spawn(tracing::Instrument::instrument(task, span)),
+                                None => self.shared.runtime.spawn(task),
+                            }
                             switching_protocols(&accept, &headers)
                         }
                         // Not a valid WebSocket handshake (no key, another

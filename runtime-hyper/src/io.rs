@@ -339,8 +339,9 @@ impl<T: hyper::rt::Write + Unpin> AsyncWrite for HyperIo<T> {
 pub(crate) enum Conn<I> {
     /// The runtime's stream itself.
     Io(I),
-    /// hyper's stream around it.
-    Upgraded(Upgraded),
+    /// hyper's stream around it (a TLS stream): boxed, as it is larger
+    /// than the runtime's stream and this sits in every WebSocket task.
+    Upgraded(Box<Upgraded>),
 }
 
 impl<I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static> Conn<I> {
@@ -349,7 +350,7 @@ impl<I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static> Conn<I> {
     pub(crate) fn from_upgraded(upgraded: Upgraded) -> HyperIo<Self> {
         match upgraded.downcast::<I>() {
             Ok(parts) => HyperIo::new(Conn::Io(parts.io), parts.read_buf),
-            Err(upgraded) => HyperIo::new(Conn::Upgraded(upgraded), Bytes::new()),
+            Err(upgraded) => HyperIo::new(Conn::Upgraded(Box::new(upgraded)), Bytes::new()),
         }
     }
 }
@@ -362,7 +363,7 @@ impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Conn<I> {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Io(io) => Pin::new(io).poll_read(cx, buf),
-            Conn::Upgraded(io) => Pin::new(io).poll_read(cx, buf),
+            Conn::Upgraded(io) => Pin::new(&mut **io).poll_read(cx, buf),
         }
     }
 }
@@ -375,21 +376,21 @@ impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Conn<I> {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Io(io) => Pin::new(io).poll_write(cx, buf),
-            Conn::Upgraded(io) => Pin::new(io).poll_write(cx, buf),
+            Conn::Upgraded(io) => Pin::new(&mut **io).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Io(io) => Pin::new(io).poll_flush(cx),
-            Conn::Upgraded(io) => Pin::new(io).poll_flush(cx),
+            Conn::Upgraded(io) => Pin::new(&mut **io).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Io(io) => Pin::new(io).poll_shutdown(cx),
-            Conn::Upgraded(io) => Pin::new(io).poll_shutdown(cx),
+            Conn::Upgraded(io) => Pin::new(&mut **io).poll_shutdown(cx),
         }
     }
 }

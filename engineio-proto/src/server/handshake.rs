@@ -195,7 +195,7 @@ impl Server {
         }
 
         let transport = match kind {
-            TransportKind::Polling => Transport::Polling(Polling {
+            TransportKind::Polling => Transport::Polling(Box::new(Polling {
                 get: Some(PendingGet {
                     id,
                     headers,
@@ -203,7 +203,7 @@ impl Server {
                 }),
                 post: None,
                 should_close: false,
-            }),
+            })),
             TransportKind::WebSocket => {
                 let mut headers = headers;
                 websocket_extensions(&self.config, &request, &mut headers);
@@ -270,10 +270,18 @@ impl Server {
         }
         self.sessions.insert(sid.clone(), Box::new(session));
         self.clients.set(self.sessions.len());
+        // The handshake is kept for the session's life (the application's
+        // `socket.handshake`): without the spare capacity its parts grew by.
+        let mut request = request;
+        request.headers.shrink_to_fit();
+        request.uri.shrink_to_fit();
+        request.remote_address.shrink_to_fit();
+        let mut query = request.query_pairs();
+        query.shrink_to_fit();
         self.events.push_back(Event::Open {
             sid: sid.clone(),
             handshake: Box::new(Handshake {
-                query: request.query_pairs(),
+                query,
                 request,
                 protocol,
                 transport: kind,

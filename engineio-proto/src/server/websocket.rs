@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::http::{Headers, Request};
 use crate::output::{CloseReason, Event, Output, RequestId, Sid};
 use crate::packet::{Frame, Packet};
-use crate::session::{Polling, Probe, Session, Timer, Transport, ws_frame};
+use crate::session::{Probe, Session, Timer, Transport, ws_frame};
 
 impl Server {
     /// A message arrived on an accepted WebSocket.
@@ -204,7 +204,7 @@ impl Server {
         };
         if session.transport.websocket() == Some(ws) {
             // Nothing to close on our side any more.
-            session.transport = Transport::Polling(Polling::default());
+            session.transport = Transport::Polling(Box::default());
             self.close_session(sid, reason, None);
         } else if session.probe.as_ref().is_some_and(|p| p.ws == ws) {
             session.probe = None;
