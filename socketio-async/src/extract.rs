@@ -110,6 +110,22 @@ pub trait Handler<T>: Send + Sync + 'static {
     fn call(&self, cx: HandlerContext) -> Result<Task, ExtractError>;
 }
 
+/// Calls `$impl!` once per number of extractor arguments, none to eight:
+/// every handler trait is implemented for closures of each arity.
+macro_rules! for_each_arity {
+    ($impl:ident) => {
+        $impl!();
+        $impl!(T1);
+        $impl!(T1, T2);
+        $impl!(T1, T2, T3);
+        $impl!(T1, T2, T3, T4);
+        $impl!(T1, T2, T3, T4, T5);
+        $impl!(T1, T2, T3, T4, T5, T6);
+        $impl!(T1, T2, T3, T4, T5, T6, T7);
+        $impl!(T1, T2, T3, T4, T5, T6, T7, T8);
+    };
+}
+
 macro_rules! handler {
     ($($t:ident),*) => {
         impl<F, Fut, $($t,)*> Handler<($($t,)*)> for F
@@ -127,15 +143,7 @@ macro_rules! handler {
     };
 }
 
-handler!();
-handler!(T1);
-handler!(T1, T2);
-handler!(T1, T2, T3);
-handler!(T1, T2, T3, T4);
-handler!(T1, T2, T3, T4, T5);
-handler!(T1, T2, T3, T4, T5, T6);
-handler!(T1, T2, T3, T4, T5, T6, T7);
-handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+for_each_arity!(handler);
 
 /// A handler made runnable on any context: an extractor's refusal is
 /// logged and the handler skipped.
@@ -508,15 +516,7 @@ macro_rules! any_handler {
     };
 }
 
-any_handler!();
-any_handler!(T1);
-any_handler!(T1, T2);
-any_handler!(T1, T2, T3);
-any_handler!(T1, T2, T3, T4);
-any_handler!(T1, T2, T3, T4, T5);
-any_handler!(T1, T2, T3, T4, T5, T6);
-any_handler!(T1, T2, T3, T4, T5, T6, T7);
-any_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+for_each_arity!(any_handler);
 
 /// A packet middleware ([`Socket::use_middleware_with`]): a plain (not
 /// async) function or closure whose arguments are all extractors
@@ -564,15 +564,7 @@ macro_rules! packet_middleware {
     };
 }
 
-packet_middleware!();
-packet_middleware!(T1);
-packet_middleware!(T1, T2);
-packet_middleware!(T1, T2, T3);
-packet_middleware!(T1, T2, T3, T4);
-packet_middleware!(T1, T2, T3, T4, T5);
-packet_middleware!(T1, T2, T3, T4, T5, T6);
-packet_middleware!(T1, T2, T3, T4, T5, T6, T7);
-packet_middleware!(T1, T2, T3, T4, T5, T6, T7, T8);
+for_each_arity!(packet_middleware);
 
 /// The error an `error` handler handles ([`Socket::on_error`]): a packet
 /// middleware's refusal, or the protocol violation that closes the
@@ -988,15 +980,7 @@ macro_rules! connect_middleware {
     };
 }
 
-connect_middleware!();
-connect_middleware!(T1);
-connect_middleware!(T1, T2);
-connect_middleware!(T1, T2, T3);
-connect_middleware!(T1, T2, T3, T4);
-connect_middleware!(T1, T2, T3, T4, T5);
-connect_middleware!(T1, T2, T3, T4, T5, T6);
-connect_middleware!(T1, T2, T3, T4, T5, T6, T7);
-connect_middleware!(T1, T2, T3, T4, T5, T6, T7, T8);
+for_each_arity!(connect_middleware);
 
 impl SocketIo {
     /// A connection middleware of the main namespace whose arguments are
@@ -1190,15 +1174,7 @@ macro_rules! server_side_handler {
     };
 }
 
-server_side_handler!();
-server_side_handler!(T1);
-server_side_handler!(T1, T2);
-server_side_handler!(T1, T2, T3);
-server_side_handler!(T1, T2, T3, T4);
-server_side_handler!(T1, T2, T3, T4, T5);
-server_side_handler!(T1, T2, T3, T4, T5, T6);
-server_side_handler!(T1, T2, T3, T4, T5, T6, T7);
-server_side_handler!(T1, T2, T3, T4, T5, T6, T7, T8);
+for_each_arity!(server_side_handler);
 
 impl Namespace {
     /// Handles `serverSideEmit`s from other nodes for this namespace
