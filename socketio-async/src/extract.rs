@@ -20,7 +20,7 @@ use crate::io::{
     AnyHook, ConnectError, Connecting, ErasedHandler, HandlerContext, Hook, Namespace,
     ServerSideAck, ServerSideContext, Socket, SocketIo,
 };
-use crate::payload::{DataError, Payload, decode};
+use crate::payload::{DataError, Payload, decode, decode_owned};
 use crate::socket::AckSender;
 
 /// Why an extractor could not give its value: the handler does not run.
@@ -80,6 +80,20 @@ pub enum ExtractError {
 pub trait FromContext: Sized {
     /// The value, or why there is none.
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError>;
+
+    /// Whether this extractor may read the event's arguments
+    /// ([`HandlerContext::payload`]). An extractor of your own keeps the
+    /// default (`true`). The last of a handler's extractors to read them
+    /// may take them instead of copying them (see [`Payload`]), so a
+    /// built-in extractor that never reads them says `false`.
+    #[doc(hidden)]
+    const READS_PAYLOAD: bool = true;
+
+    /// Whether this extractor takes the arguments (rather than copying
+    /// them) when no later extractor of the handler reads them. Only the
+    /// built-in [`Payload`], [`Data`], [`TryData`] and [`Bin`] do.
+    #[doc(hidden)]
+    const TAKES_PAYLOAD: bool = false;
 }
 
 /// A handler: an async function or closure whose arguments are all
@@ -136,7 +150,15 @@ macro_rules! handler {
         {
             #[allow(non_snake_case, unused_mut, unused_variables)]
             fn call(&self, mut cx: HandlerContext) -> Result<Task, ExtractError> {
-                $(let $t = $t::from_context(&mut cx)?;)*
+                // How many of the extractors still to run may read the
+                // arguments: the last one may take them (all constant,
+                // folded away by the compiler).
+                let mut readers = 0usize $(+ usize::from(<$t as FromContext>::READS_PAYLOAD))*;
+                $(
+                    readers -= usize::from(<$t as FromContext>::READS_PAYLOAD);
+                    cx.take_payload = <$t as FromContext>::TAKES_PAYLOAD && readers == 0;
+                    let $t = $t::from_context(&mut cx)?;
+                )*
                 Ok(Box::pin(self($($t),*)))
             }
         }
@@ -149,21 +171,23 @@ for_each_arity!(handler);
 /// logged and the handler skipped.
 fn erase<H: Handler<T>, T>(handler: H, kind: &'static str) -> ErasedHandler {
     Arc::new(move |cx: HandlerContext| {
-        let (id, nsp, event) = (
-            cx.socket.id().clone(),
-            cx.socket.nsp().to_owned(),
-            cx.event.clone(),
-        );
+        // The context moves into the handler: what the refusal's log line
+        // names is kept aside first, and only when that line would be
+        // written (a copy of the event name per event costs an allocation).
+        let logged =
+            tracing::enabled!(tracing::Level::DEBUG).then(|| (cx.socket.clone(), cx.event.clone()));
         match handler.call(cx) {
             Ok(task) => Some(task),
             Err(error) => {
-                tracing::debug!(
-                    socket = id.as_str(),
-                    nsp = nsp.as_str(),
-                    event = &*event,
-                    %error,
-                    "{kind} not run: an extractor refused"
-                );
+                if let Some((socket, event)) = logged {
+                    tracing::debug!(
+                        socket = socket.id().as_str(),
+                        nsp = socket.nsp(),
+                        event = &*event,
+                        %error,
+                        "{kind} not run: an extractor refused"
+                    );
+                }
                 None
             }
         }
@@ -588,6 +612,8 @@ for_each_arity!(packet_middleware);
 pub struct ErrorMessage(pub String);
 
 impl FromContext for ErrorMessage {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         cx.error
             .clone()
@@ -597,6 +623,8 @@ impl FromContext for ErrorMessage {
 }
 
 impl FromContext for Socket {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         Ok(cx.socket.clone())
     }
@@ -629,8 +657,13 @@ impl FromContext for Socket {
 pub struct Data<T>(pub T);
 
 impl<T: DeserializeOwned> FromContext for Data<T> {
+    const TAKES_PAYLOAD: bool = true;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(Data(decode(&cx.payload.args)?))
+        Ok(Data(match cx.take_args() {
+            Some(args) => decode_owned(args)?,
+            None => decode(&cx.payload.args)?,
+        }))
     }
 }
 
@@ -651,14 +684,26 @@ impl<T: DeserializeOwned> FromContext for Data<T> {
 pub struct TryData<T>(pub Result<T, DataError>);
 
 impl<T: DeserializeOwned> FromContext for TryData<T> {
+    const TAKES_PAYLOAD: bool = true;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(TryData(decode(&cx.payload.args)))
+        Ok(TryData(match cx.take_args() {
+            Some(args) => decode_owned(args),
+            None => decode(&cx.payload.args),
+        }))
     }
 }
 
 impl FromContext for Payload {
+    const TAKES_PAYLOAD: bool = true;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(cx.payload.clone())
+        Ok(if cx.take_payload {
+            cx.take_payload = false;
+            std::mem::take(&mut cx.payload)
+        } else {
+            cx.payload.clone()
+        })
     }
 }
 
@@ -680,12 +725,21 @@ impl FromContext for Payload {
 pub struct Bin(pub Vec<Bytes>);
 
 impl FromContext for Bin {
+    const TAKES_PAYLOAD: bool = true;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(Bin(cx.payload.binary.clone()))
+        Ok(Bin(if cx.take_payload {
+            cx.take_payload = false;
+            std::mem::take(&mut cx.payload.binary)
+        } else {
+            cx.payload.binary.clone()
+        }))
     }
 }
 
 impl FromContext for AckSender {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         let slot = cx.ack.clone().ok_or(ExtractError::NoAck)?;
         Ok(AckSender::new(cx.socket.clone(), slot))
@@ -693,6 +747,8 @@ impl FromContext for AckSender {
 }
 
 impl FromContext for Option<AckSender> {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         Ok(cx
             .ack
@@ -740,6 +796,8 @@ impl<T> Deref for State<T> {
 }
 
 impl<T: Send + Sync + 'static> FromContext for State<T> {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         cx.socket
             .io()
@@ -775,6 +833,8 @@ impl<T: Send + Sync + 'static> FromContext for State<T> {
 pub struct Extension<T>(pub T);
 
 impl<T: Clone + Send + Sync + 'static> FromContext for Extension<T> {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         cx.socket
             .extensions()
@@ -785,18 +845,24 @@ impl<T: Clone + Send + Sync + 'static> FromContext for Extension<T> {
 }
 
 impl<T: Clone + Send + Sync + 'static> FromContext for Option<Extension<T>> {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         Ok(cx.socket.extensions().get::<T>().map(Extension))
     }
 }
 
 impl FromContext for Arc<Handshake> {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         Ok(cx.socket.handshake_arc().clone())
     }
 }
 
 impl FromContext for DisconnectReason {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         cx.reason.ok_or(ExtractError::NotHere("DisconnectReason"))
     }
@@ -818,6 +884,8 @@ impl FromContext for DisconnectReason {
 pub struct Event(pub Str);
 
 impl FromContext for Event {
+    const READS_PAYLOAD: bool = false;
+
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
         Ok(Event(cx.event.clone()))
     }

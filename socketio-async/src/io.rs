@@ -1129,6 +1129,9 @@ pub struct HandlerContext {
     pub(crate) ack: Option<Arc<AckSlot>>,
     pub(crate) reason: Option<DisconnectReason>,
     pub(crate) error: Option<String>,
+    /// Set while the extractor that runs may take the arguments (it is
+    /// their last reader, see `FromContext::TAKES_PAYLOAD`).
+    pub(crate) take_payload: bool,
 }
 
 impl std::fmt::Debug for HandlerContext {
@@ -1151,7 +1154,14 @@ impl HandlerContext {
             ack: None,
             reason: None,
             error: None,
+            take_payload: false,
         }
+    }
+
+    /// The arguments, moved out, when the running extractor is their last
+    /// reader; `None` when they must be copied.
+    pub(crate) fn take_args(&mut self) -> Option<Vec<serde_json::Value>> {
+        std::mem::take(&mut self.take_payload).then(|| std::mem::take(&mut self.payload.args))
     }
 
     /// The socket.

@@ -127,9 +127,10 @@ impl Payload {
 
     /// The packet event `name` with these arguments.
     pub(crate) fn into_event(self, name: &str) -> Result<socketio_proto::packet::Event, EmitError> {
-        let mut data = Vec::with_capacity(self.args.len() + 1);
-        data.push(Value::String(name.to_owned()));
-        data.extend(self.args);
+        // Arguments received in an event keep the slot their name had, so
+        // forwarding them inserts the name without a new allocation.
+        let mut data = self.args;
+        data.insert(0, Value::String(name.to_owned()));
         socketio_proto::packet::Event::from_data(data)
             .and_then(|e| e.with_attachments(self.binary))
             .map_err(EmitError::Payload)
@@ -255,6 +256,26 @@ pub(crate) fn decode<T: DeserializeOwned>(args: &[Value]) -> Result<T, DataError
         probe::Kind::Other => match args.first() {
             Some(first) => T::deserialize(first).map_err(invalid),
             None => T::deserialize(&Value::Null).map_err(|_| DataError::Missing),
+        },
+    }
+}
+
+/// `args` as a `T`, as [`decode`] reads them, moving strings and arrays
+/// out of the values instead of copying them.
+pub(crate) fn decode_owned<T: DeserializeOwned>(args: Vec<Value>) -> Result<T, DataError> {
+    let invalid = |e: serde_json::Error| DataError::Invalid(e.to_string());
+    match T::deserialize(probe::Shape)
+        .err()
+        .unwrap_or(probe::Kind::Other)
+    {
+        probe::Kind::Tuple => {
+            T::deserialize(serde::de::value::SeqDeserializer::new(args.into_iter()))
+                .map_err(|e: serde_json::Error| invalid(e))
+        }
+        probe::Kind::Unit => T::deserialize(Value::Null).map_err(invalid),
+        probe::Kind::Other => match args.into_iter().next() {
+            Some(first) => T::deserialize(first).map_err(invalid),
+            None => T::deserialize(Value::Null).map_err(|_| DataError::Missing),
         },
     }
 }

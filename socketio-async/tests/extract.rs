@@ -163,6 +163,88 @@ fn binary_attachments_and_payload() {
     );
 }
 
+/// An extractor of a user's: reads the arguments through the context.
+struct Arity(usize);
+
+impl socketio_async::FromContext for Arity {
+    fn from_context(
+        cx: &mut socketio_async::HandlerContext,
+    ) -> Result<Self, socketio_async::ExtractError> {
+        Ok(Arity(cx.payload().args.len()))
+    }
+}
+
+/// The last extractor to read the arguments takes them instead of copying
+/// them: whatever the order, every extractor of a handler sees them, an
+/// extractor of the user's included, and so does every handler of an event.
+#[test]
+fn every_extractor_sees_the_arguments_in_any_order() {
+    let io = SocketIo::new();
+    io.on_connection(|socket: Socket| async move {
+        socket.on(
+            "payload-first",
+            |s: Socket, p: Payload, Data(t): Data<String>, Bin(b): Bin| async move {
+                s.emit("seen", (p.args, t, b.len())).unwrap();
+            },
+        );
+        socket.on(
+            "data-first",
+            |Data(t): Data<String>, s: Socket, p: Payload| async move {
+                s.emit("seen", (t, p.args)).unwrap();
+            },
+        );
+        socket.on(
+            "user-last",
+            |s: Socket, p: Payload, Arity(n): Arity| async move {
+                s.emit("seen", (p.args, n)).unwrap();
+            },
+        );
+        socket.on(
+            "bin-first",
+            |Bin(b): Bin, s: Socket, p: Payload| async move {
+                let first = p.binary_of(&p.args[0]).map(|f| f.len());
+                s.emit("seen", (b.len(), first)).unwrap();
+            },
+        );
+        socket.on(
+            "tuple",
+            |TryData(t): TryData<(String, u8)>, s: Socket| async move {
+                s.emit("seen", format!("{t:?}")).unwrap();
+            },
+        );
+        for i in 0..2 {
+            socket.on("twice", move |s: Socket, p: Payload| async move {
+                s.emit("seen", (i, p.args)).unwrap();
+            });
+        }
+    });
+    let b = start(&io);
+    let (ws, _) = connect(&b, "/", "");
+    b.client(|h| {
+        h.ws_send(ws, r#"42["payload-first","a"]"#);
+        h.ws_send(ws, r#"42["data-first","b"]"#);
+        h.ws_send(ws, r#"42["user-last","c",1]"#);
+        h.ws_send(ws, r#"451-["bin-first",{"_placeholder":true,"num":0}]"#);
+        h.ws_send_binary(ws, &[7, 8]);
+        h.ws_send(ws, r#"42["tuple","x",3]"#);
+        h.ws_send(ws, r#"42["tuple","x",300]"#);
+        h.ws_send(ws, r#"42["twice",{"k":[1]}]"#);
+    });
+    assert_eq!(
+        b.frames(ws),
+        vec![
+            r#"42["seen",["a"],"a",0]"#,
+            r#"42["seen","b",["b"]]"#,
+            r#"42["seen",["c",1],2]"#,
+            r#"42["seen",1,2]"#,
+            r#"42["seen","Ok((\"x\", 3))"]"#,
+            r#"42["seen","Err(Invalid(\"invalid value: integer `300`, expected u8\"))"]"#,
+            r#"42["seen",0,[{"k":[1]}]]"#,
+            r#"42["seen",1,[{"k":[1]}]]"#,
+        ]
+    );
+}
+
 #[test]
 fn an_ack_is_sent_once_and_only_when_asked() {
     let results = log();

@@ -27,6 +27,24 @@ pub trait Parser: fmt::Debug + Send + Sync + 'static {
     /// with keys in different orders in different places).
     fn encode(&self, packet: &Packet, sender: Sender) -> Vec<Message>;
 
+    /// The same messages as [`encode`](Parser::encode), appended to `out`:
+    /// the server reuses one buffer for every packet it sends to one
+    /// socket, so a parser that overrides this allocates no list per
+    /// packet. The default calls `encode`.
+    ///
+    /// ```
+    /// use socketio_proto::packet::{Event, Packet};
+    /// use socketio_proto::parser::{JsonParser, Parser, Sender};
+    ///
+    /// let packet = Packet::event("/", Event::new("hi", vec![1.into()]).unwrap());
+    /// let mut out = Vec::new();
+    /// JsonParser.encode_into(&packet, Sender::Socket, &mut out);
+    /// assert_eq!(out, JsonParser.encode(&packet, Sender::Socket));
+    /// ```
+    fn encode_into(&self, packet: &Packet, sender: Sender, out: &mut Vec<Message>) {
+        out.extend(self.encode(packet, sender));
+    }
+
     /// A decoder for one connection, enforcing `limits`.
     fn decoder(&self, limits: Limits) -> Box<dyn PacketDecoder>;
 }
@@ -73,12 +91,20 @@ pub enum ParseError {
 pub struct JsonParser;
 
 impl Parser for JsonParser {
-    fn encode(&self, packet: &Packet, _sender: Sender) -> Vec<Message> {
-        let attachments = packet.attachments();
-        let mut messages = Vec::with_capacity(1 + attachments.len());
-        messages.push(packet.to_message());
-        messages.extend(attachments.iter().map(|a| Message::binary(a.clone())));
+    fn encode(&self, packet: &Packet, sender: Sender) -> Vec<Message> {
+        let mut messages = Vec::with_capacity(1 + packet.attachments().len());
+        self.encode_into(packet, sender, &mut messages);
         messages
+    }
+
+    fn encode_into(&self, packet: &Packet, _sender: Sender, out: &mut Vec<Message>) {
+        out.push(packet.to_message());
+        out.extend(
+            packet
+                .attachments()
+                .iter()
+                .map(|a| Message::binary(a.clone())),
+        );
     }
 
     fn decoder(&self, limits: Limits) -> Box<dyn PacketDecoder> {

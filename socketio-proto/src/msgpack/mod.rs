@@ -101,6 +101,10 @@ impl Parser for MsgpackParser {
         vec![Message::binary(encode(packet, sender))]
     }
 
+    fn encode_into(&self, packet: &Packet, sender: Sender, out: &mut Vec<Message>) {
+        out.push(Message::binary(encode(packet, sender)));
+    }
+
     fn decoder(&self, limits: Limits) -> Box<dyn PacketDecoder> {
         Box::new(MsgpackDecoder {
             limits: self.limits,

@@ -109,6 +109,9 @@ pub struct Server {
     /// Every timer of this layer (the engine keeps its own).
     timers: Deadlines<Timer>,
     events: VecDeque<Event>,
+    /// The messages of the packet being sent to one socket (kept to be
+    /// reused: empty between calls).
+    encoded: Vec<engineio_proto::Message>,
 }
 
 /// Which optional events are reported (all off by default: nothing is
@@ -190,6 +193,7 @@ impl Server {
             cluster: ClusterState::default(),
             timers: Deadlines::new(),
             events: VecDeque::new(),
+            encoded: Vec::new(),
         };
         server.add_namespace(Nsp::MAIN);
         server
@@ -539,10 +543,19 @@ impl Server {
 
     /// [`send_packet`](Self::send_packet) through the session's key.
     fn send_packet_to(&mut self, session: SessionKey, packet: &Packet) -> Result<(), SendError> {
-        for message in self.config.parser.encode(packet, Sender::Socket) {
-            self.engine.send_to(session, message)?;
+        let mut messages = std::mem::take(&mut self.encoded);
+        self.config
+            .parser
+            .encode_into(packet, Sender::Socket, &mut messages);
+        let mut sent = Ok(());
+        for message in messages.drain(..) {
+            if let Err(error) = self.engine.send_to(session, message) {
+                sent = Err(error.into());
+                break;
+            }
         }
-        Ok(())
+        self.encoded = messages;
+        sent
     }
 
     /// Encodes and queues one packet that `sender` sends.
