@@ -272,14 +272,20 @@ pub(crate) async fn yield_now() {
 #[derive(Debug, Clone)]
 pub struct RuntimeTimer<R>(pub R);
 
-/// A runtime's sleep as hyper wants it.
-struct HyperSleep<S>(Pin<Box<S>>);
+pin_project_lite::pin_project! {
+    /// A runtime's sleep as hyper wants it: pinned inside hyper's one box
+    /// (hyper makes one per request head, for its header-read timeout).
+    struct HyperSleep<S> {
+        #[pin]
+        sleep: S,
+    }
+}
 
 impl<S: Future<Output = ()>> Future for HyperSleep<S> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.0.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().sleep.poll(cx)
     }
 }
 
@@ -291,7 +297,9 @@ impl<R: Runtime> hyper::rt::Timer for RuntimeTimer<R> {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        Box::pin(HyperSleep(Box::pin(self.0.sleep_until(deadline))))
+        Box::pin(HyperSleep {
+            sleep: self.0.sleep_until(deadline),
+        })
     }
 
     fn now(&self) -> Instant {

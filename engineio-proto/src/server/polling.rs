@@ -240,13 +240,24 @@ pub(super) fn accepted_encoding(config: &Config, request: &Request) -> Option<Co
 
 /// The headers every long-poll response carries.
 pub(super) fn polling_headers(headers: &mut Headers, request: &Request) {
+    make_room(headers);
     headers.insert("Content-Type", "text/plain; charset=UTF-8");
     polling_headers_without_type(headers, request);
+}
+
+/// Room for a long-poll response's usual headers (`Content-Type`,
+/// `cache-control`) in headers that have none yet (no CORS): they are
+/// then written without growing a buffer.
+fn make_room(headers: &mut Headers) {
+    if headers.is_empty() {
+        *headers = Headers::with_capacity(64, 3);
+    }
 }
 
 /// [`polling_headers`] but `Content-Type`, which a POST's answer sets
 /// itself.
 fn polling_headers_without_type(headers: &mut Headers, request: &Request) {
+    make_room(headers);
     if request
         .headers
         .get("user-agent")
