@@ -550,7 +550,7 @@ impl Server {
         let mut sent = Ok(());
         for message in messages.drain(..) {
             if let Err(error) = self.engine.send_to(session, message) {
-                sent = Err(error.into());
+                sent = Err(error);
                 break;
             }
         }
