@@ -698,12 +698,7 @@ impl FromContext for Payload {
     const TAKES_PAYLOAD: bool = true;
 
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(if cx.take_payload {
-            cx.take_payload = false;
-            std::mem::take(&mut cx.payload)
-        } else {
-            cx.payload.clone()
-        })
+        Ok(cx.take_or_copy(|payload| payload))
     }
 }
 
@@ -728,12 +723,7 @@ impl FromContext for Bin {
     const TAKES_PAYLOAD: bool = true;
 
     fn from_context(cx: &mut HandlerContext) -> Result<Self, ExtractError> {
-        Ok(Bin(if cx.take_payload {
-            cx.take_payload = false;
-            std::mem::take(&mut cx.payload.binary)
-        } else {
-            cx.payload.binary.clone()
-        }))
+        Ok(Bin(cx.take_or_copy(|payload| &mut payload.binary)))
     }
 }
 

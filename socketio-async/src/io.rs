@@ -1164,6 +1164,21 @@ impl HandlerContext {
         std::mem::take(&mut self.take_payload).then(|| std::mem::take(&mut self.payload.args))
     }
 
+    /// A part of the payload (`part` picks it): moved out when the
+    /// running extractor is the payload's last reader, copied otherwise.
+    pub(crate) fn take_or_copy<T: Clone + Default>(
+        &mut self,
+        part: impl FnOnce(&mut Payload) -> &mut T,
+    ) -> T {
+        let take = std::mem::take(&mut self.take_payload);
+        let part = part(&mut self.payload);
+        if take {
+            std::mem::take(part)
+        } else {
+            part.clone()
+        }
+    }
+
     /// The socket.
     ///
     /// ```

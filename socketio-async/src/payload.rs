@@ -245,24 +245,23 @@ pub(crate) fn to_args(value: &impl Serialize) -> Result<Vec<Value>, serde_json::
 
 /// `args` as a `T` (see the module doc).
 pub(crate) fn decode<T: DeserializeOwned>(args: &[Value]) -> Result<T, DataError> {
-    let invalid = |e: serde_json::Error| DataError::Invalid(e.to_string());
-    match T::deserialize(probe::Shape)
-        .err()
-        .unwrap_or(probe::Kind::Other)
-    {
-        probe::Kind::Tuple => T::deserialize(serde::de::value::SeqDeserializer::new(args.iter()))
-            .map_err(|e: serde_json::Error| invalid(e)),
-        probe::Kind::Unit => T::deserialize(&Value::Null).map_err(invalid),
-        probe::Kind::Other => match args.first() {
-            Some(first) => T::deserialize(first).map_err(invalid),
-            None => T::deserialize(&Value::Null).map_err(|_| DataError::Missing),
-        },
-    }
+    decode_from(args.iter())
 }
 
-/// `args` as a `T`, as [`decode`] reads them, moving strings and arrays
-/// out of the values instead of copying them.
+/// [`decode`], moving strings and arrays out of the values instead of
+/// copying them.
 pub(crate) fn decode_owned<T: DeserializeOwned>(args: Vec<Value>) -> Result<T, DataError> {
+    decode_from(args)
+}
+
+/// The rules of [`decode`] over arguments borrowed (`&Value`) or owned
+/// (`Value`): serde_json deserializes both.
+fn decode_from<'de, T, V>(args: impl IntoIterator<Item = V>) -> Result<T, DataError>
+where
+    T: DeserializeOwned,
+    V: serde::Deserializer<'de, Error = serde_json::Error>
+        + serde::de::IntoDeserializer<'de, serde_json::Error, Deserializer = V>,
+{
     let invalid = |e: serde_json::Error| DataError::Invalid(e.to_string());
     match T::deserialize(probe::Shape)
         .err()

@@ -543,19 +543,7 @@ impl Server {
 
     /// [`send_packet`](Self::send_packet) through the session's key.
     fn send_packet_to(&mut self, session: SessionKey, packet: &Packet) -> Result<(), SendError> {
-        let mut messages = std::mem::take(&mut self.encoded);
-        self.config
-            .parser
-            .encode_into(packet, Sender::Socket, &mut messages);
-        let mut sent = Ok(());
-        for message in messages.drain(..) {
-            if let Err(error) = self.engine.send_to(session, message) {
-                sent = Err(error);
-                break;
-            }
-        }
-        self.encoded = messages;
-        sent
+        self.send_encoded(session, packet, Sender::Socket)
     }
 
     /// Encodes and queues one packet that `sender` sends.
@@ -565,10 +553,34 @@ impl Server {
         packet: &Packet,
         sender: Sender,
     ) -> Result<(), SendError> {
-        for message in self.config.parser.encode(packet, sender) {
-            self.engine.send(sid, message)?;
+        let session = self
+            .engine
+            .session_key(sid)
+            .ok_or(SendError::UnknownSession)?;
+        self.send_encoded(session, packet, sender)
+    }
+
+    /// Encodes `packet` into the reused buffer and queues its messages for
+    /// `session`, stopping at the first the engine refuses.
+    fn send_encoded(
+        &mut self,
+        session: SessionKey,
+        packet: &Packet,
+        sender: Sender,
+    ) -> Result<(), SendError> {
+        let mut messages = std::mem::take(&mut self.encoded);
+        self.config
+            .parser
+            .encode_into(packet, sender, &mut messages);
+        let mut sent = Ok(());
+        for message in messages.drain(..) {
+            if let Err(error) = self.engine.send_to(session, message) {
+                sent = Err(error);
+                break;
+            }
         }
-        Ok(())
+        self.encoded = messages;
+        sent
     }
 }
 
