@@ -5,7 +5,7 @@
 //! nothing.
 
 use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::recovery::StoredSession;
 use super::rooms::RoomIndex;
+use super::small::{SmallMap, SmallSet};
 use super::{Client, Server, Socket, Timer};
 use crate::config::{NamespaceMatcher, js_date_string};
 use crate::event::Event;
@@ -209,7 +210,7 @@ impl Server {
                     max_attachments: self.config.max_attachments,
                     max_binary_bytes: self.config.engine.max_http_buffer_size,
                 }),
-                nsps: HashMap::new(),
+                nsps: SmallMap::default(),
                 handshake: handshake.clone(),
             }),
         );
@@ -335,7 +336,7 @@ impl Server {
                     sid: sid.clone(),
                     session,
                     pid,
-                    rooms: HashSet::new(),
+                    rooms: SmallSet::default(),
                     data: Value::Null,
                     handshake: handshake.clone(),
                     connected: false,
@@ -444,6 +445,63 @@ mod tests {
         assert_eq!(ns.next_ack_id(), 0);
         assert_eq!(ns.next_ack_id(), 1);
         assert_eq!(ns.next_ack_id(), 2);
+    }
+
+    /// A client's namespaces are a small table that turns into a hash map
+    /// past `SPILL` entries: connects, events, leaving one namespace and
+    /// closing all must hold on both sides.
+    #[test]
+    fn a_client_in_more_namespaces_than_the_small_table_holds() {
+        use super::super::small::SPILL;
+        use super::super::test_util::client;
+
+        let mut h = harness(config());
+        let names: Vec<String> = (0..SPILL + 2).map(|i| format!("/n{i}")).collect();
+        for name in &names {
+            h.server.add_namespace(name.clone());
+        }
+        let (ws, main) = client(&mut h);
+        let mut sockets = Vec::new();
+        for name in &names {
+            h.ws_send(ws, &format!("40{name},"));
+            let (socket, _) = take_connect(&mut h);
+            h.server.accept(h.now, &socket).unwrap();
+            h.drain();
+            assert_eq!(
+                h.ws_take(ws),
+                [format!("40{name},{{\"sid\":\"{}\"}}", socket.as_str())]
+            );
+            sockets.push(socket);
+        }
+        h.take_events();
+        let last = SPILL + 1;
+        h.ws_send(ws, &format!("42{},[\"hi\"]", names[last]));
+        let from: Vec<SocketId> = h
+            .take_events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Event { socket, .. } => Some(socket),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(from, [sockets[last].clone()]);
+
+        h.ws_send(ws, &format!("41{},", names[3]));
+        assert!(!h.server.is_connected(&sockets[3]));
+        assert!(h.server.is_connected(&sockets[4]) && h.server.is_connected(&main));
+        // Back in that namespace: a new socket.
+        h.ws_send(ws, &format!("40{},", names[3]));
+        let (again, _) = take_connect(&mut h);
+        assert_ne!(again, sockets[3]);
+
+        h.ws_send(ws, "1");
+        assert!(h.ws_closed.contains_key(&ws));
+        assert!(
+            !sockets
+                .iter()
+                .chain([&main])
+                .any(|s| h.server.is_connected(s))
+        );
     }
 
     #[test]

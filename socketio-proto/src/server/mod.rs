@@ -27,12 +27,13 @@ mod connects;
 mod lifecycle;
 mod recovery;
 mod rooms;
+mod small;
 mod sockets;
 mod stream_recovery;
 #[cfg(test)]
 mod test_util;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,6 +57,7 @@ use cluster::ClusterState;
 use connects::Namespaces;
 use recovery::Recovery;
 use rooms::RoomChanges;
+use small::{SmallMap, SmallSet};
 use sockets::Sockets;
 
 pub use rooms::RoomChange;
@@ -147,7 +149,7 @@ struct Client {
     protocol: Protocol,
     decoder: Box<dyn PacketDecoder>,
     /// Namespace -> its socket, connected or waiting for the verdict.
-    nsps: HashMap<Nsp, SocketId>,
+    nsps: SmallMap<Nsp, SocketId>,
     /// The handshake without auth.
     handshake: Arc<Handshake>,
 }
@@ -161,7 +163,7 @@ struct Socket {
     /// hashing `sid` (the null key when the session was already gone).
     session: SessionKey,
     pid: Option<Str>,
-    rooms: HashSet<Room>,
+    rooms: SmallSet<Room>,
     data: Value,
     handshake: Arc<Handshake>,
     connected: bool,

@@ -4,8 +4,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use engineio_proto::IdSet;
+use engineio_proto::{IdHasher, IdSet};
 
+use super::small::SmallSet;
 use super::sockets::SocketKey;
 use super::{Server, info};
 use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
@@ -31,8 +32,10 @@ pub struct RoomChange {
 pub(super) struct RoomIndex {
     members: IdSet<SocketKey>,
     /// Room -> members. A room exists while it has members. Room names may
-    /// come from peers: the outer map keeps the DoS-resistant hasher.
-    rooms: HashMap<Room, IdSet<SocketKey>>,
+    /// come from peers: the outer map keeps the DoS-resistant hasher. Most
+    /// rooms are a socket's own, of one member: a small set holds it
+    /// without a table of its own.
+    rooms: HashMap<Room, SmallSet<SocketKey, IdHasher>>,
 }
 
 impl RoomIndex {
@@ -89,7 +92,7 @@ impl RoomIndex {
     /// without collecting them (a broadcast visits every member).
     pub(super) fn each_target(&self, target: &Target, mut f: impl FnMut(SocketKey)) {
         // The excepted rooms are looked up once, not per member.
-        let except: Vec<&IdSet<SocketKey>> = target
+        let except: Vec<&SmallSet<SocketKey, IdHasher>> = target
             .except
             .iter()
             .filter_map(|room| self.rooms.get(room))
@@ -112,7 +115,7 @@ impl RoomIndex {
             rooms => {
                 let mut seen = IdSet::default();
                 for room in rooms {
-                    for key in self.rooms.get(room).into_iter().flatten() {
+                    for key in self.rooms.get(room).into_iter().flat_map(SmallSet::iter) {
                         if !excluded(key) && seen.insert(*key) {
                             f(*key);
                         }
@@ -279,7 +282,7 @@ impl Server {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -362,6 +365,83 @@ mod tests {
         // nothing.
         assert!(!ns.leave(a, &Room::from("blue")));
         assert!(!ns.leave(a, &Room::from("none")));
+    }
+
+    /// Rooms and room memberships are small sets that turn into hash maps
+    /// past `SPILL` entries: every operation must hold on both sides.
+    #[test]
+    fn many_rooms_and_many_members_past_the_small_sets_limit() {
+        use super::super::small::SPILL;
+        use super::super::test_util::{client, config, harness};
+
+        let mut h = harness(config());
+        let nsp = Nsp::from("/");
+        let ids: Vec<SocketId> = (0..SPILL + 3).map(|_| client(&mut h).1).collect();
+        let first = &ids[0];
+        let names: Vec<String> = (0..SPILL + 3).map(|i| format!("r{i}")).collect();
+        for name in &names {
+            h.server.join(first, name.clone());
+        }
+        for id in &ids {
+            h.server.join(id, "big");
+        }
+        // Its own room, the SPILL + 3 rooms and "big", each once.
+        let mut rooms: Vec<String> = h
+            .server
+            .rooms(first)
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        rooms.sort_unstable();
+        let mut expected: Vec<String> = names.clone();
+        expected.extend([first.to_string(), "big".to_string()]);
+        expected.sort_unstable();
+        assert_eq!(rooms, expected);
+        h.server.join(first, "r3");
+        assert_eq!(
+            h.server.rooms(first).len(),
+            SPILL + 5,
+            "a second join adds nothing"
+        );
+
+        let mut all: Vec<SocketId> = ids.clone();
+        all.sort_unstable();
+        let mut big = h.server.select(&nsp, &Target::room("big"));
+        big.sort_unstable();
+        assert_eq!(big, all);
+        // Excepting a room of one (a socket's own) and a room of many.
+        let mut rest = h
+            .server
+            .select(&nsp, &Target::room("big").except(first.to_string()));
+        rest.sort_unstable();
+        assert_eq!(
+            rest,
+            all[..]
+                .iter()
+                .filter(|id| *id != first)
+                .cloned()
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            h.server
+                .select(&nsp, &Target::room("big").except("big"))
+                .is_empty()
+        );
+        assert_eq!(
+            h.server.select(&nsp, &Target::room("r9").to("r0")),
+            vec![first.clone()]
+        );
+
+        h.server.leave(first, &Room::from("r9"));
+        h.server.leave(&ids[4], &Room::from("big"));
+        assert!(h.server.select(&nsp, &Target::room("r9")).is_empty());
+        assert!(!h.server.rooms(first).contains(&Room::from("r9")));
+        assert_eq!(h.server.select(&nsp, &Target::room("big")).len(), SPILL + 2);
+        assert!(
+            !h.server
+                .select(&nsp, &Target::room("big"))
+                .contains(&ids[4])
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ impl Sockets {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::collections::HashSet;
+    use super::super::small::SmallSet;
 
     use engineio_proto::{SessionKey, Sid};
     use serde_json::Value;
@@ -122,7 +122,7 @@ mod tests {
             sid: Sid::new("s"),
             session: SessionKey::default(),
             pid: None,
-            rooms: HashSet::new(),
+            rooms: SmallSet::default(),
             data: Value::Null,
             handshake,
             connected: true,
