@@ -12,13 +12,13 @@
 //! - Answers (acks, broadcast acks, cluster requests) go straight to the
 //!   task that waits for them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
-use engineio_proto::Event as EngineEvent;
+use engineio_proto::{Event as EngineEvent, IdMap};
 use futures_util::FutureExt;
 use serde_json::Value;
 use socketio_proto::{Event, SocketId, Str};
@@ -164,10 +164,11 @@ impl std::future::Future for YieldOnce {
 /// event sink.
 #[derive(Default)]
 struct Router {
-    sockets: Mutex<HashMap<SocketId, Arc<Mailbox>>>,
+    /// By socket id (server-made: the fast hasher, as the core's tables).
+    sockets: Mutex<IdMap<SocketId, Arc<Mailbox>>>,
     server: Arc<Mailbox>,
     /// What connection middlewares stored for sockets not yet connected.
-    pending: Mutex<HashMap<SocketId, Extensions>>,
+    pending: Mutex<IdMap<SocketId, Extensions>>,
 }
 
 impl Router {

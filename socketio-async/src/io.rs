@@ -393,6 +393,12 @@ impl SocketIo {
         lock(&self.inner.namespaces).contains_key(nsp)
     }
 
+    /// Whether some socket ever added an `on_any_outgoing` handler (set
+    /// before the first is added, never cleared).
+    pub(crate) fn has_outgoing_hooks(&self) -> bool {
+        self.inner.outgoing.load(Ordering::Acquire)
+    }
+
     /// Sets the observer (once) and turns the core's room events on.
     #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn set_observer(&self, observer: Arc<dyn Observer>) {

@@ -385,6 +385,11 @@ impl Socket {
 
     /// Runs its `on_any_outgoing` handlers for an event sent to it.
     pub(crate) fn outgoing(&self, event: &str, payload: &Payload) {
+        // No socket has one (the usual case): not even a look at this
+        // socket's registry.
+        if !self.io().has_outgoing_hooks() {
+            return;
+        }
         let handlers = self.handlers();
         if handlers.any_outgoing().is_empty() {
             return;
