@@ -508,12 +508,11 @@ impl Server {
                 None => (Nsp::from(packet.nsp.clone()), None),
             },
         };
-        let socket = client
-            .nsps
-            .get(&nsp)
-            .filter(|id| self.is_connected(id))
-            .cloned();
-        let pending = client.nsps.contains_key(&nsp);
+        // One lookup: the namespace's socket, whether or not it is
+        // connected yet (a CONNECT for a pending one is ignored).
+        let entry = client.nsps.get(&nsp);
+        let pending = entry.is_some();
+        let socket = entry.filter(|id| self.is_connected(id)).cloned();
         match (socket, packet.payload) {
             (None, Payload::Connect(auth)) if !pending => {
                 let auth = v3_auth.or(auth).unwrap_or_default();

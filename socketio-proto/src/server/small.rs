@@ -1,7 +1,8 @@
 //! Tables sized for the few entries most connections have: a client's
-//! namespaces (usually one) and a socket's rooms (its own, and a few
-//! more). An idle client keeps them for as long as it stays, so they
-//! matter to the memory per client.
+//! namespaces (usually one), a socket's rooms (its own, and a few more)
+//! and a room's members in the room index (a socket's own room has one).
+//! An idle client keeps them for as long as it stays, so they matter to
+//! the memory per client.
 //!
 //! Up to [`SPILL`] entries live in a vector grown one slot at a time and
 //! scanned in order (cheaper than hashing for so few, and a hash table
@@ -123,10 +124,7 @@ impl<K: Eq + Hash, S: BuildHasher + Default> SmallSet<K, S> {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        match &self.0 {
-            SmallMap::Few(entries) => entries.is_empty(),
-            SmallMap::Many(map) => map.is_empty(),
-        }
+        self.iter().next().is_none()
     }
 
     pub(super) fn iter(&self) -> impl Iterator<Item = &K> {
