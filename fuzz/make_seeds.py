@@ -364,6 +364,32 @@ def msgpack_packet():
         write("msgpack_packet", f"{kind}-{name}", b"\xff\xff" + bytes.fromhex(case["hex"]))
 
 
+# ----- ws_frames: <selector> <bytes a client sent> -----
+# selector: low 4 bits x 16 = the message limit, high 4 bits + 1 = the
+# size of the pieces the bytes are fed in.
+
+def client_frame(b0, payload, key=b"\x11\x22\x33\x44"):
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, 0x80 | n])
+    elif n < 65536:
+        head = bytes([b0, 0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, 0x80 | 127]) + struct.pack(">Q", n)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_frames():
+    write("ws_frames", "text", b"\x2f" + client_frame(0x81, b'42["echo","hi"]'))
+    write("ws_frames", "fragments", b"\x1f" + client_frame(0x01, b"4he")
+          + client_frame(0x89, b"p") + client_frame(0x00, b"ll")
+          + client_frame(0x8a, b"") + client_frame(0x80, b"o"))
+    write("ws_frames", "binary-16bit", b"\x3f" + client_frame(0x82, bytes(range(130))))
+    write("ws_frames", "close", b"\x05" + client_frame(0x88, struct.pack(">H", 1000) + b"bye"))
+    write("ws_frames", "too-big", b"\x01" + client_frame(0x82, bytes(40)))
+    write("ws_frames", "unmasked", b"\x0f" + b"\x81\x024x")
+
+
 if __name__ == "__main__":
     engineio_packet()
     engineio_payload()
@@ -371,3 +397,4 @@ if __name__ == "__main__":
     roundtrip()
     engine()
     msgpack_packet()
+    ws_frames()

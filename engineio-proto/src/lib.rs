@@ -182,6 +182,7 @@ mod cors;
 mod deadlines;
 pub mod deflate;
 mod endpoint;
+pub mod frames;
 mod http;
 #[cfg(feature = "testing")]
 mod module_graph;

@@ -1,9 +1,9 @@
 //! permessage-deflate on a WebSocket (RFC 7692): the byte-stream side of
 //! `engineio_proto::deflate`, whose sans-IO pieces do the work. The engine
 //! negotiated the extension in the `101` response; here the client's
-//! compressed messages are inflated before tungstenite parses them (it
-//! knows no extension and would refuse their RSV1 bit), and the server's
-//! messages from the threshold up are sent compressed.
+//! compressed messages are inflated before the frame reader parses them
+//! (as plain frames), and the server's messages from the threshold up are
+//! sent compressed.
 //!
 //! Without context takeover (the default) the compressor and decompressor
 //! of each message are lent by a [`Spare`] per thread and come back reset:
@@ -12,16 +12,9 @@
 //! each stays per thread that compressed or inflated a message.
 
 use std::cell::RefCell;
-use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use engineio_proto::deflate::{Agreement, Deflater, Inflater, PerMessageDeflate, Spare};
-use engineio_proto::{Frame, Headers};
-use futures_io::{AsyncRead, AsyncWrite};
+use engineio_proto::{Frame, Headers, frames};
 
 thread_local! {
     /// The contexts lent to connections without context takeover.
@@ -70,125 +63,73 @@ impl Outgoing {
         !self.agreement.client_no_context_takeover
     }
 
-    /// The message for `frame`: compressed (RSV1 set) from the threshold up.
-    pub(crate) fn message(
-        &mut self,
-        frame: Frame,
-        plain: impl FnOnce(Frame) -> Message,
-    ) -> Message {
+    /// Appends `frame` to `out` as a WebSocket message: compressed (RSV1
+    /// set) from the threshold up.
+    pub(crate) fn encode(&mut self, frame: &Frame, out: &mut Vec<u8>) {
         if frame.len() < self.settings.threshold {
-            return plain(frame);
+            return frames::encode_message(out, frame);
         }
-        let (opcode, data) = match &frame {
-            Frame::Text(text) => (Data::Text, &text.as_bytes()[..]),
-            Frame::Binary(data) => (Data::Binary, &data[..]),
+        let (opcode, data) = match frame {
+            Frame::Text(text) => (frames::TEXT, &text.as_bytes()[..]),
+            Frame::Binary(data) => (frames::BINARY, &data[..]),
         };
         let takeover = !self.agreement.server_no_context_takeover;
         let (deflater, level) = (&mut self.deflater, self.settings.level);
         let compressed = with_spare(|spare| deflater.deflate_with(data, level, takeover, spare));
-        let mut out = WsFrame::message(compressed, OpCode::Data(opcode), true);
-        out.header_mut().rsv1 = true;
-        Message::Frame(out)
+        frames::encode_frame(out, opcode, true, &compressed);
     }
 }
 
-/// A stream whose reads go through an [`Inflater`] when the extension was
-/// negotiated (and straight through otherwise); writes go straight through.
+/// The read side of a WebSocket that negotiated the extension: the bytes
+/// read from the socket go through an [`Inflater`] before the frame reader
+/// sees them (compressed messages come out as plain frames).
 #[derive(Debug)]
-pub(crate) struct Inflating<S> {
-    inner: S,
-    state: Option<Box<ReadState>>,
-}
-
-#[derive(Debug)]
-struct ReadState {
+pub(crate) struct Inflate {
     inflater: Inflater,
-    /// Bytes for the parser not handed over yet, from `at`.
+    /// Bytes for the frame reader not handed over yet, from `at`.
     out: Vec<u8>,
     at: usize,
 }
 
 /// The output buffer is freed once emptied when it grew past this (an
 /// inflated message passed through it): an idle connection keeps none.
-/// Plain frames pass through in reads of tungstenite's 128-byte buffer.
 const KEEP_OUT: usize = 256;
 
-impl<S> Inflating<S> {
-    /// `inflate`: the limit on an inflated message and whether the client
-    /// keeps its context; `None` when the extension is off.
-    pub(crate) fn new(inner: S, inflate: Option<(usize, bool)>) -> Self {
+impl Inflate {
+    /// `max`: the limit on an inflated message; `takeover`: whether the
+    /// client keeps its context.
+    pub(crate) fn new(max: usize, takeover: bool) -> Self {
         Self {
-            inner,
-            state: inflate.map(|(max, takeover)| {
-                Box::new(ReadState {
-                    inflater: Inflater::new(max, takeover),
-                    out: Vec::new(),
-                    at: 0,
-                })
-            }),
+            inflater: Inflater::new(max, takeover),
+            out: Vec::new(),
+            at: 0,
         }
     }
 
-    /// The stream under it (the WebSocket task writes its frames there).
-    pub(crate) fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
+    /// Whether inflated bytes wait for the frame reader.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.at < self.out.len()
     }
-}
 
-impl<S: AsyncRead + Unpin> AsyncRead for Inflating<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let Some(state) = this.state.as_mut() else {
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
-        };
-        loop {
-            if state.at < state.out.len() {
-                let pending = state.out.get(state.at..).unwrap_or_default();
-                let n = pending.len().min(buf.len());
-                if let (Some(dst), Some(src)) = (buf.get_mut(..n), pending.get(..n)) {
-                    dst.copy_from_slice(src);
-                }
-                state.at += n;
-                if state.at == state.out.len() {
-                    state.at = 0;
-                    state.out.clear();
-                    if state.out.capacity() > KEEP_OUT {
-                        state.out = Vec::new();
-                    }
-                }
-                return Poll::Ready(Ok(n));
+    /// Feeds bytes read from the socket through the inflater.
+    pub(crate) fn feed(&mut self, input: &[u8]) {
+        let (inflater, out) = (&mut self.inflater, &mut self.out);
+        with_spare(|spare| inflater.feed_with(input, out, spare));
+    }
+
+    /// Calls `f` with the bytes not taken yet; `f` advances the slice past
+    /// what it takes.
+    pub(crate) fn take(&mut self, f: impl FnOnce(&mut &[u8])) {
+        let pending = self.out.get(self.at..).unwrap_or_default();
+        let mut rest = pending;
+        f(&mut rest);
+        self.at += pending.len() - rest.len();
+        if self.at >= self.out.len() {
+            self.at = 0;
+            self.out.clear();
+            if self.out.capacity() > KEEP_OUT {
+                self.out = Vec::new();
             }
-            // `buf` serves as scratch: what is read is fed in, then
-            // overwritten with what comes out.
-            let n = match Pin::new(&mut this.inner).poll_read(cx, buf) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(0)),
-                Poll::Ready(Ok(n)) => n,
-                other => return other,
-            };
-            let (inflater, out) = (&mut state.inflater, &mut state.out);
-            with_spare(|spare| inflater.feed_with(buf.get(..n).unwrap_or_default(), out, spare));
         }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Inflating<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
 }

@@ -110,8 +110,9 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for FuturesIo<T> {
 /// idle.
 ///
 /// Reads go through a per-thread scratch buffer of [`READ_AHEAD`] bytes, so
-/// that a reader asking for a few bytes at a time (tungstenite with a small
-/// read buffer) still takes what the socket has in one system call. What the
+/// that a reader asking for a few bytes at a time still takes what the
+/// socket has in one system call; the WebSocket task parses that buffer in
+/// place ([`HyperIo::poll_read_with`]). What the
 /// reader did not take yet is kept in a buffer of its exact size, dropped
 /// once taken.
 ///
@@ -124,8 +125,10 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for FuturesIo<T> {
 pub(crate) struct HyperIo<T> {
     inner: T,
     /// Bytes read from `inner` that the reader has not taken yet (never
-    /// empty when `Some`).
-    ahead: Option<Bytes>,
+    /// empty when `Some`); boxed, as they are rare (the WebSocket task
+    /// leaves bytes only when a batch of messages is full) and this sits
+    /// in every idle WebSocket's task.
+    ahead: Option<Box<Bytes>>,
     /// Bytes written and not sent yet, from `sent` (never empty when
     /// `Some`, outside of a write in progress).
     out: Option<Vec<u8>>,
@@ -157,7 +160,7 @@ impl<T> HyperIo<T> {
     pub(crate) fn new(inner: T, ahead: Bytes) -> Self {
         Self {
             inner,
-            ahead: (!ahead.is_empty()).then_some(ahead),
+            ahead: (!ahead.is_empty()).then(|| Box::new(ahead)),
             out: None,
             sent: 0,
         }
@@ -227,6 +230,54 @@ impl<T: hyper::rt::Read + Unpin> HyperIo<T> {
     }
 }
 
+impl<T: hyper::rt::Read + Unpin> HyperIo<T> {
+    /// Calls `f` with bytes from the stream: what an earlier call left, or
+    /// else what one read from the socket brings (through the thread's
+    /// scratch buffer, no copy). `f` advances the slice past what it takes;
+    /// the rest is kept, in a buffer of its exact size, for the next call.
+    /// Ready with `false` at the end of the stream (`f` not called).
+    pub(crate) fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut &[u8]),
+    ) -> Poll<io::Result<bool>> {
+        if let Some(mut ahead) = self.ahead.take() {
+            let mut rest: &[u8] = &ahead;
+            f(&mut rest);
+            if !rest.is_empty() {
+                *ahead = ahead.slice_ref(rest);
+                self.ahead = Some(ahead);
+            }
+            return Poll::Ready(Ok(true));
+        }
+        SCRATCH.with(|scratch| {
+            let mut own;
+            let mut borrowed = scratch.try_borrow_mut();
+            let buf: &mut [u8] = match &mut borrowed {
+                Ok(scratch) => scratch,
+                // Only if a read re-entered another on this thread.
+                Err(_) => {
+                    own = vec![0; READ_AHEAD];
+                    &mut own
+                }
+            };
+            match self.poll_read_inner(cx, buf) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Ok(false)),
+                Poll::Ready(Ok(n)) => {
+                    let mut rest = buf.get(..n).unwrap_or_default();
+                    f(&mut rest);
+                    if !rest.is_empty() {
+                        self.ahead = Some(Box::new(Bytes::copy_from_slice(rest)));
+                    }
+                    Poll::Ready(Ok(true))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    }
+}
+
 impl<T: hyper::rt::Write + Unpin> HyperIo<T> {
     /// Sends every buffered byte to `inner` (not flushing it), then gives
     /// the buffer back.
@@ -285,7 +336,7 @@ impl<T: hyper::rt::Read + Unpin> AsyncRead for HyperIo<T> {
                         to.copy_from_slice(from);
                     }
                     if let Some(rest) = read.get(given..).filter(|rest| !rest.is_empty()) {
-                        this.ahead = Some(Bytes::copy_from_slice(rest));
+                        this.ahead = Some(Box::new(Bytes::copy_from_slice(rest)));
                     }
                     Poll::Ready(Ok(given))
                 }
@@ -438,7 +489,7 @@ mod tests {
             out.extend_from_slice(chunk.get(..n).unwrap());
             // The rest of the one socket read is kept until taken.
             assert_eq!(
-                io.ahead.as_ref().map_or(0, Bytes::len),
+                io.ahead.as_ref().map_or(0, |ahead| ahead.len()),
                 data.len() - out.len()
             );
         }

@@ -2,8 +2,8 @@
 //! (`runtime-tokio`, `runtime-async-std`).
 //!
 //! It holds no protocol logic: it accepts connections, speaks HTTP/1.1
-//! (hyper) and WebSocket (tungstenite, driven by each WebSocket's task
-//! over futures-io), hands every request, body, message, flush and close to a
+//! (hyper) and WebSocket (engineio-proto's own framing,
+//! [`engineio_proto::frames`], driven by each WebSocket's task), hands every request, body, message, flush and close to a
 //! sans-IO [`Core`] (an [`engineio_proto::Server`], or the Socket.IO core
 //! that owns one), carries out the core's outputs, and sleeps until its
 //! next deadline. It reaches an executor and timers only through the small

@@ -1,24 +1,27 @@
 //! One task per WebSocket: read messages into the core, write what the core
 //! hands out, report flushes and closes.
+//!
+//! The framing is engineio-proto's own ([`engineio_proto::frames`]): the
+//! task reads the socket through [`HyperIo`] (whose scratch buffer is per
+//! thread), the [`FrameReader`] unmasks each message straight into the one
+//! buffer it becomes, and the task encodes its frames straight into
+//! [`HyperIo`]'s write buffer. Between messages a connection holds no
+//! buffer at all.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use async_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame};
-use async_tungstenite::tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
-use async_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 use bytes::Bytes;
-use engineio_proto::{Frame, Str};
-use futures_io::{AsyncRead, AsyncWrite};
+use engineio_proto::Frame;
+use engineio_proto::frames::{self, FrameError, FrameReader, Incoming};
+use futures_io::AsyncWrite;
 use hyper::upgrade::OnUpgrade;
 
 use crate::core::Core;
-use crate::deflate::{Inflating, Outgoing};
+use crate::deflate::{Inflate, Outgoing};
 use crate::driver::{Reply, Watch};
 use crate::io::{Conn, HyperIo};
 use crate::runtime::{Runtime, timeout, yield_now};
@@ -35,145 +38,48 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Messages handled in a row before giving other tasks a turn.
 const READS_PER_TURN: u32 = 64;
 
-/// Messages already read (buffered by tungstenite or the socket) handed to
-/// the core under one lock acquisition, at most.
+/// Messages already read (buffered or ready on the socket) handed to the
+/// core under one lock acquisition, at most.
 const READ_BATCH: usize = 16;
 
-/// The WebSocket over `I`, the runtime's connection type (see [`Conn`]):
-/// tungstenite's protocol state, driven by this task's poll functions
-/// through [`TaskIo`].
-type Ws<I> = WebSocket<TaskIo<Inflating<HyperIo<Conn<I>>>>>;
-
-/// The stream under tungstenite's calls (which read and write as if
-/// blocking): each call polls the stream with the waker of the task's
-/// current poll, and `Pending` becomes `WouldBlock`, which the poll
-/// functions below turn back into `Pending`.
-///
-/// async-tungstenite's stream keeps two shared waker proxies per connection
-/// (two allocations, 128 bytes, for a reader and a writer on different
-/// tasks); one task serves a WebSocket here, so its own waker, kept inline,
-/// is enough.
-struct TaskIo<S> {
-    inner: S,
-    waker: Waker,
+/// A WebSocket over `I`, the runtime's connection type (see [`Conn`]): the
+/// stream, the frame reader's state, and the inflater when the client may
+/// send compressed messages.
+struct Ws<I> {
+    io: HyperIo<Conn<I>>,
+    reader: FrameReader,
+    inflate: Option<Box<Inflate>>,
 }
 
-impl<S> TaskIo<S> {
-    fn new(inner: S) -> Self {
-        Self {
-            inner,
-            waker: Waker::noop().clone(),
-        }
-    }
-
-    /// Makes the calls that follow wake the task polled with `cx`.
-    fn register(&mut self, cx: &Context<'_>) {
-        if !self.waker.will_wake(cx.waker()) {
-            self.waker.clone_from(cx.waker());
-        }
-    }
-
-    fn poll<T>(
+impl<I: IoBounds> Ws<I> {
+    /// Calls `f` with bytes for the frame reader (through the inflater when
+    /// there is one): ready with `false` at the end of the stream.
+    fn poll_read_with(
         &mut self,
-        f: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<T>>,
-    ) -> io::Result<T>
-    where
-        S: Unpin,
-    {
-        let mut cx = Context::from_waker(&self.waker);
-        match f(Pin::new(&mut self.inner), &mut cx) {
-            Poll::Ready(result) => result,
-            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> io::Read for TaskIo<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.poll(|s, cx| s.poll_read(cx, buf))
-    }
-}
-
-impl<S: AsyncWrite + Unpin> io::Write for TaskIo<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.poll(|s, cx| s.poll_write(cx, buf))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.poll(|s, cx| s.poll_flush(cx))
-    }
-}
-
-/// A tungstenite result as a poll: `WouldBlock` is `Pending`.
-fn ready<T>(result: Result<T, Error>) -> Poll<Result<T, Error>> {
-    match result {
-        Err(Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
-        other => Poll::Ready(other),
-    }
-}
-
-/// The next message from the peer; `None` once the connection is closed.
-fn poll_next<I: IoBounds>(
-    ws: &mut Ws<I>,
-    cx: &mut Context<'_>,
-) -> Poll<Option<Result<Message, Error>>> {
-    ws.get_mut().register(cx);
-    ready(ws.read()).map(|read| match read {
-        Ok(message) => Some(Ok(message)),
-        Err(Error::ConnectionClosed | Error::AlreadyClosed) => None,
-        Err(error) => Some(Err(error)),
-    })
-}
-
-/// Writes what tungstenite has queued itself (a pong, a close) and flushes
-/// the connection. A connection that just closed has nothing left to flush.
-fn poll_flush<I: IoBounds>(ws: &mut Ws<I>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-    ws.get_mut().register(cx);
-    ready(ws.flush()).map(|flushed| match flushed {
-        Err(Error::ConnectionClosed) => Ok(()),
-        other => other,
-    })
-}
-
-/// Sends a close frame (or completes the closing handshake the peer
-/// started, with `None`), then flushes.
-async fn send_close<I: IoBounds>(ws: &mut Ws<I>, frame: Option<CloseFrame>) -> Result<(), Error> {
-    let mut frame = Some(frame);
-    poll_fn(|cx| {
-        if let Some(frame) = frame.take() {
-            ws.get_mut().register(cx);
-            match ready(ws.write(Message::Close(frame))) {
-                // Queued, not yet written: the flush below goes on with it.
-                Poll::Ready(Ok(())) | Poll::Pending => {}
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut FrameReader, &mut &[u8]),
+    ) -> Poll<std::io::Result<bool>> {
+        let (io, reader) = (&mut self.io, &mut self.reader);
+        let Some(inflate) = self.inflate.as_deref_mut() else {
+            return io.poll_read_with(cx, |input| f(reader, input));
+        };
+        if !inflate.has_pending() {
+            match io.poll_read_with(cx, |input| {
+                inflate.feed(input);
+                *input = &[];
+            }) {
+                Poll::Ready(Ok(true)) => {}
+                other => return other,
             }
         }
-        poll_flush(ws, cx)
-    })
-    .await
-}
+        inflate.take(|input| f(reader, input));
+        Poll::Ready(Ok(true))
+    }
 
-/// tungstenite's read buffer, allocated up front for every connection and
-/// kept for its life: what one read call takes at most. Small, because an
-/// idle connection keeps it (1 KiB of it was most of the buffers an idle
-/// WebSocket held); [`HyperIo`] reads ahead from the socket in large chunks
-/// without keeping them, so small reads cost no extra system calls.
-const READ_BUFFER: usize = 128;
-
-/// The WebSocket settings for a core whose largest message is `max`.
-///
-/// tungstenite buffers none of its writes (its write buffer would keep the
-/// capacity of the largest batch for the connection's life): the core's
-/// frames are encoded by this task straight into [`HyperIo`]'s write
-/// buffer, which exists only while it holds bytes; the frames tungstenite
-/// writes itself (pongs, closes) go through to the same buffer in order.
-fn config(max: usize) -> WebSocketConfig {
-    let limit = max.saturating_add(MESSAGE_SIZE_SLACK);
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .max_message_size(Some(limit))
-        .max_frame_size(Some(limit))
+    /// Sends what is buffered and flushes the connection.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
 }
 
 /// What woke the WebSocket task.
@@ -189,8 +95,8 @@ enum Wake {
 enum Step {
     /// A message went to the core.
     Read,
-    /// Nothing to do (a ping or pong, answered by tungstenite itself).
-    Skip,
+    /// Answer a ping with this payload.
+    Pong(Bytes),
     /// Write these outputs (`None`: the slot is gone, nothing left to serve).
     Write(Option<VecDeque<Reply>>),
     /// The WebSocket ends.
@@ -199,11 +105,12 @@ enum Step {
 
 /// How the WebSocket ends.
 enum End {
-    /// The peer closed it, or the connection ended.
-    Closed,
-    /// Reading failed: a protocol violation or not, and whether because a
-    /// message was too large.
-    ReadFailed { protocol: bool, too_big: bool },
+    /// The peer closed it (its close frame's payload, which the answer
+    /// echoes), or the connection ended (`None`).
+    Closed(Option<Bytes>),
+    /// The peer broke the WebSocket protocol (or sent a message far too
+    /// large).
+    ReadFailed(FrameError),
     /// The core asked to close with this code, after the messages before it.
     Close(u16),
     /// The core asked to close while a write was stuck.
@@ -234,19 +141,21 @@ pub(crate) fn serve<C: Core, R: Runtime>(
             // The upgrade never completed: dropping `watch` reports it.
             return;
         };
-        let max = watch.shared().config.max_http_buffer_size;
-        let config = config(max);
-        // Inflated messages are bounded like plain ones: a little over the
-        // core's limit still reaches it (which closes with its own rule),
-        // far over it never leaves the inflater.
-        let inflate = deflate
-            .as_ref()
-            .map(|d| (max.saturating_add(MESSAGE_SIZE_SLACK), d.client_takeover()));
-        let mut ws: Ws<R::Io> = WebSocket::from_raw_socket(
-            TaskIo::new(Inflating::new(Conn::from_upgraded(upgraded), inflate)),
-            Role::Server,
-            Some(config),
-        );
+        // Messages (inflated ones too) a little over the core's limit
+        // still reach it (which closes with its own rule); far over it,
+        // the reader or the inflater refuses them.
+        let limit = watch
+            .shared()
+            .config
+            .max_http_buffer_size
+            .saturating_add(MESSAGE_SIZE_SLACK);
+        let mut ws: Ws<R::Io> = Ws {
+            io: Conn::from_upgraded(upgraded),
+            reader: FrameReader::new(limit),
+            inflate: deflate
+                .as_ref()
+                .map(|d| Box::new(Inflate::new(limit, d.client_takeover()))),
+        };
         let mut reads_in_a_row = 0u32;
         // Which side is polled first alternates, so that neither a flood of
         // incoming messages nor a flood of outputs starves the other.
@@ -292,7 +201,22 @@ pub(crate) fn serve<C: Core, R: Runtime>(
                         yield_now().await;
                     }
                 }
-                Step::Skip => {}
+                Step::Pong(data) => {
+                    frames::encode_frame(ws.io.out(), frames::PONG, false, &data);
+                    let (w, io) = (&watch, &mut ws);
+                    let flushed_pong = poll_fn(move |cx| {
+                        if let Poll::Ready(flushed) = io.poll_flush(cx) {
+                            return Poll::Ready(flushed.err().map(|_| End::WriteFailed));
+                        }
+                        w.shared()
+                            .poll_close_requested(w.id(), cx)
+                            .map(|()| Some(End::Abandoned))
+                    })
+                    .await;
+                    if let Some(end) = flushed_pong {
+                        return Box::pin(finish(watch, ws, end)).await;
+                    }
+                }
                 Step::Write(None) => return,
                 Step::Write(Some(mut batch)) => {
                     reads_in_a_row = 0;
@@ -354,37 +278,42 @@ impl IntoIterator for Frames {
 
 /// Reads every message the stream has ready, at most [`READ_BATCH`]:
 /// pending only if none is. A batch ends early at anything that is not a
-/// message, which comes back beside it.
+/// message (a ping, the end, an error), which comes back beside it.
 fn poll_reads<I: IoBounds>(ws: &mut Ws<I>, cx: &mut Context<'_>) -> Poll<(Frames, Option<Step>)> {
     let mut frames = Frames::default();
-    while (frames.len as usize) < READ_BATCH {
-        let incoming = match poll_next(ws, cx) {
-            Poll::Ready(incoming) => incoming,
-            Poll::Pending if frames.len == 0 => return Poll::Pending,
+    let mut stop = None;
+    while stop.is_none() && (frames.len as usize) < READ_BATCH {
+        let polled = ws.poll_read_with(cx, |reader, input| {
+            while (frames.len as usize) < READ_BATCH {
+                match reader.read(input) {
+                    None => return,
+                    Some(Ok(Incoming::Message(frame))) => frames.push(frame),
+                    Some(Ok(Incoming::Pong)) => {}
+                    Some(Ok(Incoming::Ping(data))) => {
+                        stop = Some(Step::Pong(data));
+                        return;
+                    }
+                    Some(Ok(Incoming::Close(payload))) => {
+                        stop = Some(Step::End(End::Closed(Some(payload))));
+                        return;
+                    }
+                    Some(Err(error)) => {
+                        stop = Some(Step::End(End::ReadFailed(error)));
+                        return;
+                    }
+                }
+            }
+        });
+        match polled {
+            Poll::Ready(Ok(true)) => {}
+            // The connection ended, or failed under the WebSocket: a plain
+            // close, as on the official server.
+            Poll::Ready(Ok(false) | Err(_)) => stop = Some(Step::End(End::Closed(None))),
+            Poll::Pending if frames.len == 0 && stop.is_none() => return Poll::Pending,
             Poll::Pending => break,
-        };
-        match incoming {
-            Some(Ok(Message::Text(text))) => {
-                frames.push(Frame::Text(Str::from_utf8_lossy(Bytes::from(text))));
-            }
-            Some(Ok(Message::Binary(data))) => frames.push(Frame::Binary(data)),
-            // Pings are answered by tungstenite itself.
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
-                return Poll::Ready((frames, Some(Step::Skip)));
-            }
-            Some(Ok(Message::Close(_))) | None => {
-                return Poll::Ready((frames, Some(Step::End(End::Closed))));
-            }
-            Some(Err(error)) => {
-                let end = End::ReadFailed {
-                    protocol: is_protocol_error(&error),
-                    too_big: matches!(error, Error::Capacity(_)),
-                };
-                return Poll::Ready((frames, Some(Step::End(end))));
-            }
         }
     }
-    Poll::Ready((frames, None))
+    Poll::Ready((frames, stop))
 }
 
 /// Hands the messages from the peer to the core under one lock; then the
@@ -416,18 +345,20 @@ fn read<C: Core, R: Runtime>(
 async fn finish<C: Core, R: Runtime>(watch: Watch<C, R>, mut ws: Ws<R::Io>, end: End) {
     let runtime = watch.shared().runtime.clone();
     match end {
-        End::Closed => {
+        End::Closed(reply) => {
             watch.finish(|core, now, id| core.handle_ws_closed(now, id, false));
-            // Completes the closing handshake tungstenite started.
-            let _ = timeout(&runtime, CLOSE_GRACE, send_close(&mut ws, None)).await;
-        }
-        End::ReadFailed { protocol, too_big } => {
-            watch.finish(|core, now, id| core.handle_ws_closed(now, id, protocol));
-            if too_big {
-                // 1009 "message too big", as the WebSocket layer of the
-                // official server answers.
-                close(&runtime, &mut ws, 1009).await;
+            // Completes the closing handshake the peer started, echoing
+            // its close frame.
+            if let Some(payload) = reply {
+                frames::encode_frame(ws.io.out(), frames::CLOSE, false, &payload);
+                flush_within_grace(&runtime, &mut ws).await;
             }
+        }
+        End::ReadFailed(error) => {
+            watch.finish(|core, now, id| core.handle_ws_closed(now, id, true));
+            // 1002, 1007 or 1009, as the WebSocket layer of the official
+            // server answers.
+            close(&runtime, &mut ws, error.close_code()).await;
         }
         End::Close(code) => {
             // The core already forgot this WebSocket.
@@ -451,19 +382,17 @@ fn poll_write_batch<I: IoBounds>(
     loop {
         match batch.front() {
             Some(Reply::WsSend(..)) => {
-                let io = ws.get_mut().inner.get_mut();
-                match io.poll_ready(cx) {
+                match ws.io.poll_ready(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(_)) => return Poll::Ready(Some(End::WriteFailed)),
                     Poll::Ready(Ok(())) => {}
                 }
                 if let Some(Reply::WsSend(frame, compress)) = batch.pop_front() {
                     crate::observe::websocket_out(&frame);
-                    let message = match deflate.as_deref_mut() {
-                        Some(deflate) if compress => deflate.message(frame, message),
-                        _ => message(frame),
-                    };
-                    encode(io.out(), message);
+                    match deflate.as_deref_mut() {
+                        Some(deflate) if compress => deflate.encode(&frame, ws.io.out()),
+                        _ => frames::encode_message(ws.io.out(), &frame),
+                    }
                 }
             }
             Some(Reply::WsClose(code)) => return Poll::Ready(Some(End::Close(*code))),
@@ -471,134 +400,29 @@ fn poll_write_batch<I: IoBounds>(
             Some(Reply::Respond(_) | Reply::ReadBody(_) | Reply::AcceptWebSocket(_)) => {
                 batch.pop_front();
             }
-            // tungstenite's flush writes what it has queued itself (a pong)
-            // after the frames above, then flushes the buffer they are in.
             None => {
-                return poll_flush(ws, cx).map(|flushed| match flushed {
-                    Ok(()) => None,
-                    Err(_) => Some(End::WriteFailed),
-                });
+                return ws
+                    .poll_flush(cx)
+                    .map(|flushed| flushed.err().map(|_| End::WriteFailed));
             }
         }
     }
 }
 
+/// Flushes what is written, within [`CLOSE_GRACE`] (a peer that does not
+/// read gets dropped).
+async fn flush_within_grace<R: Runtime, I: IoBounds>(runtime: &R, ws: &mut Ws<I>) {
+    let _ = timeout(runtime, CLOSE_GRACE, poll_fn(|cx| ws.poll_flush(cx))).await;
+}
+
 /// Sends a close frame with `code` (after what is already written), within
 /// [`CLOSE_GRACE`]; the connection is dropped after it either way.
-async fn close<R: Runtime>(runtime: &R, ws: &mut Ws<R::Io>, code: u16) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::default(),
-    };
-    let _ = timeout(runtime, CLOSE_GRACE, send_close(ws, Some(frame))).await;
+async fn close<R: Runtime, I: IoBounds>(runtime: &R, ws: &mut Ws<I>, code: u16) {
+    frames::encode_close(ws.io.out(), code);
+    flush_within_grace(runtime, ws).await;
 }
 
 /// What the connection under a WebSocket must be.
 trait IoBounds: hyper::rt::Read + hyper::rt::Write + Unpin {}
 
 impl<I: hyper::rt::Read + hyper::rt::Write + Unpin> IoBounds for I {}
-
-/// Appends `message` to `out` as one final, unmasked frame (what a server
-/// sends). The core's frames are text or binary, and compressed ones come
-/// as ready frames (RSV1 set); nothing else is ever handed here.
-fn encode(out: &mut Vec<u8>, message: Message) {
-    let frame = match message {
-        Message::Text(text) => WsFrame::message(text, OpCode::Data(Data::Text), true),
-        Message::Binary(data) => WsFrame::message(data, OpCode::Data(Data::Binary), true),
-        Message::Frame(frame) => frame,
-        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return,
-    };
-    let payload = frame.payload();
-    let len = payload.len() as u64;
-    out.reserve(frame.header().len(len) + payload.len());
-    // Writing into a vector cannot fail.
-    let _ = frame.header().format(len, out);
-    out.extend_from_slice(payload);
-}
-
-/// A core frame as a WebSocket message.
-fn message(frame: Frame) -> Message {
-    match frame {
-        Frame::Text(text) => match Utf8Bytes::try_from(text.into_bytes()) {
-            Ok(text) => Message::Text(text),
-            // `Str` is UTF-8 by construction; never taken.
-            Err(_) => Message::Text(Utf8Bytes::default()),
-        },
-        Frame::Binary(data) => Message::Binary(data),
-    }
-}
-
-/// Whether a read error is the peer breaking the WebSocket protocol
-/// ("transport error"), rather than the connection simply ending
-/// ("transport close"). The official server's WebSocket layer reports only
-/// protocol violations as errors; a connection reset or dropped without a
-/// closing handshake is a plain close there.
-fn is_protocol_error(error: &Error) -> bool {
-    use async_tungstenite::tungstenite::error::ProtocolError;
-    !matches!(
-        error,
-        Error::ConnectionClosed
-            | Error::AlreadyClosed
-            | Error::Io(_)
-            | Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    /// What tungstenite itself writes for `frame`.
-    fn tungstenite_bytes(frame: WsFrame) -> Vec<u8> {
-        let mut out = Vec::new();
-        frame.format(&mut out).unwrap();
-        out
-    }
-
-    #[test]
-    fn frames_are_encoded_as_tungstenite_encodes_them() {
-        // Every length form: 7 bits, 16 bits, 64 bits, at their edges.
-        for len in [0usize, 1, 125, 126, 127, 65535, 65536, 70000] {
-            let data = Bytes::from(vec![b'a'; len]);
-            let mut out = vec![1, 2, 3];
-            encode(
-                &mut out,
-                message(Frame::Text(Str::from_utf8_lossy(data.clone()))),
-            );
-            let expected = tungstenite_bytes(WsFrame::message(
-                data.clone(),
-                OpCode::Data(Data::Text),
-                true,
-            ));
-            // Appended after what was there.
-            assert_eq!(out.get(..3).unwrap(), &[1, 2, 3]);
-            assert_eq!(
-                out.get(3..).unwrap(),
-                expected.as_slice(),
-                "text of {len} bytes"
-            );
-
-            let mut out = Vec::new();
-            encode(&mut out, message(Frame::Binary(data.clone())));
-            let expected =
-                tungstenite_bytes(WsFrame::message(data, OpCode::Data(Data::Binary), true));
-            assert_eq!(out, expected, "binary of {len} bytes");
-        }
-        // Exact bytes: FIN + text, no mask, length 2.
-        let mut out = Vec::new();
-        encode(&mut out, Message::text("40"));
-        assert_eq!(out, b"\x81\x0240");
-        // A compressed frame keeps its RSV1 bit: FIN + RSV1 + binary.
-        let mut frame = WsFrame::message(vec![9u8; 3], OpCode::Data(Data::Binary), true);
-        frame.header_mut().rsv1 = true;
-        let mut out = Vec::new();
-        encode(&mut out, Message::Frame(frame));
-        assert_eq!(out, b"\xc2\x03\x09\x09\x09");
-        // Control messages are never the core's: nothing is written.
-        let mut out = Vec::new();
-        encode(&mut out, Message::Ping(Bytes::from_static(b"x")));
-        assert!(out.is_empty());
-    }
-}

@@ -1,8 +1,8 @@
 //! The Engine.IO / Socket.IO server on tokio and hyper.
 //!
 //! A thin binding: everything but tokio itself (the driver that serves a
-//! sans-IO [`Core`], HTTP/1.1 with hyper, WebSocket with tungstenite, the
-//! accept loop) lives in [`runtime_hyper`], shared with `runtime-async-std`.
+//! sans-IO [`Core`], HTTP/1.1 with hyper, WebSocket framing from
+//! engineio-proto, the accept loop) lives in [`runtime_hyper`], shared with `runtime-async-std`.
 //! This crate supplies [`Tokio`]: tokio's listener, timer and `spawn`, and
 //! names the shared items with tokio filled in.
 //!
@@ -12,9 +12,10 @@
 //!   for synchronous calls, never across an `.await`; its outputs are routed
 //!   to the task that owns each request or WebSocket.
 //! * HTTP: hyper on tokio's sockets (a backlog of 1024, `TCP_NODELAY` on by
-//!   default); WebSocket: tungstenite over hyper's upgraded stream, a
-//!   128-byte read buffer per connection (socket reads are 8 KiB chunks
-//!   that are not kept).
+//!   default); WebSocket: engineio-proto's frame reader over hyper's
+//!   upgraded stream, no buffer kept between messages (socket reads land
+//!   in an 8 KiB scratch buffer per thread; a message is unmasked straight
+//!   into its own buffer).
 //! * Time: a single timer task for the whole server sleeps (tokio's
 //!   `sleep_until`) until the core's next deadline.
 //! * TLS ([`listen_tls`], [`serve_tls`]): tokio-rustls over tokio's
