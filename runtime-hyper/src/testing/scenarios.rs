@@ -438,11 +438,61 @@ pub fn a_websocket_dropped_without_closing_is_a_transport_close<R: Sockets>(runt
     assert_eq!(reason, CloseReason::TransportClose);
 }
 
-/// An unmasked client frame (RFC 6455, 5.1) is a "transport error".
+/// Reads from `stream` (after `raw`, what came with the 101) until the
+/// server's bytes after its open packet's frame are `expected` long, and
+/// returns them.
+fn after_open(stream: &mut TcpStream, mut raw: Vec<u8>, expected: usize) -> Vec<u8> {
+    loop {
+        // The open packet: one short text frame.
+        if raw.len() >= 2 && raw[0] == 0x81 && raw.len() >= 2 + raw[1] as usize + expected {
+            let open = 2 + raw[1] as usize;
+            return raw[open..].to_vec();
+        }
+        let mut buf = [0u8; 512];
+        let n = stream.read(&mut buf).expect("the server's frames");
+        assert_ne!(n, 0, "closed early: {raw:?}");
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// An unmasked client frame (RFC 6455, 5.1) is a "transport error", and
+/// the server closes with 1002, as the official server's WebSocket layer.
 pub fn a_websocket_protocol_violation_is_a_transport_error<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
-    let (mut stream, _) = raw_websocket(server.addr, &server.url("transport=websocket"));
+    let (mut stream, raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
     stream.write_all(&[0x81, 0x02, b'4', b'x']).unwrap();
+    let (_, reason, _) = server.next_close();
+    assert_eq!(reason, CloseReason::TransportError);
+    assert_eq!(after_open(&mut stream, raw, 4), [0x88, 0x02, 0x03, 0xea]);
+}
+
+/// The WebSocket's control frames, byte for byte: a ping gets a pong with
+/// its payload, the client's close frame is echoed (then a "transport
+/// close"), text that is not UTF-8 gets 1007 (a "transport error").
+pub fn websocket_control_frames_byte_for_byte<R: Sockets>(runtime: R) {
+    let server = EchoServer::start(runtime, quiet_config());
+    let (mut stream, raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
+    // Masked with a zero key: the payload reads as it is.
+    stream.write_all(&[0x89, 0x82, 0, 0, 0, 0, b'h', b'i']).unwrap();
+    let pong = after_open(&mut stream, raw, 4);
+    assert_eq!(pong, [0x8a, 0x02, b'h', b'i']);
+    // A message after the ping is still served.
+    stream.write_all(&masked_text("4after")).unwrap();
+    let mut buf = [0u8; 8];
+    stream.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"\x81\x064after");
+    stream
+        .write_all(&[0x88, 0x85, 0, 0, 0, 0, 0x03, 0xe8, b'b', b'y', b'e'])
+        .unwrap();
+    let mut buf = [0u8; 7];
+    stream.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, &[0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e']);
+    let (_, reason, _) = server.next_close();
+    assert_eq!(reason, CloseReason::TransportClose);
+
+    let (mut stream, raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
+    stream.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'4', 0xc3]).unwrap();
+    assert_eq!(after_open(&mut stream, raw, 4), [0x88, 0x02, 0x03, 0xef]);
     let (_, reason, _) = server.next_close();
     assert_eq!(reason, CloseReason::TransportError);
 }
@@ -782,6 +832,7 @@ macro_rules! for_each_scenario {
             client_closing_the_websocket_closes_the_session,
             a_websocket_dropped_without_closing_is_a_transport_close,
             a_websocket_protocol_violation_is_a_transport_error,
+            websocket_control_frames_byte_for_byte,
             oversized_websocket_message_closes_with_1009,
             messages_arriving_together_are_all_handled_in_order,
             messages_before_a_close_in_the_same_read_reach_the_core,
