@@ -5,6 +5,21 @@
 //! and HTTP/2; and [`VirtualRuntime`], a runtime on a virtual clock with
 //! in-memory connections, on which the driver's own tests run.
 
+/// The size of a WebSocket's task (the future spawned for each accepted
+/// WebSocket, as long as it stays open) serving core `C` on runtime `R`:
+/// what an idle connection's task costs, before the runtime's own header.
+///
+/// ```
+/// use runtime_hyper::testing::{VirtualRuntime, websocket_task_size};
+/// assert!(websocket_task_size::<engineio_proto::Server, VirtualRuntime>() < 512);
+/// ```
+pub fn websocket_task_size<C: crate::Core, R: crate::Runtime>() -> usize
+where
+    R::Io: hyper::rt::Read + hyper::rt::Write + Unpin,
+{
+    std::mem::size_of::<crate::ws::Serve<C, R>>()
+}
+
 /// An HTTP response read whole from a connection the server closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpReply {

@@ -24,7 +24,7 @@ use crate::core::Core;
 use crate::deflate::{Inflate, Outgoing};
 use crate::driver::{Reply, Watch};
 use crate::io::{Conn, HyperIo};
-use crate::runtime::{Runtime, timeout, yield_now};
+use crate::runtime::{Runtime, timeout};
 
 /// How much larger than `max_http_buffer_size` a message may be before the
 /// WebSocket layer refuses it: messages a little too large reach the core,
@@ -121,129 +121,247 @@ enum End {
 
 /// Serves an accepted WebSocket until it closes. `watch` reports it to the
 /// core as failed if this task ends any other way.
-///
-/// The task's future is what an idle connection costs, so it stays small:
-/// the waits are poll functions over the stream and the driver rather than
-/// nested futures, nothing large lives across a wait, the stream is built
-/// without one, and the end runs in a box of its own. tokio's task cell
-/// grows in 128-byte steps: at 528 bytes (measured) this future keeps the
-/// WebSocket task in the 640-byte class.
-// Not an `async fn`: that would keep a second copy of its arguments in the
-// future (they are moved into locals), a dead 32 bytes per connection.
-#[allow(clippy::manual_async_fn)]
 pub(crate) fn serve<C: Core, R: Runtime>(
     watch: Watch<C, R>,
     upgrade: OnUpgrade,
-    mut deflate: Option<Box<Outgoing>>,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let Ok(upgraded) = upgrade.await else {
-            // The upgrade never completed: dropping `watch` reports it.
-            return;
-        };
-        // Messages (inflated ones too) a little over the core's limit
-        // still reach it (which closes with its own rule); far over it,
-        // the reader or the inflater refuses them.
+    deflate: Option<Box<Outgoing>>,
+) -> Serve<C, R> {
+    Serve {
+        state: State::Upgrading {
+            watch,
+            upgrade,
+            deflate,
+        },
+    }
+}
+
+/// The WebSocket task: a hand-written state machine rather than an
+/// `async` block, because its size is what every idle connection's task
+/// costs. An `async` block kept each wait's locals in slots of their own
+/// (376 bytes, tokio's 512-byte task cell); this one is the connection's
+/// state and one wait at a time (tokio's 384-byte cell, checked by a test).
+pub(crate) struct Serve<C: Core, R: Runtime> {
+    state: State<C, R>,
+}
+
+enum State<C: Core, R: Runtime> {
+    /// Waiting for hyper to hand the connection over.
+    Upgrading {
+        watch: Watch<C, R>,
+        upgrade: OnUpgrade,
+        deflate: Option<Box<Outgoing>>,
+    },
+    /// Serving it.
+    Open(Open<C, R>),
+    /// Closing it (rare, so boxed: it runs with timeouts of its own).
+    Finishing(Pin<Box<dyn Future<Output = ()> + Send>>),
+    Done,
+}
+
+/// An open WebSocket's task state. `ws` comes first: it is dropped (the
+/// connection closed) before `watch` reports anything.
+struct Open<C: Core, R: Runtime> {
+    ws: Ws<R::Io>,
+    watch: Watch<C, R>,
+    deflate: Option<Box<Outgoing>>,
+    doing: Doing,
+    reads_in_a_row: u32,
+    /// Which side is polled first alternates, so that neither a flood of
+    /// incoming messages nor a flood of outputs starves the other.
+    writes_first: bool,
+    /// A batch was written and not yet reported to the core: reported at
+    /// this task's next lock acquisition (taking the next batch, or handing
+    /// in a message), so that a write costs one acquisition.
+    flushed: bool,
+}
+
+/// What an open WebSocket's task waits for.
+enum Doing {
+    /// A message from the peer or a batch from the core.
+    Wait,
+    /// Writing a batch (the messages not written yet).
+    Write(VecDeque<Reply>),
+    /// Flushing a pong.
+    Flush,
+}
+
+impl<C: Core, R: Runtime> Future for Serve<C, R>
+where
+    R::Io: IoBounds,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.state {
+                State::Upgrading { upgrade, .. } => {
+                    let upgraded = match Pin::new(upgrade).poll(cx) {
+                        Poll::Ready(upgraded) => upgraded,
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let State::Upgrading { watch, deflate, .. } =
+                        std::mem::replace(&mut this.state, State::Done)
+                    else {
+                        return Poll::Ready(());
+                    };
+                    // The upgrade never completed: dropping `watch` reports it.
+                    let Ok(upgraded) = upgraded else {
+                        return Poll::Ready(());
+                    };
+                    this.state = State::Open(Open::new(watch, upgraded, deflate));
+                }
+                State::Open(open) => {
+                    let end = match open.poll(cx) {
+                        Poll::Ready(end) => end,
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let State::Open(open) = std::mem::replace(&mut this.state, State::Done) else {
+                        return Poll::Ready(());
+                    };
+                    match end {
+                        // The slot is gone: nothing left to serve.
+                        None => return Poll::Ready(()),
+                        Some(end) => {
+                            this.state =
+                                State::Finishing(Box::pin(finish(open.watch, open.ws, end)));
+                        }
+                    }
+                }
+                State::Finishing(finishing) => {
+                    if finishing.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.state = State::Done;
+                }
+                State::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+impl<C: Core, R: Runtime> Open<C, R>
+where
+    R::Io: IoBounds,
+{
+    fn new(
+        watch: Watch<C, R>,
+        upgraded: hyper::upgrade::Upgraded,
+        deflate: Option<Box<Outgoing>>,
+    ) -> Self {
+        // Messages (inflated ones too) a little over the core's limit still
+        // reach it (which closes with its own rule); far over it, the
+        // reader or the inflater refuses them.
         let limit = watch
             .shared()
             .config
             .max_http_buffer_size
             .saturating_add(MESSAGE_SIZE_SLACK);
-        let mut ws: Ws<R::Io> = Ws {
+        let ws = Ws {
             io: Conn::from_upgraded(upgraded),
             reader: FrameReader::new(limit),
             inflate: deflate
                 .as_ref()
                 .map(|d| Box::new(Inflate::new(limit, d.client_takeover()))),
         };
-        let mut reads_in_a_row = 0u32;
-        // Which side is polled first alternates, so that neither a flood of
-        // incoming messages nor a flood of outputs starves the other.
-        let mut writes_first = false;
-        // A batch was written and not yet reported to the core: reported at
-        // this task's next lock acquisition (taking the next batch, or
-        // handing in a message), so that a write costs one acquisition.
-        let mut flushed = false;
+        Self {
+            ws,
+            watch,
+            deflate,
+            doing: Doing::Wait,
+            reads_in_a_row: 0,
+            // The core's first batch (the open packet) goes out before
+            // anything the client sent is read.
+            writes_first: true,
+            flushed: false,
+        }
+    }
+
+    /// Serves the WebSocket: ready with how it ends (`None`: the core's
+    /// slot for it is gone, nothing to tell or close).
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<End>> {
         loop {
-            writes_first = !writes_first;
-            let step = {
-                // The waits capture what they use by reference, one by one
-                // (and the request id through `watch`): what a wait holds
-                // is part of every idle connection's task.
-                let (w, io, fl, first) = (&watch, &mut ws, &mut flushed, writes_first);
-                let wake = poll_fn(move |cx| {
-                    let (shared, id) = (w.shared(), w.id());
-                    if first {
-                        if let Poll::Ready(batch) = shared.poll_batch(id, fl, cx) {
-                            return Poll::Ready(Wake::Write(batch));
+            match &mut self.doing {
+                Doing::Write(batch) => {
+                    match poll_write_batch(&mut self.ws, batch, self.deflate.as_deref_mut(), cx) {
+                        Poll::Ready(None) => {
+                            self.flushed = true;
+                            self.doing = Doing::Wait;
                         }
-                        poll_reads(io, cx).map(|(frames, after)| Wake::Read(frames, after))
-                    } else {
-                        if let Poll::Ready((frames, after)) = poll_reads(io, cx) {
-                            return Poll::Ready(Wake::Read(frames, after));
-                        }
-                        shared.poll_batch(id, fl, cx).map(Wake::Write)
-                    }
-                })
-                .await;
-                match wake {
-                    Wake::Read(frames, after) => {
-                        reads_in_a_row += frames.len;
-                        read(&watch, frames, after, &mut flushed)
-                    }
-                    Wake::Write(batch) => Step::Write(batch),
-                }
-            };
-            match step {
-                Step::Read => {
-                    if reads_in_a_row >= READS_PER_TURN {
-                        reads_in_a_row = 0;
-                        yield_now().await;
+                        Poll::Ready(Some(end)) => return Poll::Ready(Some(end)),
+                        Poll::Pending => return self.poll_abandoned(cx),
                     }
                 }
-                Step::Pong(data) => {
-                    frames::encode_frame(ws.io.out(), frames::PONG, false, &data);
-                    let (w, io) = (&watch, &mut ws);
-                    let flushed_pong = poll_fn(move |cx| {
-                        if let Poll::Ready(flushed) = io.poll_flush(cx) {
-                            return Poll::Ready(flushed.err().map(|_| End::WriteFailed));
+                Doing::Flush => match self.ws.poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.doing = Doing::Wait,
+                    Poll::Ready(Err(_)) => return Poll::Ready(Some(End::WriteFailed)),
+                    Poll::Pending => return self.poll_abandoned(cx),
+                },
+                Doing::Wait => {
+                    let wake = match self.poll_wake(cx) {
+                        Poll::Ready(wake) => wake,
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    self.writes_first = !self.writes_first;
+                    let step = match wake {
+                        Wake::Read(frames, after) => {
+                            self.reads_in_a_row += frames.len;
+                            read(&self.watch, frames, after, &mut self.flushed)
                         }
-                        w.shared()
-                            .poll_close_requested(w.id(), cx)
-                            .map(|()| Some(End::Abandoned))
-                    })
-                    .await;
-                    if let Some(end) = flushed_pong {
-                        return Box::pin(finish(watch, ws, end)).await;
+                        Wake::Write(batch) => Step::Write(batch),
+                    };
+                    match step {
+                        Step::Read => {
+                            if self.reads_in_a_row >= READS_PER_TURN {
+                                // Gives other tasks a turn: polled again
+                                // from the back of the queue.
+                                self.reads_in_a_row = 0;
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
+                        }
+                        Step::Pong(data) => {
+                            frames::encode_frame(self.ws.io.out(), frames::PONG, false, &data);
+                            self.doing = Doing::Flush;
+                        }
+                        Step::Write(None) => return Poll::Ready(None),
+                        Step::Write(Some(batch)) => {
+                            self.reads_in_a_row = 0;
+                            self.doing = Doing::Write(batch);
+                        }
+                        Step::End(end) => return Poll::Ready(Some(end)),
                     }
                 }
-                Step::Write(None) => return,
-                Step::Write(Some(mut batch)) => {
-                    reads_in_a_row = 0;
-                    // The batch lives in the wait itself (dropped with it).
-                    let (w, io, d) = (&watch, &mut ws, &mut deflate);
-                    let written = poll_fn(move |cx| {
-                        if let Poll::Ready(written) =
-                            poll_write_batch(io, &mut batch, d.as_deref_mut(), cx)
-                        {
-                            return Poll::Ready(written);
-                        }
-                        // The core gave up on this WebSocket while a write
-                        // was stuck (a peer that does not read): stop
-                        // writing.
-                        w.shared()
-                            .poll_close_requested(w.id(), cx)
-                            .map(|()| Some(End::Abandoned))
-                    })
-                    .await;
-                    match written {
-                        None => flushed = true,
-                        Some(end) => return Box::pin(finish(watch, ws, end)).await,
-                    }
-                }
-                Step::End(end) => return Box::pin(finish(watch, ws, end)).await,
             }
         }
+    }
+
+    /// Messages from the peer, or a batch from the core, whichever side
+    /// `writes_first` puts first.
+    fn poll_wake(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        let (shared, id) = (self.watch.shared(), self.watch.id());
+        if self.writes_first {
+            if let Poll::Ready(batch) = shared.poll_batch(id, &mut self.flushed, cx) {
+                return Poll::Ready(Wake::Write(batch));
+            }
+            poll_reads(&mut self.ws, cx).map(|(frames, after)| Wake::Read(frames, after))
+        } else {
+            if let Poll::Ready((frames, after)) = poll_reads(&mut self.ws, cx) {
+                return Poll::Ready(Wake::Read(frames, after));
+            }
+            shared
+                .poll_batch(id, &mut self.flushed, cx)
+                .map(Wake::Write)
+        }
+    }
+
+    /// While a write is stuck (a peer that does not read): ready once the
+    /// core gave up on this WebSocket, which then stops writing.
+    fn poll_abandoned(&self, cx: &mut Context<'_>) -> Poll<Option<End>> {
+        self.watch
+            .shared()
+            .poll_close_requested(self.watch.id(), cx)
+            .map(|()| Some(End::Abandoned))
     }
 }
 

@@ -35,3 +35,16 @@ mod tls {
     use runtime_tokio::Tokio;
     runtime_hyper::for_each_tls_scenario!(on_tokio);
 }
+
+/// An idle WebSocket's task stays in tokio's 384-byte task cell (the cell
+/// adds about 100 bytes of header and trailer to the future and rounds up
+/// to 128 bytes): 176 bytes measured, 376 as an `async` block with its own
+/// framing, 528 with tungstenite.
+#[test]
+fn an_idle_websocket_task_fits_the_small_task_cell() {
+    use runtime_hyper::testing::websocket_task_size;
+    let socketio = websocket_task_size::<runtime_tokio::socketio_proto::Server, Tokio>();
+    let engineio = websocket_task_size::<runtime_tokio::engineio_proto::Server, Tokio>();
+    assert!(socketio <= 256, "{socketio} bytes");
+    assert!(engineio <= 256, "{engineio} bytes");
+}

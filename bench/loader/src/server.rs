@@ -184,7 +184,7 @@ impl ServerSpec {
             },
             ServerSpec {
                 name: "raw-ws",
-                about: "raw WebSocket echo on tokio-tungstenite 0.30 (the crate and buffer sizes runtime-tokio uses), no Socket.IO framing; echoes every frame already readable, then flushes once (one write per batch)",
+                about: "raw WebSocket echo on tokio-tungstenite 0.30 (the crate runtime-tokio used for its WebSocket framing until 2026-12-07; 1 KiB read and 8 KiB write buffers), no Socket.IO framing; echoes every frame already readable, then flushes once (one write per batch)",
                 program: bin_dir.join("bench-raw-ws"),
                 args: vec![],
                 socketio: false,

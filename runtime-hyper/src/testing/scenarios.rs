@@ -473,7 +473,9 @@ pub fn websocket_control_frames_byte_for_byte<R: Sockets>(runtime: R) {
     let server = EchoServer::start(runtime, quiet_config());
     let (mut stream, raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
     // Masked with a zero key: the payload reads as it is.
-    stream.write_all(&[0x89, 0x82, 0, 0, 0, 0, b'h', b'i']).unwrap();
+    stream
+        .write_all(&[0x89, 0x82, 0, 0, 0, 0, b'h', b'i'])
+        .unwrap();
     let pong = after_open(&mut stream, raw, 4);
     assert_eq!(pong, [0x8a, 0x02, b'h', b'i']);
     // A message after the ping is still served.
@@ -491,7 +493,9 @@ pub fn websocket_control_frames_byte_for_byte<R: Sockets>(runtime: R) {
     assert_eq!(reason, CloseReason::TransportClose);
 
     let (mut stream, raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
-    stream.write_all(&[0x81, 0x82, 0, 0, 0, 0, b'4', 0xc3]).unwrap();
+    stream
+        .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'4', 0xc3])
+        .unwrap();
     assert_eq!(after_open(&mut stream, raw, 4), [0x88, 0x02, 0x03, 0xef]);
     let (_, reason, _) = server.next_close();
     assert_eq!(reason, CloseReason::TransportError);

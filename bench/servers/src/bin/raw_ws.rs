@@ -1,5 +1,6 @@
-//! A raw WebSocket echo server on tokio-tungstenite, the WebSocket crate our
-//! runtime uses, with the same buffer sizes: every message comes back as it
+//! A raw WebSocket echo server on tokio-tungstenite (the WebSocket crate our
+//! runtime used until its framing became engineio-proto's own, 2026-12-07),
+//! with 1 KiB read and 8 KiB write buffers: every message comes back as it
 //! is, no Engine.IO or Socket.IO framing. The floor our server is read
 //! against.
 //!
