@@ -111,6 +111,11 @@ impl Inflate {
         self.at < self.out.len()
     }
 
+    /// How many inflated bytes wait for the frame reader.
+    pub(crate) fn pending(&self) -> usize {
+        self.out.len() - self.at
+    }
+
     /// Feeds bytes read from the socket through the inflater.
     pub(crate) fn feed(&mut self, input: &[u8]) {
         let (inflater, out) = (&mut self.inflater, &mut self.out);

@@ -42,6 +42,12 @@ const READS_PER_TURN: u32 = 64;
 /// core under one lock acquisition, at most.
 const READ_BATCH: usize = 16;
 
+/// How many compressed bytes the inflater is fed at a time.
+const INFLATE_PIECE: usize = 1024;
+
+/// Inflated bytes waiting for the frame reader past which no more are fed.
+const INFLATE_AHEAD: usize = 16 * 1024;
+
 /// A WebSocket over `I`, the runtime's connection type (see [`Conn`]): the
 /// stream, the frame reader's state, and the inflater when the client may
 /// send compressed messages.
@@ -64,9 +70,15 @@ impl<I: IoBounds> Ws<I> {
             return io.poll_read_with(cx, |input| f(reader, input));
         };
         if !inflate.has_pending() {
+            // Fed in pieces, and no further once enough inflated bytes wait
+            // (a few compressed bytes may inflate a thousandfold): what is
+            // left stays in `io` for the next call.
             match io.poll_read_with(cx, |input| {
-                inflate.feed(input);
-                *input = &[];
+                while !input.is_empty() && inflate.pending() < INFLATE_AHEAD {
+                    let (piece, rest) = input.split_at(input.len().min(INFLATE_PIECE));
+                    inflate.feed(piece);
+                    *input = rest;
+                }
             }) {
                 Poll::Ready(Ok(true)) => {}
                 other => return other,
@@ -84,9 +96,10 @@ impl<I: IoBounds> Ws<I> {
 
 /// What woke the WebSocket task.
 enum Wake {
-    /// Messages from the peer that were ready together, and what stopped
-    /// the batch if it was not a message (a ping, the end, an error).
-    Read(Frames, Option<Step>),
+    /// Messages from the peer that were ready together, what stopped the
+    /// batch if it was not a message (a ping, the end, an error), and how
+    /// much of the task's turn the batch took.
+    Read(Frames, Option<Step>, u32),
     /// Outputs from the core (`None`: the slot is gone).
     Write(Option<VecDeque<Reply>>),
 }
@@ -304,8 +317,8 @@ where
                     };
                     self.writes_first = !self.writes_first;
                     let step = match wake {
-                        Wake::Read(frames, after) => {
-                            self.reads_in_a_row += frames.len;
+                        Wake::Read(frames, after, handled) => {
+                            self.reads_in_a_row += handled;
                             read(&self.watch, frames, after, &mut self.flushed)
                         }
                         Wake::Write(batch) => Step::Write(batch),
@@ -344,10 +357,10 @@ where
             if let Poll::Ready(batch) = shared.poll_batch(id, &mut self.flushed, cx) {
                 return Poll::Ready(Wake::Write(batch));
             }
-            poll_reads(&mut self.ws, cx).map(|(frames, after)| Wake::Read(frames, after))
+            poll_reads(&mut self.ws, cx).map(|(frames, after, n)| Wake::Read(frames, after, n))
         } else {
-            if let Poll::Ready((frames, after)) = poll_reads(&mut self.ws, cx) {
-                return Poll::Ready(Wake::Read(frames, after));
+            if let Poll::Ready((frames, after, n)) = poll_reads(&mut self.ws, cx) {
+                return Poll::Ready(Wake::Read(frames, after, n));
             }
             shared
                 .poll_batch(id, &mut self.flushed, cx)
@@ -397,16 +410,31 @@ impl IntoIterator for Frames {
 /// Reads every message the stream has ready, at most [`READ_BATCH`]:
 /// pending only if none is. A batch ends early at anything that is not a
 /// message (a ping, the end, an error), which comes back beside it.
-fn poll_reads<I: IoBounds>(ws: &mut Ws<I>, cx: &mut Context<'_>) -> Poll<(Frames, Option<Step>)> {
+///
+/// Bounded per call whatever the client sends: at most [`READ_BATCH`]
+/// socket reads and as many messages and pongs. The count that comes back
+/// (messages and pongs, at least 1) goes toward the task's turn, so that a
+/// flood of pongs, or of frames that complete nothing, still lets the
+/// core's batches through and other tasks run.
+fn poll_reads<I: IoBounds>(
+    ws: &mut Ws<I>,
+    cx: &mut Context<'_>,
+) -> Poll<(Frames, Option<Step>, u32)> {
     let mut frames = Frames::default();
     let mut stop = None;
-    while stop.is_none() && (frames.len as usize) < READ_BATCH {
+    let mut handled = 0u32;
+    let mut reads = 0;
+    while stop.is_none() && (handled as usize) < READ_BATCH && reads < READ_BATCH {
+        reads += 1;
         let polled = ws.poll_read_with(cx, |reader, input| {
-            while (frames.len as usize) < READ_BATCH {
+            while (handled as usize) < READ_BATCH {
                 match reader.read(input) {
                     None => return,
-                    Some(Ok(Incoming::Message(frame))) => frames.push(frame),
-                    Some(Ok(Incoming::Pong)) => {}
+                    Some(Ok(Incoming::Message(frame))) => {
+                        frames.push(frame);
+                        handled += 1;
+                    }
+                    Some(Ok(Incoming::Pong)) => handled += 1,
                     Some(Ok(Incoming::Ping(data))) => {
                         stop = Some(Step::Pong(data));
                         return;
@@ -427,11 +455,11 @@ fn poll_reads<I: IoBounds>(ws: &mut Ws<I>, cx: &mut Context<'_>) -> Poll<(Frames
             // The connection ended, or failed under the WebSocket: a plain
             // close, as on the official server.
             Poll::Ready(Ok(false) | Err(_)) => stop = Some(Step::End(End::Closed(None))),
-            Poll::Pending if frames.len == 0 && stop.is_none() => return Poll::Pending,
+            Poll::Pending if handled == 0 && stop.is_none() => return Poll::Pending,
             Poll::Pending => break,
         }
     }
-    Poll::Ready((frames, stop))
+    Poll::Ready((frames, stop, handled.max(1)))
 }
 
 /// Hands the messages from the peer to the core under one lock; then the

@@ -501,6 +501,29 @@ pub fn websocket_control_frames_byte_for_byte<R: Sockets>(runtime: R) {
     assert_eq!(reason, CloseReason::TransportError);
 }
 
+/// A flood of pongs and of empty fragments (frames that complete nothing)
+/// is read in bounded turns: the message after it is still answered, and
+/// so is the next.
+pub fn a_flood_of_control_frames_and_empty_fragments_is_served<R: Sockets>(runtime: R) {
+    let server = EchoServer::start(runtime, quiet_config());
+    let (mut stream, raw) = raw_websocket(server.addr, &server.url("transport=websocket"));
+    let mut flood = Vec::new();
+    for _ in 0..5000 {
+        // A pong, masked with a zero key, no payload.
+        flood.extend_from_slice(&[0x8a, 0x80, 0, 0, 0, 0]);
+    }
+    // A text message in 3000 fragments: an empty first frame, empty
+    // continuations, then the payload in the last.
+    flood.extend_from_slice(&[0x01, 0x80, 0, 0, 0, 0]);
+    for _ in 0..3000 {
+        flood.extend_from_slice(&[0x00, 0x80, 0, 0, 0, 0]);
+    }
+    flood.extend_from_slice(&[0x80, 0x82, 0, 0, 0, 0, b'4', b'a']);
+    flood.extend_from_slice(&masked_text("4b"));
+    stream.write_all(&flood).unwrap();
+    assert_eq!(after_open(&mut stream, raw, 8), b"\x81\x024a\x81\x024b");
+}
+
 /// Over the engine's limit but under the WebSocket layer's: the engine's
 /// rule answers, 1009 and "max payload exceeded".
 pub fn oversized_websocket_message_closes_with_1009<R: Sockets>(runtime: R) {
@@ -837,6 +860,7 @@ macro_rules! for_each_scenario {
             a_websocket_dropped_without_closing_is_a_transport_close,
             a_websocket_protocol_violation_is_a_transport_error,
             websocket_control_frames_byte_for_byte,
+            a_flood_of_control_frames_and_empty_fragments_is_served,
             oversized_websocket_message_closes_with_1009,
             messages_arriving_together_are_all_handled_in_order,
             messages_before_a_close_in_the_same_read_reach_the_core,
