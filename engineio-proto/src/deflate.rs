@@ -508,16 +508,7 @@ impl Inflater {
 
     /// Bytes the header being read takes, as far as its bytes so far tell.
     fn header_needed(&self) -> usize {
-        if self.header_len < 2 {
-            return 2;
-        }
-        let b1 = self.header[1];
-        let ext = match b1 & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+        crate::frames::header_needed(&self.header, self.header_len)
     }
 
     fn inflate(&mut self, data: &[u8], out: &mut Vec<u8>) {

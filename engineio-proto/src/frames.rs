@@ -347,16 +347,7 @@ impl State {
 
     /// Bytes the header being read takes, as far as its bytes so far tell.
     fn header_needed(&self) -> usize {
-        if self.header_len < 2 {
-            return 2;
-        }
-        let b1 = self.header[1];
-        let ext = match b1 & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
+        header_needed(&self.header, usize::from(self.header_len))
     }
 
     /// The current frame is whole: what it completes, if anything.
@@ -389,6 +380,21 @@ impl State {
             }
         }
     }
+}
+
+/// Bytes a frame header takes, as far as its first `have` bytes (in
+/// `header`) tell: 2 until the length byte is known, then 2 to 14.
+pub(crate) fn header_needed(header: &[u8; 14], have: usize) -> usize {
+    if have < 2 {
+        return 2;
+    }
+    let b1 = header[1];
+    let ext = match b1 & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
 }
 
 fn is_control(opcode: u8) -> bool {
