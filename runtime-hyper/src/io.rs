@@ -7,7 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_io::{AsyncRead, AsyncWrite};
 use hyper::upgrade::Upgraded;
 
@@ -105,16 +105,14 @@ impl<T: AsyncWrite + Unpin> hyper::rt::Write for FuturesIo<T> {
     }
 }
 
-/// A hyper stream (an upgraded connection) as futures-io reads and writes
-/// it, for the WebSocket layer. It keeps no buffer while the connection is
-/// idle.
+/// A hyper stream (an upgraded connection) as the WebSocket task reads it
+/// ([`HyperIo::poll_read_with`]) and writes it (futures-io's `AsyncWrite`).
+/// It keeps no buffer while the connection is idle.
 ///
-/// Reads go through a per-thread scratch buffer of [`READ_AHEAD`] bytes, so
-/// that a reader asking for a few bytes at a time still takes what the
-/// socket has in one system call; the WebSocket task parses that buffer in
-/// place ([`HyperIo::poll_read_with`]). What the
-/// reader did not take yet is kept in a buffer of its exact size, dropped
-/// once taken.
+/// Reads land in a per-thread scratch buffer of [`READ_AHEAD`] bytes (one
+/// system call takes what the socket has), which the WebSocket task parses
+/// in place. What it did not take yet is kept in a buffer of its exact
+/// size, dropped once taken.
 ///
 /// Writes are gathered in a buffer that exists only while it holds bytes:
 /// taken from a per-thread spare when the first byte is written, sent to
@@ -164,22 +162,6 @@ impl<T> HyperIo<T> {
             out: None,
             sent: 0,
         }
-    }
-
-    /// Copies into `buf` what is kept from an earlier read.
-    fn take_ahead(&mut self, buf: &mut [u8]) -> usize {
-        let Some(ahead) = &mut self.ahead else {
-            return 0;
-        };
-        let n = ahead.len().min(buf.len());
-        if let (Some(to), Some(from)) = (buf.get_mut(..n), ahead.get(..n)) {
-            to.copy_from_slice(from);
-        }
-        ahead.advance(n);
-        if ahead.is_empty() {
-            self.ahead = None;
-        }
-        n
     }
 
     /// The write buffer, to append bytes to (taken from the thread's spare
@@ -309,43 +291,6 @@ impl<T: hyper::rt::Write + Unpin> HyperIo<T> {
     }
 }
 
-impl<T: hyper::rt::Read + Unpin> AsyncRead for HyperIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        if this.ahead.is_some() || buf.is_empty() {
-            return Poll::Ready(Ok(this.take_ahead(buf)));
-        }
-        if buf.len() >= READ_AHEAD {
-            return this.poll_read_inner(cx, buf);
-        }
-        SCRATCH.with(|scratch| {
-            let Ok(mut scratch) = scratch.try_borrow_mut() else {
-                // Only if a read re-entered another on this thread: read
-                // straight into `buf` instead.
-                return this.poll_read_inner(cx, buf);
-            };
-            match this.poll_read_inner(cx, &mut scratch) {
-                Poll::Ready(Ok(n)) => {
-                    let read = scratch.get(..n).unwrap_or_default();
-                    let given = n.min(buf.len());
-                    if let (Some(to), Some(from)) = (buf.get_mut(..given), read.get(..given)) {
-                        to.copy_from_slice(from);
-                    }
-                    if let Some(rest) = read.get(given..).filter(|rest| !rest.is_empty()) {
-                        this.ahead = Some(Box::new(Bytes::copy_from_slice(rest)));
-                    }
-                    Poll::Ready(Ok(given))
-                }
-                other => other,
-            }
-        })
-    }
-}
-
 impl<T: hyper::rt::Write + Unpin> AsyncWrite for HyperIo<T> {
     /// Buffers `buf` (after sending what is buffered if that reached
     /// [`WRITE_HIGH`]).
@@ -452,8 +397,34 @@ mod tests {
 
     use super::*;
     use futures_util::FutureExt;
-    use futures_util::io::{AsyncReadExt, AsyncWriteExt, Cursor};
+    use futures_util::io::{AsyncWriteExt, Cursor};
     use std::future::poll_fn;
+
+    /// One `poll_read_with` taking at most `max` bytes into `out`: `false`
+    /// at the end of the stream.
+    fn take<T: hyper::rt::Read + Unpin>(
+        io: &mut HyperIo<T>,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        poll_fn(|cx| {
+            io.poll_read_with(cx, |input| {
+                let (taken, rest) = input.split_at(input.len().min(max));
+                out.extend_from_slice(taken);
+                *input = rest;
+            })
+        })
+        .now_or_never()
+        .unwrap()
+        .unwrap()
+    }
+
+    /// Everything `io` reads, `max` bytes at a time.
+    fn read_all<T: hyper::rt::Read + Unpin>(io: &mut HyperIo<T>, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while take(io, max, &mut out) {}
+        out
+    }
 
     #[test]
     fn bytes_pass_both_adapters_unchanged() {
@@ -461,9 +432,7 @@ mod tests {
         // than one read chunk.
         let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
         let mut io = HyperIo::new(FuturesIo::new(Cursor::new(data.clone())), Bytes::new());
-        let mut out = Vec::new();
-        io.read_to_end(&mut out).now_or_never().unwrap().unwrap();
-        assert_eq!(out, data);
+        assert_eq!(read_all(&mut io, usize::MAX), data);
 
         let mut io = HyperIo::new(FuturesIo::new(Cursor::new(Vec::new())), Bytes::new());
         io.write_all(b"4hello").now_or_never().unwrap().unwrap();
@@ -480,13 +449,7 @@ mod tests {
         let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
         let mut io = HyperIo::new(FuturesIo::new(Cursor::new(data.clone())), Bytes::new());
         let mut out = Vec::new();
-        let mut chunk = [0u8; 7];
-        loop {
-            let n = io.read(&mut chunk).now_or_never().unwrap().unwrap();
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(chunk.get(..n).unwrap());
+        while take(&mut io, 7, &mut out) {
             // The rest of the one socket read is kept until taken.
             assert_eq!(
                 io.ahead.as_ref().map_or(0, |ahead| ahead.len()),
@@ -503,9 +466,7 @@ mod tests {
             FuturesIo::new(Cursor::new(b" world".to_vec())),
             Bytes::from_static(b"hello"),
         );
-        let mut out = Vec::new();
-        io.read_to_end(&mut out).now_or_never().unwrap().unwrap();
-        assert_eq!(out, b"hello world");
+        assert_eq!(read_all(&mut io, usize::MAX), b"hello world");
         assert!(io.ahead.is_none());
     }
 
