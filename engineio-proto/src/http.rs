@@ -332,7 +332,7 @@ fn percent_decode_cow(s: &str) -> Cow<'_, str> {
 /// Parses `application/x-www-form-urlencoded` text as WHATWG URLSearchParams
 /// does: `&`-separated, split at the first `=`, `+` is a space, percent
 /// escapes decoded, invalid UTF-8 replaced.
-pub(crate) fn parse_query(query: &str) -> Vec<(String, String)> {
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|part| !part.is_empty())

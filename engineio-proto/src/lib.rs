@@ -203,7 +203,7 @@ pub use cors::{Cors, CorsOrigin};
 pub use deadlines::{Deadlines, Expired};
 pub use deflate::{Agreement, PerMessageDeflate};
 pub use endpoint::Endpoint;
-pub use http::{HeaderText, Headers, Method, Request, Response};
+pub use http::{HeaderText, Headers, Method, Request, Response, parse_query};
 pub use output::{
     CloseReason, ConnectionError, ErrorCode, ErrorContext, Event, Handshake, Message, Output,
     RequestId, SendError, Sid, Watch,

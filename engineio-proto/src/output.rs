@@ -207,15 +207,23 @@ pub struct Watch {
 #[derive(Debug, Clone)]
 pub struct Handshake {
     /// The handshake request (method, uri, headers, address, secure).
+    /// Its query parameters are [`query`](Self::query).
     pub request: Request,
-    /// Its query parameters, decoded.
-    pub query: Vec<(String, String)>,
     /// The protocol revision the client speaks.
     pub protocol: Protocol,
     /// The transport it opened with.
     pub transport: TransportKind,
     /// When the handshake was handled.
     pub time: Instant,
+}
+
+impl Handshake {
+    /// The handshake's query parameters, decoded, in order (repeated keys
+    /// repeat): parsed from `request.uri` on each call, so that a session
+    /// keeps its request target once rather than the target and its pairs.
+    pub fn query(&self) -> Vec<(String, String)> {
+        self.request.query_pairs()
+    }
 }
 
 /// Why a session ended. [`CloseReason::as_str`] gives the official text.

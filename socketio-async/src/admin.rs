@@ -402,14 +402,14 @@ pub fn shown_data(data: &Value) -> Value {
 ///     nsp: "/".into(),
 ///     handshake: Arc::new(Handshake {
 ///         headers,
-///         time: "Thu Nov 23 2026 10:00:00 GMT+0000 (Coordinated Universal Time)".into(),
+///         time: None,
 ///         address: "127.0.0.1".into(),
 ///         xdomain: false,
 ///         secure: false,
 ///         peer_certificate: None,
 ///         issued: 1_795_000_000_000,
 ///         url: "/socket.io/?EIO=4&transport=polling".into(),
-///         query: vec![("EIO".into(), "4".into())],
+///         query: None,
 ///         auth: Map::new(),
 ///     }),
 ///     rooms: vec!["s1".into(), "lobby".into()],
@@ -438,7 +438,7 @@ pub fn serialize_socket(
         .map(|(k, v)| (k.to_string(), Value::from(v.to_string())))
         .collect();
     let query: Map<String, Value> = h
-        .query
+        .query()
         .iter()
         .map(|(k, v)| (k.clone(), Value::from(v.clone())))
         .collect();
@@ -454,7 +454,7 @@ pub fn serialize_socket(
             "query": query,
             "issued": h.issued,
             "secure": h.secure,
-            "time": h.time,
+            "time": h.time(),
             "url": h.url,
             "xdomain": h.xdomain,
         },

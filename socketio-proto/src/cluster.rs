@@ -236,18 +236,16 @@ impl WireSocket {
                     .collect()
             })
             .unwrap_or_default();
-        let query = h
-            .get("query")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Without a query object, the pairs are parsed from the url.
+        let query = h.get("query").and_then(Value::as_object).map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect()
+        });
         let handshake = Handshake {
             headers,
-            time: text("time"),
+            // Not text: made from `issued` when asked.
+            time: h.get("time").and_then(Value::as_str).map(str::to_owned),
             address: text("address"),
             xdomain: h.get("xdomain").and_then(Value::as_bool).unwrap_or(false),
             secure: h.get("secure").and_then(Value::as_bool).unwrap_or(false),
@@ -435,20 +433,50 @@ mod tests {
         let h = &info.handshake;
         let headers: Vec<(&str, &str)> = h.headers.iter().collect();
         assert_eq!(headers, vec![("accept", "*/*"), ("x-list", "a, b")]);
-        assert_eq!(h.time, "", "a time that is not text is left empty");
+        assert_eq!(h.time, None, "a time that is not text is not kept");
+        assert_eq!(
+            h.time(),
+            "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)",
+            "and is made from `issued`"
+        );
         assert_eq!(h.address, "::1");
         assert!(h.xdomain && !h.secure);
         assert_eq!(h.issued, 7);
         assert_eq!(h.url, "");
-        assert_eq!(h.query, vec![("EIO".to_owned(), "4".to_owned())]);
+        assert_eq!(h.query, Some(vec![("EIO".to_owned(), "4".to_owned())]));
         assert_eq!(h.auth.get("token"), Some(&serde_json::json!("t")));
         assert_eq!(info.rooms, vec![Room::from("abc"), Room::from("red")]);
         assert_eq!(info.data, serde_json::json!({"k": 1}));
         // Not an object at all: every field empty, nothing panics.
         let odd = WireSocket {
             handshake: Value::Null,
-            ..wire
+            ..wire.clone()
         };
-        assert_eq!(odd.to_info(&Nsp::from("/")).handshake.issued, 0);
+        let odd = odd.to_info(&Nsp::from("/"));
+        assert_eq!(odd.handshake.issued, 0);
+        assert!(odd.handshake.query().is_empty());
+        // A node's text is kept as it sent it; no query object: the pairs
+        // come from the url.
+        let node = WireSocket {
+            handshake: serde_json::json!({
+                "time": "Mon Dec 07 2026 22:00:00 GMT+0100 (Central European Standard Time)",
+                "url": "/socket.io/?EIO=4&transport=polling&t=a%20b",
+            }),
+            ..wire.clone()
+        };
+        let h = node.to_info(&Nsp::from("/")).handshake;
+        assert_eq!(
+            h.time(),
+            "Mon Dec 07 2026 22:00:00 GMT+0100 (Central European Standard Time)"
+        );
+        assert_eq!(h.query, None);
+        assert_eq!(
+            h.query().as_ref(),
+            [
+                ("EIO".to_owned(), "4".to_owned()),
+                ("transport".to_owned(), "polling".to_owned()),
+                ("t".to_owned(), "a b".to_owned()),
+            ]
+        );
     }
 }

@@ -192,6 +192,7 @@ pub mod cluster;
 mod config;
 mod error;
 mod event;
+mod jsdate;
 pub mod msgpack;
 pub mod packet;
 pub mod parser;

@@ -1,6 +1,7 @@
 //! The public vocabulary of the Socket.IO core: ids, options, events,
 //! reasons and errors.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -280,13 +281,18 @@ pub struct ParentId(pub u32);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BroadcastId(pub u64);
 
-/// The handshake of a socket (`socket.handshake`).
-#[derive(Debug, Clone, PartialEq)]
+/// The handshake of a socket (`socket.handshake`). Two handshakes are
+/// equal when they read the same: a `time` or `query` made when asked
+/// equals the same text or pairs sent by another node.
+#[derive(Debug, Clone)]
 pub struct Handshake {
     /// Headers of the handshake request.
     pub headers: Headers,
-    /// When the connection opened, as JavaScript's `Date.toString()` in UTC.
-    pub time: String,
+    /// When the connection opened, as the node that made this handshake
+    /// wrote it (`Date.toString()`); `None` for this node's handshakes,
+    /// whose text [`time`](Self::time) makes from `issued` when asked (an
+    /// idle connection does not keep it).
+    pub time: Option<String>,
     /// The client's address.
     pub address: String,
     /// Whether the request had an `Origin` header (cross-domain).
@@ -301,10 +307,54 @@ pub struct Handshake {
     pub issued: u64,
     /// The handshake request target.
     pub url: String,
-    /// Its query parameters.
-    pub query: Vec<(String, String)>,
+    /// Its query parameters as the node that made this handshake sent
+    /// them; `None` for this node's handshakes, whose pairs
+    /// [`query`](Self::query) parses from `url` when asked (an idle
+    /// connection keeps its request target once, not twice).
+    pub query: Option<Vec<(String, String)>>,
     /// The auth payload of the CONNECT packet.
     pub auth: Map<String, Value>,
+}
+
+impl PartialEq for Handshake {
+    fn eq(&self, other: &Self) -> bool {
+        self.headers == other.headers
+            && self.time() == other.time()
+            && self.address == other.address
+            && self.xdomain == other.xdomain
+            && self.secure == other.secure
+            && self.peer_certificate == other.peer_certificate
+            && self.issued == other.issued
+            && self.url == other.url
+            && self.query() == other.query()
+            && self.auth == other.auth
+    }
+}
+
+impl Handshake {
+    /// When the connection opened, as JavaScript's `Date.toString()`:
+    /// the text another node sent, or `issued` written as a UTC process
+    /// writes it, `Sun Nov 22 2026 06:15:05 GMT+0000 (Coordinated
+    /// Universal Time)`.
+    pub fn time(&self) -> Cow<'_, str> {
+        match &self.time {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(crate::jsdate::js_date_string(self.issued)),
+        }
+    }
+
+    /// Its query parameters, decoded, in order (repeated keys repeat): as
+    /// another node sent them, or parsed from `url` as URLSearchParams
+    /// does.
+    pub fn query(&self) -> Cow<'_, [(String, String)]> {
+        match &self.query {
+            Some(pairs) => Cow::Borrowed(pairs),
+            None => {
+                let query = self.url.split_once('?').map_or("", |(_, q)| q);
+                Cow::Owned(engineio_proto::parse_query(query))
+            }
+        }
+    }
 }
 
 /// Which sockets an operation reaches (`to`/`in`, `except`, `local`).

@@ -276,12 +276,9 @@ impl Server {
         request.headers.shrink_to_fit();
         request.uri.shrink_to_fit();
         request.remote_address.shrink_to_fit();
-        let mut query = request.query_pairs();
-        query.shrink_to_fit();
         self.events.push_back(Event::Open {
             sid: sid.clone(),
             handshake: Box::new(Handshake {
-                query,
                 request,
                 protocol,
                 transport: kind,

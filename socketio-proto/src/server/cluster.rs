@@ -491,7 +491,7 @@ fn wire_socket(socket: &SocketInfo) -> WireSocket {
         .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.to_owned())))
         .collect();
     let query: Map<String, Value> = h
-        .query
+        .query()
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
@@ -499,7 +499,7 @@ fn wire_socket(socket: &SocketInfo) -> WireSocket {
         id: socket.id.to_string(),
         handshake: serde_json::json!({
             "headers": headers,
-            "time": h.time,
+            "time": h.time(),
             "address": h.address,
             "xdomain": h.xdomain,
             "secure": h.secure,

@@ -17,7 +17,7 @@ use super::recovery::StoredSession;
 use super::rooms::RoomIndex;
 use super::small::{SmallMap, SmallSet};
 use super::{Client, Server, Socket, Timer};
-use crate::config::{NamespaceMatcher, js_date_string};
+use crate::config::NamespaceMatcher;
 use crate::event::Event;
 use crate::packet::{ConnectErrorData, Event as EventPacket, Limits, Packet};
 use crate::parser::Sender;
@@ -192,13 +192,13 @@ impl Server {
         let record = Handshake {
             xdomain: request.headers.get("origin").is_some(),
             headers: request.headers,
-            time: js_date_string(issued),
+            time: None,
             address: request.remote_address,
             secure: request.secure,
             peer_certificate: request.peer_certificate,
             issued,
             url: request.uri,
-            query: handshake.query,
+            query: None,
             auth: Map::new(),
         };
         let handshake = Arc::new(record);
