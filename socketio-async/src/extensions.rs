@@ -5,7 +5,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::sync::lock;
 
@@ -29,20 +29,44 @@ use crate::sync::lock;
 /// assert_eq!(ext.remove::<UserId>(), Some(UserId(8)));
 /// assert!(!ext.contains::<UserId>());
 /// ```
-#[derive(Clone, Default)]
+///
+/// A socket whose middlewares and handlers store nothing has no storage
+/// allocated: it is made by the first [`insert`](Self::insert) or clone
+/// (clones share it, so a clone makes it first).
+#[derive(Default)]
 pub struct Extensions {
-    map: Arc<Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+    map: OnceLock<Arc<TypeMap>>,
+}
+
+type Values = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
+type TypeMap = Mutex<Values>;
+
+impl Clone for Extensions {
+    fn clone(&self) -> Self {
+        Self {
+            map: OnceLock::from(self.shared().clone()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Extensions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Extensions")
-            .field("len", &lock(&self.map).len())
-            .finish()
+        let len = self.map.get().map_or(0, |map| lock(map).len());
+        f.debug_struct("Extensions").field("len", &len).finish()
     }
 }
 
 impl Extensions {
+    /// The storage, made if it was not.
+    fn shared(&self) -> &Arc<TypeMap> {
+        self.map.get_or_init(Arc::default)
+    }
+
+    /// The storage if it was made (reading needs none).
+    fn made(&self) -> Option<MutexGuard<'_, Values>> {
+        self.map.get().map(|map| lock(map))
+    }
+
     /// Stores `value`, returning the value of that type it replaces.
     ///
     /// ```
@@ -55,7 +79,7 @@ impl Extensions {
     /// # }
     /// ```
     pub fn insert<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
-        let old = lock(&self.map).insert(TypeId::of::<T>(), Box::new(value));
+        let old = lock(self.shared()).insert(TypeId::of::<T>(), Box::new(value));
         old.and_then(|old| old.downcast::<T>().ok()).map(|b| *b)
     }
 
@@ -71,7 +95,7 @@ impl Extensions {
     /// # }
     /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        lock(&self.map)
+        self.made()?
             .get(&TypeId::of::<T>())
             .and_then(|v| v.downcast_ref::<T>())
             .cloned()
@@ -87,7 +111,7 @@ impl Extensions {
     /// # }
     /// ```
     pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
-        let old = lock(&self.map).remove(&TypeId::of::<T>());
+        let old = self.made()?.remove(&TypeId::of::<T>());
         old.and_then(|old| old.downcast::<T>().ok()).map(|b| *b)
     }
 
@@ -101,7 +125,8 @@ impl Extensions {
     /// # }
     /// ```
     pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
-        lock(&self.map).contains_key(&TypeId::of::<T>())
+        self.made()
+            .is_some_and(|map| map.contains_key(&TypeId::of::<T>()))
     }
 }
 
@@ -123,5 +148,31 @@ impl StateMap {
         self.map
             .get(&TypeId::of::<T>())
             .and_then(|v| v.clone().downcast::<T>().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_is_made_by_the_first_insert_or_clone_and_clones_share_it() {
+        let ext = Extensions::default();
+        assert_eq!(ext.get::<u8>(), None);
+        assert!(!ext.contains::<u8>());
+        assert_eq!(ext.remove::<u8>(), None);
+        assert!(ext.map.get().is_none(), "reads make no storage");
+        assert_eq!(ext.insert(1u8), None);
+        assert!(ext.map.get().is_some());
+
+        // A clone of storage not yet made: both see each other's values.
+        let a = Extensions::default();
+        let b = a.clone();
+        assert!(a.map.get().is_some(), "a clone makes the storage first");
+        b.insert("from b");
+        assert_eq!(a.get::<&str>(), Some("from b"));
+        assert_eq!(a.remove::<&str>(), Some("from b"));
+        assert!(!b.contains::<&str>());
+        assert_eq!(format!("{a:?}"), "Extensions { len: 0 }");
     }
 }
