@@ -13,10 +13,11 @@
 //!   task that waits for them.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use engineio_proto::{Event as EngineEvent, IdMap};
 use futures_util::FutureExt;
@@ -65,26 +66,13 @@ impl Mailbox {
         }
     }
 
-    /// Takes the events and hands each to `handle`, until the queue is
-    /// closed and empty.
-    ///
-    /// Each time the queue was empty and an event came, the task yields
-    /// once before it runs any handler: it goes to the back of the
-    /// executor's queue, which lets a work-stealing executor (tokio) wake
-    /// another worker. Without it, a handler that blocks its thread could
-    /// leave tokio's other workers asleep with no one polling for I/O: the
-    /// task woken by a connection's task goes to that worker's own slot,
-    /// which wakes no one.
-    async fn run(&self, mut handle: impl FnMut(Event)) {
-        loop {
-            match self.run_chunk(&mut handle) {
-                Chunk::Ran => {}
-                Chunk::Closed => return,
-                Chunk::Empty => {
-                    self.wait().await;
-                    YieldOnce(false).await;
-                }
-            }
+    /// The task that takes this queue's events and hands each to
+    /// `handle`, until the queue is closed and empty (see [`Drain`]).
+    fn drain<F: FnMut(Event) + Send + Unpin + 'static>(self: Arc<Self>, handle: F) -> Drain<F> {
+        Drain {
+            mailbox: self,
+            handle,
+            phase: Phase::Run,
         }
     }
 
@@ -115,19 +103,74 @@ impl Mailbox {
         Chunk::Ran
     }
 
-    /// Ready once an event is queued, or the queue is closed.
-    async fn wait(&self) {
-        poll_fn(|cx| {
-            let mut mail = lock(&self.state);
-            if !mail.queue.is_empty() || mail.closed {
-                return Poll::Ready(());
+    /// Ready once an event is queued, or the queue is closed; else the
+    /// task is woken when one is.
+    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut mail = lock(&self.state);
+        if !mail.queue.is_empty() || mail.closed {
+            return Poll::Ready(());
+        }
+        if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            mail.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// A mailbox's task: takes the events and hands each to `handle`, until
+/// the queue is closed and empty.
+///
+/// Each time the queue was empty and an event came, the task yields once
+/// before it runs any handler: it goes to the back of the executor's
+/// queue, which lets a work-stealing executor (tokio) wake another worker.
+/// Without it, a handler that blocks its thread could leave tokio's other
+/// workers asleep with no one polling for I/O: the task woken by a
+/// connection's task goes to that worker's own slot, which wakes no one.
+///
+/// Written by hand rather than as an `async fn`: every connected socket
+/// has one of these waiting, and the `async` version kept the wait's and
+/// the yield's state beside the captured handles (112 bytes more per
+/// socket, by `idle_memory --heap`; this is the handles and a byte).
+struct Drain<F> {
+    mailbox: Arc<Mailbox>,
+    handle: F,
+    phase: Phase,
+}
+
+/// Where a [`Drain`] is.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// Running chunks of events.
+    Run,
+    /// The queue was empty: waiting for an event.
+    Wait,
+    /// An event came: yield once, then run.
+    Yield,
+}
+
+impl<F: FnMut(Event) + Unpin> Future for Drain<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this.phase {
+                Phase::Run => match this.mailbox.run_chunk(&mut this.handle) {
+                    Chunk::Ran => {}
+                    Chunk::Closed => return Poll::Ready(()),
+                    Chunk::Empty => this.phase = Phase::Wait,
+                },
+                Phase::Wait => match this.mailbox.poll_wait(cx) {
+                    Poll::Ready(()) => this.phase = Phase::Yield,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::Yield => {
+                    this.phase = Phase::Run;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
             }
-            if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                mail.waker = Some(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await
+        }
     }
 }
 
@@ -142,22 +185,6 @@ enum Chunk {
     Empty,
     /// The queue is empty and closed.
     Closed,
-}
-
-/// Pending once (waking itself at once), then ready.
-struct YieldOnce(bool);
-
-impl std::future::Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if std::mem::replace(&mut self.0, true) {
-            Poll::Ready(())
-        } else {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
 }
 
 /// Where events go: the sockets' queues and the server's; owned by the
@@ -177,11 +204,9 @@ impl Router {
         let mailbox = self.server.clone();
         let task_io = io.clone();
         let task_backend = backend.clone();
-        backend.spawn(Box::pin(async move {
-            mailbox
-                .run(|event| server_event(&task_io, &task_backend, event))
-                .await;
-        }));
+        backend.spawn(Box::pin(mailbox.drain(move |event| {
+            server_event(&task_io, &task_backend, event);
+        })));
     }
 
     fn to_socket(&self, id: &SocketId, event: Event, last: bool) {
@@ -334,20 +359,16 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
             let task_io = io.clone();
             let task_backend = backend.clone();
             let task_router = router.clone();
-            backend.spawn(Box::pin(async move {
-                let mut socket = None;
-                mailbox
-                    .run(|event| {
-                        socket_event(
-                            &task_io,
-                            task_backend.as_ref(),
-                            &task_router,
-                            &mut socket,
-                            event,
-                        )
-                    })
-                    .await;
-            }));
+            let mut socket = None;
+            backend.spawn(Box::pin(mailbox.drain(move |event| {
+                socket_event(
+                    &task_io,
+                    task_backend.as_ref(),
+                    &task_router,
+                    &mut socket,
+                    event,
+                );
+            })));
         }
         Event::Event { ref socket, .. }
         | Event::Error { ref socket, .. }
@@ -612,7 +633,7 @@ fn socket_event(
             let site =
                 Site::socket("event handler", socket.id().as_str(), socket.nsp()).event(registered);
             let ack = ack_id.map(AckSlot::new);
-            for handler in others {
+            for (_, handler) in others {
                 let mut cx =
                     HandlerContext::new(socket.clone(), event_name.clone(), payload.clone());
                 cx.ack = ack.clone();
@@ -622,7 +643,7 @@ fn socket_event(
             // slot, the others a copy.
             let mut cx = HandlerContext::new(socket.clone(), event_name, payload);
             cx.ack = ack;
-            start(backend, &site, || last(cx));
+            start(backend, &site, || (last.1)(cx));
         }
         Event::Error { message, .. } => {
             let Some(socket) = socket else {

@@ -704,13 +704,17 @@ impl Namespace {
 ///
 /// Every connected socket keeps one, so it stays small: a socket has a few
 /// event names (a list is smaller than a map, and as quick to search at
-/// that size), and the other lists live in a box made with the first of
-/// them.
+/// that size), one entry per handler with the handlers of one name side by
+/// side (no list per name), and the other lists live in a box made with
+/// the first of them.
 #[derive(Default, Clone)]
 pub(crate) struct SocketHandlers {
-    events: Vec<(Box<str>, Vec<ErasedHandler>)>,
+    events: Vec<EventEntry>,
     hooks: Option<Box<Hooks>>,
 }
+
+/// One event handler and its event's name.
+pub(crate) type EventEntry = (Box<str>, ErasedHandler);
 
 /// A socket's handlers other than its event handlers.
 #[derive(Default, Clone)]
@@ -743,27 +747,40 @@ pub(crate) enum Hook {
 impl SocketHandlers {
     /// The handlers of `name`, with the name as registered (a string
     /// the dispatcher borrows rather than copies); `None` if it has none.
-    pub(crate) fn event_entry(&self, name: &str) -> Option<(&str, &[ErasedHandler])> {
-        self.events
+    pub(crate) fn event_entry(&self, name: &str) -> Option<(&str, &[EventEntry])> {
+        let (first, count) = self.run_of(name)?;
+        let run = self.events.get(first..first + count)?;
+        Some((&*run.first()?.0, run))
+    }
+
+    /// Where the handlers of `event` start in `events`, and how many
+    /// there are (at least one).
+    fn run_of(&self, event: &str) -> Option<(usize, usize)> {
+        let first = self.events.iter().position(|(e, _)| &**e == event)?;
+        let count = self
+            .events
             .iter()
-            .find(|(event, handlers)| &**event == name && !handlers.is_empty())
-            .map(|(event, handlers)| (&**event, handlers.as_slice()))
+            .skip(first)
+            .take_while(|(e, _)| &**e == event)
+            .count();
+        Some((first, count))
     }
 
     /// Adds a handler of `event`, after those it has.
     fn add_event(&mut self, event: &str, handler: ErasedHandler) {
-        match self.events.iter_mut().find(|(e, _)| &**e == event) {
-            Some((_, handlers)) => handlers.push(handler),
-            None => self.events.push((event.into(), vec![handler])),
+        match self.run_of(event) {
+            Some((first, count)) => self.events.insert(first + count, (event.into(), handler)),
+            None => self.events.push((event.into(), handler)),
         }
     }
 
     /// Removes the handlers of `event`; how many there were.
     fn remove_event(&mut self, event: &str) -> usize {
-        match self.events.iter().position(|(e, _)| &**e == event) {
-            Some(at) => self.events.remove(at).1.len(),
-            None => 0,
-        }
+        let Some((first, count)) = self.run_of(event) else {
+            return 0;
+        };
+        self.events.drain(first..first + count);
+        count
     }
 
     /// The other lists, to add to.

@@ -295,18 +295,22 @@ fn an_ack_is_sent_once_and_only_when_asked() {
 fn handlers_of_one_event_run_in_order_and_can_be_removed() {
     let seen = log();
     let io = logging(&seen, |socket, s| async move {
+        // "other" is registered between two handlers of "e": the order
+        // of "e"'s handlers is still theirs.
         for name in ["a", "b", "c"] {
-            let s = s.clone();
+            let s1 = s.clone();
             socket.on("e", move |Data(n): Data<u32>| {
-                let s = s.clone();
+                let s = s1.clone();
                 async move { push(&s, format!("{name}{n}")) }
             });
+            if name == "a" {
+                let s2 = s.clone();
+                socket.on("other", move |Event(name): Event| {
+                    let s = s2.clone();
+                    async move { push(&s, format!("other:{name}")) }
+                });
+            }
         }
-        let s2 = s.clone();
-        socket.on("other", move |Event(name): Event| {
-            let s = s2.clone();
-            async move { push(&s, format!("other:{name}")) }
-        });
         socket.on("off", |socket: Socket, ack: AckSender| async move {
             let removed = socket.off("e");
             ack.send(removed).unwrap();
