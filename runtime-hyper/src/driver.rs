@@ -116,6 +116,7 @@ impl<C: Core, R: Runtime> Driver<C, R> {
         core: C,
         on_event: impl FnMut(&mut C, Instant, C::Event) + Send + 'static,
     ) -> Self {
+        let runtime = runtime.captured();
         let config = core.engine_config().clone();
         let wake_timer = Arc::new(Notify::default());
         let shared = Arc::new(Shared {

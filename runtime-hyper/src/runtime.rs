@@ -75,10 +75,23 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         Instant::now()
     }
 
-    /// Runs `task` to completion on the executor, detached.
+    /// Runs `task` to completion on the executor, detached. It may be
+    /// called from any thread, inside the runtime or not (an application
+    /// thread that emits, disconnects a socket or closes the server starts
+    /// the tasks of the handlers it concerns): a runtime whose spawn needs
+    /// its own context keeps it in [`captured`](Runtime::captured).
     fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static;
+
+    /// This runtime as a driver keeps it, called once when the driver is
+    /// made ([`Driver::with_runtime`](crate::Driver::with_runtime)): a
+    /// runtime whose [`spawn`](Runtime::spawn) works only on its own
+    /// threads (tokio's) captures the runtime it is made in here. By
+    /// default, itself.
+    fn captured(self) -> Self {
+        self
+    }
 
     /// A future that completes at `deadline` (at once if it passed).
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep;

@@ -134,7 +134,11 @@ pub type SocketIoService<C, S> = runtime_hyper::SocketIoService<C, Tokio, S>;
 pub type Driver<C> = runtime_hyper::Driver<C, Tokio>;
 
 /// tokio as a [`Runtime`] (`tokio::spawn`, `tokio::time::sleep_until`)
-/// and its [`Sockets`] (tokio's TCP sockets). Every method must run within a tokio runtime.
+/// and its [`Sockets`] (tokio's TCP sockets). Every method must run within a tokio runtime,
+/// except `spawn` once a driver holds it: a driver made in a runtime keeps
+/// that runtime's handle ([`Runtime::captured`]) and spawns on it from any
+/// thread (an application thread that emits or closes starts handler
+/// tasks).
 ///
 /// ```
 /// use runtime_tokio::{Driver, Tokio};
@@ -147,8 +151,16 @@ pub type Driver<C> = runtime_hyper::Driver<C, Tokio>;
 /// # let _ = driver;
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Tokio;
+#[derive(Debug, Clone, Default)]
+pub struct Tokio {
+    /// The runtime a driver was made in; `None`: the calling thread's.
+    handle: Option<tokio::runtime::Handle>,
+}
+
+/// The tokio runtime of the calling thread, written as a unit value
+/// (`Driver::with_runtime(Tokio, ..)`, `listen(Tokio, ..)`).
+#[allow(non_upper_case_globals)]
+pub const Tokio: Tokio = Tokio { handle: None };
 
 impl Runtime for Tokio {
     type Sleep = tokio::time::Sleep;
@@ -158,7 +170,19 @@ impl Runtime for Tokio {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(task);
+        match &self.handle {
+            Some(handle) => drop(handle.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+    }
+
+    fn captured(self) -> Self {
+        match self.handle {
+            Some(_) => self,
+            None => Self {
+                handle: tokio::runtime::Handle::try_current().ok(),
+            },
+        }
     }
 
     fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
