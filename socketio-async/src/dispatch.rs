@@ -2,13 +2,14 @@
 //! lock, where no application code runs) to the tasks that run the
 //! application's code for them.
 //!
-//! - Each connected socket has a task of its own and an ordered queue (its
-//!   [`Mailbox`]): its events reach its handlers in arrival order, and a
-//!   slow or blocking handler stalls that socket only.
+//! - Each connected socket has an ordered queue (its [`Mailbox`]) and,
+//!   while the queue has events, a task of its own: its events reach its
+//!   handlers in arrival order, and a slow or blocking handler stalls that
+//!   socket only.
 //! - Connection middlewares and `allowRequest` decisions run on a task per
 //!   request.
 //! - `serverSideEmit` listeners and the engine's connection events run on
-//!   one server task, in order.
+//!   the server's queue and task, in order.
 //! - Answers (acks, broadcast acks, cluster requests) go straight to the
 //!   task that waits for them.
 
@@ -17,7 +18,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use engineio_proto::{Event as EngineEvent, IdMap};
 use futures_util::FutureExt;
@@ -25,7 +26,7 @@ use serde_json::Value;
 use socketio_proto::{Event, SocketId, Str};
 
 use crate::backend::{Backend, act, start};
-use crate::contain::{self, Site};
+use crate::contain::{self, Site, Task};
 use crate::engine::{conn_event, session_open};
 use crate::extensions::Extensions;
 use crate::io::{
@@ -39,7 +40,14 @@ use crate::sync::lock;
 /// middleware panicked.
 pub(crate) const MIDDLEWARE_PANICKED: &str = "Internal server error";
 
-/// An ordered queue of events and the one task that takes them.
+/// An ordered queue of events, and the task that takes them while there
+/// are some.
+///
+/// No task waits on an idle queue: the event that finds the queue idle
+/// starts a task ([`push`](Self::push) says so), and the task ends when it
+/// finds the queue empty. An idle socket costs its queue's header and no
+/// task (a task waiting for each connected socket took a runtime task
+/// cell and its future, about 240 bytes per socket).
 #[derive(Default)]
 struct Mailbox {
     state: Mutex<Mail>,
@@ -48,49 +56,59 @@ struct Mailbox {
 #[derive(Default)]
 struct Mail {
     queue: VecDeque<Event>,
-    waker: Option<Waker>,
-    /// No more events come: the task ends once the queue is empty.
-    closed: bool,
+    /// A task is taking the events.
+    running: bool,
+    /// The socket's handle between two runs (made at its `Connection`;
+    /// the server's queue has none).
+    socket: Option<Socket>,
 }
 
 impl Mailbox {
-    fn push(&self, event: Event, close: bool) {
-        let waker = {
-            let mut mail = lock(&self.state);
-            mail.queue.push_back(event);
-            mail.closed |= close;
-            mail.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+    /// Queues `event`. `true` when the queue was idle: the caller starts
+    /// its task ([`Mailbox::run`]).
+    #[must_use]
+    fn push(&self, event: Event) -> bool {
+        let mut mail = lock(&self.state);
+        mail.queue.push_back(event);
+        !std::mem::replace(&mut mail.running, true)
     }
 
-    /// The task that takes this queue's events and hands each to
-    /// `handle`, until the queue is closed and empty (see [`Drain`]).
-    fn drain<F: FnMut(Event) + Send + Unpin + 'static>(self: Arc<Self>, handle: F) -> Drain<F> {
-        Drain {
+    /// The task that takes this queue's events, hands each to `handle`
+    /// (with the socket's handle), and ends when the queue is empty.
+    fn run<F>(self: Arc<Self>, handle: F) -> Task
+    where
+        F: FnMut(&mut Option<Socket>, Event) + Send + Unpin + 'static,
+    {
+        Box::pin(Run {
             mailbox: self,
             handle,
-            phase: Phase::Run,
-        }
+            socket: None,
+            yielded: false,
+        })
     }
 
     /// Takes up to [`CHUNK`] queued events in one lock acquisition and
     /// hands each to `handle`. The chunk lives on the stack only while it
-    /// runs: an idle socket's task holds no buffer for it.
-    fn run_chunk(&self, handle: &mut impl FnMut(Event)) -> Chunk {
+    /// runs. An empty queue is left idle, its memory given back and the
+    /// socket's handle with it.
+    fn run_chunk(
+        &self,
+        socket: &mut Option<Socket>,
+        handle: &mut impl FnMut(&mut Option<Socket>, Event),
+    ) -> Chunk {
         let mut chunk: [Option<Event>; CHUNK] = [const { None }; CHUNK];
         {
             let mut mail = lock(&self.state);
             if mail.queue.is_empty() {
-                if mail.closed {
-                    return Chunk::Closed;
-                }
-                // Give the memory back: an idle socket holds no queue
-                // (events are large; four take 512 bytes).
+                // Events are large (four take 512 bytes): an idle socket
+                // holds no queue.
                 mail.queue = VecDeque::new();
+                mail.socket = socket.take();
+                mail.running = false;
                 return Chunk::Empty;
+            }
+            if socket.is_none() {
+                *socket = mail.socket.take();
             }
             let n = mail.queue.len().min(CHUNK);
             for (slot, event) in chunk.iter_mut().zip(mail.queue.drain(..n)) {
@@ -98,77 +116,43 @@ impl Mailbox {
             }
         }
         for event in chunk.iter_mut().map_while(Option::take) {
-            handle(event);
+            handle(socket, event);
         }
         Chunk::Ran
     }
-
-    /// Ready once an event is queued, or the queue is closed; else the
-    /// task is woken when one is.
-    fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut mail = lock(&self.state);
-        if !mail.queue.is_empty() || mail.closed {
-            return Poll::Ready(());
-        }
-        if !mail.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            mail.waker = Some(cx.waker().clone());
-        }
-        Poll::Pending
-    }
 }
 
-/// A mailbox's task: takes the events and hands each to `handle`, until
-/// the queue is closed and empty.
+/// A mailbox's task: yields once, then takes the events and hands each to
+/// `handle` until the queue is empty.
 ///
-/// Each time the queue was empty and an event came, the task yields once
-/// before it runs any handler: it goes to the back of the executor's
-/// queue, which lets a work-stealing executor (tokio) wake another worker.
-/// Without it, a handler that blocks its thread could leave tokio's other
-/// workers asleep with no one polling for I/O: the task woken by a
-/// connection's task goes to that worker's own slot, which wakes no one.
+/// The yield puts the task at the back of the executor's queue, which lets
+/// a work-stealing executor (tokio) wake another worker. Without it, a
+/// handler that blocks its thread could leave tokio's other workers asleep
+/// with no one polling for I/O: a task spawned or woken by a connection's
+/// task goes to that worker's own slot, which wakes no one.
 ///
-/// Written by hand rather than as an `async fn`: every connected socket
-/// has one of these waiting, and the `async` version kept the wait's and
-/// the yield's state beside the captured handles (112 bytes more per
-/// socket, by `idle_memory --heap`; this is the handles and a byte).
-struct Drain<F> {
+/// Written by hand rather than as an `async` block: it is the handles it
+/// needs, the socket's handle while it runs, and a flag.
+struct Run<F> {
     mailbox: Arc<Mailbox>,
     handle: F,
-    phase: Phase,
+    socket: Option<Socket>,
+    yielded: bool,
 }
 
-/// Where a [`Drain`] is.
-#[derive(Clone, Copy)]
-enum Phase {
-    /// Running chunks of events.
-    Run,
-    /// The queue was empty: waiting for an event.
-    Wait,
-    /// An event came: yield once, then run.
-    Yield,
-}
-
-impl<F: FnMut(Event) + Unpin> Future for Drain<F> {
+impl<F: FnMut(&mut Option<Socket>, Event) + Unpin> Future for Run<F> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if !std::mem::replace(&mut this.yielded, true) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         loop {
-            match this.phase {
-                Phase::Run => match this.mailbox.run_chunk(&mut this.handle) {
-                    Chunk::Ran => {}
-                    Chunk::Closed => return Poll::Ready(()),
-                    Chunk::Empty => this.phase = Phase::Wait,
-                },
-                Phase::Wait => match this.mailbox.poll_wait(cx) {
-                    Poll::Ready(()) => this.phase = Phase::Yield,
-                    Poll::Pending => return Poll::Pending,
-                },
-                Phase::Yield => {
-                    this.phase = Phase::Run;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
+            match this.mailbox.run_chunk(&mut this.socket, &mut this.handle) {
+                Chunk::Ran => {}
+                Chunk::Empty => return Poll::Ready(()),
             }
         }
     }
@@ -181,10 +165,8 @@ const CHUNK: usize = 8;
 enum Chunk {
     /// It ran the handlers of some events.
     Ran,
-    /// The queue is empty.
+    /// The queue is empty (and now idle).
     Empty,
-    /// The queue is empty and closed.
-    Closed,
 }
 
 /// Where events go: the sockets' queues and the server's; owned by the
@@ -199,24 +181,54 @@ struct Router {
 }
 
 impl Router {
-    /// Starts the server task.
-    fn start(&self, io: &SocketIo, backend: &Arc<dyn Backend>) {
-        let mailbox = self.server.clone();
-        let task_io = io.clone();
-        let task_backend = backend.clone();
-        backend.spawn(Box::pin(mailbox.drain(move |event| {
-            server_event(&task_io, &task_backend, event);
-        })));
+    /// Queues a server-level event, starting the server's task if its
+    /// queue was idle.
+    fn to_server(&self, io: &SocketIo, backend: &Arc<dyn Backend>, event: Event) {
+        if self.server.push(event) {
+            let task_io = io.clone();
+            let task_backend = backend.clone();
+            backend.spawn(self.server.clone().run(move |_, event| {
+                server_event(&task_io, &task_backend, event);
+            }));
+        }
     }
 
-    fn to_socket(&self, id: &SocketId, event: Event, last: bool) {
+    /// Queues an event of a socket (the last one if `last`: its queue is
+    /// then forgotten), starting its task if its queue was idle.
+    fn to_socket(
+        self: &Arc<Self>,
+        io: &SocketIo,
+        backend: &Arc<dyn Backend>,
+        id: &SocketId,
+        event: Event,
+        last: bool,
+    ) {
         let mailbox = if last {
             lock(&self.sockets).remove(id)
         } else {
             lock(&self.sockets).get(id).cloned()
         };
         if let Some(mailbox) = mailbox {
-            mailbox.push(event, last);
+            self.deliver(io, backend, mailbox, event);
+        }
+    }
+
+    /// Queues `event` in `mailbox`, a socket's, starting its task if it
+    /// was idle.
+    fn deliver(
+        self: &Arc<Self>,
+        io: &SocketIo,
+        backend: &Arc<dyn Backend>,
+        mailbox: Arc<Mailbox>,
+        event: Event,
+    ) {
+        if mailbox.push(event) {
+            let task_io = io.clone();
+            let task_backend = backend.clone();
+            let task_router = self.clone();
+            backend.spawn(mailbox.run(move |socket, event| {
+                socket_event(&task_io, task_backend.as_ref(), &task_router, socket, event);
+            }));
         }
     }
 }
@@ -268,15 +280,14 @@ impl SocketIo {
     /// });
     /// let sink = io.attach(binding.clone());
     /// *binding.sink.lock().unwrap() = Some(sink);
-    /// // The server task was spawned; the server is running.
-    /// assert!(!binding.tasks.lock().unwrap().is_empty());
+    /// // The server is running. No task yet: a queue of events starts
+    /// // one when an event comes to it.
+    /// assert!(binding.tasks.lock().unwrap().is_empty());
     /// assert_eq!(io.engine().clients_count(), 0);
     /// ```
     pub fn attach(&self, backend: Arc<dyn Backend>) -> EventSink {
         let router = Arc::new(Router::default());
-        if self.runner().set(backend.clone()) {
-            router.start(self, &backend);
-        }
+        self.runner().set(backend);
         EventSink {
             io: self.clone(),
             router,
@@ -355,32 +366,17 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
         Event::Connection { ref socket, .. } => {
             let mailbox = Arc::new(Mailbox::default());
             lock(&router.sockets).insert(socket.clone(), mailbox.clone());
-            mailbox.push(event, false);
-            let task_io = io.clone();
-            let task_backend = backend.clone();
-            let task_router = router.clone();
-            let mut socket = None;
-            backend.spawn(Box::pin(mailbox.drain(move |event| {
-                socket_event(
-                    &task_io,
-                    task_backend.as_ref(),
-                    &task_router,
-                    &mut socket,
-                    event,
-                );
-            })));
+            router.deliver(io, backend, mailbox, event);
         }
         Event::Event { ref socket, .. }
         | Event::Error { ref socket, .. }
         | Event::Disconnecting { ref socket, .. } => {
-            let mailbox = lock(&router.sockets).get(socket).cloned();
-            if let Some(mailbox) = mailbox {
-                mailbox.push(event, false);
-            }
+            let id = socket.clone();
+            router.to_socket(io, backend, &id, event, false);
         }
         Event::Disconnect { ref socket, .. } => {
             let id = socket.clone();
-            router.to_socket(&id, event, true);
+            router.to_socket(io, backend, &id, event, true);
         }
         // A broadcast's recipients, for their `on_any_outgoing` handlers:
         // each socket's task sees it in order with its other events.
@@ -395,7 +391,7 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
                     sockets: Vec::new(),
                     event: event.clone(),
                 };
-                router.to_socket(id, one, false);
+                router.to_socket(io, backend, id, one, false);
             }
         }
         Event::Ack {
@@ -467,10 +463,10 @@ fn route(io: &SocketIo, router: &Arc<Router>, event: Event) {
         Event::ServerSideEmit { .. }
         | Event::Engine(_)
         | Event::RoomJoined { .. }
-        | Event::RoomLeft { .. } => router.server.push(event, false),
+        | Event::RoomLeft { .. } => router.to_server(io, backend, event),
         // `Event` is non-exhaustive: what a newer core reports goes to the
         // server-level listeners.
-        _ => router.server.push(event, false),
+        _ => router.to_server(io, backend, event),
     }
 }
 

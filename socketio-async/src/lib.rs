@@ -126,8 +126,9 @@
 //!
 //! # Where handlers run
 //!
-//! - Each connected socket has a task of its own, spawned through the
-//!   binding, and an ordered queue: its events reach its handlers in
+//! - Each connected socket has an ordered queue and, while the queue has
+//!   events, a task of its own spawned through the binding (an idle
+//!   socket has none; its next event starts one): its events reach its handlers in
 //!   arrival order (as on Node), and what a handler does before its first
 //!   `.await` happens before the socket's next event is handed to a
 //!   handler. Sockets do not wait for each other: a handler that computes
@@ -139,7 +140,7 @@
 //!   enough to resolve to count as blocking.
 //! - Connection middlewares and `allowRequest` decisions run on a task per
 //!   request; `serverSideEmit` listeners, `connection_error` and
-//!   [`Conn`] handlers on one server task, in order (not ordered with the
+//!   [`Conn`] handlers on the server's task (started the same way), in order (not ordered with the
 //!   sockets' handlers).
 //! - The engine hooks the core calls itself (`generate_id`, the `headers`
 //!   / `initial_headers` hooks) and dynamic-namespace predicates run inside
