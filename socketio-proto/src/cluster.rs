@@ -245,14 +245,14 @@ impl WireSocket {
         let handshake = Handshake {
             headers,
             // Not text: made from `issued` when asked.
-            time: h.get("time").and_then(Value::as_str).map(str::to_owned),
+            sent_time: h.get("time").and_then(Value::as_str).map(str::to_owned),
             address: text("address"),
             xdomain: h.get("xdomain").and_then(Value::as_bool).unwrap_or(false),
             secure: h.get("secure").and_then(Value::as_bool).unwrap_or(false),
             peer_certificate: None,
             issued: h.get("issued").and_then(Value::as_u64).unwrap_or(0),
             url: text("url"),
-            query,
+            sent_query: query,
             auth: h
                 .get("auth")
                 .and_then(Value::as_object)
@@ -433,7 +433,7 @@ mod tests {
         let h = &info.handshake;
         let headers: Vec<(&str, &str)> = h.headers.iter().collect();
         assert_eq!(headers, vec![("accept", "*/*"), ("x-list", "a, b")]);
-        assert_eq!(h.time, None, "a time that is not text is not kept");
+        assert_eq!(h.sent_time, None, "a time that is not text is not kept");
         assert_eq!(
             h.time(),
             "Thu Jan 01 1970 00:00:00 GMT+0000 (Coordinated Universal Time)",
@@ -443,7 +443,7 @@ mod tests {
         assert!(h.xdomain && !h.secure);
         assert_eq!(h.issued, 7);
         assert_eq!(h.url, "");
-        assert_eq!(h.query, Some(vec![("EIO".to_owned(), "4".to_owned())]));
+        assert_eq!(h.sent_query, Some(vec![("EIO".to_owned(), "4".to_owned())]));
         assert_eq!(h.auth.get("token"), Some(&serde_json::json!("t")));
         assert_eq!(info.rooms, vec![Room::from("abc"), Room::from("red")]);
         assert_eq!(info.data, serde_json::json!({"k": 1}));
@@ -469,7 +469,7 @@ mod tests {
             h.time(),
             "Mon Dec 07 2026 22:00:00 GMT+0100 (Central European Standard Time)"
         );
-        assert_eq!(h.query, None);
+        assert_eq!(h.sent_query, None);
         assert_eq!(
             h.query().as_ref(),
             [

@@ -288,11 +288,12 @@ pub struct BroadcastId(pub u64);
 pub struct Handshake {
     /// Headers of the handshake request.
     pub headers: Headers,
-    /// When the connection opened, as the node that made this handshake
-    /// wrote it (`Date.toString()`); `None` for this node's handshakes,
-    /// whose text [`time`](Self::time) makes from `issued` when asked (an
-    /// idle connection does not keep it).
-    pub time: Option<String>,
+    /// When the connection opened, as another node sent it
+    /// (`Date.toString()` there). `None` for this node's handshakes and
+    /// when the other node sent no text: read [`time`](Self::time), which
+    /// makes the text from `issued` then (an idle connection does not
+    /// keep it).
+    pub sent_time: Option<String>,
     /// The client's address.
     pub address: String,
     /// Whether the request had an `Origin` header (cross-domain).
@@ -307,11 +308,11 @@ pub struct Handshake {
     pub issued: u64,
     /// The handshake request target.
     pub url: String,
-    /// Its query parameters as the node that made this handshake sent
-    /// them; `None` for this node's handshakes, whose pairs
-    /// [`query`](Self::query) parses from `url` when asked (an idle
-    /// connection keeps its request target once, not twice).
-    pub query: Option<Vec<(String, String)>>,
+    /// Its query parameters as another node sent them. `None` for this
+    /// node's handshakes and when the other node sent no query object:
+    /// read [`query`](Self::query), which parses them from `url` then (an
+    /// idle connection keeps its request target once, not twice).
+    pub sent_query: Option<Vec<(String, String)>>,
     /// The auth payload of the CONNECT packet.
     pub auth: Map<String, Value>,
 }
@@ -337,7 +338,7 @@ impl Handshake {
     /// writes it, `Sun Nov 22 2026 06:15:05 GMT+0000 (Coordinated
     /// Universal Time)`.
     pub fn time(&self) -> Cow<'_, str> {
-        match &self.time {
+        match &self.sent_time {
             Some(text) => Cow::Borrowed(text),
             None => Cow::Owned(crate::jsdate::js_date_string(self.issued)),
         }
@@ -347,7 +348,7 @@ impl Handshake {
     /// another node sent them, or parsed from `url` as URLSearchParams
     /// does.
     pub fn query(&self) -> Cow<'_, [(String, String)]> {
-        match &self.query {
+        match &self.sent_query {
             Some(pairs) => Cow::Borrowed(pairs),
             None => {
                 let query = self.url.split_once('?').map_or("", |(_, q)| q);

@@ -68,13 +68,13 @@ fn handshake_record_is_filled_from_the_request() {
     assert!(handshake.xdomain);
     assert!(!handshake.secure);
     assert_eq!(handshake.issued, 1_795_328_105_123);
-    assert_eq!(handshake.time, None, "made when asked");
+    assert_eq!(handshake.sent_time, None, "made when asked");
     assert_eq!(
         handshake.time(),
         "Sun Nov 22 2026 06:15:05 GMT+0000 (Coordinated Universal Time)"
     );
     assert_eq!(handshake.url, format!("{WS}&foo=bar"));
-    assert_eq!(handshake.query, None, "parsed from the url when asked");
+    assert_eq!(handshake.sent_query, None, "parsed from the url when asked");
     assert_eq!(
         handshake.query().as_ref(),
         [

@@ -192,13 +192,13 @@ impl Server {
         let record = Handshake {
             xdomain: request.headers.get("origin").is_some(),
             headers: request.headers,
-            time: None,
+            sent_time: None,
             address: request.remote_address,
             secure: request.secure,
             peer_certificate: request.peer_certificate,
             issued,
             url: request.uri,
-            query: None,
+            sent_query: None,
             auth: Map::new(),
         };
         let handshake = Arc::new(record);
