@@ -120,7 +120,10 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// }
 /// ```
 pub trait Executor: Clone + Send + Sync + 'static {
-    /// Runs `task` to completion, detached.
+    /// Runs `task` to completion, detached. Called from any thread (an
+    /// application thread that emits starts handler tasks), possibly under
+    /// the lock around the core: it must not block nor run the task
+    /// inline.
     fn spawn(&self, task: Task);
 }
 

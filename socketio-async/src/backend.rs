@@ -43,9 +43,12 @@ pub trait Backend: Send + Sync + 'static {
     /// hook the core is running.
     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant));
 
-    /// Runs `task` to completion on the runtime. It may be called while
-    /// the lock around the core is held (the event sink spawns the tasks
-    /// of new sockets): it must not take that lock.
+    /// Runs `task` to completion on the runtime, detached; it must not run
+    /// it inline. It is called while the lock around the core is held (the
+    /// event sink starts a socket's or the server's task when an event
+    /// comes to its idle queue), so it must not take that lock nor block,
+    /// and from whatever thread acted on the core, inside the runtime or
+    /// not (an application thread that emits or disconnects).
     fn spawn(&self, task: Task);
 
     /// Shuts the server down (`io.close()`): every socket closes with

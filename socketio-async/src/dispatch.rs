@@ -84,6 +84,7 @@ impl Mailbox {
             handle,
             socket: None,
             yielded: false,
+            done: false,
         })
     }
 
@@ -132,12 +133,29 @@ impl Mailbox {
 /// task goes to that worker's own slot, which wakes no one.
 ///
 /// Written by hand rather than as an `async` block: it is the handles it
-/// needs, the socket's handle while it runs, and a flag.
+/// needs, the socket's handle while it runs, and two flags.
 struct Run<F> {
     mailbox: Arc<Mailbox>,
     handle: F,
     socket: Option<Socket>,
     yielded: bool,
+    /// It found the queue empty and left it idle.
+    done: bool,
+}
+
+impl<F> Drop for Run<F> {
+    /// Dropped before it emptied the queue (its runtime shut down, or a
+    /// bug of ours unwound through it): the queue is left idle, with the
+    /// socket's handle, so that its next event starts a task again.
+    fn drop(&mut self) {
+        if !self.done {
+            let mut mail = lock(&self.mailbox.state);
+            if mail.socket.is_none() {
+                mail.socket = self.socket.take();
+            }
+            mail.running = false;
+        }
+    }
 }
 
 impl<F: FnMut(&mut Option<Socket>, Event) + Unpin> Future for Run<F> {
@@ -152,7 +170,10 @@ impl<F: FnMut(&mut Option<Socket>, Event) + Unpin> Future for Run<F> {
         loop {
             match this.mailbox.run_chunk(&mut this.socket, &mut this.handle) {
                 Chunk::Ran => {}
-                Chunk::Empty => return Poll::Ready(()),
+                Chunk::Empty => {
+                    this.done = true;
+                    return Poll::Ready(());
+                }
             }
         }
     }
@@ -763,5 +784,62 @@ fn run_all(
         let mut cx = HandlerContext::new(socket.clone(), Str::from(event), Payload::default());
         fill(&mut cx);
         start(backend, site, || handler(cx));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use socketio_proto::{Nsp, Room};
+    use std::task::Waker;
+
+    fn joined(room: &str) -> Event {
+        Event::RoomJoined {
+            socket: SocketId::new("s"),
+            nsp: Nsp::from("/"),
+            room: Room::from(room.to_owned()),
+        }
+    }
+
+    fn names(seen: &Mutex<Vec<String>>) -> Vec<String> {
+        std::mem::take(&mut *lock(seen))
+    }
+
+    #[test]
+    fn a_queue_starts_a_task_when_idle_and_its_task_ends_when_it_is_empty() {
+        let mailbox = Arc::new(Mailbox::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let handle = |seen: Arc<Mutex<Vec<String>>>| {
+            move |_: &mut Option<Socket>, event: Event| {
+                if let Event::RoomJoined { room, .. } = event {
+                    lock(&seen).push(room.to_string());
+                }
+            }
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        for round in ["a", "b"] {
+            // Idle: the first event asks for a task, the next one does not.
+            assert!(mailbox.push(joined(&format!("{round}1"))));
+            assert!(!mailbox.push(joined(&format!("{round}2"))));
+            let mut task = mailbox.clone().run(handle(seen.clone()));
+            // It yields once before it runs anything.
+            assert!(task.as_mut().poll(&mut cx).is_pending());
+            assert!(names(&seen).is_empty());
+            assert!(task.as_mut().poll(&mut cx).is_ready());
+            assert_eq!(names(&seen), [format!("{round}1"), format!("{round}2")]);
+            assert!(!lock(&mailbox.state).running, "left idle");
+        }
+        // A task dropped before it ran (its runtime shut down) leaves the
+        // queue idle: the next event starts a task again, and both run.
+        assert!(mailbox.push(joined("c1")));
+        let mut task = mailbox.clone().run(handle(seen.clone()));
+        assert!(task.as_mut().poll(&mut cx).is_pending());
+        drop(task);
+        assert!(mailbox.push(joined("c2")));
+        let mut task = mailbox.clone().run(handle(seen.clone()));
+        assert!(task.as_mut().poll(&mut cx).is_pending());
+        assert!(task.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(names(&seen), ["c1", "c2"]);
     }
 }

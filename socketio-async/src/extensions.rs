@@ -30,9 +30,10 @@ use crate::sync::lock;
 /// assert!(!ext.contains::<UserId>());
 /// ```
 ///
-/// A socket whose middlewares and handlers store nothing has no storage
-/// allocated: it is made by the first [`insert`](Self::insert) or clone
-/// (clones share it, so a clone makes it first).
+/// A socket with no connection middleware whose handlers store nothing
+/// has no storage allocated: it is made by the first
+/// [`insert`](Self::insert) or clone (clones share it, so a clone makes it
+/// first; each connection middleware gets a clone).
 #[derive(Default)]
 pub struct Extensions {
     map: OnceLock<Arc<TypeMap>>,

@@ -209,7 +209,9 @@
 //! - The modules depend on each other without cycles: types and
 //!   registries (`io`) below what acts on them (`operator`, `socket`,
 //!   `remote`, `extract`), the dispatch on top.
-//! - A socket's handle and its event loop belong to its task.
+//! - A socket's handle and its queue of events belong to the event sink's
+//!   router; the socket's task, which exists while the queue has events,
+//!   holds the handle while it runs.
 //! - No application code runs under any lock of this crate, so no lock is
 //!   ever poisoned by an application's panic; the crate's locking recovers from
 //!   poisoning deliberately all the same.
