@@ -11,8 +11,18 @@ pub(crate) fn js_date_string(ms: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let (year, month, day) = civil_from_days(days as i64);
+    let weekday = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
+    let month_name = MONTHS.get((month - 1) as usize).copied().unwrap_or("Jan");
+    format!(
+        "{weekday} {month_name} {day:02} {year} {h:02}:{m:02}:{s:02} GMT+0000 (Coordinated Universal Time)"
+    )
+}
+
+/// The date (year, month 1-12, day 1-31, proleptic Gregorian calendar)
+/// of a day counted from 1970-01-01 (H. Hinnant's `civil_from_days`).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -21,11 +31,7 @@ pub(crate) fn js_date_string(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = DAYS.get((days % 7) as usize).copied().unwrap_or("Thu");
-    let month_name = MONTHS.get((month - 1) as usize).copied().unwrap_or("Jan");
-    format!(
-        "{weekday} {month_name} {day:02} {year} {h:02}:{m:02}:{s:02} GMT+0000 (Coordinated Universal Time)"
-    )
+    (year, month, day)
 }
 
 #[cfg(test)]
