@@ -56,8 +56,16 @@ async function echoOverPolling(server, size, accept) {
   const sid = JSON.parse(open.body.toString().slice(1)).sid;
   const path = `/socket.io/?EIO=4&transport=polling&sid=${sid}`;
   await request(server.port, "POST", path, { body: "40" });
-  const joined = await request(server.port, "GET", path, { headers });
-  assert.match(joined.body.toString(), /^40\{"sid":/);
+  // The CONNECT reply goes out as soon as the socket is accepted; the
+  // server's connection handler emits "auth" after it, on the socket's
+  // task, so a long-poll already waiting may carry the reply alone. Poll
+  // until both came, so that the poll checked below holds the echo only.
+  let joined = "";
+  for (let i = 0; i < 20 && !joined.includes('42["auth"'); i++) {
+    joined += (await request(server.port, "GET", path, { headers })).body.toString();
+  }
+  assert.match(joined, /^40\{"sid":/);
+  assert.ok(joined.includes('42["auth"'), joined);
   const text = "x".repeat(size);
   const post = await request(server.port, "POST", path, { body: `421["echo-ack","${text}"]` });
   assert.equal(post.body.toString(), "ok");
