@@ -7,26 +7,20 @@
 //!
 //! Any official client connects to `http://localhost:PORT` (default 3202).
 
-use runtime_async_std::socketio_async::{AckSender, Data, Payload};
+use runtime_async_std::socketio_async::Data;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use runtime_async_std::socketio_async::{Socket, SocketIo};
 use runtime_async_std::socketio_proto::Config;
 
+#[path = "../../servers/src/bin/shared/echo.rs"]
+mod echo;
+
 async fn on_connection(socket: Socket) {
     socket.join("chat");
-    socket.on("echo", |socket: Socket, payload: Payload| async move {
-        let _ = socket.emit_payload("echo", payload);
-    });
-    socket.on(
-        "echo-ack",
-        |payload: Payload, ack: Option<AckSender>| async move {
-            if let Some(ack) = ack {
-                let _ = ack.send_payload(payload);
-            }
-        },
-    );
+    echo::echo(&socket, "echo", "echo");
+    echo::ack_echo(&socket, "echo-ack");
     // Typed data: a `chat` whose first argument is not a string does not
     // run the handler.
     socket.on(

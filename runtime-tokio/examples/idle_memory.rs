@@ -31,7 +31,7 @@
 //! the libraries below them). Without `--heap` the allocator passes through
 //! to the system's, and only RSS is measured.
 
-use runtime_tokio::socketio_async::{AckSender, Payload};
+use runtime_tokio::socketio_async::Payload;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -138,19 +138,13 @@ fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+#[path = "../../servers/src/bin/shared/echo.rs"]
+mod echo;
+
 async fn on_connection(socket: Socket) {
     socket.join("all");
-    socket.on("echo", |socket: Socket, payload: Payload| async move {
-        let _ = socket.emit_payload("echo", payload);
-    });
-    socket.on(
-        "echo-ack",
-        |payload: Payload, ack: Option<AckSender>| async move {
-            if let Some(ack) = ack {
-                let _ = ack.send_payload(payload);
-            }
-        },
-    );
+    echo::echo(&socket, "echo", "echo");
+    echo::ack_echo(&socket, "echo-ack");
     socket.on("broadcast", |socket: Socket, payload: Payload| async move {
         let _ = socket.io().to("all").emit_payload("broadcast", payload);
     });

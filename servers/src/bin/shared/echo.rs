@@ -1,7 +1,8 @@
-//! Handlers the example binaries share (included with `#[path]`).
+//! Handlers the example binaries share (included with `#[path]`: by the
+//! servers' binaries and by the runtimes' examples, whatever their
+//! runtime, so only `socketio_async` is named here).
 
-use runtime_tokio::socketio_async::Socket;
-use runtime_tokio::socketio_async::{AckSender, Payload};
+use socketio_async::{AckSender, Payload, Socket};
 
 /// Answers event `event` by emitting `reply` with the same arguments,
 /// binary included.
