@@ -1,30 +1,47 @@
 //! The async Socket.IO API ([`socketio_async`]) on this driver.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use socketio_async::{Backend, EventSink, SocketIo, Task};
 use socketio_proto::{Config, Server};
 
-use crate::driver::Driver;
+use crate::driver::{Driver, Shared};
 use crate::runtime::Runtime;
 
 /// The driver of a Socket.IO core, as the async API's [`Backend`].
+///
+/// It holds the driver weakly: the driver's event hook holds the
+/// [`SocketIo`] (through its [`EventSink`]), which holds this backend, so a
+/// strong reference here would keep every server made alive after its
+/// application, its listeners and its connections let it go. Once the
+/// driver is gone, actions find the server not running.
 struct DriverBackend<R: Runtime> {
-    driver: Driver<Server, R>,
+    driver: Weak<Shared<Server, R>>,
+    runtime: R,
+}
+
+impl<R: Runtime> DriverBackend<R> {
+    fn driver(&self) -> Option<Driver<Server, R>> {
+        self.driver.upgrade().map(|shared| Driver { shared })
+    }
 }
 
 impl<R: Runtime> Backend for DriverBackend<R> {
     fn act_dyn(&self, action: &mut dyn FnMut(&mut Server, Instant)) {
-        self.driver.act(|core, now| action(core, now));
+        if let Some(driver) = self.driver() {
+            driver.act(|core, now| action(core, now));
+        }
     }
 
     fn spawn(&self, task: Task) {
-        self.driver.runtime().spawn(task);
+        self.runtime.spawn(task);
     }
 
     fn close(&self) {
-        self.driver.close();
+        if let Some(driver) = self.driver() {
+            driver.close();
+        }
     }
 }
 
@@ -35,6 +52,11 @@ impl<R: Runtime> Backend for DriverBackend<R> {
 /// and the handshake wall clock reads the system time.
 ///
 /// Handlers run on tasks spawned through `runtime`.
+///
+/// The server runs while its driver is held (by the application, an
+/// accept loop, a layer, a connection's task): `io` alone does not keep it.
+/// Once every holder lets go, the core, its sessions and the handlers
+/// registered on `io` are freed; `io`'s actions then find no server.
 ///
 /// ```
 /// use runtime_hyper::Sockets;
@@ -70,7 +92,8 @@ pub fn serve_io<R: Runtime>(io: &SocketIo, mut config: Config, runtime: R) -> Dr
         }
     });
     let events = io.attach(Arc::new(DriverBackend {
-        driver: driver.clone(),
+        driver: Arc::downgrade(&driver.shared),
+        runtime: driver.runtime().clone(),
     }));
     let _ = sink.set(events);
     driver

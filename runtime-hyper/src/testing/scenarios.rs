@@ -842,6 +842,81 @@ pub fn a_blocking_handler_stalls_only_its_own_socket<R: Sockets>(runtime: R) {
     assert_eq!(text(next_message(&mut slow)), r#"431["unblocked"]"#);
 }
 
+/// Waits until `freed` says so, at most [`WAIT`].
+fn wait_until(what: &str, freed: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !freed() {
+        assert!(Instant::now() < deadline, "{what} was never freed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What a server holds is freed when it is let go: a socket's handle and
+/// extensions once it disconnects, and the whole server (its core, the
+/// driver, every handler registered on its `SocketIo`) once the application
+/// drops its `SocketIo` and driver after `io.close()` (which ends the
+/// accept loop) and the last connection has ended.
+pub fn a_server_let_go_is_freed<R: Sockets>(runtime: R) {
+    use std::sync::{Arc, Mutex, Weak};
+    let server_kept = Arc::new(());
+    let (socket_tx, socket_kept) = mpsc::channel::<Weak<()>>();
+    let socket_tx = Mutex::new(socket_tx);
+    let io = SocketIo::new();
+    let held = server_kept.clone();
+    io.on_connection(move |socket: Socket| {
+        let _held = &held;
+        // One sentinel in the socket's extensions, one in a handler.
+        let kept = Arc::new(());
+        socket_tx
+            .lock()
+            .unwrap()
+            .send(Arc::downgrade(&kept))
+            .unwrap();
+        socket.extensions().insert(kept.clone());
+        socket.on("kept", move |ack: Option<AckSender>| {
+            let count = Arc::strong_count(&kept);
+            async move {
+                if let Some(ack) = ack {
+                    let _ = ack.send((count,));
+                }
+            }
+        });
+        async {}
+    });
+    let mut config = socketio_proto::Config::default();
+    config.engine.ping_interval = Duration::from_secs(60);
+    let driver = serve_io(&io, config, runtime.clone());
+    let addr = listen(&runtime, &driver);
+
+    // A socket that disconnects is freed, with its extensions and handlers.
+    let mut first = socketio_client(addr);
+    let socket_kept = socket_kept.recv_timeout(WAIT).unwrap();
+    first.send(WsMessage::text(r#"421["kept"]"#)).unwrap();
+    // The handler's sentinel and the extensions' copy.
+    assert_eq!(text(next_message(&mut first)), "431[2]");
+    first.send(WsMessage::text("41")).unwrap();
+    wait_until("a disconnected socket's state", || {
+        socket_kept.upgrade().is_none()
+    });
+    drop(first);
+
+    // A server let go is freed, even with a client connected when it
+    // closed; before that, it holds the handlers' sentinel.
+    let mut second = socketio_client(addr);
+    assert_eq!(Arc::strong_count(&server_kept), 2);
+    io.close();
+    loop {
+        match next_message(&mut second) {
+            Some(WsMessage::Close(_)) | None => break,
+            Some(_) => {}
+        }
+    }
+    drop(second);
+    drop(io);
+    drop(driver);
+    wait_until("a server let go", || Arc::strong_count(&server_kept) == 1);
+}
+
 /// Every scenario above, by name, for a binding to run each as its own
 /// test (see `runtime-tokio/tests/serve.rs`).
 #[macro_export]
@@ -870,6 +945,7 @@ macro_rules! for_each_scenario {
             socketio_handlers_run_on_the_runtime,
             a_panicking_handler_harms_no_one,
             events_of_one_socket_reach_their_handler_in_order,
+            a_server_let_go_is_freed,
         );
     };
 }
