@@ -65,9 +65,22 @@ impl fmt::Display for SocketId {
 }
 
 impl From<&SocketId> for Room {
-    /// The socket's own room, named by its id.
+    /// The socket's own room, named by its id: the name shares the id's
+    /// text (one small block that holds the id), where a copy of the text
+    /// would take one block and its first clone a second.
     fn from(id: &SocketId) -> Self {
-        Room(Str::from(id.as_str().to_owned()))
+        Room(Str::from_utf8_lossy(bytes::Bytes::from_owner(IdText(
+            id.0.clone(),
+        ))))
+    }
+}
+
+/// A socket id's text, as the owner of the bytes of its own room's name.
+struct IdText(Arc<str>);
+
+impl AsRef<[u8]> for IdText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -540,4 +553,25 @@ pub enum EmitError {
     /// was full, in which case it is now closed).
     #[error("engine: {0}")]
     Engine(#[from] engineio_proto::SendError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket's own room is named by its id's text itself, shared with
+    /// the id and with every clone of the room, and equals a room made from
+    /// a copy of that text.
+    #[test]
+    fn a_socket_s_own_room_shares_its_id_text() {
+        let id = SocketId::new("Uv3i4oGrW1Gn7fDqAAAB");
+        let room = Room::from(&id);
+        assert_eq!(room.as_str(), id.as_str());
+        assert_eq!(room.as_str().as_ptr(), id.as_str().as_ptr());
+        let copy = room.clone();
+        assert_eq!(copy.as_str().as_ptr(), id.as_str().as_ptr());
+        assert_eq!(room, Room::from(String::from("Uv3i4oGrW1Gn7fDqAAAB")));
+        drop(id);
+        assert_eq!(copy.as_str(), "Uv3i4oGrW1Gn7fDqAAAB");
+    }
 }

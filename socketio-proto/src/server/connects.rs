@@ -384,7 +384,7 @@ impl Server {
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
             ns.rooms.add_member(key);
             for room in rooms {
-                if ns.rooms.join(key, room.clone()) {
+                if ns.rooms.join(key, room.clone()).0 {
                     self.room_changes.changed(&nsp, &room, true);
                 }
             }
@@ -416,6 +416,35 @@ mod tests {
 
     fn matcher(prefix: &'static str) -> NamespaceMatcher {
         NamespaceMatcher::Predicate(Arc::new(move |name, _| name.starts_with(prefix)))
+    }
+
+    /// A socket names its namespace with the namespace's own copy of the
+    /// name (no copy per socket); a CONNECT to a namespace that does not
+    /// exist yet is resolved from a copy of the name, not a view of the
+    /// message.
+    #[test]
+    fn sockets_share_their_namespace_name() {
+        use super::super::test_util::{config, harness, open_ws, take_connect};
+        let mut h = harness(config());
+        h.server.add_namespace(String::from("/chat"));
+        let chat = h
+            .server
+            .namespaces
+            .get("/chat")
+            .unwrap()
+            .name
+            .as_str()
+            .as_ptr();
+        let main = h.server.namespaces.get("/").unwrap().name.as_str().as_ptr();
+        for (packet, name) in [("40", main), ("40/chat,", chat), ("40/chat,", chat)] {
+            let ws = open_ws(&mut h);
+            h.ws_send(ws, packet);
+            let (_, event) = take_connect(&mut h);
+            let Event::Connect { nsp, .. } = event else {
+                unreachable!()
+            };
+            assert_eq!(nsp.as_str().as_ptr(), name, "{packet}");
+        }
     }
 
     #[test]

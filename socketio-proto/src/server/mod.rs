@@ -516,9 +516,14 @@ impl Server {
         match (socket, packet.payload) {
             (None, Payload::Connect(auth)) if !pending => {
                 let auth = v3_auth.or(auth).unwrap_or_default();
-                // Kept as long as the socket: a copy of its own, not a view
-                // holding the whole CONNECT message.
-                self.connect(now, sid, Nsp::from(nsp.to_string()), auth);
+                // Kept as long as the socket: the namespace's own name when
+                // it exists (shared, no copy per socket), else a copy of its
+                // own, not a view holding the whole CONNECT message.
+                let nsp = match self.namespaces.get(&nsp) {
+                    Some(ns) => ns.name.clone(),
+                    None => Nsp::from(String::from(nsp.as_str())),
+                };
+                self.connect(now, sid, nsp, auth);
             }
             (Some(id), Payload::Event(event)) => {
                 self.events.push_back(Event::Event {

@@ -61,12 +61,23 @@ impl RoomIndex {
         self.rooms.keys()
     }
 
-    /// Whether the room was created by this join.
-    pub(super) fn join(&mut self, socket: SocketKey, room: Room) -> bool {
-        let members = self.rooms.entry(room).or_default();
-        let created = members.is_empty();
+    /// Whether the room was created by this join, and the index's own copy
+    /// of its name: a socket keeps that one, so the sockets of a room share
+    /// one name rather than holding a copy each.
+    pub(super) fn join(&mut self, socket: SocketKey, room: Room) -> (bool, Room) {
+        if let Some((name, _)) = self.rooms.get_key_value(&room) {
+            let name = name.clone();
+            let created = self.rooms.get_mut(&name).is_some_and(|members| {
+                let created = members.is_empty();
+                members.insert(socket);
+                created
+            });
+            return (created, name);
+        }
+        let mut members = SmallSet::default();
         members.insert(socket);
-        created
+        self.rooms.insert(room.clone(), members);
+        (true, room)
     }
 
     /// Whether the room was deleted by this leave (its last member left).
@@ -170,8 +181,11 @@ impl Server {
             return;
         }
         let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
+        let mut room = room;
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            if ns.rooms.join(key, room.clone()) {
+            let (created, name) = ns.rooms.join(key, room);
+            room = name;
+            if created {
                 self.room_changes.changed(&nsp, &room, true);
             }
         }
@@ -355,8 +369,16 @@ mod tests {
         let mut f = index();
         let (a, b, c) = (f.key("a"), f.key("b"), f.key("c"));
         let ns = &mut f.ns;
-        assert!(!ns.join(c, Room::from("red")));
-        assert!(ns.join(c, Room::from("green")));
+        let red = ns.names().find(|r| *r == "red").unwrap().as_str().as_ptr();
+        let (created, name) = ns.join(c, Room::from("red".to_owned()));
+        assert!(!created);
+        // The joiner gets the index's copy of the name, not its own.
+        assert_eq!(name.as_str().as_ptr(), red);
+        let green = Room::from("green".to_owned());
+        let green_text = green.as_str().as_ptr();
+        let (created, name) = ns.join(c, green);
+        assert!(created);
+        assert_eq!(name.as_str().as_ptr(), green_text);
         assert!(!ns.leave(a, &Room::from("red")));
         assert!(!ns.leave(b, &Room::from("red")));
         assert!(ns.leave(c, &Room::from("red")));
