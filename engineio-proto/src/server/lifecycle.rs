@@ -34,7 +34,8 @@ impl Server {
                     Some("poll connection closed prematurely"),
                 );
             }
-            Some(Pending::Body { sid, .. }) => {
+            Some(Pending::Body(body)) => {
+                let sid = body.sid;
                 if let Some(Transport::Polling(p)) =
                     self.sessions.get_mut(&sid).map(|s| &mut s.transport)
                 {

@@ -93,16 +93,23 @@ pub struct Server {
 enum Pending {
     /// A handshake waiting for the application's `allowRequest` verdict.
     Decision(Box<Request>),
-    /// A POST whose body the runtime is reading.
-    Body {
-        sid: Sid,
-        binary: bool,
-        headers: Headers,
-    },
+    /// A POST whose body the runtime is reading. Boxed: every open
+    /// WebSocket and held long-poll has an entry in the same table, whose
+    /// slots are as large as the largest variant.
+    Body(Box<PendingBody>),
     /// A long-poll GET, held until there is something to send.
     Poll(Sid),
     /// An accepted WebSocket: the session's transport or an upgrade probe.
     WebSocket(Sid),
+}
+
+/// A POST whose body the runtime is reading: its session, whether the body
+/// is binary, and the response's headers.
+#[derive(Debug)]
+struct PendingBody {
+    sid: Sid,
+    binary: bool,
+    headers: Headers,
 }
 
 /// The error of a request refused before it reaches a session.
@@ -476,5 +483,15 @@ impl ClientsCount {
 
     fn set(&self, n: usize) {
         self.0.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod pending_size {
+    /// Every open WebSocket and held long-poll has an entry in the table of
+    /// requests: its slot stays three words (a POST's body state is boxed).
+    #[test]
+    fn a_pending_request_is_three_words() {
+        assert!(std::mem::size_of::<super::Pending>() <= 24);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Pending, Server, handshake::run_hook};
+use super::{Pending, PendingBody, Server, handshake::run_hook};
 use crate::compression::ContentEncoding;
 use crate::compression::HttpCompression;
 use crate::config::Config;
@@ -22,14 +22,14 @@ impl Server {
     /// The body of a POST the engine asked for with [`Output::ReadBody`].
     /// The runtime may stop reading at `limit + 1` bytes and pass those.
     pub fn handle_body(&mut self, now: Instant, request: RequestId, body: Bytes) {
-        let Some(Pending::Body {
+        let Some(Pending::Body(pending)) = self.requests.remove(&request) else {
+            return;
+        };
+        let PendingBody {
             sid,
             binary,
             headers,
-        }) = self.requests.remove(&request)
-        else {
-            return;
-        };
+        } = *pending;
         let Some(session) = self.sessions.get_mut(&sid) else {
             // The session ended while the body was read (after an upgrade
             // its close no longer knew this POST): answered as a POST in
@@ -152,11 +152,11 @@ impl Server {
                 p.post = Some(id);
                 self.requests.insert(
                     id,
-                    Pending::Body {
+                    Pending::Body(Box::new(PendingBody {
                         sid: sid.clone(),
                         binary,
                         headers,
-                    },
+                    })),
                 );
                 self.outputs.push_back(Output::ReadBody {
                     request: id,
