@@ -714,7 +714,54 @@ pub(crate) struct SocketHandlers {
 }
 
 /// One event handler and its event's name.
-pub(crate) type EventEntry = (Box<str>, ErasedHandler);
+pub(crate) type EventEntry = (EventName, ErasedHandler);
+
+/// How many bytes of an event name a handler list keeps inline.
+const INLINE_NAME: usize = 22;
+
+/// An event name as a socket's handler list keeps it: inline up to
+/// [`INLINE_NAME`] bytes (most names: no allocation per handler of every
+/// socket), boxed beyond. 24 bytes either way.
+#[derive(Clone)]
+pub(crate) enum EventName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Boxed(Box<str>),
+}
+
+impl EventName {
+    pub(crate) fn new(name: &str) -> Self {
+        let mut bytes = [0; INLINE_NAME];
+        match bytes.get_mut(..name.len()) {
+            Some(inline) => {
+                inline.copy_from_slice(name.as_bytes());
+                Self::Inline {
+                    len: name.len() as u8,
+                    bytes,
+                }
+            }
+            None => Self::Boxed(name.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Boxed(name) => name.as_bytes(),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole: always UTF-8.
+            Self::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Self::Boxed(name) => name,
+        }
+    }
+
+    fn is(&self, name: &str) -> bool {
+        self.as_bytes() == name.as_bytes()
+    }
+}
 
 /// A socket's handlers other than its event handlers.
 #[derive(Default, Clone)]
@@ -750,27 +797,31 @@ impl SocketHandlers {
     pub(crate) fn event_entry(&self, name: &str) -> Option<(&str, &[EventEntry])> {
         let (first, count) = self.run_of(name)?;
         let run = self.events.get(first..first + count)?;
-        Some((&*run.first()?.0, run))
+        Some((run.first()?.0.as_str(), run))
     }
 
     /// Where the handlers of `event` start in `events`, and how many
     /// there are (at least one).
     fn run_of(&self, event: &str) -> Option<(usize, usize)> {
-        let first = self.events.iter().position(|(e, _)| &**e == event)?;
+        let first = self.events.iter().position(|(e, _)| e.is(event))?;
         let count = self
             .events
             .iter()
             .skip(first)
-            .take_while(|(e, _)| &**e == event)
+            .take_while(|(e, _)| e.is(event))
             .count();
         Some((first, count))
     }
 
-    /// Adds a handler of `event`, after those it has.
+    /// Adds a handler of `event`, after those it has. The list grows one
+    /// entry at a time (a socket registers a few handlers, once; every
+    /// connected socket keeps the list).
     fn add_event(&mut self, event: &str, handler: ErasedHandler) {
+        self.events.reserve_exact(1);
+        let entry = (EventName::new(event), handler);
         match self.run_of(event) {
-            Some((first, count)) => self.events.insert(first + count, (event.into(), handler)),
-            None => self.events.push((event.into(), handler)),
+            Some((first, count)) => self.events.insert(first + count, entry),
+            None => self.events.push(entry),
         }
     }
 
@@ -1495,5 +1546,39 @@ impl ServerSideContext {
     /// ```
     pub fn wants_ack(&self) -> bool {
         self.ack.is_some()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Names up to the inline size are kept inline, longer ones boxed; both
+    /// read back whole and compare by their bytes, multi-byte text included.
+    #[test]
+    fn event_names_inline_and_boxed() {
+        assert_eq!(std::mem::size_of::<EventName>(), 24);
+        let at_limit = "a".repeat(INLINE_NAME);
+        let over = "a".repeat(INLINE_NAME + 1);
+        let accents = "é".repeat(INLINE_NAME / 2);
+        for (text, inline) in [
+            ("", true),
+            ("chat message", true),
+            (at_limit.as_str(), true),
+            (accents.as_str(), true),
+            (over.as_str(), false),
+            ("événement ünïcode", true),
+            ("événement ünïcode plus long", false),
+        ] {
+            let name = EventName::new(text);
+            assert_eq!(matches!(name, EventName::Inline { .. }), inline, "{text}");
+            assert_eq!(name.as_str(), text);
+            assert!(name.is(text));
+            assert!(!name.is(&format!("{text}x")));
+            assert_eq!(name.clone().as_str(), text);
+        }
+        assert!(!EventName::new("ab").is("a"));
+        assert!(!EventName::new("a").is("ab"));
     }
 }
