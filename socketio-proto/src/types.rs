@@ -52,6 +52,14 @@ impl SocketId {
     }
 }
 
+/// Lets a table of sockets by id be searched with a room's name (a
+/// socket's own room is named by its id).
+impl std::borrow::Borrow<str> for SocketId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Debug for SocketId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)

@@ -21,7 +21,7 @@ use crate::packet::{Event as EventPacket, Packet};
 use crate::parser::Sender;
 #[cfg(test)]
 use crate::types::ClientAckId;
-use crate::types::{Broadcast, BroadcastOptions, EmitError, Nsp, SocketId, Target};
+use crate::types::{Broadcast, BroadcastOptions, EmitError, Nsp, Room, SocketId, Target};
 
 impl Server {
     /// Sends an event to socket `id`. With connection state recovery on, it
@@ -183,7 +183,8 @@ impl Server {
         // Kept only when a broadcast with acks or the report needs them.
         let keep = broadcast.is_some() || reported.is_some();
         let mut reached: Vec<SocketKey> = Vec::new();
-        ns.rooms.each_target(&options.target, |key| {
+        let owner = |room: &Room| sockets.own_room_of(room);
+        ns.rooms.each_target(&options.target, owner, |key| {
             let Some(socket) = sockets.by_key(key) else {
                 return;
             };

@@ -384,7 +384,14 @@ impl Server {
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
             ns.rooms.add_member(key);
             for room in rooms {
-                if ns.rooms.join(key, room.clone()).0 {
+                // Its own room has no entry in the index (see `RoomIndex`).
+                let created = if room.as_str() == id.as_str() {
+                    !ns.rooms.has_entry(&room)
+                } else {
+                    let owned = self.sockets.own_room_of(&room).is_some();
+                    ns.rooms.join(key, room.clone()).0 && !owned
+                };
+                if created {
                     self.room_changes.changed(&nsp, &room, true);
                 }
             }

@@ -130,7 +130,13 @@ impl Server {
         let stream = self.stream_recovery();
         if let Some(ns) = self.namespaces.get_mut(&socket.nsp) {
             for room in &rooms {
-                if ns.rooms.leave(key, room) {
+                // Its own room has no entry in the index (see `RoomIndex`).
+                let deleted = if room.as_str() == id.as_str() {
+                    !ns.rooms.has_entry(room)
+                } else {
+                    ns.rooms.leave(key, room) && self.sockets.own_room_of(room).is_none()
+                };
+                if deleted {
                     self.room_changes.changed(&socket.nsp, room, false);
                 }
             }

@@ -28,13 +28,18 @@ pub struct RoomChange {
 
 /// The connected sockets of one namespace and its rooms, by socket key
 /// (an integer: visiting, testing and deduplicating members hashes no id).
+///
+/// A socket's own room (named by its id) has no entry here: the caller
+/// resolves such a name to its socket ([`Sockets::own_room_of`]), so that
+/// the room every socket is in costs no entry, no name and no member set.
+/// Every other room is an entry (a room named like a socket's id that other
+/// sockets joined too is an entry plus that socket).
 #[derive(Debug, Default)]
 pub(super) struct RoomIndex {
     members: IdSet<SocketKey>,
-    /// Room -> members. A room exists while it has members. Room names may
-    /// come from peers: the outer map keeps the DoS-resistant hasher. Most
-    /// rooms are a socket's own, of one member: a small set holds it
-    /// without a table of its own.
+    /// Room -> members, own rooms aside. A room exists while it has
+    /// members. Room names may come from peers: the outer map keeps the
+    /// DoS-resistant hasher.
     rooms: HashMap<Room, SmallSet<SocketKey, IdHasher>>,
 }
 
@@ -56,14 +61,20 @@ impl RoomIndex {
         self.members.is_empty()
     }
 
-    /// The rooms that exist.
+    /// The rooms that have an entry (own rooms aside).
     pub(super) fn names(&self) -> impl Iterator<Item = &Room> {
         self.rooms.keys()
     }
 
-    /// Whether the room was created by this join, and the index's own copy
-    /// of its name: a socket keeps that one, so the sockets of a room share
-    /// one name rather than holding a copy each.
+    /// Whether `room` has an entry (members other than its owner).
+    pub(super) fn has_entry(&self, room: &Room) -> bool {
+        self.rooms.contains_key(room)
+    }
+
+    /// Adds `socket` to the entry of `room` (not an own room): whether the
+    /// entry was created, and the index's own copy of the name: a socket
+    /// keeps that one, so the sockets of a room share one name rather than
+    /// holding a copy each.
     pub(super) fn join(&mut self, socket: SocketKey, room: Room) -> (bool, Room) {
         if let Some((name, _)) = self.rooms.get_key_value(&room) {
             let name = name.clone();
@@ -80,7 +91,8 @@ impl RoomIndex {
         (true, room)
     }
 
-    /// Whether the room was deleted by this leave (its last member left).
+    /// Takes `socket` out of the entry of `room`: whether the entry was
+    /// deleted (its last member left).
     pub(super) fn leave(&mut self, socket: SocketKey, room: &Room) -> bool {
         if let Some(members) = self.rooms.get_mut(room) {
             members.remove(&socket);
@@ -92,23 +104,38 @@ impl RoomIndex {
         false
     }
 
-    /// The connected sockets `target` reaches, each once.
-    pub(super) fn select(&self, target: &Target) -> Vec<SocketKey> {
+    /// The connected sockets `target` reaches, each once; `owner` resolves
+    /// a socket's own room (see [`Sockets::own_room_of`]).
+    pub(super) fn select(
+        &self,
+        target: &Target,
+        owner: impl Fn(&Room) -> Option<SocketKey>,
+    ) -> Vec<SocketKey> {
         let mut out = Vec::new();
-        self.each_target(target, |key| out.push(key));
+        self.each_target(target, owner, |key| out.push(key));
         out
     }
 
     /// Calls `f` on each connected socket `target` reaches, once each,
-    /// without collecting them (a broadcast visits every member).
-    pub(super) fn each_target(&self, target: &Target, mut f: impl FnMut(SocketKey)) {
+    /// without collecting them (a broadcast visits every member); `owner`
+    /// resolves a socket's own room.
+    pub(super) fn each_target(
+        &self,
+        target: &Target,
+        owner: impl Fn(&Room) -> Option<SocketKey>,
+        mut f: impl FnMut(SocketKey),
+    ) {
+        // The owner of an own room, if it is a member here.
+        let own = |room: &Room| owner(room).filter(|key| self.members.contains(key));
         // The excepted rooms are looked up once, not per member.
         let except: Vec<&SmallSet<SocketKey, IdHasher>> = target
             .except
             .iter()
             .filter_map(|room| self.rooms.get(room))
             .collect();
-        let excluded = |key: &SocketKey| except.iter().any(|m| m.contains(key));
+        let except_owners: Vec<SocketKey> = target.except.iter().filter_map(own).collect();
+        let excluded =
+            |key: &SocketKey| except_owners.contains(key) || except.iter().any(|m| m.contains(key));
         match target.rooms.as_slice() {
             [] => self
                 .members
@@ -116,19 +143,26 @@ impl RoomIndex {
                 .filter(|key| !excluded(key))
                 .for_each(|key| f(*key)),
             [room] => {
-                if let Some(members) = self.rooms.get(room) {
+                let entry = self.rooms.get(room);
+                if let Some(members) = entry {
                     members
                         .iter()
                         .filter(|key| !excluded(key))
                         .for_each(|key| f(*key));
                 }
+                if let Some(key) = own(room) {
+                    if !excluded(&key) && !entry.is_some_and(|m| m.contains(&key)) {
+                        f(key);
+                    }
+                }
             }
             rooms => {
                 let mut seen = IdSet::default();
                 for room in rooms {
-                    for key in self.rooms.get(room).into_iter().flat_map(SmallSet::iter) {
-                        if !excluded(key) && seen.insert(*key) {
-                            f(*key);
+                    let entry = self.rooms.get(room).into_iter().flat_map(SmallSet::iter);
+                    for key in entry.copied().chain(own(room)) {
+                        if !excluded(&key) && seen.insert(key) {
+                            f(key);
                         }
                     }
                 }
@@ -181,10 +215,18 @@ impl Server {
             return;
         }
         let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
+        let own = room.as_str() == id.as_str();
+        let had_own = own && socket.rooms.contains(&room);
         let mut room = room;
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            let (created, name) = ns.rooms.join(key, room);
-            room = name;
+            let created = if own {
+                !had_own && !ns.rooms.has_entry(&room)
+            } else {
+                let owned = self.sockets.own_room_of(&room).is_some();
+                let (created, name) = ns.rooms.join(key, room);
+                room = name;
+                created && !owned
+            };
             if created {
                 self.room_changes.changed(&nsp, &room, true);
             }
@@ -206,8 +248,15 @@ impl Server {
             return;
         };
         let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
+        let own = room.as_str() == id.as_str();
+        let had_own = own && socket.rooms.contains(room);
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            if ns.rooms.leave(key, room) {
+            let deleted = if own {
+                had_own && !ns.rooms.has_entry(room)
+            } else {
+                ns.rooms.leave(key, room) && self.sockets.own_room_of(room).is_none()
+            };
+            if deleted {
                 self.room_changes.changed(&nsp, room, false);
             }
         }
@@ -228,7 +277,7 @@ impl Server {
             return Vec::new();
         };
         ns.rooms
-            .select(target)
+            .select(target, |room| self.sockets.own_room_of(room))
             .into_iter()
             .filter_map(|key| self.sockets.by_key(key).map(info))
             .collect()
@@ -277,6 +326,16 @@ impl Server {
             for room in ns.rooms.names() {
                 self.room_changes.changed(&ns.name, room, true);
             }
+            // Own rooms have no entry (one that has is reported above).
+            for key in ns.rooms.members() {
+                let Some(socket) = self.sockets.by_key(key) else {
+                    continue;
+                };
+                let own = Room::from(&socket.id);
+                if socket.rooms.contains(&own) && !ns.rooms.has_entry(&own) {
+                    self.room_changes.changed(&ns.name, &own, true);
+                }
+            }
         }
     }
 
@@ -290,7 +349,12 @@ impl Server {
     pub(super) fn select(&self, nsp: &Nsp, target: &Target) -> Vec<SocketId> {
         self.namespaces
             .get(nsp)
-            .map(|ns| self.sockets.ids_of(ns.rooms.select(target)))
+            .map(|ns| {
+                let keys = ns
+                    .rooms
+                    .select(target, |room| self.sockets.own_room_of(room));
+                self.sockets.ids_of(keys)
+            })
             .unwrap_or_default()
     }
 }
@@ -315,10 +379,18 @@ mod tests {
                 .unwrap()
         }
 
+        /// The sockets' own rooms: every socket is in its own.
+        fn owner(&self, room: &Room) -> Option<SocketKey> {
+            self.names
+                .iter()
+                .find(|(_, n)| **n == room.as_str())
+                .map(|(k, _)| k)
+        }
+
         fn select(&self, target: &Target) -> Vec<&'static str> {
             let mut v: Vec<_> = self
                 .ns
-                .select(target)
+                .select(target, |room| self.owner(room))
                 .into_iter()
                 .map(|k| *self.names.get(k).unwrap())
                 .collect();
@@ -335,7 +407,6 @@ mod tests {
         for s in ["a", "b", "c", "d"] {
             let key = f.names.insert(s);
             f.ns.add_member(key);
-            f.ns.join(key, Room::from(s.to_owned()));
         }
         for (s, room) in [("a", "red"), ("b", "red"), ("b", "blue"), ("c", "blue")] {
             let key = f.key(s);
@@ -357,6 +428,22 @@ mod tests {
         assert_eq!(f.select(&Target::all().except("blue")), ["a", "d"]);
         assert_eq!(f.select(&Target::room("red").except("none")), ["a", "b"]);
         assert!(f.select(&Target::room("none")).is_empty());
+        // Own rooms, which have no entry: alone, with others, excepted.
+        assert_eq!(f.select(&Target::room("d")), ["d"]);
+        assert_eq!(f.select(&Target::room("d").to("red")), ["a", "b", "d"]);
+        assert_eq!(f.select(&Target::room("a").to("red")), ["a", "b"]);
+        assert_eq!(f.select(&Target::room("red").except("a")), ["b"]);
+        assert_eq!(f.select(&Target::all().except("c").except("red")), ["d"]);
+        // A room named like a socket that another socket joined: both, once.
+        let mut f = f;
+        let c = f.key("c");
+        assert!(f.ns.join(c, Room::from("d")).0);
+        assert_eq!(f.select(&Target::room("d")), ["c", "d"]);
+        assert_eq!(f.select(&Target::room("d").to("blue")), ["b", "c", "d"]);
+        let d = f.key("d");
+        f.ns.join(d, Room::from("d"));
+        assert_eq!(f.select(&Target::room("d")), ["c", "d"]);
+        assert_eq!(f.select(&Target::all().except("d")), ["a", "b"]);
         // A socket that left its namespace is no member any more.
         let mut f = f;
         let b = f.key("b");
@@ -387,6 +474,101 @@ mod tests {
         // nothing.
         assert!(!ns.leave(a, &Room::from("blue")));
         assert!(!ns.leave(a, &Room::from("none")));
+    }
+
+    /// A socket's own room has no entry in the index, yet behaves as a
+    /// room: reached by its id, left and joined again, shared with sockets
+    /// that join a room of that name, and created and deleted as Node's
+    /// adapter reports it.
+    #[test]
+    fn own_rooms_are_implicit_rooms() {
+        use super::super::test_util::{client, config, harness};
+
+        let mut h = harness(config());
+        let nsp = Nsp::from("/");
+        h.server.track_rooms();
+        let (_, x) = client(&mut h);
+        let (ws_y, y) = client(&mut h);
+        let changes = |h: &mut engineio_proto::testing::Harness<Server>| {
+            std::iter::from_fn(|| h.server.poll_room_change())
+                .map(|c| (c.room.to_string(), c.created))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            changes(&mut h),
+            [(x.to_string(), true), (y.to_string(), true)]
+        );
+        let own_y = Room::from(&y);
+        assert!(
+            !h.server
+                .namespaces
+                .get(&nsp)
+                .unwrap()
+                .rooms
+                .has_entry(&own_y)
+        );
+        assert_eq!(
+            h.server.select(&nsp, &Target::room(y.to_string())),
+            std::slice::from_ref(&y)
+        );
+
+        // x joins the room named by y's id: the room existed, x is in it.
+        h.server.join(&x, y.to_string());
+        assert!(changes(&mut h).is_empty());
+        let mut both = h.server.select(&nsp, &Target::room(y.to_string()));
+        both.sort_unstable();
+        let mut expected = vec![x.clone(), y.clone()];
+        expected.sort_unstable();
+        assert_eq!(both, expected);
+        assert_eq!(
+            h.server
+                .select(&nsp, &Target::room(y.to_string()).except(x.to_string())),
+            std::slice::from_ref(&y)
+        );
+
+        // y leaves its own room (as Node allows): no longer reached by it,
+        // but the room lives on with x; then y joins it back.
+        h.server.leave(&y, &own_y);
+        assert_eq!(
+            h.server.select(&nsp, &Target::room(y.to_string())),
+            std::slice::from_ref(&x)
+        );
+        assert!(!h.server.rooms(&y).contains(&own_y));
+        h.server.join(&y, y.to_string());
+        assert_eq!(h.server.rooms(&y), std::slice::from_ref(&own_y));
+        assert_eq!(h.server.select(&nsp, &Target::room(y.to_string())).len(), 2);
+        assert!(changes(&mut h).is_empty());
+
+        // y goes: the room stays (x is in it), until x leaves it.
+        h.ws_send(ws_y, "41");
+        h.drain();
+        assert!(changes(&mut h).is_empty());
+        assert_eq!(
+            h.server.select(&nsp, &Target::room(y.to_string())),
+            std::slice::from_ref(&x)
+        );
+        h.server.leave(&x, &own_y);
+        assert_eq!(changes(&mut h), [(y.to_string(), false)]);
+        assert!(
+            h.server
+                .select(&nsp, &Target::room(y.to_string()))
+                .is_empty()
+        );
+
+        // Leaving one's own room alone deletes it; joining it back creates it.
+        h.server.leave(&x, &Room::from(&x));
+        assert_eq!(changes(&mut h), [(x.to_string(), false)]);
+        assert!(
+            h.server
+                .select(&nsp, &Target::room(x.to_string()))
+                .is_empty()
+        );
+        h.server.join(&x, x.to_string());
+        assert_eq!(changes(&mut h), [(x.to_string(), true)]);
+        assert_eq!(
+            h.server.select(&nsp, &Target::room(x.to_string())),
+            std::slice::from_ref(&x)
+        );
     }
 
     /// Rooms and room memberships are small sets that turn into hash maps

@@ -13,7 +13,7 @@ use slotmap::SlotMap;
 use engineio_proto::IdMap;
 
 use super::Socket;
-use crate::types::SocketId;
+use crate::types::{Room, SocketId};
 
 slotmap::new_key_type! {
     /// A small handle on one socket of this server: 8 bytes, compared and
@@ -38,6 +38,15 @@ impl Sockets {
 
     pub(super) fn key(&self, id: &SocketId) -> Option<SocketKey> {
         self.by_id.get(id).copied()
+    }
+
+    /// The connected socket whose own room `room` is (named by its id),
+    /// while it is in it (a socket may leave its own room).
+    pub(super) fn own_room_of(&self, room: &Room) -> Option<SocketKey> {
+        let key = *self.by_id.get(room.as_str())?;
+        self.by_key(key)
+            .filter(|s| s.connected && s.rooms.contains(room))
+            .map(|_| key)
     }
 
     pub(super) fn contains_key(&self, id: &SocketId) -> bool {
