@@ -384,14 +384,12 @@ impl Server {
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
             ns.rooms.add_member(key);
             for room in rooms {
-                // Its own room has no entry in the index (see `RoomIndex`).
-                let created = if room.as_str() == id.as_str() {
-                    !ns.rooms.has_entry(&room)
-                } else {
-                    let owned = self.sockets.own_room_of(&room).is_some();
-                    ns.rooms.join(key, room.clone()).0 && !owned
-                };
-                if created {
+                // Not in its own room before: it is connecting.
+                if ns
+                    .rooms
+                    .enter(&self.sockets, (key, id), room.clone(), false)
+                    .0
+                {
                     self.room_changes.changed(&nsp, &room, true);
                 }
             }

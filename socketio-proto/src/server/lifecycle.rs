@@ -130,13 +130,8 @@ impl Server {
         let stream = self.stream_recovery();
         if let Some(ns) = self.namespaces.get_mut(&socket.nsp) {
             for room in &rooms {
-                // Its own room has no entry in the index (see `RoomIndex`).
-                let deleted = if room.as_str() == id.as_str() {
-                    !ns.rooms.has_entry(room)
-                } else {
-                    ns.rooms.leave(key, room) && self.sockets.own_room_of(room).is_none()
-                };
-                if deleted {
+                // `rooms` lists its own room if it was in it.
+                if ns.rooms.exit(&self.sockets, (key, id), room, true) {
                     self.room_changes.changed(&socket.nsp, room, false);
                 }
             }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use engineio_proto::{IdHasher, IdSet};
 
 use super::small::SmallSet;
-use super::sockets::SocketKey;
+use super::sockets::{SocketKey, Sockets};
 use super::{Server, info};
 use crate::cluster::{ClusterMessage, WireFlags, WireOptions};
 use crate::event::Event;
@@ -102,6 +102,39 @@ impl RoomIndex {
             }
         }
         false
+    }
+
+    /// Socket `key` (id `id`) enters `room`, its own room included (which
+    /// has no entry): whether the room came to exist, and the name the
+    /// socket keeps. `had_own`: whether it was in its own room already.
+    pub(super) fn enter(
+        &mut self,
+        sockets: &Sockets,
+        (key, id): (SocketKey, &SocketId),
+        room: Room,
+        had_own: bool,
+    ) -> (bool, Room) {
+        if room.as_str() == id.as_str() {
+            return (!had_own && !self.has_entry(&room), room);
+        }
+        let owned = sockets.own_room_of(&room).is_some();
+        let (created, name) = self.join(key, room);
+        (created && !owned, name)
+    }
+
+    /// Socket `key` (id `id`) leaves `room`, its own room included: whether
+    /// the room ceased to exist. `had_own`: whether it was in its own room.
+    pub(super) fn exit(
+        &mut self,
+        sockets: &Sockets,
+        (key, id): (SocketKey, &SocketId),
+        room: &Room,
+        had_own: bool,
+    ) -> bool {
+        if room.as_str() == id.as_str() {
+            return had_own && !self.has_entry(room);
+        }
+        self.leave(key, room) && sockets.own_room_of(room).is_none()
     }
 
     /// The connected sockets `target` reaches, each once; `owner` resolves
@@ -215,18 +248,11 @@ impl Server {
             return;
         }
         let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
-        let own = room.as_str() == id.as_str();
-        let had_own = own && socket.rooms.contains(&room);
+        let had_own = socket.rooms.iter().any(|r| r.as_str() == id.as_str());
         let mut room = room;
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            let created = if own {
-                !had_own && !ns.rooms.has_entry(&room)
-            } else {
-                let owned = self.sockets.own_room_of(&room).is_some();
-                let (created, name) = ns.rooms.join(key, room);
-                room = name;
-                created && !owned
-            };
+            let created;
+            (created, room) = ns.rooms.enter(&self.sockets, (key, &id), room, had_own);
             if created {
                 self.room_changes.changed(&nsp, &room, true);
             }
@@ -248,15 +274,9 @@ impl Server {
             return;
         };
         let (id, nsp) = (socket.id.clone(), socket.nsp.clone());
-        let own = room.as_str() == id.as_str();
-        let had_own = own && socket.rooms.contains(room);
+        let had_own = socket.rooms.iter().any(|r| r.as_str() == id.as_str());
         if let Some(ns) = self.namespaces.get_mut(&nsp) {
-            let deleted = if own {
-                had_own && !ns.rooms.has_entry(room)
-            } else {
-                ns.rooms.leave(key, room) && self.sockets.own_room_of(room).is_none()
-            };
-            if deleted {
+            if ns.rooms.exit(&self.sockets, (key, &id), room, had_own) {
                 self.room_changes.changed(&nsp, room, false);
             }
         }
